@@ -1,0 +1,85 @@
+# Makefile — vmig's single, non-recursive build.
+#
+# The variables and the compile rule live here; each module's fragment in
+# mk/*.mk adds its objects, programs and test suites to them.  Everything is
+# built under $(B) (build/ by default, build-asan/ for the sanitizer build).
+#
+#   make            libvmig (static and shared) and the vmig command
+#   make demo       a short walkthrough on a fresh simulated GPU
+#   make check      the whole test suite
+#   make asan       the whole test suite built with ASan+UBSan
+#   make valgrind   the unit and CLI suites under valgrind (leaks are errors)
+#   make fuzz       libFuzzer builds of every fuzz target (needs clang)
+#   make bench      the benchmarks (ratios measured in one run)
+#   make install    PREFIX=/usr/local DESTDIR=
+.DEFAULT_GOAL := all
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+DESTDIR ?=
+B ?= build
+SAN ?= 0
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
+	    -Wstrict-prototypes -Wno-unused-parameter
+OPT ?= -O2
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT := -O1
+endif
+VMIG_CPPFLAGS := -Iinclude -Ilib -D_GNU_SOURCE -DVMIG_VERSION='"$(VERSION)"'
+VMIG_CFLAGS := -std=gnu11 $(OPT) -g $(WARNINGS) -fPIC -fvisibility=hidden \
+	       -fstack-protector-strong $(SANFLAGS) $(CFLAGS)
+VMIG_LDFLAGS := -Wl,-z,relro -Wl,-z,now $(SANFLAGS) $(LDFLAGS)
+
+# Filled in by the fragments.
+ALL_TARGETS :=
+TEST_PROGRAMS :=
+TESTS :=
+BENCHES :=
+FUZZERS :=
+INSTALL_BIN :=
+INSTALL_LIB :=
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(VMIG_CPPFLAGS) $(CPPFLAGS) $(VMIG_CFLAGS) -MMD -MP -c -o $@ $<
+
+include $(sort $(wildcard mk/*.mk))
+
+.PHONY: all check asan valgrind demo bench fuzz install clean format
+all: $(ALL_TARGETS)
+
+check: $(ALL_TARGETS) $(TEST_PROGRAMS)
+	@B=$(B) tests/run.sh $(TESTS)
+
+asan:
+	$(MAKE) B=build-asan SAN=1 check
+
+valgrind: $(ALL_TARGETS) $(TEST_PROGRAMS)
+	@B=$(B) VMIG_VALGRIND=1 tests/run.sh $(VALGRIND_TESTS)
+
+demo: $(B)/vmig
+	@B=$(B) tests/demo.sh
+
+bench: $(ALL_TARGETS) $(BENCHES)
+	@for b in $(BENCH_RUNS); do echo "== $$b"; B=$(B) $$b || exit 1; done
+
+fuzz: $(FUZZERS)
+
+install: $(ALL_TARGETS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/vmig $(DESTDIR)$(PREFIX)/include/vmig
+	install -m 755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/
+	$(if $(INSTALL_LIB),install -m 644 $(INSTALL_LIB) $(DESTDIR)$(PREFIX)/lib/vmig/)
+	install -m 644 include/vmig/*.h include/vmig/*.def $(DESTDIR)$(PREFIX)/include/vmig/
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

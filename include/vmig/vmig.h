@@ -1,0 +1,364 @@
+/*
+ * vmig.h — the public interface of libvmig.
+ *
+ * libvmig holds the model of Multi-Instance GPU partitioning: the catalogue of
+ * GPU models and their MIG profiles (immutable data), the profile-name
+ * grammar, the placement engine (pure functions over a GPU's occupancy), the
+ * state store (simulated and software-partitioned GPUs and their instances,
+ * kept in a directory), and the backends that apply operations to simulated
+ * GPUs or to real ones through NVML.
+ *
+ * Conventions: functions that can fail return an int, >= 0 on success and a
+ * negated VMIG_E_* code on failure.  Where a person will read the failure,
+ * they also fill an optional struct vmig_err with a message that carries
+ * context.  Output parameters are named ret_* and are written only on
+ * success.  Value records (profiles, state) are plain structs; objects with
+ * resources (store, context) are opaque handles with _open/_close.
+ */
+#ifndef VMIG_VMIG_H
+#define VMIG_VMIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMIG_API __attribute__((visibility("default")))
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+enum vmig_errno {
+	VMIG_OK = 0,
+#define VMIG_ERR(name, nvml, text) VMIG_E_##name,
+#include "vmig/errors.def"
+#undef VMIG_ERR
+	VMIG_E__COUNT
+};
+
+/* An error with a message for people.  code is the positive VMIG_E_* value. */
+struct vmig_err {
+	int code;
+	char msg[512];
+};
+
+/* Text of an error code (either sign); "Unknown Error" for codes out of range. */
+VMIG_API const char *vmig_strerror(int code);
+/* Symbolic name ("INVALID_ARGUMENT") of an error code (either sign). */
+VMIG_API const char *vmig_errname(int code);
+/* NVML return code (nvmlReturn_t value) of a vmig error code (either sign); 0 for 0. */
+VMIG_API int vmig_nvml_code(int code);
+/* vmig error code (positive) for an NVML return code; 0 for 0. */
+VMIG_API int vmig_from_nvml(int nvml_code);
+/*
+ * Set *e (which may be NULL) to code and the formatted message, and return
+ * -code (code may be given with either sign).  With fmt NULL the message is
+ * vmig_strerror(code).
+ */
+VMIG_API int vmig_err_set(struct vmig_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prefix e->msg with "<context>: "; returns -e->code. */
+VMIG_API int vmig_err_wrap(struct vmig_err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------ */
+/* Catalogue: GPU models and their MIG geometry (lib/catalogue.c)            */
+/* ------------------------------------------------------------------------ */
+
+#define VMIG_MAX_STARTS 8	/* possible placements of one profile */
+#define VMIG_MAX_CI_PROFILES 8	/* CI profiles of one GI profile */
+#define VMIG_MAX_GI_PROFILES 16 /* GI profiles of one model */
+#define VMIG_MAX_UNITS 16	/* placement units of one GPU (8, 4 or 12) */
+
+/* Flags on GI and CI profiles. */
+enum vmig_profile_flags {
+	VMIG_PF_DERIVED = 1u << 0, /* some number was derived by rule, not observed */
+	VMIG_PF_ME = 1u << 1,	   /* "+me": media extensions (NVML REV1) */
+	VMIG_PF_ME_ALL = 1u << 2,  /* "+me.all": all media engines */
+	VMIG_PF_NO_ME = 1u << 3,   /* "-me": no media engines */
+	VMIG_PF_GFX = 1u << 4,	   /* "+gfx": graphics capable */
+	VMIG_PF_P2P = 1u << 5,	   /* isP2pSupported */
+	VMIG_PF_REV1 = 1u << 6,	   /* CI profile: NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE_REV1 */
+};
+#define VMIG_PF_ATTRS (VMIG_PF_ME | VMIG_PF_ME_ALL | VMIG_PF_NO_ME | VMIG_PF_GFX)
+
+struct vmig_ci_profile {
+	unsigned id;	    /* NVML_COMPUTE_INSTANCE_PROFILE_* value = nvidia-smi CI profile ID */
+	unsigned slices;    /* compute slices of the CI ("1c" = 1) */
+	unsigned instances; /* most CIs of this profile in one GI (Total of Free/Total) */
+	unsigned sm;	    /* multiprocessors */
+	unsigned flags;	    /* VMIG_PF_* */
+	unsigned nstarts;   /* possible placements, in compute slices of the GI */
+	unsigned starts[VMIG_MAX_STARTS];
+};
+
+struct vmig_gi_profile {
+	unsigned id;	    /* nvidia-smi profile ID = nvmlGpuInstanceProfileInfo.id */
+	unsigned index;	    /* NVML_GPU_INSTANCE_PROFILE_* constant */
+	const char *name;   /* "3g.40gb", "1g.24gb+me.all" (no "MIG " prefix) */
+	unsigned slices;    /* compute slices ("3g" = 3) = sliceCount */
+	unsigned size;	    /* placement size, in placement units of the model */
+	unsigned instances; /* instanceCount (Total of Free/Total) */
+	uint64_t mem_mib;   /* memorySizeMB */
+	unsigned sm, ce, dec, enc, jpeg, ofa;
+	unsigned flags; /* VMIG_PF_* */
+	unsigned nstarts;
+	unsigned starts[VMIG_MAX_STARTS]; /* possible placement starts (units) */
+	unsigned nci;			  /* CI profiles, in -lcip order */
+	const struct vmig_ci_profile *ci;
+};
+
+enum vmig_model_flags {
+	VMIG_MF_MIG = 1u << 0,		 /* MIG capable */
+	VMIG_MF_MODE_NEEDS_RESET = 1u << 1, /* Ampere: a mode change is pending until GPU reset */
+	VMIG_MF_DERIVED = 1u << 2,	 /* some number of the model is derived */
+};
+
+/* NVML architecture numbers (nvmlDeviceArchitecture_t). */
+enum vmig_arch {
+	VMIG_ARCH_AMPERE = 7,
+	VMIG_ARCH_ADA = 8,
+	VMIG_ARCH_HOPPER = 9,
+	VMIG_ARCH_BLACKWELL = 10,
+};
+
+struct vmig_model {
+	const char *key;	/* catalogue key: "a100-40gb", "h100-80gb", "h200", ... */
+	const char *name;	/* product name as NVML gives it: "NVIDIA H100 80GB HBM3" */
+	uint32_t pci_device_id; /* nvmlPciInfo.pciDeviceId, e.g. 0x233010DE */
+	uint32_t pci_subsystem_id;
+	uint64_t mem_mib; /* total memory, as nvidia-smi / nvmlDeviceGetMemoryInfo show */
+	unsigned sm;	  /* SMs of the whole GPU outside MIG mode */
+	unsigned compute_slices; /* 7, or 4 */
+	unsigned mem_slices;	 /* 8, or 4 */
+	unsigned units;		 /* placement units: 8, 4, or 12 (RTX PRO 6000) */
+	unsigned arch;		 /* enum vmig_arch */
+	unsigned cc_major, cc_minor;
+	unsigned flags; /* VMIG_MF_* */
+	unsigned ngi;	/* GI profiles, in -lgip order */
+	const struct vmig_gi_profile *gi;
+};
+
+VMIG_API size_t vmig_model_count(void);
+VMIG_API const struct vmig_model *vmig_model_at(size_t i);
+/* By catalogue key (case-insensitive); NULL if unknown. */
+VMIG_API const struct vmig_model *vmig_model_find(const char *key);
+/* By PCI device id (0x233010DE); NULL if unknown. */
+VMIG_API const struct vmig_model *vmig_model_by_pci(uint32_t pci_device_id);
+VMIG_API const struct vmig_gi_profile *vmig_gi_profile_by_id(const struct vmig_model *m, unsigned id);
+VMIG_API const struct vmig_gi_profile *vmig_gi_profile_by_index(const struct vmig_model *m,
+								 unsigned index);
+VMIG_API const struct vmig_ci_profile *vmig_ci_profile_by_id(const struct vmig_gi_profile *gp,
+							       unsigned id);
+/* The default CI profile (the one covering the whole GI, marked '*' in -lcip). */
+VMIG_API const struct vmig_ci_profile *vmig_ci_profile_default(const struct vmig_gi_profile *gp);
+
+/* ------------------------------------------------------------------------ */
+/* Profile names (lib/profile.c)                                             */
+/* ------------------------------------------------------------------------ */
+
+/* A parsed profile name: "[<c>c.]<g>g.<gb>gb[+me|+me.all|+gfx|-me]". */
+struct vmig_profile_name {
+	unsigned c;	/* compute slices of a CI profile; 0 when the "<c>c." part is absent */
+	unsigned g;	/* GPU-instance compute slices */
+	unsigned gb;	/* memory in the name, GB */
+	unsigned attrs; /* VMIG_PF_ME | VMIG_PF_ME_ALL | VMIG_PF_GFX | VMIG_PF_NO_ME */
+};
+
+/* Parse a name; an optional leading "MIG " is accepted.  -VMIG_E_INVALID_ARGUMENT if malformed. */
+VMIG_API int vmig_profile_name_parse(const char *s, struct vmig_profile_name *ret);
+/* Format a name (without "MIG "); returns its length, or -VMIG_E_INSUFFICIENT_SIZE. */
+VMIG_API int vmig_profile_name_format(const struct vmig_profile_name *n, char *buf, size_t size);
+/* The GB number of a profile's name from its memory and the GPU's total (ecosystem.md §1.2 rule). */
+VMIG_API unsigned vmig_profile_mem_gb(uint64_t mem_mib, uint64_t total_mib);
+/* Name of a CI profile: "1c.3g.40gb", or the GI's name when it covers the whole GI. */
+VMIG_API int vmig_ci_profile_name(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp,
+				  char *buf, size_t size);
+/*
+ * Resolve a GI profile as typed by a user: numeric ID ("9"), name ("3g.40gb")
+ * or full name ("MIG 3g.40gb").  -VMIG_E_INVALID_ARGUMENT if the model has no
+ * such profile (what nvidia-smi reports for an unknown profile).
+ */
+VMIG_API int vmig_gi_profile_lookup(const struct vmig_model *m, const char *token,
+				    const struct vmig_gi_profile **ret);
+/* Same for a CI profile of a GI profile: "0", "1c.3g.40gb", "MIG 3g.40gb". */
+VMIG_API int vmig_ci_profile_lookup(const struct vmig_gi_profile *gp, const char *token,
+				    const struct vmig_ci_profile **ret);
+/*
+ * Split a "-cgi"/"-cci" tuple "PROFILE[:START]" into the profile token (copied
+ * into profile, NUL-terminated) and the start.  *ret_has_start says whether a
+ * start was given.  -VMIG_E_INVALID_ARGUMENT if malformed.
+ */
+VMIG_API int vmig_tuple_parse(const char *s, char *profile, size_t size, bool *ret_has_start,
+			      unsigned *ret_start);
+
+/* ------------------------------------------------------------------------ */
+/* State: GPUs and their instances (value records)                           */
+/* ------------------------------------------------------------------------ */
+
+#define VMIG_MAX_GPUS 64
+#define VMIG_MAX_GIS 16
+#define VMIG_MAX_CIS 8
+#define VMIG_UUID_LEN 48 /* buffer for "GPU-..." / "MIG-..." with NUL */
+
+struct vmig_ci_state {
+	unsigned id;	     /* CI ID, unique in its GI */
+	unsigned profile_id; /* CI profile ID */
+	unsigned start, size;	/* placement in compute slices of the GI */
+};
+
+struct vmig_gi_state {
+	unsigned id;	     /* GI ID (heap numbering, lib/placement.c) */
+	unsigned profile_id; /* GI profile ID */
+	unsigned start, size; /* placement in placement units */
+	unsigned share_pct;   /* software partitions: compute share, 0 = by profile */
+	unsigned nci;	      /* CIs, sorted by id */
+	struct vmig_ci_state ci[VMIG_MAX_CIS];
+};
+
+enum vmig_gpu_flags {
+	VMIG_GPU_SIMULATED = 1u << 0, /* a simulated GPU of the sim backend */
+	VMIG_GPU_SOFT = 1u << 1,      /* software MIG mode (soft backend) */
+};
+
+struct vmig_gpu_state {
+	const struct vmig_model *model;
+	char uuid[VMIG_UUID_LEN]; /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
+	char serial[32];
+	unsigned pci_domain, pci_bus, pci_device;
+	unsigned minor;	       /* /dev/nvidia<minor> */
+	unsigned mig_current;  /* 0 disabled, 1 enabled */
+	unsigned mig_pending;  /* mode after the next reset (== current when nothing is pending) */
+	unsigned flags;	       /* VMIG_GPU_* */
+	unsigned ngi;	       /* GIs, sorted by id */
+	struct vmig_gi_state gi[VMIG_MAX_GIS];
+};
+
+struct vmig_state {
+	uint64_t generation; /* incremented by every committed change */
+	unsigned ngpu;
+	struct vmig_gpu_state gpu[VMIG_MAX_GPUS];
+};
+
+/* Find a GI / CI by id; NULL if absent. */
+VMIG_API struct vmig_gi_state *vmig_gpu_find_gi(struct vmig_gpu_state *g, unsigned gi_id);
+VMIG_API struct vmig_ci_state *vmig_gi_find_ci(struct vmig_gi_state *gi, unsigned ci_id);
+/* MIG device UUID of (GPU, GI, CI): deterministic, "MIG-xxxxxxxx-xxxx-5xxx-yxxx-xxxxxxxxxxxx". */
+VMIG_API void vmig_mig_uuid(const char *gpu_uuid, unsigned gi_id, unsigned ci_id,
+			    char out[VMIG_UUID_LEN]);
+
+/* ------------------------------------------------------------------------ */
+/* Placement engine: pure functions, no I/O (lib/placement.c)                */
+/* ------------------------------------------------------------------------ */
+
+/* Bit i set = placement unit i of the GPU is taken by a GI. */
+VMIG_API uint32_t vmig_gpu_occupied(const struct vmig_gpu_state *g);
+/* How many more GIs of the profile can be created now (Free in -lgip); 0 with MIG disabled. */
+VMIG_API unsigned vmig_gi_remaining(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp);
+/*
+ * The start the driver picks for a new GI of the profile.
+ * -VMIG_E_INSUFFICIENT_RESOURCES when nothing fits.
+ */
+VMIG_API int vmig_gi_choose(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp,
+			    unsigned *ret_start);
+/* GI ID of a placement: heap index of the block (mig.md §3.3). */
+VMIG_API unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned size);
+/* How many more CIs of the profile fit in the GI (Free in -lcip). */
+VMIG_API unsigned vmig_ci_remaining(const struct vmig_gi_state *gi, const struct vmig_gi_profile *gp,
+				    const struct vmig_ci_profile *cp);
+VMIG_API int vmig_ci_choose(const struct vmig_gi_state *gi, const struct vmig_gi_profile *gp,
+			    const struct vmig_ci_profile *cp, unsigned *ret_start);
+
+/*
+ * Mutations of one GPU's state, as the driver does them.  start NULL = the
+ * driver's choice.  Errors: NOT_SUPPORTED (MIG disabled), INVALID_ARGUMENT
+ * (bad start for the profile), INSUFFICIENT_RESOURCES (no room, or the
+ * profile's instance count is reached), NOT_FOUND (no such GI/CI), IN_USE
+ * (destroying a GI that holds CIs).
+ */
+VMIG_API int vmig_gpu_create_gi(struct vmig_gpu_state *g, const struct vmig_gi_profile *gp,
+				const unsigned *start, unsigned *ret_gi_id, struct vmig_err *err);
+VMIG_API int vmig_gpu_destroy_gi(struct vmig_gpu_state *g, unsigned gi_id, struct vmig_err *err);
+VMIG_API int vmig_gpu_create_ci(struct vmig_gpu_state *g, unsigned gi_id,
+				const struct vmig_ci_profile *cp, const unsigned *start,
+				unsigned *ret_ci_id, struct vmig_err *err);
+VMIG_API int vmig_gpu_destroy_ci(struct vmig_gpu_state *g, unsigned gi_id, unsigned ci_id,
+				 struct vmig_err *err);
+
+/* ------------------------------------------------------------------------ */
+/* State store (lib/state.c, lib/store.c)                                    */
+/* ------------------------------------------------------------------------ */
+
+#define VMIG_STATE_VERSION 1
+
+/* A state never written: one simulated h100-80gb. */
+VMIG_API void vmig_state_init_default(struct vmig_state *st);
+/* Append a simulated GPU of the model (new random UUID, serial, bus id). */
+VMIG_API int vmig_state_add_gpu(struct vmig_state *st, const struct vmig_model *m,
+				struct vmig_err *err);
+/* Parse a state file's text; CORRUPT / NEWER_VERSION with a message on bad input. */
+VMIG_API int vmig_state_parse(const char *buf, size_t len, struct vmig_state *ret,
+			      struct vmig_err *err);
+/* Serialise; *ret_buf is malloc'ed, the caller frees it. */
+VMIG_API int vmig_state_format(const struct vmig_state *st, char **ret_buf, size_t *ret_len);
+/* Check invariants (no overlap, unique IDs, profiles exist); CORRUPT with a message. */
+VMIG_API int vmig_state_validate(const struct vmig_state *st, struct vmig_err *err);
+
+struct vmig_store;
+/* The state directory: dir, else $VMIG_STATE_DIR, else the default (DESIGN §2). */
+VMIG_API int vmig_store_open(const char *dir, struct vmig_store **ret, struct vmig_err *err);
+VMIG_API void vmig_store_close(struct vmig_store *s);
+VMIG_API const char *vmig_store_dir(const struct vmig_store *s);
+/* A consistent snapshot (shared lock).  A directory never written gives the default state. */
+VMIG_API int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *err);
+/* Take the exclusive lock and read; follow with commit or abort. */
+VMIG_API int vmig_store_begin(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *err);
+/* Write st (generation incremented) by temp + fsync + rename, then unlock. */
+VMIG_API int vmig_store_commit(struct vmig_store *s, struct vmig_state *st, struct vmig_err *err);
+VMIG_API void vmig_store_abort(struct vmig_store *s);
+/*
+ * A number that changes whenever another commit lands, read without a system
+ * call (a shared mapping), so that caches can tell cheaply that nothing changed.
+ */
+VMIG_API uint64_t vmig_store_generation(const struct vmig_store *s);
+
+/* ------------------------------------------------------------------------ */
+/* Backends and the context the CLI works through (lib/ctx.c, lib/backend/) */
+/* ------------------------------------------------------------------------ */
+
+struct vmig_ctx;
+/*
+ * Open a context on a backend: "sim", "nvml" or "soft"; NULL = $VMIG_BACKEND,
+ * else NVML when the library loads and reports devices, else sim.
+ */
+VMIG_API int vmig_open(const char *backend, struct vmig_ctx **ret, struct vmig_err *err);
+VMIG_API void vmig_close(struct vmig_ctx *ctx);
+VMIG_API const char *vmig_backend_name(const struct vmig_ctx *ctx);
+/* Everything the backend knows now: GPUs, modes, GIs, CIs. */
+VMIG_API int vmig_snapshot(struct vmig_ctx *ctx, struct vmig_state *ret, struct vmig_err *err);
+/*
+ * Set the MIG mode.  *ret_activation gets 0 when it took effect at once, or
+ * -VMIG_E_RESET_REQUIRED / -VMIG_E_IN_USE when it is pending.
+ */
+VMIG_API int vmig_set_mig_mode(struct vmig_ctx *ctx, unsigned gpu, unsigned mode,
+			       int *ret_activation, struct vmig_err *err);
+/* Reset a GPU: a pending MIG mode takes effect; instances are gone. */
+VMIG_API int vmig_gpu_reset(struct vmig_ctx *ctx, unsigned gpu, struct vmig_err *err);
+VMIG_API int vmig_create_gi(struct vmig_ctx *ctx, unsigned gpu, unsigned profile_id,
+			    const unsigned *start, unsigned *ret_gi_id, struct vmig_err *err);
+VMIG_API int vmig_destroy_gi(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id,
+			     struct vmig_err *err);
+VMIG_API int vmig_create_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id,
+			    unsigned ci_profile_id, const unsigned *start, unsigned *ret_ci_id,
+			    struct vmig_err *err);
+VMIG_API int vmig_destroy_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned ci_id,
+			     struct vmig_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VMIG_VMIG_H */

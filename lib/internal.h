@@ -1,0 +1,16 @@
+/*
+ * internal.h — declarations shared between libvmig's files and not exported.
+ * Names here use the vmig__ prefix; everything else internal is static.
+ */
+#ifndef VMIG_INTERNAL_H
+#define VMIG_INTERNAL_H
+
+#include "vmig/vmig.h"
+
+#define VMIG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Free *p on scope exit: `_cleanup_free_ char *buf = NULL;`. */
+void vmig__freep(void *p);
+#define _cleanup_free_ __attribute__((cleanup(vmig__freep)))
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * util.c — small helpers shared by libvmig's files: cleanup functions and
+ * the lookups over state records that every module needs.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+void vmig__freep(void *p)
+{
+	free(*(void **)p);
+}
+
+struct vmig_gi_state *vmig_gpu_find_gi(struct vmig_gpu_state *g, unsigned gi_id)
+{
+	for (unsigned i = 0; i < g->ngi; i++)
+		if (g->gi[i].id == gi_id)
+			return &g->gi[i];
+	return NULL;
+}
+
+struct vmig_ci_state *vmig_gi_find_ci(struct vmig_gi_state *gi, unsigned ci_id)
+{
+	for (unsigned i = 0; i < gi->nci; i++)
+		if (gi->ci[i].id == ci_id)
+			return &gi->ci[i];
+	return NULL;
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# run.sh — runs test suites (programs or .sh scripts) given as arguments and
+# adds up their "ok - ", "FAIL - " and "skip - " lines.  A suite that exits
+# non-zero without printing a FAIL line counts as one failure.  The last line
+# is the total: "total: N passed, N failed, N skipped".
+#
+# VMIG_VALGRIND=1 runs compiled suites under valgrind (leaks are errors);
+# scripts see it too and wrap the programs they start (tests/lib.sh).
+set -u
+cd "$(dirname "$0")/.." || exit 2
+export B="${B:-build}"
+passed=0 failed=0 skipped=0
+failed_names=()
+for t in "$@"; do
+	log=$(mktemp)
+	case "$t" in
+	*.sh) bash "$t" >"$log" 2>&1 ;;
+	*)
+		if [ "${VMIG_VALGRIND:-0}" = 1 ]; then
+			valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+				--errors-for-leak-kinds=definite,indirect,possible \
+				--error-exitcode=99 --trace-children=no "$t" >"$log" 2>&1
+		else
+			"$t" >"$log" 2>&1
+		fi
+		;;
+	esac
+	rc=$?
+	p=$(grep -c '^ok - ' "$log")
+	f=$(grep -c '^FAIL - ' "$log")
+	s=$(grep -c '^skip - ' "$log")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		echo "FAIL - $t: exited with status $rc" >>"$log"
+	fi
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+	if [ "$f" -ne 0 ]; then
+		failed_names+=("$t")
+		echo "=== $t: $p passed, $f failed, $s skipped"
+		cat "$log"
+	else
+		echo "=== $t: $p passed, $s skipped"
+		grep '^skip - ' "$log" || true
+	fi
+	rm -f "$log"
+done
+if [ "${#failed_names[@]}" -ne 0 ]; then
+	echo "failed suites: ${failed_names[*]}"
+fi
+echo "total: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
