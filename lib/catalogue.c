@@ -256,7 +256,7 @@ static const struct vmig_model catalogue[] = {
 		.key = "gh200-144gb",
 		.name = "NVIDIA GH200 144G HBM3e",
 		.pci_device_id = 0x234810DE,
-		.mem_mib = 146494,
+		.mem_mib = 146495,
 		.sm = 132,
 		.compute_slices = 7, .mem_slices = 8, .units = 8,
 		.arch = VMIG_ARCH_HOPPER, .cc_major = 9, .cc_minor = 0,

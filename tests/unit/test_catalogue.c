@@ -239,6 +239,58 @@ TEST(gi_instances_are_placements_or_engine_limited)
 	}
 }
 
+/*
+ * -lgip lists profiles by compute slices, then memory, then ID: the order
+ * of every captured listing (A100 19,20,15,14,9,5,0; RTX PRO 6000
+ * 14,21,47,65,67,5,35,64,66,0,32), so derived rows must keep it too.
+ */
+TEST(gi_profiles_in_lgip_order)
+{
+	FOR_MODELS(m)
+	for (unsigned i = 1; i < m->ngi; i++) {
+		const struct vmig_gi_profile *a = &m->gi[i - 1], *b = &m->gi[i];
+		bool ordered = a->slices < b->slices ||
+			       (a->slices == b->slices &&
+				(a->mem_mib < b->mem_mib ||
+				 (a->mem_mib == b->mem_mib && a->id < b->id)));
+		if (!ordered)
+			HARNESS_FAIL("%s: %s listed before %s", m->key, a->name, b->name);
+	}
+}
+
+/* Memory derived by scaling with H100 80GB's fractions, in 128-MiB steps. */
+static uint64_t scaled(uint64_t total, uint64_t num, uint64_t den)
+{
+	return total * num / den / 128 * 128;
+}
+
+/* The derived memory sizes follow the rules docs/catalogue.md gives. */
+TEST(derived_memory_follows_its_rules)
+{
+	const uint64_t h100_total = 81559, h100_2g = 20096, h100_3g = 40448, h100_7g = 81152;
+	/* H100 NVL: 4g = 3g; 7g = 3g scaled by H100's 7g/3g. */
+	CHECK_EQ_U(gi("h100-nvl", 5)->mem_mib, gi("h100-nvl", 9)->mem_mib);
+	CHECK_EQ_U(gi("h100-nvl", 0)->mem_mib, scaled(47488, h100_7g, h100_3g));
+	/* GH200: total from its observed 2g and H100's 2g fraction. */
+	const struct vmig_model *gh = model("gh200-144gb");
+	CHECK_EQ_U(gh->mem_mib, (36096 * h100_total + h100_2g / 2) / h100_2g);
+	static const char *const keys[] = { "gh200-144gb", "b200", "gb200" };
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		const struct vmig_model *m = model(keys[k]);
+		CHECK_EQ_U(gi(keys[k], 9)->mem_mib, scaled(m->mem_mib, h100_3g, h100_total));
+		CHECK_EQ_U(gi(keys[k], 5)->mem_mib, gi(keys[k], 9)->mem_mib);
+		CHECK_EQ_U(gi(keys[k], 0)->mem_mib, scaled(m->mem_mib, h100_7g, h100_total));
+	}
+	/* Derived SMs: 3g = 2g x 60/32 (H100) rounded down to even, 4g = 2 x 2g. */
+	static const char *const bw[] = { "b200", "gb200" };
+	for (size_t k = 0; k < 2; k++) {
+		unsigned s2 = gi(bw[k], 14)->sm;
+		CHECK_EQ_U(gi(bw[k], 9)->sm, (s2 * 60 / 32) & ~1u);
+		CHECK_EQ_U(gi(bw[k], 5)->sm, 2 * s2);
+		CHECK_EQ_U(gi(bw[k], 0)->sm, model(bw[k])->sm);
+	}
+}
+
 /* ---- CI profiles ------------------------------------------------------- */
 
 static unsigned ci_index(unsigned c)
@@ -472,6 +524,8 @@ int main(void)
 	RUN(gi_names_follow_the_naming_rule);
 	RUN(gi_placements_lie_on_the_grid);
 	RUN(gi_instances_are_placements_or_engine_limited);
+	RUN(gi_profiles_in_lgip_order);
+	RUN(derived_memory_follows_its_rules);
 	RUN(ci_profiles_follow_the_rules);
 	RUN(ci_names);
 	RUN(derived_flags_are_documented_where_expected);
