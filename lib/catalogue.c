@@ -35,6 +35,12 @@ enum {
 	GIX_2_ALL_ME = 0x10,
 };
 
+/*
+ * The table is laid out by hand, one profile per row; clang-format would
+ * scatter the rows, so it is told to leave them alone.
+ */
+/* clang-format off */
+
 /* Shorter flag names for the rows below. */
 #define DER VMIG_PF_DERIVED
 #define ME VMIG_PF_ME
@@ -367,6 +373,8 @@ static const struct vmig_model catalogue[] = {
 	},
 };
 
+/* clang-format on */
+
 size_t vmig_model_count(void)
 {
 	return VMIG_ARRAY_SIZE(catalogue);
@@ -405,8 +413,7 @@ const struct vmig_gi_profile *vmig_gi_profile_by_id(const struct vmig_model *m, 
 	return NULL;
 }
 
-const struct vmig_gi_profile *vmig_gi_profile_by_index(const struct vmig_model *m,
-							unsigned index)
+const struct vmig_gi_profile *vmig_gi_profile_by_index(const struct vmig_model *m, unsigned index)
 {
 	if (!m)
 		return NULL;

@@ -9,8 +9,8 @@
 #include "harness.h"
 #include "vmig/vmig.h"
 
-#define FOR_MODELS(m)                                                              \
-	for (size_t i_ = 0; i_ < vmig_model_count(); i_++)                         \
+#define FOR_MODELS(m)                                                                              \
+	for (size_t i_ = 0; i_ < vmig_model_count(); i_++)                                         \
 		for (const struct vmig_model *m = vmig_model_at(i_); m; m = NULL)
 
 static const struct vmig_model *model(const char *key)
@@ -42,9 +42,9 @@ static bool starts_are(const unsigned *starts, unsigned n, const unsigned *want,
 			return false;
 	return true;
 }
-#define STARTS_ARE(p, ...)                                                         \
-	starts_are((p)->starts, (p)->nstarts, (const unsigned[]){ __VA_ARGS__ },   \
-		   sizeof((unsigned[]){ __VA_ARGS__ }) / sizeof(unsigned))
+#define STARTS_ARE(p, ...)                                                                         \
+	starts_are((p)->starts, (p)->nstarts, (const unsigned[]){__VA_ARGS__},                     \
+		   sizeof((unsigned[]){__VA_ARGS__}) / sizeof(unsigned))
 
 /* ---- models ------------------------------------------------------------ */
 
@@ -76,7 +76,7 @@ TEST(model_lookups)
 		size_t k;
 		for (k = 0; m->key[k] && k + 1 < sizeof(upper); k++)
 			upper[k] = (char)(m->key[k] >= 'a' && m->key[k] <= 'z' ? m->key[k] - 32
-									    : m->key[k]);
+									       : m->key[k]);
 		upper[k] = '\0';
 		CHECK(vmig_model_find(m->key) == m);
 		CHECK(vmig_model_find(upper) == m);
@@ -120,18 +120,28 @@ TEST(mig_flags_and_geometry)
 static unsigned index_attrs(unsigned index)
 {
 	switch (index) {
-	case 0x7: case 0x8: return VMIG_PF_ME;
-	case 0xA: case 0xB: case 0xC: return VMIG_PF_GFX;
-	case 0xD: case 0xE: return VMIG_PF_NO_ME;
-	case 0xF: case 0x10: return VMIG_PF_ME_ALL;
-	default: return 0;
+	case 0x7:
+	case 0x8:
+		return VMIG_PF_ME;
+	case 0xA:
+	case 0xB:
+	case 0xC:
+		return VMIG_PF_GFX;
+	case 0xD:
+	case 0xE:
+		return VMIG_PF_NO_ME;
+	case 0xF:
+	case 0x10:
+		return VMIG_PF_ME_ALL;
+	default:
+		return 0;
 	}
 }
 
 /* Compute slices an NVML GI profile index stands for. */
 static unsigned index_slices(unsigned index)
 {
-	static const unsigned s[] = { 1, 2, 3, 4, 7, 8, 6, 1, 2, 1, 1, 2, 4, 1, 2, 1, 2, 3 };
+	static const unsigned s[] = {1, 2, 3, 4, 7, 8, 6, 1, 2, 1, 1, 2, 4, 1, 2, 1, 2, 3};
 	return index < sizeof(s) / sizeof(s[0]) ? s[index] : 0;
 }
 
@@ -204,7 +214,7 @@ static void engine_totals(const struct vmig_model *m, unsigned tot[6])
 	memset(tot, 0, 6 * sizeof(unsigned));
 	for (unsigned i = 0; i < m->ngi; i++) {
 		const struct vmig_gi_profile *g = &m->gi[i];
-		const unsigned e[6] = { g->ce, g->dec, g->enc, g->jpeg, g->ofa, g->sm };
+		const unsigned e[6] = {g->ce, g->dec, g->enc, g->jpeg, g->ofa, g->sm};
 		for (unsigned k = 0; k < 6; k++)
 			if (e[k] > tot[k])
 				tot[k] = e[k];
@@ -225,7 +235,7 @@ TEST(gi_instances_are_placements_or_engine_limited)
 		engine_totals(m, tot);
 		for (unsigned i = 0; i < m->ngi; i++) {
 			const struct vmig_gi_profile *g = &m->gi[i];
-			const unsigned e[5] = { g->ce, g->dec, g->enc, g->jpeg, g->ofa };
+			const unsigned e[5] = {g->ce, g->dec, g->enc, g->jpeg, g->ofa};
 			unsigned want = g->nstarts;
 			for (unsigned k = 0; k < 5; k++)
 				if (e[k] && tot[k] / e[k] < want)
@@ -249,10 +259,10 @@ TEST(gi_profiles_in_lgip_order)
 	FOR_MODELS(m)
 	for (unsigned i = 1; i < m->ngi; i++) {
 		const struct vmig_gi_profile *a = &m->gi[i - 1], *b = &m->gi[i];
-		bool ordered = a->slices < b->slices ||
-			       (a->slices == b->slices &&
-				(a->mem_mib < b->mem_mib ||
-				 (a->mem_mib == b->mem_mib && a->id < b->id)));
+		bool ordered =
+		    a->slices < b->slices ||
+		    (a->slices == b->slices &&
+		     (a->mem_mib < b->mem_mib || (a->mem_mib == b->mem_mib && a->id < b->id)));
 		if (!ordered)
 			HARNESS_FAIL("%s: %s listed before %s", m->key, a->name, b->name);
 	}
@@ -274,7 +284,7 @@ TEST(derived_memory_follows_its_rules)
 	/* GH200: total from its observed 2g and H100's 2g fraction. */
 	const struct vmig_model *gh = model("gh200-144gb");
 	CHECK_EQ_U(gh->mem_mib, (36096 * h100_total + h100_2g / 2) / h100_2g);
-	static const char *const keys[] = { "gh200-144gb", "b200", "gb200" };
+	static const char *const keys[] = {"gh200-144gb", "b200", "gb200"};
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		const struct vmig_model *m = model(keys[k]);
 		CHECK_EQ_U(gi(keys[k], 9)->mem_mib, scaled(m->mem_mib, h100_3g, h100_total));
@@ -282,7 +292,7 @@ TEST(derived_memory_follows_its_rules)
 		CHECK_EQ_U(gi(keys[k], 0)->mem_mib, scaled(m->mem_mib, h100_7g, h100_total));
 	}
 	/* Derived SMs: 3g = 2g x 60/32 (H100) rounded down to even, 4g = 2 x 2g. */
-	static const char *const bw[] = { "b200", "gb200" };
+	static const char *const bw[] = {"b200", "gb200"};
 	for (size_t k = 0; k < 2; k++) {
 		unsigned s2 = gi(bw[k], 14)->sm;
 		CHECK_EQ_U(gi(bw[k], 9)->sm, (s2 * 60 / 32) & ~1u);
@@ -296,14 +306,22 @@ TEST(derived_memory_follows_its_rules)
 static unsigned ci_index(unsigned c)
 {
 	switch (c) {
-	case 1: return 0;
-	case 2: return 1;
-	case 3: return 2;
-	case 4: return 3;
-	case 7: return 4;
-	case 8: return 5;
-	case 6: return 6;
-	default: return 99;
+	case 1:
+		return 0;
+	case 2:
+		return 1;
+	case 3:
+		return 2;
+	case 4:
+		return 3;
+	case 7:
+		return 4;
+	case 8:
+		return 5;
+	case 6:
+		return 6;
+	default:
+		return 99;
 	}
 }
 
@@ -415,7 +433,7 @@ TEST(spot_a100_40gb)
 	CHECK_EQ_U(m->pci_device_id, 0x20B010DE);
 	CHECK_EQ_U(m->mem_mib, 40960);
 	CHECK_EQ_U(m->ngi, 7);
-	const unsigned order[] = { 19, 20, 15, 14, 9, 5, 0 };
+	const unsigned order[] = {19, 20, 15, 14, 9, 5, 0};
 	for (unsigned i = 0; i < 7; i++)
 		CHECK_EQ_U(m->gi[i].id, order[i]);
 	const struct vmig_gi_profile *p = gi("a100-40gb", 9);
