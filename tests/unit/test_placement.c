@@ -208,6 +208,28 @@ TEST(auto_a100_known_ordering_issue)
 	SEQ("a100-40gb", {9, 4, 2}, {19, 0, 7}, {14, 2, 4}, {19, 1, 8});
 }
 
+/*
+ * Consequences of the rule where no trace exists (docs/placement.md §5):
+ * they pin the rule so that a change to it is deliberate, not observations.
+ */
+TEST(auto_rule_consequences)
+{
+	/* 1g.20gb (size 2) on an empty 8-slice GPU: the pair holding slice 7. */
+	SEQ("h100-80gb", {15, 6, 6}, {15, 4, 5}, {15, 0, 3}, {15, 2, 4});
+	/* A30: no dead units, so the lowest start, then the partly full half. */
+	SEQ("a30", {14, 0, 3}, {5, 2, 2}, {14, 1, 4});
+	/* A 2g placed by hand at 0:2: the next 1g goes to 6, not 2. */
+	struct vmig_gpu_state g = gpu_of("a100-40gb");
+	CHECK(create_at(&g, 14, 0) != NULL);
+	struct vmig_gi_state *gi = create_auto(&g, 19);
+	CHECK(gi && gi->start == 6);
+	/* A 1g placed by hand at 0: the next 1g completes its pair. */
+	struct vmig_gpu_state h = gpu_of("h100-80gb");
+	CHECK(create_at(&h, 19, 0) != NULL);
+	gi = create_auto(&h, 19);
+	CHECK(gi && gi->start == 1);
+}
+
 TEST(auto_choose_matches_create)
 {
 	struct vmig_gpu_state g = gpu_of("h100-80gb");
@@ -704,6 +726,7 @@ int main(void)
 	RUN(auto_a100_user_guide_examples);
 	RUN(auto_rtx_pro_6000);
 	RUN(auto_a100_known_ordering_issue);
+	RUN(auto_rule_consequences);
 	RUN(auto_choose_matches_create);
 	RUN(remaining_empty_equals_instances);
 	RUN(remaining_a100_with_3g_upper_half);
