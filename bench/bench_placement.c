@@ -41,7 +41,8 @@ static unsigned fill_and_empty(struct vmig_gpu_state *g, unsigned offset)
 		for (unsigned k = 0; k < m->ngi; k++) {
 			unsigned id;
 			ops++;
-			if (vmig_gpu_create_gi(g, &m->gi[(k + offset) % m->ngi], NULL, &id, NULL) == 0) {
+			if (vmig_gpu_create_gi(g, &m->gi[(k + offset) % m->ngi], NULL, &id, NULL) ==
+			    0) {
 				created[n++] = id;
 				progress = 1;
 			}
@@ -98,16 +99,15 @@ static void bench_model(const struct vmig_model *m, double budget_ns, double *wo
 	double slowest = ns_op > ns_choose ? ns_op : ns_choose;
 	if (slowest > *worst)
 		*worst = slowest;
-	printf("%-14s %12.0f %9.1f %11.1f %12.1f %9.1fx\n", m->key, 1e9 / ns_op, ns_op,
-	       ns_choose, ns_remaining, GOAL_NS / slowest);
+	printf("%-14s %12.0f %9.1f %11.1f %12.1f %9.1fx\n", m->key, 1e9 / ns_op, ns_op, ns_choose,
+	       ns_remaining, GOAL_NS / slowest);
 }
 
 int main(int argc, char **argv)
 {
 	double budget_ms = argc > 1 ? atof(argv[1]) : 200.0;
 	double worst = 0;
-	printf("placement decision goal: %.0f ns; ratio = goal / max(ns/op, ns/choose)\n",
-	       GOAL_NS);
+	printf("placement decision goal: %.0f ns; ratio = goal / max(ns/op, ns/choose)\n", GOAL_NS);
 	printf("%-14s %12s %9s %11s %12s %10s\n", "model", "create+dest/s", "ns/op", "ns/choose",
 	       "ns/remaining", "ratio");
 	for (size_t i = 0; i < vmig_model_count(); i++) {

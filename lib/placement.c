@@ -79,7 +79,8 @@ unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned siz
 	 * leaf position p is (leaves / b - 1) + p / b.
 	 */
 	unsigned b = 1;
-	while (b < leaves && (b * leaf < size || (start / leaf) / b != (start + size - 1) / leaf / b))
+	while (b < leaves &&
+	       (b * leaf < size || (start / leaf) / b != (start + size - 1) / leaf / b))
 		b *= 2;
 	return (leaves / b - 1) + (start / leaf) / b;
 }
@@ -207,7 +208,8 @@ static unsigned gi_score(const struct vmig_model *m, unsigned leaf, uint32_t bus
 		if (bu < size)
 			continue; /* the same levels are skipped for every candidate */
 		/* A block that does not hold the whole candidate scores nothing. */
-		unsigned n = bstart + bu < start + size ? 0 : popcount32(busy & span_mask(bstart, bu));
+		unsigned n =
+		    bstart + bu < start + size ? 0 : popcount32(busy & span_mask(bstart, bu));
 		score = (score << 5) | n;
 	}
 	return score;
@@ -267,7 +269,8 @@ static unsigned max_disjoint(const unsigned *starts, unsigned n, unsigned size, 
 		unsigned first = 0;
 		for (unsigned i = 0; i < n && i < VMIG_MAX_STARTS; i++) {
 			uint32_t span = span_mask(starts[i], size);
-			if (span && !(span & ~all) && !(span & occ) && (!found || starts[i] < first)) {
+			if (span && !(span & ~all) && !(span & occ) &&
+			    (!found || starts[i] < first)) {
 				found = true;
 				first = starts[i];
 			}
@@ -353,8 +356,8 @@ unsigned vmig_ci_remaining(const struct vmig_gi_state *gi, const struct vmig_gi_
 	if (!gi || !gp || !cp)
 		return 0;
 	unsigned n = ci_starts(gp, cp, starts);
-	unsigned room = max_disjoint(starts, n, cp->slices, gi_ci_occupied(gi),
-				     span_mask(0, gp->slices));
+	unsigned room =
+	    max_disjoint(starts, n, cp->slices, gi_ci_occupied(gi), span_mask(0, gp->slices));
 	unsigned cap = ci_cap(gi, cp);
 	return room < cap ? room : cap;
 }
@@ -431,7 +434,8 @@ static int gi_check_start(const struct vmig_gpu_state *g, const struct vmig_gi_p
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating GPU instance %s at placement %u:%u: %s "
 				    "(not a possible placement of the profile)",
-				    gp->name, start, gp->size, vmig_strerror(VMIG_E_INVALID_ARGUMENT));
+				    gp->name, start, gp->size,
+				    vmig_strerror(VMIG_E_INVALID_ARGUMENT));
 	const struct vmig_gi_state *o = gi_overlapping(g, span_mask(start, gp->size));
 	if (o)
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
@@ -459,7 +463,8 @@ int vmig_gpu_create_gi(struct vmig_gpu_state *g, const struct vmig_gi_profile *w
 	if (!gp)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating GPU instance %s: %s (%s has no profile ID %u)", name,
-				    vmig_strerror(VMIG_E_INVALID_ARGUMENT), g->model->key, want->id);
+				    vmig_strerror(VMIG_E_INVALID_ARGUMENT), g->model->key,
+				    want->id);
 	unsigned s = 0;
 	if (start) {
 		int rc = gi_check_start(g, gp, *start, err);
@@ -500,10 +505,10 @@ int vmig_gpu_destroy_gi(struct vmig_gpu_state *g, unsigned gi_id, struct vmig_er
 		return vmig_err_set(err, VMIG_E_NOT_FOUND, "destroying GPU instance %u: %s", gi_id,
 				    vmig_strerror(VMIG_E_NOT_FOUND));
 	if (gi->nci)
-		return vmig_err_set(err, VMIG_E_IN_USE,
-				    "destroying GPU instance %u: %s (it holds %u compute instance%s)",
-				    gi_id, vmig_strerror(VMIG_E_IN_USE), gi->nci,
-				    gi->nci == 1 ? "" : "s");
+		return vmig_err_set(
+		    err, VMIG_E_IN_USE,
+		    "destroying GPU instance %u: %s (it holds %u compute instance%s)", gi_id,
+		    vmig_strerror(VMIG_E_IN_USE), gi->nci, gi->nci == 1 ? "" : "s");
 	unsigned pos = (unsigned)(gi - g->gi);
 	memmove(&g->gi[pos], &g->gi[pos + 1], (g->ngi - pos - 1) * sizeof(g->gi[0]));
 	g->ngi--;
@@ -611,7 +616,7 @@ int vmig_gpu_create_ci(struct vmig_gpu_state *g, unsigned gi_id, const struct vm
 				    "creating compute instance %s in GPU instance %u: %s", name,
 				    gi_id, vmig_strerror(VMIG_E_INSUFFICIENT_RESOURCES));
 	struct vmig_ci_state rec = {
-		.id = ci_free_id(gi), .profile_id = cp->id, .start = s, .size = cp->slices};
+	    .id = ci_free_id(gi), .profile_id = cp->id, .start = s, .size = cp->slices};
 	ci_insert(gi, &rec);
 	if (ret_ci_id)
 		*ret_ci_id = rec.id;

@@ -38,7 +38,8 @@ static void hash_bytes(struct hash128 *h, const void *data, size_t len)
 	const unsigned char *p = data;
 	for (size_t i = 0; i < len; i++) {
 		h->a = rotl64((h->a ^ p[i]) * 0x9e3779b97f4a7c15ull, 29);
-		h->b = rotl64((h->b + p[i] + 0x632be59bd9b4e019ull) * 0xc2b2ae3d27d4eb4full, 31) ^ h->a;
+		h->b = rotl64((h->b + p[i] + 0x632be59bd9b4e019ull) * 0xc2b2ae3d27d4eb4full, 31) ^
+		       h->a;
 	}
 }
 

@@ -80,16 +80,17 @@ static void expect_sequence(const char *key, const struct step *steps, unsigned 
 		if (!gi)
 			return;
 		if (gi->start != steps[i].start || gi->id != steps[i].gi_id)
-			HARNESS_FAIL("%s step %u (profile %u): got %u:%u ID %u, want start %u ID %u",
-				     key, i, steps[i].profile, gi->start, gi->size, gi->id,
-				     steps[i].start, steps[i].gi_id);
+			HARNESS_FAIL(
+			    "%s step %u (profile %u): got %u:%u ID %u, want start %u ID %u", key, i,
+			    steps[i].profile, gi->start, gi->size, gi->id, steps[i].start,
+			    steps[i].gi_id);
 	}
 }
 
-#define SEQ(key, ...)                                                              \
-	do {                                                                       \
-		static const struct step s_[] = {__VA_ARGS__};                     \
-		expect_sequence(key, s_, sizeof(s_) / sizeof(s_[0]));              \
+#define SEQ(key, ...)                                                                              \
+	do {                                                                                       \
+		static const struct step s_[] = {__VA_ARGS__};                                     \
+		expect_sequence(key, s_, sizeof(s_) / sizeof(s_[0]));                              \
 	} while (0)
 
 /* ------------------------------------------------------------------------ */
@@ -153,8 +154,8 @@ TEST(gi_ids_heap_a30_and_rtx)
 TEST(auto_h100_seven_1g)
 {
 	/* T-H100: -cgi 19 x7 -> 6, 4, 5, 0, 1, 2, 3. */
-	SEQ("h100-80gb", {19, 6, 13}, {19, 4, 11}, {19, 5, 12}, {19, 0, 7}, {19, 1, 8},
-	    {19, 2, 9}, {19, 3, 10});
+	SEQ("h100-80gb", {19, 6, 13}, {19, 4, 11}, {19, 5, 12}, {19, 0, 7}, {19, 1, 8}, {19, 2, 9},
+	    {19, 3, 10});
 	/* The same order on A100 (dask-cuda #583) and the other 8-slice parts. */
 	const char *keys[] = {"a100-40gb", "a100-80gb", "h200", "b200"};
 	for (unsigned i = 0; i < 4; i++)
@@ -169,8 +170,7 @@ TEST(auto_a100_user_guide_examples)
 	/* UG ex. 2: 3g, 1g, 2g, 1g -> 4:4 (2), 0:1 (7), 2:2 (4), 1:1 (8). */
 	SEQ("a100-40gb", {9, 4, 2}, {19, 0, 7}, {14, 2, 4}, {19, 1, 8});
 	/* UG ex. 3: 2g then 5x 1g -> 4:2, then 6, 0, 1, 2, 3. */
-	SEQ("a100-40gb", {14, 4, 5}, {19, 6, 13}, {19, 0, 7}, {19, 1, 8}, {19, 2, 9},
-	    {19, 3, 10});
+	SEQ("a100-40gb", {14, 4, 5}, {19, 6, 13}, {19, 0, 7}, {19, 1, 8}, {19, 2, 9}, {19, 3, 10});
 	/* T-A100-580: 4g, 2g, 1g -> 0:4, 4:2, 6:1 (IDs observed with swizzle 4). */
 	SEQ("a100-40gb", {5, 0, 1}, {14, 4, 5}, {19, 6, 13});
 	/* UG: 2x 3g -> 4:4 then 0:4. */
@@ -678,7 +678,8 @@ static void destroy_everything(struct vmig_gpu_state *g)
 	while (g->ngi) {
 		struct vmig_gi_state *gi = &g->gi[rnd(g->ngi)];
 		while (gi->nci)
-			CHECK_EQ_I(vmig_gpu_destroy_ci(g, gi->id, gi->ci[rnd(gi->nci)].id, NULL), 0);
+			CHECK_EQ_I(vmig_gpu_destroy_ci(g, gi->id, gi->ci[rnd(gi->nci)].id, NULL),
+				   0);
 		CHECK_EQ_I(vmig_gpu_destroy_gi(g, gi->id, NULL), 0);
 	}
 	CHECK_EQ_U(vmig_gpu_occupied(g), 0);

@@ -18,7 +18,8 @@ static int valid_mig_uuid(const char *u)
 		return 0;
 	for (int i = 4; i < 40; i++) {
 		int dash = i == 12 || i == 17 || i == 22 || i == 27;
-		if (dash ? u[i] != '-' : !(isdigit((unsigned char)u[i]) || (u[i] >= 'a' && u[i] <= 'f')))
+		if (dash ? u[i] != '-'
+			 : !(isdigit((unsigned char)u[i]) || (u[i] >= 'a' && u[i] <= 'f')))
 			return 0;
 	}
 	return u[18] == '5' && strchr("89ab", u[23]) != NULL;
