@@ -60,6 +60,7 @@ enum { GEN_BAD = 1, GEN_NEWER = 2 }; /* gen_map results besides 0 and -errno */
 struct vmig_store {
 	char *dir;
 	int lock_fd;	      /* descriptor holding the lock; -1 when unlocked */
+	pid_t lock_pid;	      /* the process that took it */
 	bool in_txn;	      /* between begin and commit/abort: the lock is exclusive */
 	uint64_t txn_gen;     /* generation of the state that begin read */
 	struct gen_page *gen; /* the mapped generation page, or NULL */
@@ -207,8 +208,14 @@ static int make_dirs(const char *dir)
 static void unlock(struct vmig_store *s)
 {
 	if (s->lock_fd >= 0) {
-		/* Unlock explicitly: a forked child may share the descriptor, and closing ours would not free it. */
-		vmig__os_flock(s->lock_fd, LOCK_UN);
+		/*
+		 * The lock belongs to the open file description, which a forked
+		 * child shares.  The process that took it unlocks explicitly, so a
+		 * child still holding a copy cannot keep it; a child only closes
+		 * its copy, so it cannot free its parent's lock.
+		 */
+		if (s->lock_pid == getpid())
+			vmig__os_flock(s->lock_fd, LOCK_UN);
 		vmig__os_close(s->lock_fd);
 	}
 	s->lock_fd = -1;
@@ -248,6 +255,7 @@ static int lock(struct vmig_store *s, int op, struct vmig_err *err)
 		}
 		if (same_file(fd, path)) {
 			s->lock_fd = fd;
+			s->lock_pid = getpid();
 			return 0;
 		}
 		vmig__os_flock(fd, LOCK_UN);

@@ -446,7 +446,14 @@ TEST(writers_exclude_each_other_and_readers)
 		if (cs->gpu[0].mig_pending != 1 || cs->gpu[0].mig_current != 1)
 			_exit(13); /* our change was not seen */
 		strcpy(cs->gpu[1].serial, "child");
-		_exit(vmig_store_commit(c, cs, NULL) ? 14 : 0);
+		int rc = vmig_store_commit(c, cs, NULL) ? 14 : 0;
+		/* Closing the inherited handle must not free the parent's lock. */
+		vmig_store_close(s);
+		vmig_store_close(c);
+		free(cs);
+		free(a);
+		free(st);
+		_exit(rc);
 	}
 	close(ready[1]);
 	char x;
@@ -462,6 +469,47 @@ TEST(writers_exclude_each_other_and_readers)
 	CHECK_EQ_U(st->gpu[0].mig_current, 1);
 	CHECK_STR(st->gpu[1].serial, "child");
 	CHECK_EQ_U(st->generation, 3);
+	vmig_store_close(s);
+	free(a);
+	free(st);
+}
+
+TEST(forked_child_closing_the_handle_keeps_the_lock)
+{
+	const char *dir = tmp_base();
+	struct vmig_state *a = new_state(), *st = new_state();
+	struct vmig_store *s = committed(dir, a, 15);
+	CHECK_EQ_I(vmig_store_begin(s, st, NULL), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		vmig_store_close(s); /* shares the locked file description */
+		free(a);
+		free(st);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	CHECK(!lock_free(dir, LOCK_EX));
+	CHECK_EQ_I(vmig_store_commit(s, st, NULL), 0);
+	CHECK(lock_free(dir, LOCK_EX));
+	/* And the other way round: a child still holding a copy does not keep the lock. */
+	int go[2];
+	CHECK(pipe(go) == 0);
+	CHECK_EQ_I(vmig_store_begin(s, st, NULL), 0);
+	pid = fork();
+	if (pid == 0) {
+		char x;
+		close(go[1]);
+		int rc = read(go[0], &x, 1) == 0 ? 0 : 1; /* waits for the parent to close */
+		vmig_store_close(s);
+		free(a);
+		free(st);
+		_exit(rc);
+	}
+	close(go[0]);
+	vmig_store_abort(s);
+	CHECK(lock_free(dir, LOCK_EX));
+	close(go[1]);
+	waitpid(pid, NULL, 0);
 	vmig_store_close(s);
 	free(a);
 	free(st);
@@ -646,6 +694,7 @@ int main(void)
 	RUN(transaction_misuse);
 	RUN(leftovers_and_a_damaged_generation_file);
 	RUN(writers_exclude_each_other_and_readers);
+	RUN(forked_child_closing_the_handle_keeps_the_lock);
 	RUN(faults_at_every_call_of_a_commit);
 	RUN(eintr_and_short_writes_are_finished);
 	RUN(generation_never_repeats);
