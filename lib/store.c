@@ -28,14 +28,14 @@
 #include "internal.h"
 #include "os.h"
 
-#define STATE_NAME "state"
-#define TMP_NAME "state.tmp"
-#define LOCK_NAME "lock"
-#define GEN_NAME "generation"
-#define GEN_TMP_NAME "generation.tmp"
-#define LONGEST_NAME GEN_TMP_NAME
+#define STATE_NAME	"state"
+#define TMP_NAME	"state.tmp"
+#define LOCK_NAME	"lock"
+#define GEN_NAME	"generation"
+#define GEN_TMP_NAME	"generation.tmp"
+#define LONGEST_NAME	GEN_TMP_NAME
 #define MAX_STATE_BYTES (16u << 20) /* far above the largest valid state (~1 MiB) */
-#define LOCK_RETRIES 100
+#define LOCK_RETRIES	100
 
 /*
  * The generation page.  Fixed-width fields, a magic number and a version:
@@ -43,8 +43,8 @@
  * created whole (written aside, renamed into place) and afterwards only the
  * counter changes, by atomic stores under the exclusive lock.
  */
-#define GEN_MAGIC 0x6e65672d67696d76ull /* "vmig-gen" read as a little-endian u64 */
-#define GEN_VERSION 1u
+#define GEN_MAGIC     0x6e65672d67696d76ull /* "vmig-gen" read as a little-endian u64 */
+#define GEN_VERSION   1u
 #define GEN_FILE_SIZE 4096
 
 struct gen_page {
@@ -75,7 +75,7 @@ struct vmig_store {
 
 /* Turn a -errno from lib/os.c into a vmig error whose message ends with strerror. */
 static __attribute__((format(printf, 3, 4))) int os_error(struct vmig_err *err, int neg_errno,
-							const char *fmt, ...)
+							  const char *fmt, ...)
 {
 	char ctx[PATH_MAX + 128];
 	va_list ap;
@@ -84,8 +84,8 @@ static __attribute__((format(printf, 3, 4))) int os_error(struct vmig_err *err, 
 	va_end(ap);
 	int e = -neg_errno;
 	int code = (e == EACCES || e == EPERM || e == EROFS) ? VMIG_E_NO_PERMISSION
-		   : e == ENOMEM				 ? VMIG_E_NO_MEMORY
-								 : VMIG_E_IO;
+		   : e == ENOMEM			     ? VMIG_E_NO_MEMORY
+							     : VMIG_E_IO;
 	return vmig_err_set(err, code, "%s: %s", ctx, strerror(e));
 }
 
@@ -107,8 +107,8 @@ static int dup_path(const char *a, const char *b, char **ret, struct vmig_err *e
 	while (la > 1 && a[la - 1] == '/')
 		la--;
 	if (la + lb + sizeof(LONGEST_NAME) + 1 >= PATH_MAX)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "state directory path too long: %.100s...",
-				    a);
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "state directory path too long: %.100s...", a);
 	char *p = malloc(la + lb + 1);
 	if (!p)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
@@ -135,7 +135,8 @@ static int resolve_dir(const char *dir, char **ret, struct vmig_err *err)
 {
 	if (dir) {
 		if (!*dir)
-			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "state directory path is empty");
+			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+					    "state directory path is empty");
 		return dup_path(dir, "", ret, err);
 	}
 	const char *env = secure_getenv("VMIG_STATE_DIR");
@@ -159,7 +160,8 @@ static int resolve_dir(const char *dir, char **ret, struct vmig_err *err)
 	return rc ? rc : dup_path(home, "/.local/state/vmig", ret, err);
 }
 
-/* A missing directory is fine (it is created at the first commit); anything else but a directory is not. */
+/* A missing directory is fine (it is created at the first commit); anything else but a directory is
+ * not. */
 static int check_dir(const char *dir, struct vmig_err *err)
 {
 	struct stat st;
@@ -225,8 +227,8 @@ static void unlock(struct vmig_store *s)
 static bool same_file(int fd, const char *path)
 {
 	struct stat a, b;
-	return vmig__os_fstat(fd, &a) == 0 && vmig__os_stat(path, &b) == 0 && a.st_dev == b.st_dev &&
-	       a.st_ino == b.st_ino;
+	return vmig__os_fstat(fd, &a) == 0 && vmig__os_stat(path, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /*
@@ -308,8 +310,8 @@ static int gen_map(struct vmig_store *s, bool rw)
 	if (rc == 0 && (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(struct gen_page)))
 		rc = GEN_BAD;
 	if (rc == 0)
-		rc = vmig__os_mmap(fd, sizeof(struct gen_page), rw ? PROT_READ | PROT_WRITE : PROT_READ,
-				   &p);
+		rc = vmig__os_mmap(fd, sizeof(struct gen_page),
+				   rw ? PROT_READ | PROT_WRITE : PROT_READ, &p);
 	vmig__os_close(fd);
 	if (rc == 0 && (rc = gen_check(p)) != 0)
 		vmig__os_munmap(p, sizeof(struct gen_page));
@@ -360,7 +362,8 @@ static int gen_ensure(struct vmig_store *s, struct vmig_err *err)
 		rc = gen_map(s, true);
 	}
 	if (rc == GEN_NEWER)
-		return vmig_err_set(err, VMIG_E_NEWER_VERSION, "%s was written by a newer vmig", path);
+		return vmig_err_set(err, VMIG_E_NEWER_VERSION, "%s was written by a newer vmig",
+				    path);
 	if (rc == GEN_BAD)
 		return vmig_err_set(err, VMIG_E_IO, "%s keeps being damaged", path);
 	if (rc < 0)
@@ -489,7 +492,8 @@ int vmig_store_open(const char *dir, struct vmig_store **ret, struct vmig_err *e
 {
 	char *path = NULL;
 	if (!ret)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "opening the state store: no result");
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "opening the state store: no result");
 	int rc = resolve_dir(dir, &path, err);
 	if (rc == 0)
 		rc = check_dir(path, err);
@@ -537,7 +541,8 @@ int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_er
 	int rc = lock(s, LOCK_SH, err);
 	if (rc)
 		return rc;
-	/* Under the lock no commit is half done, so the page found now belongs with the state read. */
+	/* Under the lock no commit is half done, so the page found now belongs with the state read.
+	 */
 	gen_map(s, false);
 	rc = load(s, ret, err);
 	unlock(s);
@@ -553,7 +558,8 @@ int vmig_store_begin(struct vmig_store *s, struct vmig_state *ret, struct vmig_e
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "changing state: no store");
 	if (s->in_txn)
 		return vmig_err_set(err, VMIG_E_INVALID_STATE,
-				    "changing state in %s: a change is already in progress", s->dir);
+				    "changing state in %s: a change is already in progress",
+				    s->dir);
 	int rc = make_dirs(s->dir);
 	if (rc == -EACCES || rc == -EPERM || rc == -EROFS)
 		return os_error(err, rc, "state directory %s is not writable", s->dir);
@@ -643,7 +649,8 @@ int vmig_store_commit(struct vmig_store *s, struct vmig_state *st, struct vmig_e
 	uint64_t counter = __atomic_load_n(&s->gen->counter, __ATOMIC_ACQUIRE);
 	uint64_t next = (counter > s->txn_gen ? counter : s->txn_gen) + 1;
 	if (next == 0) {
-		rc = vmig_err_set(err, VMIG_E_CORRUPT, "generation counter of %s exhausted", s->dir);
+		rc =
+		    vmig_err_set(err, VMIG_E_CORRUPT, "generation counter of %s exhausted", s->dir);
 		goto out;
 	}
 	uint64_t saved = st->generation;

@@ -290,16 +290,16 @@ TEST(damaged_files_are_refused_and_left_alone)
 		int code;
 		const char *msg;
 	} cases[] = {
-		{"garbage\n", VMIG_E_CORRUPT, "line 1: not a vmig state file"},
-		{"vmig-state 1\ngeneration 3\n", VMIG_E_CORRUPT, "no end marker after line 2"},
-		{"vmig-state 7\nfuture\n", VMIG_E_NEWER_VERSION, "newer vmig"},
-		{"", VMIG_E_CORRUPT, "empty file"},
-		/* parses, but two GIs overlap */
-		{"vmig-state 1\ngeneration 3\ngpu index=0 model=h100-80gb "
-		 "uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 pci=00000000:07:00.0 minor=0 "
-		 "mig=1 mig_pending=1 flags=simulated\ngi gpu=0 id=1 profile=0 start=0 size=8 share=0\n"
-		 "gi gpu=0 id=2 profile=19 start=0 size=1 share=0\nend\n",
-		 VMIG_E_CORRUPT, "overlaps"},
+	    {"garbage\n", VMIG_E_CORRUPT, "line 1: not a vmig state file"},
+	    {"vmig-state 1\ngeneration 3\n", VMIG_E_CORRUPT, "no end marker after line 2"},
+	    {"vmig-state 7\nfuture\n", VMIG_E_NEWER_VERSION, "newer vmig"},
+	    {"", VMIG_E_CORRUPT, "empty file"},
+	    /* parses, but two GIs overlap */
+	    {"vmig-state 1\ngeneration 3\ngpu index=0 model=h100-80gb "
+	     "uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 pci=00000000:07:00.0 minor=0 "
+	     "mig=1 mig_pending=1 flags=simulated\ngi gpu=0 id=1 profile=0 start=0 size=8 share=0\n"
+	     "gi gpu=0 id=2 profile=19 start=0 size=1 share=0\nend\n",
+	     VMIG_E_CORRUPT, "overlaps"},
 	};
 	const char *dir = tmp_base();
 	struct vmig_state *a = new_state(), *st = new_state();
@@ -559,10 +559,10 @@ TEST(faults_at_every_call_of_a_commit)
 		enum vmig__os_op op;
 		int err;
 	} kinds[] = {
-		{VMIG_OS_OPEN, EACCES}, {VMIG_OS_WRITE, ENOSPC}, {VMIG_OS_FSYNC, EIO},
-		{VMIG_OS_RENAME, EIO},	{VMIG_OS_FLOCK, ENOLCK}, {VMIG_OS_MKDIR, EROFS},
-		{VMIG_OS_STAT, EIO},	{VMIG_OS_MMAP, ENOMEM},	 {VMIG_OS_CLOSE, EIO},
-		{VMIG_OS_READ, EIO},
+	    {VMIG_OS_OPEN, EACCES}, {VMIG_OS_WRITE, ENOSPC}, {VMIG_OS_FSYNC, EIO},
+	    {VMIG_OS_RENAME, EIO},  {VMIG_OS_FLOCK, ENOLCK}, {VMIG_OS_MKDIR, EROFS},
+	    {VMIG_OS_STAT, EIO},    {VMIG_OS_MMAP, ENOMEM},  {VMIG_OS_CLOSE, EIO},
+	    {VMIG_OS_READ, EIO},
 	};
 	const char *base = tmp_base();
 	struct vmig_state *cur = new_state(), *next = new_state(), *now = new_state();
@@ -573,7 +573,8 @@ TEST(faults_at_every_call_of_a_commit)
 	for (int fresh = 0; fresh < 2; fresh++) {
 		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 			for (int repeat = 0; repeat < 2; repeat++) {
-				snprintf(dir, sizeof(dir), "%s/%d-%zu-%d/0/d", base, fresh, k, repeat);
+				snprintf(dir, sizeof(dir), "%s/%d-%zu-%d/0/d", base, fresh, k,
+					 repeat);
 				if (!fresh) {
 					gen_state(next, seed++, 2);
 					CHECK(attempt(dir, next, NULL));
@@ -585,8 +586,8 @@ TEST(faults_at_every_call_of_a_commit)
 				for (unsigned nth = 1; nth <= calls; nth++) {
 					struct vmig_err e = {0};
 					if (fresh)
-						snprintf(dir, sizeof(dir), "%s/%d-%zu-%d/%u/d", base, fresh, k,
-							 repeat, nth);
+						snprintf(dir, sizeof(dir), "%s/%d-%zu-%d/%u/d",
+							 base, fresh, k, repeat, nth);
 					load(dir, cur);
 					gen_state(next, seed++, 2);
 					vmig__os_fault_set(kinds[k].op, nth, kinds[k].err, repeat);
@@ -601,11 +602,14 @@ TEST(faults_at_every_call_of_a_commit)
 					if (!done) {
 						failed++;
 						if (!same_state(now, cur))
-							HARNESS_FAIL("%s #%u failed (%s) and lost the old state",
-								     vmig__os_op_name(kinds[k].op), nth, e.msg);
+							HARNESS_FAIL("%s #%u failed (%s) and lost "
+								     "the old state",
+								     vmig__os_op_name(kinds[k].op),
+								     nth, e.msg);
 						if (!e.msg[0] || e.code == 0)
-							HARNESS_FAIL("%s #%u: failed without a message",
-								     vmig__os_op_name(kinds[k].op), nth);
+							HARNESS_FAIL(
+							    "%s #%u: failed without a message",
+							    vmig__os_op_name(kinds[k].op), nth);
 						char tmp[600];
 						snprintf(tmp, sizeof(tmp), "%s/state.tmp", dir);
 						CHECK(!exists(tmp));
@@ -651,7 +655,8 @@ TEST(eintr_and_short_writes_are_finished)
 				HARNESS_FAIL("%s with %s: %s", vmig__os_op_name(ops[k]),
 					     nth ? "EINTR" : "short transfers", e.msg);
 			if (nth <= 1)
-				CHECK(calls >= 2); /* the fault was hit and the call retried or finished */
+				CHECK(calls >=
+				      2); /* the fault was hit and the call retried or finished */
 			next->generation = now->generation;
 			CHECK(same_state(now, next));
 		}
