@@ -21,10 +21,10 @@ static const struct {
 	const char *text;
 	unsigned flag;
 } attr_names[] = {
-	{ "+me.all", VMIG_PF_ME_ALL },
-	{ "+me", VMIG_PF_ME },
-	{ "+gfx", VMIG_PF_GFX },
-	{ "-me", VMIG_PF_NO_ME },
+    {"+me.all", VMIG_PF_ME_ALL},
+    {"+me", VMIG_PF_ME},
+    {"+gfx", VMIG_PF_GFX},
+    {"-me", VMIG_PF_NO_ME},
 };
 
 #define MIG_PREFIX "MIG "
@@ -90,7 +90,7 @@ static int read_attrs(const char *p, unsigned *ret)
 
 int vmig_profile_name_parse(const char *s, struct vmig_profile_name *ret)
 {
-	struct vmig_profile_name n = { 0 };
+	struct vmig_profile_name n = {0};
 	bool has_c = false;
 	unsigned first;
 

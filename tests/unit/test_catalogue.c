@@ -9,8 +9,8 @@
 #include "harness.h"
 #include "vmig/vmig.h"
 
-#define FOR_MODELS(m)                                                              \
-	for (size_t i_ = 0; i_ < vmig_model_count(); i_++)                         \
+#define FOR_MODELS(m)                                                                              \
+	for (size_t i_ = 0; i_ < vmig_model_count(); i_++)                                         \
 		for (const struct vmig_model *m = vmig_model_at(i_); m; m = NULL)
 
 static const struct vmig_model *model(const char *key)
@@ -42,9 +42,9 @@ static bool starts_are(const unsigned *starts, unsigned n, const unsigned *want,
 			return false;
 	return true;
 }
-#define STARTS_ARE(p, ...)                                                         \
-	starts_are((p)->starts, (p)->nstarts, (const unsigned[]){ __VA_ARGS__ },   \
-		   sizeof((unsigned[]){ __VA_ARGS__ }) / sizeof(unsigned))
+#define STARTS_ARE(p, ...)                                                                         \
+	starts_are((p)->starts, (p)->nstarts, (const unsigned[]){__VA_ARGS__},                     \
+		   sizeof((unsigned[]){__VA_ARGS__}) / sizeof(unsigned))
 
 /* ---- models ------------------------------------------------------------ */
 
@@ -76,7 +76,7 @@ TEST(model_lookups)
 		size_t k;
 		for (k = 0; m->key[k] && k + 1 < sizeof(upper); k++)
 			upper[k] = (char)(m->key[k] >= 'a' && m->key[k] <= 'z' ? m->key[k] - 32
-									    : m->key[k]);
+									       : m->key[k]);
 		upper[k] = '\0';
 		CHECK(vmig_model_find(m->key) == m);
 		CHECK(vmig_model_find(upper) == m);
@@ -120,18 +120,28 @@ TEST(mig_flags_and_geometry)
 static unsigned index_attrs(unsigned index)
 {
 	switch (index) {
-	case 0x7: case 0x8: return VMIG_PF_ME;
-	case 0xA: case 0xB: case 0xC: return VMIG_PF_GFX;
-	case 0xD: case 0xE: return VMIG_PF_NO_ME;
-	case 0xF: case 0x10: return VMIG_PF_ME_ALL;
-	default: return 0;
+	case 0x7:
+	case 0x8:
+		return VMIG_PF_ME;
+	case 0xA:
+	case 0xB:
+	case 0xC:
+		return VMIG_PF_GFX;
+	case 0xD:
+	case 0xE:
+		return VMIG_PF_NO_ME;
+	case 0xF:
+	case 0x10:
+		return VMIG_PF_ME_ALL;
+	default:
+		return 0;
 	}
 }
 
 /* Compute slices an NVML GI profile index stands for. */
 static unsigned index_slices(unsigned index)
 {
-	static const unsigned s[] = { 1, 2, 3, 4, 7, 8, 6, 1, 2, 1, 1, 2, 4, 1, 2, 1, 2, 3 };
+	static const unsigned s[] = {1, 2, 3, 4, 7, 8, 6, 1, 2, 1, 1, 2, 4, 1, 2, 1, 2, 3};
 	return index < sizeof(s) / sizeof(s[0]) ? s[index] : 0;
 }
 
@@ -204,7 +214,7 @@ static void engine_totals(const struct vmig_model *m, unsigned tot[6])
 	memset(tot, 0, 6 * sizeof(unsigned));
 	for (unsigned i = 0; i < m->ngi; i++) {
 		const struct vmig_gi_profile *g = &m->gi[i];
-		const unsigned e[6] = { g->ce, g->dec, g->enc, g->jpeg, g->ofa, g->sm };
+		const unsigned e[6] = {g->ce, g->dec, g->enc, g->jpeg, g->ofa, g->sm};
 		for (unsigned k = 0; k < 6; k++)
 			if (e[k] > tot[k])
 				tot[k] = e[k];
@@ -225,7 +235,7 @@ TEST(gi_instances_are_placements_or_engine_limited)
 		engine_totals(m, tot);
 		for (unsigned i = 0; i < m->ngi; i++) {
 			const struct vmig_gi_profile *g = &m->gi[i];
-			const unsigned e[5] = { g->ce, g->dec, g->enc, g->jpeg, g->ofa };
+			const unsigned e[5] = {g->ce, g->dec, g->enc, g->jpeg, g->ofa};
 			unsigned want = g->nstarts;
 			for (unsigned k = 0; k < 5; k++)
 				if (e[k] && tot[k] / e[k] < want)
@@ -239,19 +249,79 @@ TEST(gi_instances_are_placements_or_engine_limited)
 	}
 }
 
+/*
+ * -lgip lists profiles by compute slices, then memory, then ID: the order
+ * of every captured listing (A100 19,20,15,14,9,5,0; RTX PRO 6000
+ * 14,21,47,65,67,5,35,64,66,0,32), so derived rows must keep it too.
+ */
+TEST(gi_profiles_in_lgip_order)
+{
+	FOR_MODELS(m)
+	for (unsigned i = 1; i < m->ngi; i++) {
+		const struct vmig_gi_profile *a = &m->gi[i - 1], *b = &m->gi[i];
+		bool ordered =
+		    a->slices < b->slices ||
+		    (a->slices == b->slices &&
+		     (a->mem_mib < b->mem_mib || (a->mem_mib == b->mem_mib && a->id < b->id)));
+		if (!ordered)
+			HARNESS_FAIL("%s: %s listed before %s", m->key, a->name, b->name);
+	}
+}
+
+/* Memory derived by scaling with H100 80GB's fractions, in 128-MiB steps. */
+static uint64_t scaled(uint64_t total, uint64_t num, uint64_t den)
+{
+	return total * num / den / 128 * 128;
+}
+
+/* The derived memory sizes follow the rules docs/catalogue.md gives. */
+TEST(derived_memory_follows_its_rules)
+{
+	const uint64_t h100_total = 81559, h100_2g = 20096, h100_3g = 40448, h100_7g = 81152;
+	/* H100 NVL: 4g = 3g; 7g = 3g scaled by H100's 7g/3g. */
+	CHECK_EQ_U(gi("h100-nvl", 5)->mem_mib, gi("h100-nvl", 9)->mem_mib);
+	CHECK_EQ_U(gi("h100-nvl", 0)->mem_mib, scaled(47488, h100_7g, h100_3g));
+	/* GH200: total from its observed 2g and H100's 2g fraction. */
+	const struct vmig_model *gh = model("gh200-144gb");
+	CHECK_EQ_U(gh->mem_mib, (36096 * h100_total + h100_2g / 2) / h100_2g);
+	static const char *const keys[] = {"gh200-144gb", "b200", "gb200"};
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		const struct vmig_model *m = model(keys[k]);
+		CHECK_EQ_U(gi(keys[k], 9)->mem_mib, scaled(m->mem_mib, h100_3g, h100_total));
+		CHECK_EQ_U(gi(keys[k], 5)->mem_mib, gi(keys[k], 9)->mem_mib);
+		CHECK_EQ_U(gi(keys[k], 0)->mem_mib, scaled(m->mem_mib, h100_7g, h100_total));
+	}
+	/* Derived SMs: 3g = 2g x 60/32 (H100) rounded down to even, 4g = 2 x 2g. */
+	static const char *const bw[] = {"b200", "gb200"};
+	for (size_t k = 0; k < 2; k++) {
+		unsigned s2 = gi(bw[k], 14)->sm;
+		CHECK_EQ_U(gi(bw[k], 9)->sm, (s2 * 60 / 32) & ~1u);
+		CHECK_EQ_U(gi(bw[k], 5)->sm, 2 * s2);
+		CHECK_EQ_U(gi(bw[k], 0)->sm, model(bw[k])->sm);
+	}
+}
+
 /* ---- CI profiles ------------------------------------------------------- */
 
 static unsigned ci_index(unsigned c)
 {
 	switch (c) {
-	case 1: return 0;
-	case 2: return 1;
-	case 3: return 2;
-	case 4: return 3;
-	case 7: return 4;
-	case 8: return 5;
-	case 6: return 6;
-	default: return 99;
+	case 1:
+		return 0;
+	case 2:
+		return 1;
+	case 3:
+		return 2;
+	case 4:
+		return 3;
+	case 7:
+		return 4;
+	case 8:
+		return 5;
+	case 6:
+		return 6;
+	default:
+		return 99;
 	}
 }
 
@@ -363,7 +433,7 @@ TEST(spot_a100_40gb)
 	CHECK_EQ_U(m->pci_device_id, 0x20B010DE);
 	CHECK_EQ_U(m->mem_mib, 40960);
 	CHECK_EQ_U(m->ngi, 7);
-	const unsigned order[] = { 19, 20, 15, 14, 9, 5, 0 };
+	const unsigned order[] = {19, 20, 15, 14, 9, 5, 0};
 	for (unsigned i = 0; i < 7; i++)
 		CHECK_EQ_U(m->gi[i].id, order[i]);
 	const struct vmig_gi_profile *p = gi("a100-40gb", 9);
@@ -472,6 +542,8 @@ int main(void)
 	RUN(gi_names_follow_the_naming_rule);
 	RUN(gi_placements_lie_on_the_grid);
 	RUN(gi_instances_are_placements_or_engine_limited);
+	RUN(gi_profiles_in_lgip_order);
+	RUN(derived_memory_follows_its_rules);
 	RUN(ci_profiles_follow_the_rules);
 	RUN(ci_names);
 	RUN(derived_flags_are_documented_where_expected);

@@ -10,16 +10,16 @@
 
 static void check_parse(const char *s, unsigned c, unsigned g, unsigned gb, unsigned attrs)
 {
-	struct vmig_profile_name n = { 99, 99, 99, 99 };
+	struct vmig_profile_name n = {99, 99, 99, 99};
 	int rc = vmig_profile_name_parse(s, &n);
 	if (rc != 0 || n.c != c || n.g != g || n.gb != gb || n.attrs != attrs)
-		HARNESS_FAIL("parse \"%s\": rc %d c %u g %u gb %u attrs %#x", s, rc, n.c, n.g,
-			     n.gb, n.attrs);
+		HARNESS_FAIL("parse \"%s\": rc %d c %u g %u gb %u attrs %#x", s, rc, n.c, n.g, n.gb,
+			     n.attrs);
 }
 
 static void check_reject(const char *s)
 {
-	struct vmig_profile_name n = { 99, 99, 99, 99 };
+	struct vmig_profile_name n = {99, 99, 99, 99};
 	int rc = vmig_profile_name_parse(s, &n);
 	if (rc != INVAL)
 		HARNESS_FAIL("parse \"%s\" gave %d, expected INVALID_ARGUMENT", s, rc);
@@ -49,16 +49,61 @@ TEST(parse_every_form)
 TEST(parse_rejects_junk)
 {
 	static const char *const bad[] = {
-		"", "MIG", "MIG ", "MIG  1g.5gb", "mig 1g.5gb", "MIG1g.5gb", " 1g.5gb",
-		"1g.5gb ", "1g.5gb\n", "g.5gb", "1g.gb", "1g.", "1g", "1g5gb", "1g.5",
-		"1g.5g", "1g.5GB", "1G.5gb", "1g.5gb+", "1g.5gb-", "1g.5gb+foo",
-		"1g.5gb+ME", "1g.5gb+me+me", "1g.5gb+me,gfx", "1g.5gb+me.al",
-		"1g.5gb+me.allx", "1g.5gb-gfx", "1g.5gb-me.all", "1g.5gbx", "1g..5gb",
-		"1c.g.5gb", "1c..1g.5gb", "1c.1c.1g.5gb", "c.1g.5gb", "1x.1g.5gb",
-		"1c1g.5gb", "1c.1g.5gb.", "-1g.5gb", "+1g.5gb", "0g.5gb", "0c.1g.5gb",
-		"01g.5gb", "1g.05gb", "01c.1g.5gb", "3c.2g.10gb", "8c.7g.80gb",
-		"4294967296g.1gb", "1g.4294967296gb", "99999999999999999999g.1gb",
-		"1c.4294967296g.1gb", "1g.5gb\t", "1g.5gb:0", "１g.5gb",
+	    "",
+	    "MIG",
+	    "MIG ",
+	    "MIG  1g.5gb",
+	    "mig 1g.5gb",
+	    "MIG1g.5gb",
+	    " 1g.5gb",
+	    "1g.5gb ",
+	    "1g.5gb\n",
+	    "g.5gb",
+	    "1g.gb",
+	    "1g.",
+	    "1g",
+	    "1g5gb",
+	    "1g.5",
+	    "1g.5g",
+	    "1g.5GB",
+	    "1G.5gb",
+	    "1g.5gb+",
+	    "1g.5gb-",
+	    "1g.5gb+foo",
+	    "1g.5gb+ME",
+	    "1g.5gb+me+me",
+	    "1g.5gb+me,gfx",
+	    "1g.5gb+me.al",
+	    "1g.5gb+me.allx",
+	    "1g.5gb-gfx",
+	    "1g.5gb-me.all",
+	    "1g.5gbx",
+	    "1g..5gb",
+	    "1c.g.5gb",
+	    "1c..1g.5gb",
+	    "1c.1c.1g.5gb",
+	    "c.1g.5gb",
+	    "1x.1g.5gb",
+	    "1c1g.5gb",
+	    "1c.1g.5gb.",
+	    "-1g.5gb",
+	    "+1g.5gb",
+	    "0g.5gb",
+	    "0c.1g.5gb",
+	    "01g.5gb",
+	    "1g.05gb",
+	    "01c.1g.5gb",
+	    "3c.2g.10gb",
+	    "8c.7g.80gb",
+	    "4294967296g.1gb",
+	    "1g.4294967296gb",
+	    "99999999999999999999g.1gb",
+	    "1c.4294967296g.1gb",
+	    "1g.5gb\t",
+	    ".3g.40gb",
+	    "1c..3g.40gb",
+	    "1g.5gb:0",
+	    "１g.5gb",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		check_reject(bad[i]);
@@ -72,8 +117,8 @@ TEST(parse_rejects_junk)
 TEST(format_round_trips)
 {
 	static const char *const names[] = {
-		"1g.5gb", "7g.141gb", "1c.3g.20gb", "4c.7g.40gb", "1g.10gb+me",
-		"1g.24gb+me.all", "2g.48gb+gfx", "2g.48gb-me", "1c.2g.12gb+me", "1g.0gb",
+	    "1g.5gb",	      "7g.141gb",    "1c.3g.20gb", "4c.7g.40gb",    "1g.10gb+me",
+	    "1g.24gb+me.all", "2g.48gb+gfx", "2g.48gb-me", "1c.2g.12gb+me", "1g.0gb",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		struct vmig_profile_name n;
@@ -83,7 +128,7 @@ TEST(format_round_trips)
 		CHECK_STR(buf, names[i]);
 	}
 	/* "MIG " is not printed back, and C == G drops the "<c>c." part. */
-	struct vmig_profile_name n = { 3, 3, 40, 0 };
+	struct vmig_profile_name n = {3, 3, 40, 0};
 	char buf[16];
 	CHECK_EQ_I(vmig_profile_name_format(&n, buf, sizeof(buf)), 7);
 	CHECK_STR(buf, "3g.40gb");
@@ -92,23 +137,22 @@ TEST(format_round_trips)
 TEST(format_errors)
 {
 	char buf[16];
-	struct vmig_profile_name n = { 1, 3, 20, 0 };
+	struct vmig_profile_name n = {1, 3, 20, 0};
 	/* "1c.3g.20gb" needs 11 bytes with its NUL. */
 	CHECK_EQ_I(vmig_profile_name_format(&n, buf, 11), 10);
 	CHECK_EQ_I(vmig_profile_name_format(&n, buf, 10), -VMIG_E_INSUFFICIENT_SIZE);
 	CHECK_EQ_I(vmig_profile_name_format(&n, NULL, 0), -VMIG_E_INSUFFICIENT_SIZE);
 	CHECK_EQ_I(vmig_profile_name_format(&n, NULL, 8), INVAL);
 	CHECK_EQ_I(vmig_profile_name_format(NULL, buf, sizeof(buf)), INVAL);
-	struct vmig_profile_name bad_g = { 0, 0, 5, 0 };
+	struct vmig_profile_name bad_g = {0, 0, 5, 0};
 	CHECK_EQ_I(vmig_profile_name_format(&bad_g, buf, sizeof(buf)), INVAL);
-	struct vmig_profile_name bad_c = { 4, 3, 5, 0 };
+	struct vmig_profile_name bad_c = {4, 3, 5, 0};
 	CHECK_EQ_I(vmig_profile_name_format(&bad_c, buf, sizeof(buf)), INVAL);
-	struct vmig_profile_name two = { 0, 1, 5, VMIG_PF_ME | VMIG_PF_GFX };
+	struct vmig_profile_name two = {0, 1, 5, VMIG_PF_ME | VMIG_PF_GFX};
 	CHECK_EQ_I(vmig_profile_name_format(&two, buf, sizeof(buf)), INVAL);
-	struct vmig_profile_name odd = { 0, 1, 5, VMIG_PF_DERIVED };
+	struct vmig_profile_name odd = {0, 1, 5, VMIG_PF_DERIVED};
 	CHECK_EQ_I(vmig_profile_name_format(&odd, buf, sizeof(buf)), INVAL);
-	struct vmig_profile_name big = { 4294967295u, 4294967295u, 4294967295u,
-					 VMIG_PF_ME_ALL };
+	struct vmig_profile_name big = {4294967295u, 4294967295u, 4294967295u, VMIG_PF_ME_ALL};
 	char wide[64];
 	CHECK_EQ_I(vmig_profile_name_format(&big, wide, sizeof(wide)), 31);
 	CHECK_STR(wide, "4294967295g.4294967295gb+me.all");
@@ -181,8 +225,9 @@ TEST(gi_lookup)
 	CHECK_EQ_I(vmig_gi_profile_lookup(m, "3c.3g.20gb", &gp), 0);
 	CHECK(gp && gp->id == 9);
 	static const char *const bad[] = {
-		"1", "21", "09", "-9", "+9", " 9", "9 ", "", "3g.40gb", "1c.3g.20gb",
-		"1g.5gb+gfx", "3g.20gb+me", "4294967296", "MIG 9", "3g.20GB", "MIG3g.20gb",
+	    "1",	  "21",	   "09",      "-9",	    "+9",	  " 9",
+	    "9 ",	  "",	   "3g.40gb", "1c.3g.20gb", "1g.5gb+gfx", "3g.20gb+me",
+	    "4294967296", "MIG 9", "3g.20GB", "MIG3g.20gb",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		gp = sentinel;
@@ -232,8 +277,8 @@ TEST(ci_lookup)
 	CHECK_EQ_I(vmig_ci_profile_lookup(g2, "7", &cp), 0);
 	CHECK(cp && (cp->flags & VMIG_PF_REV1));
 	static const char *const bad[] = {
-		"5", "7", "6", "99", "", "01", "5c.7g.80gb", "6c.7g.80gb", "1c.3g.40gb",
-		"1c.7g.40gb", "7g.80gb+me", "1c", "x", "2 ", "8c.7g.80gb",
+	    "5",	  "7",		"6",	      "99", "",	 "01", "5c.7g.80gb", "6c.7g.80gb",
+	    "1c.3g.40gb", "1c.7g.40gb", "7g.80gb+me", "1c", "x", "2 ", "8c.7g.80gb",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cp = sentinel;
@@ -283,8 +328,10 @@ TEST(tuples)
 	check_tuple("MIG 1g.10gb+me:6", "MIG 1g.10gb+me", true, 6);
 	check_tuple("1c.7g.80gb:4294967295", "1c.7g.80gb", true, 4294967295u);
 	static const char *const bad[] = {
-		"", ":", ":4", "9:", "9:x", "9:4:5", "9::4", "9:-1", "9:+1", "9: 4", "9:4 ",
-		"9:04", "9:00", "9:4294967296", "9:99999999999999999999", "9:0x4",
+	    "",	     ":",    ":4",   "9:",	     "9:x",
+	    "9:4:5", "9::4", "9:-1", "9:+1",	     "9: 4",
+	    "9:4 ",  "9:04", "9:00", "9:4294967296", "9:99999999999999999999",
+	    "9:0x4",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char buf[32] = "unset";
