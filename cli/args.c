@@ -267,9 +267,9 @@ static int parse_verb(struct cli_parser *p, struct cli_cmd *cmd, const char *w)
 	int v = find_verb(w);
 	if (v < 0)
 		return cli_fail(p, "unknown command '%.32s' (see vmig --help)", w);
-	if (cmd->action != CLI_NONE || cmd->has_gpus)
-		return cli_fail(p, "option %s must come after the command '%s'",
-				cmd->action != CLI_NONE ? cmd->action_opt : "-i", w);
+	if (cmd->action != CLI_NONE)
+		return cli_fail(p, "option %s cannot be used with the command '%s'",
+				cmd->action_opt, w);
 	cmd->verb = (enum cli_verb)v;
 	return parsers[v](p, cmd);
 }

@@ -232,6 +232,8 @@ int cli_parse_sim(struct cli_parser *p, struct cli_cmd *cmd)
 	unsigned nargs = 0;
 	bool count_seen = false;
 	int r;
+	if (cmd->has_gpus)
+		return cli_fail(p, "option -i is not used with the command 'sim'");
 	while ((r = cli_next(p, sim_opts, &o, &v)) > 0) {
 		if (!o) {
 			if (sim_positional(p, cmd, v, &nargs) < 0)
