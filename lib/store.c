@@ -572,9 +572,7 @@ int vmig_store_begin(struct vmig_store *s, struct vmig_state *ret, struct vmig_e
 	if (rc)
 		return rc;
 	s->in_txn = true;
-	rc = gen_ensure(s, err);
-	if (rc == 0)
-		rc = load(s, ret, err);
+	rc = load(s, ret, err);
 	if (rc) {
 		unlock(s);
 		return rc;
@@ -645,6 +643,10 @@ int vmig_store_commit(struct vmig_store *s, struct vmig_state *st, struct vmig_e
 		vmig_err_wrap(err, "refusing to write an invalid state to %s", s->dir);
 		goto out;
 	}
+	/* The page is made here, not in begin, so that a change that is abandoned writes nothing. */
+	rc = gen_ensure(s, err);
+	if (rc)
+		goto out;
 	/* Past both the state read and the page's counter, so that the counter never repeats. */
 	uint64_t counter = __atomic_load_n(&s->gen->counter, __ATOMIC_ACQUIRE);
 	uint64_t next = (counter > s->txn_gen ? counter : s->txn_gen) + 1;

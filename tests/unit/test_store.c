@@ -123,6 +123,14 @@ TEST(never_written_directory_reads_as_default_without_writing)
 	CHECK_EQ_I(vmig_store_read(s, again, &e), 0);
 	CHECK_EQ_U(again->ngpu, 1);
 	CHECK(!exists(path_join(base, "lock")) && !exists(path_join(base, "state")));
+	/* An abandoned change leaves only the lock file behind. */
+	CHECK_EQ_I(vmig_store_begin(s, again, &e), 0);
+	vmig_store_abort(s);
+	CHECK(exists(path_join(base, "lock")));
+	CHECK(!exists(path_join(base, "state")) && !exists(path_join(base, "generation")));
+	CHECK_EQ_I(vmig_store_read(s, again, &e), 0);
+	CHECK_EQ_U(again->ngpu, 1);
+	CHECK_EQ_U(again->generation, 0);
 	vmig_store_close(s);
 	free(st);
 	free(again);
@@ -407,7 +415,9 @@ TEST(leftovers_and_a_damaged_generation_file)
 	fwrite(zero, 1, sizeof(zero), f);
 	fclose(f);
 	rename(path_join(dir, "generation.new"), path_join(dir, "generation"));
-	CHECK_EQ_I(vmig_store_begin(fresh, st, &e), -VMIG_E_NEWER_VERSION);
+	CHECK_EQ_I(vmig_store_begin(fresh, st, &e), 0);
+	CHECK_EQ_I(vmig_store_commit(fresh, st, &e), -VMIG_E_NEWER_VERSION);
+	CHECK(strstr(e.msg, "newer vmig") != NULL);
 	CHECK(lock_free(dir, LOCK_EX));
 	vmig_store_close(s);
 	vmig_store_close(fresh);
