@@ -11,7 +11,9 @@
  * A commit writes state.tmp, fsyncs it, bumps the counter, renames
  * state.tmp over state and fsyncs the directory, all inside the exclusive
  * lock; a crash at any instant leaves the old or the new state.  Every
- * system call goes through lib/os.c, where tests inject faults.
+ * system call goes through lib/os.c, where tests inject faults.  Files are
+ * opened O_NONBLOCK: no effect on regular files, but a FIFO put in a file's
+ * place cannot make us wait forever.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -242,8 +244,8 @@ static int lock(struct vmig_store *s, int op, struct vmig_err *err)
 	char path[PATH_MAX];
 	path_in(s, LOCK_NAME, path);
 	for (int tries = 0; tries < LOCK_RETRIES; tries++) {
-		int fd = op == LOCK_EX ? vmig__os_open(path, O_RDWR | O_CREAT, 0644)
-				       : vmig__os_open(path, O_RDONLY, 0);
+		int fd = op == LOCK_EX ? vmig__os_open(path, O_RDWR | O_CREAT | O_NONBLOCK, 0644)
+				       : vmig__os_open(path, O_RDONLY | O_NONBLOCK, 0);
 		if (fd == -ENOENT && op == LOCK_SH)
 			return 0;
 		if (fd < 0 && op == LOCK_EX && (fd == -EACCES || fd == -EPERM || fd == -EROFS))
@@ -301,7 +303,7 @@ static int gen_map(struct vmig_store *s, bool rw)
 	gen_unmap(s);
 	if (rc < 0)
 		return rc;
-	int fd = vmig__os_open(path, rw ? O_RDWR : O_RDONLY, 0);
+	int fd = vmig__os_open(path, (rw ? O_RDWR : O_RDONLY) | O_NONBLOCK, 0);
 	if (fd < 0)
 		return fd;
 	void *p = NULL;
@@ -333,7 +335,7 @@ static int gen_create(struct vmig_store *s, struct vmig_err *err)
 	static char page[GEN_FILE_SIZE];
 	struct gen_page g = {.magic = GEN_MAGIC, .version = GEN_VERSION, .size = sizeof(g)};
 	memcpy(page, &g, sizeof(g));
-	int fd = vmig__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int fd = vmig__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK, 0644);
 	if (fd < 0)
 		return os_error(err, fd, "creating %s", tmp);
 	int rc = vmig__os_write_all(fd, page, sizeof(page));
@@ -454,7 +456,7 @@ static int load(const struct vmig_store *s, struct vmig_state *ret, struct vmig_
 {
 	char path[PATH_MAX];
 	path_in(s, STATE_NAME, path);
-	int fd = vmig__os_open(path, O_RDONLY, 0);
+	int fd = vmig__os_open(path, O_RDONLY | O_NONBLOCK, 0);
 	if (fd == -ENOENT) {
 		default_state(s, ret);
 		return 0;
@@ -586,7 +588,7 @@ static int write_tmp(const struct vmig_store *s, const char *buf, size_t len, st
 {
 	char tmp[PATH_MAX];
 	path_in(s, TMP_NAME, tmp);
-	int fd = vmig__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int fd = vmig__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK, 0644);
 	if (fd < 0)
 		return os_error(err, fd, "creating %s", tmp);
 	int rc = vmig__os_write_all(fd, buf, len);
@@ -643,7 +645,8 @@ int vmig_store_commit(struct vmig_store *s, struct vmig_state *st, struct vmig_e
 		vmig_err_wrap(err, "refusing to write an invalid state to %s", s->dir);
 		goto out;
 	}
-	/* The page is made here, not in begin, so that a change that is abandoned writes nothing. */
+	/* The page is made here, not in begin, so that a change that is abandoned writes nothing.
+	 */
 	rc = gen_ensure(s, err);
 	if (rc)
 		goto out;

@@ -333,6 +333,14 @@ TEST(damaged_files_are_refused_and_left_alone)
 		CHECK(now && len == strlen(cases[i].text) && memcmp(now, cases[i].text, len) == 0);
 		free(now);
 	}
+	/* A FIFO where the state file should be: refused, not waited on. */
+	unlink(path);
+	CHECK(mkfifo(path, 0644) == 0);
+	struct vmig_err fe = {0};
+	CHECK_EQ_I(vmig_store_read(s, st, &fe), -VMIG_E_CORRUPT);
+	CHECK(strstr(fe.msg, "is not a regular file") != NULL);
+	CHECK_EQ_I(vmig_store_begin(s, st, &fe), -VMIG_E_CORRUPT);
+	CHECK(lock_free(dir, LOCK_EX));
 	/* A directory where the state file should be. */
 	unlink(path);
 	mkdir(path, 0755);
