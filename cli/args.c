@@ -286,7 +286,16 @@ static int check_top(struct cli_parser *p, struct cli_cmd *cmd, bool format_seen
 	return 0;
 }
 
-int cli_parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size_t errsize)
+/* Messages quote what was typed; keep them one printable line whatever it held. */
+static int scrub(char *err)
+{
+	for (; *err; err++)
+		if ((unsigned char)*err < 0x20 || *err == 0x7f)
+			*err = '?';
+	return -1;
+}
+
+static int parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size_t errsize)
 {
 	struct cli_parser p = {.argc = argc, .i = 1, .argv = argv, .err = err, .errsize = errsize};
 	memset(cmd, 0, sizeof(*cmd));
@@ -312,4 +321,13 @@ int cli_parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size
 	if (r < 0)
 		return -1;
 	return check_top(&p, cmd, format_seen);
+}
+
+int cli_parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size_t errsize)
+{
+	if (parse(argc, argv, cmd, err, errsize) == 0)
+		return 0;
+	if (errsize && !err[0])
+		snprintf(err, errsize, "invalid command line");
+	return errsize ? scrub(err) : -1;
 }
