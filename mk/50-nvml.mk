@@ -19,3 +19,19 @@ $(B)/libnvidia-ml.so: $(B)/libnvidia-ml.so.1
 
 ALL_TARGETS += $(B)/libnvidia-ml.so.1 $(B)/libnvidia-ml.so
 INSTALL_LIB += $(B)/libnvidia-ml.so.1
+
+# ABI tests (tests/abi/).  The client is compiled against nvml/nvml_abi.h
+# alone and loads the library with dlopen, as the bindings do; nvml_seed
+# writes the simulated GPUs each test starts from.
+ABI_CFLAGS := -std=gnu11 $(OPT) -g $(WARNINGS) -D_GNU_SOURCE $(SANFLAGS) $(CFLAGS)
+
+$(B)/tests/abi/nvml_client: tests/abi/nvml_client.c nvml/nvml_abi.h tests/unit/harness.h
+	@mkdir -p $(@D)
+	$(CC) -Invml $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl -lpthread
+
+$(B)/tests/abi/nvml_seed: $(B)/obj/tests/abi/nvml_seed.o $(B)/libvmig.a
+	@mkdir -p $(@D)
+	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/libvmig.a $(LIB_LIBS)
+
+TEST_PROGRAMS += $(B)/tests/abi/nvml_client $(B)/tests/abi/nvml_seed $(B)/libnvidia-ml.so.1
+TESTS += $(B)/tests/abi/nvml_client tests/abi/symbols.sh
