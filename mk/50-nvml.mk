@@ -34,4 +34,4 @@ $(B)/tests/abi/nvml_seed: $(B)/obj/tests/abi/nvml_seed.o $(B)/libvmig.a
 	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/libvmig.a $(LIB_LIBS)
 
 TEST_PROGRAMS += $(B)/tests/abi/nvml_client $(B)/tests/abi/nvml_seed $(B)/libnvidia-ml.so.1
-TESTS += $(B)/tests/abi/nvml_client tests/abi/symbols.sh
+TESTS += $(B)/tests/abi/nvml_client tests/abi/symbols.sh tests/abi/pynvml.sh tests/abi/cli_nvml.sh

@@ -512,6 +512,34 @@ static int read_gpu(struct nvml_priv *p, unsigned i, struct vmig_gpu_state *g, s
 	return g->mig_current ? read_gis(p, i, g, err) : 0;
 }
 
+/*
+ * vmig's own libnvidia-ml.so.1 serves simulated GPUs whose records live in
+ * the state store.  Two things NVML cannot carry are taken from there, for
+ * those GPUs only (matched by UUID): the "simulated" mark, and the GPU reset
+ * (NVML has none; nvidia-smi resets through the driver's private
+ * interface).  A GPU the store does not know as simulated is a real one.
+ */
+static struct vmig_state *sim_records(struct vmig_ctx **ret_ctx)
+{
+	struct vmig_ctx *ctx = NULL;
+	struct vmig_state *st = malloc(sizeof(*st));
+	if (st && vmig_open("sim", &ctx, NULL) == 0 && vmig_snapshot(ctx, st, NULL) == 0) {
+		*ret_ctx = ctx;
+		return st;
+	}
+	vmig_close(ctx);
+	free(st);
+	return NULL;
+}
+
+static int simulated_index(const struct vmig_state *sim, const char *uuid)
+{
+	for (unsigned i = 0; sim && i < sim->ngpu; i++)
+		if ((sim->gpu[i].flags & VMIG_GPU_SIMULATED) && strcmp(sim->gpu[i].uuid, uuid) == 0)
+			return (int)i;
+	return -1;
+}
+
 static int nvml_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *err)
 {
 	struct nvml_priv *p = priv;
@@ -519,12 +547,21 @@ static int nvml_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *er
 	if (!st)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
 	st->ngpu = p->ngpu;
-	for (unsigned i = 0; i < p->ngpu; i++) {
-		int r = read_gpu(p, i, &st->gpu[i], err);
-		if (r < 0) {
-			free(st);
-			return vmig_err_wrap(err, "GPU %u", i);
-		}
+	struct vmig_ctx *sim_ctx = NULL;
+	struct vmig_state *sim = sim_records(&sim_ctx);
+	int r = 0;
+	for (unsigned i = 0; i < p->ngpu && r >= 0; i++) {
+		r = read_gpu(p, i, &st->gpu[i], err);
+		if (r < 0)
+			r = vmig_err_wrap(err, "GPU %u", i);
+		else if (simulated_index(sim, st->gpu[i].uuid) >= 0)
+			st->gpu[i].flags |= VMIG_GPU_SIMULATED;
+	}
+	vmig_close(sim_ctx);
+	free(sim);
+	if (r < 0) {
+		free(st);
+		return r;
 	}
 	memcpy(ret, st, sizeof(*st));
 	free(st);
@@ -555,13 +592,27 @@ static int nvml_set_mig_mode(void *priv, unsigned gpu, unsigned mode, int *ret_a
 	return 0;
 }
 
-/* NVML has no GPU reset; nvidia-smi does it through the driver's private interface. */
 static int nvml_gpu_reset(void *priv, unsigned gpu, struct vmig_err *err)
 {
-	int e = gpu_check(priv, gpu, err);
+	struct nvml_priv *p = priv;
+	int e = gpu_check(p, gpu, err);
 	if (e < 0)
 		return e;
-	return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, "resetting a GPU is not supported through NVML");
+	char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+	struct vmig_ctx *ctx = NULL;
+	struct vmig_state *sim = NULL;
+	int index = -1;
+	if (p->f.nvmlDeviceGetUUID(p->dev[gpu], uuid, sizeof(uuid)) == NVML_SUCCESS &&
+	    (sim = sim_records(&ctx)) != NULL)
+		index = simulated_index(sim, uuid);
+	if (index < 0)
+		e = vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+				 "resetting a GPU is not supported through NVML");
+	else
+		e = vmig_gpu_reset(ctx, (unsigned)index, err);
+	vmig_close(ctx);
+	free(sim);
+	return e;
 }
 
 static int nvml_create_gi(void *priv, unsigned gpu, unsigned profile_id, const unsigned *start,
