@@ -35,3 +35,11 @@ $(B)/tests/abi/nvml_seed: $(B)/obj/tests/abi/nvml_seed.o $(B)/libvmig.a
 
 TEST_PROGRAMS += $(B)/tests/abi/nvml_client $(B)/tests/abi/nvml_seed $(B)/libnvidia-ml.so.1
 TESTS += $(B)/tests/abi/nvml_client tests/abi/symbols.sh tests/abi/pynvml.sh tests/abi/cli_nvml.sh
+
+# bench_nvml: cached NVML queries per second as a ratio to a plain call.
+$(B)/bench/bench_nvml: bench/bench_nvml.c nvml/nvml_abi.h $(B)/libnvidia-ml.so.1 $(B)/tests/abi/nvml_seed
+	@mkdir -p $(@D)
+	$(CC) -Invml $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl
+
+BENCHES += $(B)/bench/bench_nvml
+BENCH_RUNS += $(B)/bench/bench_nvml
