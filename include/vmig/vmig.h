@@ -158,6 +158,31 @@ VMIG_API const struct vmig_ci_profile *vmig_ci_profile_by_id(const struct vmig_g
 VMIG_API const struct vmig_ci_profile *vmig_ci_profile_default(const struct vmig_gi_profile *gp);
 
 /* ------------------------------------------------------------------------ */
+/* Software partitions: geometry (lib/softgeom.c, docs/soft.md)              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A model by key: the catalogue's (vmig_model_find), else a model derived
+ * for software partitions, synthesized on first use: "soft-<catalogue key>"
+ * for catalogue GPUs without MIG ("soft-rtx-4090"), "soft-<sm>sm-<mib>mib"
+ * for GPUs the catalogue does not know.  NULL if the key names neither.
+ * State files name models by these keys, so parsers resolve through this.
+ */
+VMIG_API const struct vmig_model *vmig_model_resolve(const char *key);
+/*
+ * The model a GPU of model hw is partitioned with in software: hw itself
+ * when it has MIG, else the derived model (4 slices, profiles 1g/2g/4g with
+ * IDs 14/5/0).  NULL when hw is too small for the rule (under 8 SMs or
+ * 2 GiB) or too many distinct geometries were derived in this process.
+ */
+VMIG_API const struct vmig_model *vmig_soft_model(const struct vmig_model *hw);
+/* True for a catalogue model and for a model vmig_model_resolve or vmig_soft_model gave. */
+VMIG_API bool vmig_model_known(const struct vmig_model *m);
+/* A GI profile's SMs as a percentage of the GPU's, rounded to nearest, in 1..100. */
+VMIG_API unsigned vmig_profile_share_pct(const struct vmig_model *m,
+					 const struct vmig_gi_profile *gp);
+
+/* ------------------------------------------------------------------------ */
 /* Profile names (lib/profile.c)                                             */
 /* ------------------------------------------------------------------------ */
 
