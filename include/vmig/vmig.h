@@ -383,6 +383,35 @@ VMIG_API int vmig_create_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id,
 VMIG_API int vmig_destroy_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned ci_id,
 			     struct vmig_err *err);
 
+/*
+ * Set the compute share of GI gi_id to pct percent of the GPU (1-100).
+ * Software partitions only (the soft backend): the share is stored with the
+ * instance and handed to programs already running in it (docs/soft.md);
+ * NOT_SUPPORTED on other backends.
+ */
+VMIG_API int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned pct,
+			    struct vmig_err *err);
+
+/* ------------------------------------------------------------------------ */
+/* Software partitions: where they live, what a program in one gets          */
+/* (lib/backend/soft.c, docs/soft.md)                                        */
+/* ------------------------------------------------------------------------ */
+
+/* The soft state directory: $VMIG_SOFT_STATE_DIR, else <state dir>/soft. */
+VMIG_API int vmig_soft_dir(char *buf, size_t size, struct vmig_err *err);
+
+/* The limits the interposer enforces for one software GPU instance. */
+struct vmig_soft_limits {
+	char partition[64];	/* VMIG_PARTITION: "<GPU UUID>/gi<N>" */
+	uint64_t mem_bytes;	/* VMIG_MEM_LIMIT: the GI profile's memory */
+	unsigned compute_pct;	/* VMIG_COMPUTE_PCT: share_pct, else the profile's SM fraction */
+	char acct_path[4096];	/* VMIG_ACCOUNTING: <soft dir>/acct/<GPU UUID>-gi<N> */
+};
+
+/* Limits of GI gi_id of a GPU from a soft snapshot; NOT_FOUND if it has no such GI. */
+VMIG_API int vmig_soft_limits(const struct vmig_gpu_state *g, unsigned gi_id,
+			      struct vmig_soft_limits *ret, struct vmig_err *err);
+
 #ifdef __cplusplus
 }
 #endif
