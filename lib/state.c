@@ -587,25 +587,21 @@ static int parse_header(struct parser *p, struct span l)
 static int parse_end(struct parser *p, const struct span *tok, unsigned ntok, const char *buf,
 		     size_t end_at)
 {
-	static const char key[] = "crc32=";
+	uint32_t want = 0;
 	if (ntok == 1)
 		return 0;
-	struct span v = {tok[1].p + 6, tok[1].n - 6};
-	unsigned hi, lo;
-	if (ntok != 2 || tok[1].n != 14 || memcmp(tok[1].p, key, 6) != 0)
+	if (ntok != 2 || tok[1].n != 14 || memcmp(tok[1].p, "crc32=", 6) != 0)
 		return corrupt(p, "malformed end marker");
-	/* The writer uses lowercase hex; hex_field reads uppercase, so map first. */
-	char up[8];
-	for (int i = 0; i < 8; i++) {
-		char c = v.p[i];
-		if (c >= 'A' && c <= 'F')
+	/* Exactly eight lowercase hex digits, as the writer prints them. */
+	for (size_t i = 6; i < 14; i++) {
+		char c = tok[1].p[i];
+		unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+						    : 16;
+		if (d == 16)
 			return corrupt(p, "malformed end marker");
-		up[i] = (c >= 'a' && c <= 'f') ? (char)(c - 'a' + 'A') : c;
+		want = want << 4 | d;
 	}
-	struct span u = {up, 8};
-	if (hex_field(u, 0, 4, &hi) || hex_field(u, 4, 4, &lo))
-		return corrupt(p, "malformed end marker");
-	uint32_t want = (uint32_t)(hi << 16 | lo);
 	if (crc32_of(buf, end_at) != want)
 		return corrupt(p, "checksum mismatch: the file was damaged or edited");
 	return 0;
