@@ -19,6 +19,7 @@ struct vmig_ctx {
 static const struct vmig_backend_ops *const backends[] = {
 	&vmig__backend_sim,
 	&vmig__backend_nvml,
+	&vmig__backend_soft,
 };
 
 static const struct vmig_backend_ops *backend_by_name(const char *name)
@@ -78,7 +79,7 @@ int vmig_open(const char *backend, struct vmig_ctx **ret, struct vmig_err *err)
 	const struct vmig_backend_ops *ops = backend_by_name(backend);
 	if (!ops)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
-				    "unknown backend '%s' (expected sim, nvml or auto)", backend);
+				    "unknown backend '%s' (expected sim, nvml, soft or auto)", backend);
 	return open_with(ops, ret, err);
 }
 
@@ -146,4 +147,18 @@ int vmig_destroy_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned
 		    struct vmig_err *err)
 {
 	return ctx->ops->destroy_ci(ctx->priv, gpu, gi_id, ci_id, err);
+}
+
+int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned pct,
+		   struct vmig_err *err)
+{
+	if (pct < 1 || pct > 100)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "compute share must be 1-100 percent, not %u", pct);
+	if (!ctx->ops->set_share)
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+				    "the %s backend has no compute shares; they belong to software "
+				    "partitions (--soft)",
+				    ctx->ops->name);
+	return ctx->ops->set_share(ctx->priv, gpu, gi_id, pct, err);
 }

@@ -4,21 +4,8 @@
  * placement engine, write) so that parallel commands see the driver's
  * semantics: each operation is atomic and none is lost.
  */
-#include <stdlib.h>
-
 #include "backend.h"
 #include "internal.h"
-
-enum sim_kind { SIM_MODE, SIM_RESET, SIM_CREATE_GI, SIM_DESTROY_GI, SIM_CREATE_CI, SIM_DESTROY_CI };
-
-/* One operation on one GPU, with its arguments and results. */
-struct sim_op {
-	enum sim_kind kind;
-	unsigned mode, profile_id, gi_id, ci_id;
-	const unsigned *start;
-	unsigned out_id;
-	int activation;
-};
 
 static int sim_open(void **ret_priv, struct vmig_err *err)
 {
@@ -45,7 +32,7 @@ static int sim_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *err
  * pending until the GPU is reset.  Turning MIG off while GPU instances exist
  * is refused, as the driver holds them.
  */
-static int sim_set_mode(struct vmig_gpu_state *g, struct sim_op *op, struct vmig_err *err)
+static int sim_set_mode(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
 {
 	if (!(g->model->flags & VMIG_MF_MIG))
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
@@ -69,82 +56,43 @@ static int sim_reset(struct vmig_gpu_state *g)
 	return 0;
 }
 
-static int sim_create_gi(struct vmig_gpu_state *g, struct sim_op *op, struct vmig_err *err)
-{
-	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, op->profile_id);
-	if (!g->mig_current)
-		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
-	if (!gp)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
-	return vmig_gpu_create_gi(g, gp, op->start, &op->out_id, err);
-}
-
-static int sim_create_ci(struct vmig_gpu_state *g, struct sim_op *op, struct vmig_err *err)
-{
-	struct vmig_gi_state *gi = vmig_gpu_find_gi(g, op->gi_id);
-	if (!g->mig_current)
-		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
-	if (!gi)
-		return vmig_err_set(err, VMIG_E_NOT_FOUND, NULL);
-	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, gi->profile_id);
-	const struct vmig_ci_profile *cp = gp ? vmig_ci_profile_by_id(gp, op->profile_id) : NULL;
-	if (!cp)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
-	return vmig_gpu_create_ci(g, op->gi_id, cp, op->start, &op->out_id, err);
-}
-
-static int sim_apply(struct vmig_gpu_state *g, struct sim_op *op, struct vmig_err *err)
+static int sim_apply(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
 {
 	switch (op->kind) {
-	case SIM_MODE:
+	case VMIG_OP_MODE:
 		return sim_set_mode(g, op, err);
-	case SIM_RESET:
+	case VMIG_OP_RESET:
 		return sim_reset(g);
-	case SIM_CREATE_GI:
-		return sim_create_gi(g, op, err);
-	case SIM_DESTROY_GI:
-		if (!g->mig_current)
-			return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
-		return vmig_gpu_destroy_gi(g, op->gi_id, err);
-	case SIM_CREATE_CI:
-		return sim_create_ci(g, op, err);
-	case SIM_DESTROY_CI:
-		if (!g->mig_current)
-			return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
-		return vmig_gpu_destroy_ci(g, op->gi_id, op->ci_id, err);
+	default:
+		return vmig__op_apply(g, op, err);
 	}
-	return vmig_err_set(err, VMIG_E_UNKNOWN, "unknown simulator operation");
+}
+
+/* One operation on GPU gpu of the state, for vmig__store_transact. */
+struct sim_txn {
+	unsigned gpu;
+	struct vmig__op *op;
+};
+
+static int sim_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
+{
+	struct sim_txn *t = arg;
+	if (t->gpu >= st->ngpu)
+		return vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU %u not found", t->gpu);
+	return sim_apply(&st->gpu[t->gpu], t->op, err);
 }
 
 /* Run one operation on one GPU as a transaction: either all of it is written or nothing. */
-static int sim_transact(void *priv, unsigned gpu, struct sim_op *op, struct vmig_err *err)
+static int sim_transact(void *priv, unsigned gpu, struct vmig__op *op, struct vmig_err *err)
 {
-	struct vmig_store *store = priv;
-	struct vmig_state *st = malloc(sizeof(*st));
-	if (!st)
-		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
-	int r = vmig_store_begin(store, st, err);
-	if (r < 0)
-		goto out;
-	if (gpu >= st->ngpu) {
-		vmig_store_abort(store);
-		r = vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU %u not found", gpu);
-		goto out;
-	}
-	r = sim_apply(&st->gpu[gpu], op, err);
-	if (r < 0)
-		vmig_store_abort(store);
-	else
-		r = vmig_store_commit(store, st, err);
-out:
-	free(st);
-	return r;
+	struct sim_txn t = {.gpu = gpu, .op = op};
+	return vmig__store_transact(priv, sim_txn_apply, &t, err);
 }
 
 static int sim_set_mig_mode(void *priv, unsigned gpu, unsigned mode, int *ret_activation,
 			    struct vmig_err *err)
 {
-	struct sim_op op = {.kind = SIM_MODE, .mode = mode};
+	struct vmig__op op = {.kind = VMIG_OP_MODE, .mode = mode};
 	int r = sim_transact(priv, gpu, &op, err);
 	if (r >= 0)
 		*ret_activation = op.activation;
@@ -153,14 +101,14 @@ static int sim_set_mig_mode(void *priv, unsigned gpu, unsigned mode, int *ret_ac
 
 static int sim_gpu_reset(void *priv, unsigned gpu, struct vmig_err *err)
 {
-	struct sim_op op = {.kind = SIM_RESET};
+	struct vmig__op op = {.kind = VMIG_OP_RESET};
 	return sim_transact(priv, gpu, &op, err);
 }
 
 static int sim_create_gi_op(void *priv, unsigned gpu, unsigned profile_id, const unsigned *start,
 			    unsigned *ret_gi_id, struct vmig_err *err)
 {
-	struct sim_op op = {.kind = SIM_CREATE_GI, .profile_id = profile_id, .start = start};
+	struct vmig__op op = {.kind = VMIG_OP_CREATE_GI, .profile_id = profile_id, .start = start};
 	int r = sim_transact(priv, gpu, &op, err);
 	if (r >= 0)
 		*ret_gi_id = op.out_id;
@@ -169,15 +117,15 @@ static int sim_create_gi_op(void *priv, unsigned gpu, unsigned profile_id, const
 
 static int sim_destroy_gi_op(void *priv, unsigned gpu, unsigned gi_id, struct vmig_err *err)
 {
-	struct sim_op op = {.kind = SIM_DESTROY_GI, .gi_id = gi_id};
+	struct vmig__op op = {.kind = VMIG_OP_DESTROY_GI, .gi_id = gi_id};
 	return sim_transact(priv, gpu, &op, err);
 }
 
 static int sim_create_ci_op(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_profile_id,
 			    const unsigned *start, unsigned *ret_ci_id, struct vmig_err *err)
 {
-	struct sim_op op = {
-		.kind = SIM_CREATE_CI, .gi_id = gi_id, .profile_id = ci_profile_id, .start = start};
+	struct vmig__op op = {
+		.kind = VMIG_OP_CREATE_CI, .gi_id = gi_id, .profile_id = ci_profile_id, .start = start};
 	int r = sim_transact(priv, gpu, &op, err);
 	if (r >= 0)
 		*ret_ci_id = op.out_id;
@@ -187,7 +135,7 @@ static int sim_create_ci_op(void *priv, unsigned gpu, unsigned gi_id, unsigned c
 static int sim_destroy_ci_op(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_id,
 			     struct vmig_err *err)
 {
-	struct sim_op op = {.kind = SIM_DESTROY_CI, .gi_id = gi_id, .ci_id = ci_id};
+	struct vmig__op op = {.kind = VMIG_OP_DESTROY_CI, .gi_id = gi_id, .ci_id = ci_id};
 	return sim_transact(priv, gpu, &op, err);
 }
 
