@@ -21,8 +21,8 @@
 #include "vmig/vmig.h"
 
 #define CLI_MAX_ITEMS 64 /* items of one comma list */
-#define CLI_ITEM_LEN 96	 /* bytes of one list item, NUL included */
-#define CLI_ERR_LEN 256
+#define CLI_ITEM_LEN  96 /* bytes of one list item, NUL included */
+#define CLI_ERR_LEN   256
 
 /* A comma list of words (GPU selectors, profile tuples, model keys). */
 struct cli_list {
@@ -50,7 +50,7 @@ enum cli_query_field {
 #define CLI_QF_ENUM(e, name, header) CLI_QF_##e,
 	CLI_QUERY_FIELDS(CLI_QF_ENUM)
 #undef CLI_QF_ENUM
-		CLI_QF__COUNT
+	    CLI_QF__COUNT
 };
 
 /* What a command line asks for. */
@@ -177,7 +177,7 @@ int cli_parse_bus_id(const char *s, unsigned *ret_domain, unsigned *ret_bus, uns
 int cli_check_gpu_selector(const char *s);
 
 /* Verb parsers and executors, declared from the table. */
-#define VMIG_VERB(name, parse, exec, summary)                                                     \
+#define VMIG_VERB(name, parse, exec, summary)                                                      \
 	int parse(struct cli_parser *p, struct cli_cmd *cmd);                                      \
 	int exec(const struct cli_cmd *cmd);
 #include "verbs.def"
@@ -213,7 +213,8 @@ int cli_select(const struct cli_cmd *cmd, const struct vmig_state *st, bool sel[
 /* "00000000:07:00.0" */
 void cli_bus_id(const struct vmig_gpu_state *g, char out[32]);
 /* GIs of a GPU in nvidia-smi's listing order: by profile in -lgip order, then ID. */
-unsigned cli_gi_order(const struct vmig_gpu_state *g, const struct vmig_gi_state *out[VMIG_MAX_GIS]);
+unsigned cli_gi_order(const struct vmig_gpu_state *g,
+		      const struct vmig_gi_state *out[VMIG_MAX_GIS]);
 /* The GI profile of a GI (NULL only for a state the library would reject). */
 const struct vmig_gi_profile *cli_gi_profile(const struct vmig_gpu_state *g,
 					     const struct vmig_gi_state *gi);

@@ -7,7 +7,8 @@
 
 void cli_help_top(FILE *f)
 {
-	fputs("vmig " VMIG_VERSION " - Multi-Instance GPU partitioning for simulated and real GPUs\n"
+	fputs("vmig " VMIG_VERSION
+	      " - Multi-Instance GPU partitioning for simulated and real GPUs\n"
 	      "\n"
 	      "Usage: vmig [OPTIONS]\n"
 	      "       vmig COMMAND [OPTIONS]\n"
