@@ -140,8 +140,9 @@ int cli_parse_backend(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 {
 	if (cmd->backend)
 		return cli_fail(p, "option --backend given twice");
-	if (strcmp(v, "sim") != 0 && strcmp(v, "nvml") != 0 && strcmp(v, "soft") != 0)
-		return cli_fail(p, "unknown backend '%.32s' (sim, nvml or soft)", v);
+	if (strcmp(v, "sim") != 0 && strcmp(v, "nvml") != 0 && strcmp(v, "soft") != 0 &&
+	    strcmp(v, "auto") != 0)
+		return cli_fail(p, "unknown backend '%.32s' (sim, nvml, soft or auto)", v);
 	cmd->backend = v;
 	return 0;
 }
@@ -290,7 +291,16 @@ static int check_top(struct cli_parser *p, struct cli_cmd *cmd, bool format_seen
 	return 0;
 }
 
-int cli_parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size_t errsize)
+/* Messages quote what was typed; keep them one printable line whatever it held. */
+static int scrub(char *err)
+{
+	for (; *err; err++)
+		if ((unsigned char)*err < 0x20 || *err == 0x7f)
+			*err = '?';
+	return -1;
+}
+
+static int parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size_t errsize)
 {
 	struct cli_parser p = {.argc = argc, .i = 1, .argv = argv, .err = err, .errsize = errsize};
 	memset(cmd, 0, sizeof(*cmd));
@@ -316,4 +326,13 @@ int cli_parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size
 	if (r < 0)
 		return -1;
 	return check_top(&p, cmd, format_seen);
+}
+
+int cli_parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size_t errsize)
+{
+	if (parse(argc, argv, cmd, err, errsize) == 0)
+		return 0;
+	if (errsize && !err[0])
+		snprintf(err, errsize, "invalid command line");
+	return errsize ? scrub(err) : -1;
 }

@@ -28,7 +28,7 @@ static int fault_on; /* counting has started: set once by a test, read by every 
 
 static const char *const op_names[VMIG_OS__COUNT] = {
 #define VMIG__OS_NAME(name) #name,
-	VMIG__OS_OPS(VMIG__OS_NAME)
+    VMIG__OS_OPS(VMIG__OS_NAME)
 #undef VMIG__OS_NAME
 };
 

@@ -36,7 +36,7 @@ enum vmig__os_op {
 #define VMIG__OS_ENUM(name) VMIG_OS_##name,
 	VMIG__OS_OPS(VMIG__OS_ENUM)
 #undef VMIG__OS_ENUM
-		VMIG_OS__COUNT
+	    VMIG_OS__COUNT
 };
 
 /*

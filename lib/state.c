@@ -18,10 +18,10 @@
 #include "internal.h"
 #include "os.h"
 
-#define MAX_LINE 1024	/* longest line the parser accepts */
-#define MAX_TOKENS 12	/* fields of one line, the record kind included */
-#define MAX_ID 255	/* GI/CI IDs, profile IDs, starts and sizes */
-#define MAX_MINOR 254	/* /dev/nvidia255 is nvidiactl */
+#define MAX_LINE      1024 /* longest line the parser accepts */
+#define MAX_TOKENS    12   /* fields of one line, the record kind included */
+#define MAX_ID	      255  /* GI/CI IDs, profile IDs, starts and sizes */
+#define MAX_MINOR     254  /* /dev/nvidia255 is nvidiactl */
 #define SERIAL_DIGITS 13
 
 /* ------------------------------------------------------------------------ */
@@ -40,7 +40,8 @@ static void random_bytes(unsigned char *buf, size_t len)
 	static uint64_t counter;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 48) ^
+	uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+		     ((uint64_t)getpid() << 48) ^
 		     __atomic_add_fetch(&counter, 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED);
 	for (size_t i = 0; i < len; i++) {
 		/* splitmix64 step */
@@ -134,11 +135,13 @@ static unsigned free_minor(const struct vmig_state *st, unsigned want)
 int vmig_state_add_gpu(struct vmig_state *st, const struct vmig_model *m, struct vmig_err *err)
 {
 	if (!st || !m)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "adding a GPU: no state or model");
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "adding a GPU: no state or model");
 	if (st->ngpu >= VMIG_MAX_GPUS)
-		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
-				    "adding a %s: the state already holds %d GPUs, the most vmig supports",
-				    m->key, VMIG_MAX_GPUS);
+		return vmig_err_set(
+		    err, VMIG_E_INSUFFICIENT_RESOURCES,
+		    "adding a GPU (%s): the state already holds %d GPUs, the most vmig supports",
+		    m->key, VMIG_MAX_GPUS);
 	struct vmig_gpu_state *g = &st->gpu[st->ngpu];
 	memset(g, 0, sizeof(*g));
 	g->model = m;
@@ -229,9 +232,9 @@ static bool format_gpu(struct out *o, const struct vmig_gpu_state *g, unsigned i
 			     "gpu index=%u model=%s uuid=%.*s serial=%.*s pci=%08X:%02X:%02X.0 "
 			     "minor=%u mig=%u mig_pending=%u flags=%s\n",
 			     i, g->model->key, (int)strnlen(g->uuid, sizeof(g->uuid) - 1), g->uuid,
-			     (int)strnlen(g->serial, sizeof(g->serial) - 1), g->serial, g->pci_domain,
-			     g->pci_bus, g->pci_device, g->minor, g->mig_current, g->mig_pending,
-			     flags_text(g->flags));
+			     (int)strnlen(g->serial, sizeof(g->serial) - 1), g->serial,
+			     g->pci_domain, g->pci_bus, g->pci_device, g->minor, g->mig_current,
+			     g->mig_pending, flags_text(g->flags));
 	for (unsigned j = 0; ok && j < g->ngi; j++) {
 		const struct vmig_gi_state *gi = &g->gi[j];
 		ok = out_printf(o, "gi gpu=%u id=%u profile=%u start=%u size=%u share=%u\n", i,
@@ -469,8 +472,8 @@ static int parse_model(struct parser *p, struct span v, const struct vmig_model 
 
 static int parse_gpu(struct parser *p, const struct span *tok, unsigned ntok)
 {
-	static const char *const keys[] = {"index", "model",  "uuid",	     "serial", "pci",
-					   "minor", "mig",    "mig_pending", "flags"};
+	static const char *const keys[] = {"index", "model", "uuid",	    "serial", "pci",
+					   "minor", "mig",   "mig_pending", "flags"};
 	struct span v[VMIG_ARRAY_SIZE(keys)];
 	unsigned index;
 	int rc = match_keys(p, "gpu", tok, ntok, keys, VMIG_ARRAY_SIZE(keys), v);
@@ -485,7 +488,8 @@ static int parse_gpu(struct parser *p, const struct span *tok, unsigned ntok)
 	if ((rc = parse_model(p, v[1], &g->model)) ||
 	    (rc = copy_string(p, "uuid", v[2], g->uuid, sizeof(g->uuid))) ||
 	    (rc = copy_string(p, "serial", v[3], g->serial, sizeof(g->serial))) ||
-	    (rc = parse_pci(p, v[4], g)) || (rc = parse_uint(p, "minor", v[5], MAX_MINOR, &g->minor)) ||
+	    (rc = parse_pci(p, v[4], g)) ||
+	    (rc = parse_uint(p, "minor", v[5], MAX_MINOR, &g->minor)) ||
 	    (rc = parse_uint(p, "mig", v[6], 1, &g->mig_current)) ||
 	    (rc = parse_uint(p, "mig_pending", v[7], 1, &g->mig_pending)) ||
 	    (rc = parse_flags(p, v[8], &g->flags)))
@@ -540,14 +544,15 @@ static int parse_ci(struct parser *p, const struct span *tok, unsigned ntok)
 	    (rc = parse_uint(p, "size", v[5], MAX_ID, &ci.size)))
 		return rc;
 	struct vmig_gi_state *gi =
-		gpu < p->st->ngpu ? vmig_gpu_find_gi(&p->st->gpu[gpu], gi_id) : NULL;
+	    gpu < p->st->ngpu ? vmig_gpu_find_gi(&p->st->gpu[gpu], gi_id) : NULL;
 	if (!gi)
-		return corrupt(p, "compute instance in GPU instance %u of GPU %u, which no earlier "
-				  "gi line defines",
+		return corrupt(p,
+			       "compute instance in GPU instance %u of GPU %u, which no earlier "
+			       "gi line defines",
 			       gi_id, gpu);
 	if (vmig_gi_find_ci(gi, ci.id))
-		return corrupt(p, "duplicate compute instance %u in GPU instance %u of GPU %u", ci.id,
-			       gi_id, gpu);
+		return corrupt(p, "duplicate compute instance %u in GPU instance %u of GPU %u",
+			       ci.id, gi_id, gpu);
 	if (gi->nci == VMIG_MAX_CIS)
 		return corrupt(p, "more than %d compute instances in GPU instance %u of GPU %u",
 			       VMIG_MAX_CIS, gi_id, gpu);
@@ -680,7 +685,8 @@ int vmig_state_parse(const char *buf, size_t len, struct vmig_state *ret, struct
 {
 	if ((!buf && len) || !ret)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "parsing state: no buffer");
-	/* The record is large (about 160 KiB), too large for the stacks of threads in client programs. */
+	/* The record is large (about 160 KiB), too large for the stacks of threads in client
+	 * programs. */
 	struct vmig_state *st = calloc(1, sizeof(*st));
 	if (!st)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
@@ -719,8 +725,9 @@ static int validate_cis(const struct vmig_gi_state *gi, const struct vmig_gi_pro
 	unsigned count[VMIG_MAX_CI_PROFILES] = {0};
 	uint32_t taken = 0;
 	if (gi->nci > VMIG_MAX_CIS)
-		return vmig_err_set(err, VMIG_E_CORRUPT, "GPU %u: GPU instance %u: %u compute instances",
-				    gpu, gi->id, gi->nci);
+		return vmig_err_set(err, VMIG_E_CORRUPT,
+				    "GPU %u: GPU instance %u: %u compute instances", gpu, gi->id,
+				    gi->nci);
 	for (unsigned k = 0; k < gi->nci; k++) {
 		const struct vmig_ci_state *ci = &gi->ci[k];
 		const struct vmig_ci_profile *cp = vmig_ci_profile_by_id(gp, ci->profile_id);
@@ -741,7 +748,8 @@ static int validate_cis(const struct vmig_gi_state *gi, const struct vmig_gi_pro
 			return vmig_err_set(err, VMIG_E_CORRUPT,
 					    "GPU %u: GPU instance %u: compute instance %u "
 					    "(profile %u, placement %u:%u): %s",
-					    gpu, gi->id, ci->id, ci->profile_id, ci->start, ci->size, bad);
+					    gpu, gi->id, ci->id, ci->profile_id, ci->start,
+					    ci->size, bad);
 		taken |= ((1u << ci->size) - 1) << ci->start;
 	}
 	return 0;
@@ -774,9 +782,10 @@ static int validate_gis(const struct vmig_gpu_state *g, unsigned gpu, struct vmi
 		else if (gi->share_pct > 100)
 			bad = "compute share above 100%";
 		if (bad)
-			return vmig_err_set(err, VMIG_E_CORRUPT,
-					    "GPU %u: GPU instance %u (profile %u, placement %u:%u): %s",
-					    gpu, gi->id, gi->profile_id, gi->start, gi->size, bad);
+			return vmig_err_set(
+			    err, VMIG_E_CORRUPT,
+			    "GPU %u: GPU instance %u (profile %u, placement %u:%u): %s", gpu,
+			    gi->id, gi->profile_id, gi->start, gi->size, bad);
 		taken |= ((1u << gi->size) - 1) << gi->start;
 		int rc = validate_cis(gi, gp, gpu, err);
 		if (rc)
@@ -817,14 +826,15 @@ static int validate_unique(const struct vmig_state *st, struct vmig_err *err)
 		for (unsigned j = 0; j < i; j++) {
 			const struct vmig_gpu_state *b = &st->gpu[j];
 			const char *what = strcmp(a->uuid, b->uuid) == 0 ? "UUID"
-					   : a->pci_domain == b->pci_domain && a->pci_bus == b->pci_bus &&
-							   a->pci_device == b->pci_device
-						   ? "PCI bus id"
+					   : a->pci_domain == b->pci_domain &&
+						   a->pci_bus == b->pci_bus &&
+						   a->pci_device == b->pci_device
+					       ? "PCI bus id"
 					   : a->minor == b->minor ? "minor number"
 								  : NULL;
 			if (what)
-				return vmig_err_set(err, VMIG_E_CORRUPT, "GPUs %u and %u have the same %s",
-						    j, i, what);
+				return vmig_err_set(err, VMIG_E_CORRUPT,
+						    "GPUs %u and %u have the same %s", j, i, what);
 		}
 	}
 	return 0;

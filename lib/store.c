@@ -11,7 +11,9 @@
  * A commit writes state.tmp, fsyncs it, bumps the counter, renames
  * state.tmp over state and fsyncs the directory, all inside the exclusive
  * lock; a crash at any instant leaves the old or the new state.  Every
- * system call goes through lib/os.c, where tests inject faults.
+ * system call goes through lib/os.c, where tests inject faults.  Files are
+ * opened O_NONBLOCK: no effect on regular files, but a FIFO put in a file's
+ * place cannot make us wait forever.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,14 +30,14 @@
 #include "internal.h"
 #include "os.h"
 
-#define STATE_NAME "state"
-#define TMP_NAME "state.tmp"
-#define LOCK_NAME "lock"
-#define GEN_NAME "generation"
-#define GEN_TMP_NAME "generation.tmp"
-#define LONGEST_NAME GEN_TMP_NAME
+#define STATE_NAME	"state"
+#define TMP_NAME	"state.tmp"
+#define LOCK_NAME	"lock"
+#define GEN_NAME	"generation"
+#define GEN_TMP_NAME	"generation.tmp"
+#define LONGEST_NAME	GEN_TMP_NAME
 #define MAX_STATE_BYTES (16u << 20) /* far above the largest valid state (~1 MiB) */
-#define LOCK_RETRIES 100
+#define LOCK_RETRIES	100
 
 /*
  * The generation page.  Fixed-width fields, a magic number and a version:
@@ -43,8 +45,8 @@
  * created whole (written aside, renamed into place) and afterwards only the
  * counter changes, by atomic stores under the exclusive lock.
  */
-#define GEN_MAGIC 0x6e65672d67696d76ull /* "vmig-gen" read as a little-endian u64 */
-#define GEN_VERSION 1u
+#define GEN_MAGIC     0x6e65672d67696d76ull /* "vmig-gen" read as a little-endian u64 */
+#define GEN_VERSION   1u
 #define GEN_FILE_SIZE 4096
 
 struct gen_page {
@@ -60,6 +62,7 @@ enum { GEN_BAD = 1, GEN_NEWER = 2 }; /* gen_map results besides 0 and -errno */
 struct vmig_store {
 	char *dir;
 	int lock_fd;	      /* descriptor holding the lock; -1 when unlocked */
+	pid_t lock_pid;	      /* the process that took it */
 	bool in_txn;	      /* between begin and commit/abort: the lock is exclusive */
 	uint64_t txn_gen;     /* generation of the state that begin read */
 	struct gen_page *gen; /* the mapped generation page, or NULL */
@@ -74,7 +77,7 @@ struct vmig_store {
 
 /* Turn a -errno from lib/os.c into a vmig error whose message ends with strerror. */
 static __attribute__((format(printf, 3, 4))) int os_error(struct vmig_err *err, int neg_errno,
-							const char *fmt, ...)
+							  const char *fmt, ...)
 {
 	char ctx[PATH_MAX + 128];
 	va_list ap;
@@ -83,8 +86,8 @@ static __attribute__((format(printf, 3, 4))) int os_error(struct vmig_err *err, 
 	va_end(ap);
 	int e = -neg_errno;
 	int code = (e == EACCES || e == EPERM || e == EROFS) ? VMIG_E_NO_PERMISSION
-		   : e == ENOMEM				 ? VMIG_E_NO_MEMORY
-								 : VMIG_E_IO;
+		   : e == ENOMEM			     ? VMIG_E_NO_MEMORY
+							     : VMIG_E_IO;
 	return vmig_err_set(err, code, "%s: %s", ctx, strerror(e));
 }
 
@@ -106,8 +109,8 @@ static int dup_path(const char *a, const char *b, char **ret, struct vmig_err *e
 	while (la > 1 && a[la - 1] == '/')
 		la--;
 	if (la + lb + sizeof(LONGEST_NAME) + 1 >= PATH_MAX)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "state directory path too long: %.100s...",
-				    a);
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "state directory path too long: %.100s...", a);
 	char *p = malloc(la + lb + 1);
 	if (!p)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
@@ -134,7 +137,8 @@ static int resolve_dir(const char *dir, char **ret, struct vmig_err *err)
 {
 	if (dir) {
 		if (!*dir)
-			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "state directory path is empty");
+			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+					    "state directory path is empty");
 		return dup_path(dir, "", ret, err);
 	}
 	const char *env = secure_getenv("VMIG_STATE_DIR");
@@ -158,7 +162,8 @@ static int resolve_dir(const char *dir, char **ret, struct vmig_err *err)
 	return rc ? rc : dup_path(home, "/.local/state/vmig", ret, err);
 }
 
-/* A missing directory is fine (it is created at the first commit); anything else but a directory is not. */
+/* A missing directory is fine (it is created at the first commit); anything else but a directory is
+ * not. */
 static int check_dir(const char *dir, struct vmig_err *err)
 {
 	struct stat st;
@@ -207,8 +212,14 @@ static int make_dirs(const char *dir)
 static void unlock(struct vmig_store *s)
 {
 	if (s->lock_fd >= 0) {
-		/* Unlock explicitly: a forked child may share the descriptor, and closing ours would not free it. */
-		vmig__os_flock(s->lock_fd, LOCK_UN);
+		/*
+		 * The lock belongs to the open file description, which a forked
+		 * child shares.  The process that took it unlocks explicitly, so a
+		 * child still holding a copy cannot keep it; a child only closes
+		 * its copy, so it cannot free its parent's lock.
+		 */
+		if (s->lock_pid == getpid())
+			vmig__os_flock(s->lock_fd, LOCK_UN);
 		vmig__os_close(s->lock_fd);
 	}
 	s->lock_fd = -1;
@@ -218,8 +229,8 @@ static void unlock(struct vmig_store *s)
 static bool same_file(int fd, const char *path)
 {
 	struct stat a, b;
-	return vmig__os_fstat(fd, &a) == 0 && vmig__os_stat(path, &b) == 0 && a.st_dev == b.st_dev &&
-	       a.st_ino == b.st_ino;
+	return vmig__os_fstat(fd, &a) == 0 && vmig__os_stat(path, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /*
@@ -233,8 +244,8 @@ static int lock(struct vmig_store *s, int op, struct vmig_err *err)
 	char path[PATH_MAX];
 	path_in(s, LOCK_NAME, path);
 	for (int tries = 0; tries < LOCK_RETRIES; tries++) {
-		int fd = op == LOCK_EX ? vmig__os_open(path, O_RDWR | O_CREAT, 0644)
-				       : vmig__os_open(path, O_RDONLY, 0);
+		int fd = op == LOCK_EX ? vmig__os_open(path, O_RDWR | O_CREAT | O_NONBLOCK, 0644)
+				       : vmig__os_open(path, O_RDONLY | O_NONBLOCK, 0);
 		if (fd == -ENOENT && op == LOCK_SH)
 			return 0;
 		if (fd < 0 && op == LOCK_EX && (fd == -EACCES || fd == -EPERM || fd == -EROFS))
@@ -248,6 +259,7 @@ static int lock(struct vmig_store *s, int op, struct vmig_err *err)
 		}
 		if (same_file(fd, path)) {
 			s->lock_fd = fd;
+			s->lock_pid = getpid();
 			return 0;
 		}
 		vmig__os_flock(fd, LOCK_UN);
@@ -291,7 +303,7 @@ static int gen_map(struct vmig_store *s, bool rw)
 	gen_unmap(s);
 	if (rc < 0)
 		return rc;
-	int fd = vmig__os_open(path, rw ? O_RDWR : O_RDONLY, 0);
+	int fd = vmig__os_open(path, (rw ? O_RDWR : O_RDONLY) | O_NONBLOCK, 0);
 	if (fd < 0)
 		return fd;
 	void *p = NULL;
@@ -300,8 +312,8 @@ static int gen_map(struct vmig_store *s, bool rw)
 	if (rc == 0 && (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(struct gen_page)))
 		rc = GEN_BAD;
 	if (rc == 0)
-		rc = vmig__os_mmap(fd, sizeof(struct gen_page), rw ? PROT_READ | PROT_WRITE : PROT_READ,
-				   &p);
+		rc = vmig__os_mmap(fd, sizeof(struct gen_page),
+				   rw ? PROT_READ | PROT_WRITE : PROT_READ, &p);
 	vmig__os_close(fd);
 	if (rc == 0 && (rc = gen_check(p)) != 0)
 		vmig__os_munmap(p, sizeof(struct gen_page));
@@ -323,7 +335,7 @@ static int gen_create(struct vmig_store *s, struct vmig_err *err)
 	static char page[GEN_FILE_SIZE];
 	struct gen_page g = {.magic = GEN_MAGIC, .version = GEN_VERSION, .size = sizeof(g)};
 	memcpy(page, &g, sizeof(g));
-	int fd = vmig__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int fd = vmig__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK, 0644);
 	if (fd < 0)
 		return os_error(err, fd, "creating %s", tmp);
 	int rc = vmig__os_write_all(fd, page, sizeof(page));
@@ -352,7 +364,8 @@ static int gen_ensure(struct vmig_store *s, struct vmig_err *err)
 		rc = gen_map(s, true);
 	}
 	if (rc == GEN_NEWER)
-		return vmig_err_set(err, VMIG_E_NEWER_VERSION, "%s was written by a newer vmig", path);
+		return vmig_err_set(err, VMIG_E_NEWER_VERSION, "%s was written by a newer vmig",
+				    path);
 	if (rc == GEN_BAD)
 		return vmig_err_set(err, VMIG_E_IO, "%s keeps being damaged", path);
 	if (rc < 0)
@@ -443,7 +456,7 @@ static int load(const struct vmig_store *s, struct vmig_state *ret, struct vmig_
 {
 	char path[PATH_MAX];
 	path_in(s, STATE_NAME, path);
-	int fd = vmig__os_open(path, O_RDONLY, 0);
+	int fd = vmig__os_open(path, O_RDONLY | O_NONBLOCK, 0);
 	if (fd == -ENOENT) {
 		default_state(s, ret);
 		return 0;
@@ -481,7 +494,8 @@ int vmig_store_open(const char *dir, struct vmig_store **ret, struct vmig_err *e
 {
 	char *path = NULL;
 	if (!ret)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "opening the state store: no result");
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "opening the state store: no result");
 	int rc = resolve_dir(dir, &path, err);
 	if (rc == 0)
 		rc = check_dir(path, err);
@@ -529,7 +543,8 @@ int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_er
 	int rc = lock(s, LOCK_SH, err);
 	if (rc)
 		return rc;
-	/* Under the lock no commit is half done, so the page found now belongs with the state read. */
+	/* Under the lock no commit is half done, so the page found now belongs with the state read.
+	 */
 	gen_map(s, false);
 	rc = load(s, ret, err);
 	unlock(s);
@@ -545,7 +560,8 @@ int vmig_store_begin(struct vmig_store *s, struct vmig_state *ret, struct vmig_e
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "changing state: no store");
 	if (s->in_txn)
 		return vmig_err_set(err, VMIG_E_INVALID_STATE,
-				    "changing state in %s: a change is already in progress", s->dir);
+				    "changing state in %s: a change is already in progress",
+				    s->dir);
 	int rc = make_dirs(s->dir);
 	if (rc == -EACCES || rc == -EPERM || rc == -EROFS)
 		return os_error(err, rc, "state directory %s is not writable", s->dir);
@@ -558,9 +574,7 @@ int vmig_store_begin(struct vmig_store *s, struct vmig_state *ret, struct vmig_e
 	if (rc)
 		return rc;
 	s->in_txn = true;
-	rc = gen_ensure(s, err);
-	if (rc == 0)
-		rc = load(s, ret, err);
+	rc = load(s, ret, err);
 	if (rc) {
 		unlock(s);
 		return rc;
@@ -574,7 +588,7 @@ static int write_tmp(const struct vmig_store *s, const char *buf, size_t len, st
 {
 	char tmp[PATH_MAX];
 	path_in(s, TMP_NAME, tmp);
-	int fd = vmig__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int fd = vmig__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK, 0644);
 	if (fd < 0)
 		return os_error(err, fd, "creating %s", tmp);
 	int rc = vmig__os_write_all(fd, buf, len);
@@ -631,11 +645,17 @@ int vmig_store_commit(struct vmig_store *s, struct vmig_state *st, struct vmig_e
 		vmig_err_wrap(err, "refusing to write an invalid state to %s", s->dir);
 		goto out;
 	}
+	/* The page is made here, not in begin, so that a change that is abandoned writes nothing.
+	 */
+	rc = gen_ensure(s, err);
+	if (rc)
+		goto out;
 	/* Past both the state read and the page's counter, so that the counter never repeats. */
 	uint64_t counter = __atomic_load_n(&s->gen->counter, __ATOMIC_ACQUIRE);
 	uint64_t next = (counter > s->txn_gen ? counter : s->txn_gen) + 1;
 	if (next == 0) {
-		rc = vmig_err_set(err, VMIG_E_CORRUPT, "generation counter of %s exhausted", s->dir);
+		rc =
+		    vmig_err_set(err, VMIG_E_CORRUPT, "generation counter of %s exhausted", s->dir);
 		goto out;
 	}
 	uint64_t saved = st->generation;

@@ -27,8 +27,8 @@
 
 #include "gen.h"
 
-#define WRITERS 3
-#define NGPU 6
+#define WRITERS	     3
+#define NGPU	     6
 #define TIME_LIMIT_S 60
 
 static char dir[512], logpath[600];
@@ -166,7 +166,8 @@ static void check(struct vmig_store *s, uint64_t *last)
 		     (unsigned long long)seq);
 	if (vmig_store_generation(s) < st.generation)
 		fail("counter %llu behind the state's generation %llu",
-		     (unsigned long long)vmig_store_generation(s), (unsigned long long)st.generation);
+		     (unsigned long long)vmig_store_generation(s),
+		     (unsigned long long)st.generation);
 	if (!raw_file_parses())
 		fail("the raw state file does not parse");
 	*last = seq;
@@ -221,8 +222,8 @@ int main(int argc, char **argv)
 	}
 	vmig_store_close(s);
 	if (failures == 0)
-		printf("ok - crash: %u kills, %llu commits, a temp file left behind %u times\n", done,
-		       (unsigned long long)last, torn);
+		printf("ok - crash: %u kills, %llu commits, a temp file left behind %u times\n",
+		       done, (unsigned long long)last, torn);
 	/* Leave the directory for inspection on failure. */
 	if (failures == 0) {
 		char cmd[1300];

@@ -27,7 +27,8 @@ static inline unsigned gen_below(uint64_t *x, unsigned n)
 	return n ? (unsigned)(gen_next(x) % n) : 0;
 }
 
-static inline void gen_cis(struct vmig_gi_state *gi, const struct vmig_gi_profile *gp, uint64_t *rng)
+static inline void gen_cis(struct vmig_gi_state *gi, const struct vmig_gi_profile *gp,
+			   uint64_t *rng)
 {
 	unsigned count[VMIG_MAX_CI_PROFILES] = {0};
 	uint32_t taken = 0;
@@ -41,9 +42,10 @@ static inline void gen_cis(struct vmig_gi_state *gi, const struct vmig_gi_profil
 			continue;
 		taken |= mask;
 		count[k]++;
-		unsigned id = gi->nci ? gi->ci[gi->nci - 1].id + 1 + gen_below(rng, 2) : gen_below(rng, 2);
+		unsigned id =
+		    gi->nci ? gi->ci[gi->nci - 1].id + 1 + gen_below(rng, 2) : gen_below(rng, 2);
 		gi->ci[gi->nci] = (struct vmig_ci_state){
-			.id = id, .profile_id = cp->id, .start = start, .size = cp->slices};
+		    .id = id, .profile_id = cp->id, .start = start, .size = cp->slices};
 		gi->nci++;
 	}
 }
@@ -68,7 +70,8 @@ static inline void gen_gis(struct vmig_gpu_state *g, uint64_t *rng)
 		count[k]++;
 		struct vmig_gi_state *gi = &g->gi[g->ngi];
 		memset(gi, 0, sizeof(*gi));
-		gi->id = g->ngi ? g->gi[g->ngi - 1].id + 1 + gen_below(rng, 3) : 1 + gen_below(rng, 2);
+		gi->id =
+		    g->ngi ? g->gi[g->ngi - 1].id + 1 + gen_below(rng, 3) : 1 + gen_below(rng, 2);
 		gi->profile_id = gp->id;
 		gi->start = start;
 		gi->size = gp->size;

@@ -24,8 +24,8 @@
 
 #include "gen.h"
 
-#define PROCS 16
-#define OPS 25
+#define PROCS	    16
+#define OPS	    25
 #define MAX_ENTRIES (PROCS * OPS)
 
 enum { CREATE_GI, DESTROY_GI, CREATE_CI, DESTROY_CI };
@@ -86,14 +86,15 @@ static int apply(struct vmig_gpu_state *g, struct entry *x, struct vmig_err *e)
 {
 	const unsigned *start = x->has_start ? &x->start : NULL;
 	if (x->op == CREATE_GI)
-		return vmig_gpu_create_gi(g, vmig_gi_profile_by_id(g->model, x->a), start, &x->result,
-					  e);
+		return vmig_gpu_create_gi(g, vmig_gi_profile_by_id(g->model, x->a), start,
+					  &x->result, e);
 	if (x->op == DESTROY_GI)
 		return vmig_gpu_destroy_gi(g, x->a, e);
 	if (x->op == DESTROY_CI)
 		return vmig_gpu_destroy_ci(g, x->a, x->b, e);
 	struct vmig_gi_state *gi = vmig_gpu_find_gi(g, x->a);
-	const struct vmig_gi_profile *gp = gi ? vmig_gi_profile_by_id(g->model, gi->profile_id) : NULL;
+	const struct vmig_gi_profile *gp =
+	    gi ? vmig_gi_profile_by_id(g->model, gi->profile_id) : NULL;
 	const struct vmig_ci_profile *cp = gp ? vmig_ci_profile_by_id(gp, x->b) : NULL;
 	if (!cp)
 		return vmig_err_set(e, VMIG_E_NOT_FOUND, "no such GI or CI profile");
@@ -153,10 +154,11 @@ static void ctx_worker(unsigned i, FILE *log)
 			_exit(3);
 		choose(&st, &rng, &x); /* from a snapshot that may be stale by now */
 		const unsigned *start = x.has_start ? &x.start : NULL;
-		int rc = x.op == CREATE_GI    ? vmig_create_gi(ctx, x.gpu, x.a, start, &x.result, &e)
+		int rc = x.op == CREATE_GI ? vmig_create_gi(ctx, x.gpu, x.a, start, &x.result, &e)
 			 : x.op == DESTROY_GI ? vmig_destroy_gi(ctx, x.gpu, x.a, &e)
-			 : x.op == CREATE_CI  ? vmig_create_ci(ctx, x.gpu, x.a, x.b, start, &x.result, &e)
-					      : vmig_destroy_ci(ctx, x.gpu, x.a, x.b, &e);
+			 : x.op == CREATE_CI
+			     ? vmig_create_ci(ctx, x.gpu, x.a, x.b, start, &x.result, &e)
+			     : vmig_destroy_ci(ctx, x.gpu, x.a, x.b, &e);
 		if (rc == 0)
 			log_entry(log, &x);
 		else if (e.code == VMIG_E_CORRUPT || e.code == VMIG_E_IO) {
@@ -319,8 +321,8 @@ static void check_replay(const struct vmig_state *initial, const struct vmig_sta
 			return;
 		}
 		if ((x.op == CREATE_GI || x.op == CREATE_CI) && x.result != log[i].result) {
-			fail("parallel store: replay of generation %llu gave ID %u, logged %u", x.gen,
-			     x.result, log[i].result);
+			fail("parallel store: replay of generation %llu gave ID %u, logged %u",
+			     x.gen, x.result, log[i].result);
 			return;
 		}
 	}
@@ -349,13 +351,15 @@ static void check_counts(const struct vmig_state *final, const struct entry *log
 		}
 		for (unsigned j = 0; j < final->gpu[g].ngi; j++)
 			left_cis += final->gpu[g].gi[j].nci;
-		if (gis != (long)final->gpu[g].ngi || cis != left_cis) {
-			fail("parallel ctx: GPU %u: %ld GIs and %ld CIs by the logs, %u and %ld left", g,
-			     gis, cis, final->gpu[g].ngi, left_cis);
+		if (gis != (long) final->gpu[g].ngi || cis != left_cis) {
+			fail("parallel ctx: GPU %u: %ld GIs and %ld CIs by the logs, %u and %ld "
+			     "left",
+			     g, gis, cis, final->gpu[g].ngi, left_cis);
 			return;
 		}
 	}
-	printf("ok - parallel ctx: %d processes, %u operations through vmig_open add up\n", PROCS, n);
+	printf("ok - parallel ctx: %d processes, %u operations through vmig_open add up\n", PROCS,
+	       n);
 }
 
 static void part(bool ctx)

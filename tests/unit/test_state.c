@@ -112,10 +112,12 @@ static void sample_state(struct vmig_state *st)
 	g->mig_current = g->mig_pending = 1;
 	g->flags = VMIG_GPU_SIMULATED;
 	g->ngi = 2;
-	g->gi[0] = (struct vmig_gi_state){.id = 1, .profile_id = 9, .start = 4, .size = 4, .nci = 2};
+	g->gi[0] =
+	    (struct vmig_gi_state){.id = 1, .profile_id = 9, .start = 4, .size = 4, .nci = 2};
 	g->gi[0].ci[0] = (struct vmig_ci_state){.id = 0, .profile_id = 1, .start = 0, .size = 2};
 	g->gi[0].ci[1] = (struct vmig_ci_state){.id = 1, .profile_id = 0, .start = 2, .size = 1};
-	g->gi[1] = (struct vmig_gi_state){.id = 3, .profile_id = 14, .start = 0, .size = 2, .share_pct = 30};
+	g->gi[1] = (struct vmig_gi_state){
+	    .id = 3, .profile_id = 14, .start = 0, .size = 2, .share_pct = 30};
 	g = &st->gpu[1];
 	g->model = vmig_model_find("a30");
 	strcpy(g->uuid, "GPU-00000000-1111-2222-3333-444444444444");
@@ -129,16 +131,16 @@ static void sample_state(struct vmig_state *st)
 }
 
 static const char sample_body[] =
-	"vmig-state 1\n"
-	"generation 42\n"
-	"gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 "
-	"serial=1650924060123 pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\n"
-	"gi gpu=0 id=1 profile=9 start=4 size=4 share=0\n"
-	"ci gpu=0 gi=1 id=0 profile=1 start=0 size=2\n"
-	"ci gpu=0 gi=1 id=1 profile=0 start=2 size=1\n"
-	"gi gpu=0 id=3 profile=14 start=0 size=2 share=30\n"
-	"gpu index=1 model=a30 uuid=GPU-00000000-1111-2222-3333-444444444444 serial=[N/A] "
-	"pci=00000001:BD:02.0 minor=5 mig=0 mig_pending=1 flags=simulated,soft\n";
+    "vmig-state 1\n"
+    "generation 42\n"
+    "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 "
+    "serial=1650924060123 pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\n"
+    "gi gpu=0 id=1 profile=9 start=4 size=4 share=0\n"
+    "ci gpu=0 gi=1 id=0 profile=1 start=0 size=2\n"
+    "ci gpu=0 gi=1 id=1 profile=0 start=2 size=1\n"
+    "gi gpu=0 id=3 profile=14 start=0 size=2 share=30\n"
+    "gpu index=1 model=a30 uuid=GPU-00000000-1111-2222-3333-444444444444 serial=[N/A] "
+    "pci=00000001:BD:02.0 minor=5 mig=0 mig_pending=1 flags=simulated,soft\n";
 
 TEST(format_writes_the_documented_text)
 {
@@ -175,8 +177,8 @@ TEST(random_states_round_trip)
 	for (uint64_t seed = 1; seed <= 400; seed++) {
 		gen_state(st, seed, 1 + seed % 9);
 		if (vmig_state_validate(st, &e) != 0) {
-			HARNESS_FAIL("seed %llu: generated state invalid: %s", (unsigned long long)seed,
-				     e.msg);
+			HARNESS_FAIL("seed %llu: generated state invalid: %s",
+				     (unsigned long long)seed, e.msg);
 			break;
 		}
 		size_t len;
@@ -291,10 +293,14 @@ TEST(versions)
 	const char *v99 = "vmig-state 99\n";
 	CHECK_EQ_I(vmig_state_parse(v99, strlen(v99), st, &e), -VMIG_E_NEWER_VERSION);
 	static const char *const bad[] = {
-		"vmig-state 0\ngeneration 0\nend\n", "vmig-state 01\ngeneration 0\nend\n",
-		"vmig-state\ngeneration 0\nend\n",   "vmig-state  1\ngeneration 0\nend\n",
-		"vmig-state -1\ngeneration 0\nend\n", "VMIG-STATE 1\ngeneration 0\nend\n",
-		"{\"json\": true}\n",		      "",
+	    "vmig-state 0\ngeneration 0\nend\n",
+	    "vmig-state 01\ngeneration 0\nend\n",
+	    "vmig-state\ngeneration 0\nend\n",
+	    "vmig-state  1\ngeneration 0\nend\n",
+	    "vmig-state -1\ngeneration 0\nend\n",
+	    "VMIG-STATE 1\ngeneration 0\nend\n",
+	    "{\"json\": true}\n",
+	    "",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = vmig_state_parse(bad[i], strlen(bad[i]), st, &e);
@@ -307,78 +313,81 @@ TEST(versions)
 	free(st);
 }
 
-#define GPU0 "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 " \
-	     "serial=1650924060123 pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\n"
+#define GPU0                                                                                       \
+	"gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 "               \
+	"serial=1650924060123 pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\n"
 #define HEAD "vmig-state 1\ngeneration 5\n"
-#define GI1 "gi gpu=0 id=1 profile=9 start=4 size=4 share=0\n"
+#define GI1  "gi gpu=0 id=1 profile=9 start=4 size=4 share=0\n"
 
 /* Malformed files: each is refused with CORRUPT and a message naming the line. */
 static const struct {
 	const char *text, *msg;
 } malformed[] = {
-	{HEAD GPU0 "gpu index=1 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a0 "
-		   "serial=1 pci=00000000:08:00.0 minor=1 mig=0 mig_pending=0 flags=simulated colour=red\n"
-		   "end\n",
-	 "line 4: gpu: unknown key 'colour'"},
-	{HEAD "gpu index=0 index=0\nend\n", "line 3: gpu: duplicate key 'index'"},
-	{HEAD "gpu index=0 model=h100-80gb\nend\n", "line 3: gpu: missing key 'uuid'"},
-	{HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=101\nend\n",
-	 "line 4: share=101 out of range"},
-	{HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=99999999999999999999999 share=0\nend\n",
-	 "line 4: size: "},
-	{HEAD GPU0 "gi gpu=0 id=01 profile=9 start=4 size=4 share=0\nend\n", "line 4: id: bad number"},
-	{HEAD GPU0 "gi gpu=0 id=-1 profile=9 start=4 size=4 share=0\nend\n", "line 4: id: bad number"},
-	{HEAD "gpu index=0 model=h900 uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
-	      "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\nend\n",
-	 "line 3: unknown GPU model 'h900'"},
-	{HEAD "gpu index=0 model=h100-80gb uuid=GPU-9E4AEB94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
-	      "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\nend\n",
-	 "line 3: malformed GPU UUID"},
-	{HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
-	      "pci=0000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\nend\n",
-	 "line 3: pci: bad bus id"},
-	{HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
-	      "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=soft,soft\nend\n",
-	 "line 3: flags: bad flag list"},
-	{HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
-	      "pci=00000000:07:00.0 minor=0 mig=2 mig_pending=1 flags=simulated\nend\n",
-	 "line 3: mig=2 out of range"},
-	{HEAD "gpu index=1 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
-	      "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\nend\n",
-	 "line 3: GPU index 1 out of sequence"},
-	{HEAD GPU0 "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
-		   "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\nend\n",
-	 "line 4: GPU index 0 out of sequence"},
-	{HEAD GPU0 "gi gpu=1 id=1 profile=9 start=4 size=4 share=0\nend\n",
-	 "line 4: GPU instance on GPU 1, which no earlier gpu line defines"},
-	{HEAD GPU0 GI1 GI1 "end\n", "line 5: duplicate GPU instance 1 on GPU 0"},
-	{HEAD GPU0 "ci gpu=0 gi=1 id=0 profile=0 start=0 size=1\nend\n",
-	 "line 4: compute instance in GPU instance 1 of GPU 0, which no earlier gi line defines"},
-	{HEAD GPU0 GI1 "ci gpu=0 gi=1 id=0 profile=0 start=0 size=1\n"
-		       "ci gpu=0 gi=1 id=0 profile=0 start=1 size=1\nend\n",
-	 "line 6: duplicate compute instance 0"},
-	{HEAD GPU0 "disk gpu=0\nend\n", "line 4: unknown record 'disk'"},
-	{HEAD GPU0, "no end marker after line 3"},
-	{HEAD GPU0 "end", "line 4: unterminated last line"},
-	{HEAD GPU0 "end\ngpu index=1\n", "line 5: text after the end marker"},
-	{HEAD GPU0 "end\n\n", "line 5: text after the end marker"},
-	{HEAD GPU0 "\nend\n", "line 4: empty line"},
-	{HEAD GPU0 "gi  gpu=0\nend\n", "line 4: stray space"},
-	{HEAD GPU0 GI1 "end \n", "line 5: stray space"},
-	{HEAD GPU0 "end\r\n", "line 4: unexpected byte 0x0d"},
-	{HEAD GPU0 "end crc32=00000000\n", "line 4: checksum mismatch"},
-	{HEAD GPU0 "end crc32=0000000\n", "line 4: malformed end marker"},
-	{HEAD GPU0 "end crc=00000000\n", "line 4: malformed end marker"},
-	{"vmig-state 1\n" GPU0 "end\n", "line 2: expected 'generation N'"},
-	{HEAD "generation 6\nend\n", "line 3: duplicate generation line"},
-	{HEAD "generation\nend\n", "line 3: duplicate generation line"},
-	{"vmig-state 1\ngeneration 18446744073709551616\nend\n", "line 2: generation: number out of range"},
-	{HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share\nend\n",
-	 "line 4: gi: field 'share' is not key=value"},
-	{HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 "
-	      "serial=12345678901234567890123456789012 pci=00000000:07:00.0 minor=0 mig=1 "
-	      "mig_pending=1 flags=simulated\nend\n",
-	 "line 3: serial: bad length 32"},
+    {HEAD GPU0
+     "gpu index=1 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a0 "
+     "serial=1 pci=00000000:08:00.0 minor=1 mig=0 mig_pending=0 flags=simulated colour=red\n"
+     "end\n",
+     "line 4: gpu: unknown key 'colour'"},
+    {HEAD "gpu index=0 index=0\nend\n", "line 3: gpu: duplicate key 'index'"},
+    {HEAD "gpu index=0 model=h100-80gb\nend\n", "line 3: gpu: missing key 'uuid'"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=101\nend\n",
+     "line 4: share=101 out of range"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=99999999999999999999999 share=0\nend\n",
+     "line 4: size: "},
+    {HEAD GPU0 "gi gpu=0 id=01 profile=9 start=4 size=4 share=0\nend\n", "line 4: id: bad number"},
+    {HEAD GPU0 "gi gpu=0 id=-1 profile=9 start=4 size=4 share=0\nend\n", "line 4: id: bad number"},
+    {HEAD "gpu index=0 model=h900 uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
+	  "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\nend\n",
+     "line 3: unknown GPU model 'h900'"},
+    {HEAD "gpu index=0 model=h100-80gb uuid=GPU-9E4AEB94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
+	  "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\nend\n",
+     "line 3: malformed GPU UUID"},
+    {HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
+	  "pci=0000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\nend\n",
+     "line 3: pci: bad bus id"},
+    {HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
+	  "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=soft,soft\nend\n",
+     "line 3: flags: bad flag list"},
+    {HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
+	  "pci=00000000:07:00.0 minor=0 mig=2 mig_pending=1 flags=simulated\nend\n",
+     "line 3: mig=2 out of range"},
+    {HEAD "gpu index=1 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
+	  "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\nend\n",
+     "line 3: GPU index 1 out of sequence"},
+    {HEAD GPU0 "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
+	       "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\nend\n",
+     "line 4: GPU index 0 out of sequence"},
+    {HEAD GPU0 "gi gpu=1 id=1 profile=9 start=4 size=4 share=0\nend\n",
+     "line 4: GPU instance on GPU 1, which no earlier gpu line defines"},
+    {HEAD GPU0 GI1 GI1 "end\n", "line 5: duplicate GPU instance 1 on GPU 0"},
+    {HEAD GPU0 "ci gpu=0 gi=1 id=0 profile=0 start=0 size=1\nend\n",
+     "line 4: compute instance in GPU instance 1 of GPU 0, which no earlier gi line defines"},
+    {HEAD GPU0 GI1 "ci gpu=0 gi=1 id=0 profile=0 start=0 size=1\n"
+		   "ci gpu=0 gi=1 id=0 profile=0 start=1 size=1\nend\n",
+     "line 6: duplicate compute instance 0"},
+    {HEAD GPU0 "disk gpu=0\nend\n", "line 4: unknown record 'disk'"},
+    {HEAD GPU0, "no end marker after line 3"},
+    {HEAD GPU0 "end", "line 4: unterminated last line"},
+    {HEAD GPU0 "end\ngpu index=1\n", "line 5: text after the end marker"},
+    {HEAD GPU0 "end\n\n", "line 5: text after the end marker"},
+    {HEAD GPU0 "\nend\n", "line 4: empty line"},
+    {HEAD GPU0 "gi  gpu=0\nend\n", "line 4: stray space"},
+    {HEAD GPU0 GI1 "end \n", "line 5: stray space"},
+    {HEAD GPU0 "end\r\n", "line 4: unexpected byte 0x0d"},
+    {HEAD GPU0 "end crc32=00000000\n", "line 4: checksum mismatch"},
+    {HEAD GPU0 "end crc32=0000000\n", "line 4: malformed end marker"},
+    {HEAD GPU0 "end crc=00000000\n", "line 4: malformed end marker"},
+    {"vmig-state 1\n" GPU0 "end\n", "line 2: expected 'generation N'"},
+    {HEAD "generation 6\nend\n", "line 3: duplicate generation line"},
+    {HEAD "generation\nend\n", "line 3: duplicate generation line"},
+    {"vmig-state 1\ngeneration 18446744073709551616\nend\n",
+     "line 2: generation: number out of range"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share\nend\n",
+     "line 4: gi: field 'share' is not key=value"},
+    {HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 "
+	  "serial=12345678901234567890123456789012 pci=00000000:07:00.0 minor=0 mig=1 "
+	  "mig_pending=1 flags=simulated\nend\n",
+     "line 3: serial: bad length 32"},
 };
 
 TEST(malformed_files_are_refused_with_the_line)
@@ -413,27 +422,28 @@ TEST(limits_on_counts)
 	struct vmig_err e = {0};
 	size_t n = (size_t)snprintf(buf, cap, HEAD);
 	for (unsigned i = 0; i < 65; i++)
-		n += (size_t)snprintf(buf + n, cap - n,
-				      "gpu index=%u model=a30 uuid=GPU-00000000-0000-0000-0000-%012u "
-				      "serial=1 pci=00000000:%02X:00.0 minor=%u mig=1 mig_pending=1 "
-				      "flags=simulated\n",
-				      i, i, i, i);
+		n += (size_t)snprintf(
+		    buf + n, cap - n,
+		    "gpu index=%u model=a30 uuid=GPU-00000000-0000-0000-0000-%012u "
+		    "serial=1 pci=00000000:%02X:00.0 minor=%u mig=1 mig_pending=1 "
+		    "flags=simulated\n",
+		    i, i, i, i);
 	snprintf(buf + n, cap - n, "end\n");
 	CHECK_EQ_I(vmig_state_parse(buf, strlen(buf), st, &e), -VMIG_E_CORRUPT);
 	CHECK(strstr(e.msg, "line 67: index=64 out of range") != NULL);
 
 	n = (size_t)snprintf(buf, cap, HEAD GPU0);
 	for (unsigned i = 0; i < 17; i++)
-		n += (size_t)snprintf(buf + n, cap - n, "gi gpu=0 id=%u profile=19 start=0 size=1 share=0\n",
-				      i);
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "gi gpu=0 id=%u profile=19 start=0 size=1 share=0\n", i);
 	snprintf(buf + n, cap - n, "end\n");
 	CHECK_EQ_I(vmig_state_parse(buf, strlen(buf), st, &e), -VMIG_E_CORRUPT);
 	CHECK(strstr(e.msg, "line 20: more than 16 GPU instances") != NULL);
 
 	n = (size_t)snprintf(buf, cap, HEAD GPU0 GI1);
 	for (unsigned i = 0; i < 9; i++)
-		n += (size_t)snprintf(buf + n, cap - n, "ci gpu=0 gi=1 id=%u profile=0 start=0 size=1\n",
-				      i);
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "ci gpu=0 gi=1 id=%u profile=0 start=0 size=1\n", i);
 	snprintf(buf + n, cap - n, "end\n");
 	CHECK_EQ_I(vmig_state_parse(buf, strlen(buf), st, &e), -VMIG_E_CORRUPT);
 	CHECK(strstr(e.msg, "line 13: more than 8 compute instances") != NULL);
@@ -460,7 +470,8 @@ TEST(validate_refuses_broken_invariants)
 	EXPECT_INVALID(g->gi[1].start = 4, "overlaps another GPU instance");
 	EXPECT_INVALID((g->gi[1].profile_id = 19, g->gi[1].size = 1, g->gi[1].start = 5),
 		       "overlaps another GPU instance");
-	EXPECT_INVALID(g->gi[1].id = 1, "GPU 0: GPU instance 1 (profile 14, placement 0:2): duplicate ID");
+	EXPECT_INVALID(g->gi[1].id = 1,
+		       "GPU 0: GPU instance 1 (profile 14, placement 0:2): duplicate ID");
 	EXPECT_INVALID(g->gi[1].id = 0, "not in ID order");
 	EXPECT_INVALID(g->gi[1].start = 1, "placement not valid for its profile");
 	EXPECT_INVALID(g->gi[1].size = 3, "placement not valid for its profile");
@@ -475,16 +486,21 @@ TEST(validate_refuses_broken_invariants)
 		       "more instances of its profile than the GPU allows");
 	EXPECT_INVALID(g->mig_current = 0, "GPU 0: GPU instances while MIG mode is disabled");
 	EXPECT_INVALID(g->gi[0].ci[1].start = 0, "overlaps another compute instance");
-	EXPECT_INVALID(g->gi[0].ci[1].id = 0, "compute instance 0 (profile 0, placement 2:1): duplicate ID");
+	EXPECT_INVALID(g->gi[0].ci[1].id = 0,
+		       "compute instance 0 (profile 0, placement 2:1): duplicate ID");
 	EXPECT_INVALID(g->gi[0].ci[1].profile_id = 99, "no such compute instance profile");
 	EXPECT_INVALID(g->gi[0].ci[1].size = 3, "placement not valid for its profile");
-	EXPECT_INVALID((g->gi[0].ci[1].profile_id = 1, g->gi[0].ci[1].size = 2, g->gi[0].ci[1].start = 0),
-		       "overlaps another compute instance");
-	EXPECT_INVALID((g->gi[1].nci = 2,
-			g->gi[1].ci[0] = (struct vmig_ci_state){.id = 0, .profile_id = 7, .start = 0, .size = 1},
-			g->gi[1].ci[1] = (struct vmig_ci_state){.id = 1, .profile_id = 7, .start = 1, .size = 1}),
-		       "compute instance 1 (profile 7, placement 1:1): more instances of its profile than "
-		       "the GPU instance allows");
+	EXPECT_INVALID(
+	    (g->gi[0].ci[1].profile_id = 1, g->gi[0].ci[1].size = 2, g->gi[0].ci[1].start = 0),
+	    "overlaps another compute instance");
+	EXPECT_INVALID(
+	    (g->gi[1].nci = 2,
+	     g->gi[1].ci[0] =
+		 (struct vmig_ci_state){.id = 0, .profile_id = 7, .start = 0, .size = 1},
+	     g->gi[1].ci[1] =
+		 (struct vmig_ci_state){.id = 1, .profile_id = 7, .start = 1, .size = 1}),
+	    "compute instance 1 (profile 7, placement 1:1): more instances of its profile than "
+	    "the GPU instance allows");
 	EXPECT_INVALID(g->gi[0].nci = 9, "9 compute instances");
 	EXPECT_INVALID(g->ngi = 17, "too many GPU instances");
 	static struct vmig_model fake;
@@ -500,8 +516,9 @@ TEST(validate_refuses_broken_invariants)
 	EXPECT_INVALID(g->mig_pending = 2, "bad MIG mode");
 	EXPECT_INVALID(g->flags = 4, "unknown flags");
 	EXPECT_INVALID(strcpy(st->gpu[1].uuid, g->uuid), "GPUs 0 and 1 have the same UUID");
-	EXPECT_INVALID((st->gpu[1].pci_domain = 0, st->gpu[1].pci_bus = 7, st->gpu[1].pci_device = 0),
-		       "GPUs 0 and 1 have the same PCI bus id");
+	EXPECT_INVALID(
+	    (st->gpu[1].pci_domain = 0, st->gpu[1].pci_bus = 7, st->gpu[1].pci_device = 0),
+	    "GPUs 0 and 1 have the same PCI bus id");
 	EXPECT_INVALID(st->gpu[1].minor = 0, "GPUs 0 and 1 have the same minor number");
 	EXPECT_INVALID(st->ngpu = 65, "65 GPUs (at most 64)");
 	CHECK_EQ_I(vmig_state_validate(NULL, &e), -VMIG_E_INVALID_ARGUMENT);
@@ -518,7 +535,8 @@ TEST(parsed_overlaps_are_refused_by_validate)
 					 "gi gpu=0 id=3 profile=15 start=2 size=2 share=0\nend\n";
 	CHECK_EQ_I(vmig_state_parse(text, strlen(text), st, &e), 0);
 	CHECK_EQ_I(vmig_state_validate(st, &e), -VMIG_E_CORRUPT);
-	CHECK(strstr(e.msg, "GPU instance 3 (profile 15, placement 2:2): placement overlaps") != NULL);
+	CHECK(strstr(e.msg, "GPU instance 3 (profile 15, placement 2:2): placement overlaps") !=
+	      NULL);
 	free(st);
 }
 

@@ -123,6 +123,14 @@ TEST(never_written_directory_reads_as_default_without_writing)
 	CHECK_EQ_I(vmig_store_read(s, again, &e), 0);
 	CHECK_EQ_U(again->ngpu, 1);
 	CHECK(!exists(path_join(base, "lock")) && !exists(path_join(base, "state")));
+	/* An abandoned change leaves only the lock file behind. */
+	CHECK_EQ_I(vmig_store_begin(s, again, &e), 0);
+	vmig_store_abort(s);
+	CHECK(exists(path_join(base, "lock")));
+	CHECK(!exists(path_join(base, "state")) && !exists(path_join(base, "generation")));
+	CHECK_EQ_I(vmig_store_read(s, again, &e), 0);
+	CHECK_EQ_U(again->ngpu, 1);
+	CHECK_EQ_U(again->generation, 0);
 	vmig_store_close(s);
 	free(st);
 	free(again);
@@ -290,16 +298,16 @@ TEST(damaged_files_are_refused_and_left_alone)
 		int code;
 		const char *msg;
 	} cases[] = {
-		{"garbage\n", VMIG_E_CORRUPT, "line 1: not a vmig state file"},
-		{"vmig-state 1\ngeneration 3\n", VMIG_E_CORRUPT, "no end marker after line 2"},
-		{"vmig-state 7\nfuture\n", VMIG_E_NEWER_VERSION, "newer vmig"},
-		{"", VMIG_E_CORRUPT, "empty file"},
-		/* parses, but two GIs overlap */
-		{"vmig-state 1\ngeneration 3\ngpu index=0 model=h100-80gb "
-		 "uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 pci=00000000:07:00.0 minor=0 "
-		 "mig=1 mig_pending=1 flags=simulated\ngi gpu=0 id=1 profile=0 start=0 size=8 share=0\n"
-		 "gi gpu=0 id=2 profile=19 start=0 size=1 share=0\nend\n",
-		 VMIG_E_CORRUPT, "overlaps"},
+	    {"garbage\n", VMIG_E_CORRUPT, "line 1: not a vmig state file"},
+	    {"vmig-state 1\ngeneration 3\n", VMIG_E_CORRUPT, "no end marker after line 2"},
+	    {"vmig-state 7\nfuture\n", VMIG_E_NEWER_VERSION, "newer vmig"},
+	    {"", VMIG_E_CORRUPT, "empty file"},
+	    /* parses, but two GIs overlap */
+	    {"vmig-state 1\ngeneration 3\ngpu index=0 model=h100-80gb "
+	     "uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 pci=00000000:07:00.0 minor=0 "
+	     "mig=1 mig_pending=1 flags=simulated\ngi gpu=0 id=1 profile=0 start=0 size=8 share=0\n"
+	     "gi gpu=0 id=2 profile=19 start=0 size=1 share=0\nend\n",
+	     VMIG_E_CORRUPT, "overlaps"},
 	};
 	const char *dir = tmp_base();
 	struct vmig_state *a = new_state(), *st = new_state();
@@ -325,6 +333,14 @@ TEST(damaged_files_are_refused_and_left_alone)
 		CHECK(now && len == strlen(cases[i].text) && memcmp(now, cases[i].text, len) == 0);
 		free(now);
 	}
+	/* A FIFO where the state file should be: refused, not waited on. */
+	unlink(path);
+	CHECK(mkfifo(path, 0644) == 0);
+	struct vmig_err fe = {0};
+	CHECK_EQ_I(vmig_store_read(s, st, &fe), -VMIG_E_CORRUPT);
+	CHECK(strstr(fe.msg, "is not a regular file") != NULL);
+	CHECK_EQ_I(vmig_store_begin(s, st, &fe), -VMIG_E_CORRUPT);
+	CHECK(lock_free(dir, LOCK_EX));
 	/* A directory where the state file should be. */
 	unlink(path);
 	mkdir(path, 0755);
@@ -407,7 +423,9 @@ TEST(leftovers_and_a_damaged_generation_file)
 	fwrite(zero, 1, sizeof(zero), f);
 	fclose(f);
 	rename(path_join(dir, "generation.new"), path_join(dir, "generation"));
-	CHECK_EQ_I(vmig_store_begin(fresh, st, &e), -VMIG_E_NEWER_VERSION);
+	CHECK_EQ_I(vmig_store_begin(fresh, st, &e), 0);
+	CHECK_EQ_I(vmig_store_commit(fresh, st, &e), -VMIG_E_NEWER_VERSION);
+	CHECK(strstr(e.msg, "newer vmig") != NULL);
 	CHECK(lock_free(dir, LOCK_EX));
 	vmig_store_close(s);
 	vmig_store_close(fresh);
@@ -446,7 +464,14 @@ TEST(writers_exclude_each_other_and_readers)
 		if (cs->gpu[0].mig_pending != 1 || cs->gpu[0].mig_current != 1)
 			_exit(13); /* our change was not seen */
 		strcpy(cs->gpu[1].serial, "child");
-		_exit(vmig_store_commit(c, cs, NULL) ? 14 : 0);
+		int rc = vmig_store_commit(c, cs, NULL) ? 14 : 0;
+		/* Closing the inherited handle must not free the parent's lock. */
+		vmig_store_close(s);
+		vmig_store_close(c);
+		free(cs);
+		free(a);
+		free(st);
+		_exit(rc);
 	}
 	close(ready[1]);
 	char x;
@@ -462,6 +487,47 @@ TEST(writers_exclude_each_other_and_readers)
 	CHECK_EQ_U(st->gpu[0].mig_current, 1);
 	CHECK_STR(st->gpu[1].serial, "child");
 	CHECK_EQ_U(st->generation, 3);
+	vmig_store_close(s);
+	free(a);
+	free(st);
+}
+
+TEST(forked_child_closing_the_handle_keeps_the_lock)
+{
+	const char *dir = tmp_base();
+	struct vmig_state *a = new_state(), *st = new_state();
+	struct vmig_store *s = committed(dir, a, 15);
+	CHECK_EQ_I(vmig_store_begin(s, st, NULL), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		vmig_store_close(s); /* shares the locked file description */
+		free(a);
+		free(st);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	CHECK(!lock_free(dir, LOCK_EX));
+	CHECK_EQ_I(vmig_store_commit(s, st, NULL), 0);
+	CHECK(lock_free(dir, LOCK_EX));
+	/* And the other way round: a child still holding a copy does not keep the lock. */
+	int go[2];
+	CHECK(pipe(go) == 0);
+	CHECK_EQ_I(vmig_store_begin(s, st, NULL), 0);
+	pid = fork();
+	if (pid == 0) {
+		char x;
+		close(go[1]);
+		int rc = read(go[0], &x, 1) == 0 ? 0 : 1; /* waits for the parent to close */
+		vmig_store_close(s);
+		free(a);
+		free(st);
+		_exit(rc);
+	}
+	close(go[0]);
+	vmig_store_abort(s);
+	CHECK(lock_free(dir, LOCK_EX));
+	close(go[1]);
+	waitpid(pid, NULL, 0);
 	vmig_store_close(s);
 	free(a);
 	free(st);
@@ -511,10 +577,10 @@ TEST(faults_at_every_call_of_a_commit)
 		enum vmig__os_op op;
 		int err;
 	} kinds[] = {
-		{VMIG_OS_OPEN, EACCES}, {VMIG_OS_WRITE, ENOSPC}, {VMIG_OS_FSYNC, EIO},
-		{VMIG_OS_RENAME, EIO},	{VMIG_OS_FLOCK, ENOLCK}, {VMIG_OS_MKDIR, EROFS},
-		{VMIG_OS_STAT, EIO},	{VMIG_OS_MMAP, ENOMEM},	 {VMIG_OS_CLOSE, EIO},
-		{VMIG_OS_READ, EIO},
+	    {VMIG_OS_OPEN, EACCES}, {VMIG_OS_WRITE, ENOSPC}, {VMIG_OS_FSYNC, EIO},
+	    {VMIG_OS_RENAME, EIO},  {VMIG_OS_FLOCK, ENOLCK}, {VMIG_OS_MKDIR, EROFS},
+	    {VMIG_OS_STAT, EIO},    {VMIG_OS_MMAP, ENOMEM},  {VMIG_OS_CLOSE, EIO},
+	    {VMIG_OS_READ, EIO},
 	};
 	const char *base = tmp_base();
 	struct vmig_state *cur = new_state(), *next = new_state(), *now = new_state();
@@ -525,7 +591,8 @@ TEST(faults_at_every_call_of_a_commit)
 	for (int fresh = 0; fresh < 2; fresh++) {
 		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 			for (int repeat = 0; repeat < 2; repeat++) {
-				snprintf(dir, sizeof(dir), "%s/%d-%zu-%d/0/d", base, fresh, k, repeat);
+				snprintf(dir, sizeof(dir), "%s/%d-%zu-%d/0/d", base, fresh, k,
+					 repeat);
 				if (!fresh) {
 					gen_state(next, seed++, 2);
 					CHECK(attempt(dir, next, NULL));
@@ -537,8 +604,8 @@ TEST(faults_at_every_call_of_a_commit)
 				for (unsigned nth = 1; nth <= calls; nth++) {
 					struct vmig_err e = {0};
 					if (fresh)
-						snprintf(dir, sizeof(dir), "%s/%d-%zu-%d/%u/d", base, fresh, k,
-							 repeat, nth);
+						snprintf(dir, sizeof(dir), "%s/%d-%zu-%d/%u/d",
+							 base, fresh, k, repeat, nth);
 					load(dir, cur);
 					gen_state(next, seed++, 2);
 					vmig__os_fault_set(kinds[k].op, nth, kinds[k].err, repeat);
@@ -553,11 +620,14 @@ TEST(faults_at_every_call_of_a_commit)
 					if (!done) {
 						failed++;
 						if (!same_state(now, cur))
-							HARNESS_FAIL("%s #%u failed (%s) and lost the old state",
-								     vmig__os_op_name(kinds[k].op), nth, e.msg);
+							HARNESS_FAIL("%s #%u failed (%s) and lost "
+								     "the old state",
+								     vmig__os_op_name(kinds[k].op),
+								     nth, e.msg);
 						if (!e.msg[0] || e.code == 0)
-							HARNESS_FAIL("%s #%u: failed without a message",
-								     vmig__os_op_name(kinds[k].op), nth);
+							HARNESS_FAIL(
+							    "%s #%u: failed without a message",
+							    vmig__os_op_name(kinds[k].op), nth);
 						char tmp[600];
 						snprintf(tmp, sizeof(tmp), "%s/state.tmp", dir);
 						CHECK(!exists(tmp));
@@ -603,7 +673,8 @@ TEST(eintr_and_short_writes_are_finished)
 				HARNESS_FAIL("%s with %s: %s", vmig__os_op_name(ops[k]),
 					     nth ? "EINTR" : "short transfers", e.msg);
 			if (nth <= 1)
-				CHECK(calls >= 2); /* the fault was hit and the call retried or finished */
+				CHECK(calls >=
+				      2); /* the fault was hit and the call retried or finished */
 			next->generation = now->generation;
 			CHECK(same_state(now, next));
 		}
@@ -646,6 +717,7 @@ int main(void)
 	RUN(transaction_misuse);
 	RUN(leftovers_and_a_damaged_generation_file);
 	RUN(writers_exclude_each_other_and_readers);
+	RUN(forked_child_closing_the_handle_keeps_the_lock);
 	RUN(faults_at_every_call_of_a_commit);
 	RUN(eintr_and_short_writes_are_finished);
 	RUN(generation_never_repeats);
