@@ -141,6 +141,27 @@ scenario() {
 	check mig-off 0 -i 1 -mig 0 --soft :: '^Disabled MIG Mode for GPU' || return
 	check run-after-destroy 6 run -d "1:$big" -- env || return
 
+	# Hardware MIG (the simulator's mode, which NVML reports) wins over soft MIG,
+	# and `vmig run` on a real MIG instance only names the MIG device.
+	check hw-mig-on 0 --backend sim -i 1 -mig 1 || return
+	check hw-cgi 0 mig --backend sim -i 1 -cgi 1g.18gb -C || return
+	# nvidia-smi's dialect: Not Supported is a warning for -mig, status 0.
+	check soft-refused-on-hw-mig 0 -i 1 -mig 1 --soft :: \
+		'Unable to enable MIG Mode for GPU .*: Not Supported' || return
+	check soft-off-on-hw-mig 0 --soft :: 'GPU 1: NVIDIA H200' 'MIG: Disabled' || return
+	local hw_gi
+	hw_gi=$("${VMIG[@]}" mig --backend sim -i 1 -lgi | awk '$3 == "MIG" { print $6; exit }')
+	if [ "$MODE" = nvml ]; then
+		check run-real-mig 0 run -d "1:$hw_gi" -- env :: \
+			"^CUDA_VISIBLE_DEVICES=MIG-$uuid/$hw_gi/0\$" || return
+		grep -q '^VMIG_PARTITION=' <<<"$OUT" && fail run-real-mig-no-limits "$OUT" ||
+			ok run-real-mig-no-limits
+	else
+		check run-sim-refused 3 run -d "1:$hw_gi" -- env :: 'simulated GPU' || return
+	fi
+	check hw-dci 0 mig --backend sim -i 1 -dci || return
+	check hw-dgi 0 mig --backend sim -i 1 -dgi || return
+
 	# A GPU without MIG gets the derived geometry (docs/soft.md).
 	if ! "${VMIG[@]}" -i 0 -mig 1 --soft >"$TMP/out" 2>"$TMP/err"; then
 		if grep -q 'not in the catalogue\|unknown GPU model' "$TMP/err"; then
