@@ -43,3 +43,11 @@ $(B)/bench/bench_nvml: bench/bench_nvml.c nvml/nvml_abi.h $(B)/libnvidia-ml.so.1
 
 BENCHES += $(B)/bench/bench_nvml
 BENCH_RUNS += $(B)/bench/bench_nvml
+
+# The nvml backend of libvmig against our library (linked with the static libvmig).
+$(B)/tests/abi/test_nvml_backend: $(B)/obj/tests/abi/test_nvml_backend.o $(B)/libvmig.a $(B)/libnvidia-ml.so.1
+	@mkdir -p $(@D)
+	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/libvmig.a $(LIB_LIBS)
+
+TEST_PROGRAMS += $(B)/tests/abi/test_nvml_backend
+TESTS += $(B)/tests/abi/test_nvml_backend
