@@ -113,6 +113,7 @@ enum top_opt {
 	TOP_HELP,
 	TOP_VERSION,
 	TOP_BACKEND,
+	TOP_SOFT,
 	TOP_ID,
 	TOP_LIST,
 	TOP_MIG,
@@ -125,6 +126,7 @@ static const struct cli_opt top_opts[] = {
     {"-h", "--help", CLI_ARG_NONE, TOP_HELP},
     {NULL, "--version", CLI_ARG_NONE, TOP_VERSION},
     {NULL, "--backend", CLI_ARG_REQ, TOP_BACKEND},
+    {NULL, "--soft", CLI_ARG_NONE, TOP_SOFT},
     {"-i", "--id", CLI_ARG_REQ, TOP_ID},
     {"-L", "--list-gpus", CLI_ARG_NONE, TOP_LIST},
     {"-mig", "--multi-instance-gpu", CLI_ARG_REQ, TOP_MIG},
@@ -222,6 +224,8 @@ static int top_option(struct cli_parser *p, struct cli_cmd *cmd, const struct cl
 		return cli_set_action(p, cmd, CLI_VERSION, word);
 	case TOP_BACKEND:
 		return cli_parse_backend(p, cmd, v);
+	case TOP_SOFT:
+		return cli_parse_soft(p, cmd);
 	case TOP_ID:
 		return cli_parse_gpu_ids(p, cmd, v);
 	case TOP_LIST:

@@ -14,6 +14,8 @@
 enum mig_opt {
 	MO_HELP,
 	MO_BACKEND,
+	MO_SOFT,
+	MO_RG,
 	MO_ID,
 	MO_GI,
 	MO_CI,
@@ -33,6 +35,8 @@ enum mig_opt {
 static const struct cli_opt mig_opts[] = {
     {"-h", "--help", CLI_ARG_NONE, MO_HELP},
     {NULL, "--backend", CLI_ARG_REQ, MO_BACKEND},
+    {NULL, "--soft", CLI_ARG_NONE, MO_SOFT},
+    {"-rg", "--compute-share", CLI_ARG_REQ, MO_RG},
     {"-i", "--id", CLI_ARG_REQ, MO_ID},
     {"-gi", "--gpu-instance-id", CLI_ARG_REQ, MO_GI},
     {"-ci", "--compute-instance-id", CLI_ARG_REQ, MO_CI},
@@ -74,6 +78,8 @@ static enum cli_action mig_action(int id)
 		return CLI_DCI;
 	case MO_LCI:
 		return CLI_LCI;
+	case MO_RG:
+		return CLI_RG;
 	}
 	return CLI_NONE;
 }
@@ -83,6 +89,8 @@ static int mig_selector(struct cli_parser *p, struct cli_cmd *cmd, int id, const
 	switch (id) {
 	case MO_BACKEND:
 		return cli_parse_backend(p, cmd, v);
+	case MO_SOFT:
+		return cli_parse_soft(p, cmd);
 	case MO_ID:
 		return cli_parse_gpu_ids(p, cmd, v);
 	case MO_GI:
@@ -114,11 +122,14 @@ static int mig_check(struct cli_parser *p, struct cli_cmd *cmd)
 	if (cmd->default_ci && a != CLI_CGI)
 		return cli_fail(p, "option -C is only used with -cgi");
 	bool gi_ok = a == CLI_LGI || a == CLI_DGI || a == CLI_LCIP || a == CLI_LCIPP ||
-		     a == CLI_LCI || a == CLI_CCI || a == CLI_DCI;
+		     a == CLI_LCI || a == CLI_CCI || a == CLI_DCI || a == CLI_RG;
 	if (cmd->has_gi && !gi_ok)
 		return cli_fail(p, "option -gi cannot be used with %s", cmd->action_opt);
 	if (cmd->has_ci && a != CLI_LCI && a != CLI_DCI)
 		return cli_fail(p, "option -ci cannot be used with %s", cmd->action_opt);
+	if (a == CLI_RG && !cmd->has_gi)
+		return cli_fail(p, "option %s needs -gi (the GPU instances to set)",
+				cmd->action_opt);
 	return 0;
 }
 
@@ -142,7 +153,10 @@ int cli_parse_mig(struct cli_parser *p, struct cli_cmd *cmd)
 		}
 		if (cli_set_action(p, cmd, a, p->opt_name) < 0)
 			return -1;
-		if (v) {
+		if (a == CLI_RG) {
+			if (cli_parse_share(p, cmd, v) < 0)
+				return -1;
+		} else if (v) {
 			if (cli_parse_words(v, "profile", &cmd->profiles, p->err, p->errsize) < 0)
 				return -1;
 			cmd->has_profiles = true;

@@ -76,6 +76,7 @@ enum cli_action {
 	CLI_DGI,
 	CLI_CCI,
 	CLI_DCI,
+	CLI_RG, /* -rg: compute share of software GPU instances (run.c) */
 	/* vmig sim */
 	CLI_SIM_HELP,
 	CLI_SIM_MODELS,
@@ -83,6 +84,9 @@ enum cli_action {
 	CLI_SIM_LIST,
 	CLI_SIM_REMOVE,
 	CLI_SIM_RESET,
+	/* vmig run (run.c) */
+	CLI_RUN_HELP,
+	CLI_RUN,
 };
 
 /* Verbs: the single table, verbs.def. */
@@ -119,6 +123,9 @@ struct cli_cmd {
 	unsigned count;		/* sim add --count */
 	unsigned index;		/* sim remove */
 	bool force;		/* sim remove --force */
+
+	const char *device; /* run -d */
+	unsigned share;	    /* mig -rg, 1-100 */
 
 	/* Arguments after "--", for verbs that start programs. */
 	int rest_argc;
@@ -183,6 +190,10 @@ int cli_check_gpu_selector(const char *s);
 #include "verbs.def"
 #undef VMIG_VERB
 
+/* Software partitions (run.c): --soft, and the value of mig -rg. */
+int cli_parse_soft(struct cli_parser *p, struct cli_cmd *cmd);
+int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
+
 /* ---- execution ---- */
 
 /* Carry out a parsed command; returns the exit status. */
@@ -244,5 +255,7 @@ int cli_exec_top(const struct cli_cmd *cmd);
 /* -L (gpu.c); mig listings (mig_list.c); changes (mig_ops.c). */
 int cli_mig_list(const struct cli_cmd *cmd, struct cli_view *v);
 int cli_mig_change(const struct cli_cmd *cmd, struct cli_view *v);
+/* mig -rg (run.c). */
+int cli_mig_share(const struct cli_cmd *cmd, struct cli_view *v);
 
 #endif

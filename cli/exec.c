@@ -170,6 +170,9 @@ int cli_exec_mig(const struct cli_cmd *cmd)
 	case CLI_DCI:
 		status = cli_mig_change(cmd, &v);
 		break;
+	case CLI_RG:
+		status = cli_mig_share(cmd, &v);
+		break;
 	default:
 		status = cli_mig_list(cmd, &v);
 		break;
