@@ -54,6 +54,7 @@ ALL_TARGETS += $(IP_LIB)
 INSTALL_LIB += $(IP_LIB)
 TEST_PROGRAMS += $(IP_STUB) $(IP_TESTDIR)/probe $(IP_TESTDIR)/test_interpose \
 	$(IP_TESTDIR)/test_acct $(IP_MAP)
-TESTS += $(IP_TESTDIR)/test_acct $(IP_TESTDIR)/test_interpose tests/interpose/exports.sh
+TESTS += $(IP_TESTDIR)/test_acct $(IP_TESTDIR)/test_interpose tests/interpose/exports.sh \
+	tests/gpu/gpu.sh
 BENCHES += $(B)/bench/bench_interpose $(IP_TESTDIR)/probe
 BENCH_RUNS += $(B)/bench/bench_interpose
