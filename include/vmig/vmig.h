@@ -158,6 +158,31 @@ VMIG_API const struct vmig_ci_profile *vmig_ci_profile_by_id(const struct vmig_g
 VMIG_API const struct vmig_ci_profile *vmig_ci_profile_default(const struct vmig_gi_profile *gp);
 
 /* ------------------------------------------------------------------------ */
+/* Software partitions: geometry (lib/softgeom.c, docs/soft.md)              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A model by key: the catalogue's (vmig_model_find), else a model derived
+ * for software partitions, synthesized on first use: "soft-<catalogue key>"
+ * for catalogue GPUs without MIG ("soft-rtx-4090"), "soft-<sm>sm-<mib>mib"
+ * for GPUs the catalogue does not know.  NULL if the key names neither.
+ * State files name models by these keys, so parsers resolve through this.
+ */
+VMIG_API const struct vmig_model *vmig_model_resolve(const char *key);
+/*
+ * The model a GPU of model hw is partitioned with in software: hw itself
+ * when it has MIG, else the derived model (4 slices, profiles 1g/2g/4g with
+ * IDs 14/5/0).  NULL when hw is too small for the rule (under 8 SMs or
+ * 2 GiB) or too many distinct geometries were derived in this process.
+ */
+VMIG_API const struct vmig_model *vmig_soft_model(const struct vmig_model *hw);
+/* True for a catalogue model and for a model vmig_model_resolve or vmig_soft_model gave. */
+VMIG_API bool vmig_model_known(const struct vmig_model *m);
+/* A GI profile's SMs as a percentage of the GPU's, rounded to nearest, in 1..100. */
+VMIG_API unsigned vmig_profile_share_pct(const struct vmig_model *m,
+					 const struct vmig_gi_profile *gp);
+
+/* ------------------------------------------------------------------------ */
 /* Profile names (lib/profile.c)                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -357,6 +382,35 @@ VMIG_API int vmig_create_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id,
 			    struct vmig_err *err);
 VMIG_API int vmig_destroy_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned ci_id,
 			     struct vmig_err *err);
+
+/*
+ * Set the compute share of GI gi_id to pct percent of the GPU (1-100).
+ * Software partitions only (the soft backend): the share is stored with the
+ * instance and handed to programs already running in it (docs/soft.md);
+ * NOT_SUPPORTED on other backends.
+ */
+VMIG_API int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned pct,
+			    struct vmig_err *err);
+
+/* ------------------------------------------------------------------------ */
+/* Software partitions: where they live, what a program in one gets          */
+/* (lib/backend/soft.c, docs/soft.md)                                        */
+/* ------------------------------------------------------------------------ */
+
+/* The soft state directory: $VMIG_SOFT_STATE_DIR, else <state dir>/soft. */
+VMIG_API int vmig_soft_dir(char *buf, size_t size, struct vmig_err *err);
+
+/* The limits the interposer enforces for one software GPU instance. */
+struct vmig_soft_limits {
+	char partition[64];	/* VMIG_PARTITION: "<GPU UUID>/gi<N>" */
+	uint64_t mem_bytes;	/* VMIG_MEM_LIMIT: the GI profile's memory */
+	unsigned compute_pct;	/* VMIG_COMPUTE_PCT: share_pct, else the profile's SM fraction */
+	char acct_path[4096];	/* VMIG_ACCOUNTING: <soft dir>/acct/<GPU UUID>-gi<N> */
+};
+
+/* Limits of GI gi_id of a GPU from a soft snapshot; NOT_FOUND if it has no such GI. */
+VMIG_API int vmig_soft_limits(const struct vmig_gpu_state *g, unsigned gi_id,
+			      struct vmig_soft_limits *ret, struct vmig_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,333 @@
+/*
+ * args.c — the command line parser's machinery and the top level.
+ *
+ * cli_next() walks argv against a table of options (short "-gi" and long
+ * "--gpu-instance-id[=V]" forms); cli_parse() reads the options that come
+ * before a verb (nvidia-smi's main command line: -L, -mig, -r, --query-gpu)
+ * and hands the rest to the verb's parser from verbs.def.  Everything here
+ * is pure: it reads argv and writes only the struct and the error buffer.
+ */
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+
+static const char *const query_names[] = {
+#define CLI_QF_NAME(e, name, header) name,
+    CLI_QUERY_FIELDS(CLI_QF_NAME)
+#undef CLI_QF_NAME
+};
+
+int cli_fail(struct cli_parser *p, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->err, p->errsize, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const struct cli_opt *find_opt(const struct cli_opt *t, const char *word, size_t len,
+				      bool is_long)
+{
+	for (; t->s || t->l; t++) {
+		const char *name = is_long ? t->l : t->s;
+		if (name && strlen(name) == len && strncmp(name, word, len) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+/* An option word that the table knows, so it cannot be taken as a value. */
+static bool is_known_option(const struct cli_opt *t, const char *w)
+{
+	if (w[0] != '-' || w[1] == '\0')
+		return false;
+	bool is_long = w[1] == '-';
+	size_t len = is_long ? strcspn(w, "=") : strlen(w);
+	return find_opt(t, w, len, is_long) != NULL;
+}
+
+int cli_next(struct cli_parser *p, const struct cli_opt *table, const struct cli_opt **ret_opt,
+	     const char **ret_val)
+{
+	if (p->i >= p->argc)
+		return 0;
+	const char *w = p->argv[p->i++];
+	*ret_opt = NULL;
+	*ret_val = NULL;
+	if (w[0] != '-' || w[1] == '\0' || strcmp(w, "--") == 0) {
+		*ret_val = w;
+		return 1;
+	}
+	bool is_long = w[1] == '-';
+	const char *eq = is_long ? strchr(w, '=') : NULL;
+	size_t len = eq ? (size_t)(eq - w) : strlen(w);
+	const struct cli_opt *o = find_opt(table, w, len, is_long);
+	if (!o)
+		return cli_fail(p, "unknown option '%.*s' (see --help)", (int)(len > 64 ? 64 : len),
+				w);
+	*ret_opt = o;
+	p->opt_name = is_long ? o->l : o->s;
+	if (eq) {
+		if (o->arg == CLI_ARG_NONE)
+			return cli_fail(p, "option %s takes no value", o->l);
+		*ret_val = eq + 1;
+		return 1;
+	}
+	if (o->arg == CLI_ARG_NONE)
+		return 1;
+	const char *next = p->i < p->argc ? p->argv[p->i] : NULL;
+	if (o->arg == CLI_ARG_OPT) {
+		if (next && next[0] != '-') {
+			*ret_val = next;
+			p->i++;
+		}
+		return 1;
+	}
+	if (!next || is_known_option(table, next))
+		return cli_fail(p, "option %.*s needs a value", (int)len, w);
+	*ret_val = next;
+	p->i++;
+	return 1;
+}
+
+int cli_set_action(struct cli_parser *p, struct cli_cmd *cmd, enum cli_action a, const char *opt)
+{
+	if (cmd->action != CLI_NONE && cmd->action != a)
+		return cli_fail(p, "options %s and %s cannot be used together", cmd->action_opt,
+				opt);
+	if (cmd->action == a && strcmp(cmd->action_opt, opt) != 0)
+		return cli_fail(p, "option %s given twice (as %s)", opt, cmd->action_opt);
+	if (cmd->action == a)
+		return cli_fail(p, "option %s given twice", opt);
+	cmd->action = a;
+	cmd->action_opt = opt;
+	return 0;
+}
+
+/* ---- top level ---- */
+
+enum top_opt {
+	TOP_HELP,
+	TOP_VERSION,
+	TOP_BACKEND,
+	TOP_ID,
+	TOP_LIST,
+	TOP_MIG,
+	TOP_RESET,
+	TOP_QUERY,
+	TOP_FORMAT,
+};
+
+static const struct cli_opt top_opts[] = {
+    {"-h", "--help", CLI_ARG_NONE, TOP_HELP},
+    {NULL, "--version", CLI_ARG_NONE, TOP_VERSION},
+    {NULL, "--backend", CLI_ARG_REQ, TOP_BACKEND},
+    {"-i", "--id", CLI_ARG_REQ, TOP_ID},
+    {"-L", "--list-gpus", CLI_ARG_NONE, TOP_LIST},
+    {"-mig", "--multi-instance-gpu", CLI_ARG_REQ, TOP_MIG},
+    {"-r", "--gpu-reset", CLI_ARG_NONE, TOP_RESET},
+    {NULL, "--query-gpu", CLI_ARG_REQ, TOP_QUERY},
+    {NULL, "--format", CLI_ARG_REQ, TOP_FORMAT},
+    {NULL, NULL, CLI_ARG_NONE, 0},
+};
+
+int cli_parse_backend(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+{
+	if (cmd->backend)
+		return cli_fail(p, "option --backend given twice");
+	if (strcmp(v, "sim") != 0 && strcmp(v, "nvml") != 0 && strcmp(v, "soft") != 0 &&
+	    strcmp(v, "auto") != 0)
+		return cli_fail(p, "unknown backend '%.32s' (sim, nvml, soft or auto)", v);
+	cmd->backend = v;
+	return 0;
+}
+
+int cli_parse_gpu_ids(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+{
+	if (cmd->has_gpus)
+		return cli_fail(p, "option -i given twice");
+	if (cli_parse_words(v, "GPU id", &cmd->gpus, p->err, p->errsize) < 0)
+		return -1;
+	for (unsigned k = 0; k < cmd->gpus.n; k++)
+		if (cli_check_gpu_selector(cmd->gpus.item[k]) < 0)
+			return cli_fail(p,
+					"invalid GPU id '%.64s' (an index, a PCI bus id or a UUID)",
+					cmd->gpus.item[k]);
+	cmd->has_gpus = true;
+	return 0;
+}
+
+static int parse_mig_mode(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+{
+	if (strcmp(v, "0") == 0 || strcasecmp(v, "DISABLED") == 0)
+		cmd->mig_mode = 0;
+	else if (strcmp(v, "1") == 0 || strcasecmp(v, "ENABLED") == 0)
+		cmd->mig_mode = 1;
+	else
+		return cli_fail(p, "invalid MIG mode '%.32s' (0/DISABLED or 1/ENABLED)", v);
+	return 0;
+}
+
+static int parse_query(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+{
+	struct cli_list names;
+	if (cli_parse_words(v, "query field", &names, p->err, p->errsize) < 0)
+		return -1;
+	for (unsigned k = 0; k < names.n; k++) {
+		unsigned f = 0;
+		while (f < CLI_QF__COUNT && strcmp(query_names[f], names.item[k]) != 0)
+			f++;
+		if (f == CLI_QF__COUNT)
+			return cli_fail(p, "field \"%.64s\" is not a valid field to query",
+					names.item[k]);
+		cmd->fields[k] = (enum cli_query_field)f;
+	}
+	cmd->nfields = names.n;
+	return 0;
+}
+
+static int parse_format(struct cli_parser *p, struct cli_cmd *cmd, const char *v, bool *seen)
+{
+	struct cli_list words;
+	if (*seen)
+		return cli_fail(p, "option --format given twice");
+	if (cli_parse_words(v, "format", &words, p->err, p->errsize) < 0)
+		return -1;
+	bool csv = false;
+	for (unsigned k = 0; k < words.n; k++) {
+		if (strcmp(words.item[k], "csv") == 0)
+			csv = true;
+		else if (strcmp(words.item[k], "noheader") == 0)
+			cmd->csv_header = false;
+		else if (strcmp(words.item[k], "nounits") == 0)
+			cmd->csv_units = false;
+		else
+			return cli_fail(p, "unknown format '%.32s' (csv, noheader, nounits)",
+					words.item[k]);
+	}
+	if (!csv)
+		return cli_fail(p, "--format must include csv");
+	*seen = true;
+	return 0;
+}
+
+static int top_option(struct cli_parser *p, struct cli_cmd *cmd, const struct cli_opt *o,
+		      const char *v, const char *word, bool *format_seen)
+{
+	switch (o->id) {
+	case TOP_VERSION:
+		return cli_set_action(p, cmd, CLI_VERSION, word);
+	case TOP_BACKEND:
+		return cli_parse_backend(p, cmd, v);
+	case TOP_ID:
+		return cli_parse_gpu_ids(p, cmd, v);
+	case TOP_LIST:
+		return cli_set_action(p, cmd, CLI_LIST_GPUS, word);
+	case TOP_MIG:
+		if (cli_set_action(p, cmd, CLI_SET_MIG, word) < 0)
+			return -1;
+		return parse_mig_mode(p, cmd, v);
+	case TOP_RESET:
+		return cli_set_action(p, cmd, CLI_RESET, word);
+	case TOP_QUERY:
+		if (cli_set_action(p, cmd, CLI_QUERY, word) < 0)
+			return -1;
+		return parse_query(p, cmd, v);
+	case TOP_FORMAT:
+		return parse_format(p, cmd, v, format_seen);
+	}
+	return cli_fail(p, "internal error: option %d", o->id);
+}
+
+static int find_verb(const char *w)
+{
+	static const char *const names[] = {
+	    NULL,
+#define VMIG_VERB(name, parse, exec, summary) #name,
+#include "verbs.def"
+#undef VMIG_VERB
+	};
+	for (int v = 1; v < CLI_VERB__COUNT; v++)
+		if (strcmp(names[v], w) == 0)
+			return v;
+	return -1;
+}
+
+static int parse_verb(struct cli_parser *p, struct cli_cmd *cmd, const char *w)
+{
+	static int (*const parsers[])(struct cli_parser *, struct cli_cmd *) = {
+	    NULL,
+#define VMIG_VERB(name, parse, exec, summary) parse,
+#include "verbs.def"
+#undef VMIG_VERB
+	};
+	int v = find_verb(w);
+	if (v < 0)
+		return cli_fail(p, "unknown command '%.32s' (see vmig --help)", w);
+	if (cmd->action != CLI_NONE)
+		return cli_fail(p, "option %s cannot be used with the command '%s'",
+				cmd->action_opt, w);
+	cmd->verb = (enum cli_verb)v;
+	return parsers[v](p, cmd);
+}
+
+/* Options of the main command line that only make sense together. */
+static int check_top(struct cli_parser *p, struct cli_cmd *cmd, bool format_seen)
+{
+	if (cmd->action == CLI_NONE)
+		cmd->action = CLI_SUMMARY;
+	if (cmd->action == CLI_QUERY && !format_seen)
+		return cli_fail(p, "--query-gpu needs --format=csv");
+	if (format_seen && cmd->action != CLI_QUERY)
+		return cli_fail(p, "--format is only used with --query-gpu");
+	return 0;
+}
+
+/* Messages quote what was typed; keep them one printable line whatever it held. */
+static int scrub(char *err)
+{
+	for (; *err; err++)
+		if ((unsigned char)*err < 0x20 || *err == 0x7f)
+			*err = '?';
+	return -1;
+}
+
+static int parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size_t errsize)
+{
+	struct cli_parser p = {.argc = argc, .i = 1, .argv = argv, .err = err, .errsize = errsize};
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->csv_header = true;
+	cmd->csv_units = true;
+	if (errsize)
+		err[0] = '\0';
+	bool format_seen = false;
+	const struct cli_opt *o;
+	const char *v;
+	int r;
+	while ((r = cli_next(&p, top_opts, &o, &v)) > 0) {
+		if (!o)
+			return parse_verb(&p, cmd, v);
+		if (o->id == TOP_HELP) {
+			/* Help wins over everything else on the line. */
+			cmd->action = CLI_HELP;
+			return 0;
+		}
+		if (top_option(&p, cmd, o, v, p.opt_name, &format_seen) < 0)
+			return -1;
+	}
+	if (r < 0)
+		return -1;
+	return check_top(&p, cmd, format_seen);
+}
+
+int cli_parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size_t errsize)
+{
+	if (parse(argc, argv, cmd, err, errsize) == 0)
+		return 0;
+	if (errsize && !err[0])
+		snprintf(err, errsize, "invalid command line");
+	return errsize ? scrub(err) : -1;
+}

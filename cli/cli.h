@@ -1,0 +1,248 @@
+/*
+ * cli.h — what the files of the vmig command share.
+ *
+ * The command is split in two halves that meet in struct cli_cmd: a pure
+ * parser (args.c, args_verbs.c, list.c) turns argv into a cli_cmd without
+ * touching anything outside its arguments, so the fuzz target can call it
+ * on any input; the executors (gpu.c, mig_list.c, mig_ops.c, sim.c) carry a
+ * parsed command out through libvmig.  Verbs are one table (verbs.def).
+ *
+ * Cross-file names here use the cli_ prefix: the command is an executable,
+ * its names never reach another process, and the prefix keeps them apart
+ * from libvmig's vmig__ internals, which share its link.
+ */
+#ifndef VMIG_CLI_H
+#define VMIG_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "vmig/vmig.h"
+
+#define CLI_MAX_ITEMS 64 /* items of one comma list */
+#define CLI_ITEM_LEN  96 /* bytes of one list item, NUL included */
+#define CLI_ERR_LEN   256
+
+/* A comma list of words (GPU selectors, profile tuples, model keys). */
+struct cli_list {
+	unsigned n;
+	char item[CLI_MAX_ITEMS][CLI_ITEM_LEN];
+};
+
+/* A comma list of instance IDs. */
+struct cli_ids {
+	unsigned n;
+	unsigned v[CLI_MAX_ITEMS];
+};
+
+/* Fields of --query-gpu: X(enum suffix, name, csv header). */
+#define CLI_QUERY_FIELDS(X)                                                                        \
+	X(INDEX, "index", "index")                                                                 \
+	X(NAME, "name", "name")                                                                    \
+	X(UUID, "uuid", "uuid")                                                                    \
+	X(PCI_BUS_ID, "pci.bus_id", "pci.bus_id")                                                  \
+	X(MEMORY_TOTAL, "memory.total", "memory.total [MiB]")                                      \
+	X(MIG_CURRENT, "mig.mode.current", "mig.mode.current")                                     \
+	X(MIG_PENDING, "mig.mode.pending", "mig.mode.pending")
+
+enum cli_query_field {
+#define CLI_QF_ENUM(e, name, header) CLI_QF_##e,
+	CLI_QUERY_FIELDS(CLI_QF_ENUM)
+#undef CLI_QF_ENUM
+	    CLI_QF__COUNT
+};
+
+/* What a command line asks for. */
+enum cli_action {
+	CLI_NONE,
+	/* top level (nvidia-smi's main options) */
+	CLI_SUMMARY,
+	CLI_HELP,
+	CLI_VERSION,
+	CLI_LIST_GPUS, /* -L */
+	CLI_SET_MIG,   /* -mig 0|1 */
+	CLI_RESET,     /* -r */
+	CLI_QUERY,     /* --query-gpu */
+	/* vmig mig */
+	CLI_MIG_HELP,
+	CLI_LGIP,
+	CLI_LGIPP,
+	CLI_LGI,
+	CLI_LCIP,
+	CLI_LCIPP,
+	CLI_LCI,
+	CLI_CGI,
+	CLI_DGI,
+	CLI_CCI,
+	CLI_DCI,
+	/* vmig sim */
+	CLI_SIM_HELP,
+	CLI_SIM_MODELS,
+	CLI_SIM_ADD,
+	CLI_SIM_LIST,
+	CLI_SIM_REMOVE,
+	CLI_SIM_RESET,
+};
+
+/* Verbs: the single table, verbs.def. */
+enum cli_verb {
+	CLI_VERB_TOP = 0, /* no verb: nvidia-smi's main options */
+#define VMIG_VERB(name, parse, exec, summary) CLI_VERB_##name,
+#include "verbs.def"
+#undef VMIG_VERB
+	CLI_VERB__COUNT
+};
+
+struct cli_cmd {
+	enum cli_verb verb;
+	enum cli_action action;
+	const char *action_opt; /* the option that chose the action, as typed */
+	const char *backend;	/* --backend; NULL = $VMIG_BACKEND or the default */
+
+	bool has_gpus, has_gi, has_ci;
+	struct cli_list gpus; /* -i: indexes, PCI bus ids, UUIDs */
+	struct cli_ids gi;    /* -gi */
+	struct cli_ids ci;    /* -ci */
+
+	bool has_profiles;
+	struct cli_list profiles; /* -cgi / -cci tuples */
+	bool default_ci;	  /* -C */
+
+	unsigned mig_mode; /* -mig */
+
+	unsigned nfields; /* --query-gpu */
+	enum cli_query_field fields[CLI_MAX_ITEMS];
+	bool csv_header, csv_units;
+
+	struct cli_list models; /* sim add / sim reset */
+	unsigned count;		/* sim add --count */
+	unsigned index;		/* sim remove */
+	bool force;		/* sim remove --force */
+
+	/* Arguments after "--", for verbs that start programs. */
+	int rest_argc;
+	char *const *rest_argv;
+};
+
+/* ---- parsing (pure: no I/O, no globals written) ---- */
+
+/*
+ * Parse argv (argv[0] is the program name) into *cmd.  Returns 0, or -1 with
+ * a one-line message (no "vmig: " prefix, no newline) in err.
+ */
+int cli_parse(int argc, char *const argv[], struct cli_cmd *cmd, char *err, size_t errsize);
+
+/* Option tables and the loop over them, shared by the verb parsers (args.c). */
+enum cli_arg { CLI_ARG_NONE, CLI_ARG_REQ, CLI_ARG_OPT };
+struct cli_opt {
+	const char *s; /* "-gi", or NULL */
+	const char *l; /* "--gpu-instance-id", or NULL */
+	enum cli_arg arg;
+	int id;
+};
+struct cli_parser {
+	int argc, i; /* argv[i] is the next word */
+	char *const *argv;
+	char *err;
+	size_t errsize;
+	const char *opt_name; /* the last option's name, as typed (short or long) */
+};
+/*
+ * Next word of argv: an option of the table (*ret_opt set, *ret_val its value
+ * or NULL), or a positional word (*ret_opt NULL, *ret_val the word).  Returns
+ * 1, 0 at the end, -1 on error (unknown option, missing or unwanted value).
+ */
+int cli_next(struct cli_parser *p, const struct cli_opt *table, const struct cli_opt **ret_opt,
+	     const char **ret_val);
+int cli_fail(struct cli_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Choose the action; a second, different one is a conflict. */
+int cli_set_action(struct cli_parser *p, struct cli_cmd *cmd, enum cli_action a, const char *opt);
+
+/* --backend NAME. */
+int cli_parse_backend(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
+/* -i / --id: a comma list of GPU selectors. */
+int cli_parse_gpu_ids(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
+
+/* Lists (list.c).  what names the list in messages ("GPU instance ID"). */
+int cli_parse_ids(const char *s, const char *what, struct cli_ids *ret, char *err, size_t errsize);
+int cli_parse_words(const char *s, const char *what, struct cli_list *ret, char *err,
+		    size_t errsize);
+/* A decimal number without sign, at most max; -1 if s is not one. */
+int cli_parse_uint(const char *s, unsigned max, unsigned *ret);
+/* "[domain:]bus:device.function" in hex; -1 if malformed. */
+int cli_parse_bus_id(const char *s, unsigned *ret_domain, unsigned *ret_bus, unsigned *ret_dev,
+		     unsigned *ret_fn);
+/* Check the syntax of a GPU selector: index, PCI bus id or UUID. */
+int cli_check_gpu_selector(const char *s);
+
+/* Verb parsers and executors, declared from the table. */
+#define VMIG_VERB(name, parse, exec, summary)                                                      \
+	int parse(struct cli_parser *p, struct cli_cmd *cmd);                                      \
+	int exec(const struct cli_cmd *cmd);
+#include "verbs.def"
+#undef VMIG_VERB
+
+/* ---- execution ---- */
+
+/* Carry out a parsed command; returns the exit status. */
+int cli_exec(const struct cli_cmd *cmd);
+
+/* Exit status of a vmig error code, as nvidia-smi gives it (the NVML number; 999 -> 255). */
+int cli_status(int code);
+/* "vmig: <msg>" on stderr; returns the exit status for e. */
+int cli_report(const struct vmig_err *e);
+/* "vmig: <formatted>" on stderr; returns status. */
+int cli_errorf(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A snapshot taken through a backend, with the GPUs a command targets. */
+struct cli_view {
+	struct vmig_ctx *ctx;
+	struct vmig_state *st;
+	bool sel[VMIG_MAX_GPUS]; /* GPUs chosen by -i (all when -i is absent) */
+};
+/* Open the backend and take a snapshot; on failure the error is printed. */
+int cli_view_open(const struct cli_cmd *cmd, struct cli_view *v, int *ret_status);
+void cli_view_close(struct cli_view *v);
+/* Re-read the state after changes. */
+int cli_view_refresh(struct cli_view *v, int *ret_status);
+/* Resolve -i against a state; an unmatched selector is an error (printed). */
+int cli_select(const struct cli_cmd *cmd, const struct vmig_state *st, bool sel[VMIG_MAX_GPUS],
+	       int *ret_status);
+
+/* "00000000:07:00.0" */
+void cli_bus_id(const struct vmig_gpu_state *g, char out[32]);
+/* GIs of a GPU in nvidia-smi's listing order: by profile in -lgip order, then ID. */
+unsigned cli_gi_order(const struct vmig_gpu_state *g,
+		      const struct vmig_gi_state *out[VMIG_MAX_GIS]);
+/* The GI profile of a GI (NULL only for a state the library would reject). */
+const struct vmig_gi_profile *cli_gi_profile(const struct vmig_gpu_state *g,
+					     const struct vmig_gi_state *gi);
+/* Name of a CI profile ("1c.3g.40gb"); "?" when it cannot be formed. */
+const char *cli_ci_name(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp,
+			char *buf, size_t size);
+bool cli_ids_has(const struct cli_ids *ids, unsigned v);
+
+/* The GPUs a mig operation targets: selected, MIG capable and (need_enabled) in MIG mode. */
+int cli_mig_targets(const struct cli_cmd *cmd, const struct cli_view *v, bool need_enabled,
+		    bool out[VMIG_MAX_GPUS], int *ret_status);
+/* Targeted GIs of a GPU in listing order (-gi filters). */
+unsigned cli_mig_gis(const struct cli_cmd *cmd, const struct vmig_gpu_state *g,
+		     const struct vmig_gi_state *out[VMIG_MAX_GIS]);
+bool cli_ci_wanted(const struct cli_cmd *cmd, const struct vmig_ci_state *ci);
+/* Every -gi / -ci ID must name an instance on a targeted GPU (else printed error). */
+int cli_check_instances(const struct cli_cmd *cmd, const struct cli_view *v,
+			const bool tgt[VMIG_MAX_GPUS], int *ret_status);
+
+/* Help texts (help.c). */
+void cli_help_top(FILE *f);
+void cli_help_mig(FILE *f);
+void cli_help_sim(FILE *f);
+
+/* Top-level actions (gpu.c). */
+int cli_exec_top(const struct cli_cmd *cmd);
+/* -L (gpu.c); mig listings (mig_list.c); changes (mig_ops.c). */
+int cli_mig_list(const struct cli_cmd *cmd, struct cli_view *v);
+int cli_mig_change(const struct cli_cmd *cmd, struct cli_view *v);
+
+#endif

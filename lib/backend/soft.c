@@ -1,0 +1,460 @@
+/*
+ * soft.c — the soft backend: MIG-style instances on any GPU, enforced in
+ * software by the CUDA interposer rather than by the hardware (docs/soft.md).
+ *
+ * Devices are the real GPUs, found through the nvml backend's ops table.
+ * Software MIG state lives in its own state store ($VMIG_SOFT_STATE_DIR,
+ * default <state dir>/soft) as GPU records flagged VMIG_GPU_SOFT and keyed
+ * by the real GPU's UUID; the hardware's MIG setting is never touched.  A
+ * snapshot is the real GPUs merged with their records; every change is one
+ * store transaction (lib/backend/txn.c) with the same placement engine as
+ * the simulator.  The file is divided into paths and limits (also used by
+ * `vmig run`), the merge of devices and records, the operations, and the
+ * compute-share hand-off to running programs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "internal.h"
+
+/* The hardware the soft backend partitions; tests put the simulator here. */
+const struct vmig_backend_ops *vmig__soft_hw = &vmig__backend_nvml;
+
+struct soft {
+	const struct vmig_backend_ops *hw;
+	void *hw_priv;
+	struct vmig_store *store;
+};
+
+/*
+ * The head of the interposer's accounting region (interpose/internal.h,
+ * struct vmig__region, layout version 1): magic, version, size, memory
+ * limit, then the compute share that running processes follow.
+ */
+#define ACCT_MAGIC	0x3154434341474d56ull /* "VMGACCT1" */
+#define ACCT_VERSION	1u
+#define ACCT_PCT_OFFSET 24
+
+/* ------------------------------------------------------------------------ */
+/* Paths and limits                                                          */
+/* ------------------------------------------------------------------------ */
+
+int vmig_soft_dir(char *buf, size_t size, struct vmig_err *err)
+{
+	const char *env = secure_getenv("VMIG_SOFT_STATE_DIR");
+	int n;
+	if (env) {
+		if (env[0] != '/')
+			return vmig_err_set(
+			    err, VMIG_E_INVALID_ARGUMENT,
+			    "VMIG_SOFT_STATE_DIR must be an absolute path, not '%.200s'", env);
+		n = snprintf(buf, size, "%s", env);
+	} else {
+		struct vmig_store *s;
+		int r = vmig_store_open(NULL, &s, err);
+		if (r < 0)
+			return r;
+		n = snprintf(buf, size, "%s/soft", vmig_store_dir(s));
+		vmig_store_close(s);
+	}
+	if (n < 0 || (size_t)n >= size)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "soft state directory path too long");
+	return 0;
+}
+
+/* <soft dir>/acct/<GPU UUID>-gi<N>: one accounting file per GPU instance. */
+static int acct_path(const char *gpu_uuid, unsigned gi_id, char *buf, size_t size,
+		     struct vmig_err *err)
+{
+	char dir[PATH_MAX];
+	int r = vmig_soft_dir(dir, sizeof(dir), err);
+	if (r < 0)
+		return r;
+	int n = snprintf(buf, size, "%s/acct/%s-gi%u", dir, gpu_uuid, gi_id);
+	if (n < 0 || (size_t)n >= size)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "accounting file path too long");
+	return 0;
+}
+
+/*
+ * The limits of a software GPU instance: its profile's memory, its share
+ * (or the profile's SM fraction), one accounting file.  A GI is the unit
+ * of enforcement: the CIs inside it share its memory, as under MIG, and its
+ * compute share.
+ */
+int vmig_soft_limits(const struct vmig_gpu_state *g, unsigned gi_id, struct vmig_soft_limits *ret,
+		     struct vmig_err *err)
+{
+	const struct vmig_gi_state *gi = NULL;
+	for (unsigned i = 0; i < g->ngi; i++)
+		if (g->gi[i].id == gi_id)
+			gi = &g->gi[i];
+	if (!gi)
+		return vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU instance %u not found", gi_id);
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, gi->profile_id);
+	if (!gp)
+		return vmig_err_set(err, VMIG_E_CORRUPT, "GPU instance %u: unknown profile %u",
+				    gi_id, gi->profile_id);
+	struct vmig_soft_limits l = {0};
+	int r = acct_path(g->uuid, gi_id, l.acct_path, sizeof(l.acct_path), err);
+	if (r < 0)
+		return r;
+	snprintf(l.partition, sizeof(l.partition), "%s/gi%u", g->uuid, gi_id);
+	l.mem_bytes = gp->mem_mib << 20;
+	l.compute_pct = gi->share_pct ? gi->share_pct : vmig_profile_share_pct(g->model, gp);
+	*ret = l;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Devices merged with their records                                         */
+/* ------------------------------------------------------------------------ */
+
+static int soft_open(void **ret_priv, struct vmig_err *err)
+{
+	struct soft *s = calloc(1, sizeof(*s));
+	char dir[PATH_MAX];
+	if (!s)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	s->hw = vmig__soft_hw;
+	int r = vmig_soft_dir(dir, sizeof(dir), err);
+	if (r >= 0 && (r = s->hw->open(&s->hw_priv, err)) < 0)
+		vmig_err_wrap(err, "soft backend: finding GPUs through %s", s->hw->name);
+	if (r >= 0 && (r = vmig_store_open(dir, &s->store, err)) < 0)
+		s->hw->close(s->hw_priv);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	*ret_priv = s;
+	return 0;
+}
+
+static void soft_close(void *priv)
+{
+	struct soft *s = priv;
+	if (!s)
+		return;
+	vmig_store_close(s->store);
+	s->hw->close(s->hw_priv);
+	free(s);
+}
+
+static struct vmig_gpu_state *record_of(struct vmig_state *st, const char *uuid)
+{
+	for (unsigned i = 0; i < st->ngpu; i++)
+		if (strcmp(st->gpu[i].uuid, uuid) == 0)
+			return &st->gpu[i];
+	return NULL;
+}
+
+/*
+ * The store holds only soft records.  A directory never written reads as
+ * the store's default state (a simulated GPU), which is no record of ours.
+ */
+static void keep_soft_records(struct vmig_state *st)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < st->ngpu; i++)
+		if (st->gpu[i].flags & VMIG_GPU_SOFT)
+			st->gpu[n++] = st->gpu[i];
+	st->ngpu = n;
+}
+
+/* One real GPU as the soft backend shows it, given its record (or none). */
+static int merge_gpu(struct vmig_gpu_state *g, const struct vmig_gpu_state *rec,
+		     struct vmig_err *err)
+{
+	const struct vmig_model *m = vmig_soft_model(g->model);
+	g->flags = VMIG_GPU_SOFT;
+	g->mig_current = g->mig_pending = 0;
+	g->ngi = 0;
+	if (!m)
+		return 0; /* too small to partition: shown as it is, MIG off */
+	if (rec && rec->model != m)
+		return vmig_err_set(err, VMIG_E_CORRUPT,
+				    "soft state of GPU %s was made for a %s, but the GPU is a %s",
+				    g->uuid, rec->model->key, m->key);
+	g->model = m;
+	if (rec) {
+		g->mig_current = rec->mig_current;
+		g->mig_pending = rec->mig_pending;
+		g->ngi = rec->ngi;
+		memcpy(g->gi, rec->gi, sizeof(g->gi));
+	}
+	return 0;
+}
+
+static int soft_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *err)
+{
+	struct soft *s = priv;
+	_cleanup_free_ struct vmig_state *rec = malloc(sizeof(*rec));
+	if (!rec)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	int r = s->hw->snapshot(s->hw_priv, ret, err);
+	if (r < 0)
+		return r;
+	if ((r = vmig_store_read(s->store, rec, err)) < 0)
+		return r;
+	keep_soft_records(rec);
+	for (unsigned i = 0; i < ret->ngpu; i++)
+		if ((r = merge_gpu(&ret->gpu[i], record_of(rec, ret->gpu[i].uuid), err)) < 0)
+			return r;
+	ret->generation = rec->generation;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Operations                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* One operation on the record of one real GPU, for vmig__store_transact. */
+struct soft_txn {
+	const struct vmig_gpu_state *hw; /* the device, as the hardware backend shows it */
+	const struct vmig_model *model;	 /* its soft model */
+	struct vmig__op *op;
+};
+
+/* Identity fields come from the device, so a record follows its GPU's bus moves. */
+static void refresh_identity(struct vmig_gpu_state *rec, const struct vmig_gpu_state *hw)
+{
+	memcpy(rec->uuid, hw->uuid, sizeof(rec->uuid));
+	rec->pci_domain = hw->pci_domain;
+	rec->pci_bus = hw->pci_bus;
+	rec->pci_device = hw->pci_device;
+	rec->minor = hw->minor;
+	bool ok = hw->serial[0] != '\0';
+	for (const char *c = hw->serial; *c && ok; c++)
+		ok = *c > ' ' && *c <= '~';
+	snprintf(rec->serial, sizeof(rec->serial), "%s", ok ? hw->serial : "[N/A]");
+}
+
+static int set_mode(struct vmig_state *st, struct vmig_gpu_state *rec, const struct soft_txn *t,
+		    struct vmig_err *err)
+{
+	if (t->op->mode == 0) {
+		if (!rec)
+			return 0;
+		if (rec->ngi > 0)
+			return vmig_err_set(err, VMIG_E_IN_USE, NULL);
+		/* MIG off leaves nothing to remember: drop the record. */
+		*rec = st->gpu[--st->ngpu];
+		return 0;
+	}
+	if (!rec) {
+		if (st->ngpu >= VMIG_MAX_GPUS)
+			return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
+					    "soft state holds %d GPUs already", VMIG_MAX_GPUS);
+		rec = &st->gpu[st->ngpu++];
+		memset(rec, 0, sizeof(*rec));
+		rec->model = t->model;
+		rec->flags = VMIG_GPU_SOFT;
+	}
+	refresh_identity(rec, t->hw);
+	rec->mig_current = rec->mig_pending = 1;
+	t->op->activation = 0;
+	return 0;
+}
+
+static int soft_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
+{
+	struct soft_txn *t = arg;
+	keep_soft_records(st);
+	struct vmig_gpu_state *rec = record_of(st, t->hw->uuid);
+	if (rec && rec->model != t->model)
+		return vmig_err_set(err, VMIG_E_CORRUPT,
+				    "soft state of GPU %s was made for a %s, but the GPU is a %s",
+				    t->hw->uuid, rec->model->key, t->model->key);
+	if (t->op->kind == VMIG_OP_MODE)
+		return set_mode(st, rec, t, err);
+	if (t->op->kind == VMIG_OP_RESET)
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+				    "software partitions need no GPU reset; destroy their "
+				    "instances instead");
+	if (!rec) /* soft MIG mode is off */
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
+	refresh_identity(rec, t->hw);
+	return vmig__op_apply(rec, t->op, err);
+}
+
+/* The device at index gpu, and the model it is partitioned with. */
+static int find_device(struct soft *s, unsigned gpu, struct vmig_gpu_state *ret_hw,
+		       const struct vmig_model **ret_model, struct vmig_err *err)
+{
+	_cleanup_free_ struct vmig_state *st = malloc(sizeof(*st));
+	if (!st)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	int r = s->hw->snapshot(s->hw_priv, st, err);
+	if (r < 0)
+		return r;
+	if (gpu >= st->ngpu)
+		return vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU %u not found", gpu);
+	const struct vmig_gpu_state *g = &st->gpu[gpu];
+	const struct vmig_model *m = vmig_soft_model(g->model);
+	if (!m)
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+				    "GPU %u (%s, %u SMs, %llu MiB) is too small to partition in "
+				    "software",
+				    gpu, g->model->name, g->model->sm,
+				    (unsigned long long)g->model->mem_mib);
+	*ret_hw = *g;
+	*ret_model = m;
+	return 0;
+}
+
+static int soft_transact(struct soft *s, unsigned gpu, struct vmig__op *op, struct vmig_err *err)
+{
+	_cleanup_free_ struct vmig_gpu_state *hw = malloc(sizeof(*hw));
+	if (!hw)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	struct soft_txn t = {.hw = hw, .op = op};
+	int r = find_device(s, gpu, hw, &t.model, err);
+	if (r < 0)
+		return r;
+	/* The hardware's own MIG owns the GPU: nothing to add in software. */
+	if (op->kind == VMIG_OP_MODE && op->mode == 1 && hw->mig_current)
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+				    "GPU %u has MIG enabled in hardware; manage it with the nvml "
+				    "backend",
+				    gpu);
+	return vmig__store_transact(s->store, soft_txn_apply, &t, err);
+}
+
+static int soft_set_mig_mode(void *priv, unsigned gpu, unsigned mode, int *ret_activation,
+			     struct vmig_err *err)
+{
+	struct vmig__op op = {.kind = VMIG_OP_MODE, .mode = mode};
+	int r = soft_transact(priv, gpu, &op, err);
+	if (r >= 0)
+		*ret_activation = op.activation;
+	return r;
+}
+
+static int soft_gpu_reset(void *priv, unsigned gpu, struct vmig_err *err)
+{
+	struct vmig__op op = {.kind = VMIG_OP_RESET};
+	return soft_transact(priv, gpu, &op, err);
+}
+
+static int soft_create_gi(void *priv, unsigned gpu, unsigned profile_id, const unsigned *start,
+			  unsigned *ret_gi_id, struct vmig_err *err)
+{
+	struct vmig__op op = {.kind = VMIG_OP_CREATE_GI, .profile_id = profile_id, .start = start};
+	int r = soft_transact(priv, gpu, &op, err);
+	if (r >= 0)
+		*ret_gi_id = op.out_id;
+	return r;
+}
+
+/*
+ * A destroyed GI's accounting file goes with it, so that the next GI with
+ * the same ID starts from zero.  Processes still mapping it keep their
+ * counters on the unlinked file and cannot reach the new instance's.
+ */
+static int soft_destroy_gi(void *priv, unsigned gpu, unsigned gi_id, struct vmig_err *err)
+{
+	struct soft *s = priv;
+	struct vmig__op op = {.kind = VMIG_OP_DESTROY_GI, .gi_id = gi_id};
+	struct vmig_gpu_state hw;
+	const struct vmig_model *m;
+	char path[PATH_MAX];
+	int r = soft_transact(s, gpu, &op, err);
+	if (r < 0)
+		return r;
+	if (find_device(s, gpu, &hw, &m, NULL) == 0 &&
+	    acct_path(hw.uuid, gi_id, path, sizeof(path), NULL) == 0)
+		unlink(path);
+	return r;
+}
+
+static int soft_create_ci(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_profile_id,
+			  const unsigned *start, unsigned *ret_ci_id, struct vmig_err *err)
+{
+	struct vmig__op op = {
+	    .kind = VMIG_OP_CREATE_CI, .gi_id = gi_id, .profile_id = ci_profile_id, .start = start};
+	int r = soft_transact(priv, gpu, &op, err);
+	if (r >= 0)
+		*ret_ci_id = op.out_id;
+	return r;
+}
+
+static int soft_destroy_ci(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_id,
+			   struct vmig_err *err)
+{
+	struct vmig__op op = {.kind = VMIG_OP_DESTROY_CI, .gi_id = gi_id, .ci_id = ci_id};
+	return soft_transact(priv, gpu, &op, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Compute shares of running instances                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Hand a new share to the programs already running in the GI: they follow
+ * the compute_pct field of their accounting region, which is written here
+ * with one aligned 4-byte pwrite (a MAP_SHARED mapping sees it at once).
+ * No file means no program has started yet: they will read the share from
+ * their environment, which `vmig run` takes from the state.  A file of
+ * another layout is left alone.
+ */
+static int push_share(const char *path, uint32_t pct, struct vmig_err *err)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0
+				       : vmig_err_set(err, VMIG_E_IO, "accounting file %s: %s",
+						      path, strerror(errno));
+	unsigned char head[ACCT_PCT_OFFSET + 4];
+	uint64_t magic;
+	uint32_t version;
+	int r = 0;
+	if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
+		goto out; /* not initialised yet: its creator reads the environment */
+	memcpy(&magic, head, sizeof(magic));
+	memcpy(&version, head + 8, sizeof(version));
+	if (magic != ACCT_MAGIC || version != ACCT_VERSION)
+		goto out;
+	if (pwrite(fd, &pct, sizeof(pct), ACCT_PCT_OFFSET) != (ssize_t)sizeof(pct))
+		r = vmig_err_set(err, VMIG_E_IO, "accounting file %s: %s", path, strerror(errno));
+out:
+	close(fd);
+	return r;
+}
+
+static int soft_set_share(void *priv, unsigned gpu, unsigned gi_id, unsigned pct,
+			  struct vmig_err *err)
+{
+	struct soft *s = priv;
+	struct vmig__op op = {.kind = VMIG_OP_SHARE, .gi_id = gi_id, .share = pct};
+	struct vmig_gpu_state hw;
+	const struct vmig_model *m;
+	char path[PATH_MAX];
+	int r = soft_transact(s, gpu, &op, err);
+	if (r < 0)
+		return r;
+	if ((r = find_device(s, gpu, &hw, &m, err)) < 0 ||
+	    (r = acct_path(hw.uuid, gi_id, path, sizeof(path), err)) < 0)
+		return r;
+	return push_share(path, pct, err);
+}
+
+const struct vmig_backend_ops vmig__backend_soft = {
+    .name = "soft",
+    .open = soft_open,
+    .close = soft_close,
+    .snapshot = soft_snapshot,
+    .set_mig_mode = soft_set_mig_mode,
+    .gpu_reset = soft_gpu_reset,
+    .create_gi = soft_create_gi,
+    .destroy_gi = soft_destroy_gi,
+    .create_ci = soft_create_ci,
+    .destroy_ci = soft_destroy_ci,
+    .set_share = soft_set_share,
+};

@@ -1,0 +1,86 @@
+/*
+ * txn.c — what the backends whose instances live in a state store (sim and
+ * soft) share: a transaction that runs one change on the state under the
+ * store's exclusive lock (either all of it is written or nothing), and the
+ * GPU- and compute-instance operations on one GPU record with the driver's
+ * semantics, so both backends behave alike by construction.
+ */
+#include <stdlib.h>
+
+#include "backend.h"
+#include "internal.h"
+
+int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg, struct vmig_err *err)
+{
+	struct vmig_state *st = malloc(sizeof(*st));
+	if (!st)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	int r = vmig_store_begin(store, st, err);
+	if (r < 0)
+		goto out;
+	r = fn(st, arg, err);
+	if (r < 0)
+		vmig_store_abort(store);
+	else
+		r = vmig_store_commit(store, st, err);
+out:
+	free(st);
+	return r;
+}
+
+static int create_gi(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
+{
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, op->profile_id);
+	if (!gp)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
+	return vmig_gpu_create_gi(g, gp, op->start, &op->out_id, err);
+}
+
+static int create_ci(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
+{
+	struct vmig_gi_state *gi = vmig_gpu_find_gi(g, op->gi_id);
+	if (!gi)
+		return vmig_err_set(err, VMIG_E_NOT_FOUND, NULL);
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, gi->profile_id);
+	const struct vmig_ci_profile *cp = gp ? vmig_ci_profile_by_id(gp, op->profile_id) : NULL;
+	if (!cp)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
+	return vmig_gpu_create_ci(g, op->gi_id, cp, op->start, &op->out_id, err);
+}
+
+/* A GI's compute share: 1-100 percent of the GPU, or 0 for its profile's SM fraction. */
+static int set_share(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
+{
+	struct vmig_gi_state *gi = vmig_gpu_find_gi(g, op->gi_id);
+	if (!gi)
+		return vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU instance %u not found", op->gi_id);
+	if (op->share > 100)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "compute share %u%% is not 1-100",
+				    op->share);
+	gi->share_pct = op->share;
+	return 0;
+}
+
+int vmig__op_apply(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
+{
+	/* Every instance operation needs MIG mode on, as the driver does. */
+	if (!g->mig_current)
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
+	switch (op->kind) {
+	case VMIG_OP_CREATE_GI:
+		return create_gi(g, op, err);
+	case VMIG_OP_DESTROY_GI:
+		return vmig_gpu_destroy_gi(g, op->gi_id, err);
+	case VMIG_OP_CREATE_CI:
+		return create_ci(g, op, err);
+	case VMIG_OP_DESTROY_CI:
+		return vmig_gpu_destroy_ci(g, op->gi_id, op->ci_id, err);
+	case VMIG_OP_SHARE:
+		return set_share(g, op, err);
+	case VMIG_OP_MODE:
+	case VMIG_OP_RESET:
+		break;
+	}
+	return vmig_err_set(err, VMIG_E_UNKNOWN, "operation %d is not an instance operation",
+			    (int)op->kind);
+}

@@ -1,0 +1,273 @@
+/*
+ * os.c — wrappers over the system calls the state store makes (see os.h).
+ * The first half is fault injection: a table of per-kind counters that the
+ * wrappers consult before each real call, idle (one load of one flag) unless
+ * a test armed it.  The second half is the wrappers themselves, each a loop
+ * that retries EINTR and finishes short transfers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "os.h"
+
+struct fault {
+	unsigned calls; /* calls of this kind since counting started */
+	unsigned nth;	/* fail the call whose number is nth (0 = never) */
+	int err;	/* errno to fail with; 0 = a short transfer */
+	bool repeat;	/* keep failing after the nth call */
+};
+
+static struct fault faults[VMIG_OS__COUNT];
+static int fault_on; /* counting has started: set once by a test, read by every wrapper */
+
+static const char *const op_names[VMIG_OS__COUNT] = {
+#define VMIG__OS_NAME(name) #name,
+    VMIG__OS_OPS(VMIG__OS_NAME)
+#undef VMIG__OS_NAME
+};
+
+const char *vmig__os_op_name(enum vmig__os_op op)
+{
+	return (unsigned)op < VMIG_OS__COUNT ? op_names[op] : "?";
+}
+
+void vmig__os_fault_set(enum vmig__os_op op, unsigned nth, int err, bool repeat)
+{
+	if ((unsigned)op >= VMIG_OS__COUNT)
+		return;
+	__atomic_store_n(&faults[op].calls, 0, __ATOMIC_SEQ_CST);
+	faults[op].err = err;
+	faults[op].repeat = repeat;
+	__atomic_store_n(&faults[op].nth, nth, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&fault_on, 1, __ATOMIC_SEQ_CST);
+}
+
+void vmig__os_fault_reset(void)
+{
+	for (unsigned i = 0; i < VMIG_OS__COUNT; i++) {
+		__atomic_store_n(&faults[i].nth, 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&faults[i].calls, 0, __ATOMIC_SEQ_CST);
+	}
+	__atomic_store_n(&fault_on, 1, __ATOMIC_SEQ_CST);
+}
+
+unsigned vmig__os_calls(enum vmig__os_op op)
+{
+	return (unsigned)op < VMIG_OS__COUNT ? __atomic_load_n(&faults[op].calls, __ATOMIC_SEQ_CST)
+					     : 0;
+}
+
+/*
+ * Count a call of this kind; true if it must fail, with *err the errno to
+ * fail with (0: transfer part of the bytes).
+ */
+static bool fault_hit(enum vmig__os_op op, int *err)
+{
+	if (__builtin_expect(!__atomic_load_n(&fault_on, __ATOMIC_RELAXED), 1))
+		return false;
+	struct fault *f = &faults[op];
+	unsigned n = __atomic_add_fetch(&f->calls, 1, __ATOMIC_SEQ_CST);
+	unsigned nth = __atomic_load_n(&f->nth, __ATOMIC_SEQ_CST);
+	if (nth == 0 || n < nth || (n > nth && !f->repeat))
+		return false;
+	*err = f->err;
+	return true;
+}
+
+/* The wrappers.  Each returns >= 0 or -errno. */
+
+int vmig__os_open(const char *path, int flags, mode_t mode)
+{
+	int e;
+	for (;;) {
+		if (fault_hit(VMIG_OS_OPEN, &e) && e) {
+			if (e == EINTR)
+				continue;
+			return -e;
+		}
+		int fd = open(path, flags | O_CLOEXEC, mode);
+		if (fd >= 0)
+			return fd;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int vmig__os_close(int fd)
+{
+	int e;
+	if (fd < 0)
+		return 0;
+	bool fail = fault_hit(VMIG_OS_CLOSE, &e) && e && e != EINTR;
+	/* Linux frees the descriptor even when close reports an error, so it is never retried. */
+	int rc = close(fd);
+	if (fail)
+		return -e;
+	return rc == 0 || errno == EINTR ? 0 : -errno;
+}
+
+ssize_t vmig__os_read(int fd, void *buf, size_t len)
+{
+	int e;
+	for (;;) {
+		size_t want = len;
+		if (fault_hit(VMIG_OS_READ, &e)) {
+			if (e == EINTR)
+				continue;
+			if (e)
+				return -e;
+			want = len > 1 ? len / 2 : len;
+		}
+		ssize_t n = read(fd, buf, want);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int vmig__os_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	int e;
+	while (len > 0) {
+		size_t want = len;
+		if (fault_hit(VMIG_OS_WRITE, &e)) {
+			if (e == EINTR)
+				continue;
+			if (e)
+				return -e;
+			want = len > 1 ? len / 2 : len;
+		}
+		ssize_t n = write(fd, p, want);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		/* A regular file that accepts nothing is out of space. */
+		if (n == 0)
+			return -ENOSPC;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int vmig__os_fsync(int fd)
+{
+	int e;
+	for (;;) {
+		if (fault_hit(VMIG_OS_FSYNC, &e) && e) {
+			if (e == EINTR)
+				continue;
+			return -e;
+		}
+		if (fsync(fd) == 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int vmig__os_rename(const char *from, const char *to)
+{
+	int e;
+	if (fault_hit(VMIG_OS_RENAME, &e) && e && e != EINTR)
+		return -e;
+	return rename(from, to) == 0 ? 0 : -errno;
+}
+
+int vmig__os_flock(int fd, int op)
+{
+	int e;
+	for (;;) {
+		if (fault_hit(VMIG_OS_FLOCK, &e) && e) {
+			if (e == EINTR)
+				continue;
+			return -e;
+		}
+		if (flock(fd, op) == 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int vmig__os_mkdir(const char *path, mode_t mode)
+{
+	int e;
+	if (fault_hit(VMIG_OS_MKDIR, &e) && e && e != EINTR)
+		return -e;
+	return mkdir(path, mode) == 0 ? 0 : -errno;
+}
+
+int vmig__os_unlink(const char *path)
+{
+	int e;
+	if (fault_hit(VMIG_OS_UNLINK, &e) && e && e != EINTR)
+		return -e;
+	return unlink(path) == 0 ? 0 : -errno;
+}
+
+int vmig__os_stat(const char *path, struct stat *st)
+{
+	int e;
+	if (fault_hit(VMIG_OS_STAT, &e) && e && e != EINTR)
+		return -e;
+	return stat(path, st) == 0 ? 0 : -errno;
+}
+
+int vmig__os_fstat(int fd, struct stat *st)
+{
+	int e;
+	if (fault_hit(VMIG_OS_STAT, &e) && e && e != EINTR)
+		return -e;
+	return fstat(fd, st) == 0 ? 0 : -errno;
+}
+
+int vmig__os_mmap(int fd, size_t len, int prot, void **ret)
+{
+	int e;
+	if (fault_hit(VMIG_OS_MMAP, &e) && e && e != EINTR)
+		return -e;
+	void *p = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*ret = p;
+	return 0;
+}
+
+void vmig__os_munmap(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
+}
+
+int vmig__os_getrandom(void *buf, size_t len)
+{
+	char *p = buf;
+	int e;
+	while (len > 0) {
+		if (fault_hit(VMIG_OS_GETRANDOM, &e) && e) {
+			if (e == EINTR)
+				continue;
+			return -e;
+		}
+		ssize_t n = getrandom(p, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -1,0 +1,53 @@
+# The simulated libnvidia-ml.so.1 (nvml/): NVML's ABI over the sim backend,
+# with libvmig's objects linked inside and every export pinned by a version
+# script generated from nvml/symbols.def, the one list of NVML names.
+NVML_SRCS := $(sort $(wildcard nvml/*.c))
+NVML_OBJS := $(NVML_SRCS:%.c=$(B)/obj/%.o)
+
+$(B)/nvml/libnvidia-ml.map: nvml/symbols.def
+	@mkdir -p $(@D)
+	{ echo '{ global:'; sed -n 's/^NVML_[A-Z]*(\([A-Za-z0-9_]*\)).*/\t\1;/p' $<; \
+	  echo 'local: *; };'; } > $@
+
+$(B)/libnvidia-ml.so.1: $(NVML_OBJS) $(LIB_OBJS) $(B)/nvml/libnvidia-ml.map
+	$(CC) -shared -Wl,-soname,libnvidia-ml.so.1 \
+		-Wl,--version-script=$(B)/nvml/libnvidia-ml.map -Wl,-z,defs $(VMIG_LDFLAGS) \
+		-o $@ $(NVML_OBJS) $(LIB_OBJS) $(LIB_LIBS)
+
+$(B)/libnvidia-ml.so: $(B)/libnvidia-ml.so.1
+	ln -sf libnvidia-ml.so.1 $@
+
+ALL_TARGETS += $(B)/libnvidia-ml.so.1 $(B)/libnvidia-ml.so
+INSTALL_LIB += $(B)/libnvidia-ml.so.1
+
+# ABI tests (tests/abi/).  The client is compiled against nvml/nvml_abi.h
+# alone and loads the library with dlopen, as the bindings do; nvml_seed
+# writes the simulated GPUs each test starts from.
+ABI_CFLAGS := -std=gnu11 $(OPT) -g $(WARNINGS) -D_GNU_SOURCE $(SANFLAGS) $(CFLAGS)
+
+$(B)/tests/abi/nvml_client: tests/abi/nvml_client.c nvml/nvml_abi.h tests/unit/harness.h
+	@mkdir -p $(@D)
+	$(CC) -Invml $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl -lpthread
+
+$(B)/tests/abi/nvml_seed: $(B)/obj/tests/abi/nvml_seed.o $(B)/libvmig.a
+	@mkdir -p $(@D)
+	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/libvmig.a $(LIB_LIBS)
+
+TEST_PROGRAMS += $(B)/tests/abi/nvml_client $(B)/tests/abi/nvml_seed $(B)/libnvidia-ml.so.1
+TESTS += $(B)/tests/abi/nvml_client tests/abi/symbols.sh tests/abi/pynvml.sh tests/abi/cli_nvml.sh
+
+# bench_nvml: cached NVML queries per second as a ratio to a plain call.
+$(B)/bench/bench_nvml: bench/bench_nvml.c nvml/nvml_abi.h $(B)/libnvidia-ml.so.1 $(B)/tests/abi/nvml_seed
+	@mkdir -p $(@D)
+	$(CC) -Invml $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl
+
+BENCHES += $(B)/bench/bench_nvml
+BENCH_RUNS += $(B)/bench/bench_nvml
+
+# The nvml backend of libvmig against our library (linked with the static libvmig).
+$(B)/tests/abi/test_nvml_backend: $(B)/obj/tests/abi/test_nvml_backend.o $(B)/libvmig.a $(B)/libnvidia-ml.so.1
+	@mkdir -p $(@D)
+	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/libvmig.a $(LIB_LIBS)
+
+TEST_PROGRAMS += $(B)/tests/abi/test_nvml_backend
+TESTS += $(B)/tests/abi/test_nvml_backend

@@ -1,0 +1,406 @@
+/*
+ * device.c — enumeration and identity of devices: count, the four ways to
+ * get a handle (index, UUID, PCI bus id, serial), name, UUID, serial, PCI
+ * information, index, minor number, memory, attributes, compute
+ * capability, architecture and brand.  MIG device handles answer these as a
+ * MIG device does: their own name, UUID, memory and attributes, their
+ * parent's PCI identity and architecture.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nv.h"
+
+#define L vmig__nv
+#define MIB (1024ull * 1024ull)
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *deviceCount)
+{
+	nvmlReturn_t r = vmig__nv_enter();
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!deviceCount)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*deviceCount = L.st->ngpu;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetCount(unsigned int *deviceCount)
+{
+	return nvmlDeviceGetCount_v2(deviceCount);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device)
+{
+	nvmlReturn_t r = vmig__nv_enter();
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!device || index >= L.st->ngpu)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*device = &L.dev[index];
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t *device)
+{
+	return nvmlDeviceGetHandleByIndex_v2(index, device);
+}
+
+/* A MIG device by its UUID: any live CI of any GPU. */
+static nvmlDevice_t mig_by_uuid(const char *uuid)
+{
+	for (unsigned i = 0; i < L.st->ngpu; i++) {
+		const struct nv_gpu_slot *s = &L.gpu[i];
+		for (unsigned k = 0; k < s->nmig; k++) {
+			const struct nv_ci_slot *c = &s->gi[s->mig_gi[k]].ci[s->mig_ci[k]];
+			if (strcmp(c->uuid, uuid) == 0)
+				return vmig__nv_mig_handle(i, s->mig_gi[k], s->mig_ci[k]);
+		}
+	}
+	return NULL;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device)
+{
+	nvmlReturn_t r = vmig__nv_enter();
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!uuid || !device)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	for (unsigned i = 0; i < L.st->ngpu; i++) {
+		if (strcmp(L.st->gpu[i].uuid, uuid) == 0) {
+			*device = &L.dev[i];
+			return vmig__nv_leave(NVML_SUCCESS);
+		}
+	}
+	nvmlDevice_t mig = mig_by_uuid(uuid);
+	if (!mig)
+		return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	*device = mig;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleBySerial(const char *serial, nvmlDevice_t *device)
+{
+	nvmlReturn_t r = vmig__nv_enter();
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!serial || !device)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	for (unsigned i = 0; i < L.st->ngpu; i++) {
+		if (strcmp(L.st->gpu[i].serial, serial) == 0) {
+			*device = &L.dev[i];
+			return vmig__nv_leave(NVML_SUCCESS);
+		}
+	}
+	return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+}
+
+/* One hex field of a bus id, ended by stop; false if empty, too long or not hex. */
+static bool hex_field(const char **s, char stop, unsigned maxdigits, unsigned *ret)
+{
+	unsigned v = 0, n = 0;
+	const char *p = *s;
+	for (; *p && *p != stop; p++, n++) {
+		if (!isxdigit((unsigned char)*p) || n >= maxdigits)
+			return false;
+		v = v * 16 + (unsigned)(isdigit((unsigned char)*p) ? *p - '0'
+								: tolower((unsigned char)*p) - 'a' + 10);
+	}
+	if (n == 0 || *p != stop)
+		return false;
+	*s = stop ? p + 1 : p;
+	*ret = v;
+	return true;
+}
+
+/*
+ * "[domain:]bus:device.function" in hex, the domain with 4 or 8 digits
+ * ("00000000:07:00.0", "0000:07:00.0") or absent ("07:00.0").
+ */
+static bool parse_bus_id(const char *s, unsigned *dom, unsigned *bus, unsigned *dev, unsigned *fn)
+{
+	unsigned colons = 0;
+	for (const char *p = s; *p; p++)
+		colons += *p == ':';
+	*dom = 0;
+	if (colons == 2 && !hex_field(&s, ':', 8, dom))
+		return false;
+	if (colons < 1 || colons > 2)
+		return false;
+	return hex_field(&s, ':', 2, bus) && hex_field(&s, '.', 2, dev) &&
+	       hex_field(&s, '\0', 1, fn);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *pciBusId,
+							   nvmlDevice_t *device)
+{
+	nvmlReturn_t r = vmig__nv_enter();
+	if (r != NVML_SUCCESS)
+		return r;
+	unsigned dom, bus, dev, fn;
+	if (!pciBusId || !device || !parse_bus_id(pciBusId, &dom, &bus, &dev, &fn))
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	for (unsigned i = 0; fn == 0 && i < L.st->ngpu; i++) {
+		const struct vmig_gpu_state *g = &L.st->gpu[i];
+		if (g->pci_domain == dom && g->pci_bus == bus && g->pci_device == dev) {
+			*device = &L.dev[i];
+			return vmig__nv_leave(NVML_SUCCESS);
+		}
+	}
+	return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId(const char *pciBusId, nvmlDevice_t *device)
+{
+	return nvmlDeviceGetHandleByPciBusId_v2(pciBusId, device);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int length)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	char buf[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
+	if (ref.ci)
+		vmig__nv_mig_name(&ref, buf, sizeof(buf));
+	else
+		snprintf(buf, sizeof(buf), "%s", ref.m->name);
+	return vmig__nv_leave(vmig__nv_copy(name, length, buf));
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	return vmig__nv_leave(vmig__nv_copy(uuid, length, ref.ci ? ref.cis->uuid : ref.g->uuid));
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetSerial(nvmlDevice_t device, char *serial,
+					      unsigned int length)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (ref.ci)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	return vmig__nv_leave(vmig__nv_copy(serial, length, ref.g->serial));
+}
+
+/* The PCI identity (a MIG device has its parent's); legacy: only the fields every version had. */
+static nvmlReturn_t pci_info(nvmlDevice_t device, nvmlPciInfo_t *pci, bool legacy)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!pci)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	nvmlPciInfo_t p;
+	memset(&p, 0, sizeof(p));
+	const struct vmig_gpu_state *g = ref.g;
+	snprintf(p.busIdLegacy, sizeof(p.busIdLegacy), "%04X:%02X:%02X.0", g->pci_domain & 0xffff,
+		 g->pci_bus & 0xff, g->pci_device & 0xff);
+	snprintf(p.busId, sizeof(p.busId), "%08X:%02X:%02X.0", g->pci_domain, g->pci_bus & 0xff,
+		 g->pci_device & 0xff);
+	p.domain = g->pci_domain;
+	p.bus = g->pci_bus;
+	p.device = g->pci_device;
+	p.pciDeviceId = ref.m->pci_device_id;
+	p.pciSubSystemId = ref.m->pci_subsystem_id;
+	memcpy(pci, &p, legacy ? offsetof(nvmlPciInfo_t, busId) : sizeof(p));
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci)
+{
+	return pci_info(device, pci, false);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t device, nvmlPciInfo_t *pci)
+{
+	return pci_info(device, pci, false);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t device, nvmlPciInfo_t *pci)
+{
+	return pci_info(device, pci, true);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfoExt(nvmlDevice_t device, nvmlPciInfoExt_t *pci)
+{
+	nvmlPciInfo_t p;
+	if (pci && pci->version != nvmlPciInfoExt_v1) {
+		nvmlReturn_t r = vmig__nv_enter();
+		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+	}
+	nvmlReturn_t r = pci_info(device, pci ? &p : NULL, false);
+	if (r != NVML_SUCCESS)
+		return r;
+	pci->domain = p.domain;
+	pci->bus = p.bus;
+	pci->device = p.device;
+	pci->pciDeviceId = p.pciDeviceId;
+	pci->pciSubSystemId = p.pciSubSystemId;
+	pci->baseClass = 0x03; /* display controller */
+	pci->subClass = 0x02;  /* 3D controller */
+	memcpy(pci->busId, p.busId, sizeof(pci->busId));
+	return NVML_SUCCESS;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!index)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*index = ref.ci ? vmig__nv_mig_index(&ref) : ref.index;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minorNumber)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!minorNumber)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	if (ref.ci)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	*minorNumber = ref.g->minor;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+/*
+ * Memory of a device: the GPU's, or the GPU instance's for a MIG device.
+ * The driver keeps a small part for itself (reserved); nothing is allocated
+ * because no process runs on a simulated GPU.
+ */
+static void memory_of(const struct nv_ref *ref, unsigned long long *total,
+		      unsigned long long *reserved)
+{
+	uint64_t mib = ref->ci ? ref->gp->mem_mib : ref->m->mem_mib;
+	*total = mib * MIB;
+	*reserved = (mib / 256 + 1) * MIB;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!memory)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	unsigned long long total, reserved;
+	memory_of(&ref, &total, &reserved);
+	memory->total = total;
+	memory->used = reserved; /* v1: reserved + allocated */
+	memory->free = total - reserved;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!memory)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	if (memory->version != nvmlMemory_v2)
+		return vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+	unsigned long long total, reserved;
+	memory_of(&ref, &total, &reserved);
+	memory->total = total;
+	memory->reserved = reserved;
+	memory->used = 0;
+	memory->free = total - reserved;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+/* Only MIG device handles have attributes, as the header says. */
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t device,
+						     nvmlDeviceAttributes_t *attributes)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!attributes)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	if (!ref.ci)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	*attributes = (nvmlDeviceAttributes_t){
+		.multiprocessorCount = ref.cp->sm,
+		.sharedCopyEngineCount = ref.gp->ce,
+		.sharedDecoderCount = ref.gp->dec,
+		.sharedEncoderCount = ref.gp->enc,
+		.sharedJpegCount = ref.gp->jpeg,
+		.sharedOfaCount = ref.gp->ofa,
+		.gpuInstanceSliceCount = ref.gp->slices,
+		.computeInstanceSliceCount = ref.cp->slices,
+		.memorySizeMB = ref.gp->mem_mib,
+	};
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetAttributes(nvmlDevice_t device,
+						  nvmlDeviceAttributes_t *attributes)
+{
+	return nvmlDeviceGetAttributes_v2(device, attributes);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major,
+							     int *minor)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!major || !minor)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*major = (int)ref.m->cc_major;
+	*minor = (int)ref.m->cc_minor;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device,
+						    nvmlDeviceArchitecture_t *arch)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!arch)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*arch = ref.m->arch ? ref.m->arch : NVML_DEVICE_ARCH_UNKNOWN;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetBrand(nvmlDevice_t device, nvmlBrandType_t *type)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!type)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	const char *name = ref.m->name;
+	if (strstr(name, "GeForce") || strstr(name, "RTX 40") || strstr(name, "RTX 50"))
+		*type = NVML_BRAND_GEFORCE;
+	else if (strstr(name, "RTX"))
+		*type = NVML_BRAND_QUADRO;
+	else
+		*type = NVML_BRAND_TESLA;
+	return vmig__nv_leave(NVML_SUCCESS);
+}

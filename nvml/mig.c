@@ -1,0 +1,747 @@
+/*
+ * mig.c — the MIG part of the NVML API over the simulated GPUs: MIG mode,
+ * GPU-instance and compute-instance profiles (every struct version),
+ * possible placements, remaining capacity, create (automatic or placed),
+ * destroy, listing and lookup, and the MIG device handles.
+ *
+ * Reads come from the cached state and the catalogue; every change runs as
+ * one transaction of the sim backend (the same code the vmig command runs),
+ * then the cache is refreshed so that the new instance has its handle.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "nv.h"
+
+#define L vmig__nv
+
+/* Enter with a GPU handle (not a MIG device) of a MIG-capable model; lock held on success. */
+static nvmlReturn_t enter_mig_gpu(nvmlDevice_t device, struct nv_ref *ref)
+{
+	nvmlReturn_t r = vmig__nv_enter_device(device, ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (ref->ci)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	if (!(ref->m->flags & VMIG_MF_MIG))
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	return NVML_SUCCESS;
+}
+
+/* After a change this process committed: re-read, then r (or the refresh's failure). */
+static nvmlReturn_t changed(int r)
+{
+	if (r < 0)
+		return vmig__nv_code(r);
+	return vmig__nv_refresh();
+}
+
+/* ------------------------------------------------------------------------ */
+/* MIG mode                                                                  */
+/* ------------------------------------------------------------------------ */
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *currentMode,
+					       unsigned int *pendingMode)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_mig_gpu(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!currentMode || !pendingMode)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*currentMode = ref.g->mig_current;
+	*pendingMode = ref.g->mig_pending;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+/*
+ * The call succeeds when the new mode is recorded; whether it took effect
+ * is the activation status: SUCCESS on Hopper and newer, RESET_REQUIRED on
+ * Ampere, whose mode stays pending until the GPU is reset.
+ */
+NVML_EXPORT nvmlReturn_t nvmlDeviceSetMigMode(nvmlDevice_t device, unsigned int mode,
+					       nvmlReturn_t *activationStatus)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_mig_gpu(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!activationStatus || mode > NVML_DEVICE_MIG_ENABLE)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	int activation = 0;
+	r = changed(vmig_set_mig_mode(L.ctx, ref.index, mode, &activation, NULL));
+	if (r == NVML_SUCCESS)
+		*activationStatus = vmig__nv_code(activation);
+	return vmig__nv_leave(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* GPU-instance profiles                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void mig_name(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "MIG %s", name);
+}
+
+static void gi_info_v1(const struct vmig_gi_profile *gp, nvmlGpuInstanceProfileInfo_t *info)
+{
+	*info = (nvmlGpuInstanceProfileInfo_t){
+		.id = gp->id,
+		.isP2pSupported = !!(gp->flags & VMIG_PF_P2P),
+		.sliceCount = gp->slices,
+		.instanceCount = gp->instances,
+		.multiprocessorCount = gp->sm,
+		.copyEngineCount = gp->ce,
+		.decoderCount = gp->dec,
+		.encoderCount = gp->enc,
+		.jpegCount = gp->jpeg,
+		.ofaCount = gp->ofa,
+		.memorySizeMB = gp->mem_mib,
+	};
+}
+
+/* v2 and v3 share the caller's buffer; which one it is was checked from info->version. */
+static void gi_info_versioned(const struct vmig_gi_profile *gp, nvmlGpuInstanceProfileInfo_v2_t *info)
+{
+	nvmlGpuInstanceProfileInfo_t v1;
+	gi_info_v1(gp, &v1);
+	if (info->version == nvmlGpuInstanceProfileInfo_v2) {
+		nvmlGpuInstanceProfileInfo_v2_t v2 = {.version = info->version};
+		memcpy(&v2.id, &v1, offsetof(nvmlGpuInstanceProfileInfo_t, memorySizeMB));
+		v2.memorySizeMB = v1.memorySizeMB;
+		mig_name(v2.name, sizeof(v2.name), gp->name);
+		*info = v2;
+		return;
+	}
+	nvmlGpuInstanceProfileInfo_v3_t v3 = {
+		.version = info->version,
+		.id = v1.id,
+		.sliceCount = v1.sliceCount,
+		.instanceCount = v1.instanceCount,
+		.multiprocessorCount = v1.multiprocessorCount,
+		.copyEngineCount = v1.copyEngineCount,
+		.decoderCount = v1.decoderCount,
+		.encoderCount = v1.encoderCount,
+		.jpegCount = v1.jpegCount,
+		.ofaCount = v1.ofaCount,
+		.memorySizeMB = v1.memorySizeMB,
+		.capabilities = (gp->flags & VMIG_PF_P2P ? NVML_GPU_INSTANCE_PROFILE_CAPS_P2P : 0) |
+				(gp->flags & VMIG_PF_GFX ? NVML_GPU_INSTANCE_PROFILE_CAPS_GFX : 0),
+	};
+	mig_name(v3.name, sizeof(v3.name), gp->name);
+	memcpy(info, &v3, sizeof(v3));
+}
+
+/*
+ * Find a GI profile by index constant (by_id false) or by profile ID, the
+ * way the profile-info calls do: INVALID_ARGUMENT past the last index the
+ * header defines, NOT_SUPPORTED for an index this GPU lacks or while MIG is
+ * disabled.  Lock held on success.
+ */
+static nvmlReturn_t enter_gi_profile(nvmlDevice_t device, unsigned key, bool by_id, const void *out,
+				     const struct vmig_gi_profile **ret_gp)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_mig_gpu(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!out || (!by_id && key >= NVML_GPU_INSTANCE_PROFILE_COUNT))
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	const struct vmig_gi_profile *gp =
+		by_id ? vmig_gi_profile_by_id(ref.m, key) : vmig_gi_profile_by_index(ref.m, key);
+	if (by_id && !gp)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	if (!gp || !ref.g->mig_current)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	*ret_gp = gp;
+	return NVML_SUCCESS;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t device,
+							      unsigned int profile,
+							      nvmlGpuInstanceProfileInfo_t *info)
+{
+	const struct vmig_gi_profile *gp;
+	nvmlReturn_t r = enter_gi_profile(device, profile, false, info, &gp);
+	if (r != NVML_SUCCESS)
+		return r;
+	gi_info_v1(gp, info);
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+static bool gi_info_version_ok(const nvmlGpuInstanceProfileInfo_v2_t *info)
+{
+	return !info || info->version == nvmlGpuInstanceProfileInfo_v2 ||
+	       info->version == nvmlGpuInstanceProfileInfo_v3;
+}
+
+static nvmlReturn_t gi_info_v(nvmlDevice_t device, unsigned key, bool by_id,
+			      nvmlGpuInstanceProfileInfo_v2_t *info)
+{
+	if (!gi_info_version_ok(info)) {
+		nvmlReturn_t r = vmig__nv_enter();
+		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+	}
+	const struct vmig_gi_profile *gp;
+	nvmlReturn_t r = enter_gi_profile(device, key, by_id, info, &gp);
+	if (r != NVML_SUCCESS)
+		return r;
+	gi_info_versioned(gp, info);
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfoV(nvmlDevice_t device,
+							       unsigned int profile,
+							       nvmlGpuInstanceProfileInfo_v2_t *info)
+{
+	return gi_info_v(device, profile, false, info);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfoByIdV(
+	nvmlDevice_t device, unsigned int profileId, nvmlGpuInstanceProfileInfo_v2_t *info)
+{
+	return gi_info_v(device, profileId, true, info);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Placements (the same two-call pattern for GIs and CIs)                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Write n placements {starts[i], size} into out (GI and CI placements have
+ * the same layout).  out NULL asks for the count; a short *count gets
+ * INSUFFICIENT_SIZE with the count needed.
+ */
+static nvmlReturn_t put_placements(const unsigned *starts, unsigned n, unsigned size,
+				   nvmlGpuInstancePlacement_t *out, unsigned *count)
+{
+	if (out && *count < n) {
+		*count = n;
+		return NVML_ERROR_INSUFFICIENT_SIZE;
+	}
+	for (unsigned i = 0; out && i < n; i++)
+		out[i] = (nvmlGpuInstancePlacement_t){.start = starts[i], .size = size};
+	*count = n;
+	return NVML_SUCCESS;
+}
+
+/*
+ * All placements of a profile, whatever is occupied and whether or not MIG
+ * is enabled.  The first version had no count on input: its buffer was
+ * sized by the profile's instance count, so it gets no more than that.
+ */
+static nvmlReturn_t gi_placements(nvmlDevice_t device, unsigned profileId,
+				  nvmlGpuInstancePlacement_t *placements, unsigned *count, bool v1)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_mig_gpu(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(ref.m, profileId);
+	if (!count || !gp || (v1 && !placements))
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	unsigned n = gp->nstarts;
+	if (v1) {
+		n = n < gp->instances ? n : gp->instances;
+		*count = n;
+	}
+	return vmig__nv_leave(put_placements(gp->starts, n, gp->size, placements, count));
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstancePossiblePlacements_v2(
+	nvmlDevice_t device, unsigned int profileId, nvmlGpuInstancePlacement_t *placements,
+	unsigned int *count)
+{
+	return gi_placements(device, profileId, placements, count, false);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstancePossiblePlacements(
+	nvmlDevice_t device, unsigned int profileId, nvmlGpuInstancePlacement_t *placements,
+	unsigned int *count)
+{
+	return gi_placements(device, profileId, placements, count, true);
+}
+
+/* ------------------------------------------------------------------------ */
+/* GPU instances                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* A GPU with MIG enabled and a GI profile by ID; lock held on success. */
+static nvmlReturn_t enter_gi_op(nvmlDevice_t device, unsigned profileId, const void *out,
+				struct nv_ref *ref, const struct vmig_gi_profile **ret_gp)
+{
+	nvmlReturn_t r = enter_mig_gpu(device, ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!out)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	if (!ref->g->mig_current)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	*ret_gp = vmig_gi_profile_by_id(ref->m, profileId);
+	if (!*ret_gp)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	return NVML_SUCCESS;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceRemainingCapacity(nvmlDevice_t device,
+								    unsigned int profileId,
+								    unsigned int *count)
+{
+	struct nv_ref ref;
+	const struct vmig_gi_profile *gp;
+	nvmlReturn_t r = enter_gi_op(device, profileId, count, &ref, &gp);
+	if (r != NVML_SUCCESS)
+		return r;
+	*count = vmig_gi_remaining(ref.g, gp);
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+static nvmlReturn_t create_gi(nvmlDevice_t device, unsigned profileId,
+			      const nvmlGpuInstancePlacement_t *placement, bool placed,
+			      nvmlGpuInstance_t *gpuInstance)
+{
+	struct nv_ref ref;
+	const struct vmig_gi_profile *gp;
+	nvmlReturn_t r = enter_gi_op(device, profileId, gpuInstance, &ref, &gp);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (placed && (!placement || placement->size != gp->size))
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	unsigned start = placed ? placement->start : 0, id = 0;
+	unsigned gpu = ref.index;
+	r = changed(vmig_create_gi(L.ctx, gpu, profileId, placed ? &start : NULL, &id, NULL));
+	if (r != NVML_SUCCESS)
+		return vmig__nv_leave(r);
+	nvmlGpuInstance_t h = vmig__nv_gi_handle(gpu, id);
+	if (!h)
+		return vmig__nv_leave(NVML_ERROR_UNKNOWN);
+	*gpuInstance = h;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceCreateGpuInstance(nvmlDevice_t device, unsigned int profileId,
+						      nvmlGpuInstance_t *gpuInstance)
+{
+	return create_gi(device, profileId, NULL, false, gpuInstance);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceCreateGpuInstanceWithPlacement(
+	nvmlDevice_t device, unsigned int profileId, const nvmlGpuInstancePlacement_t *placement,
+	nvmlGpuInstance_t *gpuInstance)
+{
+	return create_gi(device, profileId, placement, true, gpuInstance);
+}
+
+/* IN_USE while compute instances exist in it (the placement engine's rule). */
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceDestroy(nvmlGpuInstance_t gpuInstance)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_gi(gpuInstance, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	return vmig__nv_leave(changed(vmig_destroy_gi(L.ctx, ref.index, ref.gi->id, NULL)));
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profileId,
+						    nvmlGpuInstance_t *gpuInstances,
+						    unsigned int *count)
+{
+	struct nv_ref ref;
+	const struct vmig_gi_profile *gp;
+	nvmlReturn_t r = enter_gi_op(device, profileId, count, &ref, &gp);
+	if (r != NVML_SUCCESS)
+		return r;
+	unsigned n = 0;
+	for (unsigned i = 0; i < ref.g->ngi; i++)
+		n += ref.g->gi[i].profile_id == profileId && vmig__nv_gi_handle(ref.index, ref.g->gi[i].id);
+	if (*count < n) {
+		*count = n;
+		return vmig__nv_leave(NVML_ERROR_INSUFFICIENT_SIZE);
+	}
+	if (n && !gpuInstances)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	n = 0;
+	for (unsigned i = 0; i < ref.g->ngi; i++) {
+		nvmlGpuInstance_t h = vmig__nv_gi_handle(ref.index, ref.g->gi[i].id);
+		if (ref.g->gi[i].profile_id == profileId && h)
+			gpuInstances[n++] = h;
+	}
+	*count = n;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t device, unsigned int id,
+						       nvmlGpuInstance_t *gpuInstance)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_mig_gpu(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!gpuInstance)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	if (!ref.g->mig_current)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	nvmlGpuInstance_t h = vmig__nv_gi_handle(ref.index, id);
+	if (!h)
+		return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	*gpuInstance = h;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gpuInstance,
+						 nvmlGpuInstanceInfo_t *info)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_gi(gpuInstance, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!info)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*info = (nvmlGpuInstanceInfo_t){
+		.device = ref.dev,
+		.id = ref.gi->id,
+		.profileId = ref.gi->profile_id,
+		.placement = {.start = ref.gi->start, .size = ref.gi->size},
+	};
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Compute-instance profiles                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void ci_info_v1(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp,
+		       nvmlComputeInstanceProfileInfo_t *info)
+{
+	*info = (nvmlComputeInstanceProfileInfo_t){
+		.id = cp->id,
+		.sliceCount = cp->slices,
+		.instanceCount = cp->instances,
+		.multiprocessorCount = cp->sm,
+		.sharedCopyEngineCount = gp->ce,
+		.sharedDecoderCount = gp->dec,
+		.sharedEncoderCount = gp->enc,
+		.sharedJpegCount = gp->jpeg,
+		.sharedOfaCount = gp->ofa,
+	};
+}
+
+static void ci_info_versioned(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp,
+			      nvmlComputeInstanceProfileInfo_v2_t *info)
+{
+	nvmlComputeInstanceProfileInfo_v3_t v3 = {.version = info->version};
+	nvmlComputeInstanceProfileInfo_t v1;
+	char name[64];
+	ci_info_v1(gp, cp, &v1);
+	memcpy(&v3.id, &v1, sizeof(v1));
+	if (vmig_ci_profile_name(gp, cp, name, sizeof(name)) < 0)
+		snprintf(name, sizeof(name), "%s", gp->name);
+	mig_name(v3.name, sizeof(v3.name), name);
+	v3.capabilities = cp->flags & VMIG_PF_GFX ? NVML_COMPUTE_INSTANCE_PROFILE_CAPS_GFX : 0;
+	/* v2 is v3 without its last field. */
+	memcpy(info, &v3,
+	       info->version == nvmlComputeInstanceProfileInfo_v2 ? sizeof(nvmlComputeInstanceProfileInfo_v2_t)
+								    : sizeof(v3));
+}
+
+/* A CI profile of the GI by index constant, as the profile-info calls look it up. */
+static nvmlReturn_t enter_ci_profile(nvmlGpuInstance_t gpuInstance, unsigned profile,
+				     unsigned engProfile, const void *out, struct nv_ref *ref,
+				     const struct vmig_ci_profile **ret_cp)
+{
+	nvmlReturn_t r = vmig__nv_enter_gi(gpuInstance, ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!out || profile >= NVML_COMPUTE_INSTANCE_PROFILE_COUNT ||
+	    engProfile >= NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_COUNT)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*ret_cp = vmig_ci_profile_by_id(ref->gp, profile);
+	if (!*ret_cp)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	return NVML_SUCCESS;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfo(
+	nvmlGpuInstance_t gpuInstance, unsigned int profile, unsigned int engProfile,
+	nvmlComputeInstanceProfileInfo_t *info)
+{
+	struct nv_ref ref;
+	const struct vmig_ci_profile *cp;
+	nvmlReturn_t r = enter_ci_profile(gpuInstance, profile, engProfile, info, &ref, &cp);
+	if (r != NVML_SUCCESS)
+		return r;
+	ci_info_v1(ref.gp, cp, info);
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfoV(
+	nvmlGpuInstance_t gpuInstance, unsigned int profile, unsigned int engProfile,
+	nvmlComputeInstanceProfileInfo_v2_t *info)
+{
+	if (info && info->version != nvmlComputeInstanceProfileInfo_v2 &&
+	    info->version != nvmlComputeInstanceProfileInfo_v3) {
+		nvmlReturn_t r = vmig__nv_enter();
+		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+	}
+	struct nv_ref ref;
+	const struct vmig_ci_profile *cp;
+	nvmlReturn_t r = enter_ci_profile(gpuInstance, profile, engProfile, info, &ref, &cp);
+	if (r != NVML_SUCCESS)
+		return r;
+	ci_info_versioned(ref.gp, cp, info);
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Compute instances                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* A GI and a CI profile of it by ID; lock held on success. */
+static nvmlReturn_t enter_ci_op(nvmlGpuInstance_t gpuInstance, unsigned profileId, const void *out,
+				struct nv_ref *ref, const struct vmig_ci_profile **ret_cp)
+{
+	nvmlReturn_t r = vmig__nv_enter_gi(gpuInstance, ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	*ret_cp = vmig_ci_profile_by_id(ref->gp, profileId);
+	if (!out || !*ret_cp)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	return NVML_SUCCESS;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstancePossiblePlacements(
+	nvmlGpuInstance_t gpuInstance, unsigned int profileId,
+	nvmlComputeInstancePlacement_t *placements, unsigned int *count)
+{
+	struct nv_ref ref;
+	const struct vmig_ci_profile *cp;
+	nvmlReturn_t r = enter_ci_op(gpuInstance, profileId, count, &ref, &cp);
+	if (r != NVML_SUCCESS)
+		return r;
+	_Static_assert(sizeof(nvmlComputeInstancePlacement_t) == sizeof(nvmlGpuInstancePlacement_t),
+		       "placements share a layout");
+	return vmig__nv_leave(put_placements(cp->starts, cp->nstarts, cp->slices,
+					     (nvmlGpuInstancePlacement_t *)(void *)placements,
+					     count));
+}
+
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceRemainingCapacity(
+	nvmlGpuInstance_t gpuInstance, unsigned int profileId, unsigned int *count)
+{
+	struct nv_ref ref;
+	const struct vmig_ci_profile *cp;
+	nvmlReturn_t r = enter_ci_op(gpuInstance, profileId, count, &ref, &cp);
+	if (r != NVML_SUCCESS)
+		return r;
+	*count = vmig_ci_remaining(ref.gi, ref.gp, cp);
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+static nvmlReturn_t create_ci(nvmlGpuInstance_t gpuInstance, unsigned profileId,
+			      const nvmlComputeInstancePlacement_t *placement, bool placed,
+			      nvmlComputeInstance_t *computeInstance)
+{
+	struct nv_ref ref;
+	const struct vmig_ci_profile *cp;
+	nvmlReturn_t r = enter_ci_op(gpuInstance, profileId, computeInstance, &ref, &cp);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (placed && (!placement || placement->size != cp->slices))
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	unsigned start = placed ? placement->start : 0, id = 0;
+	unsigned gpu = ref.index, gi = ref.gi->id;
+	r = changed(vmig_create_ci(L.ctx, gpu, gi, profileId, placed ? &start : NULL, &id, NULL));
+	if (r != NVML_SUCCESS)
+		return vmig__nv_leave(r);
+	nvmlComputeInstance_t h = vmig__nv_ci_handle(gpu, gi, id);
+	if (!h)
+		return vmig__nv_leave(NVML_ERROR_UNKNOWN);
+	*computeInstance = h;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceCreateComputeInstance(nvmlGpuInstance_t gpuInstance,
+							       unsigned int profileId,
+							       nvmlComputeInstance_t *computeInstance)
+{
+	return create_ci(gpuInstance, profileId, NULL, false, computeInstance);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceCreateComputeInstanceWithPlacement(
+	nvmlGpuInstance_t gpuInstance, unsigned int profileId,
+	const nvmlComputeInstancePlacement_t *placement, nvmlComputeInstance_t *computeInstance)
+{
+	return create_ci(gpuInstance, profileId, placement, true, computeInstance);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlComputeInstanceDestroy(nvmlComputeInstance_t computeInstance)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_ci(computeInstance, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	return vmig__nv_leave(
+		changed(vmig_destroy_ci(L.ctx, ref.index, ref.gi->id, ref.ci->id, NULL)));
+}
+
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gpuInstance,
+							     unsigned int profileId,
+							     nvmlComputeInstance_t *computeInstances,
+							     unsigned int *count)
+{
+	struct nv_ref ref;
+	const struct vmig_ci_profile *cp;
+	nvmlReturn_t r = enter_ci_op(gpuInstance, profileId, count, &ref, &cp);
+	if (r != NVML_SUCCESS)
+		return r;
+	unsigned n = 0, gi = ref.gi->id;
+	for (unsigned i = 0; i < ref.gi->nci; i++)
+		n += ref.gi->ci[i].profile_id == profileId &&
+		     vmig__nv_ci_handle(ref.index, gi, ref.gi->ci[i].id);
+	if (*count < n) {
+		*count = n;
+		return vmig__nv_leave(NVML_ERROR_INSUFFICIENT_SIZE);
+	}
+	if (n && !computeInstances)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	n = 0;
+	for (unsigned i = 0; i < ref.gi->nci; i++) {
+		nvmlComputeInstance_t h = vmig__nv_ci_handle(ref.index, gi, ref.gi->ci[i].id);
+		if (ref.gi->ci[i].profile_id == profileId && h)
+			computeInstances[n++] = h;
+	}
+	*count = n;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceById(
+	nvmlGpuInstance_t gpuInstance, unsigned int id, nvmlComputeInstance_t *computeInstance)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_gi(gpuInstance, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!computeInstance)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	nvmlComputeInstance_t h = vmig__nv_ci_handle(ref.index, ref.gi->id, id);
+	if (!h)
+		return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	*computeInstance = h;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t computeInstance,
+							nvmlComputeInstanceInfo_t *info)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_ci(computeInstance, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!info)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*info = (nvmlComputeInstanceInfo_t){
+		.device = ref.dev,
+		.gpuInstance = vmig__nv_gi_handle(ref.index, ref.gi->id),
+		.id = ref.ci->id,
+		.profileId = ref.ci->profile_id,
+		.placement = {.start = ref.ci->start, .size = ref.ci->size},
+	};
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo(nvmlComputeInstance_t computeInstance,
+						     nvmlComputeInstanceInfo_t *info)
+{
+	return nvmlComputeInstanceGetInfo_v2(computeInstance, info);
+}
+
+/* ------------------------------------------------------------------------ */
+/* MIG device handles                                                        */
+/* ------------------------------------------------------------------------ */
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device,
+						      unsigned int *isMigDevice)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!isMigDevice)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*isMigDevice = ref.ci != NULL;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+static nvmlReturn_t mig_id(nvmlDevice_t device, unsigned int *id, bool ci)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!id)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	if (!ref.ci)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	*id = ci ? ref.ci->id : ref.gi->id;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t device, unsigned int *id)
+{
+	return mig_id(device, id, false);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t device, unsigned int *id)
+{
+	return mig_id(device, id, true);
+}
+
+/* One MIG device per compute slice at most; 0 when MIG is unsupported or disabled. */
+static unsigned max_mig(const struct nv_ref *ref)
+{
+	return (ref->m->flags & VMIG_MF_MIG) && ref->g->mig_current ? ref->m->compute_slices : 0;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *count)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!count || ref.ci)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*count = max_mig(&ref);
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+/* Indexes are dense, in (GI ID, CI ID) order; slots past the last MIG device are NOT_FOUND. */
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device,
+							      unsigned int index,
+							      nvmlDevice_t *migDevice)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_mig_gpu(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!migDevice || index >= max_mig(&ref))
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	const struct nv_gpu_slot *s = &L.gpu[ref.index];
+	if (index >= s->nmig)
+		return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	*migDevice = vmig__nv_mig_handle(ref.index, s->mig_gi[index], s->mig_ci[index]);
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t migDevice,
+								       nvmlDevice_t *device)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(migDevice, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!device || !ref.ci)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*device = ref.dev;
+	return vmig__nv_leave(NVML_SUCCESS);
+}

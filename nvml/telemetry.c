@@ -1,0 +1,379 @@
+/*
+ * telemetry.c — the readings monitoring tools poll (temperature, power,
+ * energy, clocks, utilisation, ECC, PCIe link, processes, settings), with
+ * plausible and stable values for an idle GPU of each architecture.  A
+ * simulated GPU does no work, so the values do not move, except the energy
+ * counter, which grows with time at the idle power as a real one does.
+ *
+ * What a real GPU of the model would refuse, this refuses too: fans on
+ * passively cooled boards, utilisation on a MIG-enabled GPU, and any of
+ * these readings on a MIG device handle.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "nv.h"
+
+#define L vmig__nv
+
+/* Idle readings and limits of one kind of board. */
+struct board {
+	unsigned tdp_w, idle_w, min_w;
+	unsigned gfx_max, mem_max, gfx_idle, mem_idle; /* MHz */
+	unsigned pcie_gen, bus_width;
+	unsigned temp_idle, temp_slowdown, temp_shutdown, temp_gpu_max, temp_mem_max;
+	const char *vbios;
+};
+
+static const struct board board_ampere = {400, 55, 100, 1410, 1593, 210, 1593, 4, 5120,
+					  30, 92, 95, 88, 95, "92.00.45.00.06"};
+static const struct board board_a30 = {165, 32, 100, 1440, 1215, 210, 1215, 4, 3072,
+				       31, 92, 95, 88, 95, "92.00.6B.00.01"};
+static const struct board board_hopper = {700, 72, 200, 1980, 2619, 345, 2619, 5, 5120,
+					  32, 90, 92, 87, 95, "96.00.99.00.01"};
+static const struct board board_blackwell = {1000, 140, 200, 1965, 3996, 345, 3996, 5, 8192,
+					     33, 90, 92, 87, 95, "97.00.4B.00.01"};
+static const struct board board_ada = {350, 30, 100, 2520, 9001, 210, 405, 4, 384,
+				       35, 93, 96, 90, 95, "95.02.3C.00.01"};
+
+static const struct board *board_of(const struct vmig_model *m)
+{
+	if (strstr(m->key, "a30"))
+		return &board_a30;
+	switch (m->arch) {
+	case VMIG_ARCH_AMPERE:
+		return &board_ampere;
+	case VMIG_ARCH_HOPPER:
+		return &board_hopper;
+	case VMIG_ARCH_BLACKWELL:
+		return &board_blackwell;
+	default:
+		return &board_ada;
+	}
+}
+
+/*
+ * Enter for a reading of the whole GPU: MIG device handles answer
+ * NOT_SUPPORTED, and a NULL output INVALID_ARGUMENT.  Holds the lock only
+ * on success.
+ */
+static nvmlReturn_t enter_gpu(nvmlDevice_t device, const void *out, struct nv_ref *ref)
+{
+	nvmlReturn_t r = vmig__nv_enter_device(device, ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!out)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	if (ref->ci)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	return NVML_SUCCESS;
+}
+
+/* One unsigned reading computed from the board (and the GPU's index for a little spread). */
+#define READING(fn, type, expr)                                                            \
+	NVML_EXPORT nvmlReturn_t fn(nvmlDevice_t device, type *out)                         \
+	{                                                                                  \
+		struct nv_ref ref;                                                         \
+		nvmlReturn_t r = enter_gpu(device, out, &ref);                             \
+		if (r != NVML_SUCCESS)                                                     \
+			return r;                                                          \
+		const struct board *b = board_of(ref.m);                                   \
+		(void)b;                                                                   \
+		*out = (type)(expr);                                                       \
+		return vmig__nv_leave(NVML_SUCCESS);                                       \
+	}
+
+READING(nvmlDeviceGetPersistenceMode, nvmlEnableState_t, NVML_FEATURE_ENABLED)
+READING(nvmlDeviceGetPowerUsage, unsigned int, (b->idle_w + ref.index % 4) * 1000u)
+READING(nvmlDeviceGetPowerManagementLimit, unsigned int, b->tdp_w * 1000u)
+READING(nvmlDeviceGetPowerManagementDefaultLimit, unsigned int, b->tdp_w * 1000u)
+READING(nvmlDeviceGetEnforcedPowerLimit, unsigned int, b->tdp_w * 1000u)
+READING(nvmlDeviceGetPowerManagementMode, nvmlEnableState_t, NVML_FEATURE_ENABLED)
+READING(nvmlDeviceGetPerformanceState, nvmlPstates_t, NVML_PSTATE_0)
+READING(nvmlDeviceGetPowerState, nvmlPstates_t, NVML_PSTATE_0)
+READING(nvmlDeviceGetComputeMode, nvmlComputeMode_t, NVML_COMPUTEMODE_DEFAULT)
+READING(nvmlDeviceGetDisplayMode, nvmlEnableState_t, NVML_FEATURE_DISABLED)
+READING(nvmlDeviceGetDisplayActive, nvmlEnableState_t, NVML_FEATURE_DISABLED)
+READING(nvmlDeviceGetDefaultEccMode, nvmlEnableState_t, NVML_FEATURE_ENABLED)
+READING(nvmlDeviceGetCurrPcieLinkGeneration, unsigned int, b->pcie_gen)
+READING(nvmlDeviceGetMaxPcieLinkGeneration, unsigned int, b->pcie_gen)
+READING(nvmlDeviceGetGpuMaxPcieLinkGeneration, unsigned int, b->pcie_gen)
+READING(nvmlDeviceGetCurrPcieLinkWidth, unsigned int, 16)
+READING(nvmlDeviceGetMaxPcieLinkWidth, unsigned int, 16)
+READING(nvmlDeviceGetMemoryBusWidth, unsigned int, b->bus_width)
+READING(nvmlDeviceGetCurrentClocksThrottleReasons, unsigned long long,
+	nvmlClocksThrottleReasonGpuIdle)
+READING(nvmlDeviceGetCurrentClocksEventReasons, unsigned long long,
+	nvmlClocksThrottleReasonGpuIdle)
+READING(nvmlDeviceGetSupportedClocksThrottleReasons, unsigned long long, 0x1ffull)
+READING(nvmlDeviceGetSupportedClocksEventReasons, unsigned long long, 0x1ffull)
+
+/* Energy since the (simulated) boot: idle power integrated over CLOCK_BOOTTIME, in mJ. */
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
+							      unsigned long long *energy)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, energy, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	unsigned long long ms = (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+	*energy = ms * (board_of(ref.m)->idle_w + ref.index % 4);
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+/* Passively cooled boards have no fan for NVML to report. */
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetFanSpeed(nvmlDevice_t device, unsigned int *speed)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, speed, &ref);
+	return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device,
+						   nvmlTemperatureSensors_t sensorType,
+						   unsigned int *temp)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, temp, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (sensorType != NVML_TEMPERATURE_GPU)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*temp = board_of(ref.m)->temp_idle + ref.index % 3;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetTemperatureThreshold(nvmlDevice_t device,
+							    nvmlTemperatureThresholds_t thresholdType,
+							    unsigned int *temp)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, temp, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	const struct board *b = board_of(ref.m);
+	switch (thresholdType) {
+	case NVML_TEMPERATURE_THRESHOLD_SHUTDOWN:
+		*temp = b->temp_shutdown;
+		break;
+	case NVML_TEMPERATURE_THRESHOLD_SLOWDOWN:
+		*temp = b->temp_slowdown;
+		break;
+	case NVML_TEMPERATURE_THRESHOLD_MEM_MAX:
+		*temp = b->temp_mem_max;
+		break;
+	case NVML_TEMPERATURE_THRESHOLD_GPU_MAX:
+		*temp = b->temp_gpu_max;
+		break;
+	default:
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	}
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(nvmlDevice_t device,
+								       unsigned int *minLimit,
+								       unsigned int *maxLimit)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, minLimit && maxLimit ? minLimit : NULL, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	*minLimit = board_of(ref.m)->min_w * 1000u;
+	*maxLimit = board_of(ref.m)->tdp_w * 1000u;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+/* Clock of a domain: max, or what an idle GPU runs at. */
+static nvmlReturn_t clock_of(const struct board *b, nvmlClockType_t type, bool max, unsigned *mhz)
+{
+	switch (type) {
+	case NVML_CLOCK_GRAPHICS:
+	case NVML_CLOCK_SM:
+		*mhz = max ? b->gfx_max : b->gfx_idle;
+		return NVML_SUCCESS;
+	case NVML_CLOCK_MEM:
+		*mhz = max ? b->mem_max : b->mem_idle;
+		return NVML_SUCCESS;
+	case NVML_CLOCK_VIDEO:
+		*mhz = max ? b->gfx_max * 9 / 10 : b->gfx_idle * 3 / 2;
+		return NVML_SUCCESS;
+	}
+	return NVML_ERROR_INVALID_ARGUMENT;
+}
+
+static nvmlReturn_t clock_query(nvmlDevice_t device, nvmlClockType_t type, bool max,
+				unsigned int *clock)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, clock, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	unsigned mhz;
+	r = clock_of(board_of(ref.m), type, max, &mhz);
+	if (r == NVML_SUCCESS)
+		*clock = mhz;
+	return vmig__nv_leave(r);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t device, nvmlClockType_t type,
+						 unsigned int *clock)
+{
+	return clock_query(device, type, false, clock);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxClockInfo(nvmlDevice_t device, nvmlClockType_t type,
+						    unsigned int *clock)
+{
+	return clock_query(device, type, true, clock);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetApplicationsClock(nvmlDevice_t device,
+							 nvmlClockType_t clockType,
+							 unsigned int *clockMHz)
+{
+	return clock_query(device, clockType, true, clockMHz);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetDefaultApplicationsClock(nvmlDevice_t device,
+								nvmlClockType_t clockType,
+								unsigned int *clockMHz)
+{
+	return clock_query(device, clockType, true, clockMHz);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxCustomerBoostClock(nvmlDevice_t device,
+							     nvmlClockType_t clockType,
+							     unsigned int *clockMHz)
+{
+	return clock_query(device, clockType, true, clockMHz);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetClock(nvmlDevice_t device, nvmlClockType_t clockType,
+					     nvmlClockId_t clockId, unsigned int *clockMHz)
+{
+	if (clockId > NVML_CLOCK_ID_CUSTOMER_BOOST_MAX) {
+		nvmlReturn_t r = vmig__nv_enter();
+		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	}
+	return clock_query(device, clockType, clockId != NVML_CLOCK_ID_CURRENT, clockMHz);
+}
+
+/* Utilisation is not attributed on a MIG-enabled GPU; an idle one reads zero. */
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device,
+							nvmlUtilization_t *utilization)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, utilization, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (ref.g->mig_current)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	utilization->gpu = 0;
+	utilization->memory = 0;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetEccMode(nvmlDevice_t device, nvmlEnableState_t *current,
+					       nvmlEnableState_t *pending)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, current && pending ? current : NULL, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	*current = NVML_FEATURE_ENABLED;
+	*pending = NVML_FEATURE_ENABLED;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device,
+						      nvmlMemoryErrorType_t errorType,
+						      nvmlEccCounterType_t counterType,
+						      unsigned long long *eccCounts)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, eccCounts, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if ((unsigned)errorType > NVML_MEMORY_ERROR_TYPE_UNCORRECTED ||
+	    (unsigned)counterType > NVML_AGGREGATE_ECC)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*eccCounts = 0;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetBAR1MemoryInfo(nvmlDevice_t device,
+						      nvmlBAR1Memory_t *bar1Memory)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, bar1Memory, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	/* BAR1 spans the next power of two at or above the memory, as on large-BAR boards. */
+	unsigned long long mib = 1;
+	while (mib < ref.m->mem_mib)
+		mib <<= 1;
+	bar1Memory->bar1Total = mib << 20;
+	bar1Memory->bar1Used = 1ull << 20;
+	bar1Memory->bar1Free = bar1Memory->bar1Total - bar1Memory->bar1Used;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetVbiosVersion(nvmlDevice_t device, char *version,
+						    unsigned int length)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, version, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	return vmig__nv_leave(vmig__nv_copy(version, length, board_of(ref.m)->vbios));
+}
+
+/* Cores are not a meaningful count once the GPU is partitioned. */
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetNumGpuCores(nvmlDevice_t device, unsigned int *numCores)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, numCores, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (ref.g->mig_current)
+		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
+	*numCores = ref.m->sm * 128;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+/*
+ * No process runs on a simulated GPU or MIG device: every process list is
+ * empty, whatever the struct version, and no entry is ever written.
+ */
+static nvmlReturn_t no_processes(nvmlDevice_t device, unsigned int *infoCount)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	if (!infoCount)
+		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	*infoCount = 0;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+#define NO_PROCESSES(fn)                                                                   \
+	NVML_EXPORT nvmlReturn_t fn(nvmlDevice_t device, unsigned int *infoCount,           \
+				    nvmlProcessInfo_t *infos)                               \
+	{                                                                                  \
+		(void)infos;                                                               \
+		return no_processes(device, infoCount);                                    \
+	}
+
+NO_PROCESSES(nvmlDeviceGetComputeRunningProcesses)
+NO_PROCESSES(nvmlDeviceGetComputeRunningProcesses_v2)
+NO_PROCESSES(nvmlDeviceGetComputeRunningProcesses_v3)
+NO_PROCESSES(nvmlDeviceGetGraphicsRunningProcesses)
+NO_PROCESSES(nvmlDeviceGetGraphicsRunningProcesses_v2)
+NO_PROCESSES(nvmlDeviceGetGraphicsRunningProcesses_v3)
+NO_PROCESSES(nvmlDeviceGetMPSComputeRunningProcesses)
+NO_PROCESSES(nvmlDeviceGetMPSComputeRunningProcesses_v2)
+NO_PROCESSES(nvmlDeviceGetMPSComputeRunningProcesses_v3)

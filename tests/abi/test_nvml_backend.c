@@ -1,0 +1,181 @@
+/*
+ * test_nvml_backend.c — libvmig's nvml backend against vmig's own
+ * libnvidia-ml.so.1: its snapshots equal the sim backend's, changes made
+ * through it land in the store, and the models it builds from NVML's profile
+ * information (VMIG_NVML_NO_CATALOGUE=1) equal the catalogue's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../unit/harness.h"
+#include "vmig/vmig.h"
+
+static char dir[] = "/tmp/vmig-nvmlbe-XXXXXX";
+
+/* A fresh store with an H100 and an A100, MIG on, one 3g GI (with a CI) and one 1g GI on each. */
+static void setup(void)
+{
+	struct vmig_ctx *sim;
+	struct vmig_state *st = calloc(1, sizeof(*st));
+	struct vmig_store *s;
+	unsigned id, ci;
+	int act;
+	if (!mkdtemp(dir))
+		abort();
+	setenv("VMIG_STATE_DIR", dir, 1);
+	CHECK(vmig_store_open(dir, &s, NULL) == 0 && vmig_store_begin(s, st, NULL) == 0);
+	st->ngpu = 0;
+	vmig_state_add_gpu(st, vmig_model_find("h100-80gb"), NULL);
+	vmig_state_add_gpu(st, vmig_model_find("a100-40gb"), NULL);
+	CHECK(vmig_store_commit(s, st, NULL) == 0);
+	vmig_store_close(s);
+	free(st);
+	CHECK(vmig_open("sim", &sim, NULL) == 0);
+	for (unsigned g = 0; g < 2; g++) {
+		CHECK(vmig_set_mig_mode(sim, g, 1, &act, NULL) == 0);
+		CHECK(vmig_gpu_reset(sim, g, NULL) == 0);
+		CHECK(vmig_create_gi(sim, g, 9, NULL, &id, NULL) == 0);
+		CHECK(vmig_create_ci(sim, g, id, 0, NULL, &ci, NULL) == 0);
+		CHECK(vmig_create_gi(sim, g, 19, NULL, &id, NULL) == 0);
+	}
+	vmig_close(sim);
+	const char *b = getenv("B") ? getenv("B") : "build";
+	char lib[512];
+	snprintf(lib, sizeof(lib), "%s/libnvidia-ml.so.1", b);
+	setenv("VMIG_NVML_LIBRARY", lib, 1);
+}
+
+/* Snapshots through both backends; the nvml context stays open (it owns built models). */
+static struct vmig_ctx *snapshots(struct vmig_state *a, struct vmig_state *b)
+{
+	struct vmig_ctx *sim, *nv;
+	struct vmig_err err = {0};
+	CHECK(vmig_open("sim", &sim, NULL) == 0);
+	int r = vmig_open("nvml", &nv, &err);
+	if (r < 0) {
+		fprintf(stderr, "nvml backend: %s\n", err.msg);
+		abort();
+	}
+	CHECK(vmig_snapshot(sim, a, NULL) == 0);
+	CHECK(vmig_snapshot(nv, b, NULL) == 0);
+	vmig_close(sim);
+	return nv;
+}
+
+static void same_instances(const struct vmig_state *a, const struct vmig_state *b)
+{
+	CHECK_EQ_U(a->ngpu, b->ngpu);
+	for (unsigned g = 0; g < a->ngpu && g < b->ngpu; g++) {
+		const struct vmig_gpu_state *x = &a->gpu[g], *y = &b->gpu[g];
+		CHECK_STR(x->uuid, y->uuid);
+		CHECK_EQ_U(x->mig_current, y->mig_current);
+		CHECK_EQ_U(x->flags, y->flags);
+		CHECK_EQ_U(x->ngi, y->ngi);
+		for (unsigned i = 0; i < x->ngi && i < y->ngi; i++) {
+			CHECK(x->gi[i].id == y->gi[i].id && x->gi[i].profile_id == y->gi[i].profile_id &&
+			      x->gi[i].start == y->gi[i].start && x->gi[i].nci == y->gi[i].nci);
+			for (unsigned c = 0; c < x->gi[i].nci && c < y->gi[i].nci; c++)
+				CHECK(memcmp(&x->gi[i].ci[c], &y->gi[i].ci[c], sizeof(x->gi[i].ci[c])) == 0);
+		}
+	}
+}
+
+TEST(snapshot_equals_sim)
+{
+	setup();
+	struct vmig_state *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	vmig_close(snapshots(a, b));
+	same_instances(a, b);
+	CHECK(b->gpu[0].model == vmig_model_find("h100-80gb"));
+	free(a);
+	free(b);
+}
+
+TEST(changes_through_nvml)
+{
+	setup();
+	struct vmig_ctx *nv;
+	unsigned id, ci, start = 0;
+	int act = 1;
+	struct vmig_err err = {0};
+	CHECK(vmig_open("nvml", &nv, NULL) == 0);
+	CHECK(vmig_create_gi(nv, 0, 14, NULL, &id, NULL) == 0);
+	CHECK(vmig_create_ci(nv, 0, id, 0, &start, &ci, NULL) == 0);
+	CHECK_EQ_I(vmig_destroy_gi(nv, 0, id, &err), -VMIG_E_IN_USE);
+	CHECK(vmig_destroy_ci(nv, 0, id, ci, NULL) == 0);
+	CHECK(vmig_destroy_gi(nv, 0, id, NULL) == 0);
+	CHECK_EQ_I(vmig_create_gi(nv, 0, 0, NULL, &id, &err), -VMIG_E_INSUFFICIENT_RESOURCES);
+	CHECK_EQ_I(vmig_destroy_gi(nv, 5, 1, &err), -VMIG_E_NOT_FOUND);
+	/* Ampere: the mode is pending until the reset, which reaches the store. */
+	CHECK_EQ_I(vmig_set_mig_mode(nv, 1, 1, &act, NULL), 0);
+	CHECK_EQ_I(act, 0);
+	vmig_close(nv);
+	struct vmig_state *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	vmig_close(snapshots(a, b));
+	same_instances(a, b);
+	CHECK_EQ_U(b->gpu[0].ngi, 2);
+	free(a);
+	free(b);
+}
+
+static void same_ci_profiles(const struct vmig_gi_profile *x, const struct vmig_gi_profile *y)
+{
+	CHECK_EQ_U(x->nci, y->nci);
+	for (unsigned c = 0; c < x->nci && c < y->nci; c++) {
+		CHECK_EQ_U(x->ci[c].id, y->ci[c].id);
+		CHECK_EQ_U(x->ci[c].slices, y->ci[c].slices);
+		CHECK_EQ_U(x->ci[c].instances, y->ci[c].instances);
+		CHECK_EQ_U(x->ci[c].sm, y->ci[c].sm);
+		CHECK_EQ_U(x->ci[c].nstarts, y->ci[c].nstarts);
+	}
+}
+
+TEST(models_built_from_nvml)
+{
+	setup();
+	setenv("VMIG_NVML_NO_CATALOGUE", "1", 1);
+	struct vmig_state *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct vmig_ctx *nv = snapshots(a, b);
+	same_instances(a, b);
+	for (unsigned g = 0; g < 2; g++) {
+		const struct vmig_model *cat = a->gpu[g].model, *m = b->gpu[g].model;
+		CHECK(m != cat);
+		CHECK_STR(m->name, cat->name);
+		CHECK_EQ_U(m->pci_device_id, cat->pci_device_id);
+		CHECK_EQ_U(m->mem_mib, cat->mem_mib);
+		CHECK_EQ_U(m->units, cat->units);
+		CHECK_EQ_U(m->compute_slices, cat->compute_slices);
+		CHECK_EQ_U(m->flags & (VMIG_MF_MIG | VMIG_MF_MODE_NEEDS_RESET),
+			   cat->flags & (VMIG_MF_MIG | VMIG_MF_MODE_NEEDS_RESET));
+		CHECK_EQ_U(m->ngi, cat->ngi);
+		for (unsigned k = 0; k < m->ngi && k < cat->ngi; k++) {
+			const struct vmig_gi_profile *x = &cat->gi[k];
+			const struct vmig_gi_profile *y = vmig_gi_profile_by_id(m, x->id);
+			CHECK(y != NULL);
+			if (!y)
+				continue;
+			CHECK_STR(y->name, x->name);
+			CHECK_EQ_U(y->index, x->index);
+			CHECK(y->slices == x->slices && y->size == x->size && y->instances == x->instances);
+			CHECK(y->mem_mib == x->mem_mib && y->sm == x->sm && y->ce == x->ce &&
+			      y->dec == x->dec && y->jpeg == x->jpeg && y->ofa == x->ofa);
+			CHECK_EQ_U(y->flags & VMIG_PF_ATTRS, x->flags & VMIG_PF_ATTRS);
+			CHECK(y->nstarts == x->nstarts &&
+			      memcmp(y->starts, x->starts, x->nstarts * sizeof(x->starts[0])) == 0);
+			if (x->id == 9 || x->id == 19) /* a GI of these exists to ask */
+				same_ci_profiles(x, y);
+		}
+	}
+	vmig_close(nv);
+	free(a);
+	free(b);
+}
+
+int main(void)
+{
+	RUN(snapshot_equals_sim);
+	RUN(changes_through_nvml);
+	RUN(models_built_from_nvml);
+	return harness_done();
+}

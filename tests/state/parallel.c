@@ -1,0 +1,403 @@
+/*
+ * parallel.c — sixteen processes change one state directory at once and no
+ * operation is lost, doubled or half-applied.
+ *
+ * Part 1 (store): each process runs random GI/CI creates and destroys as
+ * transactions (vmig_store_begin, the placement engine's vmig_gpu_* calls,
+ * vmig_store_commit) and logs each committed operation with the generation
+ * its commit got.  A reader process meanwhile checks that every snapshot
+ * validates and that generations never go back.  Afterwards the generations
+ * logged must be exactly the consecutive numbers after the initial state's,
+ * one per commit, and replaying the operations in that order from the
+ * initial state must give the same IDs and exactly the final state.
+ *
+ * Part 2 (ctx): the same through the library's front door, vmig_open("sim")
+ * and vmig_create_gi/..., which gives no generation; there the final state
+ * must validate and the instances must add up: per GPU, GIs created minus
+ * GIs destroyed is the number of GIs left, and the same for CIs.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gen.h"
+
+#define PROCS	    16
+#define OPS	    25
+#define MAX_ENTRIES (PROCS * OPS)
+
+enum { CREATE_GI, DESTROY_GI, CREATE_CI, DESTROY_CI };
+
+struct entry {
+	unsigned long long gen;
+	unsigned op, gpu, a, b, has_start, start, result;
+};
+
+static char base[512];
+static int failures;
+
+static __attribute__((format(printf, 1, 2))) void fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	printf("FAIL - ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	failures++;
+}
+
+/* Random arguments, mostly for instances that exist, sometimes for ones that do not. */
+static void choose(const struct vmig_state *st, uint64_t *rng, struct entry *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->gpu = gen_below(rng, st->ngpu);
+	const struct vmig_gpu_state *g = &st->gpu[x->gpu];
+	const struct vmig_model *m = g->model;
+	unsigned r = gen_below(rng, 20);
+	x->op = r < 7 ? CREATE_GI : r < 10 ? DESTROY_GI : r < 17 ? CREATE_CI : DESTROY_CI;
+	x->has_start = gen_below(rng, 2);
+	if (x->op == CREATE_GI || g->ngi == 0) {
+		const struct vmig_gi_profile *gp = &m->gi[gen_below(rng, m->ngi)];
+		x->a = gp->id;
+		x->start = gp->starts[gen_below(rng, gp->nstarts)];
+		if (x->op != CREATE_GI)
+			x->a = gen_below(rng, 15); /* no GI: an ID that does not exist */
+		return;
+	}
+	const struct vmig_gi_state *gi = &g->gi[gen_below(rng, g->ngi)];
+	x->a = gi->id;
+	if (x->op == DESTROY_GI)
+		return;
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(m, gi->profile_id);
+	if (x->op == CREATE_CI) {
+		const struct vmig_ci_profile *cp = &gp->ci[gen_below(rng, gp->nci)];
+		x->b = cp->id;
+		x->start = cp->starts[gen_below(rng, cp->nstarts)];
+	} else {
+		x->b = gi->nci ? gi->ci[gen_below(rng, gi->nci)].id : gen_below(rng, 8);
+	}
+}
+
+/* Apply an operation to a GPU the way a backend does; x->result gets a created ID. */
+static int apply(struct vmig_gpu_state *g, struct entry *x, struct vmig_err *e)
+{
+	const unsigned *start = x->has_start ? &x->start : NULL;
+	if (x->op == CREATE_GI)
+		return vmig_gpu_create_gi(g, vmig_gi_profile_by_id(g->model, x->a), start,
+					  &x->result, e);
+	if (x->op == DESTROY_GI)
+		return vmig_gpu_destroy_gi(g, x->a, e);
+	if (x->op == DESTROY_CI)
+		return vmig_gpu_destroy_ci(g, x->a, x->b, e);
+	struct vmig_gi_state *gi = vmig_gpu_find_gi(g, x->a);
+	const struct vmig_gi_profile *gp =
+	    gi ? vmig_gi_profile_by_id(g->model, gi->profile_id) : NULL;
+	const struct vmig_ci_profile *cp = gp ? vmig_ci_profile_by_id(gp, x->b) : NULL;
+	if (!cp)
+		return vmig_err_set(e, VMIG_E_NOT_FOUND, "no such GI or CI profile");
+	return vmig_gpu_create_ci(g, x->a, cp, start, &x->result, e);
+}
+
+static void log_entry(FILE *f, const struct entry *x)
+{
+	fprintf(f, "%llu %u %u %u %u %u %u %u\n", x->gen, x->op, x->gpu, x->a, x->b, x->has_start,
+		x->start, x->result);
+}
+
+static void store_worker(const char *dir, unsigned i, FILE *log)
+{
+	static struct vmig_state st;
+	struct vmig_store *s = NULL;
+	struct vmig_err e = {0};
+	uint64_t rng = 0x5eed0000u + i;
+	if (vmig_store_open(dir, &s, &e))
+		_exit(2);
+	for (unsigned k = 0; k < OPS; k++) {
+		struct entry x;
+		if (vmig_store_begin(s, &st, &e)) {
+			fprintf(stderr, "worker %u: %s\n", i, e.msg);
+			_exit(3);
+		}
+		choose(&st, &rng, &x);
+		if (apply(&st.gpu[x.gpu], &x, &e) < 0) {
+			vmig_store_abort(s);
+			continue;
+		}
+		if (vmig_store_commit(s, &st, &e)) {
+			fprintf(stderr, "worker %u: commit: %s\n", i, e.msg);
+			_exit(4);
+		}
+		x.gen = st.generation;
+		log_entry(log, &x);
+	}
+	vmig_store_close(s);
+	fclose(log);
+	_exit(0);
+}
+
+static void ctx_worker(unsigned i, FILE *log)
+{
+	static struct vmig_state st;
+	struct vmig_ctx *ctx = NULL;
+	struct vmig_err e = {0};
+	uint64_t rng = 0xc7a00000u + i;
+	if (vmig_open("sim", &ctx, &e)) {
+		fprintf(stderr, "worker %u: %s\n", i, e.msg);
+		_exit(2);
+	}
+	for (unsigned k = 0; k < OPS; k++) {
+		struct entry x;
+		if (vmig_snapshot(ctx, &st, &e))
+			_exit(3);
+		choose(&st, &rng, &x); /* from a snapshot that may be stale by now */
+		const unsigned *start = x.has_start ? &x.start : NULL;
+		int rc = x.op == CREATE_GI ? vmig_create_gi(ctx, x.gpu, x.a, start, &x.result, &e)
+			 : x.op == DESTROY_GI ? vmig_destroy_gi(ctx, x.gpu, x.a, &e)
+			 : x.op == CREATE_CI
+			     ? vmig_create_ci(ctx, x.gpu, x.a, x.b, start, &x.result, &e)
+			     : vmig_destroy_ci(ctx, x.gpu, x.a, x.b, &e);
+		if (rc == 0)
+			log_entry(log, &x);
+		else if (e.code == VMIG_E_CORRUPT || e.code == VMIG_E_IO) {
+			fprintf(stderr, "worker %u: %s\n", i, e.msg);
+			_exit(4);
+		}
+	}
+	vmig_close(ctx);
+	fclose(log);
+	_exit(0);
+}
+
+/* Reads while the workers write: each snapshot valid, generations never going back. */
+static void reader(const char *dir)
+{
+	static struct vmig_state st;
+	struct vmig_store *s = NULL;
+	struct vmig_err e = {0};
+	uint64_t last = 0, last_counter = 0;
+	if (vmig_store_open(dir, &s, &e))
+		_exit(2);
+	for (int k = 0; k < 300; k++) {
+		if (vmig_store_read(s, &st, &e) || vmig_state_validate(&st, &e)) {
+			fprintf(stderr, "reader: %s\n", e.msg);
+			_exit(5);
+		}
+		uint64_t counter = vmig_store_generation(s);
+		if (st.generation < last || counter < last_counter || counter < st.generation)
+			_exit(6);
+		last = st.generation;
+		last_counter = counter;
+	}
+	vmig_store_close(s);
+	_exit(0);
+}
+
+/* A directory with an H100 and an A100, MIG enabled on both; *ret is its state. */
+static int setup(const char *dir, struct vmig_state *ret)
+{
+	struct vmig_store *s = NULL;
+	struct vmig_err e = {0};
+	int rc = vmig_store_open(dir, &s, &e);
+	if (rc == 0)
+		rc = vmig_store_begin(s, ret, &e);
+	if (rc == 0)
+		rc = vmig_state_add_gpu(ret, vmig_model_find("a100-40gb"), &e);
+	for (unsigned i = 0; rc == 0 && i < ret->ngpu; i++)
+		ret->gpu[i].mig_current = ret->gpu[i].mig_pending = 1;
+	if (rc == 0)
+		rc = vmig_store_commit(s, ret, &e);
+	if (rc)
+		fail("parallel: setup: %s", e.msg);
+	vmig_store_close(s);
+	return rc;
+}
+
+/* Run PROCS workers (and maybe the reader); 0 when every one exited cleanly. */
+static int run_workers(const char *dir, bool ctx, bool with_reader)
+{
+	pid_t pids[PROCS + 1];
+	int n = 0;
+	for (unsigned i = 0; i < PROCS; i++) {
+		char path[700];
+		snprintf(path, sizeof(path), "%s/log.%u", dir, i);
+		FILE *log = fopen(path, "w");
+		if (!log)
+			return -1;
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0)
+			ctx ? ctx_worker(i, log) : store_worker(dir, i, log);
+		fclose(log);
+		pids[n++] = pid;
+	}
+	if (with_reader) {
+		pid_t pid = fork();
+		if (pid == 0)
+			reader(dir);
+		pids[n++] = pid;
+	}
+	int bad = 0;
+	for (int i = 0; i < n; i++) {
+		int status = 0;
+		waitpid(pids[i], &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fail("parallel: process %d ended with status 0x%x", i, (unsigned)status);
+			bad = -1;
+		}
+	}
+	return bad;
+}
+
+static int by_gen(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	return x->gen < y->gen ? -1 : x->gen > y->gen;
+}
+
+static unsigned read_logs(const char *dir, struct entry *out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < PROCS; i++) {
+		char path[700];
+		snprintf(path, sizeof(path), "%s/log.%u", dir, i);
+		FILE *f = fopen(path, "r");
+		struct entry x;
+		while (f && n < MAX_ENTRIES &&
+		       fscanf(f, "%llu %u %u %u %u %u %u %u", &x.gen, &x.op, &x.gpu, &x.a, &x.b,
+			      &x.has_start, &x.start, &x.result) == 8)
+			out[n++] = x;
+		if (f)
+			fclose(f);
+	}
+	return n;
+}
+
+static bool same_state(const struct vmig_state *a, const struct vmig_state *b)
+{
+	char *ta = NULL, *tb = NULL;
+	if (vmig_state_format(a, &ta, NULL) || vmig_state_format(b, &tb, NULL))
+		return false;
+	bool same = strcmp(ta, tb) == 0;
+	free(ta);
+	free(tb);
+	return same;
+}
+
+static int read_final(const char *dir, struct vmig_state *ret)
+{
+	struct vmig_store *s = NULL;
+	struct vmig_err e = {0};
+	int rc = vmig_store_open(dir, &s, &e);
+	if (rc == 0)
+		rc = vmig_store_read(s, ret, &e);
+	if (rc == 0)
+		rc = vmig_state_validate(ret, &e);
+	if (rc)
+		fail("parallel: final state: %s", e.msg);
+	vmig_store_close(s);
+	return rc;
+}
+
+/* Replay the logged commits in generation order from the initial state. */
+static void check_replay(const struct vmig_state *initial, const struct vmig_state *final,
+			 struct entry *log, unsigned n)
+{
+	static struct vmig_state r;
+	memcpy(&r, initial, sizeof(r));
+	qsort(log, n, sizeof(*log), by_gen);
+	for (unsigned i = 0; i < n; i++) {
+		struct vmig_err e = {0};
+		if (log[i].gen != initial->generation + 1 + i) {
+			fail("parallel store: commit %u has generation %llu, expected %llu", i,
+			     log[i].gen, (unsigned long long)initial->generation + 1 + i);
+			return;
+		}
+		struct entry x = log[i];
+		if (apply(&r.gpu[x.gpu], &x, &e) < 0) {
+			fail("parallel store: replay of generation %llu failed: %s", x.gen, e.msg);
+			return;
+		}
+		if ((x.op == CREATE_GI || x.op == CREATE_CI) && x.result != log[i].result) {
+			fail("parallel store: replay of generation %llu gave ID %u, logged %u",
+			     x.gen, x.result, log[i].result);
+			return;
+		}
+	}
+	r.generation = final->generation;
+	if (final->generation != initial->generation + n)
+		fail("parallel store: %u commits logged, the generation moved by %llu", n,
+		     (unsigned long long)(final->generation - initial->generation));
+	else if (!same_state(&r, final))
+		fail("parallel store: the replay differs from the final state");
+	else
+		printf("ok - parallel store: %d processes, %u commits replayed in generation order "
+		       "give the final state\n",
+		       PROCS, n);
+}
+
+/* Through vmig_open: instances created minus destroyed are the instances left. */
+static void check_counts(const struct vmig_state *final, const struct entry *log, unsigned n)
+{
+	for (unsigned g = 0; g < final->ngpu; g++) {
+		long gis = 0, cis = 0, left_cis = 0;
+		for (unsigned i = 0; i < n; i++) {
+			if (log[i].gpu != g)
+				continue;
+			gis += log[i].op == CREATE_GI ? 1 : log[i].op == DESTROY_GI ? -1 : 0;
+			cis += log[i].op == CREATE_CI ? 1 : log[i].op == DESTROY_CI ? -1 : 0;
+		}
+		for (unsigned j = 0; j < final->gpu[g].ngi; j++)
+			left_cis += final->gpu[g].gi[j].nci;
+		if (gis != (long) final->gpu[g].ngi || cis != left_cis) {
+			fail("parallel ctx: GPU %u: %ld GIs and %ld CIs by the logs, %u and %ld "
+			     "left",
+			     g, gis, cis, final->gpu[g].ngi, left_cis);
+			return;
+		}
+	}
+	printf("ok - parallel ctx: %d processes, %u operations through vmig_open add up\n", PROCS,
+	       n);
+}
+
+static void part(bool ctx)
+{
+	static struct vmig_state initial, final;
+	static struct entry log[MAX_ENTRIES];
+	char dir[600];
+	snprintf(dir, sizeof(dir), "%s/%s", base, ctx ? "ctx" : "store");
+	if (ctx)
+		setenv("VMIG_STATE_DIR", dir, 1);
+	if (setup(dir, &initial) || run_workers(dir, ctx, !ctx) || read_final(dir, &final))
+		return;
+	printf("ok - parallel %s: final state valid (no overlaps, unique IDs)\n",
+	       ctx ? "ctx" : "store");
+	unsigned n = read_logs(dir, log);
+	if (n < PROCS * OPS / 10)
+		fail("parallel %s: only %u operations succeeded", ctx ? "ctx" : "store", n);
+	if (ctx)
+		check_counts(&final, log, n);
+	else
+		check_replay(&initial, &final, log, n);
+}
+
+int main(void)
+{
+	const char *t = getenv("TMPDIR");
+	snprintf(base, sizeof(base), "%s/vmig-parallel-XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(base)) {
+		fail("parallel: mkdtemp: %s", strerror(errno));
+		return 1;
+	}
+	part(false);
+	part(true);
+	if (failures == 0) {
+		char cmd[700];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+		if (system(cmd) != 0)
+			return 1;
+	}
+	return failures ? 1 : 0;
+}

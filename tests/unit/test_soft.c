@@ -1,0 +1,385 @@
+/*
+ * test_soft.c — the soft backend (lib/backend/soft.c) over simulated
+ * "hardware": the sim backend stands in for NVML (vmig__soft_hw), with its
+ * GPUs in one state directory and the soft records in another.  Covers the
+ * merge of devices and records, soft MIG mode (never the hardware's), GI/CI
+ * operations with the placement engine, compute shares and their hand-off
+ * to a running instance's accounting file, limits, refusals, and parallel
+ * writers.
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "../../lib/backend.h"
+#include "harness.h"
+#include "vmig/vmig.h"
+
+static char base[256], hwdir[300], softdir[300];
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void cleanup(void)
+{
+	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Fresh directories, hardware GPUs of the given models, the soft backend over sim. */
+static void setup(const char *const *models, unsigned n)
+{
+	const char *t = getenv("TMPDIR");
+	snprintf(base, sizeof(base), "%s/vmig-soft-XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(base))
+		abort();
+	atexit(cleanup);
+	snprintf(hwdir, sizeof(hwdir), "%s/hw", base);
+	snprintf(softdir, sizeof(softdir), "%s/soft", base);
+	setenv("VMIG_STATE_DIR", hwdir, 1);
+	setenv("VMIG_SOFT_STATE_DIR", softdir, 1);
+	struct vmig_store *s;
+	struct vmig_state *st = calloc(1, sizeof(*st));
+	if (!st || vmig_store_open(hwdir, &s, NULL) < 0 || vmig_store_begin(s, st, NULL) < 0)
+		abort();
+	st->ngpu = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (vmig_state_add_gpu(st, vmig_model_find(models[i]), NULL) < 0)
+			abort();
+	if (vmig_store_commit(s, st, NULL) < 0)
+		abort();
+	vmig_store_close(s);
+	free(st);
+	vmig__soft_hw = &vmig__backend_sim;
+}
+
+static struct vmig_ctx *open_soft(void)
+{
+	struct vmig_ctx *ctx = NULL;
+	struct vmig_err err = {0};
+	if (vmig_open("soft", &ctx, &err) < 0) {
+		fprintf(stderr, "open soft: %s\n", err.msg);
+		abort();
+	}
+	return ctx;
+}
+
+static struct vmig_state *snap(struct vmig_ctx *ctx)
+{
+	static struct vmig_state st;
+	struct vmig_err err = {0};
+	if (vmig_snapshot(ctx, &st, &err) < 0) {
+		fprintf(stderr, "snapshot: %s\n", err.msg);
+		abort();
+	}
+	return &st;
+}
+
+static const char *const H200_4090[] = {"h200", "rtx-4090"};
+
+/* Whether the state store can hold derived models (state.c resolves soft keys). */
+static bool store_knows_soft_models(void)
+{
+	struct vmig_state *st = calloc(1, sizeof(*st)), *back = calloc(1, sizeof(*back));
+	char *text = NULL;
+	size_t len = 0;
+	bool ok = st && back && vmig_state_add_gpu(st, vmig_model_find("h200"), NULL) == 0;
+	if (ok) {
+		st->gpu[0].model = vmig_model_resolve("soft-rtx-4090");
+		st->gpu[0].flags = VMIG_GPU_SOFT;
+		ok = vmig_state_format(st, &text, &len) == 0 &&
+		     vmig_state_parse(text, len, back, NULL) == 0 &&
+		     vmig_state_validate(back, NULL) == 0 && back->gpu[0].model == st->gpu[0].model;
+	}
+	free(text);
+	free(back);
+	free(st);
+	return ok;
+}
+
+TEST(snapshot_shows_devices_with_soft_models)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	CHECK_STR(vmig_backend_name(ctx), "soft");
+	struct vmig_state *st = snap(ctx);
+	CHECK_EQ_U(st->ngpu, 2);
+	CHECK(st->gpu[0].model == vmig_model_find("h200"));
+	CHECK_STR(st->gpu[1].model->key, "soft-rtx-4090");
+	for (unsigned i = 0; i < 2; i++) {
+		CHECK_EQ_U(st->gpu[i].flags, VMIG_GPU_SOFT);
+		CHECK_EQ_U(st->gpu[i].mig_current, 0);
+		CHECK_EQ_U(st->gpu[i].ngi, 0);
+	}
+	/* Nothing written until something changes. */
+	struct stat sb;
+	CHECK(stat(softdir, &sb) != 0);
+	vmig_close(ctx);
+}
+
+TEST(soft_mig_mode_never_touches_the_hardware)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	int act = 99;
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, &act, NULL), 0);
+	CHECK_EQ_I(act, 0);
+	CHECK_EQ_U(snap(ctx)->gpu[0].mig_current, 1);
+	CHECK_EQ_U(snap(ctx)->gpu[0].mig_pending, 1);
+	CHECK_EQ_U(snap(ctx)->gpu[1].mig_current, 0);
+	struct vmig_ctx *hw = NULL;
+	CHECK_EQ_I(vmig_open("sim", &hw, NULL), 0);
+	struct vmig_state *hs = calloc(1, sizeof(*hs));
+	CHECK_EQ_I(vmig_snapshot(hw, hs, NULL), 0);
+	CHECK_EQ_U(hs->gpu[0].mig_current, 0);
+	/* Off again: the record goes, the GPU shows MIG off. */
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 0, &act, NULL), 0);
+	CHECK_EQ_U(snap(ctx)->gpu[0].mig_current, 0);
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 0, &act, NULL), 0); /* already off */
+	free(hs);
+	vmig_close(hw);
+	vmig_close(ctx);
+}
+
+TEST(instances_on_a_mig_model)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	unsigned gi, ci;
+	struct vmig_err err = {0};
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, &gi, &err), -VMIG_E_NOT_SUPPORTED);
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, NULL), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, &gi, &err), 0); /* 3g.71gb */
+	CHECK_EQ_I(vmig_create_ci(ctx, 0, gi, 2, NULL, &ci, &err), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, NULL, &err), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, NULL, &err), -VMIG_E_INSUFFICIENT_RESOURCES);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 77, NULL, NULL, &err), -VMIG_E_INVALID_ARGUMENT);
+	struct vmig_state *st = snap(ctx);
+	CHECK_EQ_U(st->gpu[0].ngi, 2);
+	CHECK_EQ_U(st->gpu[0].gi[0].nci + st->gpu[0].gi[1].nci, 1);
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 0, NULL, &err), -VMIG_E_IN_USE);
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), -VMIG_E_IN_USE); /* holds a CI */
+	CHECK_EQ_I(vmig_destroy_ci(ctx, 0, gi, ci, &err), 0);
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), 0);
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), -VMIG_E_NOT_FOUND);
+	CHECK_EQ_U(snap(ctx)->gpu[0].ngi, 1);
+	vmig_close(ctx);
+}
+
+TEST(limits_of_an_instance)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	unsigned gi;
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, NULL), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, &gi, NULL), 0);
+	struct vmig_state *st = snap(ctx);
+	struct vmig_soft_limits l;
+	CHECK_EQ_I(vmig_soft_limits(&st->gpu[0], gi, &l, NULL), 0);
+	CHECK_EQ_U(l.mem_bytes, 71168ull << 20);
+	CHECK_EQ_U(l.compute_pct, 45);
+	char want[5000];
+	snprintf(want, sizeof(want), "%.47s/gi%u", st->gpu[0].uuid, gi);
+	CHECK_STR(l.partition, want);
+	snprintf(want, sizeof(want), "%s/acct/%.47s-gi%u", softdir, st->gpu[0].uuid, gi);
+	CHECK_STR(l.acct_path, want);
+	CHECK_EQ_I(vmig_soft_limits(&st->gpu[0], gi + 1, &l, NULL), -VMIG_E_NOT_FOUND);
+	/* Without VMIG_SOFT_STATE_DIR the soft store lives under the state directory. */
+	unsetenv("VMIG_SOFT_STATE_DIR");
+	char dir[512];
+	CHECK_EQ_I(vmig_soft_dir(dir, sizeof(dir), NULL), 0);
+	snprintf(want, sizeof(want), "%s/soft", hwdir);
+	CHECK_STR(dir, want);
+	setenv("VMIG_SOFT_STATE_DIR", "relative/dir", 1);
+	struct vmig_err err = {0};
+	CHECK_EQ_I(vmig_soft_dir(dir, sizeof(dir), &err), -VMIG_E_INVALID_ARGUMENT);
+	CHECK(strstr(err.msg, "VMIG_SOFT_STATE_DIR") != NULL);
+	vmig_close(ctx);
+}
+
+/* An accounting file with the interposer's header: magic, version, size, limit, share. */
+static void make_acct(const char *path, uint64_t magic, uint32_t pct)
+{
+	unsigned char head[4096] = {0};
+	uint32_t version = 1;
+	memcpy(head, &magic, 8);
+	memcpy(head + 8, &version, 4);
+	memcpy(head + 24, &pct, 4);
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s/acct", softdir);
+	mkdir(dir, 0755);
+	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	if (fd < 0 || write(fd, head, sizeof(head)) != (ssize_t)sizeof(head))
+		abort();
+	close(fd);
+}
+
+static uint32_t acct_pct(const char *path)
+{
+	uint32_t pct = 0;
+	int fd = open(path, O_RDONLY);
+	if (fd < 0 || pread(fd, &pct, 4, 24) != 4)
+		pct = 0xdead;
+	if (fd >= 0)
+		close(fd);
+	return pct;
+}
+
+TEST(compute_share_is_stored_and_handed_to_running_programs)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	unsigned gi, gi2;
+	struct vmig_err err = {0};
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, NULL), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, &gi, NULL), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 19, NULL, &gi2, NULL), 0);
+	struct vmig_soft_limits l, l2;
+	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi, &l, NULL), 0);
+	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi2, &l2, NULL), 0);
+	make_acct(l.acct_path, 0x3154434341474d56ull, 45);
+	make_acct(l2.acct_path, 0x1234, 12); /* another layout: left alone */
+	CHECK_EQ_I(vmig_set_share(ctx, 0, gi, 70, &err), 0);
+	CHECK_EQ_I(vmig_set_share(ctx, 0, gi2, 30, &err), 0);
+	CHECK_EQ_U(acct_pct(l.acct_path), 70);
+	CHECK_EQ_U(acct_pct(l2.acct_path), 12);
+	struct vmig_state *st = snap(ctx);
+	CHECK_EQ_I(vmig_soft_limits(&st->gpu[0], gi, &l, NULL), 0);
+	CHECK_EQ_U(l.compute_pct, 70);
+	CHECK_EQ_U(vmig_gpu_find_gi(&st->gpu[0], gi)->share_pct, 70);
+	/* Bad shares and instances, clearly refused. */
+	CHECK_EQ_I(vmig_set_share(ctx, 0, gi, 0, &err), -VMIG_E_INVALID_ARGUMENT);
+	CHECK(strstr(err.msg, "1-100") != NULL);
+	CHECK_EQ_I(vmig_set_share(ctx, 0, gi, 101, &err), -VMIG_E_INVALID_ARGUMENT);
+	CHECK_EQ_I(vmig_set_share(ctx, 0, 42, 50, &err), -VMIG_E_NOT_FOUND);
+	CHECK_EQ_I(vmig_set_share(ctx, 1, 0, 50, &err), -VMIG_E_NOT_SUPPORTED); /* MIG off */
+	CHECK_EQ_I(vmig_set_share(ctx, 7, 0, 50, &err), -VMIG_E_NOT_FOUND);
+	/* Destroying the GI removes its accounting file. */
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), 0);
+	CHECK(access(l.acct_path, F_OK) != 0);
+	vmig_close(ctx);
+	/* Shares belong to software partitions only. */
+	struct vmig_ctx *sim = NULL;
+	CHECK_EQ_I(vmig_open("sim", &sim, NULL), 0);
+	CHECK_EQ_I(vmig_set_share(sim, 0, 0, 50, &err), -VMIG_E_NOT_SUPPORTED);
+	CHECK(strstr(err.msg, "soft") != NULL);
+	vmig_close(sim);
+}
+
+TEST(hardware_mig_wins)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *hw = NULL;
+	unsigned gi;
+	CHECK_EQ_I(vmig_open("sim", &hw, NULL), 0);
+	CHECK_EQ_I(vmig_set_mig_mode(hw, 0, 1, NULL, NULL), 0);
+	CHECK_EQ_I(vmig_create_gi(hw, 0, 19, NULL, &gi, NULL), 0);
+	struct vmig_ctx *ctx = open_soft();
+	struct vmig_err err = {0};
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, &err), -VMIG_E_NOT_SUPPORTED);
+	CHECK(strstr(err.msg, "hardware") != NULL);
+	/* The hardware's instances are not the soft backend's. */
+	CHECK_EQ_U(snap(ctx)->gpu[0].ngi, 0);
+	CHECK_EQ_U(snap(ctx)->gpu[0].mig_current, 0);
+	CHECK_EQ_I(vmig_gpu_reset(ctx, 0, &err), -VMIG_E_NOT_SUPPORTED);
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 5, 1, NULL, &err), -VMIG_E_NOT_FOUND);
+	vmig_close(ctx);
+	vmig_close(hw);
+}
+
+TEST(derived_models_partition)
+{
+	if (!store_knows_soft_models())
+		SKIP("the state store does not resolve soft model keys yet "
+		     "(lib/state.c must use vmig_model_resolve and vmig_model_known)");
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	struct vmig_err err = {0};
+	unsigned gi;
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 1, 1, NULL, &err), 0);
+	for (unsigned i = 0; i < 4; i++)
+		CHECK_EQ_I(vmig_create_gi(ctx, 1, 14, NULL, &gi, &err), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 1, 14, NULL, &gi, &err), -VMIG_E_INSUFFICIENT_RESOURCES);
+	CHECK_EQ_I(vmig_create_ci(ctx, 1, gi, 0, NULL, NULL, &err), 0);
+	/* A new context (a new command) reads the record back by its key. */
+	vmig_close(ctx);
+	ctx = open_soft();
+	struct vmig_state *st = snap(ctx);
+	CHECK_STR(st->gpu[1].model->key, "soft-rtx-4090");
+	CHECK_EQ_U(st->gpu[1].ngi, 4);
+	struct vmig_soft_limits l;
+	CHECK_EQ_I(vmig_soft_limits(&st->gpu[1], gi, &l, NULL), 0);
+	CHECK_EQ_U(l.mem_bytes, 6016ull << 20);
+	CHECK_EQ_U(l.compute_pct, 25);
+	vmig_close(ctx);
+}
+
+TEST(damaged_soft_state_is_refused)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, NULL), 0);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/state", softdir);
+	FILE *f = fopen(path, "w");
+	fputs("not a state file\n", f);
+	fclose(f);
+	struct vmig_state *st = calloc(1, sizeof(*st));
+	struct vmig_err err = {0};
+	CHECK_EQ_I(vmig_snapshot(ctx, st, &err), -VMIG_E_CORRUPT);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, NULL, &err), -VMIG_E_CORRUPT);
+	/* Refused, never rewritten. */
+	f = fopen(path, "r");
+	char line[64] = "";
+	CHECK(fgets(line, sizeof(line), f) != NULL);
+	CHECK_STR(line, "not a state file\n");
+	fclose(f);
+	free(st);
+	vmig_close(ctx);
+}
+
+TEST(parallel_creators_lose_nothing)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, NULL), 0);
+	vmig_close(ctx);
+	enum { NPROC = 6, EACH = 3 };
+	pid_t pids[NPROC];
+	for (int p = 0; p < NPROC; p++) {
+		if ((pids[p] = fork()) == 0) {
+			struct vmig_ctx *c = open_soft();
+			int made = 0;
+			for (int i = 0; i < EACH; i++)
+				made += vmig_create_gi(c, 0, 19, NULL, NULL, NULL) == 0;
+			vmig_close(c);
+			_exit(made);
+		}
+	}
+	int total = 0;
+	for (int p = 0; p < NPROC; p++) {
+		int status = 0;
+		waitpid(pids[p], &status, 0);
+		total += WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+	}
+	CHECK_EQ_I(total, 7); /* seven 1g.18gb fit on an H200, whoever made them */
+	ctx = open_soft();
+	CHECK_EQ_U(snap(ctx)->gpu[0].ngi, 7);
+	vmig_close(ctx);
+}
+
+int main(void)
+{
+	RUN(snapshot_shows_devices_with_soft_models);
+	RUN(soft_mig_mode_never_touches_the_hardware);
+	RUN(instances_on_a_mig_model);
+	RUN(limits_of_an_instance);
+	RUN(compute_share_is_stored_and_handed_to_running_programs);
+	RUN(hardware_mig_wins);
+	RUN(derived_models_partition);
+	RUN(damaged_soft_state_is_refused);
+	RUN(parallel_creators_lose_nothing);
+	return harness_done();
+}
