@@ -463,7 +463,8 @@ static int parse_model(struct parser *p, struct span v, const struct vmig_model 
 		return corrupt(p, "model: bad model key '%.*s'", SHOW(v));
 	memcpy(key, v.p, v.n);
 	key[v.n] = '\0';
-	const struct vmig_model *m = vmig_model_find(key);
+	/* Catalogue keys, and the keys of derived software-partition models. */
+	const struct vmig_model *m = vmig_model_resolve(key);
 	if (!m)
 		return corrupt(p, "unknown GPU model '%s'", key);
 	*ret = m;
@@ -698,15 +699,6 @@ int vmig_state_parse(const char *buf, size_t len, struct vmig_state *ret, struct
 /* Invariants                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* Compare pointers only: a record's model may be anything, even a dangling pointer. */
-static bool catalogue_model(const struct vmig_model *m)
-{
-	for (size_t i = 0, n = vmig_model_count(); i < n; i++)
-		if (vmig_model_at(i) == m)
-			return true;
-	return false;
-}
-
 static bool start_allowed(const unsigned *starts, unsigned nstarts, unsigned start)
 {
 	for (unsigned i = 0; i < nstarts && i < VMIG_MAX_STARTS; i++)
@@ -793,7 +785,8 @@ static int validate_gis(const struct vmig_gpu_state *g, unsigned gpu, struct vmi
 static int validate_gpu(const struct vmig_gpu_state *g, unsigned i, struct vmig_err *err)
 {
 	const char *bad = NULL;
-	if (!catalogue_model(g->model))
+	/* vmig_model_known compares pointers only, so any record's model is safe to test. */
+	if (!vmig_model_known(g->model))
 		bad = "model not in the catalogue";
 	else if (!uuid_valid(g->uuid, sizeof(g->uuid)))
 		bad = "malformed UUID";
