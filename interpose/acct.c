@@ -33,81 +33,14 @@
 
 #include "internal.h"
 
-_Static_assert(sizeof(pthread_mutex_t) <= 64, "mutex must fit the region's slot");
-
 static struct vmig__region *region;
+static bool region_shared; /* a file other processes (and vmig) may map */
 static _Atomic int my_slot = -1;
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER; /* this process only */
 
-uint64_t vmig__now_ns(void)
+static uint64_t creator_limit(const struct vmig__config *c)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void init_region(struct vmig__region *r, const struct vmig__config *c)
-{
-	memset(r, 0, sizeof(*r));
-	r->version = VMIG_ACCT_VERSION;
-	r->size = (uint32_t)sizeof(*r);
-	r->mem_limit = c->mem_limited ? c->mem_limit : 0;
-	r->compute_pct = c->compute_pct;
-	r->nslots = VMIG_ACCT_SLOTS;
-	snprintf(r->partition, sizeof(r->partition), "%s", c->partition);
-	pthread_mutexattr_t a;
-	pthread_mutexattr_init(&a);
-	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	pthread_mutex_init(&r->lock.m, &a);
-	pthread_mutexattr_destroy(&a);
-	atomic_store(&r->refill_ns, vmig__now_ns());
-	__atomic_store_n(&r->magic, VMIG_ACCT_MAGIC, __ATOMIC_RELEASE);
-}
-
-static const char *check_region(const struct vmig__region *r, const struct vmig__config *c)
-{
-	if (r->magic != VMIG_ACCT_MAGIC)
-		return "bad magic";
-	if (r->version != VMIG_ACCT_VERSION || r->size != sizeof(*r) ||
-	    r->nslots != VMIG_ACCT_SLOTS)
-		return "another layout version";
-	if (strncmp(r->partition, c->partition, sizeof(r->partition)) != 0)
-		return "it belongs to another instance";
-	return NULL;
-}
-
-/* Map the file; the caller holds flock on fd.  NULL with *err set on failure. */
-static struct vmig__region *map_file(int fd, const struct vmig__config *c, const char **err)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		*err = "not a regular file";
-		return NULL;
-	}
-	bool fresh = st.st_size == 0;
-	if (!fresh && st.st_size != (off_t)sizeof(struct vmig__region)) {
-		*err = "size differs from this build's layout";
-		return NULL;
-	}
-	if (fresh && ftruncate(fd, (off_t)sizeof(struct vmig__region)) < 0) {
-		*err = "cannot size it";
-		return NULL;
-	}
-	void *p = mmap(NULL, sizeof(struct vmig__region), PROT_READ | PROT_WRITE, MAP_SHARED,
-		       fd, 0);
-	if (p == MAP_FAILED) {
-		*err = "cannot map it";
-		return NULL;
-	}
-	struct vmig__region *r = p;
-	if (fresh)
-		init_region(r, c);
-	else if ((*err = check_region(r, c)) != NULL) {
-		munmap(p, sizeof(*r));
-		return NULL;
-	}
-	return r;
+	return c->mem_limited ? c->mem_limit : 0;
 }
 
 static struct vmig__region *open_file(const struct vmig__config *c, char *why, size_t len)
@@ -122,7 +55,7 @@ static struct vmig__region *open_file(const struct vmig__config *c, char *why, s
 	struct vmig__region *r = NULL;
 	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 		;
-	r = map_file(fd, c, &err);
+	r = vmig__region_map_fd(fd, c->partition, creator_limit(c), c->compute_pct, &err);
 	flock(fd, LOCK_UN);
 	close(fd);
 	if (!r)
@@ -136,14 +69,22 @@ struct vmig__region *vmig__acct_open(const struct vmig__config *c, char *why, si
 	if (region)
 		return region;
 	struct vmig__region *r = c->acct_path[0] ? open_file(c, why, whylen) : NULL;
-	if (!r) {
-		void *p = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-			       -1, 0);
-		if (p == MAP_FAILED)
-			return NULL;
-		r = p;
-		init_region(r, c);
+	if (r) {
+		/*
+		 * Register now, not at the first allocation: a process that
+		 * only launches kernels still runs in the instance, and
+		 * destroying the GI must see it.
+		 */
+		region = r;
+		region_shared = true;
+		vmig__acct_slot();
+		return r;
 	}
+	void *p = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	r = p;
+	vmig__region_init(r, c->partition, creator_limit(c), c->compute_pct);
 	region = r;
 	return r;
 }
@@ -153,58 +94,9 @@ struct vmig__region *vmig__acct(void)
 	return region;
 }
 
-/*
- * Read /proc/<pid>/stat: 1 = the process is gone or a zombie, 0 = alive
- * (start time in *st), -1 = cannot tell (no /proc).
- */
-static int proc_state(int32_t pid, uint64_t *st)
+bool vmig__acct_shared(void)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT && access("/proc/self/stat", R_OK) == 0 ? 1 : -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* The command name may hold anything; fields resume after the last ')'. */
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return -1;
-	if (p[2] == 'Z' || p[2] == 'X')
-		return 1; /* a zombie holds no GPU memory any more */
-	p += 2;
-	for (int field = 3; field < 22 && p; field++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	if (!p)
-		return -1;
-	*st = strtoull(p, NULL, 10);
-	return 0;
-}
-
-uint64_t vmig__proc_start_time(int32_t pid)
-{
-	uint64_t st = 0;
-	return proc_state(pid, &st) == 0 ? st : 0;
-}
-
-bool vmig__proc_gone(int32_t pid, uint64_t start_time)
-{
-	if (pid <= 0)
-		return true;
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return true;
-	uint64_t st = 0;
-	int state = proc_state(pid, &st);
-	if (state != 0)
-		return state == 1;
-	/* Same pid, other start time: the pid was reused by a stranger. */
-	return start_time != 0 && st != start_time;
+	return region_shared;
 }
 
 /* Free dead processes' slots.  Caller holds the lock. */

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cuda_api.h"
+#include "region.h"
 
 #define VMIG_HIDDEN __attribute__((visibility("hidden")))
 #define VMIG_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -86,45 +87,7 @@ void *vmig__wrap_addr(void *addr, const char *name, int cuda_version, cuuint64_t
 
 /* ---- acct.c -------------------------------------------------------------- */
 
-#define VMIG_ACCT_MAGIC 0x3154434341474d56ULL /* "VMGACCT1" little-endian */
-#define VMIG_ACCT_VERSION 1u
-#define VMIG_ACCT_SLOTS 1024
-
-/* One process of the instance.  Written under the lock, except bytes. */
-struct vmig__slot {
-	_Atomic int32_t pid; /* 0 = free */
-	uint32_t reserved;
-	uint64_t start_time; /* /proc/<pid>/stat field 22: tells PID reuse apart */
-};
-
-/*
- * The shared accounting region: a file mapped MAP_SHARED by every process of
- * the instance.  It is an ABI between processes that may run different
- * builds, so fixed-width fields only, and a version bump for any change.
- */
-struct vmig__region {
-	uint64_t magic;
-	uint32_t version;
-	uint32_t size; /* sizeof(struct vmig__region) of the writer */
-	uint64_t mem_limit;	 /* as the creator was told (informational) */
-	uint32_t compute_pct;	 /* as the creator was told (informational) */
-	uint32_t nslots;	 /* VMIG_ACCT_SLOTS */
-	char partition[128];
-	union {
-		char pad[64];
-		pthread_mutex_t m; /* robust, process-shared */
-	} lock;
-	_Atomic uint32_t slot_hi; /* slots [0, slot_hi) have ever been used */
-	uint32_t reserved0;
-	/* Compute share: a bucket of GPU time, in ns, shared by the instance. */
-	_Atomic int64_t budget_ns;
-	_Atomic uint64_t refill_ns;    /* CLOCK_MONOTONIC of the last refill */
-	_Atomic uint64_t busy_ns;      /* measured GPU time of the instance, total */
-	_Atomic uint64_t throttled_ns; /* time launches spent waiting, total */
-	uint64_t reserved1[8];
-	struct vmig__slot slots[VMIG_ACCT_SLOTS];
-	_Atomic uint64_t bytes[VMIG_ACCT_SLOTS]; /* device bytes charged per slot */
-};
+/* The region's layout and its helpers (shared with the soft backend): region.h. */
 
 /*
  * Map the region named by the configuration (or a private one), checking
@@ -133,6 +96,8 @@ struct vmig__region {
  */
 struct vmig__region *vmig__acct_open(const struct vmig__config *c, char *why, size_t whylen);
 struct vmig__region *vmig__acct(void);
+/* Is the region a file that other processes and `vmig mig -rg` can reach? */
+bool vmig__acct_shared(void);
 /* Lock the region, repairing it when the previous holder died. */
 void vmig__acct_lock(struct vmig__region *r);
 void vmig__acct_unlock(struct vmig__region *r);
@@ -147,10 +112,6 @@ uint64_t vmig__acct_used(void);
 int vmig__acct_reclaim(void);
 /* Forget this process's slot (after fork, in the child). */
 void vmig__acct_forget(void);
-/* Is the process that registered slot i gone? (pid + start time) */
-bool vmig__proc_gone(int32_t pid, uint64_t start_time);
-uint64_t vmig__proc_start_time(int32_t pid);
-uint64_t vmig__now_ns(void);
 
 /* ---- mem.c / launch.c ---------------------------------------------------- */
 

@@ -18,10 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "internal.h"
+/* The interposer's accounting region: one definition for both sides. */
+#include "../../interpose/region.h"
 
 /* The hardware the soft backend partitions; tests put the simulator here. */
 const struct vmig_backend_ops *vmig__soft_hw = &vmig__backend_nvml;
@@ -32,14 +36,6 @@ struct soft {
 	struct vmig_store *store;
 };
 
-/*
- * The head of the interposer's accounting region (interpose/internal.h,
- * struct vmig__region, layout version 1): magic, version, size, memory
- * limit, then the compute share that running processes follow.
- */
-#define ACCT_MAGIC	0x3154434341474d56ull /* "VMGACCT1" */
-#define ACCT_VERSION	1u
-#define ACCT_PCT_OFFSET 24
 
 /* ------------------------------------------------------------------------ */
 /* Paths and limits                                                          */
@@ -212,6 +208,96 @@ static int soft_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *er
 }
 
 /* ------------------------------------------------------------------------ */
+/* Accounting regions of running instances                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Open the accounting file of a GI, locked (flock) in the given mode.
+ * Returns the fd, 0 when there is none (ENOENT: no program of the GI ever
+ * ran), or a negative error.  flags: O_RDONLY or O_RDWR.
+ */
+static int region_open(const char *path, int flags, int lock, struct vmig_err *err)
+{
+	int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0
+				       : vmig_err_set(err, VMIG_E_IO, "accounting file %s: %s",
+						      path, strerror(errno));
+	while (flock(fd, lock) < 0 && errno == EINTR)
+		;
+	return fd;
+}
+
+/*
+ * The driver refuses to destroy an instance that processes still run on;
+ * so do we, for a GI whose region has live processes registered.  Dead
+ * processes' slots do not count.  A file of another layout cannot be read
+ * and is left alone (it does not keep the GI).
+ */
+static int region_in_use(const struct vmig_gpu_state *rec, unsigned gi_id, struct vmig_err *err)
+{
+	struct vmig_soft_limits l;
+	if (vmig_soft_limits(rec, gi_id, &l, NULL) < 0)
+		return 0; /* no such GI: the operation reports it */
+	int fd = region_open(l.acct_path, O_RDONLY, LOCK_SH, err);
+	if (fd <= 0)
+		return fd;
+	struct stat st;
+	unsigned live = 0;
+	if (fstat(fd, &st) == 0 && st.st_size == (off_t)sizeof(struct vmig__region)) {
+		struct vmig__region *r =
+		    mmap(NULL, sizeof(*r), PROT_READ, MAP_SHARED, fd, 0);
+		if (r != MAP_FAILED) {
+			if (!vmig__region_check(r, l.partition))
+				live = vmig__region_live(r);
+			munmap(r, sizeof(*r));
+		}
+	}
+	close(fd);
+	if (live)
+		return vmig_err_set(err, VMIG_E_IN_USE,
+				    "GPU instance %u: %u process%s still running in it", gi_id, live,
+				    live == 1 ? " is" : "es are");
+	return 0;
+}
+
+/*
+ * Hand a GI's share to the programs already running in it: they follow the
+ * compute_pct field of their region, stored here with one atomic store
+ * through a MAP_SHARED mapping.  A program started but not yet inside CUDA
+ * has no region yet, so when `vmig run` made the accounting directory the
+ * region is created here (under the same flock protocol as the interposer's)
+ * and the program finds the new share in it.  A file of another layout or
+ * instance is left alone.
+ */
+static int push_share(const struct vmig_gpu_state *rec, unsigned gi_id, struct vmig_err *err)
+{
+	struct vmig_soft_limits l;
+	int r = vmig_soft_limits(rec, gi_id, &l, err);
+	if (r < 0)
+		return r;
+	int fd = region_open(l.acct_path, O_RDWR | O_CREAT, LOCK_EX, err);
+	if (fd <= 0)
+		return fd; /* 0: no accounting directory, no program was ever started */
+	const char *why = NULL;
+	struct vmig__region *reg =
+	    vmig__region_map_fd(fd, l.partition, l.mem_bytes, l.compute_pct, &why);
+	if (reg) {
+		atomic_store(&reg->compute_pct, l.compute_pct);
+		munmap(reg, sizeof(*reg));
+	}
+	close(fd);
+	return 0;
+}
+
+static void region_remove(const char *gpu_uuid, unsigned gi_id)
+{
+	char path[PATH_MAX];
+	if (acct_path(gpu_uuid, gi_id, path, sizeof(path), NULL) == 0)
+		unlink(path);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Operations                                                                */
 /* ------------------------------------------------------------------------ */
 
@@ -281,7 +367,24 @@ static int soft_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err
 	if (!rec) /* soft MIG mode is off */
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
 	refresh_identity(rec, t->hw);
-	return vmig__op_apply(rec, t->op, err);
+	int r = 0;
+	/* Under the store's lock, so no -rg or -dgi of this GPU runs in between. */
+	if (t->op->kind == VMIG_OP_DESTROY_GI && (r = region_in_use(rec, t->op->gi_id, err)) < 0)
+		return r;
+	if ((r = vmig__op_apply(rec, t->op, err)) < 0)
+		return r;
+	if (t->op->kind == VMIG_OP_SHARE)
+		return push_share(rec, t->op->gi_id, err);
+	/*
+	 * A GI's region goes with it, and a new GI never inherits a stale
+	 * one: its counters start from zero.  Processes still mapping an
+	 * unlinked file count on it alone and cannot reach the new one's.
+	 */
+	if (t->op->kind == VMIG_OP_DESTROY_GI)
+		region_remove(rec->uuid, t->op->gi_id);
+	else if (t->op->kind == VMIG_OP_CREATE_GI)
+		region_remove(rec->uuid, t->op->out_id);
+	return r;
 }
 
 /* The device at index gpu, and the model it is partitioned with. */
@@ -353,25 +456,11 @@ static int soft_create_gi(void *priv, unsigned gpu, unsigned profile_id, const u
 	return r;
 }
 
-/*
- * A destroyed GI's accounting file goes with it, so that the next GI with
- * the same ID starts from zero.  Processes still mapping it keep their
- * counters on the unlinked file and cannot reach the new instance's.
- */
+/* Refused (In use) while processes run in the GI: see region_in_use. */
 static int soft_destroy_gi(void *priv, unsigned gpu, unsigned gi_id, struct vmig_err *err)
 {
-	struct soft *s = priv;
 	struct vmig__op op = {.kind = VMIG_OP_DESTROY_GI, .gi_id = gi_id};
-	struct vmig_gpu_state hw;
-	const struct vmig_model *m;
-	char path[PATH_MAX];
-	int r = soft_transact(s, gpu, &op, err);
-	if (r < 0)
-		return r;
-	if (find_device(s, gpu, &hw, &m, NULL) == 0 &&
-	    acct_path(hw.uuid, gi_id, path, sizeof(path), NULL) == 0)
-		unlink(path);
-	return r;
+	return soft_transact(priv, gpu, &op, err);
 }
 
 static int soft_create_ci(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_profile_id,
@@ -392,57 +481,12 @@ static int soft_destroy_ci(void *priv, unsigned gpu, unsigned gi_id, unsigned ci
 	return soft_transact(priv, gpu, &op, err);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Compute shares of running instances                                       */
-/* ------------------------------------------------------------------------ */
-
-/*
- * Hand a new share to the programs already running in the GI: they follow
- * the compute_pct field of their accounting region, which is written here
- * with one aligned 4-byte pwrite (a MAP_SHARED mapping sees it at once).
- * No file means no program has started yet: they will read the share from
- * their environment, which `vmig run` takes from the state.  A file of
- * another layout is left alone.
- */
-static int push_share(const char *path, uint32_t pct, struct vmig_err *err)
-{
-	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? 0
-				       : vmig_err_set(err, VMIG_E_IO, "accounting file %s: %s",
-						      path, strerror(errno));
-	unsigned char head[ACCT_PCT_OFFSET + 4];
-	uint64_t magic;
-	uint32_t version;
-	int r = 0;
-	if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
-		goto out; /* not initialised yet: its creator reads the environment */
-	memcpy(&magic, head, sizeof(magic));
-	memcpy(&version, head + 8, sizeof(version));
-	if (magic != ACCT_MAGIC || version != ACCT_VERSION)
-		goto out;
-	if (pwrite(fd, &pct, sizeof(pct), ACCT_PCT_OFFSET) != (ssize_t)sizeof(pct))
-		r = vmig_err_set(err, VMIG_E_IO, "accounting file %s: %s", path, strerror(errno));
-out:
-	close(fd);
-	return r;
-}
-
 static int soft_set_share(void *priv, unsigned gpu, unsigned gi_id, unsigned pct,
 			  struct vmig_err *err)
 {
 	struct soft *s = priv;
 	struct vmig__op op = {.kind = VMIG_OP_SHARE, .gi_id = gi_id, .share = pct};
-	struct vmig_gpu_state hw;
-	const struct vmig_model *m;
-	char path[PATH_MAX];
-	int r = soft_transact(s, gpu, &op, err);
-	if (r < 0)
-		return r;
-	if ((r = find_device(s, gpu, &hw, &m, err)) < 0 ||
-	    (r = acct_path(hw.uuid, gi_id, path, sizeof(path), err)) < 0)
-		return r;
-	return push_share(path, pct, err);
+	return soft_transact(s, gpu, &op, err);
 }
 
 const struct vmig_backend_ops vmig__backend_soft = {

@@ -143,6 +143,7 @@ static pid_t spawn_dier(uint64_t bytes, bool hold_lock, int ready_fd)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	vmig__acct_forget(); /* as the interposer's atfork handler does */
 	struct vmig__region *r = open_region("MIG-k", 1000000);
 	if (!r || !vmig__acct_reserve(bytes, 1000000))
 		_exit(3);
@@ -175,8 +176,12 @@ TEST(lock_holder_killed_does_not_block)
 	CHECK(r != NULL);
 	if (!r)
 		return;
-	CHECK_EQ_U(vmig__acct_used(), 600000);
-	/* The dead holder's lock is repaired and its bytes come back. */
+	/*
+	 * Opening registers this process, which needs the lock: the dead
+	 * holder's lock is repaired and its bytes come back at once.
+	 */
+	CHECK_EQ_U(vmig__acct_used(), 0);
+	CHECK_EQ_U(vmig__region_live(r), 1);
 	CHECK(vmig__acct_reserve(1000000, 1000000));
 	CHECK_EQ_U(vmig__acct_used(), 1000000);
 	CHECK(!vmig__acct_reserve(1, 1000000));
@@ -194,12 +199,49 @@ TEST(dead_process_bytes_reclaimed)
 	CHECK(r != NULL);
 	if (!r)
 		return;
-	/* Registering the second one already freed the first one's slot. */
+	/* Registering the second one freed the first one's slot, and ours the second's. */
+	CHECK_EQ_U(vmig__acct_used(), 0);
+	kill_dier(300000, false);
 	CHECK_EQ_U(vmig__acct_used(), 300000);
 	CHECK_EQ_I(vmig__acct_reclaim(), 1);
 	CHECK_EQ_U(vmig__acct_used(), 0);
 	vmig__acct_unreserve(5); /* saturates, never wraps */
 	CHECK_EQ_U(vmig__acct_used(), 0);
+	unlink(path);
+}
+
+/* Every process that maps the file is registered at once, so `vmig mig -dgi` sees it. */
+TEST(processes_registered_when_they_open)
+{
+	fresh_path();
+	struct vmig__region *r = open_region("MIG-k", 1000000);
+	CHECK(r != NULL);
+	if (!r)
+		return;
+	CHECK_EQ_U(vmig__region_live(r), 1);
+	int p[2];
+	CHECK(pipe(p) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		vmig__acct_forget();
+		vmig__acct_slot(); /* a forked child registers on its first hooked call */
+		if (write(p[1], "x", 1) != 1)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	char c;
+	CHECK(read(p[0], &c, 1) == 1);
+	CHECK_EQ_U(vmig__region_live(r), 2);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	CHECK_EQ_U(vmig__region_live(r), 1); /* the dead one is not counted, even unreclaimed */
+	/* The share is read live from the region. */
+	CHECK_EQ_U(vmig__region_pct(r), 100);
+	atomic_store(&r->compute_pct, 30);
+	CHECK_EQ_U(vmig__region_pct(r), 30);
+	atomic_store(&r->compute_pct, 0);
+	CHECK_EQ_U(vmig__region_pct(r), 100); /* out of range: no cap */
 	unlink(path);
 }
 
@@ -228,6 +270,7 @@ int main(void)
 	RUN(region_of_another_instance_or_layout_is_refused);
 	RUN(lock_holder_killed_does_not_block);
 	RUN(dead_process_bytes_reclaimed);
+	RUN(processes_registered_when_they_open);
 	RUN(pid_reuse_told_apart);
 	return harness_done();
 }

@@ -4,14 +4,15 @@
  * GPUs in one state directory and the soft records in another.  Covers the
  * merge of devices and records, soft MIG mode (never the hardware's), GI/CI
  * operations with the placement engine, compute shares and their hand-off
- * to a running instance's accounting file, limits, refusals, and parallel
- * writers.
+ * to a running instance's accounting region (interpose/region.h), GIs in
+ * use that cannot be destroyed, limits, refusals, and parallel writers.
  */
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "../../interpose/region.h"
 #include "../../lib/backend.h"
 #include "harness.h"
 #include "vmig/vmig.h"
@@ -199,20 +200,46 @@ TEST(limits_of_an_instance)
 	vmig_close(ctx);
 }
 
-/* An accounting file with the interposer's header: magic, version, size, limit, share. */
-static void make_acct(const char *path, uint64_t magic, uint32_t pct)
+/*
+ * An accounting file as the interposer makes it (interpose/region.h), for
+ * the instance partition with the given share; magic 0 writes a file of
+ * another layout instead.
+ */
+static void make_acct(const char *path, const char *partition, uint64_t magic, uint32_t pct)
 {
-	unsigned char head[4096] = {0};
-	uint32_t version = 1;
-	memcpy(head, &magic, 8);
-	memcpy(head + 8, &version, 4);
-	memcpy(head + 24, &pct, 4);
 	char dir[512];
 	snprintf(dir, sizeof(dir), "%s/acct", softdir);
 	mkdir(dir, 0755);
-	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
-	if (fd < 0 || write(fd, head, sizeof(head)) != (ssize_t)sizeof(head))
+	int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	if (fd < 0)
 		abort();
+	if (magic) {
+		const char *why = NULL;
+		struct vmig__region *r = vmig__region_map_fd(fd, partition, 1 << 20, pct, &why);
+		if (!r)
+			abort();
+		munmap(r, sizeof(*r));
+	} else {
+		unsigned char head[sizeof(struct vmig__region)] = {0};
+		memcpy(head + 24, &pct, 4);
+		if (write(fd, head, sizeof(head)) != (ssize_t)sizeof(head))
+			abort();
+	}
+	close(fd);
+}
+
+/* Register (pid, start time) in a region file, as a process of the instance would. */
+static void add_process(const char *path, int32_t pid)
+{
+	int fd = open(path, O_RDWR);
+	struct vmig__region *r =
+	    mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (fd < 0 || r == MAP_FAILED)
+		abort();
+	uint32_t i = atomic_fetch_add(&r->slot_hi, 1);
+	r->slots[i].start_time = vmig__proc_start_time(pid);
+	atomic_store(&r->slots[i].pid, pid);
+	munmap(r, sizeof(*r));
 	close(fd);
 }
 
@@ -239,8 +266,8 @@ TEST(compute_share_is_stored_and_handed_to_running_programs)
 	struct vmig_soft_limits l, l2;
 	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi, &l, NULL), 0);
 	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi2, &l2, NULL), 0);
-	make_acct(l.acct_path, 0x3154434341474d56ull, 45);
-	make_acct(l2.acct_path, 0x1234, 12); /* another layout: left alone */
+	make_acct(l.acct_path, l.partition, VMIG_ACCT_MAGIC, 45);
+	make_acct(l2.acct_path, l2.partition, 0, 12); /* another layout: left alone */
 	CHECK_EQ_I(vmig_set_share(ctx, 0, gi, 70, &err), 0);
 	CHECK_EQ_I(vmig_set_share(ctx, 0, gi2, 30, &err), 0);
 	CHECK_EQ_U(acct_pct(l.acct_path), 70);
@@ -259,6 +286,11 @@ TEST(compute_share_is_stored_and_handed_to_running_programs)
 	/* Destroying the GI removes its accounting file. */
 	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), 0);
 	CHECK(access(l.acct_path, F_OK) != 0);
+	/* A share set before any program mapped the region is found there. */
+	CHECK_EQ_I(vmig_set_share(ctx, 0, gi2, 40, &err), 0);
+	unlink(l2.acct_path);
+	CHECK_EQ_I(vmig_set_share(ctx, 0, gi2, 35, &err), 0);
+	CHECK_EQ_U(acct_pct(l2.acct_path), 35);
 	vmig_close(ctx);
 	/* Shares belong to software partitions only. */
 	struct vmig_ctx *sim = NULL;
@@ -266,6 +298,39 @@ TEST(compute_share_is_stored_and_handed_to_running_programs)
 	CHECK_EQ_I(vmig_set_share(sim, 0, 0, 50, &err), -VMIG_E_NOT_SUPPORTED);
 	CHECK(strstr(err.msg, "soft") != NULL);
 	vmig_close(sim);
+}
+
+/* As the driver does, a GI that processes run in cannot be destroyed; dead ones do not count. */
+TEST(destroying_a_gi_in_use_is_refused)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	unsigned gi;
+	struct vmig_err err = {0};
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, NULL), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, &gi, NULL), 0);
+	struct vmig_soft_limits l;
+	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi, &l, NULL), 0);
+	make_acct(l.acct_path, l.partition, VMIG_ACCT_MAGIC, 45);
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	waitpid(child, NULL, 0);
+	add_process(l.acct_path, child); /* dead: does not count */
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, &gi, NULL), 0);
+	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi, &l, NULL), 0);
+	make_acct(l.acct_path, l.partition, VMIG_ACCT_MAGIC, 45);
+	add_process(l.acct_path, getpid()); /* alive */
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), -VMIG_E_IN_USE);
+	CHECK(strstr(err.msg, "1 process is still running") != NULL);
+	CHECK_EQ_U(snap(ctx)->gpu[0].ngi, 1);
+	CHECK(access(l.acct_path, F_OK) == 0);
+	/* The same instance's region with another partition name is not ours. */
+	make_acct(l.acct_path, "GPU-other/gi1", VMIG_ACCT_MAGIC, 45);
+	add_process(l.acct_path, getpid());
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), 0);
+	vmig_close(ctx);
 }
 
 TEST(hardware_mig_wins)
@@ -377,6 +442,7 @@ int main(void)
 	RUN(instances_on_a_mig_model);
 	RUN(limits_of_an_instance);
 	RUN(compute_share_is_stored_and_handed_to_running_programs);
+	RUN(destroying_a_gi_in_use_is_refused);
 	RUN(hardware_mig_wins);
 	RUN(derived_models_partition);
 	RUN(damaged_soft_state_is_refused);
