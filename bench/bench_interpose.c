@@ -4,7 +4,8 @@
  *
  *  - per call, in ns: the wrapper reached through the normal symbol
  *    lookup against the stand-in's own entry point, for a launch without a
- *    cap, a launch with a cap (zero-length kernels, so the gate never has to
+ *    cap, a launch at 100 % in a shared region (the gate armed for a live
+ *    `vmig mig -rg`, but uncapped), a launch with a cap (zero-length kernels, so the gate never has to
  *    wait and only its bookkeeping is timed), an alloc/free pair under a
  *    quota, and cuMemGetInfo under a quota;
  *  - start-up per process: a small CUDA program (probe startup: cuInit,
@@ -100,6 +101,8 @@ static int child(const char *mode)
 {
 	if (strcmp(mode, "nocap") == 0)
 		compare("launch, no cap", "cuLaunchKernel", time_launch, 100);
+	else if (strcmp(mode, "armed") == 0)
+		compare("launch, 100% (live -rg)", "cuLaunchKernel", time_launch, 100);
 	else if (strcmp(mode, "cap") == 0)
 		compare("launch, 50% cap", "cuLaunchKernel", time_launch, 1000);
 	else if (strcmp(mode, "mem") == 0) {
@@ -216,6 +219,11 @@ int main(int argc, char **argv)
 	memcpy(base, tmp, strlen(tmp) + 1);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	run_mode("nocap", (char *[]){"VMIG_PARTITION=bench", NULL});
+	/* A shared region at 100 %: the gate is armed for a later -rg, but uncapped. */
+	char armed[96];
+	snprintf(armed, sizeof(armed), "VMIG_ACCOUNTING=/tmp/vmig-bench-armed-%d", (int)getpid());
+	run_mode("armed", (char *[]){"VMIG_PARTITION=bench", armed, NULL});
+	unlink(armed + strlen("VMIG_ACCOUNTING="));
 	run_mode("cap", (char *[]){"VMIG_PARTITION=bench", "VMIG_COMPUTE_PCT=50", NULL});
 	run_mode("mem", (char *[]){"VMIG_PARTITION=bench", "VMIG_MEM_LIMIT=68719476736", NULL});
 	bench_startup();

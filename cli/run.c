@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -338,7 +340,11 @@ static int set(const char *name, const char *value)
 	return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "cannot set %s: %s", name, strerror(errno));
 }
 
-/* LD_PRELOAD with the interposer first, keeping what was preloaded already. */
+/*
+ * LD_PRELOAD with the interposer first, keeping what was preloaded already.
+ * A sanitizer runtime must stay the first object loaded, so one already at
+ * the head of the list keeps its place and the interposer comes second.
+ */
 static int set_preload(const char *lib)
 {
 	const char *old = getenv("LD_PRELOAD");
@@ -346,14 +352,83 @@ static int set_preload(const char *lib)
 		return set("LD_PRELOAD", lib);
 	if (strstr(old, lib))
 		return 0;
+	size_t head = strcspn(old, ": ");
+	const char *base = old;
+	for (const char *p = old; p < old + head; p++)
+		if (*p == '/')
+			base = p + 1;
+	bool san = strncmp(base, "libasan", 7) == 0 || strncmp(base, "libclang_rt.asan", 16) == 0;
 	size_t len = strlen(lib) + strlen(old) + 2;
 	char *v = malloc(len);
 	if (!v)
 		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
-	snprintf(v, len, "%s:%s", lib, old);
+	if (san)
+		snprintf(v, len, "%.*s:%s%s", (int)head, old, lib, old + head);
+	else
+		snprintf(v, len, "%s:%s", lib, old);
 	int r = set("LD_PRELOAD", v);
 	free(v);
 	return r;
+}
+
+/* Does <dir>/control accept a connection of this socket type? */
+static bool mps_connects(const struct sockaddr_un *a, int type)
+{
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool ok = connect(fd, (const struct sockaddr *)a, sizeof(*a)) == 0;
+	int e = errno;
+	close(fd);
+	errno = ok ? 0 : e;
+	return ok;
+}
+
+/*
+ * Is an MPS control daemon serving us?  Its control socket is
+ * <pipe dir>/control, the pipe directory $CUDA_MPS_PIPE_DIRECTORY or
+ * /tmp/nvidia-mps.  A socket file is not enough (a daemon that died leaves
+ * it behind, and its clients would then run with no cap at all): it must
+ * accept a connection.
+ */
+static bool mps_available(char *where, size_t size)
+{
+	const char *dir = getenv("CUDA_MPS_PIPE_DIRECTORY");
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int n = snprintf(a.sun_path, sizeof(a.sun_path), "%s/control",
+			 dir && *dir ? dir : "/tmp/nvidia-mps");
+	snprintf(where, size, "%s", a.sun_path);
+	if (n < 0 || (size_t)n >= sizeof(a.sun_path))
+		return false;
+	return mps_connects(&a, SOCK_STREAM) ||
+	       (errno == EPROTOTYPE && mps_connects(&a, SOCK_SEQPACKET));
+}
+
+/*
+ * How the share is enforced: MPS's per-client thread percentage when an
+ * MPS daemon is reachable, else the interposer's time-slicing.
+ * VMIG_COMPUTE_MODE (timeslice or mps) in vmig's own environment forces
+ * one; forcing mps without a daemon is an error, not a silent downgrade.
+ */
+static int compute_env(unsigned pct)
+{
+	const char *want = getenv("VMIG_COMPUTE_MODE");
+	char where[sizeof(((struct sockaddr_un *)0)->sun_path) + 16], num[16];
+	bool mps;
+	if (want && *want && strcmp(want, "mps") != 0 && strcmp(want, "timeslice") != 0)
+		return cli_errorf(2, "VMIG_COMPUTE_MODE='%.32s' is neither 'mps' nor 'timeslice'",
+				  want);
+	if (want && strcmp(want, "timeslice") == 0)
+		mps = false;
+	else if (!(mps = mps_available(where, sizeof(where))) && want && *want)
+		return cli_errorf(cli_status(VMIG_E_NOT_SUPPORTED),
+				  "VMIG_COMPUTE_MODE=mps, but no MPS control daemon answers at %s",
+				  where);
+	if (!mps)
+		return set("VMIG_COMPUTE_MODE", "timeslice");
+	snprintf(num, sizeof(num), "%u", pct);
+	int r = set("VMIG_COMPUTE_MODE", "mps");
+	return r ? r : set("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", num);
 }
 
 /* A software partition: the interposer and the GI's limits. */
@@ -376,7 +451,8 @@ static int soft_env(const struct run_target *t)
 	if ((r = set("VMIG_MEM_LIMIT", num)))
 		return r;
 	snprintf(num, sizeof(num), "%u", l.compute_pct);
-	if ((r = set("VMIG_COMPUTE_PCT", num)) || (r = set("VMIG_ACCOUNTING", l.acct_path)))
+	if ((r = set("VMIG_COMPUTE_PCT", num)) || (r = set("VMIG_ACCOUNTING", l.acct_path)) ||
+	    (r = compute_env(l.compute_pct)))
 		return r;
 	return set("CUDA_VISIBLE_DEVICES", t->gpu.uuid);
 }
@@ -423,7 +499,10 @@ static void run_help(FILE *f)
 	      "(LD_PRELOAD=libvmig-cuda.so) and the instance's limits: VMIG_PARTITION,\n"
 	      "VMIG_MEM_LIMIT, VMIG_COMPUTE_PCT, VMIG_ACCOUNTING, and CUDA_VISIBLE_DEVICES\n"
 	      "set to the GPU; on a real MIG instance only CUDA_VISIBLE_DEVICES.  Its\n"
-	      "children inherit all of it.\n"
+	      "children inherit all of it.  The compute share is enforced by MPS\n"
+	      "(CUDA_MPS_ACTIVE_THREAD_PERCENTAGE, VMIG_COMPUTE_MODE=mps) when an MPS control\n"
+	      "daemon answers at $CUDA_MPS_PIPE_DIRECTORY/control (default /tmp/nvidia-mps),\n"
+	      "otherwise by the interposer's time-slicing (VMIG_COMPUTE_MODE=timeslice).\n"
 	      "\n"
 	      "Options:\n"
 	      "  -d, --device=DEVICE  the instance to run in\n"
@@ -431,7 +510,8 @@ static void run_help(FILE *f)
 	      "                       default backend)\n"
 	      "  -h, --help           this help\n"
 	      "\n"
-	      "Environment: VMIG_INTERPOSER (path of libvmig-cuda.so), VMIG_SOFT_STATE_DIR.\n",
+	      "Environment: VMIG_INTERPOSER (path of libvmig-cuda.so), VMIG_SOFT_STATE_DIR,\n"
+	      "VMIG_COMPUTE_MODE (mps or timeslice: force one mechanism).\n",
 	      f);
 }
 

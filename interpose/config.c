@@ -84,34 +84,38 @@ static bool printable_id(const char *s, size_t max)
 	return true;
 }
 
+/*
+ * The share and how it is enforced.  Under MPS the server caps the
+ * process's threads at CUDA_MPS_ACTIVE_THREAD_PERCENTAGE, which `vmig run`
+ * sets to the share; the launch gate then only acts when a later `-rg`
+ * lowers the share below it (launch.c).
+ */
 static void parse_compute(struct vmig__config *c, vmig__getenv_fn get)
 {
 	const char *pct = get("VMIG_COMPUTE_PCT");
+	const char *mode = get("VMIG_COMPUTE_MODE");
 	c->compute_pct = 100;
 	c->compute_mode = VMIG_COMPUTE_NONE;
+	c->mps_pct = 0;
 	if (pct && parse_pct(pct, &c->compute_pct) < 0) {
 		why_add(c, "VMIG_COMPUTE_PCT=\"%.32s\" is not 1-100: no compute cap", pct);
 		c->compute_pct = 100;
 	}
-	if (c->compute_pct == 100)
-		return;
-	const char *mode = get("VMIG_COMPUTE_MODE");
-	c->compute_mode = VMIG_COMPUTE_TIMESLICE;
-	if (!mode || !*mode || strcmp(mode, "timeslice") == 0)
-		return;
-	if (strcmp(mode, "mps") != 0) {
+	if (mode && *mode && strcmp(mode, "timeslice") != 0 && strcmp(mode, "mps") != 0) {
 		why_add(c, "VMIG_COMPUTE_MODE=\"%.32s\" unknown: time-slicing", mode);
-		return;
-	}
-	/* Under MPS the server enforces the cap it got from the client's environment. */
-	unsigned mps = 0;
-	if (parse_pct(get("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"), &mps) < 0 ||
-	    mps > c->compute_pct) {
+	} else if (mode && strcmp(mode, "mps") == 0) {
+		unsigned mps = 0;
+		if (parse_pct(get("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"), &mps) == 0 &&
+		    mps <= c->compute_pct) {
+			c->compute_mode = VMIG_COMPUTE_MPS;
+			c->mps_pct = mps;
+			return;
+		}
 		why_add(c, "VMIG_COMPUTE_MODE=mps without CUDA_MPS_ACTIVE_THREAD_PERCENTAGE <= %u: "
 			   "time-slicing", c->compute_pct);
-		return;
 	}
-	c->compute_mode = VMIG_COMPUTE_MPS;
+	if (c->compute_pct < 100)
+		c->compute_mode = VMIG_COMPUTE_TIMESLICE;
 }
 
 static void copy_path(struct vmig__config *c, char *dst, size_t len, const char *var,

@@ -30,9 +30,9 @@
 /* ---- config.c ------------------------------------------------------------ */
 
 enum vmig__compute_mode {
-	VMIG_COMPUTE_NONE = 0,	    /* no cap */
+	VMIG_COMPUTE_NONE = 0,	    /* no cap (until -rg sets one in a shared region) */
 	VMIG_COMPUTE_TIMESLICE = 1, /* the interposer throttles launches */
-	VMIG_COMPUTE_MPS = 2,	    /* the MPS server caps threads; no throttling here */
+	VMIG_COMPUTE_MPS = 2,	    /* the MPS server caps threads; we throttle only below that */
 };
 
 struct vmig__config {
@@ -42,6 +42,7 @@ struct vmig__config {
 	uint64_t mem_limit; /* bytes */
 	unsigned compute_pct; /* 1..100; 100 = no cap */
 	int compute_mode;     /* enum vmig__compute_mode */
+	unsigned mps_pct;     /* under MPS: the server's thread percentage for us, else 0 */
 	char acct_path[PATH_MAX]; /* "" = accounting private to this process */
 	char cuda_lib[PATH_MAX];  /* the real driver to load */
 	bool debug;

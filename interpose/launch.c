@@ -1,14 +1,23 @@
 /*
  * launch.c — the compute share, by time-slicing.
  *
- * With no cap (or under MPS, where the server caps threads) every launch
- * hook is one branch and the forwarded call.  With a cap of p %, the
- * instance owns a bucket of GPU time in the shared region: it fills at p ns
- * per ns of wall time (up to p % of a 100 ms window, so short bursts run at
- * full speed) and empties by the GPU time the instance's work really took.
- * A launch passes while the bucket holds time; otherwise it waits for the
- * refill.  So, averaged over the window, the instance's GPU busy time
- * converges to p % of wall time, whatever the kernels' sizes.
+ * The share lives in the instance's accounting region (compute_pct), where
+ * `vmig mig -rg` may change it while programs run; every decision here
+ * reads it with a relaxed load, so a new share takes effect at the next
+ * launch and the next refill.  The gate is armed whenever the region can
+ * change (a shared file) or the share starts below 100 %.  Armed but
+ * uncapped, a launch costs one flag test, one relaxed load and a compare:
+ * no lock, no system call.
+ *
+ * With a cap of p %, the instance owns a bucket of GPU time in the shared
+ * region: it fills at p ns per ns of wall time (up to p % of a 100 ms
+ * window, so short bursts run at full speed) and empties by the GPU time
+ * the instance's work really took.  A launch passes while the bucket holds
+ * time; otherwise it waits for the refill.  So, averaged over the window,
+ * the instance's GPU busy time converges to p % of wall time, whatever the
+ * kernels' sizes.  Under MPS the server already holds the process to m %
+ * of the GPU's threads (m = the share when it started); a share p < m is
+ * reached by also time-slicing to p/m of wall time.
  *
  * GPU time is measured with events on each stream the process launches on
  * (a tracker per stream): a "start" mark when work arrives on an idle
@@ -16,8 +25,8 @@
  * path records an event about once per millisecond, not per launch.  A
  * poller thread, every 10 ms, pairs completed marks (elapsed time between a
  * mark and the next one that is not a start) and takes the sum out of the
- * bucket.  The launch path holds a process-local mutex for a few loads and
- * stores; the shared region is only read there.
+ * bucket.  The capped launch path holds a process-local mutex for a few
+ * loads and stores; the shared region is only read there.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -50,8 +59,8 @@ struct tracker {
 	struct mark ring[RING];
 };
 
-static bool cap_on;
-static unsigned cap_pct;
+static bool cap_on;	    /* the gate is armed: the share may be (or become) < 100 % */
+static unsigned full_pct = 100; /* no time cap at or above this share (MPS: its percentage) */
 static struct vmig__region *R;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tracker trackers[NTRACK];
@@ -69,7 +78,9 @@ static struct {
 
 void vmig__launch_init(const struct vmig__config *c)
 {
-	if (!c->active || c->compute_mode != VMIG_COMPUTE_TIMESLICE || !vmig__acct())
+	/* A private region's share never changes: arm only when it starts capped. */
+	if (!c->active || !vmig__acct() ||
+	    (!vmig__acct_shared() && c->compute_mode != VMIG_COMPUTE_TIMESLICE))
 		return;
 	drv.create = (__typeof__(drv.create))vmig__real_sym("cuEventCreate");
 	drv.record = (__typeof__(drv.record))vmig__real_sym("cuEventRecord");
@@ -81,8 +92,24 @@ void vmig__launch_init(const struct vmig__config *c)
 		return;
 	}
 	R = vmig__acct();
-	cap_pct = c->compute_pct;
+	full_pct = c->compute_mode == VMIG_COMPUTE_MPS ? c->mps_pct : 100;
 	cap_on = true;
+}
+
+/* The launch path's test: is the instance's share below what runs uncapped? */
+static inline bool capped(void)
+{
+	return vmig__region_pct(R) < full_pct;
+}
+
+/* The fraction of wall time the instance's work may take, in percent (1-100). */
+static unsigned time_pct(void)
+{
+	unsigned p = vmig__region_pct(R);
+	if (p >= full_pct)
+		return 100;
+	p = p * 100 / full_pct;
+	return p ? p : 1;
 }
 
 void vmig__launch_atfork_child(void)
@@ -100,11 +127,13 @@ static void refill(void)
 	uint64_t now = vmig__now_ns(), last = atomic_load(&R->refill_ns);
 	if (now <= last || !atomic_compare_exchange_strong(&R->refill_ns, &last, now))
 		return;
+	unsigned pct = time_pct();
 	uint64_t dt = now - last < WINDOW_NS ? now - last : WINDOW_NS;
-	int64_t add = (int64_t)(dt * cap_pct / 100), cap = (int64_t)(WINDOW_NS * cap_pct / 100);
+	int64_t add = (int64_t)(dt * pct / 100), cap = (int64_t)(WINDOW_NS * pct / 100);
 	int64_t cur = atomic_load(&R->budget_ns), nv;
+	/* Clamped to the window, also when a lower share just shrank it. */
 	do {
-		nv = cur + add > cap ? (cur > cap ? cur : cap) : cur + add;
+		nv = cur + add > cap ? cap : cur + add;
 	} while (!atomic_compare_exchange_weak(&R->budget_ns, &cur, nv));
 }
 
@@ -277,9 +306,10 @@ static void wait_for_budget(void)
 	if (atomic_load(&R->budget_ns) > 0)
 		return;
 	uint64_t t0 = vmig__now_ns();
-	while (atomic_load(&R->budget_ns) <= 0) {
+	/* A share raised to "no cap" while we wait lets the launch go at once. */
+	while (atomic_load(&R->budget_ns) <= 0 && capped()) {
 		int64_t deficit = -atomic_load(&R->budget_ns);
-		uint64_t ns = (uint64_t)deficit * 100 / cap_pct;
+		uint64_t ns = (uint64_t)deficit * 100 / time_pct();
 		ns = ns < 100000 ? 100000 : ns > 5000000 ? 5000000 : ns;
 		struct timespec ts = {0, (long)ns};
 		nanosleep(&ts, NULL);
@@ -303,10 +333,10 @@ static void close_batches(void)
 }
 
 /*
- * Called before every capped launch.  ptsz: the launch came through a
+ * Called before every launch while the gate is armed.  ptsz: the launch came through a
  * per-thread-default-stream variant, so stream 0 is this thread's stream.
  */
-static void gate(CUstream s, bool ptsz)
+__attribute__((noinline)) static void gate_capped(CUstream s, bool ptsz)
 {
 	if (VMIG_UNLIKELY(atomic_load_explicit(&poller_state, memory_order_relaxed) == 0))
 		start_poller();
@@ -329,6 +359,13 @@ static void gate(CUstream s, bool ptsz)
 	if (t)
 		before_launch(t, now);
 	pthread_mutex_unlock(&mu);
+}
+
+/* Armed but uncapped (the share at 100 %), a launch costs this test alone. */
+static inline void gate(CUstream s, bool ptsz)
+{
+	if (VMIG_UNLIKELY(capped()))
+		gate_capped(s, ptsz);
 }
 
 /* ---- The launch hooks ------------------------------------------------------ */

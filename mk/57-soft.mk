@@ -13,5 +13,14 @@ $(SOFT_STUB): tests/soft/stub_interposer.c
 	@mkdir -p $(@D)
 	$(CC) -shared -fPIC -o $@ $<
 
-TEST_PROGRAMS += $(SOFT_SIMHW) $(SOFT_STUB)
-TESTS += tests/soft/e2e.sh
+# tests/soft/inside.sh: programs inside software partitions, started by
+# `vmig run` with the real interposer over the stand-in libcuda (the probe of
+# tests/interpose), and a stand-in MPS control daemon.
+SOFT_FAKE_MPS := $(B)/tests/soft/fake_mps
+
+$(SOFT_FAKE_MPS): $(B)/obj/tests/soft/fake_mps.o
+	@mkdir -p $(@D)
+	$(CC) $(VMIG_LDFLAGS) -o $@ $^
+
+TEST_PROGRAMS += $(SOFT_SIMHW) $(SOFT_STUB) $(SOFT_FAKE_MPS)
+TESTS += tests/soft/e2e.sh tests/soft/inside.sh

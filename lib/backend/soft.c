@@ -212,20 +212,22 @@ static int soft_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *er
 /* ------------------------------------------------------------------------ */
 
 /*
- * Open the accounting file of a GI, locked (flock) in the given mode.
- * Returns the fd, 0 when there is none (ENOENT: no program of the GI ever
- * ran), or a negative error.  flags: O_RDONLY or O_RDWR.
+ * Open the accounting file of a GI, locked (flock) in the given mode, into
+ * *ret_fd; -1 there when it does not exist (ENOENT: no program of the GI
+ * ever ran, or with O_CREAT, `vmig run` never made the directory).
  */
-static int region_open(const char *path, int flags, int lock, struct vmig_err *err)
+static int region_open(const char *path, int flags, int lock, int *ret_fd,
+		       struct vmig_err *err)
 {
-	int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+	*ret_fd = fd;
 	if (fd < 0)
 		return errno == ENOENT ? 0
 				       : vmig_err_set(err, VMIG_E_IO, "accounting file %s: %s",
 						      path, strerror(errno));
 	while (flock(fd, lock) < 0 && errno == EINTR)
 		;
-	return fd;
+	return 0;
 }
 
 /*
@@ -239,18 +241,17 @@ static int region_in_use(const struct vmig_gpu_state *rec, unsigned gi_id, struc
 	struct vmig_soft_limits l;
 	if (vmig_soft_limits(rec, gi_id, &l, NULL) < 0)
 		return 0; /* no such GI: the operation reports it */
-	int fd = region_open(l.acct_path, O_RDONLY, LOCK_SH, err);
-	if (fd <= 0)
-		return fd;
+	int fd, r = region_open(l.acct_path, O_RDONLY, LOCK_SH, &fd, err);
+	if (fd < 0)
+		return r;
 	struct stat st;
 	unsigned live = 0;
 	if (fstat(fd, &st) == 0 && st.st_size == (off_t)sizeof(struct vmig__region)) {
-		struct vmig__region *r =
-		    mmap(NULL, sizeof(*r), PROT_READ, MAP_SHARED, fd, 0);
-		if (r != MAP_FAILED) {
-			if (!vmig__region_check(r, l.partition))
-				live = vmig__region_live(r);
-			munmap(r, sizeof(*r));
+		struct vmig__region *reg = mmap(NULL, sizeof(*reg), PROT_READ, MAP_SHARED, fd, 0);
+		if (reg != MAP_FAILED) {
+			if (!vmig__region_check(reg, l.partition))
+				live = vmig__region_live(reg);
+			munmap(reg, sizeof(*reg));
 		}
 	}
 	close(fd);
@@ -276,9 +277,9 @@ static int push_share(const struct vmig_gpu_state *rec, unsigned gi_id, struct v
 	int r = vmig_soft_limits(rec, gi_id, &l, err);
 	if (r < 0)
 		return r;
-	int fd = region_open(l.acct_path, O_RDWR | O_CREAT, LOCK_EX, err);
-	if (fd <= 0)
-		return fd; /* 0: no accounting directory, no program was ever started */
+	int fd;
+	if ((r = region_open(l.acct_path, O_RDWR | O_CREAT, LOCK_EX, &fd, err)) < 0 || fd < 0)
+		return r; /* r == 0: no accounting directory, no program was ever started */
 	const char *why = NULL;
 	struct vmig__region *reg =
 	    vmig__region_map_fd(fd, l.partition, l.mem_bytes, l.compute_pct, &why);

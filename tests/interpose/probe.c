@@ -6,20 +6,27 @@
  * exits 1.  The quota it expects is VMIG_MEM_LIMIT (plain bytes).
  *
  *   passthrough | clamp | quota | paths | dlsym | gpa | race N | hold BYTES |
- *   fill | share API SECONDS | startup
+ *   fill | share API SECONDS | startup | instance MIB | child BYTES |
+ *   rg-follow
+ *
+ * instance, child and rg-follow are what tests/soft/inside.sh runs under
+ * `vmig run`: they check what the instance looks like from inside.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cuda_api.h"
+#include "region.h"
 
 unsigned long vmigstub_calls(const char *name);
 void *vmigstub_addr(const char *name);
@@ -503,6 +510,142 @@ static void sc_share(const char *api, double seconds)
 	printf("share %.1f\n", (double)vmigstub_busy_ns() / 1e9 / wall * 100.0);
 }
 
+/* ---- Inside an instance started by `vmig run` ---------------------------------- */
+
+/*
+ * A child started the way PyTorch starts workers (fork + exec, environment
+ * inherited).  It fills the room the parent left, reports, and holds it
+ * until the parent closes its stdin.
+ */
+static void sc_child(uint64_t room)
+{
+	size_t f = 0, t = 0;
+	CUdeviceptr p = 0, q = 0;
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && f == room, "child sees %zu free, "
+	       "want %" PRIu64, f, room);
+	EXPECT(cuMemAlloc_v2(&p, room) == CUDA_SUCCESS, "child: the rest of the quota");
+	EXPECT(cuMemAlloc_v2(&q, 1) == CUDA_ERROR_OUT_OF_MEMORY, "child: one byte more");
+	printf("child %s\n", failures ? "failed" : "holds the rest");
+	fflush(stdout);
+	char c;
+	while (read(0, &c, 1) > 0)
+		;
+}
+
+/* Start `probe child ROOM` with pipes to its stdin and from its stdout. */
+static pid_t start_child(uint64_t room, int *to, FILE **from)
+{
+	int in[2], out[2];
+	char arg[32];
+	snprintf(arg, sizeof(arg), "%" PRIu64, room);
+	if (pipe(in) || pipe(out))
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl("/proc/self/exe", "probe", "child", arg, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	*to = in[1];
+	*from = fdopen(out[0], "r");
+	return pid;
+}
+
+/*
+ * The instance as its programs see it: capacity reports of MIB MiB, the
+ * quota exact to the byte, and a child process (fork + exec) counted
+ * against the same quota while it runs and no longer once it has exited.
+ */
+static void sc_instance(uint64_t mib)
+{
+	uint64_t L = mib << 20, half = L / 2;
+	size_t f = 0, t = 0, tm = 0;
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && t == L && f == L, "meminfo %zu/%zu", f, t);
+	EXPECT(cuDeviceTotalMem_v2(&tm, 0) == CUDA_SUCCESS && tm == L, "total mem %zu", tm);
+	printf("total %zu MiB, free %zu MiB, device total %zu MiB\n", t >> 20, f >> 20, tm >> 20);
+	CUdeviceptr a = 0, b = 0, p = 0;
+	EXPECT(cuMemAlloc_v2(&a, half) == CUDA_SUCCESS, "half the quota");
+	int to = -1;
+	FILE *from = NULL;
+	pid_t pid = start_child(L - half, &to, &from);
+	char line[128] = "";
+	EXPECT(pid > 0 && from && fgets(line, sizeof(line), from) &&
+		       strcmp(line, "child holds the rest\n") == 0,
+	       "child said \"%s\"", line);
+	EXPECT(cuMemGetInfo_v2(&f, NULL) == CUDA_SUCCESS && f == 0, "free %zu with the child", f);
+	EXPECT(cuMemAlloc_v2(&p, 1) == CUDA_ERROR_OUT_OF_MEMORY, "the child's bytes count here");
+	close(to);
+	int st = 0;
+	EXPECT(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "child status %d", st);
+	if (from)
+		fclose(from);
+	EXPECT(cuMemGetInfo_v2(&f, NULL) == CUDA_SUCCESS && f == L - half, "free %zu after", f);
+	EXPECT(cuMemAlloc_v2(&b, L - half) == CUDA_SUCCESS, "up to the quota");
+	EXPECT(cuMemAlloc_v2(&p, 1) == CUDA_ERROR_OUT_OF_MEMORY, "one byte more");
+	printf("quota %" PRIu64 " bytes: exact, shared with a child\n", L);
+}
+
+/* The instance's share as the region holds it (what `vmig mig -rg` writes). */
+static unsigned region_pct(void)
+{
+	static struct vmig__region *r;
+	const char *path = getenv("VMIG_ACCOUNTING");
+	if (!r && path) {
+		int fd = open(path, O_RDONLY);
+		void *p = fd < 0 ? MAP_FAILED : mmap(NULL, sizeof(*r), PROT_READ, MAP_SHARED, fd, 0);
+		if (fd >= 0)
+			close(fd);
+		r = p == MAP_FAILED ? NULL : p;
+	}
+	return r ? vmig__region_pct(r) : 0;
+}
+
+/*
+ * Continuous kernels, with the share measured over 1 s windows (the stream
+ * drained at each end).  When the region's share changes, two more windows
+ * are run after a settling one; prints every window, then the mean of the
+ * last two as "settled".  Gives up after 20 s without a change.
+ */
+static void sc_rg_follow(void)
+{
+	CUstream s = NULL;
+	EXPECT(cuStreamCreate(&s, 0) == CUDA_SUCCESS, "stream");
+	unsigned first = region_pct(), left = 0;
+	double t0 = now_s(), w0 = t0, b0 = (double)vmigstub_busy_ns(), last[2] = {0, 0};
+	printf("share of the region at start %u\n", first);
+	fflush(stdout);
+	for (unsigned i = 0, n = 0; now_s() - t0 < 20; i++) {
+		if (launch_one("kernel", s, i) != CUDA_SUCCESS) {
+			EXPECT(0, "launch");
+			return;
+		}
+		if (now_s() - w0 < 1.0)
+			continue;
+		cuCtxSynchronize();
+		double t = now_s(), b = (double)vmigstub_busy_ns(), share = (b - b0) / 1e9 / (t - w0) * 100;
+		unsigned pct = region_pct();
+		printf("window %u share %.1f region %u\n", n++, share, pct);
+		fflush(stdout);
+		last[0] = last[1];
+		last[1] = share;
+		w0 = t;
+		b0 = b;
+		if (left == 0 && pct != first)
+			left = 3; /* one to settle, two to measure */
+		else if (left > 0 && --left == 0) {
+			printf("settled %.1f\n", (last[0] + last[1]) / 2);
+			return;
+		}
+	}
+	EXPECT(0, "the region's share never changed");
+}
+
 static void sc_startup(void)
 {
 	CUdeviceptr p = 0;
@@ -536,6 +679,12 @@ int main(int argc, char **argv)
 		sc_share(argv[2], atof(argv[3]));
 	else if (strcmp(sc, "startup") == 0)
 		sc_startup();
+	else if (strcmp(sc, "instance") == 0 && argc > 2)
+		sc_instance(strtoull(argv[2], NULL, 10));
+	else if (strcmp(sc, "child") == 0 && argc > 2)
+		sc_child(strtoull(argv[2], NULL, 10));
+	else if (strcmp(sc, "rg-follow") == 0)
+		sc_rg_follow();
 	else {
 		printf("probe: unknown scenario \"%s\"\n", sc);
 		return 2;

@@ -61,6 +61,16 @@ TEST(config_limits)
 	parse(&c, ENV("VMIG_PARTITION=a", "VMIG_COMPUTE_PCT=70", "VMIG_COMPUTE_MODE=mps",
 		      "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=70"));
 	CHECK_EQ_U(c.compute_mode, VMIG_COMPUTE_MPS);
+	CHECK_EQ_U(c.mps_pct, 70);
+	/* MPS at 100 %: the gate may still act on a share lowered later (launch.c). */
+	parse(&c, ENV("VMIG_PARTITION=a", "VMIG_COMPUTE_MODE=mps",
+		      "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=100"));
+	CHECK_EQ_U(c.compute_mode, VMIG_COMPUTE_MPS);
+	CHECK_EQ_U(c.mps_pct, 100);
+	parse(&c, ENV("VMIG_PARTITION=a", "VMIG_COMPUTE_PCT=40", "VMIG_COMPUTE_MODE=mps",
+		      "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=50"));
+	CHECK_EQ_U(c.compute_mode, VMIG_COMPUTE_TIMESLICE); /* MPS would allow more than 40 */
+	CHECK(strstr(c.why, "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE") != NULL);
 }
 
 TEST(config_bad_values_fall_back_with_reasons)

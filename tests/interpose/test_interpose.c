@@ -327,6 +327,17 @@ TEST(no_cap_means_no_throttle)
 	CHECK(share_of(&r) >= 90);
 }
 
+/* A shared region at 100 %: the gate is armed for a later -rg, but lets everything through. */
+TEST(armed_at_full_share_does_not_throttle)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("share", "kernel", "1"),
+			     ENV("VMIG_PARTITION=MIG-armed", acct_file("armed"))),
+		   0);
+	fprintf(stderr, "  share %.1f%%\n", share_of(&r));
+	CHECK(share_of(&r) >= 90);
+}
+
 int main(void)
 {
 	setup_paths();
@@ -344,6 +355,7 @@ int main(void)
 	RUN(compute_share_through_every_launch_api);
 	RUN(compute_share_is_per_instance_not_per_process);
 	RUN(no_cap_means_no_throttle);
+	RUN(armed_at_full_share_does_not_throttle);
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

@@ -291,6 +291,9 @@ TEST(compute_share_is_stored_and_handed_to_running_programs)
 	unlink(l2.acct_path);
 	CHECK_EQ_I(vmig_set_share(ctx, 0, gi2, 35, &err), 0);
 	CHECK_EQ_U(acct_pct(l2.acct_path), 35);
+	struct stat sb;
+	CHECK(stat(l2.acct_path, &sb) == 0 && (sb.st_mode & 0777) == 0600 &&
+	      sb.st_size == (off_t)sizeof(struct vmig__region));
 	vmig_close(ctx);
 	/* Shares belong to software partitions only. */
 	struct vmig_ctx *sim = NULL;
