@@ -94,6 +94,9 @@ void vmig__launch_init(const struct vmig__config *c)
 	R = vmig__acct();
 	full_pct = c->compute_mode == VMIG_COMPUTE_MPS ? c->mps_pct : 100;
 	cap_on = true;
+	VMIG_LOG("compute gate armed: share %u%% now%s, %s", vmig__region_pct(R),
+		 vmig__acct_shared() ? " (follows vmig mig -rg)" : "",
+		 full_pct < 100 ? "time-slicing below the MPS percentage" : "time-slicing");
 }
 
 /* The launch path's test: is the instance's share below what runs uncapped? */
@@ -333,8 +336,9 @@ static void close_batches(void)
 }
 
 /*
- * Called before every launch while the gate is armed.  ptsz: the launch came through a
- * per-thread-default-stream variant, so stream 0 is this thread's stream.
+ * Called before every launch while the share is capped.  ptsz: the launch
+ * came through a per-thread-default-stream variant, so stream 0 is this
+ * thread's stream.
  */
 __attribute__((noinline)) static void gate_capped(CUstream s, bool ptsz)
 {

@@ -453,6 +453,7 @@ static void sc_hold(uint64_t n)
 	EXPECT(cuMemAlloc_v2(&p, n) == CUDA_SUCCESS, "hold %" PRIu64, n);
 	printf("holding\n");
 	fflush(stdout);
+	alarm(120); /* killed by the test long before; never left behind for good */
 	for (;;)
 		pause();
 }

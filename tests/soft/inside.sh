@@ -54,12 +54,15 @@ SAN=$(ldd "$PROBE" 2>/dev/null | awk '/libasan/ { print $3; exit }')
 RUN=(env)
 [ -n "$SAN" ] && RUN+=("LD_PRELOAD=$SAN")
 RUN+=("${VMIG[@]}" run -d)
+# Programs in the foreground are killed after a minute, should one ever hang
+# (those in the background bound themselves or are killed by this script).
+FG=(timeout -s KILL 60)
 
 # vm NAME WANT ARGS...: run vmig; stdout+stderr in $OUT; fail NAME unless it exits WANT.
 vm() {
 	local name=$1 want=$2
 	shift 2
-	OUT=$("${VMIG[@]}" "$@" 2>&1)
+	OUT=$("${FG[@]}" "${VMIG[@]}" "$@" 2>&1)
 	local got=$?
 	[ "$got" -eq "$want" ] && return 0
 	fail "$name" "vmig $* exited $got, wanted $want: $(head -c 400 <<<"$OUT")"
@@ -71,7 +74,7 @@ vm() {
 vr() {
 	local name=$1 want=$2 dev=$3
 	shift 3
-	OUT=$("${RUN[@]}" "$dev" -- "$@" 2>&1)
+	OUT=$("${FG[@]}" "${RUN[@]}" "$dev" -- "$@" 2>&1)
 	local got=$?
 	[ "$got" -eq "$want" ] && return 0
 	fail "$name" "vmig run -d $dev -- $* exited $got, wanted $want: $(head -c 400 <<<"$OUT")"
@@ -126,7 +129,7 @@ if vr env 0 "1:$GI" env; then
 fi
 
 # ---- The instance from inside: capacity, quota, a child ---------------------
-OUT=$("${RUN[@]}" "1:$GI" -- "$PROBE" instance 71168 2>&1)
+OUT=$("${FG[@]}" "${RUN[@]}" "1:$GI" -- "$PROBE" instance 71168 2>&1)
 if [ $? -eq 0 ]; then
 	has capacity '^total 71168 MiB, free 71168 MiB, device total 71168 MiB$' && ok capacity
 	has quota-with-child 'exact, shared with a child' && ok quota-with-child
@@ -226,14 +229,14 @@ if [ -z "$Q" ]; then
 	fail rtx-gi "no 1g.6gb instance created"
 else
 	export VMIGSTUB_TOTAL_MEM=$((24564 << 20)) # the stand-in shows a 4090's memory
-	OUT=$("${RUN[@]}" "0:$Q" -- "$PROBE" instance 6016 2>&1)
+	OUT=$("${FG[@]}" "${RUN[@]}" "0:$Q" -- "$PROBE" instance 6016 2>&1)
 	if [ $? -eq 0 ]; then
 		has rtx-capacity '^total 6016 MiB, free 6016 MiB, device total 6016 MiB$' &&
 			ok rtx-capacity
 	else
 		fail rtx-instance "probe failed: $(head -c 800 <<<"$OUT")"
 	fi
-	OUT=$("${RUN[@]}" "0:$Q" -- "$PROBE" share kernel 1.5 2>&1)
+	OUT=$("${FG[@]}" "${RUN[@]}" "0:$Q" -- "$PROBE" share kernel 1.5 2>&1)
 	S=$(sed -n 's/^share \([0-9.]*\)$/\1/p' <<<"$OUT")
 	echo "# rtx 1g.6gb share: $S"
 	in_range rtx-share "$S" 20 30 && ok rtx-share
