@@ -15,7 +15,7 @@
 
 static const char *const query_names[] = {
 #define CLI_QF_NAME(e, name, header) name,
-	CLI_QUERY_FIELDS(CLI_QF_NAME)
+    CLI_QUERY_FIELDS(CLI_QF_NAME)
 #undef CLI_QF_NAME
 };
 
@@ -113,6 +113,7 @@ enum top_opt {
 	TOP_HELP,
 	TOP_VERSION,
 	TOP_BACKEND,
+	TOP_SOFT,
 	TOP_ID,
 	TOP_LIST,
 	TOP_MIG,
@@ -122,16 +123,17 @@ enum top_opt {
 };
 
 static const struct cli_opt top_opts[] = {
-	{"-h", "--help", CLI_ARG_NONE, TOP_HELP},
-	{NULL, "--version", CLI_ARG_NONE, TOP_VERSION},
-	{NULL, "--backend", CLI_ARG_REQ, TOP_BACKEND},
-	{"-i", "--id", CLI_ARG_REQ, TOP_ID},
-	{"-L", "--list-gpus", CLI_ARG_NONE, TOP_LIST},
-	{"-mig", "--multi-instance-gpu", CLI_ARG_REQ, TOP_MIG},
-	{"-r", "--gpu-reset", CLI_ARG_NONE, TOP_RESET},
-	{NULL, "--query-gpu", CLI_ARG_REQ, TOP_QUERY},
-	{NULL, "--format", CLI_ARG_REQ, TOP_FORMAT},
-	{NULL, NULL, CLI_ARG_NONE, 0},
+    {"-h", "--help", CLI_ARG_NONE, TOP_HELP},
+    {NULL, "--version", CLI_ARG_NONE, TOP_VERSION},
+    {NULL, "--backend", CLI_ARG_REQ, TOP_BACKEND},
+    {NULL, "--soft", CLI_ARG_NONE, TOP_SOFT},
+    {"-i", "--id", CLI_ARG_REQ, TOP_ID},
+    {"-L", "--list-gpus", CLI_ARG_NONE, TOP_LIST},
+    {"-mig", "--multi-instance-gpu", CLI_ARG_REQ, TOP_MIG},
+    {"-r", "--gpu-reset", CLI_ARG_NONE, TOP_RESET},
+    {NULL, "--query-gpu", CLI_ARG_REQ, TOP_QUERY},
+    {NULL, "--format", CLI_ARG_REQ, TOP_FORMAT},
+    {NULL, NULL, CLI_ARG_NONE, 0},
 };
 
 int cli_parse_backend(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
@@ -173,20 +175,19 @@ static int parse_mig_mode(struct cli_parser *p, struct cli_cmd *cmd, const char 
 
 static int parse_query(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 {
-	struct cli_list *names = &cmd->models; /* scratch, emptied below */
-	if (cli_parse_words(v, "query field", names, p->err, p->errsize) < 0)
+	struct cli_list names;
+	if (cli_parse_words(v, "query field", &names, p->err, p->errsize) < 0)
 		return -1;
-	for (unsigned k = 0; k < names->n; k++) {
+	for (unsigned k = 0; k < names.n; k++) {
 		unsigned f = 0;
-		while (f < CLI_QF__COUNT && strcmp(query_names[f], names->item[k]) != 0)
+		while (f < CLI_QF__COUNT && strcmp(query_names[f], names.item[k]) != 0)
 			f++;
 		if (f == CLI_QF__COUNT)
 			return cli_fail(p, "field \"%.64s\" is not a valid field to query",
-					names->item[k]);
+					names.item[k]);
 		cmd->fields[k] = (enum cli_query_field)f;
 	}
-	cmd->nfields = names->n;
-	names->n = 0;
+	cmd->nfields = names.n;
 	return 0;
 }
 
@@ -223,6 +224,8 @@ static int top_option(struct cli_parser *p, struct cli_cmd *cmd, const struct cl
 		return cli_set_action(p, cmd, CLI_VERSION, word);
 	case TOP_BACKEND:
 		return cli_parse_backend(p, cmd, v);
+	case TOP_SOFT:
+		return cli_parse_soft(p, cmd);
 	case TOP_ID:
 		return cli_parse_gpu_ids(p, cmd, v);
 	case TOP_LIST:
@@ -246,7 +249,7 @@ static int top_option(struct cli_parser *p, struct cli_cmd *cmd, const struct cl
 static int find_verb(const char *w)
 {
 	static const char *const names[] = {
-		NULL,
+	    NULL,
 #define VMIG_VERB(name, parse, exec, summary) #name,
 #include "verbs.def"
 #undef VMIG_VERB
@@ -260,7 +263,7 @@ static int find_verb(const char *w)
 static int parse_verb(struct cli_parser *p, struct cli_cmd *cmd, const char *w)
 {
 	static int (*const parsers[])(struct cli_parser *, struct cli_cmd *) = {
-		NULL,
+	    NULL,
 #define VMIG_VERB(name, parse, exec, summary) parse,
 #include "verbs.def"
 #undef VMIG_VERB

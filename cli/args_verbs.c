@@ -14,6 +14,8 @@
 enum mig_opt {
 	MO_HELP,
 	MO_BACKEND,
+	MO_SOFT,
+	MO_RG,
 	MO_ID,
 	MO_GI,
 	MO_CI,
@@ -31,23 +33,25 @@ enum mig_opt {
 };
 
 static const struct cli_opt mig_opts[] = {
-	{"-h", "--help", CLI_ARG_NONE, MO_HELP},
-	{NULL, "--backend", CLI_ARG_REQ, MO_BACKEND},
-	{"-i", "--id", CLI_ARG_REQ, MO_ID},
-	{"-gi", "--gpu-instance-id", CLI_ARG_REQ, MO_GI},
-	{"-ci", "--compute-instance-id", CLI_ARG_REQ, MO_CI},
-	{"-lgip", "--list-gpu-instance-profiles", CLI_ARG_NONE, MO_LGIP},
-	{"-lgipp", "--list-gpu-instance-possible-placements", CLI_ARG_NONE, MO_LGIPP},
-	{"-C", "--default-compute-instance", CLI_ARG_NONE, MO_C},
-	{"-cgi", "--create-gpu-instance", CLI_ARG_REQ, MO_CGI},
-	{"-dgi", "--destroy-gpu-instance", CLI_ARG_NONE, MO_DGI},
-	{"-lgi", "--list-gpu-instances", CLI_ARG_NONE, MO_LGI},
-	{"-lcip", "--list-compute-instance-profiles", CLI_ARG_NONE, MO_LCIP},
-	{"-lcipp", "--list-compute-instance-possible-placements", CLI_ARG_NONE, MO_LCIPP},
-	{"-cci", "--create-compute-instance", CLI_ARG_OPT, MO_CCI},
-	{"-dci", "--destroy-compute-instance", CLI_ARG_NONE, MO_DCI},
-	{"-lci", "--list-compute-instances", CLI_ARG_NONE, MO_LCI},
-	{NULL, NULL, CLI_ARG_NONE, 0},
+    {"-h", "--help", CLI_ARG_NONE, MO_HELP},
+    {NULL, "--backend", CLI_ARG_REQ, MO_BACKEND},
+    {NULL, "--soft", CLI_ARG_NONE, MO_SOFT},
+    {"-rg", "--compute-share", CLI_ARG_REQ, MO_RG},
+    {"-i", "--id", CLI_ARG_REQ, MO_ID},
+    {"-gi", "--gpu-instance-id", CLI_ARG_REQ, MO_GI},
+    {"-ci", "--compute-instance-id", CLI_ARG_REQ, MO_CI},
+    {"-lgip", "--list-gpu-instance-profiles", CLI_ARG_NONE, MO_LGIP},
+    {"-lgipp", "--list-gpu-instance-possible-placements", CLI_ARG_NONE, MO_LGIPP},
+    {"-C", "--default-compute-instance", CLI_ARG_NONE, MO_C},
+    {"-cgi", "--create-gpu-instance", CLI_ARG_REQ, MO_CGI},
+    {"-dgi", "--destroy-gpu-instance", CLI_ARG_NONE, MO_DGI},
+    {"-lgi", "--list-gpu-instances", CLI_ARG_NONE, MO_LGI},
+    {"-lcip", "--list-compute-instance-profiles", CLI_ARG_NONE, MO_LCIP},
+    {"-lcipp", "--list-compute-instance-possible-placements", CLI_ARG_NONE, MO_LCIPP},
+    {"-cci", "--create-compute-instance", CLI_ARG_OPT, MO_CCI},
+    {"-dci", "--destroy-compute-instance", CLI_ARG_NONE, MO_DCI},
+    {"-lci", "--list-compute-instances", CLI_ARG_NONE, MO_LCI},
+    {NULL, NULL, CLI_ARG_NONE, 0},
 };
 
 /* The action each action option selects (CLI_NONE: not an action). */
@@ -74,6 +78,8 @@ static enum cli_action mig_action(int id)
 		return CLI_DCI;
 	case MO_LCI:
 		return CLI_LCI;
+	case MO_RG:
+		return CLI_RG;
 	}
 	return CLI_NONE;
 }
@@ -83,6 +89,8 @@ static int mig_selector(struct cli_parser *p, struct cli_cmd *cmd, int id, const
 	switch (id) {
 	case MO_BACKEND:
 		return cli_parse_backend(p, cmd, v);
+	case MO_SOFT:
+		return cli_parse_soft(p, cmd);
 	case MO_ID:
 		return cli_parse_gpu_ids(p, cmd, v);
 	case MO_GI:
@@ -114,11 +122,14 @@ static int mig_check(struct cli_parser *p, struct cli_cmd *cmd)
 	if (cmd->default_ci && a != CLI_CGI)
 		return cli_fail(p, "option -C is only used with -cgi");
 	bool gi_ok = a == CLI_LGI || a == CLI_DGI || a == CLI_LCIP || a == CLI_LCIPP ||
-		     a == CLI_LCI || a == CLI_CCI || a == CLI_DCI;
+		     a == CLI_LCI || a == CLI_CCI || a == CLI_DCI || a == CLI_RG;
 	if (cmd->has_gi && !gi_ok)
 		return cli_fail(p, "option -gi cannot be used with %s", cmd->action_opt);
 	if (cmd->has_ci && a != CLI_LCI && a != CLI_DCI)
 		return cli_fail(p, "option -ci cannot be used with %s", cmd->action_opt);
+	if (a == CLI_RG && !cmd->has_gi)
+		return cli_fail(p, "option %s needs -gi (the GPU instances to set)",
+				cmd->action_opt);
 	return 0;
 }
 
@@ -142,7 +153,10 @@ int cli_parse_mig(struct cli_parser *p, struct cli_cmd *cmd)
 		}
 		if (cli_set_action(p, cmd, a, p->opt_name) < 0)
 			return -1;
-		if (v) {
+		if (a == CLI_RG) {
+			if (cli_parse_share(p, cmd, v) < 0)
+				return -1;
+		} else if (v) {
 			if (cli_parse_words(v, "profile", &cmd->profiles, p->err, p->errsize) < 0)
 				return -1;
 			cmd->has_profiles = true;
@@ -158,10 +172,10 @@ int cli_parse_mig(struct cli_parser *p, struct cli_cmd *cmd)
 enum sim_opt { SO_HELP, SO_COUNT, SO_FORCE };
 
 static const struct cli_opt sim_opts[] = {
-	{"-h", "--help", CLI_ARG_NONE, SO_HELP},
-	{"-n", "--count", CLI_ARG_REQ, SO_COUNT},
-	{"-f", "--force", CLI_ARG_NONE, SO_FORCE},
-	{NULL, NULL, CLI_ARG_NONE, 0},
+    {"-h", "--help", CLI_ARG_NONE, SO_HELP},
+    {"-n", "--count", CLI_ARG_REQ, SO_COUNT},
+    {"-f", "--force", CLI_ARG_NONE, SO_FORCE},
+    {NULL, NULL, CLI_ARG_NONE, 0},
 };
 
 static const struct {
@@ -169,13 +183,14 @@ static const struct {
 	enum cli_action action;
 	unsigned min_args, max_args;
 } sim_subs[] = {
-	{"models", CLI_SIM_MODELS, 0, 0}, {"list", CLI_SIM_LIST, 0, 0},
-	{"add", CLI_SIM_ADD, 1, 1},	  {"remove", CLI_SIM_REMOVE, 1, 1},
-	{"reset", CLI_SIM_RESET, 0, CLI_MAX_ITEMS},
+    {"models", CLI_SIM_MODELS, 0, 0},
+    {"list", CLI_SIM_LIST, 0, 0},
+    {"add", CLI_SIM_ADD, 1, 1},
+    {"remove", CLI_SIM_REMOVE, 1, 1},
+    {"reset", CLI_SIM_RESET, 0, CLI_MAX_ITEMS},
 };
 
-static int sim_positional(struct cli_parser *p, struct cli_cmd *cmd, const char *w,
-			  unsigned *nargs)
+static int sim_positional(struct cli_parser *p, struct cli_cmd *cmd, const char *w, unsigned *nargs)
 {
 	if (cmd->action == CLI_NONE) {
 		for (size_t k = 0; k < sizeof(sim_subs) / sizeof(sim_subs[0]); k++)
@@ -184,8 +199,8 @@ static int sim_positional(struct cli_parser *p, struct cli_cmd *cmd, const char 
 				cmd->action_opt = sim_subs[k].name;
 				return 0;
 			}
-		return cli_fail(p, "sim: unknown command '%.32s' (models, list, add, remove, reset)",
-				w);
+		return cli_fail(
+		    p, "sim: unknown command '%.32s' (models, list, add, remove, reset)", w);
 	}
 	if (cmd->action == CLI_SIM_REMOVE) {
 		if (cli_parse_uint(w, 999999, &cmd->index) < 0)

@@ -21,8 +21,8 @@
 #include "vmig/vmig.h"
 
 #define CLI_MAX_ITEMS 64 /* items of one comma list */
-#define CLI_ITEM_LEN 96	 /* bytes of one list item, NUL included */
-#define CLI_ERR_LEN 256
+#define CLI_ITEM_LEN  96 /* bytes of one list item, NUL included */
+#define CLI_ERR_LEN   256
 
 /* A comma list of words (GPU selectors, profile tuples, model keys). */
 struct cli_list {
@@ -50,7 +50,7 @@ enum cli_query_field {
 #define CLI_QF_ENUM(e, name, header) CLI_QF_##e,
 	CLI_QUERY_FIELDS(CLI_QF_ENUM)
 #undef CLI_QF_ENUM
-		CLI_QF__COUNT
+	    CLI_QF__COUNT
 };
 
 /* What a command line asks for. */
@@ -76,6 +76,7 @@ enum cli_action {
 	CLI_DGI,
 	CLI_CCI,
 	CLI_DCI,
+	CLI_RG, /* -rg: compute share of software GPU instances (run.c) */
 	/* vmig sim */
 	CLI_SIM_HELP,
 	CLI_SIM_MODELS,
@@ -83,6 +84,9 @@ enum cli_action {
 	CLI_SIM_LIST,
 	CLI_SIM_REMOVE,
 	CLI_SIM_RESET,
+	/* vmig run (run.c) */
+	CLI_RUN_HELP,
+	CLI_RUN,
 };
 
 /* Verbs: the single table, verbs.def. */
@@ -119,6 +123,9 @@ struct cli_cmd {
 	unsigned count;		/* sim add --count */
 	unsigned index;		/* sim remove */
 	bool force;		/* sim remove --force */
+
+	const char *device; /* run -d */
+	unsigned share;	    /* mig -rg, 1-100 */
 
 	/* Arguments after "--", for verbs that start programs. */
 	int rest_argc;
@@ -177,11 +184,15 @@ int cli_parse_bus_id(const char *s, unsigned *ret_domain, unsigned *ret_bus, uns
 int cli_check_gpu_selector(const char *s);
 
 /* Verb parsers and executors, declared from the table. */
-#define VMIG_VERB(name, parse, exec, summary)                                                     \
+#define VMIG_VERB(name, parse, exec, summary)                                                      \
 	int parse(struct cli_parser *p, struct cli_cmd *cmd);                                      \
 	int exec(const struct cli_cmd *cmd);
 #include "verbs.def"
 #undef VMIG_VERB
+
+/* Software partitions (run.c): --soft, and the value of mig -rg. */
+int cli_parse_soft(struct cli_parser *p, struct cli_cmd *cmd);
+int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
 
 /* ---- execution ---- */
 
@@ -213,7 +224,8 @@ int cli_select(const struct cli_cmd *cmd, const struct vmig_state *st, bool sel[
 /* "00000000:07:00.0" */
 void cli_bus_id(const struct vmig_gpu_state *g, char out[32]);
 /* GIs of a GPU in nvidia-smi's listing order: by profile in -lgip order, then ID. */
-unsigned cli_gi_order(const struct vmig_gpu_state *g, const struct vmig_gi_state *out[VMIG_MAX_GIS]);
+unsigned cli_gi_order(const struct vmig_gpu_state *g,
+		      const struct vmig_gi_state *out[VMIG_MAX_GIS]);
 /* The GI profile of a GI (NULL only for a state the library would reject). */
 const struct vmig_gi_profile *cli_gi_profile(const struct vmig_gpu_state *g,
 					     const struct vmig_gi_state *gi);
@@ -243,5 +255,7 @@ int cli_exec_top(const struct cli_cmd *cmd);
 /* -L (gpu.c); mig listings (mig_list.c); changes (mig_ops.c). */
 int cli_mig_list(const struct cli_cmd *cmd, struct cli_view *v);
 int cli_mig_change(const struct cli_cmd *cmd, struct cli_view *v);
+/* mig -rg (run.c). */
+int cli_mig_share(const struct cli_cmd *cmd, struct cli_view *v);
 
 #endif

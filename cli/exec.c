@@ -102,9 +102,9 @@ int cli_select(const struct cli_cmd *cmd, const struct vmig_state *st, bool sel[
 	for (unsigned k = 0; cmd->has_gpus && k < cmd->gpus.n; k++) {
 		int idx = match_selector(cmd->gpus.item[k], st);
 		if (idx < 0) {
-			*ret_status = cli_errorf(cli_status(VMIG_E_NOT_FOUND),
-						 "no GPU matches '%s' (%u GPU%s found)",
-						 cmd->gpus.item[k], st->ngpu, st->ngpu == 1 ? "" : "s");
+			*ret_status = cli_errorf(
+			    cli_status(VMIG_E_NOT_FOUND), "no GPU matches '%s' (%u GPU%s found)",
+			    cmd->gpus.item[k], st->ngpu, st->ngpu == 1 ? "" : "s");
 			return -1;
 		}
 		sel[idx] = true;
@@ -170,6 +170,9 @@ int cli_exec_mig(const struct cli_cmd *cmd)
 	case CLI_DCI:
 		status = cli_mig_change(cmd, &v);
 		break;
+	case CLI_RG:
+		status = cli_mig_share(cmd, &v);
+		break;
 	default:
 		status = cli_mig_list(cmd, &v);
 		break;
@@ -181,7 +184,7 @@ int cli_exec_mig(const struct cli_cmd *cmd)
 int cli_exec(const struct cli_cmd *cmd)
 {
 	static int (*const execs[])(const struct cli_cmd *) = {
-		cli_exec_top,
+	    cli_exec_top,
 #define VMIG_VERB(name, parse, exec, summary) exec,
 #include "verbs.def"
 #undef VMIG_VERB

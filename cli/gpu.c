@@ -10,7 +10,7 @@
 
 static const char *const query_headers[] = {
 #define CLI_QF_HEADER(e, name, header) header,
-	CLI_QUERY_FIELDS(CLI_QF_HEADER)
+    CLI_QUERY_FIELDS(CLI_QF_HEADER)
 #undef CLI_QF_HEADER
 };
 
@@ -60,8 +60,8 @@ static int summary(struct cli_view *v)
 		if (g->mig_pending != g->mig_current)
 			printf(" (%s after a GPU reset: vmig -i %u -r)", mode_name(g->mig_pending),
 			       x);
-		printf(", %u GPU instance%s, %u compute instance%s\n", g->ngi, g->ngi == 1 ? "" : "s",
-		       ci_count(g), ci_count(g) == 1 ? "" : "s");
+		printf(", %u GPU instance%s, %u compute instance%s\n", g->ngi,
+		       g->ngi == 1 ? "" : "s", ci_count(g), ci_count(g) == 1 ? "" : "s");
 	}
 	return 0;
 }
@@ -78,7 +78,7 @@ static void list_mig_devices(const struct vmig_gpu_state *g)
 		for (unsigned c = 0; c < gi->nci; c++) {
 			char name[64], uuid[VMIG_UUID_LEN];
 			const struct vmig_ci_profile *cp =
-				gp ? vmig_ci_profile_by_id(gp, gi->ci[c].profile_id) : NULL;
+			    gp ? vmig_ci_profile_by_id(gp, gi->ci[c].profile_id) : NULL;
 			vmig_mig_uuid(g->uuid, gi->id, gi->ci[c].id, uuid);
 			printf("  MIG %-11s Device %2u: (UUID: %s)\n",
 			       cli_ci_name(gp, cp, name, sizeof(name)), dev++, uuid);
@@ -106,15 +106,17 @@ static void pending_warning(const char *bus, unsigned mode, int activation)
 	printf("Warning: MIG mode is in pending %s state for GPU %s:%s\n",
 	       mode ? "enable" : "disable", bus, vmig_strerror(activation));
 	if (activation == -VMIG_E_IN_USE)
-		printf("%s is currently being used by one or more other processes (e.g. CUDA "
-		       "application or a monitoring application such as another instance of "
-		       "nvidia-smi). Please first kill all processes using the device and retry the "
-		       "command or reboot the system to make MIG mode effective.\n",
-		       bus);
+		printf(
+		    "%s is currently being used by one or more other processes (e.g. CUDA "
+		    "application or a monitoring application such as another instance of "
+		    "nvidia-smi). Please first kill all processes using the device and retry the "
+		    "command or reboot the system to make MIG mode effective.\n",
+		    bus);
 	else
-		printf("Reboot the system or try vmig --gpu-reset to make MIG mode effective on GPU "
-		       "%s\n",
-		       bus);
+		printf(
+		    "Reboot the system or try vmig --gpu-reset to make MIG mode effective on GPU "
+		    "%s\n",
+		    bus);
 }
 
 static int set_mig(const struct cli_cmd *cmd, struct cli_view *v)
@@ -128,20 +130,23 @@ static int set_mig(const struct cli_cmd *cmd, struct cli_view *v)
 			continue;
 		cli_bus_id(&v->st->gpu[x], bus);
 		r = mig_capable(&v->st->gpu[x])
-			    ? vmig_set_mig_mode(v->ctx, x, cmd->mig_mode, &activation, &err)
-			    : -VMIG_E_NOT_SUPPORTED;
+			? vmig_set_mig_mode(v->ctx, x, cmd->mig_mode, &activation, &err)
+			: -VMIG_E_NOT_SUPPORTED;
 		if (r == -VMIG_E_NOT_SUPPORTED) {
-			printf("Unable to %s MIG Mode for GPU %s: %s\n", verb, bus, vmig_strerror(r));
+			printf("Unable to %s MIG Mode for GPU %s: %s\n", verb, bus,
+			       vmig_strerror(r));
 			printf("Treating as warning and moving on.\n");
 		} else if (r < 0) {
-			printf("Unable to %s MIG Mode for GPU %s: %s\n", verb, bus, vmig_strerror(r));
+			printf("Unable to %s MIG Mode for GPU %s: %s\n", verb, bus,
+			       vmig_strerror(r));
 			if (vmig_nvml_code(r) == 999)
 				fprintf(stderr, "vmig: %s\n", err.msg);
 			return cli_status(r);
 		} else if (activation < 0) {
 			pending_warning(bus, cmd->mig_mode, activation);
 		} else {
-			printf("%sd MIG Mode for GPU %s\n", cmd->mig_mode ? "Enable" : "Disable", bus);
+			printf("%sd MIG Mode for GPU %s\n", cmd->mig_mode ? "Enable" : "Disable",
+			       bus);
 		}
 	}
 	printf("All done.\n");

@@ -7,7 +7,8 @@
 
 void cli_help_top(FILE *f)
 {
-	fputs("vmig " VMIG_VERSION " - Multi-Instance GPU partitioning for simulated and real GPUs\n"
+	fputs("vmig " VMIG_VERSION
+	      " - Multi-Instance GPU partitioning for simulated and real GPUs\n"
 	      "\n"
 	      "Usage: vmig [OPTIONS]\n"
 	      "       vmig COMMAND [OPTIONS]\n"
@@ -30,6 +31,8 @@ void cli_help_top(FILE *f)
 	      "        --format=FORMAT     with --query-gpu: csv[,noheader][,nounits]\n"
 	      "        --backend=NAME      sim, nvml, soft or auto (default: $VMIG_BACKEND,\n"
 	      "                           else auto: nvml when it finds GPUs, else sim)\n"
+	      "        --soft              the soft backend: MIG in software on any GPU\n"
+	      "                           (same as --backend=soft; docs/soft.md)\n"
 	      "  -h,   --help              this help\n"
 	      "        --version           the version of vmig\n"
 	      "\n"
@@ -93,9 +96,13 @@ void cli_help_mig(FILE *f)
 	      "  -dci,   --destroy-compute-instance\n"
 	      "                                   destroy compute instances (-i, -gi, -ci)\n"
 	      "  -lci,   --list-compute-instances  list compute instances (-i, -gi, -ci)\n"
+	      "  -rg,    --compute-share=PERCENT   software partitions: give GPU instances\n"
+	      "                                   PERCENT (1-100) of the GPU's compute time,\n"
+	      "                                   also while programs run in them (-i, -gi)\n"
 	      "\n"
 	      "Other options:\n"
 	      "          --backend=NAME            sim, nvml, soft or auto\n"
+	      "          --soft                    the soft backend (--backend=soft)\n"
 	      "  -h,     --help                    this help\n"
 	      "\n"
 	      "Examples:\n"

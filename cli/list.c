@@ -13,7 +13,7 @@
 #define ID_MAX 999999u /* far above any instance ID, far below overflow */
 
 static int fail(char *err, size_t errsize, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errsize, const char *fmt, ...)
 {
 	va_list ap;
@@ -105,7 +105,7 @@ static const char *hex_field(const char *s, size_t maxlen, char end, unsigned *r
 		if (n == maxlen)
 			return NULL;
 		v = v * 16 + (unsigned)(isdigit((unsigned char)s[n]) ? s[n] - '0'
-								    : (tolower(s[n]) - 'a' + 10));
+								     : (tolower(s[n]) - 'a' + 10));
 	}
 	if (n == 0 || s[n] != end)
 		return NULL;

@@ -23,7 +23,8 @@ int cli_mig_targets(const struct cli_cmd *cmd, const struct cli_view *v, bool ne
 	}
 	if (n)
 		return 0;
-	printf(need_enabled ? "No MIG-enabled devices found.\n" : "No MIG-supported devices found.\n");
+	printf(need_enabled ? "No MIG-enabled devices found.\n"
+			    : "No MIG-supported devices found.\n");
 	*ret_status = cli_status(VMIG_E_NOT_FOUND);
 	return -1;
 }
@@ -75,9 +76,9 @@ int cli_check_instances(const struct cli_cmd *cmd, const struct cli_view *v,
 		}
 		if (!found) {
 			*ret_status = cli_errorf(
-				cli_status(VMIG_E_NOT_FOUND),
-				"no compute instance with ID %u in the selected GPU instances",
-				cmd->ci.v[k]);
+			    cli_status(VMIG_E_NOT_FOUND),
+			    "no compute instance with ID %u in the selected GPU instances",
+			    cmd->ci.v[k]);
 			return -1;
 		}
 	}
@@ -111,8 +112,7 @@ static void not_found(const char *what)
 
 #define LGIP_W 79
 
-static void lgip_row(unsigned idx, const struct vmig_gpu_state *g,
-		     const struct vmig_gi_profile *gp)
+static void lgip_row(unsigned idx, const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp)
 {
 	char ft[24], mem[24];
 	snprintf(ft, sizeof(ft), "%u/%u", vmig_gi_remaining(g, gp), gp->instances);
@@ -125,11 +125,14 @@ static void lgip_row(unsigned idx, const struct vmig_gpu_state *g,
 
 static int list_lgip(const struct cli_view *v, const bool tgt[])
 {
+	/* Header lines stay whole, as nvidia-smi prints them. */
+	/* clang-format off */
 	rule(LGIP_W, '-', '+');
 	title(LGIP_W, " GPU instance profiles:");
 	title(LGIP_W, " GPU   Name               ID    Instances   Memory     P2P    SM    DEC   ENC  ");
 	title(LGIP_W, "                                Free/Total   GiB              CE    JPEG  OFA  ");
 	rule(LGIP_W, '=', '|');
+	/* clang-format on */
 	for (unsigned x = 0; x < v->st->ngpu; x++)
 		for (unsigned p = 0; tgt[x] && p < v->st->gpu[x].model->ngi; p++)
 			lgip_row(x, &v->st->gpu[x], &v->st->gpu[x].model->gi[p]);
@@ -171,11 +174,13 @@ static int list_lgi(const struct cli_cmd *cmd, const struct cli_view *v, const b
 		not_found("GPU instances");
 		return cli_status(VMIG_E_NOT_FOUND);
 	}
+	/* clang-format off */
 	rule(LGI_W, '-', '+');
 	title(LGI_W, " GPU instances:");
 	title(LGI_W, " GPU   Name               Profile  Instance   Placement  ");
 	title(LGI_W, "                            ID       ID       Start:Size ");
 	rule(LGI_W, '=', '|');
+	/* clang-format on */
 	for (unsigned x = 0; x < v->st->ngpu; x++)
 		for (unsigned k = 0; k < n[x]; k++) {
 			const struct vmig_gi_state *gi = gis[x][k];
@@ -218,16 +223,19 @@ static int list_lcip(const struct cli_cmd *cmd, const struct cli_view *v, const 
 		return cli_status(VMIG_E_NOT_FOUND);
 	}
 	if (!possible) {
+		/* clang-format off */
 		rule(LCIP_W, '-', '+');
 		title(LCIP_W, " Compute instance profiles:");
 		title(LCIP_W, " GPU     GPU       Name             Profile  Instances   Exclusive       Shared       ");
 		title(LCIP_W, "       Instance                       ID     Free/Total     SM       DEC   ENC   OFA  ");
 		title(LCIP_W, "         ID                                                          CE    JPEG       ");
 		rule(LCIP_W, '=', '|');
+		/* clang-format on */
 	}
 	for (unsigned x = 0; x < v->st->ngpu; x++)
 		for (unsigned k = 0; k < n[x]; k++) {
-			const struct vmig_gi_profile *gp = cli_gi_profile(&v->st->gpu[x], gis[x][k]);
+			const struct vmig_gi_profile *gp =
+			    cli_gi_profile(&v->st->gpu[x], gis[x][k]);
 			for (unsigned c = 0; gp && c < gp->nci; c++) {
 				const struct vmig_ci_profile *cp = &gp->ci[c];
 				if (!possible) {
@@ -285,12 +293,14 @@ static int list_lci(const struct cli_cmd *cmd, const struct cli_view *v, const b
 		not_found("compute instances");
 		return cli_status(VMIG_E_NOT_FOUND);
 	}
+	/* clang-format off */
 	rule(LCI_W, '-', '+');
 	title(LCI_W, " Compute instances:");
 	title(LCI_W, " GPU     GPU       Name             Profile   Instance   Placement  ");
 	title(LCI_W, "       Instance                       ID        ID       Start:Size ");
 	title(LCI_W, "         ID                                                         ");
 	rule(LCI_W, '=', '|');
+	/* clang-format on */
 	for (unsigned x = 0; x < v->st->ngpu; x++)
 		for (unsigned k = 0; k < n[x]; k++)
 			lci_rows(cmd, x, &v->st->gpu[x], gis[x][k]);

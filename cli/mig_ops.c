@@ -56,8 +56,9 @@ static int create_gi(const struct cli_cmd *cmd, struct cli_view *v, unsigned x, 
 		       vmig_strerror(r));
 		return failed("create GPU instances", r, &err);
 	}
-	printf("Successfully created GPU instance ID %2u on GPU %2u using profile MIG %s (ID %2u)\n",
-	       gi_id, x, gp->name, gp->id);
+	printf(
+	    "Successfully created GPU instance ID %2u on GPU %2u using profile MIG %s (ID %2u)\n",
+	    gi_id, x, gp->name, gp->id);
 	return cmd->default_ci ? create_default_ci(v, x, gi_id, gp) : 0;
 }
 
@@ -160,14 +161,16 @@ static int destroy_cis(const struct cli_cmd *cmd, struct cli_view *v, unsigned x
 		(*total)++;
 		int r = vmig_destroy_ci(v->ctx, x, gi->id, ci->id, &err);
 		if (r < 0) {
-			printf("Unable to destroy compute instance ID %2u from GPU %2u GPU instance "
-			       "ID %2u: %s\n",
-			       ci->id, x, gi->id, vmig_strerror(r));
+			printf(
+			    "Unable to destroy compute instance ID %2u from GPU %2u GPU instance "
+			    "ID %2u: %s\n",
+			    ci->id, x, gi->id, vmig_strerror(r));
 			return failed("destroy compute instances", r, &err);
 		}
-		printf("Successfully destroyed compute instance ID %2u from GPU %2u GPU instance ID "
-		       "%2u\n",
-		       ci->id, x, gi->id);
+		printf(
+		    "Successfully destroyed compute instance ID %2u from GPU %2u GPU instance ID "
+		    "%2u\n",
+		    ci->id, x, gi->id);
 	}
 	return 0;
 }

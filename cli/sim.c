@@ -65,8 +65,8 @@ static void list_state(const struct vmig_state *st)
 		       g->model ? g->model->key : "?", wname, g->model ? g->model->name : "?",
 		       g->uuid, wmode, mig_mode(g, mode, sizeof(mode)), g->ngi, ci_count(g),
 		       (g->flags & VMIG_GPU_SIMULATED) ? "  [simulated]"
-		       : (g->flags & VMIG_GPU_SOFT)	 ? "  [soft]"
-							 : "");
+		       : (g->flags & VMIG_GPU_SOFT)    ? "  [soft]"
+						       : "");
 	}
 }
 

@@ -299,12 +299,18 @@ const struct vmig_model *vmig_soft_model(const struct vmig_model *hw)
 {
 	if (!hw)
 		return NULL;
-	if (hw->flags & VMIG_MF_MIG)
+	bool known = in_catalogue(hw);
+	/*
+	 * A MIG model keeps its profiles when state files can name it; one that
+	 * NVML described for a GPU the catalogue lacks cannot be named by a key,
+	 * so it is derived like any unknown GPU.
+	 */
+	if ((hw->flags & VMIG_MF_MIG) && (known || in_registry(hw)))
 		return hw;
 	if (!derivable(hw->sm, hw->mem_mib))
 		return NULL;
 	char key[48];
-	if (in_catalogue(hw) && hw->key)
+	if (known && hw->key)
 		snprintf(key, sizeof(key), SOFT_PREFIX "%s", hw->key);
 	else
 		snprintf(key, sizeof(key), SOFT_PREFIX "%usm-%llumib", hw->sm,

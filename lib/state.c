@@ -463,7 +463,8 @@ static int parse_model(struct parser *p, struct span v, const struct vmig_model 
 		return corrupt(p, "model: bad model key '%.*s'", SHOW(v));
 	memcpy(key, v.p, v.n);
 	key[v.n] = '\0';
-	const struct vmig_model *m = vmig_model_find(key);
+	/* Catalogue keys, and the keys of derived software-partition models. */
+	const struct vmig_model *m = vmig_model_resolve(key);
 	if (!m)
 		return corrupt(p, "unknown GPU model '%s'", key);
 	*ret = m;
@@ -587,25 +588,21 @@ static int parse_header(struct parser *p, struct span l)
 static int parse_end(struct parser *p, const struct span *tok, unsigned ntok, const char *buf,
 		     size_t end_at)
 {
-	static const char key[] = "crc32=";
+	uint32_t want = 0;
 	if (ntok == 1)
 		return 0;
-	struct span v = {tok[1].p + 6, tok[1].n - 6};
-	unsigned hi, lo;
-	if (ntok != 2 || tok[1].n != 14 || memcmp(tok[1].p, key, 6) != 0)
+	if (ntok != 2 || tok[1].n != 14 || memcmp(tok[1].p, "crc32=", 6) != 0)
 		return corrupt(p, "malformed end marker");
-	/* The writer uses lowercase hex; hex_field reads uppercase, so map first. */
-	char up[8];
-	for (int i = 0; i < 8; i++) {
-		char c = v.p[i];
-		if (c >= 'A' && c <= 'F')
+	/* Exactly eight lowercase hex digits, as the writer prints them. */
+	for (size_t i = 6; i < 14; i++) {
+		char c = tok[1].p[i];
+		unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+						    : 16;
+		if (d == 16)
 			return corrupt(p, "malformed end marker");
-		up[i] = (c >= 'a' && c <= 'f') ? (char)(c - 'a' + 'A') : c;
+		want = want << 4 | d;
 	}
-	struct span u = {up, 8};
-	if (hex_field(u, 0, 4, &hi) || hex_field(u, 4, 4, &lo))
-		return corrupt(p, "malformed end marker");
-	uint32_t want = (uint32_t)(hi << 16 | lo);
 	if (crc32_of(buf, end_at) != want)
 		return corrupt(p, "checksum mismatch: the file was damaged or edited");
 	return 0;
@@ -702,15 +699,6 @@ int vmig_state_parse(const char *buf, size_t len, struct vmig_state *ret, struct
 /* Invariants                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* Compare pointers only: a record's model may be anything, even a dangling pointer. */
-static bool catalogue_model(const struct vmig_model *m)
-{
-	for (size_t i = 0, n = vmig_model_count(); i < n; i++)
-		if (vmig_model_at(i) == m)
-			return true;
-	return false;
-}
-
 static bool start_allowed(const unsigned *starts, unsigned nstarts, unsigned start)
 {
 	for (unsigned i = 0; i < nstarts && i < VMIG_MAX_STARTS; i++)
@@ -797,7 +785,8 @@ static int validate_gis(const struct vmig_gpu_state *g, unsigned gpu, struct vmi
 static int validate_gpu(const struct vmig_gpu_state *g, unsigned i, struct vmig_err *err)
 {
 	const char *bad = NULL;
-	if (!catalogue_model(g->model))
+	/* vmig_model_known compares pointers only, so any record's model is safe to test. */
+	if (!vmig_model_known(g->model))
 		bad = "model not in the catalogue";
 	else if (!uuid_valid(g->uuid, sizeof(g->uuid)))
 		bad = "malformed UUID";

@@ -543,8 +543,7 @@ int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_er
 	int rc = lock(s, LOCK_SH, err);
 	if (rc)
 		return rc;
-	/* Under the lock no commit is half done, so the page found now belongs with the state read.
-	 */
+	/* Under the lock no commit is half done: the page found now goes with the state read. */
 	gen_map(s, false);
 	rc = load(s, ret, err);
 	unlock(s);

@@ -26,3 +26,14 @@ struct vmig_ci_state *vmig_gi_find_ci(struct vmig_gi_state *gi, unsigned ci_id)
 			return &gi->ci[i];
 	return NULL;
 }
+
+/*
+ * CUDA cores per SM by compute capability: 64 on Volta, Turing and GA100
+ * (7.x, 8.0), 128 on GA10x, Ada, Hopper and Blackwell.
+ */
+unsigned vmig_cores_per_sm(unsigned cc_major, unsigned cc_minor)
+{
+	if (cc_major < 8 || (cc_major == 8 && cc_minor == 0))
+		return 64;
+	return 128;
+}

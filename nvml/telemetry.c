@@ -340,7 +340,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetNumGpuCores(nvmlDevice_t device, unsigned 
 		return r;
 	if (ref.g->mig_current)
 		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
-	*numCores = ref.m->sm * 128;
+	*numCores = ref.m->sm * vmig_cores_per_sm(ref.m->cc_major, ref.m->cc_minor);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 

@@ -154,6 +154,8 @@ VMIG_API const struct vmig_gi_profile *vmig_gi_profile_by_index(const struct vmi
 								 unsigned index);
 VMIG_API const struct vmig_ci_profile *vmig_ci_profile_by_id(const struct vmig_gi_profile *gp,
 							       unsigned id);
+/* CUDA cores per SM of a compute capability (what nvmlDeviceGetNumGpuCores counts). */
+VMIG_API unsigned vmig_cores_per_sm(unsigned cc_major, unsigned cc_minor);
 /* The default CI profile (the one covering the whole GI, marked '*' in -lcip). */
 VMIG_API const struct vmig_ci_profile *vmig_ci_profile_default(const struct vmig_gi_profile *gp);
 

@@ -35,6 +35,7 @@
 	X(nvmlDeviceGetMemoryInfo)                                                         \
 	X(nvmlDeviceGetCudaComputeCapability)                                              \
 	X(nvmlDeviceGetArchitecture)                                                       \
+	X(nvmlDeviceGetNumGpuCores)                                                        \
 	X(nvmlDeviceGetMigMode)                                                            \
 	X(nvmlDeviceSetMigMode)                                                            \
 	X(nvmlDeviceGetGpuInstanceProfileInfo)                                             \
@@ -66,7 +67,8 @@ struct vmig__nvml_fns {
 static bool optional_fn(const char *name)
 {
 	return strstr(name, "ProfileInfoV") || strstr(name, "WithPlacement") ||
-	       strcmp(name, "nvmlDeviceGetArchitecture") == 0;
+	       strcmp(name, "nvmlDeviceGetArchitecture") == 0 ||
+	       strcmp(name, "nvmlDeviceGetNumGpuCores") == 0;
 }
 
 /* A model built from NVML's profile information, for a GPU the catalogue lacks. */
@@ -313,6 +315,19 @@ static void synth_identity(struct nvml_priv *p, nvmlDevice_t d, const nvmlPciInf
 	m->flags = VMIG_MF_DERIVED;
 }
 
+/*
+ * SMs of a GPU without MIG profiles, from its CUDA core count (NVML has no
+ * direct SM query for a whole GPU); left 0 when unknown.
+ */
+static void synth_sm_from_cores(struct nvml_priv *p, nvmlDevice_t d, struct vmig_model *m)
+{
+	unsigned cores = 0;
+	if (m->sm || !m->cc_major || !p->f.nvmlDeviceGetNumGpuCores ||
+	    p->f.nvmlDeviceGetNumGpuCores(d, &cores) != NVML_SUCCESS)
+		return;
+	m->sm = cores / vmig_cores_per_sm(m->cc_major, m->cc_minor);
+}
+
 static int synth_model(struct nvml_priv *p, nvmlDevice_t d, const nvmlPciInfo_t *pci,
 		       struct synth **ret, struct vmig_err *err)
 {
@@ -336,6 +351,7 @@ static int synth_model(struct nvml_priv *p, nvmlDevice_t d, const nvmlPciInfo_t 
 			synth_gi(p, d, s, idx, &info);
 	}
 	m->mem_slices = m->units == 12 ? 4 : m->units;
+	synth_sm_from_cores(p, d, m);
 	m->gi = s->gi;
 	*ret = s;
 	return 0;

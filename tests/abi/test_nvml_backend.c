@@ -172,10 +172,36 @@ TEST(models_built_from_nvml)
 	free(b);
 }
 
+/* A GPU without MIG: its SM count comes from NVML's CUDA core count. */
+TEST(non_mig_sm_from_cores)
+{
+	setup();
+	struct vmig_store *s;
+	struct vmig_state *st = calloc(1, sizeof(*st));
+	CHECK(vmig_store_open(dir, &s, NULL) == 0 && vmig_store_begin(s, st, NULL) == 0);
+	st->ngpu = 0;
+	vmig_state_add_gpu(st, vmig_model_find("rtx-4090"), NULL);
+	vmig_state_add_gpu(st, vmig_model_find("a10"), NULL);
+	CHECK(vmig_store_commit(s, st, NULL) == 0);
+	vmig_store_close(s);
+	setenv("VMIG_NVML_NO_CATALOGUE", "1", 1);
+	struct vmig_ctx *nv;
+	CHECK(vmig_open("nvml", &nv, NULL) == 0);
+	CHECK(vmig_snapshot(nv, st, NULL) == 0);
+	CHECK_EQ_U(st->ngpu, 2);
+	CHECK(!(st->gpu[0].model->flags & VMIG_MF_MIG));
+	CHECK_EQ_U(st->gpu[0].model->sm, 128);
+	CHECK_EQ_U(st->gpu[1].model->sm, 72);
+	CHECK_EQ_U(st->gpu[1].model->mem_mib, 23028);
+	vmig_close(nv);
+	free(st);
+}
+
 int main(void)
 {
 	RUN(snapshot_equals_sim);
 	RUN(changes_through_nvml);
 	RUN(models_built_from_nvml);
+	RUN(non_mig_sm_from_cores);
 	return harness_done();
 }

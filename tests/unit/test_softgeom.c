@@ -160,6 +160,12 @@ TEST(unknown_gpus_by_geometry)
 	CHECK(vmig_model_resolve("soft-80sm-40000mib") == m);
 	CHECK(vmig_model_resolve("soft-80SM-40000MiB") == m);
 	check_gi(m, 14, "1g.10gb", 9984, 20, 25);
+	/* A MIG GPU the catalogue lacks cannot be named by its own profiles: derived. */
+	struct vmig_model mig = hw;
+	mig.flags = VMIG_MF_MIG;
+	mig.ngi = 0;
+	CHECK(vmig_soft_model(&mig) == m);
+	CHECK(vmig_soft_model(m) == m); /* a derived model is its own soft model */
 	/* Known only by key: a generic name until a device describes it. */
 	const struct vmig_model *k = vmig_model_resolve("soft-96sm-81920mib");
 	CHECK(k != NULL);

@@ -708,6 +708,15 @@ TEST(generation_never_repeats)
 
 int main(void)
 {
+	/* Every test makes its directories under one parent, removed at the end. */
+	char parent[256];
+	const char *t = getenv("TMPDIR");
+	snprintf(parent, sizeof(parent), "%s/vmig-store-tests-XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(parent)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	setenv("TMPDIR", parent, 1);
 	RUN(never_written_directory_reads_as_default_without_writing);
 	RUN(first_commit_writes_the_default_and_keeps_its_uuid);
 	RUN(commits_round_trip_and_bump_the_shared_generation);
@@ -721,5 +730,9 @@ int main(void)
 	RUN(faults_at_every_call_of_a_commit);
 	RUN(eintr_and_short_writes_are_finished);
 	RUN(generation_never_repeats);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "chmod -R u+w '%s'; rm -rf '%s'", parent, parent);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", parent);
 	return harness_done();
 }

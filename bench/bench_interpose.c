@@ -1,0 +1,223 @@
+/*
+ * bench_interpose.c — what libvmig-cuda.so adds, measured in one run
+ * against the stand-in driver (tests/interpose/stub_cuda.c):
+ *
+ *  - per call, in ns: the wrapper reached through the normal symbol
+ *    lookup against the stand-in's own entry point, for a launch without a
+ *    cap, a launch with a cap (zero-length kernels, so the gate never has to
+ *    wait and only its bookkeeping is timed), an alloc/free pair under a
+ *    quota, and cuMemGetInfo under a quota;
+ *  - start-up per process: a small CUDA program (probe startup: cuInit,
+ *    one allocation, one free) started 1 and 64 at a time, with and without
+ *    the interposer, wall time per batch.
+ *
+ * Goals (docs/interpose.md): < 100 ns added per launch without a cap,
+ * < 1 us with one.  The parent re-runs itself with each configuration.
+ */
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cuda_api.h"
+
+#ifndef VMIG_SAN_PRELOAD
+#define VMIG_SAN_PRELOAD ""
+#endif
+
+void *vmigstub_addr(const char *name);
+
+static char base[PATH_MAX - 64], self[PATH_MAX];
+
+static double now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+#define ITERS 200000
+
+typedef double bench_fn(void *fn);
+
+static double time_launch(void *p)
+{
+	__typeof__(cuLaunchKernel) *fn = (__typeof__(cuLaunchKernel) *)p;
+	double t0 = now_ns();
+	for (int i = 0; i < ITERS; i++)
+		fn((CUfunction)0, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL);
+	return (now_ns() - t0) / ITERS;
+}
+
+static double time_alloc_free(void *p)
+{
+	__typeof__(cuMemAlloc_v2) *al = (__typeof__(cuMemAlloc_v2) *)p;
+	__typeof__(cuMemFree_v2) *fr = (__typeof__(cuMemFree_v2) *)(al == cuMemAlloc_v2
+		? (void *)cuMemFree_v2 : vmigstub_addr("cuMemFree_v2"));
+	double t0 = now_ns();
+	for (int i = 0; i < ITERS; i++) {
+		CUdeviceptr d = 0;
+		al(&d, 4096);
+		fr(d);
+	}
+	return (now_ns() - t0) / ITERS;
+}
+
+static double time_meminfo(void *p)
+{
+	__typeof__(cuMemGetInfo_v2) *fn = (__typeof__(cuMemGetInfo_v2) *)p;
+	double t0 = now_ns();
+	for (int i = 0; i < ITERS; i++) {
+		size_t f, t;
+		fn(&f, &t);
+	}
+	return (now_ns() - t0) / ITERS;
+}
+
+/* Best of 5 alternating runs, so both sides see the same machine. */
+static void compare(const char *what, const char *sym, bench_fn *fn, double goal)
+{
+	void *wrapped = dlsym(RTLD_DEFAULT, sym), *direct = vmigstub_addr(sym);
+	double w = 1e30, d = 1e30;
+	for (int r = 0; r < 5; r++) {
+		double x = fn(wrapped), y = fn(direct);
+		w = x < w ? x : w;
+		d = y < d ? y : d;
+	}
+	printf("%-26s wrapped %8.1f ns  direct %8.1f ns  added %7.1f ns  ratio %5.2f", what, w,
+	       d, w - d, w / d);
+	if (goal > 0)
+		printf("  (goal < %.0f ns: %s)", goal, w - d < goal ? "met" : "MISSED");
+	printf("\n");
+}
+
+static int child(const char *mode)
+{
+	if (strcmp(mode, "nocap") == 0)
+		compare("launch, no cap", "cuLaunchKernel", time_launch, 100);
+	else if (strcmp(mode, "cap") == 0)
+		compare("launch, 50% cap", "cuLaunchKernel", time_launch, 1000);
+	else if (strcmp(mode, "mem") == 0) {
+		compare("alloc+free, quota", "cuMemAlloc_v2", time_alloc_free, 0);
+		compare("cuMemGetInfo, quota", "cuMemGetInfo_v2", time_meminfo, 0);
+	}
+	return 0;
+}
+
+/* Run argv with extra environment entries; wait; return wall ns. */
+static void spawn(char *const argv[], char *const env[], pid_t *pid)
+{
+	*pid = fork();
+	if (*pid == 0) {
+		execve(argv[0], argv, env);
+		_exit(127);
+	}
+}
+
+static void child_env(char **env, const char *acct, bool preload, char *bufs, size_t len)
+{
+	int n = 0;
+	char *b = bufs;
+	snprintf(b, len, "LD_LIBRARY_PATH=%s/tests/interpose/stub", base);
+	env[n++] = b;
+	b += strlen(b) + 1;
+	if (preload) {
+		snprintf(b, len - (size_t)(b - bufs), "LD_PRELOAD=%s%s%s/interpose/libvmig-cuda.so",
+			 VMIG_SAN_PRELOAD, VMIG_SAN_PRELOAD[0] ? " " : "", base);
+		env[n++] = b;
+		b += strlen(b) + 1;
+		snprintf(b, len - (size_t)(b - bufs), "VMIG_ACCOUNTING=%s", acct);
+		env[n++] = b;
+		env[n++] = "VMIG_PARTITION=bench";
+		env[n++] = "VMIG_MEM_LIMIT=68719476736";
+		env[n++] = "VMIG_COMPUTE_PCT=50";
+	}
+	env[n] = NULL;
+}
+
+static double startup(int n, bool preload, const char *acct)
+{
+	char probe[PATH_MAX], bufs[3 * PATH_MAX];
+	snprintf(probe, sizeof(probe), "%s/tests/interpose/probe", base);
+	char *argv[] = {probe, "startup", NULL}, *env[12];
+	child_env(env, acct, preload, bufs, sizeof(bufs));
+	pid_t pids[64];
+	double t0 = now_ns();
+	for (int i = 0; i < n; i++)
+		spawn(argv, env, &pids[i]);
+	int bad = 0;
+	for (int i = 0; i < n; i++) {
+		int st = 0;
+		waitpid(pids[i], &st, 0);
+		bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+	}
+	if (bad)
+		fprintf(stderr, "bench: %d start-up probes failed\n", bad);
+	return now_ns() - t0;
+}
+
+static void bench_startup(void)
+{
+	char acct[64];
+	snprintf(acct, sizeof(acct), "/tmp/vmig-bench-acct-%d", (int)getpid());
+	for (int n = 1; n <= 64; n *= 64) {
+		double plain = 1e30, inter = 1e30;
+		for (int r = 0; r < 3; r++) {
+			double x = startup(n, false, acct), y = startup(n, true, acct);
+			plain = x < plain ? x : plain;
+			inter = y < inter ? y : inter;
+		}
+		printf("start-up, %2d process%s     plain %8.2f ms  interposed %8.2f ms  added %6.3f ms "
+		       "per process  ratio %5.2f\n",
+		       n, n == 1 ? "  " : "es", plain / 1e6, inter / 1e6, (inter - plain) / 1e6 / n,
+		       inter / plain);
+	}
+	unlink(acct);
+}
+
+static void run_mode(const char *mode, char *const env_extra[])
+{
+	char bufs[3 * PATH_MAX], acct[64];
+	char *env[16], *argv[] = {self, "child", (char *)mode, NULL};
+	snprintf(acct, sizeof(acct), "/tmp/vmig-bench-acct-%d", (int)getpid());
+	child_env(env, acct, false, bufs, sizeof(bufs));
+	/* Preload, but with this mode's own settings. */
+	char pre[2 * PATH_MAX];
+	snprintf(pre, sizeof(pre), "LD_PRELOAD=%s%s%s/interpose/libvmig-cuda.so", VMIG_SAN_PRELOAD,
+		 VMIG_SAN_PRELOAD[0] ? " " : "", base);
+	int n = 1;
+	env[n++] = pre;
+	for (int i = 0; env_extra[i]; i++)
+		env[n++] = env_extra[i];
+	env[n] = NULL;
+	pid_t pid;
+	spawn(argv, env, &pid);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	unlink(acct);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2 && strcmp(argv[1], "child") == 0)
+		return child(argv[2]);
+	const char *b = getenv("B") ? getenv("B") : "build";
+	char tmp[PATH_MAX];
+	if (!realpath(b, tmp) || strlen(tmp) >= sizeof(base) ||
+	    !realpath("/proc/self/exe", self)) {
+		fprintf(stderr, "bench: no build directory %s\n", b);
+		return 2;
+	}
+	memcpy(base, tmp, strlen(tmp) + 1);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	run_mode("nocap", (char *[]){"VMIG_PARTITION=bench", NULL});
+	run_mode("cap", (char *[]){"VMIG_PARTITION=bench", "VMIG_COMPUTE_PCT=50", NULL});
+	run_mode("mem", (char *[]){"VMIG_PARTITION=bench", "VMIG_MEM_LIMIT=68719476736", NULL});
+	bench_startup();
+	return 0;
+}

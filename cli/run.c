@@ -1,0 +1,535 @@
+/*
+ * run.c — `vmig run -d DEVICE [--] PROGRAM [ARGS...]`: start a program
+ * inside a GPU instance (docs/soft.md).
+ *
+ * The parser (pure, like args.c) reads the device and the program.  The
+ * executor finds the instance (the soft backend first, then the default
+ * one), builds the environment and replaces itself with the program, so
+ * the program's children inherit the environment and stay inside.  In a
+ * software partition the environment preloads the interposer
+ * (libvmig-cuda.so) with the instance's limits; on a real MIG instance it
+ * only names the MIG device in CUDA_VISIBLE_DEVICES.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "run.h"
+
+#define INTERPOSER "libvmig-cuda.so"
+
+/* ---- parsing (pure) ---- */
+
+/* DEVICE: a MIG UUID, or GPU:GI[:CI] with GPU an index or a GPU UUID. */
+struct run_dev {
+	bool by_uuid;
+	char uuid[VMIG_UUID_LEN]; /* "MIG-..." */
+	char gpu[VMIG_UUID_LEN];  /* index or "GPU-..." */
+	unsigned gi, ci;
+	bool has_ci;
+};
+
+/* "<PFX>xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" with hex digits of either case. */
+static bool uuid_shaped(const char *s, const char *pfx)
+{
+	size_t n = strlen(pfx);
+	if (strncasecmp(s, pfx, n) != 0 || strlen(s) != n + 36)
+		return false;
+	for (size_t i = 0; i < 36; i++) {
+		char c = s[n + i];
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? c != '-'
+			 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			     (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return true;
+}
+
+static int parse_device(const char *s, struct run_dev *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (strncasecmp(s, "MIG-", 4) == 0) {
+		if (!uuid_shaped(s, "MIG-"))
+			return -1;
+		d->by_uuid = true;
+		memcpy(d->uuid, s, strlen(s) + 1);
+		return 0;
+	}
+	const char *c1 = strchr(s, ':');
+	if (!c1 || (size_t)(c1 - s) >= sizeof(d->gpu))
+		return -1;
+	memcpy(d->gpu, s, (size_t)(c1 - s));
+	unsigned idx;
+	if (!uuid_shaped(d->gpu, "GPU-") && cli_parse_uint(d->gpu, 999999, &idx) < 0)
+		return -1;
+	char rest[32];
+	if (strlen(c1 + 1) >= sizeof(rest))
+		return -1;
+	strcpy(rest, c1 + 1);
+	char *c2 = strchr(rest, ':');
+	if (c2) {
+		*c2 = '\0';
+		if (cli_parse_uint(c2 + 1, 999999, &d->ci) < 0)
+			return -1;
+		d->has_ci = true;
+	}
+	return cli_parse_uint(rest, 999999, &d->gi) < 0 ? -1 : 0;
+}
+
+enum run_opt { RO_HELP, RO_BACKEND, RO_DEVICE };
+
+static const struct cli_opt run_opts[] = {
+    {"-h", "--help", CLI_ARG_NONE, RO_HELP},
+    {NULL, "--backend", CLI_ARG_REQ, RO_BACKEND},
+    {"-d", "--device", CLI_ARG_REQ, RO_DEVICE},
+    {NULL, NULL, CLI_ARG_NONE, 0},
+};
+
+static int run_option(struct cli_parser *p, struct cli_cmd *cmd, const struct cli_opt *o,
+		      const char *v)
+{
+	struct run_dev d;
+	if (o->id == RO_BACKEND)
+		return cli_parse_backend(p, cmd, v);
+	if (cmd->device)
+		return cli_fail(p, "option -d given twice");
+	if (parse_device(v, &d) < 0)
+		return cli_fail(p,
+				"invalid device '%.64s' (a MIG UUID, or GPU:GI[:CI] with GPU an "
+				"index or a GPU UUID)",
+				v);
+	cmd->device = v;
+	return 0;
+}
+
+int cli_parse_run(struct cli_parser *p, struct cli_cmd *cmd)
+{
+	const struct cli_opt *o;
+	const char *v;
+	int r;
+	if (cmd->has_gpus)
+		return cli_fail(p, "option -i is not used with the command 'run' (use -d)");
+	cmd->action = CLI_RUN;
+	while ((r = cli_next(p, run_opts, &o, &v)) > 0) {
+		if (!o) {
+			/* The program: after "--", or the first word that is no option. */
+			int first = strcmp(v, "--") == 0 ? p->i : p->i - 1;
+			cmd->rest_argc = p->argc - first;
+			cmd->rest_argv = p->argv + first;
+			break;
+		}
+		if (o->id == RO_HELP) {
+			cmd->action = CLI_RUN_HELP;
+			return 0;
+		}
+		if (run_option(p, cmd, o, v) < 0)
+			return -1;
+	}
+	if (r < 0)
+		return -1;
+	if (!cmd->device)
+		return cli_fail(p, "run: no device given (-d MIG-UUID or -d GPU:GI[:CI])");
+	if (cmd->rest_argc <= 0)
+		return cli_fail(p, "run: no program given (vmig run -d DEVICE -- PROGRAM [ARGS])");
+	return 0;
+}
+
+/* ---- finding the instance ---- */
+
+struct run_target {
+	const char *backend; /* "soft", "nvml", "sim" */
+	struct vmig_gpu_state gpu;
+	unsigned gpu_index, gi;
+	int ci; /* -1: the GI as a whole (soft only) */
+	char mig_uuid[VMIG_UUID_LEN + 16];
+};
+
+static bool find_by_uuid(const struct vmig_state *st, const char *uuid, struct run_target *t)
+{
+	char u[VMIG_UUID_LEN];
+	for (unsigned g = 0; g < st->ngpu; g++)
+		for (unsigned i = 0; i < st->gpu[g].ngi; i++)
+			for (unsigned k = 0; k < st->gpu[g].gi[i].nci; k++) {
+				const struct vmig_gi_state *gi = &st->gpu[g].gi[i];
+				vmig_mig_uuid(st->gpu[g].uuid, gi->id, gi->ci[k].id, u);
+				if (strcasecmp(u, uuid) != 0)
+					continue;
+				t->gpu_index = g;
+				t->gi = gi->id;
+				t->ci = (int)gi->ci[k].id;
+				return true;
+			}
+	return false;
+}
+
+static int find_gpu(const struct vmig_state *st, const char *sel)
+{
+	unsigned idx;
+	if (cli_parse_uint(sel, 999999, &idx) == 0)
+		return idx < st->ngpu ? (int)idx : -1;
+	for (unsigned g = 0; g < st->ngpu; g++)
+		if (strcasecmp(st->gpu[g].uuid, sel) == 0)
+			return (int)g;
+	return -1;
+}
+
+/* GPU:GI[:CI] in a snapshot: 1 found, 0 not there, -1 there but unusable (printed). */
+static int find_by_ids(const struct vmig_state *st, const struct run_dev *d, struct run_target *t,
+		       int *status)
+{
+	int g = find_gpu(st, d->gpu);
+	struct vmig_gpu_state *gpu = g < 0 ? NULL : (struct vmig_gpu_state *)&st->gpu[g];
+	struct vmig_gi_state *gi = gpu ? vmig_gpu_find_gi(gpu, d->gi) : NULL;
+	if (!gi || (d->has_ci && !vmig_gi_find_ci(gi, d->ci)))
+		return 0;
+	if (gi->nci == 0) {
+		*status = cli_errorf(cli_status(VMIG_E_NOT_FOUND),
+				     "GPU instance %u on GPU %d has no compute instance to run on "
+				     "(create one with vmig mig -gi %u -cci)",
+				     d->gi, g, d->gi);
+		return -1;
+	}
+	t->gpu_index = (unsigned)g;
+	t->gi = d->gi;
+	t->ci = d->has_ci ? (int)d->ci : -1;
+	return 1;
+}
+
+/* The backend's name as a constant string that outlives its context. */
+static const char *backend_kind(const struct vmig_ctx *ctx)
+{
+	const char *n = vmig_backend_name(ctx);
+	return strcmp(n, "soft") == 0 ? "soft" : strcmp(n, "nvml") == 0 ? "nvml" : "sim";
+}
+
+/* Look in one backend's snapshot: 1 found, 0 not (or no backend), -1 error printed. */
+static int look_in(const char *backend, const struct run_dev *d, struct run_target *t,
+		   struct vmig_err *open_err, int *status)
+{
+	struct vmig_ctx *ctx = NULL;
+	struct vmig_err err = {0};
+	int r;
+	if (vmig_open(backend, &ctx, open_err) < 0)
+		return 0;
+	struct vmig_state *st = calloc(1, sizeof(*st));
+	if (!st) {
+		vmig_close(ctx);
+		*status = cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
+		return -1;
+	}
+	if (vmig_snapshot(ctx, st, &err) < 0) {
+		*status = cli_report(&err);
+		r = -1;
+	} else if (d->by_uuid) {
+		r = find_by_uuid(st, d->uuid, t);
+	} else {
+		r = find_by_ids(st, d, t, status);
+	}
+	if (r > 0) {
+		t->backend = backend_kind(ctx);
+		t->gpu = st->gpu[t->gpu_index];
+	}
+	free(st);
+	vmig_close(ctx);
+	return r;
+}
+
+/*
+ * The backend given (--backend or $VMIG_BACKEND) alone; otherwise software
+ * partitions first, then the default backend (real MIG through NVML).
+ */
+static int find_target(const struct cli_cmd *cmd, const struct run_dev *d, struct run_target *t,
+		       int *status)
+{
+	const char *env = getenv("VMIG_BACKEND");
+	const char *chosen = cmd->backend ? cmd->backend : env && *env ? env : NULL;
+	struct vmig_err soft_err = {0}, err = {0};
+	int r = look_in(chosen ? chosen : "soft", d, t, chosen ? &err : &soft_err, status);
+	if (r == 0 && !chosen)
+		r = look_in(NULL, d, t, &err, status);
+	if (r != 0)
+		return r;
+	if (chosen && err.code) {
+		*status = cli_report(&err);
+		return -1;
+	}
+	if (soft_err.code)
+		*status = cli_errorf(cli_status(VMIG_E_NOT_FOUND),
+				     "no GPU instance matches '%s' (soft backend: %s)", cmd->device,
+				     soft_err.msg);
+	else
+		*status = cli_errorf(cli_status(VMIG_E_NOT_FOUND), "no GPU instance matches '%s'",
+				     cmd->device);
+	return -1;
+}
+
+/* ---- the environment ---- */
+
+/* dir/rel when it is a readable file. */
+static bool try_path(char *buf, size_t size, const char *dir, const char *rel)
+{
+	int n = snprintf(buf, size, "%s/%s", dir, rel);
+	return n > 0 && (size_t)n < size && access(buf, R_OK) == 0;
+}
+
+/*
+ * The interposer: $VMIG_INTERPOSER, else next to the vmig binary (the
+ * build tree keeps it in interpose/ beside it), else the installed
+ * <prefix>/lib/vmig/ of a <prefix>/bin/vmig.
+ */
+static int find_interposer(char *buf, size_t size)
+{
+	const char *env = getenv("VMIG_INTERPOSER");
+	if (env && *env) {
+		if (access(env, R_OK) < 0)
+			return cli_errorf(cli_status(VMIG_E_NOT_FOUND), "VMIG_INTERPOSER=%s: %s",
+					  env, strerror(errno));
+		snprintf(buf, size, "%s", env);
+		return 0;
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		const char *dir = dirname(exe);
+		if (try_path(buf, size, dir, INTERPOSER) ||
+		    try_path(buf, size, dir, "interpose/" INTERPOSER) ||
+		    try_path(buf, size, dir, "../lib/vmig/" INTERPOSER))
+			return 0;
+	}
+	return cli_errorf(cli_status(VMIG_E_NOT_FOUND),
+			  "cannot find %s next to the vmig binary or in <prefix>/lib/vmig "
+			  "(set VMIG_INTERPOSER)",
+			  INTERPOSER);
+}
+
+/* mkdir -p of the directory that holds path. */
+static int make_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(dir, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int set(const char *name, const char *value)
+{
+	if (setenv(name, value, 1) == 0)
+		return 0;
+	return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "cannot set %s: %s", name, strerror(errno));
+}
+
+/* LD_PRELOAD with the interposer first, keeping what was preloaded already. */
+static int set_preload(const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD");
+	if (!old || !*old)
+		return set("LD_PRELOAD", lib);
+	if (strstr(old, lib))
+		return 0;
+	size_t len = strlen(lib) + strlen(old) + 2;
+	char *v = malloc(len);
+	if (!v)
+		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
+	snprintf(v, len, "%s:%s", lib, old);
+	int r = set("LD_PRELOAD", v);
+	free(v);
+	return r;
+}
+
+/* A software partition: the interposer and the GI's limits. */
+static int soft_env(const struct run_target *t)
+{
+	struct vmig_soft_limits l;
+	struct vmig_err err = {0};
+	char lib[PATH_MAX], num[32];
+	int r = find_interposer(lib, sizeof(lib));
+	if (r != 0)
+		return r;
+	if (vmig_soft_limits(&t->gpu, t->gi, &l, &err) < 0)
+		return cli_report(&err);
+	if (make_parent(l.acct_path) < 0)
+		return cli_errorf(cli_status(VMIG_E_IO), "cannot create the directory of %s: %s",
+				  l.acct_path, strerror(errno));
+	if ((r = set_preload(lib)) || (r = set("VMIG_PARTITION", l.partition)))
+		return r;
+	snprintf(num, sizeof(num), "%" PRIu64, l.mem_bytes);
+	if ((r = set("VMIG_MEM_LIMIT", num)))
+		return r;
+	snprintf(num, sizeof(num), "%u", l.compute_pct);
+	if ((r = set("VMIG_COMPUTE_PCT", num)) || (r = set("VMIG_ACCOUNTING", l.acct_path)))
+		return r;
+	return set("CUDA_VISIBLE_DEVICES", t->gpu.uuid);
+}
+
+/*
+ * A real MIG instance: the hardware enforces everything, the program only
+ * needs to see the MIG device.  A device named by GPU:GI:CI is given in
+ * CUDA's "MIG-<GPU UUID>/<GI>/<CI>" form, which needs no lookup of the
+ * driver's MIG UUID.
+ */
+static int mig_env(const struct run_target *t, const struct run_dev *d)
+{
+	char v[VMIG_UUID_LEN + 32];
+	if (d->by_uuid)
+		snprintf(v, sizeof(v), "%s", d->uuid);
+	else
+		snprintf(v, sizeof(v), "MIG-%s/%u/%d", t->gpu.uuid, t->gi, t->ci);
+	return set("CUDA_VISIBLE_DEVICES", v);
+}
+
+/* On real MIG a program runs on one compute instance; pick the GI's only one. */
+static int pick_ci(struct run_target *t)
+{
+	const struct vmig_gi_state *gi = vmig_gpu_find_gi(&t->gpu, t->gi);
+	if (t->ci >= 0)
+		return 0;
+	if (gi && gi->nci == 1) {
+		t->ci = (int)gi->ci[0].id;
+		return 0;
+	}
+	return cli_errorf(cli_status(VMIG_E_INVALID_ARGUMENT),
+			  "GPU instance %u on GPU %u has %u compute instances; name one as "
+			  "GPU:GI:CI",
+			  t->gi, t->gpu_index, gi ? gi->nci : 0);
+}
+
+static void run_help(FILE *f)
+{
+	fputs("Usage: vmig run [--backend NAME] -d DEVICE [--] PROGRAM [ARGS...]\n"
+	      "\n"
+	      "Start PROGRAM inside a GPU instance.  DEVICE is a MIG UUID (as vmig -L shows\n"
+	      "it) or GPU:GI[:CI], with GPU an index or a GPU UUID.  In a software\n"
+	      "partition (vmig -mig 1 --soft) the program gets the interposer\n"
+	      "(LD_PRELOAD=libvmig-cuda.so) and the instance's limits: VMIG_PARTITION,\n"
+	      "VMIG_MEM_LIMIT, VMIG_COMPUTE_PCT, VMIG_ACCOUNTING, and CUDA_VISIBLE_DEVICES\n"
+	      "set to the GPU; on a real MIG instance only CUDA_VISIBLE_DEVICES.  Its\n"
+	      "children inherit all of it.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -d, --device=DEVICE  the instance to run in\n"
+	      "      --backend=NAME   look only in this backend (default: soft, then the\n"
+	      "                       default backend)\n"
+	      "  -h, --help           this help\n"
+	      "\n"
+	      "Environment: VMIG_INTERPOSER (path of libvmig-cuda.so), VMIG_SOFT_STATE_DIR.\n",
+	      f);
+}
+
+int cli_exec_run(const struct cli_cmd *cmd)
+{
+	struct run_dev d;
+	struct run_target *t;
+	int status = 0;
+	if (cmd->action == CLI_RUN_HELP) {
+		run_help(stdout);
+		return 0;
+	}
+	if (parse_device(cmd->device, &d) < 0) /* checked by the parser */
+		return cli_errorf(2, "invalid device '%s'", cmd->device);
+	if (!(t = calloc(1, sizeof(*t))))
+		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
+	if (find_target(cmd, &d, t, &status) > 0) {
+		if (strcmp(t->backend, "soft") == 0)
+			status = soft_env(t);
+		else if (strcmp(t->backend, "nvml") == 0)
+			status = (status = pick_ci(t)) != 0 ? status : mig_env(t, &d);
+		else
+			status = cli_errorf(cli_status(VMIG_E_NOT_SUPPORTED),
+					    "'%s' is an instance of a simulated GPU: there is "
+					    "nothing to run on",
+					    cmd->device);
+	}
+	free(t);
+	if (status != 0)
+		return status;
+	fflush(NULL);
+	execvp(cmd->rest_argv[0], cmd->rest_argv);
+	int e = errno;
+	return cli_errorf(e == ENOENT ? 127 : 126, "cannot run '%s': %s", cmd->rest_argv[0],
+			  strerror(e));
+}
+
+int vmig__cli_run(int argc, char **argv)
+{
+	static struct cli_cmd cmd;
+	char err[CLI_ERR_LEN] = "";
+	struct cli_parser p = {
+	    .argc = argc, .i = 1, .argv = argv, .err = err, .errsize = sizeof(err)};
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.verb = CLI_VERB_run;
+	if (cli_parse_run(&p, &cmd) < 0) {
+		fprintf(stderr, "vmig: %s\n", err);
+		return 2;
+	}
+	return cli_exec_run(&cmd);
+}
+
+/* ---- --soft and mig -rg ---- */
+
+int cli_parse_soft(struct cli_parser *p, struct cli_cmd *cmd)
+{
+	if (cmd->backend && strcmp(cmd->backend, "soft") != 0)
+		return cli_fail(p, "options --soft and --backend %s cannot be used together",
+				cmd->backend);
+	cmd->backend = "soft";
+	return 0;
+}
+
+int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+{
+	if (cli_parse_uint(v, 100, &cmd->share) < 0 || cmd->share == 0)
+		return cli_fail(p, "invalid compute share '%.32s' (a percentage, 1 to 100)", v);
+	return 0;
+}
+
+int cli_mig_share(const struct cli_cmd *cmd, struct cli_view *v)
+{
+	const struct vmig_gi_state *gis[VMIG_MAX_GIS];
+	bool tgt[VMIG_MAX_GPUS];
+	int status = 0;
+	if (cli_mig_targets(cmd, v, true, tgt, &status) < 0 ||
+	    cli_check_instances(cmd, v, tgt, &status) < 0)
+		return status;
+	for (unsigned x = 0; x < v->st->ngpu; x++) {
+		unsigned n = tgt[x] ? cli_mig_gis(cmd, &v->st->gpu[x], gis) : 0;
+		for (unsigned k = 0; k < n; k++) {
+			struct vmig_err err = {0};
+			int r = vmig_set_share(v->ctx, x, gis[k]->id, cmd->share, &err);
+			if (r < 0) {
+				printf(
+				    "Unable to set the compute share of GPU instance ID %2u on GPU "
+				    "%2u: %s\n",
+				    gis[k]->id, x, vmig_strerror(r));
+				printf("Failed to set compute shares: %s\n", vmig_strerror(r));
+				if (err.msg[0])
+					fprintf(stderr, "vmig: %s\n", err.msg);
+				return cli_status(r);
+			}
+			printf(
+			    "Successfully set the compute share of GPU instance ID %2u on GPU %2u "
+			    "to %u%%\n",
+			    gis[k]->id, x, cmd->share);
+		}
+	}
+	return 0;
+}

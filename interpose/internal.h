@@ -1,0 +1,162 @@
+/*
+ * internal.h — what the files of libvmig-cuda.so share, under the vmig__
+ * prefix.  Nothing here is exported (the version script exports only the
+ * hooked CUDA names and dlsym).
+ *
+ *   config.c   the instance's limits, read once from the environment
+ *   hooks.c    loading the real driver, the generated wrappers and name
+ *              table, dlsym's lookups and cuGetProcAddress
+ *   dlsym.c    the exported dlsym (a trampoline that keeps RTLD_NEXT right)
+ *   acct.c     the accounting region shared by the instance's processes
+ *   mem.c      memory hooks: quota, per-allocation table, capacity reports
+ *   launch.c   launch hooks: the compute-share gate and its poller thread
+ */
+#ifndef VMIG_INTERPOSE_INTERNAL_H
+#define VMIG_INTERPOSE_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cuda_api.h"
+
+#define VMIG_HIDDEN __attribute__((visibility("hidden")))
+#define VMIG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define VMIG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- config.c ------------------------------------------------------------ */
+
+enum vmig__compute_mode {
+	VMIG_COMPUTE_NONE = 0,	    /* no cap */
+	VMIG_COMPUTE_TIMESLICE = 1, /* the interposer throttles launches */
+	VMIG_COMPUTE_MPS = 2,	    /* the MPS server caps threads; no throttling here */
+};
+
+struct vmig__config {
+	bool active; /* an instance is named: enforce what is valid below */
+	char partition[128];
+	bool mem_limited;
+	uint64_t mem_limit; /* bytes */
+	unsigned compute_pct; /* 1..100; 100 = no cap */
+	int compute_mode;     /* enum vmig__compute_mode */
+	char acct_path[PATH_MAX]; /* "" = accounting private to this process */
+	char cuda_lib[PATH_MAX];  /* the real driver to load */
+	bool debug;
+	char why[1024]; /* why something fell back to passthrough ("" = nothing did) */
+};
+
+/* Largest accepted VMIG_MEM_LIMIT: sums of many slots must not overflow. */
+#define VMIG_MEM_LIMIT_MAX (1ULL << 56)
+
+typedef const char *(*vmig__getenv_fn)(const char *name);
+/* Fill *c from the environment as seen through get (never fails). */
+void vmig__config_parse(struct vmig__config *c, vmig__getenv_fn get);
+/* The process's configuration, parsed on first use (pthread_once). */
+const struct vmig__config *vmig__config(void);
+void vmig__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define VMIG_LOG(...)                                                                      \
+	do {                                                                               \
+		if (VMIG_UNLIKELY(vmig__config()->debug))                                  \
+			vmig__log(__VA_ARGS__);                                            \
+	} while (0)
+
+/* ---- hooks.c ------------------------------------------------------------- */
+
+typedef void *vmig__dlsym_fn(void *handle, const char *name);
+extern vmig__dlsym_fn *vmig__real_dlsym;
+/* glibc's dlsym, found on first use (safe before sanitizers are ready). */
+vmig__dlsym_fn *vmig__dlsym_loader(void);
+/* Our dlsym for any handle but RTLD_NEXT: the real answer, wrapped if hooked. */
+void *vmig__dlsym_any(void *handle, const char *name);
+
+/* Load the real driver and resolve every hooked symbol (once). */
+void vmig__init(void);
+/* Address of an unhooked symbol in the real driver, or NULL. */
+void *vmig__real_sym(const char *name);
+/* Our wrapper for an address the real driver handed out, else addr itself. */
+void *vmig__wrap_addr(void *addr, const char *name, int cuda_version, cuuint64_t flags);
+
+/* Handler prototypes: one per handler named in hooks.def. */
+#define VMIG_HOOK(sym, base, since, ptsz, impl, sig)                                       \
+	CUresult vmig__hook_##impl(__typeof__(sym) *real, sig##_P);
+#include "hooks.def"
+#undef VMIG_HOOK
+
+/* ---- acct.c -------------------------------------------------------------- */
+
+#define VMIG_ACCT_MAGIC 0x3154434341474d56ULL /* "VMGACCT1" little-endian */
+#define VMIG_ACCT_VERSION 1u
+#define VMIG_ACCT_SLOTS 1024
+
+/* One process of the instance.  Written under the lock, except bytes. */
+struct vmig__slot {
+	_Atomic int32_t pid; /* 0 = free */
+	uint32_t reserved;
+	uint64_t start_time; /* /proc/<pid>/stat field 22: tells PID reuse apart */
+};
+
+/*
+ * The shared accounting region: a file mapped MAP_SHARED by every process of
+ * the instance.  It is an ABI between processes that may run different
+ * builds, so fixed-width fields only, and a version bump for any change.
+ */
+struct vmig__region {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t size; /* sizeof(struct vmig__region) of the writer */
+	uint64_t mem_limit;	 /* as the creator was told (informational) */
+	uint32_t compute_pct;	 /* as the creator was told (informational) */
+	uint32_t nslots;	 /* VMIG_ACCT_SLOTS */
+	char partition[128];
+	union {
+		char pad[64];
+		pthread_mutex_t m; /* robust, process-shared */
+	} lock;
+	_Atomic uint32_t slot_hi; /* slots [0, slot_hi) have ever been used */
+	uint32_t reserved0;
+	/* Compute share: a bucket of GPU time, in ns, shared by the instance. */
+	_Atomic int64_t budget_ns;
+	_Atomic uint64_t refill_ns;    /* CLOCK_MONOTONIC of the last refill */
+	_Atomic uint64_t busy_ns;      /* measured GPU time of the instance, total */
+	_Atomic uint64_t throttled_ns; /* time launches spent waiting, total */
+	uint64_t reserved1[8];
+	struct vmig__slot slots[VMIG_ACCT_SLOTS];
+	_Atomic uint64_t bytes[VMIG_ACCT_SLOTS]; /* device bytes charged per slot */
+};
+
+/*
+ * Map the region named by the configuration (or a private one), checking
+ * magic, version and size; records a reason in why[] on fallback.
+ * Returns the region; never NULL after the first successful call.
+ */
+struct vmig__region *vmig__acct_open(const struct vmig__config *c, char *why, size_t whylen);
+struct vmig__region *vmig__acct(void);
+/* Lock the region, repairing it when the previous holder died. */
+void vmig__acct_lock(struct vmig__region *r);
+void vmig__acct_unlock(struct vmig__region *r);
+/* This process's slot, registering it on first use; -1 when the table is full. */
+int vmig__acct_slot(void);
+/* Charge n bytes to this process if the instance stays within limit. */
+bool vmig__acct_reserve(uint64_t n, uint64_t limit);
+void vmig__acct_unreserve(uint64_t n);
+/* Bytes charged to the instance (all live processes). */
+uint64_t vmig__acct_used(void);
+/* Free the slots of dead processes (takes the lock).  Returns slots freed. */
+int vmig__acct_reclaim(void);
+/* Forget this process's slot (after fork, in the child). */
+void vmig__acct_forget(void);
+/* Is the process that registered slot i gone? (pid + start time) */
+bool vmig__proc_gone(int32_t pid, uint64_t start_time);
+uint64_t vmig__proc_start_time(int32_t pid);
+uint64_t vmig__now_ns(void);
+
+/* ---- mem.c / launch.c ---------------------------------------------------- */
+
+void vmig__mem_init(const struct vmig__config *c);
+void vmig__mem_atfork_child(void);
+void vmig__launch_init(const struct vmig__config *c);
+void vmig__launch_atfork_child(void);
+
+#endif

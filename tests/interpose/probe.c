@@ -1,0 +1,544 @@
+/*
+ * probe.c — a CUDA "application" for the interposer tests.  It links
+ * directly against the stand-in libcuda.so.1 and is started by
+ * test_interpose with LD_PRELOAD and VMIG_* set as a launcher would.  Each
+ * scenario checks what it sees and exits 0, or prints "probe: <what>" and
+ * exits 1.  The quota it expects is VMIG_MEM_LIMIT (plain bytes).
+ *
+ *   passthrough | clamp | quota | paths | dlsym | gpa | race N | hold BYTES |
+ *   fill | share API SECONDS | startup
+ */
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cuda_api.h"
+
+unsigned long vmigstub_calls(const char *name);
+void *vmigstub_addr(const char *name);
+uint64_t vmigstub_busy_ns(void);
+CUresult cuCtxSynchronize(void);
+CUresult cuStreamCreate(CUstream *ps, unsigned int flags);
+
+static int failures;
+#define EXPECT(cond, ...)                                                                  \
+	do {                                                                               \
+		if (!(cond)) {                                                             \
+			printf("probe: %s:%d: %s: ", __func__, __LINE__, #cond);           \
+			printf(__VA_ARGS__);                                               \
+			printf("\n");                                                      \
+			failures++;                                                        \
+		}                                                                          \
+	} while (0)
+
+static const char *const hooked[] = {
+#define VMIG_HOOK(sym, base, since, ptsz, impl, sig) #sym,
+#include "hooks.def"
+#undef VMIG_HOOK
+};
+
+static uint64_t env_u64(const char *name)
+{
+	const char *s = getenv(name);
+	return s ? strtoull(s, NULL, 10) : 0;
+}
+
+static bool hooked_run(void)
+{
+	return getenv("VMIG_PARTITION") && getenv("LD_PRELOAD");
+}
+
+static uint64_t used_bytes(void)
+{
+	size_t f = 0, t = 0;
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS, "meminfo");
+	return t - f;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- Memory ------------------------------------------------------------ */
+
+static void sc_passthrough(void)
+{
+	uint64_t phys = env_u64("VMIGSTUB_TOTAL_MEM");
+	CUdeviceptr p = 0;
+	EXPECT(cuMemAlloc_v2(&p, phys - 4096) == CUDA_SUCCESS, "nearly all physical memory");
+	size_t f = 0, t = 0;
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && t == phys && f == 4096,
+	       "free %zu total %zu", f, t);
+	EXPECT(cuMemFree_v2(p) == CUDA_SUCCESS, "free");
+}
+
+static void sc_clamp(void)
+{
+	uint64_t phys = env_u64("VMIGSTUB_TOTAL_MEM");
+	size_t f = 0, t = 0, tm = 0;
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && t == phys && f == phys,
+	       "a quota above the physical size reports the physical size: %zu", t);
+	EXPECT(cuDeviceTotalMem_v2(&tm, 0) == CUDA_SUCCESS && tm == phys, "total %zu", tm);
+}
+
+static void sc_quota(void)
+{
+	uint64_t L = env_u64("VMIG_MEM_LIMIT");
+	CUdeviceptr a = 0, b = 0, p = 0xdead;
+	EXPECT(cuMemAlloc_v2(&a, L - 1000) == CUDA_SUCCESS, "L-1000");
+	EXPECT(cuMemAlloc_v2(&p, 1001) == CUDA_ERROR_OUT_OF_MEMORY, "one byte over");
+	EXPECT(p == 0xdead, "a refused allocation leaves *dptr alone");
+	EXPECT(cuMemAlloc_v2(&b, 1000) == CUDA_SUCCESS, "exactly the quota");
+	size_t f = 1, t = 0;
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && f == 0 && t == L, "f %zu t %zu", f, t);
+	EXPECT(cuMemAlloc_v2(&p, 1) == CUDA_ERROR_OUT_OF_MEMORY, "full");
+	CUdeviceptr_v1 p1 = 0;
+	EXPECT(cuMemAlloc(&p1, 1) == CUDA_ERROR_OUT_OF_MEMORY, "full, 32-bit API");
+	EXPECT(cuMemFree_v2(a) == CUDA_SUCCESS, "free");
+	EXPECT(cuMemGetInfo_v2(&f, NULL) == CUDA_SUCCESS && f == L - 1000, "free %zu", f);
+	EXPECT(cuMemGetInfo_v2(NULL, &t) == CUDA_SUCCESS && t == L, "NULL free is fine");
+	unsigned int f1 = 0, t1 = 0;
+	EXPECT(cuMemGetInfo(&f1, &t1) == CUDA_SUCCESS && f1 == L - 1000 && t1 == L, "v1 %u %u",
+	       f1, t1);
+	size_t tm = 0;
+	unsigned int tm1 = 0;
+	EXPECT(cuDeviceTotalMem_v2(&tm, 0) == CUDA_SUCCESS && tm == L, "total %zu", tm);
+	EXPECT(cuDeviceTotalMem(&tm1, 0) == CUDA_SUCCESS && tm1 == L, "total v1 %u", tm1);
+	EXPECT(cuMemFree_v2(b) == CUDA_SUCCESS, "free");
+	EXPECT(used_bytes() == 0, "all given back: %" PRIu64, used_bytes());
+	EXPECT(cuMemAlloc_v2(&a, L) == CUDA_SUCCESS, "the whole quota in one piece");
+	EXPECT(cuMemFree_v2(a) == CUDA_SUCCESS, "free");
+}
+
+static void paths_linear(void)
+{
+	CUdeviceptr_v1 p1 = 0;
+	CUdeviceptr p = 0, q = 0;
+	EXPECT(cuMemAlloc(&p1, 4096) == CUDA_SUCCESS && used_bytes() == 4096, "v1 alloc");
+	EXPECT(cuMemFree(p1) == CUDA_SUCCESS && used_bytes() == 0, "v1 free");
+	size_t pitch = 0;
+	EXPECT(cuMemAllocPitch_v2(&p, &pitch, 1000, 10, 4) == CUDA_SUCCESS && pitch == 1024 &&
+		       used_bytes() == 10240,
+	       "pitch x height as returned: pitch %zu used %" PRIu64, pitch, used_bytes());
+	EXPECT(cuMemFree_v2(p) == CUDA_SUCCESS && used_bytes() == 0, "pitch free");
+	unsigned int pitch1 = 0;
+	EXPECT(cuMemAllocPitch(&p1, &pitch1, 1500, 3, 4) == CUDA_SUCCESS && pitch1 == 2048 &&
+		       used_bytes() == 6144,
+	       "v1 pitch %u used %" PRIu64, pitch1, used_bytes());
+	EXPECT(cuMemFree(p1) == CUDA_SUCCESS && used_bytes() == 0, "v1 pitch free");
+	EXPECT(cuMemAllocManaged(&p, 5000, 1) == CUDA_SUCCESS && used_bytes() == 5000, "managed");
+	EXPECT(cuMemFree_v2(p) == CUDA_SUCCESS && used_bytes() == 0, "managed free");
+	EXPECT(cuMemAllocAsync(&p, 3000, NULL) == CUDA_SUCCESS, "async");
+	EXPECT(cuMemAllocAsync_ptsz(&q, 3000, NULL) == CUDA_SUCCESS && used_bytes() == 6000, "ptsz");
+	EXPECT(cuMemFreeAsync(p, NULL) == CUDA_SUCCESS && used_bytes() == 3000, "free async");
+	EXPECT(cuMemFreeAsync_ptsz(q, NULL) == CUDA_SUCCESS && used_bytes() == 0, "free ptsz");
+	CUmemoryPool pool = (CUmemoryPool)(uintptr_t)1;
+	EXPECT(cuMemAllocFromPoolAsync(&p, 7000, pool, NULL) == CUDA_SUCCESS, "pool");
+	EXPECT(cuMemAllocFromPoolAsync_ptsz(&q, 7000, pool, NULL) == CUDA_SUCCESS &&
+		       used_bytes() == 14000,
+	       "pool ptsz");
+	EXPECT(cuMemFree_v2(p) == CUDA_SUCCESS && cuMemFreeAsync(q, NULL) == CUDA_SUCCESS &&
+		       used_bytes() == 0,
+	       "pool frees");
+	EXPECT(cuMemFree_v2(0x1234) == CUDA_ERROR_INVALID_VALUE && used_bytes() == 0,
+	       "unknown pointer: the driver's answer, nothing given back");
+}
+
+static void paths_vmm_arrays(void)
+{
+	CUmemGenericAllocationHandle h = 0, hh = 0;
+	CUmemAllocationProp prop = {0};
+	prop.type = 1;
+	prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+	EXPECT(cuMemCreate(&h, 2u << 20, &prop, 0) == CUDA_SUCCESS && used_bytes() == 2u << 20,
+	       "VMM device");
+	prop.location.type = 2; /* host */
+	EXPECT(cuMemCreate(&hh, 1u << 20, &prop, 0) == CUDA_SUCCESS && used_bytes() == 2u << 20,
+	       "VMM host memory is not device quota");
+	EXPECT(cuMemRelease(h) == CUDA_SUCCESS && cuMemRelease(hh) == CUDA_SUCCESS &&
+		       used_bytes() == 0,
+	       "VMM release");
+	CUarray a = NULL;
+	CUDA_ARRAY_DESCRIPTOR d2 = {100, 50, CU_AD_FORMAT_FLOAT, 4};
+	EXPECT(cuArrayCreate_v2(&a, &d2) == CUDA_SUCCESS && used_bytes() == 80000, "2D array");
+	EXPECT(cuArrayDestroy(a) == CUDA_SUCCESS && used_bytes() == 0, "destroy");
+	CUDA_ARRAY_DESCRIPTOR_v1 d1 = {100, 0, CU_AD_FORMAT_UNSIGNED_INT8, 1};
+	EXPECT(cuArrayCreate(&a, &d1) == CUDA_SUCCESS && used_bytes() == 100, "1D v1 array");
+	EXPECT(cuArrayDestroy(a) == CUDA_SUCCESS && used_bytes() == 0, "destroy");
+	CUDA_ARRAY3D_DESCRIPTOR d3 = {16, 16, 12, CU_AD_FORMAT_HALF, 2,
+				      CUDA_ARRAY3D_CUBEMAP | CUDA_ARRAY3D_LAYERED};
+	EXPECT(cuArray3DCreate_v2(&a, &d3) == CUDA_SUCCESS && used_bytes() == 16 * 16 * 12 * 4,
+	       "layered cubemap %" PRIu64, used_bytes());
+	EXPECT(cuArrayDestroy(a) == CUDA_SUCCESS && used_bytes() == 0, "destroy");
+	CUDA_ARRAY3D_DESCRIPTOR_v1 d31 = {8, 8, 8, CU_AD_FORMAT_SIGNED_INT32, 1, 0};
+	EXPECT(cuArray3DCreate(&a, &d31) == CUDA_SUCCESS && used_bytes() == 2048, "3D v1");
+	EXPECT(cuArrayDestroy(a) == CUDA_SUCCESS && used_bytes() == 0, "destroy");
+	CUmipmappedArray m = NULL;
+	CUDA_ARRAY3D_DESCRIPTOR dm = {64, 64, 0, CU_AD_FORMAT_UNSIGNED_INT8, 4, 0};
+	EXPECT(cuMipmappedArrayCreate(&m, &dm, 3) == CUDA_SUCCESS && used_bytes() == 21504,
+	       "mipmap levels summed: %" PRIu64, used_bytes());
+	EXPECT(cuMipmappedArrayDestroy(m) == CUDA_SUCCESS && used_bytes() == 0, "destroy");
+}
+
+/* Every path refuses what does not fit, without reaching the driver. */
+static void paths_refused(uint64_t L)
+{
+	CUdeviceptr p = 0;
+	CUmemGenericAllocationHandle h = 0;
+	CUmemAllocationProp prop = {0};
+	prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+	CUarray a = NULL;
+	CUDA_ARRAY_DESCRIPTOR d = {L, 1, CU_AD_FORMAT_UNSIGNED_INT16, 1};
+	size_t pitch;
+	unsigned long before = vmigstub_calls("cuMemAlloc_v2") + vmigstub_calls("cuMemAllocManaged") +
+			       vmigstub_calls("cuMemAllocAsync_ptsz") +
+			       vmigstub_calls("cuMemAllocFromPoolAsync") +
+			       vmigstub_calls("cuMemCreate") + vmigstub_calls("cuArrayCreate_v2") +
+			       vmigstub_calls("cuMemAllocPitch_v2");
+	EXPECT(cuMemAlloc_v2(&p, L + 1) == CUDA_ERROR_OUT_OF_MEMORY, "alloc");
+	EXPECT(cuMemAllocManaged(&p, L + 1, 1) == CUDA_ERROR_OUT_OF_MEMORY, "managed");
+	EXPECT(cuMemAllocAsync_ptsz(&p, L + 1, NULL) == CUDA_ERROR_OUT_OF_MEMORY, "async");
+	EXPECT(cuMemAllocFromPoolAsync(&p, L + 1, (CUmemoryPool)1, NULL) == CUDA_ERROR_OUT_OF_MEMORY,
+	       "pool");
+	EXPECT(cuMemCreate(&h, L + 1, &prop, 0) == CUDA_ERROR_OUT_OF_MEMORY, "VMM");
+	EXPECT(cuArrayCreate_v2(&a, &d) == CUDA_ERROR_OUT_OF_MEMORY, "array");
+	EXPECT(cuMemAllocPitch_v2(&p, &pitch, L / 2 + 1, 2, 4) == CUDA_ERROR_OUT_OF_MEMORY, "pitch");
+	unsigned long after = vmigstub_calls("cuMemAlloc_v2") + vmigstub_calls("cuMemAllocManaged") +
+			      vmigstub_calls("cuMemAllocAsync_ptsz") +
+			      vmigstub_calls("cuMemAllocFromPoolAsync") +
+			      vmigstub_calls("cuMemCreate") + vmigstub_calls("cuArrayCreate_v2") +
+			      vmigstub_calls("cuMemAllocPitch_v2");
+	EXPECT(before == after, "refusals reached the driver %lu times", after - before);
+	CUDA_MEM_ALLOC_NODE_PARAMS np;
+	memset(&np, 0, sizeof(np));
+	CUgraphNode node = NULL;
+	np.bytesize = L + 1;
+	EXPECT(cuGraphAddMemAllocNode(&node, NULL, NULL, 0, &np) == CUDA_ERROR_OUT_OF_MEMORY,
+	       "a graph memory node larger than the room left");
+	np.bytesize = 4096;
+	EXPECT(cuGraphAddMemAllocNode(&node, NULL, NULL, 0, &np) == CUDA_SUCCESS, "fits");
+	EXPECT(used_bytes() == 0, "nothing charged: %" PRIu64, used_bytes());
+}
+
+static void sc_paths(void)
+{
+	paths_linear();
+	paths_vmm_arrays();
+	paths_refused(env_u64("VMIG_MEM_LIMIT"));
+}
+
+/* ---- Lookup routes ------------------------------------------------------- */
+
+static void sc_dlsym(void)
+{
+	void *h = dlopen("libcuda.so.1", RTLD_NOW);
+	EXPECT(h != NULL, "dlopen: %s", dlerror());
+	if (!h)
+		return;
+	bool on = getenv("LD_PRELOAD") != NULL;
+	for (size_t i = 0; i < sizeof(hooked) / sizeof(hooked[0]); i++) {
+		void *got = dlsym(h, hooked[i]), *stub = vmigstub_addr(hooked[i]);
+		void *wrapper = dlsym(RTLD_DEFAULT, hooked[i]);
+		EXPECT(stub != NULL, "%s missing from the stand-in", hooked[i]);
+		if (on)
+			EXPECT(got == wrapper && got != stub, "%s: not our wrapper", hooked[i]);
+		else
+			EXPECT(got == stub, "%s: not the driver's", hooked[i]);
+	}
+	EXPECT(dlsym(h, "cuEventRecord") == vmigstub_addr("cuEventRecord"), "unhooked name");
+	EXPECT(dlsym(h, "cuNoSuchFunction") == NULL, "unknown name");
+	EXPECT(dlsym(RTLD_NEXT, "malloc") == (void *)malloc, "RTLD_NEXT from the program");
+	EXPECT(dlsym(RTLD_NEXT, "cuMemAlloc_v2") == dlsym(RTLD_DEFAULT, "cuMemAlloc_v2"),
+	       "RTLD_NEXT finds the first definition after the program");
+	__typeof__(cuMemAlloc_v2) *fn = (__typeof__(cuMemAlloc_v2) *)dlsym(h, "cuMemAlloc_v2");
+	CUdeviceptr p = 0;
+	if (on && getenv("VMIG_MEM_LIMIT"))
+		EXPECT(fn(&p, env_u64("VMIG_MEM_LIMIT") + 1) == CUDA_ERROR_OUT_OF_MEMORY,
+		       "the quota holds through dlsym");
+	dlclose(h);
+}
+
+struct gpa_case {
+	const char *name;
+	int version;
+	cuuint64_t flags;
+	const char *variant; /* NULL: no address */
+	CUdriverProcAddressQueryResult status;
+	CUresult rc;
+};
+
+#define PT CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
+#define LEG CU_GET_PROC_ADDRESS_LEGACY_STREAM
+static const struct gpa_case gpa_cases[] = {
+	{"cuMemAlloc", 2000, 0, "cuMemAlloc", 0, 0},
+	{"cuMemAlloc", 3020, 0, "cuMemAlloc_v2", 0, 0},
+	{"cuMemAlloc", 12000, PT, "cuMemAlloc_v2", 0, 0},
+	{"cuMemAllocPitch", 3010, 0, "cuMemAllocPitch", 0, 0},
+	{"cuMemFree", 12080, 0, "cuMemFree_v2", 0, 0},
+	{"cuMemGetInfo", 11000, PT, "cuMemGetInfo_v2", 0, 0},
+	{"cuDeviceTotalMem", 2000, 0, "cuDeviceTotalMem", 0, 0},
+	{"cuLaunchKernel", 4000, 0, "cuLaunchKernel", 0, 0},
+	{"cuLaunchKernel", 7000, PT, "cuLaunchKernel_ptsz", 0, 0},
+	{"cuLaunchKernel", 12000, PT | LEG, "cuLaunchKernel", 0, 0},
+	{"cuLaunchKernel", 12000, LEG, "cuLaunchKernel", 0, 0},
+	{"cuLaunchKernel", 3000, 0, NULL, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT, 0},
+	{"cuLaunchKernelEx", 11080, PT, "cuLaunchKernelEx_ptsz", 0, 0},
+	{"cuLaunchKernelEx", 11070, 0, NULL, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT, 0},
+	{"cuLaunchCooperativeKernel", 12000, PT, "cuLaunchCooperativeKernel_ptsz", 0, 0},
+	{"cuGraphLaunch", 12000, 0, "cuGraphLaunch", 0, 0},
+	{"cuGraphLaunch", 12000, PT, "cuGraphLaunch_ptsz", 0, 0},
+	{"cuMemAllocAsync", 11020, PT, "cuMemAllocAsync_ptsz", 0, 0},
+	{"cuMemFreeAsync", 12000, 0, "cuMemFreeAsync", 0, 0},
+	{"cuMemAllocFromPoolAsync", 12000, PT, "cuMemAllocFromPoolAsync_ptsz", 0, 0},
+	{"cuMemCreate", 12000, 0, "cuMemCreate", 0, 0},
+	{"cuArray3DCreate", 12000, 0, "cuArray3DCreate_v2", 0, 0},
+	{"cuMipmappedArrayCreate", 5000, 0, "cuMipmappedArrayCreate", 0, 0},
+	{"cuGraphAddMemAllocNode", 12000, 0, "cuGraphAddMemAllocNode", 0, 0},
+	{"cuInit", 2000, 0, "cuInit", 0, 0},
+	{"cuGetProcAddress", 11030, 0, "cuGetProcAddress", 0, 0},
+	{"cuGetProcAddress", 12000, 0, "cuGetProcAddress_v2", 0, 0},
+	{"cuEventRecord", 12000, PT, "cuEventRecord_ptsz", 0, 0},
+	{"cuNoSuchFunction", 12000, 0, NULL, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND, 0},
+	{"cuMemAlloc", 99000, 0, NULL, 0, CUDA_ERROR_INVALID_VALUE},
+};
+
+static void gpa_check(__typeof__(cuGetProcAddress_v2) *gpa2, __typeof__(cuGetProcAddress) *gpa1)
+{
+	for (size_t i = 0; i < sizeof(gpa_cases) / sizeof(gpa_cases[0]); i++) {
+		const struct gpa_case *c = &gpa_cases[i];
+		void *want = c->variant ? dlsym(RTLD_DEFAULT, c->variant) : NULL;
+		void *fn = (void *)1, *fn1 = (void *)1;
+		CUdriverProcAddressQueryResult st = 99;
+		CUresult rc = gpa2(c->name, &fn, c->version, c->flags, &st);
+		EXPECT(rc == c->rc, "%s@%d/%llu: rc %d", c->name, c->version,
+		       (unsigned long long)c->flags, rc);
+		if (rc != CUDA_SUCCESS)
+			continue;
+		EXPECT(fn == want && st == c->status, "%s@%d/%llu: got %p (status %d), want %s",
+		       c->name, c->version, (unsigned long long)c->flags, fn, st,
+		       c->variant ? c->variant : "NULL");
+		EXPECT(gpa1(c->name, &fn1, c->version, c->flags) == CUDA_SUCCESS && fn1 == want,
+		       "v1 %s@%d", c->name, c->version);
+	}
+}
+
+static void sc_gpa(void)
+{
+	bool on = hooked_run();
+	gpa_check(cuGetProcAddress_v2, cuGetProcAddress);
+	/* The lookup function found through itself is wrapped too, for both versions. */
+	void *g2 = NULL, *g1 = NULL;
+	EXPECT(cuGetProcAddress_v2("cuGetProcAddress", &g2, 12000, 0, NULL) == CUDA_SUCCESS, "self");
+	EXPECT(cuGetProcAddress("cuGetProcAddress", &g1, 11030, 0) == CUDA_SUCCESS, "self v1");
+	if (on)
+		EXPECT(g2 != vmigstub_addr("cuGetProcAddress_v2") &&
+			       g1 != vmigstub_addr("cuGetProcAddress"),
+		       "cuGetProcAddress handed out unwrapped");
+	gpa_check((__typeof__(cuGetProcAddress_v2) *)g2, (__typeof__(cuGetProcAddress) *)g1);
+	/* The wrapper of the exact variant forwards to that variant. */
+	void *fa = NULL, *fl = NULL;
+	cuGetProcAddress_v2("cuMemAllocAsync", &fa, 12000, PT, NULL);
+	cuGetProcAddress_v2("cuLaunchKernel", &fl, 12000, PT, NULL);
+	unsigned long a0 = vmigstub_calls("cuMemAllocAsync_ptsz"), a1 = vmigstub_calls("cuMemAllocAsync");
+	unsigned long l0 = vmigstub_calls("cuLaunchKernel_ptsz"), l1 = vmigstub_calls("cuLaunchKernel");
+	CUdeviceptr p = 0;
+	EXPECT(fa && ((__typeof__(cuMemAllocAsync_ptsz) *)fa)(&p, 64, NULL) == CUDA_SUCCESS, "async");
+	EXPECT(fl && ((__typeof__(cuLaunchKernel_ptsz) *)fl)((CUfunction)1, 1, 1, 1, 1, 1, 1, 0,
+							      NULL, NULL, NULL) == CUDA_SUCCESS,
+	       "launch");
+	EXPECT(vmigstub_calls("cuMemAllocAsync_ptsz") == a0 + 1 && vmigstub_calls("cuMemAllocAsync") == a1,
+	       "cuMemAllocAsync_ptsz forwarded to another variant");
+	EXPECT(vmigstub_calls("cuLaunchKernel_ptsz") == l0 + 1 && vmigstub_calls("cuLaunchKernel") == l1,
+	       "cuLaunchKernel_ptsz forwarded to another variant");
+	if (on && getenv("VMIG_MEM_LIMIT")) {
+		void *fm = NULL;
+		cuGetProcAddress_v2("cuMemAlloc", &fm, 12000, 0, NULL);
+		EXPECT(((__typeof__(cuMemAlloc_v2) *)fm)(&p, env_u64("VMIG_MEM_LIMIT") + 1) ==
+			       CUDA_ERROR_OUT_OF_MEMORY,
+		       "the quota holds through cuGetProcAddress");
+	}
+}
+
+/* ---- Several processes -------------------------------------------------------- */
+
+/* Allocate pseudo-random chunks until nothing fits; returns the bytes held. */
+static uint64_t fill_up(unsigned seed)
+{
+	uint64_t held = 0;
+	unsigned fails = 0;
+	while (fails < 3) {
+		seed = seed * 1103515245u + 12345u;
+		size_t n = fails ? 4096 : 4096 + (seed >> 8) % (1u << 20);
+		CUdeviceptr p = 0;
+		CUresult rc = cuMemAlloc_v2(&p, n);
+		if (rc == CUDA_SUCCESS) {
+			held += n;
+			fails = 0;
+		} else {
+			EXPECT(rc == CUDA_ERROR_OUT_OF_MEMORY, "rc %d", rc);
+			fails++;
+		}
+	}
+	return held;
+}
+
+static void sc_race(int n)
+{
+	uint64_t L = env_u64("VMIG_MEM_LIMIT");
+	int go[2], done[2], release[2];
+	if (pipe(go) || pipe(done) || pipe(release)) {
+		EXPECT(0, "pipe");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (fork() != 0)
+			continue;
+		char c;
+		close(go[1]);
+		close(release[1]);
+		if (read(go[0], &c, 1) < 0) /* EOF: everybody starts at once */
+			_exit(2);
+		uint64_t held = fill_up((unsigned)getpid());
+		if (write(done[1], &held, sizeof(held)) != sizeof(held))
+			_exit(2);
+		if (read(release[0], &c, 1) < 0) /* hold until the parent has looked */
+			_exit(2);
+		_exit(failures ? 1 : 0);
+	}
+	close(go[1]);
+	uint64_t sum = 0;
+	for (int i = 0; i < n; i++) {
+		uint64_t held = 0;
+		EXPECT(read(done[0], &held, sizeof(held)) == sizeof(held), "child report");
+		sum += held;
+	}
+	EXPECT(sum <= L, "%d processes hold %" PRIu64 " > quota %" PRIu64, n, sum, L);
+	EXPECT(sum >= L / 2, "they should fill most of it: %" PRIu64, sum);
+	EXPECT(used_bytes() == sum, "instance view %" PRIu64 " vs held %" PRIu64, used_bytes(), sum);
+	close(release[1]);
+	for (int i = 0; i < n; i++) {
+		int st = 0;
+		wait(&st);
+		EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed");
+	}
+	/*
+	 * The children left with _exit, as a crash would: their slots are
+	 * freed when a live process looks, at most every 100 ms.
+	 */
+	usleep(150000);
+	EXPECT(used_bytes() == 0, "exited children hold nothing: %" PRIu64, used_bytes());
+	printf("race %d: %" PRIu64 " of %" PRIu64 " bytes\n", n, sum, L);
+}
+
+static void sc_hold(uint64_t n)
+{
+	CUdeviceptr p = 0;
+	EXPECT(cuMemAlloc_v2(&p, n) == CUDA_SUCCESS, "hold %" PRIu64, n);
+	printf("holding\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+static void sc_fill(void)
+{
+	uint64_t L = env_u64("VMIG_MEM_LIMIT");
+	CUdeviceptr p = 0;
+	size_t f = 0, t = 0;
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && f == L, "free %zu of %zu", f, t);
+	EXPECT(cuMemAlloc_v2(&p, L) == CUDA_SUCCESS, "the whole quota");
+}
+
+/* ---- Compute ------------------------------------------------------------------ */
+
+/* One 1 ms "kernel" (1000 blocks of 1 us) through the named API. */
+static CUresult launch_one(const char *api, CUstream s, unsigned i)
+{
+	CUfunction f = (CUfunction)(uintptr_t)1000;
+	static const char *const mix[] = {"kernel", "ptsz", "ex", "exptsz", "coop", "graph", "grid"};
+	if (strcmp(api, "mixed") == 0)
+		api = mix[i % 7];
+	CUlaunchConfig cfg = {1000, 1, 1, 128, 1, 1, 0, s, NULL, 0};
+	if (strcmp(api, "kernel") == 0)
+		return cuLaunchKernel(f, 1000, 1, 1, 128, 1, 1, 0, s, NULL, NULL);
+	if (strcmp(api, "ptsz") == 0)
+		return cuLaunchKernel_ptsz(f, 10, 10, 10, 128, 1, 1, 0, NULL, NULL, NULL);
+	if (strcmp(api, "ex") == 0)
+		return cuLaunchKernelEx(&cfg, f, NULL, NULL);
+	if (strcmp(api, "exptsz") == 0) {
+		cfg.hStream = NULL;
+		return cuLaunchKernelEx_ptsz(&cfg, f, NULL, NULL);
+	}
+	if (strcmp(api, "coop") == 0)
+		return cuLaunchCooperativeKernel(f, 1000, 1, 1, 32, 1, 1, 0, s, NULL);
+	if (strcmp(api, "graph") == 0)
+		return cuGraphLaunch((CUgraphExec)(uintptr_t)1000000, s);
+	if (strcmp(api, "grid") == 0)
+		return cuLaunchGridAsync(f, 100, 10, s);
+	return CUDA_ERROR_INVALID_VALUE;
+}
+
+static void sc_share(const char *api, double seconds)
+{
+	CUstream s = NULL;
+	EXPECT(cuStreamCreate(&s, 0) == CUDA_SUCCESS, "stream");
+	double t0 = now_s();
+	for (unsigned i = 0; now_s() - t0 < seconds; i++)
+		if (launch_one(api, s, i) != CUDA_SUCCESS) {
+			EXPECT(0, "launch through %s", api);
+			return;
+		}
+	cuCtxSynchronize();
+	double wall = now_s() - t0;
+	printf("share %.1f\n", (double)vmigstub_busy_ns() / 1e9 / wall * 100.0);
+}
+
+static void sc_startup(void)
+{
+	CUdeviceptr p = 0;
+	EXPECT(cuInit(0) == CUDA_SUCCESS, "init");
+	EXPECT(cuMemAlloc_v2(&p, 1 << 20) == CUDA_SUCCESS, "alloc");
+	EXPECT(cuMemFree_v2(p) == CUDA_SUCCESS, "free");
+}
+
+int main(int argc, char **argv)
+{
+	const char *sc = argc > 1 ? argv[1] : "";
+	if (strcmp(sc, "passthrough") == 0)
+		sc_passthrough();
+	else if (strcmp(sc, "clamp") == 0)
+		sc_clamp();
+	else if (strcmp(sc, "quota") == 0)
+		sc_quota();
+	else if (strcmp(sc, "paths") == 0)
+		sc_paths();
+	else if (strcmp(sc, "dlsym") == 0)
+		sc_dlsym();
+	else if (strcmp(sc, "gpa") == 0)
+		sc_gpa();
+	else if (strcmp(sc, "race") == 0 && argc > 2)
+		sc_race(atoi(argv[2]));
+	else if (strcmp(sc, "hold") == 0 && argc > 2)
+		sc_hold(strtoull(argv[2], NULL, 10));
+	else if (strcmp(sc, "fill") == 0)
+		sc_fill();
+	else if (strcmp(sc, "share") == 0 && argc > 3)
+		sc_share(argv[2], atof(argv[3]));
+	else if (strcmp(sc, "startup") == 0)
+		sc_startup();
+	else {
+		printf("probe: unknown scenario \"%s\"\n", sc);
+		return 2;
+	}
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,233 @@
+/*
+ * test_acct.c — the interposer's configuration parser and its shared
+ * accounting region, linked in directly (no driver): limits parsed or
+ * refused, regions of another layout refused, a lock holder that dies does
+ * not block the instance, a dead process's bytes come back, PID reuse is
+ * told apart.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../unit/harness.h"
+#include "../../interpose/internal.h"
+
+static const char *const *fake_env;
+
+static const char *fake_get(const char *name)
+{
+	size_t n = strlen(name);
+	for (int i = 0; fake_env[i]; i++)
+		if (strncmp(fake_env[i], name, n) == 0 && fake_env[i][n] == '=')
+			return fake_env[i] + n + 1;
+	return NULL;
+}
+
+static void parse(struct vmig__config *c, const char *const *env)
+{
+	fake_env = env;
+	vmig__config_parse(c, fake_get);
+}
+
+#define ENV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+TEST(config_passthrough_without_partition)
+{
+	struct vmig__config c;
+	parse(&c, ENV("VMIG_MEM_LIMIT=1000", "VMIG_COMPUTE_PCT=30"));
+	CHECK(!c.active && !c.mem_limited);
+	CHECK_EQ_U(c.compute_mode, VMIG_COMPUTE_NONE);
+	CHECK_STR(c.cuda_lib, "libcuda.so.1");
+	CHECK_STR(c.why, "");
+}
+
+TEST(config_limits)
+{
+	struct vmig__config c;
+	parse(&c, ENV("VMIG_PARTITION=MIG-1", "VMIG_MEM_LIMIT=71168MiB", "VMIG_COMPUTE_PCT=30",
+		      "VMIG_ACCOUNTING=/run/x", "VMIG_CUDA_LIBRARY=/opt/libcuda.so.1"));
+	CHECK(c.active && c.mem_limited);
+	CHECK_EQ_U(c.mem_limit, 71168ull << 20);
+	CHECK_EQ_U(c.compute_pct, 30);
+	CHECK_EQ_U(c.compute_mode, VMIG_COMPUTE_TIMESLICE);
+	CHECK_STR(c.acct_path, "/run/x");
+	CHECK_STR(c.cuda_lib, "/opt/libcuda.so.1");
+	CHECK_STR(c.why, "");
+	parse(&c, ENV("VMIG_PARTITION=a", "VMIG_MEM_LIMIT=2G", "VMIG_COMPUTE_PCT=100"));
+	CHECK_EQ_U(c.mem_limit, 2ull << 30);
+	CHECK_EQ_U(c.compute_mode, VMIG_COMPUTE_NONE);
+	parse(&c, ENV("VMIG_PARTITION=a", "VMIG_COMPUTE_PCT=70", "VMIG_COMPUTE_MODE=mps",
+		      "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=70"));
+	CHECK_EQ_U(c.compute_mode, VMIG_COMPUTE_MPS);
+}
+
+TEST(config_bad_values_fall_back_with_reasons)
+{
+	static const char *const bad_mem[] = {"", "abc", "12abc", "-5", "0", "1X", "99999999999T"};
+	struct vmig__config c;
+	for (size_t i = 0; i < sizeof(bad_mem) / sizeof(bad_mem[0]); i++) {
+		char mem[64];
+		snprintf(mem, sizeof(mem), "VMIG_MEM_LIMIT=%s", bad_mem[i]);
+		parse(&c, ENV("VMIG_PARTITION=a", mem, "VMIG_ACCOUNTING=/x"));
+		CHECK(c.active && !c.mem_limited);
+		CHECK(strstr(c.why, "VMIG_MEM_LIMIT") != NULL);
+	}
+	static const char *const bad_pct[] = {"0", "101", "50%", "", "x"};
+	for (size_t i = 0; i < sizeof(bad_pct) / sizeof(bad_pct[0]); i++) {
+		char pct[64];
+		snprintf(pct, sizeof(pct), "VMIG_COMPUTE_PCT=%s", bad_pct[i]);
+		parse(&c, ENV("VMIG_PARTITION=a", pct));
+		CHECK_EQ_U(c.compute_mode, VMIG_COMPUTE_NONE);
+		CHECK(strstr(c.why, "VMIG_COMPUTE_PCT") != NULL);
+	}
+	parse(&c, ENV("VMIG_PARTITION=has space"));
+	CHECK(!c.active && strstr(c.why, "VMIG_PARTITION") != NULL);
+	parse(&c, ENV("VMIG_PARTITION=a", "VMIG_COMPUTE_PCT=70", "VMIG_COMPUTE_MODE=mps"));
+	CHECK_EQ_U(c.compute_mode, VMIG_COMPUTE_TIMESLICE); /* no MPS percentage: we throttle */
+	parse(&c, ENV("VMIG_PARTITION=a", "VMIG_MEM_LIMIT=1M"));
+	CHECK(strstr(c.why, "VMIG_ACCOUNTING") != NULL);
+}
+
+static char path[64];
+
+static struct vmig__region *open_region(const char *part, uint64_t limit)
+{
+	struct vmig__config c;
+	char p[160], m[64], a[128];
+	snprintf(p, sizeof(p), "VMIG_PARTITION=%s", part);
+	snprintf(m, sizeof(m), "VMIG_MEM_LIMIT=%llu", (unsigned long long)limit);
+	snprintf(a, sizeof(a), "VMIG_ACCOUNTING=%s", path);
+	parse(&c, ENV(p, m, a));
+	char why[256] = "";
+	struct vmig__region *r = vmig__acct_open(&c, why, sizeof(why));
+	if (why[0])
+		fprintf(stderr, "  %s\n", why);
+	return r;
+}
+
+static void fresh_path(void)
+{
+	snprintf(path, sizeof(path), "/tmp/vmig-acct-test-%d", (int)getpid());
+	unlink(path);
+}
+
+TEST(region_of_another_instance_or_layout_is_refused)
+{
+	fresh_path();
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(open_region("MIG-x", 1000) ? 0 : 1);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	struct vmig__config c;
+	char a[128];
+	snprintf(a, sizeof(a), "VMIG_ACCOUNTING=%s", path);
+	parse(&c, ENV("VMIG_PARTITION=MIG-y", "VMIG_MEM_LIMIT=1000", a));
+	char why[256] = "";
+	CHECK(vmig__acct_open(&c, why, sizeof(why)) != NULL); /* a private one */
+	CHECK(strstr(why, "another instance") != NULL);
+	FILE *f = fopen(path, "r+");
+	CHECK(f != NULL);
+	if (f) {
+		fwrite("XXXXXXXX", 1, 8, f); /* wrong magic */
+		fclose(f);
+	}
+	unlink(path);
+}
+
+/* The child registers, charges bytes, optionally takes the lock, and dies. */
+static pid_t spawn_dier(uint64_t bytes, bool hold_lock, int ready_fd)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	struct vmig__region *r = open_region("MIG-k", 1000000);
+	if (!r || !vmig__acct_reserve(bytes, 1000000))
+		_exit(3);
+	if (hold_lock)
+		vmig__acct_lock(r);
+	if (write(ready_fd, "x", 1) != 1)
+		_exit(4);
+	for (;;)
+		pause();
+}
+
+static void kill_dier(uint64_t bytes, bool hold_lock)
+{
+	int p[2];
+	CHECK(pipe(p) == 0);
+	pid_t pid = spawn_dier(bytes, hold_lock, p[1]);
+	char c;
+	CHECK(read(p[0], &c, 1) == 1);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+TEST(lock_holder_killed_does_not_block)
+{
+	fresh_path();
+	kill_dier(600000, true);
+	struct vmig__region *r = open_region("MIG-k", 1000000);
+	CHECK(r != NULL);
+	if (!r)
+		return;
+	CHECK_EQ_U(vmig__acct_used(), 600000);
+	/* The dead holder's lock is repaired and its bytes come back. */
+	CHECK(vmig__acct_reserve(1000000, 1000000));
+	CHECK_EQ_U(vmig__acct_used(), 1000000);
+	CHECK(!vmig__acct_reserve(1, 1000000));
+	vmig__acct_unreserve(1000000);
+	CHECK_EQ_U(vmig__acct_used(), 0);
+	unlink(path);
+}
+
+TEST(dead_process_bytes_reclaimed)
+{
+	fresh_path();
+	kill_dier(300000, false);
+	kill_dier(300000, false);
+	struct vmig__region *r = open_region("MIG-k", 1000000);
+	CHECK(r != NULL);
+	if (!r)
+		return;
+	/* Registering the second one already freed the first one's slot. */
+	CHECK_EQ_U(vmig__acct_used(), 300000);
+	CHECK_EQ_I(vmig__acct_reclaim(), 1);
+	CHECK_EQ_U(vmig__acct_used(), 0);
+	vmig__acct_unreserve(5); /* saturates, never wraps */
+	CHECK_EQ_U(vmig__acct_used(), 0);
+	unlink(path);
+}
+
+TEST(pid_reuse_told_apart)
+{
+	uint64_t st = vmig__proc_start_time((int32_t)getpid());
+	CHECK(st != 0);
+	CHECK(!vmig__proc_gone((int32_t)getpid(), st));
+	CHECK(vmig__proc_gone((int32_t)getpid(), st + 1));
+	CHECK(!vmig__proc_gone((int32_t)getpid(), 0)); /* unknown start time: alive */
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	/* A zombie is gone as far as GPU memory goes. */
+	usleep(50000);
+	CHECK(vmig__proc_gone(pid, 0));
+	waitpid(pid, NULL, 0);
+	CHECK(vmig__proc_gone(pid, 0));
+}
+
+int main(void)
+{
+	RUN(config_passthrough_without_partition);
+	RUN(config_limits);
+	RUN(config_bad_values_fall_back_with_reasons);
+	RUN(region_of_another_instance_or_layout_is_refused);
+	RUN(lock_holder_killed_does_not_block);
+	RUN(dead_process_bytes_reclaimed);
+	RUN(pid_reuse_told_apart);
+	return harness_done();
+}

@@ -1,0 +1,352 @@
+/*
+ * test_interpose.c — libvmig-cuda.so end to end: starts the probe program
+ * (tests/interpose/probe.c) with LD_PRELOAD and VMIG_* set as a launcher
+ * would, against the stand-in libcuda.so.1, and checks its verdict, its
+ * numbers and that it printed nothing it should not have.
+ *
+ * Under the sanitizer build the ASan runtime is preloaded first
+ * (VMIG_SAN_PRELOAD), because a sanitized library that is preloaded must not
+ * come before it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../unit/harness.h"
+
+#ifndef VMIG_SAN_PRELOAD
+#define VMIG_SAN_PRELOAD ""
+#endif
+
+#define GiB (1ull << 30)
+
+static char lib[PATH_MAX], probe[PATH_MAX], stubdir[PATH_MAX], tmpdir[PATH_MAX];
+
+struct run {
+	pid_t pid;
+	int out, err;
+	char stdout_buf[4096], stderr_buf[4096];
+	int status;
+};
+
+static void setup_paths(void)
+{
+	const char *b = getenv("B") ? getenv("B") : "build";
+	char base[PATH_MAX];
+	char dir[PATH_MAX - 64];
+	if (!realpath(b, base) || strlen(base) >= sizeof(dir)) {
+		fprintf(stderr, "no build directory %s\n", b);
+		exit(2);
+	}
+	memcpy(dir, base, strlen(base) + 1);
+	snprintf(lib, sizeof(lib), "%s/interpose/libvmig-cuda.so", dir);
+	snprintf(probe, sizeof(probe), "%s/tests/interpose/probe", dir);
+	snprintf(stubdir, sizeof(stubdir), "%s/tests/interpose/stub", dir);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/vmig-ip-XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+}
+
+/*
+ * Start the probe with argv and extra "NAME=value" settings (NULL-ended);
+ * "LD_PRELOAD=" alone means no preload.  The environment is built from
+ * scratch so nothing of the caller's leaks in.
+ */
+static void start(struct run *r, const char *const *argv, const char *const *env)
+{
+	static char preload[2 * PATH_MAX + 16], ldpath[PATH_MAX + 32];
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s%s%s", VMIG_SAN_PRELOAD,
+		 VMIG_SAN_PRELOAD[0] ? " " : "", lib);
+	snprintf(ldpath, sizeof(ldpath), "LD_LIBRARY_PATH=%s", stubdir);
+	const char *envp[32];
+	int n = 0;
+	bool no_preload = false;
+	for (int i = 0; env && env[i]; i++)
+		no_preload |= strcmp(env[i], "LD_PRELOAD=") == 0;
+	if (!no_preload)
+		envp[n++] = preload;
+	envp[n++] = ldpath;
+	envp[n++] = "ASAN_OPTIONS=detect_leaks=0";
+	for (int i = 0; env && env[i] && n < 31; i++)
+		if (strcmp(env[i], "LD_PRELOAD=") != 0)
+			envp[n++] = env[i];
+	envp[n] = NULL;
+	int o[2], e[2];
+	if (pipe(o) || pipe(e))
+		exit(2);
+	memset(r, 0, sizeof(*r));
+	r->pid = fork();
+	if (r->pid == 0) {
+		dup2(o[1], 1);
+		dup2(e[1], 2);
+		close(o[0]);
+		close(e[0]);
+		execve(probe, (char *const *)argv, (char *const *)envp);
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	r->out = o[0];
+	r->err = e[0];
+}
+
+static void slurp(int fd, char *buf, size_t len)
+{
+	size_t have = strlen(buf);
+	ssize_t n;
+	while (have + 1 < len && (n = read(fd, buf + have, len - have - 1)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		have += (size_t)n;
+	}
+	buf[have] = '\0';
+}
+
+static int finish(struct run *r)
+{
+	slurp(r->out, r->stdout_buf, sizeof(r->stdout_buf));
+	slurp(r->err, r->stderr_buf, sizeof(r->stderr_buf));
+	close(r->out);
+	close(r->err);
+	while (waitpid(r->pid, &r->status, 0) < 0 && errno == EINTR)
+		;
+	if (r->stdout_buf[0] || r->stderr_buf[0])
+		fprintf(stderr, "  probe said: %s%s", r->stdout_buf, r->stderr_buf);
+	return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status);
+}
+
+static int run_probe(struct run *r, const char *const *argv, const char *const *env)
+{
+	start(r, argv, env);
+	return finish(r);
+}
+
+#define ARGV(...) ((const char *const[]){"probe", __VA_ARGS__, NULL})
+#define ENV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static const char *acct_file(const char *name)
+{
+	static char buf[8][PATH_MAX + 32];
+	static int next;
+	char *b = buf[next++ % 8];
+	snprintf(b, sizeof(buf[0]), "VMIG_ACCOUNTING=%s/%s", tmpdir, name);
+	return b;
+}
+
+/* ---- Passthrough and configuration ---------------------------------------------- */
+
+TEST(passthrough_without_instance)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("passthrough"), ENV("VMIGSTUB_TOTAL_MEM=1073741824")), 0);
+	CHECK_STR(r.stderr_buf, "");
+	CHECK_EQ_I(run_probe(&r, ARGV("passthrough"),
+			     ENV("VMIGSTUB_TOTAL_MEM=1073741824", "VMIG_MEM_LIMIT=4096")),
+		   0);
+}
+
+TEST(invalid_settings_fall_back_silently)
+{
+	struct run r;
+	const char *const bad[] = {"VMIGSTUB_TOTAL_MEM=1073741824", "VMIG_PARTITION=gpu0:1",
+				   "VMIG_MEM_LIMIT=12abc", "VMIG_COMPUTE_PCT=0",
+				   "VMIG_ACCOUNTING=/nonexistent/dir/acct", NULL};
+	CHECK_EQ_I(run_probe(&r, ARGV("passthrough"), bad), 0);
+	CHECK_STR(r.stdout_buf, "");
+	CHECK_STR(r.stderr_buf, "");
+	const char *const dbg[] = {"VMIGSTUB_TOTAL_MEM=1073741824", "VMIG_PARTITION=gpu0:1",
+				   "VMIG_MEM_LIMIT=12abc", "VMIG_COMPUTE_PCT=0", "VMIG_DEBUG=1",
+				   NULL};
+	CHECK_EQ_I(run_probe(&r, ARGV("passthrough"), dbg), 0);
+	CHECK(strstr(r.stderr_buf, "VMIG_MEM_LIMIT=\"12abc\"") != NULL);
+	CHECK(strstr(r.stderr_buf, "VMIG_COMPUTE_PCT=\"0\"") != NULL);
+	CHECK(strncmp(r.stderr_buf, "vmig-cuda[", 10) == 0);
+}
+
+/* ---- Memory ------------------------------------------------------------------------ */
+
+TEST(quota_exact_to_the_byte)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("quota"),
+			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=10000000",
+				 acct_file("quota"))),
+		   0);
+	CHECK_STR(r.stderr_buf, "");
+}
+
+TEST(every_allocation_path_counted)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("paths"),
+			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1073741824",
+				 "VMIGSTUB_PITCH_ALIGN=1024", acct_file("paths"))),
+		   0);
+}
+
+TEST(report_never_exceeds_the_gpu)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("clamp"),
+			     ENV("VMIG_PARTITION=big", "VMIG_MEM_LIMIT=2GiB",
+				 "VMIGSTUB_TOTAL_MEM=1073741824")),
+		   0);
+}
+
+/* ---- How the driver is reached ------------------------------------------------------ */
+
+TEST(dlsym_returns_wrappers)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("dlsym"),
+			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1048576")),
+		   0);
+	/* Without the interposer the same checks see the driver's own addresses. */
+	CHECK_EQ_I(run_probe(&r, ARGV("dlsym"), ENV("LD_PRELOAD=")), 0);
+}
+
+TEST(get_proc_address_every_version_and_flag)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("gpa"),
+			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1048576")),
+		   0);
+	CHECK_EQ_I(run_probe(&r, ARGV("gpa"), ENV("LD_PRELOAD=")), 0);
+	CHECK_EQ_I(run_probe(&r, ARGV("gpa"), ENV("VMIG_COMPUTE_PCT=50")), 0);
+}
+
+/* ---- Several processes of one instance ----------------------------------------------- */
+
+static void race(const char *n)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("race", n),
+			     ENV("VMIG_PARTITION=MIG-race", "VMIG_MEM_LIMIT=67108864",
+				 acct_file(n))),
+		   0);
+	CHECK(strstr(r.stdout_buf, "race ") != NULL);
+}
+
+TEST(two_processes_racing_stay_within_quota)
+{
+	race("2");
+}
+
+TEST(eight_processes_racing_stay_within_quota)
+{
+	race("8");
+}
+
+/* Start a probe that holds memory, wait until it says so, and SIGKILL it. */
+static void kill_holder(const char *const *env, const char *bytes)
+{
+	struct run h;
+	start(&h, ARGV("hold", bytes), env);
+	char line[64] = "";
+	ssize_t n = read(h.out, line, sizeof(line) - 1);
+	CHECK(n > 0 && strncmp(line, "holding", 7) == 0);
+	kill(h.pid, SIGKILL);
+	finish(&h);
+	CHECK(WIFSIGNALED(h.status) && WTERMSIG(h.status) == SIGKILL);
+}
+
+TEST(killed_process_memory_comes_back)
+{
+	const char *acct = acct_file("killed");
+	const char *const env[] = {"VMIG_PARTITION=MIG-k", "VMIG_MEM_LIMIT=50000000", acct, NULL};
+	kill_holder(env, "30000000");
+	kill_holder(env, "20000000");
+	struct run r;
+	/* Both dead processes held the whole quota; a newcomer gets all of it. */
+	CHECK_EQ_I(run_probe(&r, ARGV("fill"), env), 0);
+}
+
+/* ---- Compute share ---------------------------------------------------------------------- */
+
+static double share_of(const struct run *r)
+{
+	const char *s = strstr(r->stdout_buf, "share ");
+	return s ? atof(s + 6) : -1;
+}
+
+static void check_share(double got, double want)
+{
+	fprintf(stderr, "  share %.1f%% (want %.0f%% +- 5)\n", got, want);
+	CHECK(got >= want - 5 && got <= want + 5);
+}
+
+TEST(compute_shares_30_70)
+{
+	struct run a, b;
+	start(&a, ARGV("share", "kernel", "2.5"),
+	      ENV("VMIG_PARTITION=MIG-a", "VMIG_COMPUTE_PCT=30", acct_file("c30")));
+	start(&b, ARGV("share", "kernel", "2.5"),
+	      ENV("VMIG_PARTITION=MIG-b", "VMIG_COMPUTE_PCT=70", acct_file("c70")));
+	CHECK_EQ_I(finish(&a), 0);
+	CHECK_EQ_I(finish(&b), 0);
+	check_share(share_of(&a), 30);
+	check_share(share_of(&b), 70);
+}
+
+TEST(compute_share_through_every_launch_api)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("share", "mixed", "1.5"),
+			     ENV("VMIG_PARTITION=MIG-m", "VMIG_COMPUTE_PCT=40", acct_file("mix"))),
+		   0);
+	check_share(share_of(&r), 40);
+}
+
+TEST(compute_share_is_per_instance_not_per_process)
+{
+	struct run a, b;
+	const char *acct = acct_file("two");
+	start(&a, ARGV("share", "kernel", "2"), ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", acct));
+	start(&b, ARGV("share", "kernel", "2"), ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", acct));
+	CHECK_EQ_I(finish(&a), 0);
+	CHECK_EQ_I(finish(&b), 0);
+	check_share(share_of(&a) + share_of(&b), 50);
+}
+
+TEST(no_cap_means_no_throttle)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("share", "kernel", "1"), ENV("VMIG_PARTITION=MIG-f")), 0);
+	fprintf(stderr, "  share %.1f%%\n", share_of(&r));
+	CHECK(share_of(&r) >= 90);
+}
+
+int main(void)
+{
+	setup_paths();
+	RUN(passthrough_without_instance);
+	RUN(invalid_settings_fall_back_silently);
+	RUN(quota_exact_to_the_byte);
+	RUN(every_allocation_path_counted);
+	RUN(report_never_exceeds_the_gpu);
+	RUN(dlsym_returns_wrappers);
+	RUN(get_proc_address_every_version_and_flag);
+	RUN(two_processes_racing_stay_within_quota);
+	RUN(eight_processes_racing_stay_within_quota);
+	RUN(killed_process_memory_comes_back);
+	RUN(compute_shares_30_70);
+	RUN(compute_share_through_every_launch_api);
+	RUN(compute_share_is_per_instance_not_per_process);
+	RUN(no_cap_means_no_throttle);
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return harness_done();
+}

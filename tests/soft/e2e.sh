@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# e2e.sh — software partitions end to end, without a GPU: simulated non-MIG
+# and MIG GPUs stand in for the real ones, the soft backend partitions them
+# (-mig 1 --soft, -lgip, -cgi -C, -lgi, -L, -rg, -dci, -dgi, -mig 0) and
+# `vmig run` shows the environment a program and its children get.
+#
+# It runs twice when it can:
+#   simhw  build/tests/soft/vmig-simhw: the vmig command whose soft backend
+#          finds its GPUs through the simulator (always available);
+#   nvml   build/vmig with LD_LIBRARY_PATH=build: the GPUs come through our
+#          libnvidia-ml.so.1, as on a real machine (skipped, with a reason,
+#          while build/libnvidia-ml.so.1 is not built).
+# Prints one "ok - " / "FAIL - " / "skip - " line per check.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+B=${B:-build}
+ROOT=$PWD
+failed=0
+
+ok() { echo "ok - soft/$MODE/$1"; }
+fail() {
+	echo "FAIL - soft/$MODE/$1: $2"
+	failed=1
+}
+skip() { echo "skip - soft/$MODE/$1: $2"; }
+
+# run NAME WANT_STATUS ARGS...: runs vmig, keeps stdout/stderr in $OUT/$ERR.
+run() {
+	local name=$1 want=$2
+	shift 2
+	"${VMIG[@]}" "$@" >"$TMP/out" 2>"$TMP/err"
+	local got=$?
+	OUT=$(cat "$TMP/out")
+	ERR=$(cat "$TMP/err")
+	if [ "$got" -ne "$want" ]; then
+		fail "$name" "vmig $* exited $got, wanted $want; stderr: $ERR"
+		return 1
+	fi
+	return 0
+}
+
+# has NAME TEXT PATTERN: TEXT contains a line matching the extended regex.
+has() {
+	if grep -Eq -- "$3" <<<"$2"; then
+		return 0
+	fi
+	fail "$1" "no line matches '$3' in: $(head -c 600 <<<"$2")"
+	return 1
+}
+
+check() { # check NAME STATUS ARGS... then patterns on stdout: run and match
+	local name=$1 want=$2
+	shift 2
+	local args=() pats=()
+	while [ $# -gt 0 ] && [ "$1" != "::" ]; do
+		args+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	pats=("$@")
+	run "$name" "$want" "${args[@]}" || return 1
+	for p in "${pats[@]}"; do
+		has "$name" "$OUT$ERR" "$p" || return 1
+	done
+	ok "$name"
+}
+
+# The instance of a profile on GPU 1 (the H200), from -lgi: its GI ID.
+gi_of() {
+	"${VMIG[@]}" mig --soft -i "$1" -lgi | awk -v p="$2" '$3 == "MIG" && $4 == p { print $6; exit }'
+}
+
+scenario() {
+	TMP=$(mktemp -d)
+	export VMIG_STATE_DIR=$TMP/state
+	unset VMIG_SOFT_STATE_DIR VMIG_BACKEND
+	export VMIG_INTERPOSER=$ROOT/$B/tests/soft/libstub-interposer.so
+	SOFT=$VMIG_STATE_DIR/soft
+
+	check sim-reset 0 sim reset rtx-4090 h200 || return
+	check soft-listing 0 --soft :: 'Backend: soft' 'GPU 1: NVIDIA H200 .*\[soft\]' \
+		'MIG: Disabled' || return
+	check mig-on 0 -i 1 -mig 1 --soft :: '^Enabled MIG Mode for GPU' || return
+	check hardware-untouched 0 --backend sim :: 'GPU 1: NVIDIA H200' 'MIG: Disabled' || return
+	check lgip-h200 0 mig --soft -i 1 -lgip :: 'MIG 3g\.71gb +9 +2/2 +69\.50' || return
+	check cgi 0 mig --soft -i 1 -cgi 3g.71gb,1g.18gb -C :: \
+		'Successfully created GPU instance ID +[0-9]+ on GPU +1 using profile MIG 3g\.71gb' \
+		'Successfully created compute instance ID +0 on GPU +1 GPU instance ID +[0-9]+ using profile MIG 1g\.18gb' ||
+		return
+	check lgi 0 mig --soft -lgi :: 'MIG 3g\.71gb +9 ' 'MIG 1g\.18gb +19 ' || return
+	check list-L 0 --soft -L :: '^  MIG 3g\.71gb +Device +0: \(UUID: MIG-' || return
+	local big small mig_small
+	big=$(gi_of 1 3g.71gb)
+	small=$(gi_of 1 1g.18gb)
+	mig_small=$("${VMIG[@]}" --soft -L | sed -n 's/^  MIG 1g\.18gb .*(UUID: \(MIG-[^)]*\))/\1/p')
+	[ -n "$big" ] && [ -n "$small" ] && [ -n "$mig_small" ] || {
+		fail instance-ids "could not read GI IDs or MIG UUID"
+		return
+	}
+
+	check rg 0 mig --soft -i 1 -gi "$big" -rg 70 :: \
+		"Successfully set the compute share of GPU instance ID +$big on GPU +1 to 70%" || return
+	check rg-bad-value 2 mig --soft -i 1 -gi "$big" -rg 0 :: 'invalid compute share' || return
+	check rg-needs-gi 2 mig --soft -i 1 -rg 50 :: 'needs -gi' || return
+	check rg-unknown-gi 6 mig --soft -i 1 -gi 12 -rg 50 || return
+	check soft-vs-backend 2 --soft --backend sim -L || return
+
+	local uuid
+	uuid=$("${VMIG[@]}" --soft -L | sed -n 's/^GPU 1: .*(UUID: \(GPU-[^)]*\)).*/\1/p')
+	check run-env 0 run -d "1:$big" -- env :: \
+		"^VMIG_PARTITION=$uuid/gi$big\$" '^VMIG_MEM_LIMIT=74625056768$' \
+		'^VMIG_COMPUTE_PCT=70$' "^VMIG_ACCOUNTING=$SOFT/acct/$uuid-gi$big\$" \
+		"^CUDA_VISIBLE_DEVICES=$uuid\$" "^LD_PRELOAD=$VMIG_INTERPOSER\$" || return
+	[ -d "$SOFT/acct" ] && ok acct-dir || fail acct-dir "$SOFT/acct not created"
+	check run-children 0 run -d "$mig_small" -- sh -c 'sh -c env' :: \
+		"^VMIG_PARTITION=$uuid/gi$small\$" '^VMIG_MEM_LIMIT=17179869184$' \
+		'^VMIG_COMPUTE_PCT=12$' "^CUDA_VISIBLE_DEVICES=$uuid\$" || return
+	# An LD_PRELOAD already set is kept after the interposer (not under ASan,
+	# whose runtime must come first in every instrumented program).
+	if ldd "${VMIG[-1]}" 2>/dev/null | grep -q libasan; then
+		skip run-keeps-preload "vmig is built with ASan"
+	else
+		cp "$VMIG_INTERPOSER" "$TMP/other.so"
+		LD_PRELOAD=$TMP/other.so check run-keeps-preload 0 run -d "1:$small:0" -- env :: \
+			"^LD_PRELOAD=$VMIG_INTERPOSER:$TMP/other.so\$" || return
+	fi
+	check run-unknown 6 run -d 1:13 -- env :: "no GPU instance matches '1:13'" || return
+	check run-unknown-mig 6 run -d MIG-00000000-0000-5000-8000-000000000000 -- env :: \
+		'no GPU instance matches' || return
+	check run-bad-device 2 run -d 1:x -- env :: 'invalid device' || return
+	check run-no-program 2 run -d "1:$big" :: 'no program given' || return
+	check run-no-device 2 run -- env :: 'no device given' || return
+	check run-missing-program 127 run -d "1:$big" -- /nonexistent/program :: 'cannot run' ||
+		return
+	VMIG_INTERPOSER=/nonexistent.so check run-no-interposer 6 run -d "1:$big" -- env :: \
+		'VMIG_INTERPOSER' || return
+
+	check mig-off-in-use 19 -i 1 -mig 0 --soft || return
+	check dci 0 mig --soft -i 1 -dci :: 'Successfully destroyed compute instance' || return
+	check dgi 0 mig --soft -i 1 -dgi :: "Successfully destroyed GPU instance ID +$big" || return
+	check mig-off 0 -i 1 -mig 0 --soft :: '^Disabled MIG Mode for GPU' || return
+	check run-after-destroy 6 run -d "1:$big" -- env || return
+
+	# Hardware MIG (the simulator's mode, which NVML reports) wins over soft MIG,
+	# and `vmig run` on a real MIG instance only names the MIG device.
+	check hw-mig-on 0 --backend sim -i 1 -mig 1 || return
+	check hw-cgi 0 mig --backend sim -i 1 -cgi 1g.18gb -C || return
+	# nvidia-smi's dialect: Not Supported is a warning for -mig, status 0.
+	check soft-refused-on-hw-mig 0 -i 1 -mig 1 --soft :: \
+		'Unable to enable MIG Mode for GPU .*: Not Supported' || return
+	check soft-off-on-hw-mig 0 --soft :: 'GPU 1: NVIDIA H200' 'MIG: Disabled' || return
+	local hw_gi
+	hw_gi=$("${VMIG[@]}" mig --backend sim -i 1 -lgi | awk '$3 == "MIG" { print $6; exit }')
+	if [ "$MODE" = nvml ]; then
+		check run-real-mig 0 run -d "1:$hw_gi" -- env :: \
+			"^CUDA_VISIBLE_DEVICES=MIG-$uuid/$hw_gi/0\$" || return
+		grep -q '^VMIG_PARTITION=' <<<"$OUT" && fail run-real-mig-no-limits "$OUT" ||
+			ok run-real-mig-no-limits
+	else
+		check run-sim-refused 3 run -d "1:$hw_gi" -- env :: 'simulated GPU' || return
+	fi
+	check hw-dci 0 mig --backend sim -i 1 -dci || return
+	check hw-dgi 0 mig --backend sim -i 1 -dgi || return
+
+	# A GPU without MIG gets the derived geometry (docs/soft.md).
+	if ! "${VMIG[@]}" -i 0 -mig 1 --soft >"$TMP/out" 2>"$TMP/err"; then
+		if grep -q 'not in the catalogue\|unknown GPU model' "$TMP/err"; then
+			skip derived-geometry "the state store does not resolve soft model keys yet"
+		else
+			fail mig-on-rtx "$(cat "$TMP/err")"
+		fi
+		return
+	fi
+	ok mig-on-rtx
+	check lgip-rtx 0 mig --soft -i 0 -lgip :: 'MIG 1g\.6gb +14 +4/4' 'MIG 2g\.12gb +5 +2/2' \
+		'MIG 4g\.24gb +0 +1/1' || return
+	check cgi-rtx 0 mig --soft -i 0 -cgi 1g.6gb,1g.6gb,2g.12gb -C || return
+	check cgi-rtx-full 23 mig --soft -i 0 -cgi 1g.6gb || return
+	local q
+	q=$(gi_of 0 1g.6gb)
+	check run-rtx 0 run -d "0:$q" -- env :: '^VMIG_MEM_LIMIT=6308233216$' \
+		'^VMIG_COMPUTE_PCT=25$' || return
+	rm -rf "$TMP"
+}
+
+MODE=simhw
+VMIG=("$ROOT/$B/tests/soft/vmig-simhw")
+if [ -x "${VMIG[0]}" ]; then
+	scenario
+else
+	fail build "${VMIG[0]} not built"
+fi
+
+MODE=nvml
+if [ -e "$B/libnvidia-ml.so.1" ]; then
+	VMIG=(env "LD_LIBRARY_PATH=$ROOT/$B" "$ROOT/$B/vmig")
+	scenario
+else
+	skip all "$B/libnvidia-ml.so.1 is not built (the simulated NVML library has not landed)"
+fi
+exit $failed
