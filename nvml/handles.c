@@ -191,6 +191,7 @@ static void sync_gpu(unsigned i)
 static void publish_gis(const struct vmig_gpu_state *g, const struct nv_gpu_slot *s,
 			struct nv_hot_gpu *h)
 {
+	bool on = (g->model->flags & VMIG_MF_MIG) && g->mig_current;
 	unsigned n = 0;
 	for (unsigned p = 0; p < 64; p++) {
 		unsigned first = n;
@@ -205,7 +206,8 @@ static void publish_gis(const struct vmig_gpu_state *g, const struct nv_gpu_slot
 			NV_ST(h->gi_mem[gi->id], gp->mem_mib);
 			n++;
 		}
-		NV_ST(h->gi_span[p], (uint16_t)(first | (n - first) << 8));
+		bool ok = on && vmig_gi_profile_by_id(g->model, p);
+		NV_ST(h->gi_span[p], (uint16_t)(ok ? first | (n - first) << 8 | NV_SPAN_OK : 0));
 	}
 }
 
@@ -217,12 +219,7 @@ static void publish_gpu(unsigned i)
 	const struct nv_gpu_slot *s = &L.gpu[i];
 	struct nv_hot_gpu *h = &H.gpu[i];
 	bool capable = m->flags & VMIG_MF_MIG;
-	uint64_t profiles = 0;
-	for (unsigned p = 0; p < m->ngi; p++)
-		profiles |= m->gi[p].id < 64 ? 1ull << m->gi[p].id : 0;
 	NV_ST(h->mem_mib, m->mem_mib);
-	NV_ST(h->gi_profiles, profiles);
-	NV_ST(h->mig, (capable ? NV_HOT_MIG_CAPABLE : 0u) | (g->mig_current ? NV_HOT_MIG_ON : 0u));
 	NV_ST(h->max_mig, capable && g->mig_current ? m->compute_slices : 0u);
 	for (unsigned k = 0; k < s->nmig; k++)
 		NV_ST(h->mig_serial[k], s->gi[s->mig_gi[k]].ci[s->mig_ci[k]].mig_serial);
@@ -240,14 +237,12 @@ void vmig__nv_sync(void)
 	NV_ST(H.ngpu, L.st->ngpu);
 	NV_ST(H.probe, L.probe);
 	NV_ST(H.generation, L.probe ? L.generation : 0);
-	NV_ST(H.live, 1u);
 	vmig__nv_hot_end();
 }
 
 void vmig__nv_forget(void)
 {
 	vmig__nv_hot_begin();
-	NV_ST(H.live, 0u);
 	NV_ST(H.generation, 0);
 	NV_ST(H.ngpu, 0u);
 	for (unsigned i = 0; i < VMIG_MAX_GPUS; i++)

@@ -364,13 +364,12 @@ static int hot_gpu_instances(nvmlDevice_t device, unsigned profileId,
 	if (!count || profileId >= 64 || !nv_hot_enter(&seq))
 		return -1;
 	const struct nv_hot_gpu *h = hot_gpu(device);
-	if (!h || NV_LD(h->mig) != (NV_HOT_MIG_CAPABLE | NV_HOT_MIG_ON) ||
-	    !(NV_LD(h->gi_profiles) >> profileId & 1))
+	if (!h)
 		return -1;
 	uint16_t span = NV_LD(h->gi_span[profileId]);
-	unsigned first = span & 0xff, n = span >> 8;
+	unsigned first = span & 0xff, n = (span >> 8) & 0x7f;
 	uintptr_t found[NV_MAX_GI_ID];
-	if (first + n > NV_MAX_GI_ID)
+	if (!(span & NV_SPAN_OK) || first + n > NV_MAX_GI_ID)
 		return -1;
 	for (unsigned k = 0; k < n; k++)
 		found[k] = NV_LD(h->gi[first + k]);

@@ -115,23 +115,21 @@ extern struct nv_lib vmig__nv;
  */
 struct nv_hot_gpu {
 	uint64_t mem_mib;	/* the model's memory */
-	uint64_t gi_profiles;	/* bit p: the model has GI profile ID p (p < 64) */
-	uint32_t mig;		/* NV_HOT_MIG_CAPABLE | NV_HOT_MIG_ON */
 	uint32_t max_mig;	/* nvmlDeviceGetMaxMigDeviceCount */
 	uint32_t nmig;		/* MIG devices, dense, in (GI ID, CI ID) order */
 	uint32_t mig_serial[NV_MAX_MIG];
 	/* GI handles sorted by (profile ID, GI ID); those of profile p are gi[first, first + n) */
 	uintptr_t gi[NV_MAX_GI_ID];
-	uint16_t gi_span[64];	       /* by profile ID: first | n << 8 */
+	uint16_t gi_span[64];	       /* by profile ID: first | n << 8 | NV_SPAN_OK, or 0 */
 	uint64_t gi_mem[NV_MAX_GI_ID]; /* by GI ID: the GI profile's memory (MIG devices) */
 };
-enum { NV_HOT_MIG_CAPABLE = 1, NV_HOT_MIG_ON = 2 };
+/* In a span: MIG is on and the model has the profile, so GetGpuInstances may answer. */
+#define NV_SPAN_OK 0x8000u
 
 struct nv_hot {
 	uint64_t seq;		  /* odd while a writer is at work */
-	uint64_t generation;	  /* of the data; 0 = do not answer from here */
+	uint64_t generation;	  /* of the data; 0 = do not answer from here (not initialised) */
 	struct vmig_store *probe; /* whose counter readers compare; never closed */
-	uint32_t live;		  /* initialised */
 	uint32_t ngpu;
 	uint64_t tab[NV_TAB_SIZE]; /* token table: coords << 32 | serial, 0 = empty */
 	struct nv_hot_gpu gpu[VMIG_MAX_GPUS];
@@ -201,10 +199,8 @@ static inline int nv_gpu_index(const void *h)
 static inline bool nv_hot_enter(uint64_t *ret_seq)
 {
 	uint64_t seq = __atomic_load_n(&vmig__nv_hot.seq, __ATOMIC_ACQUIRE);
-	if (seq & 1 || !NV_LD(vmig__nv_hot.live))
-		return false;
 	uint64_t gen = NV_LD(vmig__nv_hot.generation);
-	if (gen == 0 || vmig_store_generation(NV_LD(vmig__nv_hot.probe)) != gen)
+	if (seq & 1 || gen == 0 || vmig_store_generation(NV_LD(vmig__nv_hot.probe)) != gen)
 		return false;
 	*ret_seq = seq;
 	return true;
