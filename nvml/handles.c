@@ -44,6 +44,18 @@ __attribute__((constructor)) static void reserve_tokens(void)
 	}
 }
 
+/*
+ * Give the range back when the library is unloaded (dlclose, as the nvml
+ * backend does), so that loading it again and again does not use up the
+ * address space.  Tokens are never dereferenced, so this is safe even if a
+ * thread of an exiting process is still inside a call.
+ */
+__attribute__((destructor)) static void release_tokens(void)
+{
+	if (vmig__nv_token_base)
+		munmap((void *)vmig__nv_token_base, vmig__nv_token_count * 8);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The hot table's sequence counter                                          */
 /* ------------------------------------------------------------------------ */
