@@ -51,3 +51,27 @@ $(B)/tests/abi/test_nvml_backend: $(B)/obj/tests/abi/test_nvml_backend.o $(B)/li
 
 TEST_PROGRAMS += $(B)/tests/abi/test_nvml_backend
 TESTS += $(B)/tests/abi/test_nvml_backend
+
+# Threads, NVML processes and vmig commands changing one state at once; the
+# final state must equal the replay of every success they logged.  Linked
+# with libvmig to read and validate the final state.
+$(B)/tests/abi/nvml_concurrency: $(B)/obj/tests/abi/nvml_concurrency.o $(B)/libvmig.a $(B)/libnvidia-ml.so.1 $(B)/vmig $(B)/tests/abi/nvml_seed
+	@mkdir -p $(@D)
+	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/libvmig.a $(LIB_LIBS)
+
+TEST_PROGRAMS += $(B)/tests/abi/nvml_concurrency
+TESTS += $(B)/tests/abi/nvml_concurrency
+VALGRIND_TESTS += $(B)/tests/abi/nvml_concurrency
+
+# Both compiled ABI suites run under valgrind too (make valgrind): the
+# library inside a client, and the nvml backend loading and unloading it.
+VALGRIND_TESTS += $(B)/tests/abi/nvml_client $(B)/tests/abi/test_nvml_backend
+
+# ThreadSanitizer run of the ABI client (threads and lock-free readers), by
+# hand only: not part of check or CI.  setarch -R: TSan needs a fixed layout
+# on kernels with high mmap randomisation.
+.PHONY: tsan-nvml
+tsan-nvml:
+	$(MAKE) B=build/tsan SANFLAGS=-fsanitize=thread OPT=-O1 \
+		build/tsan/libnvidia-ml.so.1 build/tsan/tests/abi/nvml_client build/tsan/tests/abi/nvml_seed
+	B=build/tsan setarch -R build/tsan/tests/abi/nvml_client

@@ -1,8 +1,8 @@
 /*
  * core.c — the spine of the simulated libnvidia-ml.so.1: reference-counted
- * init and shutdown, the one lock, the cached state and its refresh, the
- * handle tables and the validation of every handle a client passes in, and
- * the error strings and versions.
+ * init and shutdown, the lock, the cached state and its refresh, the probe
+ * stores the lock-free readers compare generations through, and the error
+ * strings and versions.  handles.c owns the handles and the tables.
  *
  * Caching: the parsed state stays in memory; each call compares the store's
  * generation (a shared counter read without a system call) with the one the
@@ -42,102 +42,63 @@ nvmlReturn_t vmig__nv_copy(char *buf, unsigned len, const char *s)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Slots: the handle tables follow the cached state                          */
+/* Probe stores and refresh                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Writes only what is live, so the untouched parts of the tables stay zero pages. */
-static void kill_gi(struct nv_gi_slot *s)
+/*
+ * Lock-free readers call vmig_store_generation on a probe: a store of the
+ * same directory that is used for nothing else, so that its mapping of the
+ * generation page never changes under them (vmig_store_read may remap the
+ * page of the store it reads through), and that is never closed, so that a
+ * reader can never touch a closed one.  Probes are kept for the life of
+ * the library and reused across nvmlShutdown/nvmlInit, one per state
+ * directory (and one more where the directory had no generation page yet
+ * when its first probe was opened); the destructor closes them.
+ */
+struct nv_probe {
+	struct nv_probe *next;
+	struct vmig_store *store;
+};
+static struct nv_probe *probes;
+
+static struct vmig_store *probe_for(const char *dir)
 {
-	if (s->live)
-		s->live = false;
-	for (unsigned c = 0; c < NV_MAX_CI_ID; c++)
-		if (s->ci[c].live)
-			s->ci[c].live = false;
+	bool paged = vmig_store_generation(L.store) != 0;
+	for (struct nv_probe *p = probes; p; p = p->next)
+		if (strcmp(vmig_store_dir(p->store), dir) == 0 &&
+		    (vmig_store_generation(p->store) != 0 || !paged))
+			return p->store;
+	struct nv_probe *p = malloc(sizeof(*p));
+	if (!p || vmig_store_open(dir, &p->store, NULL) < 0) {
+		free(p);
+		return NULL;
+	}
+	p->next = probes;
+	probes = p;
+	return p->store;
 }
 
-static void sync_ci(const struct vmig_gpu_state *g, unsigned gpu, unsigned gi_id,
-		    struct nv_gi_slot *gs, unsigned ci_id, const struct vmig_ci_state *c)
+/* The probe of the cached state's directory; NULL (no lock-free reads) if none can be opened. */
+static struct vmig_store *current_probe(void)
 {
-	struct nv_ci_slot *s = &gs->ci[ci_id];
-	if (!c) {
-		if (s->live)
-			s->live = false;
-		return;
-	}
-	if (s->live && s->gi_serial == gs->serial && s->profile_id == c->profile_id &&
-	    s->start == c->start && s->size == c->size)
-		return;
-	/* A new instance in this slot: a new serial and the next handle objects of the ring. */
-	s->serial++;
-	s->live = true;
-	s->gi_serial = gs->serial;
-	s->profile_id = c->profile_id;
-	s->start = c->start;
-	s->size = c->size;
-	vmig_mig_uuid(g->uuid, gi_id, ci_id, s->uuid);
-	uint32_t ring = s->serial % NV_RING;
-	s->h[ring] = (struct nvmlComputeInstance_st){
-		.magic = NV_MAGIC_CI, .gpu = gpu, .gi = gi_id, .ci = ci_id, .ring = ring,
-		.serial = s->serial};
-	s->mig[ring] = (struct nvmlDevice_st){.magic = NV_MAGIC_DEV, .kind = NV_MIG, .gpu = gpu,
-					      .gi = gi_id, .ci = ci_id, .ring = ring,
-					      .serial = s->serial};
+	struct vmig_store *p = L.probe;
+	const char *dir = vmig_store_dir(L.store);
+	if (p && strcmp(vmig_store_dir(p), dir) == 0 &&
+	    (vmig_store_generation(p) != 0 || L.generation == 0))
+		return p;
+	return probe_for(dir);
 }
 
-static void sync_gi(struct vmig_gpu_state *g, unsigned gpu, unsigned gi_id)
+__attribute__((destructor)) static void close_probes(void)
 {
-	struct nv_gi_slot *s = &L.gpu[gpu].gi[gi_id];
-	struct vmig_gi_state *gi = g ? vmig_gpu_find_gi(g, gi_id) : NULL;
-	if (!gi) {
-		kill_gi(s);
+	/* At exit with NVML still in use, other threads may be reading: leave them be. */
+	if (L.refcount)
 		return;
-	}
-	if (!s->live || s->profile_id != gi->profile_id || s->start != gi->start ||
-	    s->size != gi->size) {
-		s->serial++;
-		s->live = true;
-		s->profile_id = gi->profile_id;
-		s->start = gi->start;
-		s->size = gi->size;
-		uint32_t ring = s->serial % NV_RING;
-		s->h[ring] = (struct nvmlGpuInstance_st){
-			.magic = NV_MAGIC_GI, .gpu = gpu, .gi = gi_id, .ring = ring, .serial = s->serial};
-	}
-	for (unsigned c = 0; c < NV_MAX_CI_ID; c++)
-		sync_ci(g, gpu, gi_id, s, c, vmig_gi_find_ci(gi, c));
-}
-
-static void sync_gpu(unsigned i)
-{
-	struct nv_gpu_slot *s = &L.gpu[i];
-	struct vmig_gpu_state *g = i < L.st->ngpu ? &L.st->gpu[i] : NULL;
-
-	if (g)
-		L.dev[i] = (struct nvmlDevice_st){.magic = NV_MAGIC_DEV, .kind = NV_GPU, .gpu = i};
-	if (!g || strcmp(s->uuid, g->uuid) != 0) {
-		/* Another GPU at this index (or none): nothing of the old one survives. */
-		for (unsigned gi = 0; gi < NV_MAX_GI_ID; gi++)
-			kill_gi(&s->gi[gi]);
-		if (g || s->uuid[0])
-			snprintf(s->uuid, sizeof(s->uuid), "%s", g ? g->uuid : "");
-	}
-	if (!g) {
-		if (s->nmig)
-			s->nmig = 0;
-		for (unsigned gi = 0; gi < NV_MAX_GI_ID; gi++)
-			kill_gi(&s->gi[gi]);
-		return;
-	}
-	s->nmig = 0;
-	for (unsigned gi = 0; gi < NV_MAX_GI_ID; gi++) {
-		sync_gi(g, i, gi);
-		for (unsigned c = 0; c < NV_MAX_CI_ID; c++) {
-			if (!s->gi[gi].ci[c].live)
-				continue;
-			s->mig_gi[s->nmig] = gi;
-			s->mig_ci[s->nmig] = c;
-			s->nmig++;
-		}
+	while (probes) {
+		struct nv_probe *p = probes;
+		probes = p->next;
+		vmig_store_close(p->store);
+		free(p);
 	}
 }
 
@@ -150,8 +111,8 @@ nvmlReturn_t vmig__nv_refresh(void)
 		return vmig__nv_code(r);
 	L.generation = gen;
 	L.reads++;
-	for (unsigned i = 0; i < VMIG_MAX_GPUS; i++)
-		sync_gpu(i);
+	L.probe = current_probe();
+	vmig__nv_sync();
 	return NVML_SUCCESS;
 }
 
@@ -166,7 +127,9 @@ nvmlReturn_t vmig__nv_enter(void)
 		pthread_mutex_unlock(&nv_lock);
 		return NVML_ERROR_UNINITIALIZED;
 	}
-	if (vmig_store_generation(L.store) != L.generation) {
+	/* Generation 0: the directory has no generation page yet, so nothing tells us; re-read. */
+	uint64_t gen = vmig_store_generation(L.store);
+	if (gen == 0 || gen != L.generation) {
 		nvmlReturn_t r = vmig__nv_refresh();
 		if (r != NVML_SUCCESS) {
 			pthread_mutex_unlock(&nv_lock);
@@ -208,6 +171,7 @@ nvmlReturn_t vmig__nv_enter_ci(nvmlComputeInstance_t h, struct nv_ref *ref)
 
 static void lib_close(void)
 {
+	vmig__nv_forget();
 	vmig_close(L.ctx);
 	vmig_store_close(L.store);
 	free(L.st);
@@ -218,6 +182,8 @@ static void lib_close(void)
 
 static nvmlReturn_t lib_open(void)
 {
+	if (!vmig__nv_token_base)
+		return NVML_ERROR_MEMORY; /* no address space for handles at load time */
 	int r = vmig_store_open(NULL, &L.store, NULL);
 	if (r >= 0)
 		r = vmig_open("sim", &L.ctx, NULL);
@@ -259,136 +225,6 @@ NVML_EXPORT nvmlReturn_t nvmlShutdown(void)
 		lib_close();
 	pthread_mutex_unlock(&nv_lock);
 	return NVML_SUCCESS;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Handles                                                                   */
-/* ------------------------------------------------------------------------ */
-
-/* p lies inside [base, base + size) with room for an object of obj bytes, aligned. */
-static bool inside(const void *p, const void *base, size_t size, size_t obj, size_t align)
-{
-	uintptr_t a = (uintptr_t)p, b = (uintptr_t)base;
-	return a >= b && a - b <= size - obj && a % align == 0;
-}
-
-static nvmlReturn_t fill_gpu(unsigned i, struct nv_ref *ref)
-{
-	if (i >= L.st->ngpu)
-		return NVML_ERROR_INVALID_ARGUMENT;
-	ref->index = i;
-	ref->g = &L.st->gpu[i];
-	ref->m = ref->g->model;
-	ref->dev = &L.dev[i];
-	return NVML_SUCCESS;
-}
-
-/* Fill the GI part of ref from a live slot; the cached state must hold the GI. */
-static nvmlReturn_t fill_gi(unsigned gi_id, struct nv_ref *ref)
-{
-	ref->gis = &L.gpu[ref->index].gi[gi_id];
-	ref->gi = vmig_gpu_find_gi(ref->g, gi_id);
-	ref->gp = ref->gi ? vmig_gi_profile_by_id(ref->m, ref->gi->profile_id) : NULL;
-	return ref->gp ? NVML_SUCCESS : NVML_ERROR_INVALID_ARGUMENT;
-}
-
-static nvmlReturn_t fill_ci(unsigned ci_id, struct nv_ref *ref)
-{
-	ref->cis = &ref->gis->ci[ci_id];
-	ref->ci = vmig_gi_find_ci(ref->gi, ci_id);
-	ref->cp = ref->ci ? vmig_ci_profile_by_id(ref->gp, ref->ci->profile_id) : NULL;
-	return ref->cp ? NVML_SUCCESS : NVML_ERROR_INVALID_ARGUMENT;
-}
-
-/* Common check of a handle object's coordinates; the ring object must be this very one. */
-static bool coords_ok(unsigned gpu, unsigned gi, unsigned ci, unsigned ring)
-{
-	return gpu < VMIG_MAX_GPUS && gi < NV_MAX_GI_ID && ci < NV_MAX_CI_ID && ring < NV_RING;
-}
-
-nvmlReturn_t vmig__nv_device(nvmlDevice_t h, struct nv_ref *ref)
-{
-	memset(ref, 0, sizeof(*ref));
-	if (!h)
-		return NVML_ERROR_INVALID_ARGUMENT;
-	const size_t sz = sizeof(*h), al = _Alignof(struct nvmlDevice_st);
-	if (inside(h, L.dev, sizeof(L.dev), sz, al)) {
-		size_t i = (size_t)(h - L.dev);
-		return h->magic == NV_MAGIC_DEV ? fill_gpu((unsigned)i, ref)
-						: NVML_ERROR_INVALID_ARGUMENT;
-	}
-	if (!inside(h, L.gpu, sizeof(L.gpu), sz, al) || h->magic != NV_MAGIC_DEV ||
-	    h->kind != NV_MIG || !coords_ok(h->gpu, h->gi, h->ci, h->ring))
-		return NVML_ERROR_INVALID_ARGUMENT;
-	struct nv_ci_slot *cs = &L.gpu[h->gpu].gi[h->gi].ci[h->ci];
-	if (&cs->mig[h->ring] != h || !cs->live || cs->serial != h->serial ||
-	    fill_gpu(h->gpu, ref) != NVML_SUCCESS || fill_gi(h->gi, ref) != NVML_SUCCESS)
-		return NVML_ERROR_INVALID_ARGUMENT;
-	return fill_ci(h->ci, ref);
-}
-
-nvmlReturn_t vmig__nv_gpu_instance(nvmlGpuInstance_t h, struct nv_ref *ref)
-{
-	memset(ref, 0, sizeof(*ref));
-	if (!h || !inside(h, L.gpu, sizeof(L.gpu), sizeof(*h), _Alignof(struct nvmlGpuInstance_st)) ||
-	    h->magic != NV_MAGIC_GI || !coords_ok(h->gpu, h->gi, 0, h->ring))
-		return NVML_ERROR_INVALID_ARGUMENT;
-	struct nv_gi_slot *gs = &L.gpu[h->gpu].gi[h->gi];
-	if (&gs->h[h->ring] != h || !gs->live || gs->serial != h->serial ||
-	    fill_gpu(h->gpu, ref) != NVML_SUCCESS)
-		return NVML_ERROR_INVALID_ARGUMENT;
-	return fill_gi(h->gi, ref);
-}
-
-nvmlReturn_t vmig__nv_compute_instance(nvmlComputeInstance_t h, struct nv_ref *ref)
-{
-	memset(ref, 0, sizeof(*ref));
-	if (!h ||
-	    !inside(h, L.gpu, sizeof(L.gpu), sizeof(*h), _Alignof(struct nvmlComputeInstance_st)) ||
-	    h->magic != NV_MAGIC_CI || !coords_ok(h->gpu, h->gi, h->ci, h->ring))
-		return NVML_ERROR_INVALID_ARGUMENT;
-	struct nv_ci_slot *cs = &L.gpu[h->gpu].gi[h->gi].ci[h->ci];
-	if (&cs->h[h->ring] != h || !cs->live || cs->serial != h->serial ||
-	    fill_gpu(h->gpu, ref) != NVML_SUCCESS || fill_gi(h->gi, ref) != NVML_SUCCESS)
-		return NVML_ERROR_INVALID_ARGUMENT;
-	return fill_ci(h->ci, ref);
-}
-
-nvmlGpuInstance_t vmig__nv_gi_handle(unsigned gpu, unsigned gi_id)
-{
-	if (gpu >= VMIG_MAX_GPUS || gi_id >= NV_MAX_GI_ID)
-		return NULL;
-	struct nv_gi_slot *s = &L.gpu[gpu].gi[gi_id];
-	return s->live ? &s->h[s->serial % NV_RING] : NULL;
-}
-
-static struct nv_ci_slot *ci_slot(unsigned gpu, unsigned gi_id, unsigned ci_id)
-{
-	if (gpu >= VMIG_MAX_GPUS || gi_id >= NV_MAX_GI_ID || ci_id >= NV_MAX_CI_ID)
-		return NULL;
-	struct nv_ci_slot *s = &L.gpu[gpu].gi[gi_id].ci[ci_id];
-	return s->live ? s : NULL;
-}
-
-nvmlComputeInstance_t vmig__nv_ci_handle(unsigned gpu, unsigned gi_id, unsigned ci_id)
-{
-	struct nv_ci_slot *s = ci_slot(gpu, gi_id, ci_id);
-	return s ? &s->h[s->serial % NV_RING] : NULL;
-}
-
-nvmlDevice_t vmig__nv_mig_handle(unsigned gpu, unsigned gi_id, unsigned ci_id)
-{
-	struct nv_ci_slot *s = ci_slot(gpu, gi_id, ci_id);
-	return s ? &s->mig[s->serial % NV_RING] : NULL;
-}
-
-unsigned vmig__nv_mig_index(const struct nv_ref *ref)
-{
-	const struct nv_gpu_slot *s = &L.gpu[ref->index];
-	for (unsigned k = 0; k < s->nmig; k++)
-		if (s->mig_gi[k] == ref->gi->id && s->mig_ci[k] == ref->ci->id)
-			return k;
-	return 0;
 }
 
 void vmig__nv_mig_name(const struct nv_ref *ref, char *buf, size_t size)

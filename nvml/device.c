@@ -14,10 +14,19 @@
 #include "nv.h"
 
 #define L vmig__nv
+#define H vmig__nv_hot
 #define MIB (1024ull * 1024ull)
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *deviceCount)
 {
+	uint64_t seq;
+	if (deviceCount && nv_hot_enter(&seq)) {
+		unsigned n = NV_LD(H.ngpu);
+		if (nv_hot_valid(seq)) {
+			*deviceCount = n;
+			return NVML_SUCCESS;
+		}
+	}
 	nvmlReturn_t r = vmig__nv_enter();
 	if (r != NVML_SUCCESS)
 		return r;
@@ -32,7 +41,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetCount(unsigned int *deviceCount)
 	return nvmlDeviceGetCount_v2(deviceCount);
 }
 
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device)
+static __attribute__((noinline)) nvmlReturn_t handle_by_index_locked(unsigned index,
+								     nvmlDevice_t *device)
 {
 	nvmlReturn_t r = vmig__nv_enter();
 	if (r != NVML_SUCCESS)
@@ -41,6 +51,16 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlD
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	*device = &L.dev[index];
 	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device)
+{
+	uint64_t seq;
+	if (device && nv_hot_enter(&seq) && index < NV_LD(H.ngpu) && nv_hot_valid(seq)) {
+		*device = &L.dev[index];
+		return NVML_SUCCESS;
+	}
+	return handle_by_index_locked(index, device);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t *device)
@@ -281,51 +301,88 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned 
 }
 
 /*
- * Memory of a device: the GPU's, or the GPU instance's for a MIG device.
- * The driver keeps a small part for itself (reserved); nothing is allocated
- * because no process runs on a simulated GPU.
+ * Memory of a device, mib: the GPU's, or the GPU instance's for a MIG
+ * device.  The driver keeps a small part for itself (reserved); nothing is
+ * allocated because no process runs on a simulated GPU.
  */
-static void memory_of(const struct nv_ref *ref, unsigned long long *total,
-		      unsigned long long *reserved)
+static void memory_of(uint64_t mib, unsigned long long *total, unsigned long long *reserved)
 {
-	uint64_t mib = ref->ci ? ref->gp->mem_mib : ref->m->mem_mib;
 	*total = mib * MIB;
 	*reserved = (mib / 256 + 1) * MIB;
 }
 
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
+/* Lock-free: the memory in MiB of a valid GPU or MIG device handle; false: take the lock. */
+static bool hot_memory(nvmlDevice_t device, uint64_t *ret_mib)
+{
+	uint64_t seq, mib;
+	if (!nv_hot_enter(&seq))
+		return false;
+	int i = nv_gpu_index(device);
+	if (i >= 0) {
+		if ((unsigned)i >= NV_LD(H.ngpu))
+			return false;
+		mib = NV_LD(H.gpu[i].mem_mib);
+	} else {
+		uint64_t e = nv_lookup(device, NV_MIG);
+		if (!e)
+			return false;
+		mib = NV_LD(H.gpu[nv_entry_gpu(e)].gi_mem[nv_entry_gi(e)]);
+	}
+	if (!nv_hot_valid(seq))
+		return false;
+	*ret_mib = mib;
+	return true;
+}
+
+static __attribute__((noinline)) nvmlReturn_t memory_locked(nvmlDevice_t device, const void *out,
+							    unsigned long long *total,
+							    unsigned long long *reserved)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!memory)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	memory_of(ref.ci ? ref.gp->mem_mib : ref.m->mem_mib, total, reserved);
+	return vmig__nv_leave(out ? NVML_SUCCESS : NVML_ERROR_INVALID_ARGUMENT);
+}
+
+/* The memory of a device, lock-free when it can be. */
+static nvmlReturn_t device_memory(nvmlDevice_t device, const void *out, unsigned long long *total,
+				  unsigned long long *reserved)
+{
+	uint64_t mib;
+	if (out && hot_memory(device, &mib)) {
+		memory_of(mib, total, reserved);
+		return NVML_SUCCESS;
+	}
+	return memory_locked(device, out, total, reserved);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
+{
 	unsigned long long total, reserved;
-	memory_of(&ref, &total, &reserved);
+	nvmlReturn_t r = device_memory(device, memory, &total, &reserved);
+	if (r != NVML_SUCCESS)
+		return r;
 	memory->total = total;
 	memory->used = reserved; /* v1: reserved + allocated */
 	memory->free = total - reserved;
-	return vmig__nv_leave(NVML_SUCCESS);
+	return NVML_SUCCESS;
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory)
 {
-	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	unsigned long long total, reserved;
+	nvmlReturn_t r = device_memory(device, memory, &total, &reserved);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!memory)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	if (memory->version != nvmlMemory_v2)
-		return vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
-	unsigned long long total, reserved;
-	memory_of(&ref, &total, &reserved);
+		return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
 	memory->total = total;
 	memory->reserved = reserved;
 	memory->used = 0;
 	memory->free = total - reserved;
-	return vmig__nv_leave(NVML_SUCCESS);
+	return NVML_SUCCESS;
 }
 
 /* Only MIG device handles have attributes, as the header says. */

@@ -14,6 +14,7 @@
 #include "nv.h"
 
 #define L vmig__nv
+#define H vmig__nv_hot
 
 /* Enter with a GPU handle (not a MIG device) of a MIG-capable model; lock held on success. */
 static nvmlReturn_t enter_mig_gpu(nvmlDevice_t device, struct nv_ref *ref)
@@ -343,9 +344,52 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceDestroy(nvmlGpuInstance_t gpuInstance)
 	return vmig__nv_leave(changed(vmig_destroy_gi(L.ctx, ref.index, ref.gi->id, NULL)));
 }
 
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profileId,
-						    nvmlGpuInstance_t *gpuInstances,
-						    unsigned int *count)
+/* The hot table's record of a valid GPU handle (not a MIG device), or NULL. */
+static const struct nv_hot_gpu *hot_gpu(nvmlDevice_t device)
+{
+	int i = nv_gpu_index(device);
+	return i >= 0 && (unsigned)i < NV_LD(H.ngpu) ? &H.gpu[i] : NULL;
+}
+
+/*
+ * Lock-free GetGpuInstances for a MIG-enabled GPU and a profile it has:
+ * SUCCESS or INSUFFICIENT_SIZE, or -1 to take the locked path (which also
+ * gives every error).  The handles are gathered first and handed out only
+ * once the read is known to be whole.
+ */
+static int hot_gpu_instances(nvmlDevice_t device, unsigned profileId,
+			     nvmlGpuInstance_t *gpuInstances, unsigned *count)
+{
+	uint64_t seq;
+	if (!count || profileId >= 64 || !nv_hot_enter(&seq))
+		return -1;
+	const struct nv_hot_gpu *h = hot_gpu(device);
+	if (!h)
+		return -1;
+	uint16_t span = NV_LD(h->gi_span[profileId]);
+	unsigned first = span & 0xff, n = (span >> 8) & 0x7f;
+	uintptr_t found[NV_MAX_GI_ID];
+	if (!(span & NV_SPAN_OK) || first + n > NV_MAX_GI_ID)
+		return -1;
+	for (unsigned k = 0; k < n; k++)
+		found[k] = NV_LD(h->gi[first + k]);
+	if (!nv_hot_valid(seq) || (n && *count >= n && !gpuInstances))
+		return -1;
+	if (*count < n) {
+		*count = n;
+		return NVML_ERROR_INSUFFICIENT_SIZE;
+	}
+	for (unsigned k = 0; k < n; k++)
+		gpuInstances[k] = (nvmlGpuInstance_t)found[k];
+	*count = n;
+	return NVML_SUCCESS;
+}
+
+/* Kept out of line, so that the lock-free path pays for none of its frame. */
+static __attribute__((noinline)) nvmlReturn_t gpu_instances_locked(nvmlDevice_t device,
+								   unsigned profileId,
+								   nvmlGpuInstance_t *gpuInstances,
+								   unsigned *count)
 {
 	struct nv_ref ref;
 	const struct vmig_gi_profile *gp;
@@ -369,6 +413,15 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned
 	}
 	*count = n;
 	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profileId,
+						    nvmlGpuInstance_t *gpuInstances,
+						    unsigned int *count)
+{
+	int hot = hot_gpu_instances(device, profileId, gpuInstances, count);
+	return hot >= 0 ? (nvmlReturn_t)hot
+			: gpu_instances_locked(device, profileId, gpuInstances, count);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t device, unsigned int id,
@@ -715,10 +768,28 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, uns
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
-/* Indexes are dense, in (GI ID, CI ID) order; slots past the last MIG device are NOT_FOUND. */
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device,
-							      unsigned int index,
-							      nvmlDevice_t *migDevice)
+/* Lock-free GetMigDeviceHandleByIndex: SUCCESS, NOT_FOUND, or -1 to take the locked path. */
+static int hot_mig_handle(nvmlDevice_t device, unsigned index, nvmlDevice_t *migDevice)
+{
+	uint64_t seq;
+	if (!migDevice || !nv_hot_enter(&seq))
+		return -1;
+	const struct nv_hot_gpu *h = hot_gpu(device);
+	if (!h || index >= NV_LD(h->max_mig) || index >= NV_MAX_MIG)
+		return -1;
+	bool found = index < NV_LD(h->nmig);
+	uint32_t serial = found ? NV_LD(h->mig_serial[index]) : 0;
+	if (!nv_hot_valid(seq))
+		return -1;
+	if (!found)
+		return NVML_ERROR_NOT_FOUND;
+	*migDevice = nv_token(serial);
+	return NVML_SUCCESS;
+}
+
+static __attribute__((noinline)) nvmlReturn_t mig_handle_locked(nvmlDevice_t device,
+								unsigned index,
+								nvmlDevice_t *migDevice)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_mig_gpu(device, &ref);
@@ -731,6 +802,15 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device
 		return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
 	*migDevice = vmig__nv_mig_handle(ref.index, s->mig_gi[index], s->mig_ci[index]);
 	return vmig__nv_leave(NVML_SUCCESS);
+}
+
+/* Indexes are dense, in (GI ID, CI ID) order; slots past the last MIG device are NOT_FOUND. */
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device,
+							      unsigned int index,
+							      nvmlDevice_t *migDevice)
+{
+	int hot = hot_mig_handle(device, index, migDevice);
+	return hot >= 0 ? (nvmlReturn_t)hot : mig_handle_locked(device, index, migDevice);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t migDevice,

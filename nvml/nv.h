@@ -1,16 +1,28 @@
 /*
  * nv.h — what the files of the simulated libnvidia-ml.so.1 share: the
- * cached view of the state store, the handle tables, and the entry/exit
- * discipline every exported function follows.
+ * cached view of the state store, the handles, the entry/exit discipline of
+ * the locked path, and the lock-free read path of the hot queries.
  *
- * Handles are pointers into static per-slot tables, never freed, so a stale
- * or foreign pointer can be checked without being trusted: a handle is valid
- * only if it lies inside its table, sits exactly where its recorded
- * coordinates say, and carries the serial its slot holds now.  Each GI and
- * CI slot (indexed by GPU, GI ID, CI ID) keeps a ring of NV_RING handle
- * objects; a new instance in a slot bumps the serial and takes the next
- * object of the ring, so handles of a destroyed instance stop validating
- * (until the ring wraps, NV_RING instances later).
+ * Two paths answer a call (docs/nvml.md, "Caching and concurrency"):
+ *  - the locked path: one mutex guards the parsed state (vmig__nv.st) and
+ *    the slot tables; it re-reads the state when the store's generation
+ *    moved, and every change runs under it;
+ *  - the hot path: the few queries monitoring tools repeat read a small
+ *    table (vmig__nv_hot) published under a sequence counter (a seqlock):
+ *    no lock, no system call, no allocation.  A reader that finds the
+ *    counter odd or moved, the generation changed, or anything it cannot
+ *    answer falls back to the locked path, which gives the exact answer.
+ *
+ * Handles.  A GPU handle points into the static table vmig__nv.dev (one per
+ * index, valid across nvmlShutdown/nvmlInit).  A GI, CI or MIG-device handle
+ * is a token: an address in a range reserved with PROT_NONE (never mapped,
+ * never dereferenced), base + 8 * serial, where the serial is a 32-bit
+ * number this process gives each new instance it sees.  The token table
+ * (indexed by the serial's low bits, which the allocator keeps distinct
+ * among live handles) maps a live serial to its kind and coordinates, so
+ * validating a handle is arithmetic and one load, and a handle of a
+ * destroyed instance stays refused until the serial space wraps (2^32 new
+ * instances when the whole range could be reserved).
  */
 #ifndef VMIG_NV_H
 #define VMIG_NV_H
@@ -24,43 +36,33 @@
 
 #define NV_MAX_GI_ID 16 /* GI IDs are heap indexes: 0..14 on 8-unit GPUs */
 #define NV_MAX_CI_ID 8	/* CI IDs within a GI */
-#define NV_RING 8	/* handle objects per slot (see above) */
 #define NV_MAX_MIG (NV_MAX_GI_ID * NV_MAX_CI_ID)
 
-enum nv_kind { NV_GPU = 1, NV_MIG = 2 };
-enum { NV_MAGIC_DEV = 0x564d4444, NV_MAGIC_GI = 0x564d4749, NV_MAGIC_CI = 0x564d4349 };
+/* The token table: 2^NV_TAB_BITS entries, over twice the most live handles a state can hold. */
+#define NV_TAB_BITS 16
+#define NV_TAB_SIZE (1u << NV_TAB_BITS)
+_Static_assert(NV_TAB_SIZE >= 2 * VMIG_MAX_GPUS * NV_MAX_GI_ID * (1 + 2 * NV_MAX_CI_ID),
+	       "token table too small for every live handle");
 
-/* The opaque handle types of the ABI, defined here. */
+/* Kinds of token. */
+enum nv_kind { NV_GI = 1, NV_CI = 2, NV_MIG = 3 };
+
+/* A GPU handle; only its address matters (it is never read). */
 struct nvmlDevice_st {
-	uint32_t magic;
-	uint8_t kind, gpu, gi, ci; /* gi, ci: MIG devices only */
-	uint32_t ring, serial;
-};
-struct nvmlGpuInstance_st {
-	uint32_t magic;
-	uint8_t gpu, gi, pad[2];
-	uint32_t ring, serial;
-};
-struct nvmlComputeInstance_st {
-	uint32_t magic;
-	uint8_t gpu, gi, ci, pad;
-	uint32_t ring, serial;
+	uint32_t index;
 };
 
+/* Per-slot records of the locked path (indexed by GPU, GI ID, CI ID); serial 0 = empty. */
 struct nv_ci_slot {
-	bool live;
-	uint32_t serial, gi_serial;
+	uint32_t serial, mig_serial; /* the CI's token and its MIG device's */
+	uint32_t gi_serial;	     /* the GI it was created in */
 	unsigned profile_id, start, size;
 	char uuid[VMIG_UUID_LEN]; /* MIG-... */
-	struct nvmlComputeInstance_st h[NV_RING];
-	struct nvmlDevice_st mig[NV_RING];
 };
 
 struct nv_gi_slot {
-	bool live;
 	uint32_t serial;
 	unsigned profile_id, start, size;
-	struct nvmlGpuInstance_st h[NV_RING];
 	struct nv_ci_slot ci[NV_MAX_CI_ID];
 };
 
@@ -86,19 +88,137 @@ struct nv_ref {
 	struct nv_ci_slot *cis;
 };
 
-/* The library's state; everything below is guarded by vmig__nv.lock. */
+/* The library's state; everything below is guarded by the lock (core.c). */
 struct nv_lib {
 	unsigned refcount;
 	struct vmig_store *store; /* reads, and the generation counter */
+	struct vmig_store *probe; /* the same directory's, for lock-free readers (core.c) */
 	struct vmig_ctx *ctx;	  /* changes go through the sim backend's transactions */
 	struct vmig_state *st;	  /* cached; re-read when the generation moves */
-	uint64_t generation;
-	uint64_t reads; /* state reads so far (the benchmark shows it stays put) */
+	uint64_t generation;	  /* of the cached state; 0: re-read at every call */
+	uint64_t reads;		  /* state reads so far (the benchmark shows it stays put) */
+	uint32_t last_serial;	  /* the serial given last */
 	struct nvmlDevice_st dev[VMIG_MAX_GPUS];
 	struct nv_gpu_slot gpu[VMIG_MAX_GPUS];
 };
 
 extern struct nv_lib vmig__nv;
+
+/*
+ * The hot table.  Written only under the lock, between vmig__nv_hot_begin
+ * and vmig__nv_hot_end; read by anyone at any time with atomic loads, which
+ * count only if the sequence counter was the same even number before and
+ * after (nv_hot_enter, nv_hot_valid).  Every field is accessed
+ * with __atomic builtins, so concurrent reads are not data races; a reader
+ * must bound every index it reads before using it, since it may see a
+ * half-written table before it notices and discards it.
+ */
+struct nv_hot_gpu {
+	uint64_t mem_mib;	/* the model's memory */
+	uint32_t max_mig;	/* nvmlDeviceGetMaxMigDeviceCount */
+	uint32_t nmig;		/* MIG devices, dense, in (GI ID, CI ID) order */
+	uint32_t mig_serial[NV_MAX_MIG];
+	/* GI handles sorted by (profile ID, GI ID); those of profile p are gi[first, first + n) */
+	uintptr_t gi[NV_MAX_GI_ID];
+	uint16_t gi_span[64];	       /* by profile ID: first | n << 8 | NV_SPAN_OK, or 0 */
+	uint64_t gi_mem[NV_MAX_GI_ID]; /* by GI ID: the GI profile's memory (MIG devices) */
+};
+/* In a span: MIG is on and the model has the profile, so GetGpuInstances may answer. */
+#define NV_SPAN_OK 0x8000u
+
+struct nv_hot {
+	uint64_t seq;		  /* odd while a writer is at work */
+	uint64_t generation;	  /* of the data; 0 = do not answer from here (not initialised) */
+	struct vmig_store *probe; /* whose counter readers compare; never closed */
+	uint32_t ngpu;
+	uint64_t tab[NV_TAB_SIZE]; /* token table: coords << 32 | serial, 0 = empty */
+	struct nv_hot_gpu gpu[VMIG_MAX_GPUS];
+};
+
+extern struct nv_hot vmig__nv_hot;
+
+/* The reserved token range (set once by a constructor, before any call). */
+extern uintptr_t vmig__nv_token_base;
+extern uint64_t vmig__nv_token_count; /* serials are 1 .. count - 1 */
+
+/*
+ * Loads of the hot table acquire and stores release.  That orders a
+ * reader's loads before its closing look at the counter, and a writer's
+ * odd counter before its data, without fences (which ThreadSanitizer does
+ * not model); on x86 both compile to plain moves.
+ */
+#define NV_LD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define NV_ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+
+/* Token table entries: serial in the low half, kind and coordinates above. */
+static inline uint64_t nv_entry(uint32_t serial, unsigned kind, unsigned gpu, unsigned gi,
+				unsigned ci)
+{
+	uint32_t coords = kind | gpu << 2 | gi << 8 | ci << 12;
+	return (uint64_t)coords << 32 | serial;
+}
+static inline unsigned nv_entry_kind(uint64_t e) { return (e >> 32) & 3; }
+static inline unsigned nv_entry_gpu(uint64_t e) { return (e >> 34) & 63; }
+static inline unsigned nv_entry_gi(uint64_t e) { return (e >> 40) & 15; }
+static inline unsigned nv_entry_ci(uint64_t e) { return (e >> 44) & 7; }
+
+static inline void *nv_token(uint32_t serial)
+{
+	return (void *)(vmig__nv_token_base + 8 * (uintptr_t)serial);
+}
+
+/*
+ * The live entry of token h of the given kind, or 0.  Pure arithmetic and
+ * one load: h is never dereferenced.
+ */
+static inline uint64_t nv_lookup(const void *h, unsigned kind)
+{
+	uintptr_t off = (uintptr_t)h - vmig__nv_token_base;
+	if (off % 8 || off / 8 >= vmig__nv_token_count)
+		return 0;
+	uint32_t serial = (uint32_t)(off / 8);
+	uint64_t e = NV_LD(vmig__nv_hot.tab[serial & (NV_TAB_SIZE - 1)]);
+	return serial != 0 && (uint32_t)e == serial && nv_entry_kind(e) == kind ? e : 0;
+}
+
+/* GPU index of a GPU handle, or -1 (the address alone decides). */
+static inline int nv_gpu_index(const void *h)
+{
+	uintptr_t off = (uintptr_t)h - (uintptr_t)vmig__nv.dev;
+	if (off % sizeof(struct nvmlDevice_st) || off / sizeof(struct nvmlDevice_st) >= VMIG_MAX_GPUS)
+		return -1;
+	return (int)(off / sizeof(struct nvmlDevice_st));
+}
+
+/*
+ * Start a lock-free read: false (take the locked path) while a writer is at
+ * work, before init, or when the store's generation is not the one the
+ * table was built at, which also makes a change by another process visible
+ * to the very next call.
+ */
+static inline bool nv_hot_enter(uint64_t *ret_seq)
+{
+	uint64_t seq = __atomic_load_n(&vmig__nv_hot.seq, __ATOMIC_ACQUIRE);
+	uint64_t gen = NV_LD(vmig__nv_hot.generation);
+	if (seq & 1 || gen == 0 || vmig_store_generation(NV_LD(vmig__nv_hot.probe)) != gen)
+		return false;
+	*ret_seq = seq;
+	return true;
+}
+
+/*
+ * End a lock-free read: true if nothing was written since nv_hot_enter.  A
+ * reader that saw any store of a later writer (its release pairs with the
+ * reader's acquire) also sees that writer's odd counter here.
+ */
+static inline bool nv_hot_valid(uint64_t seq)
+{
+	return __atomic_load_n(&vmig__nv_hot.seq, __ATOMIC_RELAXED) == seq;
+}
+
+/* Writers (lock held): bracket every change to the hot table. */
+void vmig__nv_hot_begin(void);
+void vmig__nv_hot_end(void);
 
 /*
  * Enter an exported function: take the lock, check that NVML is
@@ -115,11 +235,15 @@ nvmlReturn_t vmig__nv_enter_ci(nvmlComputeInstance_t h, struct nv_ref *ref);
 /* Re-read the state now (after a change this process committed). */
 nvmlReturn_t vmig__nv_refresh(void);
 
+/* handles.c (lock held): rebuild the slots, tokens and hot table from vmig__nv.st. */
+void vmig__nv_sync(void);
+/* Forget every instance (shutdown): their handles are refused from now on. */
+void vmig__nv_forget(void);
 /* Resolve handles (lock held).  INVALID_ARGUMENT for anything not valid now. */
 nvmlReturn_t vmig__nv_device(nvmlDevice_t h, struct nv_ref *ref);
 nvmlReturn_t vmig__nv_gpu_instance(nvmlGpuInstance_t h, struct nv_ref *ref);
 nvmlReturn_t vmig__nv_compute_instance(nvmlComputeInstance_t h, struct nv_ref *ref);
-/* Current handles of live slots. */
+/* Current handles of live slots (lock held). */
 nvmlGpuInstance_t vmig__nv_gi_handle(unsigned gpu, unsigned gi_id);
 nvmlComputeInstance_t vmig__nv_ci_handle(unsigned gpu, unsigned gi_id, unsigned ci_id);
 nvmlDevice_t vmig__nv_mig_handle(unsigned gpu, unsigned gi_id, unsigned ci_id);

@@ -671,6 +671,45 @@ TEST(stale_handles)
 	teardown();
 }
 
+/*
+ * An instance destroyed and created again, identically, many times (more
+ * than any small ring of handle objects): every earlier handle stays
+ * refused, and every new handle is new.
+ */
+TEST(stale_handles_never_wrap)
+{
+	setup("h100-80gb");
+	nvmlDevice_t d = gpu(0);
+	enable_mig(d);
+	nvmlGpuInstancePlacement_t pl = {.start = 0, .size = 1};
+	enum { ROUNDS = 40 };
+	nvmlGpuInstance_t gis[ROUNDS];
+	nvmlComputeInstance_t cis[ROUNDS];
+	nvmlDevice_t migs[ROUNDS];
+	for (int i = 0; i < ROUNDS; i++) {
+		CHECK_EQ_I(NV(nvmlDeviceCreateGpuInstanceWithPlacement)(d, P_1G10, &pl, &gis[i]),
+			   NVML_SUCCESS);
+		cis[i] = make_ci(gis[i], 0);
+		CHECK_EQ_I(NV(nvmlDeviceGetMigDeviceHandleByIndex)(d, 0, &migs[i]), NVML_SUCCESS);
+		for (int k = 0; k < i; k++) {
+			nvmlGpuInstanceInfo_t gii;
+			nvmlComputeInstanceInfo_t cii;
+			nvmlMemory_t mem;
+			CHECK(gis[k] != gis[i] && cis[k] != cis[i] && migs[k] != migs[i]);
+			CHECK_EQ_I(NV(nvmlGpuInstanceGetInfo)(gis[k], &gii), NVML_ERROR_INVALID_ARGUMENT);
+			CHECK_EQ_I(NV(nvmlComputeInstanceGetInfo_v2)(cis[k], &cii),
+				   NVML_ERROR_INVALID_ARGUMENT);
+			CHECK_EQ_I(NV(nvmlDeviceGetMemoryInfo)(migs[k], &mem),
+				   NVML_ERROR_INVALID_ARGUMENT);
+		}
+		nvmlMemory_t mem;
+		CHECK_EQ_I(NV(nvmlDeviceGetMemoryInfo)(migs[i], &mem), NVML_SUCCESS);
+		CHECK_EQ_I(NV(nvmlComputeInstanceDestroy)(cis[i]), NVML_SUCCESS);
+		CHECK_EQ_I(NV(nvmlGpuInstanceDestroy)(gis[i]), NVML_SUCCESS);
+	}
+	teardown();
+}
+
 /* Pointers that are not handles: NULL, a stack address, small integers, misaligned table bytes. */
 TEST(foreign_handles)
 {
@@ -860,6 +899,120 @@ TEST(processes)
 	teardown();
 }
 
+/*
+ * Readers of the lock-free queries while a thread and another process
+ * change instances.  Readers check that every answer is one a consistent
+ * state could give: listed 1g GIs are 1g GIs (or already destroyed),
+ * MIG devices answer the memory of a 1g GI (or are already destroyed),
+ * counts never exceed what fits.
+ */
+static int stress_stop; /* atomic */
+static unsigned long long mig_mem_bytes;
+
+static void *stress_reader(void *arg)
+{
+	nvmlDevice_t d = arg, h = NULL;
+	long reads = 0;
+	while (!__atomic_load_n(&stress_stop, __ATOMIC_RELAXED)) {
+		nvmlGpuInstance_t list[8];
+		unsigned n = 8;
+		if (NV(nvmlDeviceGetHandleByIndex_v2)(0, &h) != NVML_SUCCESS || h != d)
+			return (void *)-1L;
+		if (NV(nvmlDeviceGetGpuInstances)(d, P_1G10, list, &n) != NVML_SUCCESS || n > 7)
+			return (void *)-2L;
+		for (unsigned k = 0; k < n; k++) {
+			nvmlGpuInstanceInfo_t info;
+			nvmlReturn_t r = NV(nvmlGpuInstanceGetInfo)(list[k], &info);
+			if (r != NVML_ERROR_INVALID_ARGUMENT &&
+			    (r != NVML_SUCCESS || info.profileId != P_1G10 || info.device != d))
+				return (void *)-3L;
+		}
+		for (unsigned k = 0; k < 8; k++) {
+			nvmlDevice_t m;
+			nvmlMemory_t mem;
+			nvmlReturn_t r = NV(nvmlDeviceGetMigDeviceHandleByIndex)(d, k, &m);
+			if (r == NVML_ERROR_NOT_FOUND || (k == 7 && r == NVML_ERROR_INVALID_ARGUMENT))
+				continue;
+			if (r != NVML_SUCCESS)
+				return (void *)-4L;
+			r = NV(nvmlDeviceGetMemoryInfo)(m, &mem);
+			if (r != NVML_ERROR_INVALID_ARGUMENT &&
+			    (r != NVML_SUCCESS || mem.total != mig_mem_bytes))
+				return (void *)-5L;
+		}
+		reads++;
+	}
+	return (void *)reads;
+}
+
+/* Create 1g GIs (with a CI) and a 2g one, destroy them, rounds times. */
+static long stress_write(nvmlDevice_t d, int rounds)
+{
+	long changes = 0;
+	for (int i = 0; i < rounds; i++) {
+		nvmlGpuInstance_t gi, gi2 = NULL;
+		nvmlComputeInstance_t ci;
+		nvmlReturn_t r = NV(nvmlDeviceCreateGpuInstance)(d, P_1G10, &gi);
+		if (r == NVML_ERROR_INSUFFICIENT_RESOURCES)
+			continue;
+		if (r != NVML_SUCCESS || NV(nvmlGpuInstanceCreateComputeInstance)(gi, 0, &ci) != NVML_SUCCESS)
+			return -1;
+		r = NV(nvmlDeviceCreateGpuInstance)(d, P_2G20, &gi2);
+		if (r != NVML_SUCCESS && r != NVML_ERROR_INSUFFICIENT_RESOURCES)
+			return -1;
+		if (NV(nvmlComputeInstanceDestroy)(ci) != NVML_SUCCESS ||
+		    NV(nvmlGpuInstanceDestroy)(gi) != NVML_SUCCESS ||
+		    (r == NVML_SUCCESS && NV(nvmlGpuInstanceDestroy)(gi2) != NVML_SUCCESS))
+			return -1;
+		changes++;
+	}
+	return changes;
+}
+
+static void *stress_writer(void *arg)
+{
+	return (void *)stress_write(arg, 60);
+}
+
+TEST(lock_free_readers_under_changes)
+{
+	setup("h100-80gb");
+	nvmlDevice_t d = gpu(0);
+	enable_mig(d);
+	nvmlGpuInstanceProfileInfo_t pi;
+	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceProfileInfo)(d, NVML_GPU_INSTANCE_PROFILE_1_SLICE, &pi),
+		   NVML_SUCCESS);
+	mig_mem_bytes = pi.memorySizeMB << 20;
+	pid_t pid = fork();
+	if (pid == 0) {
+		nvmlDevice_t cd;
+		NV(nvmlShutdown)();
+		if (NV(nvmlInit_v2)() != NVML_SUCCESS ||
+		    NV(nvmlDeviceGetHandleByIndex_v2)(0, &cd) != NVML_SUCCESS)
+			_exit(1);
+		_exit(stress_write(cd, 40) < 0 ? 2 : 0);
+	}
+	pthread_t readers[3], writer;
+	for (int i = 0; i < 3; i++)
+		pthread_create(&readers[i], NULL, stress_reader, d);
+	pthread_create(&writer, NULL, stress_writer, d);
+	void *ret;
+	pthread_join(writer, &ret);
+	CHECK((long)ret > 0);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	__atomic_store_n(&stress_stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(readers[i], &ret);
+		if ((long)ret <= 0)
+			fprintf(stderr, "  reader %d: %ld\n", i, (long)ret);
+		CHECK((long)ret > 0);
+	}
+	check_empty(d);
+	teardown();
+}
+
 int main(int argc, char **argv)
 {
 	const char *b = getenv("B") ? getenv("B") : "build";
@@ -885,10 +1038,12 @@ int main(int argc, char **argv)
 	RUN(mig_devices);
 	RUN(mig_names_and_uuid_stability);
 	RUN(stale_handles);
+	RUN(stale_handles_never_wrap);
 	RUN(foreign_handles);
 	RUN(null_outputs);
 	RUN(other_process_changes);
 	RUN(threads);
 	RUN(processes);
+	RUN(lock_free_readers_under_changes);
 	return harness_done();
 }
