@@ -12,6 +12,7 @@
 #   make fuzz       libFuzzer builds of every fuzz target (needs clang)
 #   make bench      the benchmarks (ratios measured in one run)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make format     clang-format every C file (format-check: fail on a diff)
 .DEFAULT_GOAL := all
 .SUFFIXES:
 .DELETE_ON_ERROR:
@@ -50,7 +51,7 @@ $(B)/obj/%.o: %.c
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all check asan valgrind demo bench fuzz install clean format
+.PHONY: all check asan valgrind demo bench fuzz install clean format format-check
 all: $(ALL_TARGETS)
 
 check: $(ALL_TARGETS) $(TEST_PROGRAMS)
@@ -81,5 +82,9 @@ clean:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Fails when any C file differs from what .clang-format makes of it.
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

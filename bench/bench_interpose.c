@@ -5,9 +5,9 @@
  *  - per call, in ns: the wrapper reached through the normal symbol
  *    lookup against the stand-in's own entry point, for a launch without a
  *    cap, a launch at 100 % in a shared region (the gate armed for a live
- *    `vmig mig -rg`, but uncapped), a launch with a cap (zero-length kernels, so the gate never has to
- *    wait and only its bookkeeping is timed), an alloc/free pair under a
- *    quota, and cuMemGetInfo under a quota;
+ *    `vmig mig -rg`, but uncapped), a launch with a cap (zero-length kernels, so the gate never has
+ * to wait and only its bookkeeping is timed), an alloc/free pair under a quota, and cuMemGetInfo
+ * under a quota;
  *  - start-up per process: a small CUDA program (probe startup: cuInit,
  *    one allocation, one free) started 1 and 64 at a time, with and without
  *    the interposer, wall time per batch.
@@ -58,8 +58,9 @@ static double time_launch(void *p)
 static double time_alloc_free(void *p)
 {
 	__typeof__(cuMemAlloc_v2) *al = (__typeof__(cuMemAlloc_v2) *)p;
-	__typeof__(cuMemFree_v2) *fr = (__typeof__(cuMemFree_v2) *)(al == cuMemAlloc_v2
-		? (void *)cuMemFree_v2 : vmigstub_addr("cuMemFree_v2"));
+	__typeof__(cuMemFree_v2) *fr =
+	    (__typeof__(cuMemFree_v2) *)(al == cuMemAlloc_v2 ? (void *)cuMemFree_v2
+							     : vmigstub_addr("cuMemFree_v2"));
 	double t0 = now_ns();
 	for (int i = 0; i < ITERS; i++) {
 		CUdeviceptr d = 0;
@@ -90,8 +91,8 @@ static void compare(const char *what, const char *sym, bench_fn *fn, double goal
 		w = x < w ? x : w;
 		d = y < d ? y : d;
 	}
-	printf("%-26s wrapped %8.1f ns  direct %8.1f ns  added %7.1f ns  ratio %5.2f", what, w,
-	       d, w - d, w / d);
+	printf("%-26s wrapped %8.1f ns  direct %8.1f ns  added %7.1f ns  ratio %5.2f", what, w, d,
+	       w - d, w / d);
 	if (goal > 0)
 		printf("  (goal < %.0f ns: %s)", goal, w - d < goal ? "met" : "MISSED");
 	printf("\n");
@@ -175,7 +176,8 @@ static void bench_startup(void)
 			plain = x < plain ? x : plain;
 			inter = y < inter ? y : inter;
 		}
-		printf("start-up, %2d process%s     plain %8.2f ms  interposed %8.2f ms  added %6.3f ms "
+		printf("start-up, %2d process%s     plain %8.2f ms  interposed %8.2f ms  added "
+		       "%6.3f ms "
 		       "per process  ratio %5.2f\n",
 		       n, n == 1 ? "  " : "es", plain / 1e6, inter / 1e6, (inter - plain) / 1e6 / n,
 		       inter / plain);
@@ -211,8 +213,7 @@ int main(int argc, char **argv)
 		return child(argv[2]);
 	const char *b = getenv("B") ? getenv("B") : "build";
 	char tmp[PATH_MAX];
-	if (!realpath(b, tmp) || strlen(tmp) >= sizeof(base) ||
-	    !realpath("/proc/self/exe", self)) {
+	if (!realpath(b, tmp) || strlen(tmp) >= sizeof(base) || !realpath("/proc/self/exe", self)) {
 		fprintf(stderr, "bench: no build directory %s\n", b);
 		return 2;
 	}

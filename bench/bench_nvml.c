@@ -55,7 +55,7 @@ __attribute__((noinline)) static nvmlReturn_t plain(unsigned i, nvmlDevice_t *ou
 }
 
 /* Calls per measurement: ROUNDS rounds of N calls, the fastest round counts (noisy machine). */
-#define N 1000000u
+#define N      1000000u
 #define ROUNDS 5
 
 static double time_plain(void)
@@ -77,7 +77,8 @@ static double time_query_round(int which)
 {
 	__typeof__(&nvmlDeviceGetHandleByIndex_v2) by_index = NV(nvmlDeviceGetHandleByIndex_v2);
 	__typeof__(&nvmlDeviceGetMemoryInfo) mem_info = NV(nvmlDeviceGetMemoryInfo);
-	__typeof__(&nvmlDeviceGetMigDeviceHandleByIndex) mig = NV(nvmlDeviceGetMigDeviceHandleByIndex);
+	__typeof__(&nvmlDeviceGetMigDeviceHandleByIndex) mig =
+	    NV(nvmlDeviceGetMigDeviceHandleByIndex);
 	__typeof__(&nvmlDeviceGetGpuInstances) gis = NV(nvmlDeviceGetGpuInstances);
 	nvmlDevice_t d;
 	nvmlMemory_t m;
@@ -161,14 +162,14 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "%s/tests/abi/nvml_seed %s %s", b, dir,
 		 "h100-80gb h100-80gb h100-80gb h100-80gb h100-80gb h100-80gb h100-80gb h100-80gb");
 	snprintf(path, sizeof(path), "%s/libnvidia-ml.so.1", b);
-	if (system(cmd) != 0 || !(lib = dlopen(path, RTLD_NOW)) || NV(nvmlInit_v2)() != NVML_SUCCESS ||
-	    partition() < 0) {
+	if (system(cmd) != 0 || !(lib = dlopen(path, RTLD_NOW)) ||
+	    NV(nvmlInit_v2)() != NVML_SUCCESS || partition() < 0) {
 		fprintf(stderr, "bench_nvml: setup failed\n");
 		return 1;
 	}
-	static const char *const names[] = {"nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetMemoryInfo",
-					    "nvmlDeviceGetMigDeviceHandleByIndex",
-					    "nvmlDeviceGetGpuInstances (7 GIs)"};
+	static const char *const names[] = {
+	    "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetMemoryInfo",
+	    "nvmlDeviceGetMigDeviceHandleByIndex", "nvmlDeviceGetGpuInstances (7 GIs)"};
 	double base = time_plain();
 	printf("plain function call: %.1f ns (%.0f M/s)\n", base * 1e9, 1e-6 / base);
 	long long r0 = read_syscalls();
@@ -188,7 +189,8 @@ int main(void)
 	NV(nvmlDeviceGetHandleByIndex_v2)(0, &d);
 	long long r3 = read_syscalls();
 	printf("read system calls for the first query after another process's commit: %lld"
-	       " (the state file is re-read once)\n", r3 - r2);
+	       " (the state file is re-read once)\n",
+	       r3 - r2);
 	NV(nvmlShutdown)();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)

@@ -16,7 +16,7 @@
 #include "internal.h"
 
 static void why_add(struct vmig__config *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void why_add(struct vmig__config *c, const char *fmt, ...)
 {
@@ -46,11 +46,24 @@ static int parse_bytes(const char *s, uint64_t *ret)
 		return -1;
 	unsigned shift = 0;
 	switch (*end) {
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
-	default: break;
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (shift && strcmp(end, "iB") == 0)
 		end += 2;
@@ -111,8 +124,10 @@ static void parse_compute(struct vmig__config *c, vmig__getenv_fn get)
 			c->mps_pct = mps;
 			return;
 		}
-		why_add(c, "VMIG_COMPUTE_MODE=mps without CUDA_MPS_ACTIVE_THREAD_PERCENTAGE <= %u: "
-			   "time-slicing", c->compute_pct);
+		why_add(c,
+			"VMIG_COMPUTE_MODE=mps without CUDA_MPS_ACTIVE_THREAD_PERCENTAGE <= %u: "
+			"time-slicing",
+			c->compute_pct);
 	}
 	if (c->compute_pct < 100)
 		c->compute_mode = VMIG_COMPUTE_TIMESLICE;
@@ -156,8 +171,7 @@ void vmig__config_parse(struct vmig__config *c, vmig__getenv_fn get)
 	else if (mem)
 		why_add(c, "VMIG_MEM_LIMIT=\"%.32s\" is not a byte count: no memory limit", mem);
 	parse_compute(c, get);
-	copy_path(c, c->acct_path, sizeof(c->acct_path), "VMIG_ACCOUNTING",
-		  get("VMIG_ACCOUNTING"));
+	copy_path(c, c->acct_path, sizeof(c->acct_path), "VMIG_ACCOUNTING", get("VMIG_ACCOUNTING"));
 	if (!c->acct_path[0] && (c->mem_limited || c->compute_mode == VMIG_COMPUTE_TIMESLICE))
 		why_add(c, "no VMIG_ACCOUNTING: limits count this process alone");
 }

@@ -51,12 +51,12 @@ typedef struct CUgraphExec_st *CUgraphExec;
 typedef struct CUlaunchAttribute_st CUlaunchAttribute; /* only pointed to */
 
 /* Special stream handles usable with every stream-taking function. */
-#define CU_STREAM_LEGACY ((CUstream)0x1)
+#define CU_STREAM_LEGACY     ((CUstream)0x1)
 #define CU_STREAM_PER_THREAD ((CUstream)0x2)
 
 /* cuGetProcAddress flags and symbolStatus values. */
-#define CU_GET_PROC_ADDRESS_DEFAULT 0
-#define CU_GET_PROC_ADDRESS_LEGACY_STREAM (1ULL << 0)
+#define CU_GET_PROC_ADDRESS_DEFAULT		      0
+#define CU_GET_PROC_ADDRESS_LEGACY_STREAM	      (1ULL << 0)
 #define CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM (1ULL << 1)
 typedef enum vmig_cu_proc_status {
 	CU_GET_PROC_ADDRESS_SUCCESS = 0,
@@ -180,95 +180,94 @@ _Static_assert(sizeof(CUDA_ARRAY3D_DESCRIPTOR) == 40, "CUDA_ARRAY3D_DESCRIPTOR l
 #define SIG_INIT_A Flags
 #define SIG_GPA1_P const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags
 #define SIG_GPA1_A symbol, pfn, cudaVersion, flags
-#define SIG_GPA2_P                                                                         \
-	const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,                 \
-		CUdriverProcAddressQueryResult *symbolStatus
+#define SIG_GPA2_P                                                                                 \
+	const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,                         \
+	    CUdriverProcAddressQueryResult *symbolStatus
 #define SIG_GPA2_A symbol, pfn, cudaVersion, flags, symbolStatus
 
 #define SIG_ALLOC1_P CUdeviceptr_v1 *dptr, unsigned int bytesize
 #define SIG_ALLOC1_A dptr, bytesize
-#define SIG_ALLOC_P CUdeviceptr *dptr, size_t bytesize
-#define SIG_ALLOC_A dptr, bytesize
-#define SIG_PITCH1_P                                                                       \
-	CUdeviceptr_v1 *dptr, unsigned int *pPitch, unsigned int WidthInBytes,             \
-		unsigned int Height, unsigned int ElementSizeBytes
+#define SIG_ALLOC_P  CUdeviceptr *dptr, size_t bytesize
+#define SIG_ALLOC_A  dptr, bytesize
+#define SIG_PITCH1_P                                                                               \
+	CUdeviceptr_v1 *dptr, unsigned int *pPitch, unsigned int WidthInBytes,                     \
+	    unsigned int Height, unsigned int ElementSizeBytes
 #define SIG_PITCH1_A dptr, pPitch, WidthInBytes, Height, ElementSizeBytes
-#define SIG_PITCH_P                                                                        \
-	CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height,             \
-		unsigned int ElementSizeBytes
-#define SIG_PITCH_A dptr, pPitch, WidthInBytes, Height, ElementSizeBytes
-#define SIG_MANAGED_P CUdeviceptr *dptr, size_t bytesize, unsigned int flags
-#define SIG_MANAGED_A dptr, bytesize, flags
-#define SIG_ASYNC_P CUdeviceptr *dptr, size_t bytesize, CUstream hStream
-#define SIG_ASYNC_A dptr, bytesize, hStream
+#define SIG_PITCH_P                                                                                \
+	CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height,                     \
+	    unsigned int ElementSizeBytes
+#define SIG_PITCH_A	dptr, pPitch, WidthInBytes, Height, ElementSizeBytes
+#define SIG_MANAGED_P	CUdeviceptr *dptr, size_t bytesize, unsigned int flags
+#define SIG_MANAGED_A	dptr, bytesize, flags
+#define SIG_ASYNC_P	CUdeviceptr *dptr, size_t bytesize, CUstream hStream
+#define SIG_ASYNC_A	dptr, bytesize, hStream
 #define SIG_POOLASYNC_P CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream
 #define SIG_POOLASYNC_A dptr, bytesize, pool, hStream
-#define SIG_FREE1_P CUdeviceptr_v1 dptr
-#define SIG_FREE1_A dptr
-#define SIG_FREE_P CUdeviceptr dptr
-#define SIG_FREE_A dptr
+#define SIG_FREE1_P	CUdeviceptr_v1 dptr
+#define SIG_FREE1_A	dptr
+#define SIG_FREE_P	CUdeviceptr dptr
+#define SIG_FREE_A	dptr
 #define SIG_FREEASYNC_P CUdeviceptr dptr, CUstream hStream
 #define SIG_FREEASYNC_A dptr, hStream
-#define SIG_CREATE_P                                                                       \
-	CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop, \
-		unsigned long long flags
-#define SIG_CREATE_A handle, size, prop, flags
-#define SIG_RELEASE_P CUmemGenericAllocationHandle handle
-#define SIG_RELEASE_A handle
-#define SIG_ARRAY1_P CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR_v1 *pAllocateArray
-#define SIG_ARRAY1_A pHandle, pAllocateArray
-#define SIG_ARRAY_P CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pAllocateArray
-#define SIG_ARRAY_A pHandle, pAllocateArray
-#define SIG_ARRAY3D1_P CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR_v1 *pAllocateArray
-#define SIG_ARRAY3D1_A pHandle, pAllocateArray
-#define SIG_ARRAY3D_P CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pAllocateArray
-#define SIG_ARRAY3D_A pHandle, pAllocateArray
+#define SIG_CREATE_P                                                                               \
+	CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop,        \
+	    unsigned long long flags
+#define SIG_CREATE_A	   handle, size, prop, flags
+#define SIG_RELEASE_P	   CUmemGenericAllocationHandle handle
+#define SIG_RELEASE_A	   handle
+#define SIG_ARRAY1_P	   CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR_v1 *pAllocateArray
+#define SIG_ARRAY1_A	   pHandle, pAllocateArray
+#define SIG_ARRAY_P	   CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pAllocateArray
+#define SIG_ARRAY_A	   pHandle, pAllocateArray
+#define SIG_ARRAY3D1_P	   CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR_v1 *pAllocateArray
+#define SIG_ARRAY3D1_A	   pHandle, pAllocateArray
+#define SIG_ARRAY3D_P	   CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pAllocateArray
+#define SIG_ARRAY3D_A	   pHandle, pAllocateArray
 #define SIG_ARRAYDESTROY_P CUarray hArray
 #define SIG_ARRAYDESTROY_A hArray
-#define SIG_MIPMAP_P                                                                       \
-	CUmipmappedArray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pMipmappedArrayDesc,     \
-		unsigned int numMipmapLevels
-#define SIG_MIPMAP_A pHandle, pMipmappedArrayDesc, numMipmapLevels
+#define SIG_MIPMAP_P                                                                               \
+	CUmipmappedArray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pMipmappedArrayDesc,             \
+	    unsigned int numMipmapLevels
+#define SIG_MIPMAP_A	    pHandle, pMipmappedArrayDesc, numMipmapLevels
 #define SIG_MIPMAPDESTROY_P CUmipmappedArray hMipmappedArray
 #define SIG_MIPMAPDESTROY_A hMipmappedArray
-#define SIG_MEMNODE_P                                                                      \
-	CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies,         \
-		size_t numDependencies, CUDA_MEM_ALLOC_NODE_PARAMS *nodeParams
-#define SIG_MEMNODE_A phGraphNode, hGraph, dependencies, numDependencies, nodeParams
-#define SIG_MEMINFO1_P unsigned int *pfree, unsigned int *ptotal
-#define SIG_MEMINFO1_A pfree, ptotal
-#define SIG_MEMINFO_P size_t *pfree, size_t *ptotal
-#define SIG_MEMINFO_A pfree, ptotal
+#define SIG_MEMNODE_P                                                                              \
+	CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies,                 \
+	    size_t numDependencies, CUDA_MEM_ALLOC_NODE_PARAMS *nodeParams
+#define SIG_MEMNODE_A	phGraphNode, hGraph, dependencies, numDependencies, nodeParams
+#define SIG_MEMINFO1_P	unsigned int *pfree, unsigned int *ptotal
+#define SIG_MEMINFO1_A	pfree, ptotal
+#define SIG_MEMINFO_P	size_t *pfree, size_t *ptotal
+#define SIG_MEMINFO_A	pfree, ptotal
 #define SIG_TOTALMEM1_P unsigned int *bytes, CUdevice dev
 #define SIG_TOTALMEM1_A bytes, dev
-#define SIG_TOTALMEM_P size_t *bytes, CUdevice dev
-#define SIG_TOTALMEM_A bytes, dev
+#define SIG_TOTALMEM_P	size_t *bytes, CUdevice dev
+#define SIG_TOTALMEM_A	bytes, dev
 
-#define SIG_KERNEL_P                                                                       \
-	CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, \
-		unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,    \
-		unsigned int sharedMemBytes, CUstream hStream, void **kernelParams,        \
-		void **extra
-#define SIG_KERNEL_A                                                                       \
-	f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes,  \
-		hStream, kernelParams, extra
+#define SIG_KERNEL_P                                                                               \
+	CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,         \
+	    unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,                \
+	    unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra
+#define SIG_KERNEL_A                                                                               \
+	f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream, \
+	    kernelParams, extra
 #define SIG_KERNELEX_P const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra
 #define SIG_KERNELEX_A config, f, kernelParams, extra
-#define SIG_COOP_P                                                                         \
-	CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ, \
-		unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,    \
-		unsigned int sharedMemBytes, CUstream hStream, void **kernelParams
-#define SIG_COOP_A                                                                         \
-	f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes,  \
-		hStream, kernelParams
+#define SIG_COOP_P                                                                                 \
+	CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,         \
+	    unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,                \
+	    unsigned int sharedMemBytes, CUstream hStream, void **kernelParams
+#define SIG_COOP_A                                                                                 \
+	f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes, hStream, \
+	    kernelParams
 #define SIG_GRAPHLAUNCH_P CUgraphExec hGraphExec, CUstream hStream
 #define SIG_GRAPHLAUNCH_A hGraphExec, hStream
-#define SIG_LAUNCH_P CUfunction f
-#define SIG_LAUNCH_A f
-#define SIG_GRID_P CUfunction f, int grid_width, int grid_height
-#define SIG_GRID_A f, grid_width, grid_height
-#define SIG_GRIDASYNC_P CUfunction f, int grid_width, int grid_height, CUstream hStream
-#define SIG_GRIDASYNC_A f, grid_width, grid_height, hStream
+#define SIG_LAUNCH_P	  CUfunction f
+#define SIG_LAUNCH_A	  f
+#define SIG_GRID_P	  CUfunction f, int grid_width, int grid_height
+#define SIG_GRID_A	  f, grid_width, grid_height
+#define SIG_GRIDASYNC_P	  CUfunction f, int grid_width, int grid_height, CUstream hStream
+#define SIG_GRIDASYNC_A	  f, grid_width, grid_height, hStream
 
 /* ---- Prototypes ---------------------------------------------------------- */
 

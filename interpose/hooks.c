@@ -55,14 +55,14 @@ static pthread_once_t dlsym_once = PTHREAD_ONCE_INIT;
 static void init_all(void);
 
 /* The wrappers: make sure we are initialised, then hand over to the handler. */
-#define VMIG_HOOK(sym, base, since, ptsz, impl, sig)                                       \
-	VMIG_EXPORT CUresult sym(sig##_P)                                                  \
-	{                                                                                  \
-		pthread_once(&init_once, init_all);                                        \
-		__typeof__(sym) *real = (__typeof__(sym) *)real_addr[VMIG_IDX_##sym];      \
-		if (VMIG_UNLIKELY(!real))                                                  \
-			return CUDA_ERROR_NOT_FOUND;                                       \
-		return vmig__hook_##impl(real, sig##_A);                                   \
+#define VMIG_HOOK(sym, base, since, ptsz, impl, sig)                                               \
+	VMIG_EXPORT CUresult sym(sig##_P)                                                          \
+	{                                                                                          \
+		pthread_once(&init_once, init_all);                                                \
+		__typeof__(sym) *real = (__typeof__(sym) *)real_addr[VMIG_IDX_##sym];              \
+		if (VMIG_UNLIKELY(!real))                                                          \
+			return CUDA_ERROR_NOT_FOUND;                                               \
+		return vmig__hook_##impl(real, sig##_A);                                           \
 	}
 #include "hooks.def"
 #undef VMIG_HOOK
@@ -203,8 +203,8 @@ void *vmig__wrap_addr(void *addr, const char *name, int cuda_version, cuuint64_t
 			 cuda_version, (unsigned long long)flags);
 		return addr;
 	}
-	VMIG_LOG("cuGetProcAddress(%s, %d, %llu): unexported address, using %s", name,
-		 cuda_version, (unsigned long long)flags, hooks[i].name);
+	VMIG_LOG("cuGetProcAddress(%s, %d, %llu): unexported address, using %s", name, cuda_version,
+		 (unsigned long long)flags, hooks[i].name);
 	return hooks[i].wrapper;
 }
 

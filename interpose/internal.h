@@ -23,8 +23,8 @@
 #include "cuda_api.h"
 #include "region.h"
 
-#define VMIG_HIDDEN __attribute__((visibility("hidden")))
-#define VMIG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define VMIG_HIDDEN	 __attribute__((visibility("hidden")))
+#define VMIG_LIKELY(x)	 __builtin_expect(!!(x), 1)
 #define VMIG_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---- config.c ------------------------------------------------------------ */
@@ -39,10 +39,10 @@ struct vmig__config {
 	bool active; /* an instance is named: enforce what is valid below */
 	char partition[128];
 	bool mem_limited;
-	uint64_t mem_limit; /* bytes */
-	unsigned compute_pct; /* 1..100; 100 = no cap */
-	int compute_mode;     /* enum vmig__compute_mode */
-	unsigned mps_pct;     /* under MPS: the server's thread percentage for us, else 0 */
+	uint64_t mem_limit;	  /* bytes */
+	unsigned compute_pct;	  /* 1..100; 100 = no cap */
+	int compute_mode;	  /* enum vmig__compute_mode */
+	unsigned mps_pct;	  /* under MPS: the server's thread percentage for us, else 0 */
 	char acct_path[PATH_MAX]; /* "" = accounting private to this process */
 	char cuda_lib[PATH_MAX];  /* the real driver to load */
 	bool debug;
@@ -58,10 +58,10 @@ void vmig__config_parse(struct vmig__config *c, vmig__getenv_fn get);
 /* The process's configuration, parsed on first use (pthread_once). */
 const struct vmig__config *vmig__config(void);
 void vmig__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-#define VMIG_LOG(...)                                                                      \
-	do {                                                                               \
-		if (VMIG_UNLIKELY(vmig__config()->debug))                                  \
-			vmig__log(__VA_ARGS__);                                            \
+#define VMIG_LOG(...)                                                                              \
+	do {                                                                                       \
+		if (VMIG_UNLIKELY(vmig__config()->debug))                                          \
+			vmig__log(__VA_ARGS__);                                                    \
 	} while (0)
 
 /* ---- hooks.c ------------------------------------------------------------- */
@@ -81,7 +81,7 @@ void *vmig__real_sym(const char *name);
 void *vmig__wrap_addr(void *addr, const char *name, int cuda_version, cuuint64_t flags);
 
 /* Handler prototypes: one per handler named in hooks.def. */
-#define VMIG_HOOK(sym, base, since, ptsz, impl, sig)                                       \
+#define VMIG_HOOK(sym, base, since, ptsz, impl, sig)                                               \
 	CUresult vmig__hook_##impl(__typeof__(sym) *real, sig##_P);
 #include "hooks.def"
 #undef VMIG_HOOK

@@ -35,13 +35,13 @@
 
 #include "internal.h"
 
-#define NTRACK 64
-#define RING 128
-#define SAMPLE_NS 1000000ull	 /* a sample mark at most every 1 ms per stream */
-#define PERIOD_NS 10000000ull	 /* the poller's control period */
-#define WINDOW_NS 100000000ull	 /* the bucket holds at most p % of this */
+#define NTRACK	      64
+#define RING	      128
+#define SAMPLE_NS     1000000ull   /* a sample mark at most every 1 ms per stream */
+#define PERIOD_NS     10000000ull  /* the poller's control period */
+#define WINDOW_NS     100000000ull /* the bucket holds at most p % of this */
 #define IDLE_EVICT_NS 2000000000ull
-#define QUIET_NS 2000000ull /* no launch for this long: the poller closes the batch */
+#define QUIET_NS      2000000ull /* no launch for this long: the poller closes the batch */
 
 struct mark {
 	CUevent ev;
@@ -54,12 +54,12 @@ struct tracker {
 	CUstream stream; /* where marks are recorded */
 	uint32_t head, tail;
 	unsigned launches_since; /* launches since the last mark */
-	bool per_thread; /* a thread's default stream: only that thread may mark it */
+	bool per_thread;	 /* a thread's default stream: only that thread may mark it */
 	uint64_t last_mark_ns, last_use_ns;
 	struct mark ring[RING];
 };
 
-static bool cap_on;	    /* the gate is armed: the share may be (or become) < 100 % */
+static bool cap_on;		/* the gate is armed: the share may be (or become) < 100 % */
 static unsigned full_pct = 100; /* no time cap at or above this share (MPS: its percentage) */
 static struct vmig__region *R;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;

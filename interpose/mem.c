@@ -22,9 +22,9 @@ enum kind { KIND_DEV = 1, KIND_VMM = 2, KIND_ARRAY = 3, KIND_MIPMAP = 4 };
 
 #define TABLE_BITS 20
 #define TABLE_SIZE (1u << TABLE_BITS)
-#define MAX_PROBE 4096
-#define KEY_EMPTY 0ull
-#define KEY_TOMB (~0ull)
+#define MAX_PROBE  4096
+#define KEY_EMPTY  0ull
+#define KEY_TOMB   (~0ull)
 
 struct entry {
 	_Atomic uint64_t key;
@@ -235,7 +235,8 @@ CUresult vmig__hook_pitch(__typeof__(cuMemAllocPitch_v2) *real, SIG_PITCH_P)
 	}
 	uint64_t bytes = (uint64_t)pitch * Height;
 	if (!settle(est, bytes)) {
-		__typeof__(cuMemFree_v2) *fr = (__typeof__(cuMemFree_v2) *)vmig__real_sym("cuMemFree_v2");
+		__typeof__(cuMemFree_v2) *fr =
+		    (__typeof__(cuMemFree_v2) *)vmig__real_sym("cuMemFree_v2");
 		if (fr)
 			fr(p);
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -327,11 +328,14 @@ static uint64_t format_bytes(CUarray_format f)
 {
 	switch (f) {
 	case CU_AD_FORMAT_UNSIGNED_INT8:
-	case CU_AD_FORMAT_SIGNED_INT8: return 1;
+	case CU_AD_FORMAT_SIGNED_INT8:
+		return 1;
 	case CU_AD_FORMAT_UNSIGNED_INT16:
 	case CU_AD_FORMAT_SIGNED_INT16:
-	case CU_AD_FORMAT_HALF: return 2;
-	default: return 4; /* 32-bit formats; also the bound used for newer formats */
+	case CU_AD_FORMAT_HALF:
+		return 2;
+	default:
+		return 4; /* 32-bit formats; also the bound used for newer formats */
 	}
 }
 
@@ -346,8 +350,7 @@ static uint64_t mul_sat(uint64_t a, uint64_t b)
  * absent; for layered arrays depth counts layers, and for cubemaps it
  * already counts the 6 faces (depth is 6, or 6 x layers).
  */
-static uint64_t array_bytes(uint64_t w, uint64_t h, uint64_t d, CUarray_format f,
-			    unsigned channels)
+static uint64_t array_bytes(uint64_t w, uint64_t h, uint64_t d, CUarray_format f, unsigned channels)
 {
 	uint64_t n = mul_sat(format_bytes(f), channels ? channels : 1);
 	n = mul_sat(n, w ? w : 1);
@@ -371,21 +374,21 @@ static uint64_t mipmap_bytes(const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned levels)
 	return sum;
 }
 
-#define ARRAY_HOOK(handler, fn, DESC, SIGP, bytes_expr)                                    \
-	CUresult vmig__hook_##handler(__typeof__(fn) *real, SIGP)                          \
-	{                                                                                  \
-		if (!mem_on || !pHandle || !pAllocateArray)                                \
-			return real(pHandle, pAllocateArray);                              \
-		const DESC *d = pAllocateArray;                                            \
-		uint64_t n = (bytes_expr);                                                 \
-		if (!charge(n))                                                            \
-			return CUDA_ERROR_OUT_OF_MEMORY;                                   \
-		CUresult rc = real(pHandle, pAllocateArray);                               \
-		if (rc != CUDA_SUCCESS)                                                    \
-			vmig__acct_unreserve(n);                                           \
-		else                                                                       \
-			remember((uint64_t)(uintptr_t)*pHandle, KIND_ARRAY, n);            \
-		return rc;                                                                 \
+#define ARRAY_HOOK(handler, fn, DESC, SIGP, bytes_expr)                                            \
+	CUresult vmig__hook_##handler(__typeof__(fn) *real, SIGP)                                  \
+	{                                                                                          \
+		if (!mem_on || !pHandle || !pAllocateArray)                                        \
+			return real(pHandle, pAllocateArray);                                      \
+		const DESC *d = pAllocateArray;                                                    \
+		uint64_t n = (bytes_expr);                                                         \
+		if (!charge(n))                                                                    \
+			return CUDA_ERROR_OUT_OF_MEMORY;                                           \
+		CUresult rc = real(pHandle, pAllocateArray);                                       \
+		if (rc != CUDA_SUCCESS)                                                            \
+			vmig__acct_unreserve(n);                                                   \
+		else                                                                               \
+			remember((uint64_t)(uintptr_t)*pHandle, KIND_ARRAY, n);                    \
+		return rc;                                                                         \
 	}
 
 ARRAY_HOOK(array, cuArrayCreate_v2, CUDA_ARRAY_DESCRIPTOR, SIG_ARRAY_P,
@@ -453,7 +456,8 @@ static void instance_view(uint64_t *free_b, uint64_t *total_b)
 {
 	uint64_t now = vmig__now_ns(), last = atomic_load(&last_reclaim_ns);
 	/* Let freed memory of dead processes show, at most every 100 ms. */
-	if (now - last > 100000000ull && atomic_compare_exchange_strong(&last_reclaim_ns, &last, now))
+	if (now - last > 100000000ull &&
+	    atomic_compare_exchange_strong(&last_reclaim_ns, &last, now))
 		vmig__acct_reclaim();
 	uint64_t used = vmig__acct_used();
 	uint64_t total = *total_b < mem_limit ? *total_b : mem_limit;

@@ -34,9 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VMIG_ACCT_MAGIC 0x3154434341474d56ULL /* "VMGACCT1" little-endian */
+#define VMIG_ACCT_MAGIC	  0x3154434341474d56ULL /* "VMGACCT1" little-endian */
 #define VMIG_ACCT_VERSION 1u
-#define VMIG_ACCT_SLOTS 1024
+#define VMIG_ACCT_SLOTS	  1024
 
 /* One process of the instance.  Written under the lock, except bytes. */
 struct vmig__slot {
@@ -48,8 +48,8 @@ struct vmig__slot {
 struct vmig__region {
 	uint64_t magic;
 	uint32_t version;
-	uint32_t size;	     /* sizeof(struct vmig__region) of the writer */
-	uint64_t mem_limit;  /* as the creator was told (informational) */
+	uint32_t size;	    /* sizeof(struct vmig__region) of the writer */
+	uint64_t mem_limit; /* as the creator was told (informational) */
 	/*
 	 * The instance's compute share, 1-100 (100 = no cap).  Live: the
 	 * creator writes its VMIG_COMPUTE_PCT, `vmig mig -rg` stores a new
@@ -93,8 +93,7 @@ _Static_assert(offsetof(struct vmig__region, busy_ns) == 248, "layout v1");
 _Static_assert(offsetof(struct vmig__region, throttled_ns) == 256, "layout v1");
 _Static_assert(offsetof(struct vmig__region, slots) == 328, "layout v1");
 _Static_assert(sizeof(struct vmig__slot) == 16, "layout v1");
-_Static_assert(offsetof(struct vmig__region, bytes) == 328 + 16 * VMIG_ACCT_SLOTS,
-	       "layout v1");
+_Static_assert(offsetof(struct vmig__region, bytes) == 328 + 16 * VMIG_ACCT_SLOTS, "layout v1");
 _Static_assert(sizeof(struct vmig__region) == 328 + 24 * VMIG_ACCT_SLOTS, "layout v1");
 
 static inline uint64_t vmig__now_ns(void)
@@ -166,8 +165,8 @@ static inline struct vmig__region *vmig__region_map_fd(int fd, const char *parti
 		*err = "cannot size it";
 		return NULL;
 	}
-	void *p = mmap(NULL, sizeof(struct vmig__region), PROT_READ | PROT_WRITE, MAP_SHARED,
-		       fd, 0);
+	void *p =
+	    mmap(NULL, sizeof(struct vmig__region), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		*err = "cannot map it";
 		return NULL;

@@ -17,9 +17,9 @@ struct vmig_ctx {
 };
 
 static const struct vmig_backend_ops *const backends[] = {
-	&vmig__backend_sim,
-	&vmig__backend_nvml,
-	&vmig__backend_soft,
+    &vmig__backend_sim,
+    &vmig__backend_nvml,
+    &vmig__backend_soft,
 };
 
 static const struct vmig_backend_ops *backend_by_name(const char *name)
@@ -79,7 +79,8 @@ int vmig_open(const char *backend, struct vmig_ctx **ret, struct vmig_err *err)
 	const struct vmig_backend_ops *ops = backend_by_name(backend);
 	if (!ops)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
-				    "unknown backend '%s' (expected sim, nvml, soft or auto)", backend);
+				    "unknown backend '%s' (expected sim, nvml, soft or auto)",
+				    backend);
 	return open_with(ops, ret, err);
 }
 

@@ -14,7 +14,7 @@ static const struct {
 	const char *text;
 	int nvml;
 } error_table[VMIG_E__COUNT] = {
-	[VMIG_OK] = {"OK", "Success", 0},
+    [VMIG_OK] = {"OK", "Success", 0},
 #define VMIG_ERR(name, nvml, text) [VMIG_E_##name] = {#name, text, nvml},
 #include "vmig/errors.def"
 #undef VMIG_ERR

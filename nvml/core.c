@@ -18,8 +18,8 @@
 #include "nv.h"
 
 #define NV_DRIVER_VERSION "580.82.07"
-#define NV_NVML_VERSION "13.580.82.07" /* first field: the CUDA major of the driver */
-#define NV_CUDA_VERSION 13000
+#define NV_NVML_VERSION	  "13.580.82.07" /* first field: the CUDA major of the driver */
+#define NV_CUDA_VERSION	  13000
 
 struct nv_lib vmig__nv;
 #define L vmig__nv
@@ -251,21 +251,21 @@ static const struct {
 
 /* The codes vmig's table has no entry of its own for. */
 static const char *const other_texts[] = {
-	[NVML_SUCCESS] = "Success",
-	[NVML_ERROR_ALREADY_INITIALIZED] = "Already Initialized",
-	[NVML_ERROR_INSUFFICIENT_POWER] = "Insufficient External Power",
-	[NVML_ERROR_IRQ_ISSUE] = "Interrupt Request Issue",
-	[NVML_ERROR_CORRUPTED_INFOROM] = "Corrupted infoROM",
-	[NVML_ERROR_GPU_IS_LOST] = "GPU is lost",
-	[NVML_ERROR_OPERATING_SYSTEM] = "The operating system has blocked the request.",
-	[NVML_ERROR_LIB_RM_VERSION_MISMATCH] = "RM has detected an NVML/RM version mismatch.",
-	[NVML_ERROR_NO_DATA] = "No data",
-	[NVML_ERROR_VGPU_ECC_NOT_SUPPORTED] = "vGPU operation not available with ECC enabled",
-	[NVML_ERROR_FREQ_NOT_SUPPORTED] = "Frequency not supported",
-	[NVML_ERROR_DEPRECATED] = "Deprecated",
-	[NVML_ERROR_NOT_READY] = "Not Ready",
-	[NVML_ERROR_GPU_NOT_FOUND] = "GPU not found",
-	[NVML_ERROR_RESET_TYPE_NOT_SUPPORTED] = "Reset type not supported",
+    [NVML_SUCCESS] = "Success",
+    [NVML_ERROR_ALREADY_INITIALIZED] = "Already Initialized",
+    [NVML_ERROR_INSUFFICIENT_POWER] = "Insufficient External Power",
+    [NVML_ERROR_IRQ_ISSUE] = "Interrupt Request Issue",
+    [NVML_ERROR_CORRUPTED_INFOROM] = "Corrupted infoROM",
+    [NVML_ERROR_GPU_IS_LOST] = "GPU is lost",
+    [NVML_ERROR_OPERATING_SYSTEM] = "The operating system has blocked the request.",
+    [NVML_ERROR_LIB_RM_VERSION_MISMATCH] = "RM has detected an NVML/RM version mismatch.",
+    [NVML_ERROR_NO_DATA] = "No data",
+    [NVML_ERROR_VGPU_ECC_NOT_SUPPORTED] = "vGPU operation not available with ECC enabled",
+    [NVML_ERROR_FREQ_NOT_SUPPORTED] = "Frequency not supported",
+    [NVML_ERROR_DEPRECATED] = "Deprecated",
+    [NVML_ERROR_NOT_READY] = "Not Ready",
+    [NVML_ERROR_GPU_NOT_FOUND] = "GPU not found",
+    [NVML_ERROR_RESET_TYPE_NOT_SUPPORTED] = "Reset type not supported",
 };
 
 NVML_EXPORT const char *nvmlErrorString(nvmlReturn_t result)

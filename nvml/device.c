@@ -13,8 +13,8 @@
 
 #include "nv.h"
 
-#define L vmig__nv
-#define H vmig__nv_hot
+#define L   vmig__nv
+#define H   vmig__nv_hot
 #define MIB (1024ull * 1024ull)
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *deviceCount)
@@ -126,8 +126,9 @@ static bool hex_field(const char **s, char stop, unsigned maxdigits, unsigned *r
 	for (; *p && *p != stop; p++, n++) {
 		if (!isxdigit((unsigned char)*p) || n >= maxdigits)
 			return false;
-		v = v * 16 + (unsigned)(isdigit((unsigned char)*p) ? *p - '0'
-								: tolower((unsigned char)*p) - 'a' + 10);
+		v = v * 16 + (unsigned)(isdigit((unsigned char)*p)
+					    ? *p - '0'
+					    : tolower((unsigned char)*p) - 'a' + 10);
 	}
 	if (n == 0 || *p != stop)
 		return false;
@@ -155,7 +156,7 @@ static bool parse_bus_id(const char *s, unsigned *dom, unsigned *bus, unsigned *
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *pciBusId,
-							   nvmlDevice_t *device)
+							  nvmlDevice_t *device)
 {
 	nvmlReturn_t r = vmig__nv_enter();
 	if (r != NVML_SUCCESS)
@@ -201,8 +202,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsi
 	return vmig__nv_leave(vmig__nv_copy(uuid, length, ref.ci ? ref.cis->uuid : ref.g->uuid));
 }
 
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetSerial(nvmlDevice_t device, char *serial,
-					      unsigned int length)
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetSerial(nvmlDevice_t device, char *serial, unsigned int length)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
@@ -387,7 +387,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMem
 
 /* Only MIG device handles have attributes, as the header says. */
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t device,
-						     nvmlDeviceAttributes_t *attributes)
+						    nvmlDeviceAttributes_t *attributes)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
@@ -398,27 +398,27 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t device,
 	if (!ref.ci)
 		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
 	*attributes = (nvmlDeviceAttributes_t){
-		.multiprocessorCount = ref.cp->sm,
-		.sharedCopyEngineCount = ref.gp->ce,
-		.sharedDecoderCount = ref.gp->dec,
-		.sharedEncoderCount = ref.gp->enc,
-		.sharedJpegCount = ref.gp->jpeg,
-		.sharedOfaCount = ref.gp->ofa,
-		.gpuInstanceSliceCount = ref.gp->slices,
-		.computeInstanceSliceCount = ref.cp->slices,
-		.memorySizeMB = ref.gp->mem_mib,
+	    .multiprocessorCount = ref.cp->sm,
+	    .sharedCopyEngineCount = ref.gp->ce,
+	    .sharedDecoderCount = ref.gp->dec,
+	    .sharedEncoderCount = ref.gp->enc,
+	    .sharedJpegCount = ref.gp->jpeg,
+	    .sharedOfaCount = ref.gp->ofa,
+	    .gpuInstanceSliceCount = ref.gp->slices,
+	    .computeInstanceSliceCount = ref.cp->slices,
+	    .memorySizeMB = ref.gp->mem_mib,
 	};
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetAttributes(nvmlDevice_t device,
-						  nvmlDeviceAttributes_t *attributes)
+						 nvmlDeviceAttributes_t *attributes)
 {
 	return nvmlDeviceGetAttributes_v2(device, attributes);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major,
-							     int *minor)
+							    int *minor)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
@@ -432,7 +432,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device,
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device,
-						    nvmlDeviceArchitecture_t *arch)
+						   nvmlDeviceArchitecture_t *arch)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);

@@ -42,7 +42,7 @@ static nvmlReturn_t changed(int r)
 /* ------------------------------------------------------------------------ */
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *currentMode,
-					       unsigned int *pendingMode)
+					      unsigned int *pendingMode)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_mig_gpu(device, &ref);
@@ -61,7 +61,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int 
  * Ampere, whose mode stays pending until the GPU is reset.
  */
 NVML_EXPORT nvmlReturn_t nvmlDeviceSetMigMode(nvmlDevice_t device, unsigned int mode,
-					       nvmlReturn_t *activationStatus)
+					      nvmlReturn_t *activationStatus)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_mig_gpu(device, &ref);
@@ -88,22 +88,23 @@ static void mig_name(char *buf, size_t size, const char *name)
 static void gi_info_v1(const struct vmig_gi_profile *gp, nvmlGpuInstanceProfileInfo_t *info)
 {
 	*info = (nvmlGpuInstanceProfileInfo_t){
-		.id = gp->id,
-		.isP2pSupported = !!(gp->flags & VMIG_PF_P2P),
-		.sliceCount = gp->slices,
-		.instanceCount = gp->instances,
-		.multiprocessorCount = gp->sm,
-		.copyEngineCount = gp->ce,
-		.decoderCount = gp->dec,
-		.encoderCount = gp->enc,
-		.jpegCount = gp->jpeg,
-		.ofaCount = gp->ofa,
-		.memorySizeMB = gp->mem_mib,
+	    .id = gp->id,
+	    .isP2pSupported = !!(gp->flags & VMIG_PF_P2P),
+	    .sliceCount = gp->slices,
+	    .instanceCount = gp->instances,
+	    .multiprocessorCount = gp->sm,
+	    .copyEngineCount = gp->ce,
+	    .decoderCount = gp->dec,
+	    .encoderCount = gp->enc,
+	    .jpegCount = gp->jpeg,
+	    .ofaCount = gp->ofa,
+	    .memorySizeMB = gp->mem_mib,
 	};
 }
 
 /* v2 and v3 share the caller's buffer; which one it is was checked from info->version. */
-static void gi_info_versioned(const struct vmig_gi_profile *gp, nvmlGpuInstanceProfileInfo_v2_t *info)
+static void gi_info_versioned(const struct vmig_gi_profile *gp,
+			      nvmlGpuInstanceProfileInfo_v2_t *info)
 {
 	nvmlGpuInstanceProfileInfo_t v1;
 	gi_info_v1(gp, &v1);
@@ -116,19 +117,19 @@ static void gi_info_versioned(const struct vmig_gi_profile *gp, nvmlGpuInstanceP
 		return;
 	}
 	nvmlGpuInstanceProfileInfo_v3_t v3 = {
-		.version = info->version,
-		.id = v1.id,
-		.sliceCount = v1.sliceCount,
-		.instanceCount = v1.instanceCount,
-		.multiprocessorCount = v1.multiprocessorCount,
-		.copyEngineCount = v1.copyEngineCount,
-		.decoderCount = v1.decoderCount,
-		.encoderCount = v1.encoderCount,
-		.jpegCount = v1.jpegCount,
-		.ofaCount = v1.ofaCount,
-		.memorySizeMB = v1.memorySizeMB,
-		.capabilities = (gp->flags & VMIG_PF_P2P ? NVML_GPU_INSTANCE_PROFILE_CAPS_P2P : 0) |
-				(gp->flags & VMIG_PF_GFX ? NVML_GPU_INSTANCE_PROFILE_CAPS_GFX : 0),
+	    .version = info->version,
+	    .id = v1.id,
+	    .sliceCount = v1.sliceCount,
+	    .instanceCount = v1.instanceCount,
+	    .multiprocessorCount = v1.multiprocessorCount,
+	    .copyEngineCount = v1.copyEngineCount,
+	    .decoderCount = v1.decoderCount,
+	    .encoderCount = v1.encoderCount,
+	    .jpegCount = v1.jpegCount,
+	    .ofaCount = v1.ofaCount,
+	    .memorySizeMB = v1.memorySizeMB,
+	    .capabilities = (gp->flags & VMIG_PF_P2P ? NVML_GPU_INSTANCE_PROFILE_CAPS_P2P : 0) |
+			    (gp->flags & VMIG_PF_GFX ? NVML_GPU_INSTANCE_PROFILE_CAPS_GFX : 0),
 	};
 	mig_name(v3.name, sizeof(v3.name), gp->name);
 	memcpy(info, &v3, sizeof(v3));
@@ -150,7 +151,7 @@ static nvmlReturn_t enter_gi_profile(nvmlDevice_t device, unsigned key, bool by_
 	if (!out || (!by_id && key >= NVML_GPU_INSTANCE_PROFILE_COUNT))
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	const struct vmig_gi_profile *gp =
-		by_id ? vmig_gi_profile_by_id(ref.m, key) : vmig_gi_profile_by_index(ref.m, key);
+	    by_id ? vmig_gi_profile_by_id(ref.m, key) : vmig_gi_profile_by_index(ref.m, key);
 	if (by_id && !gp)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	if (!gp || !ref.g->mig_current)
@@ -160,8 +161,8 @@ static nvmlReturn_t enter_gi_profile(nvmlDevice_t device, unsigned key, bool by_
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t device,
-							      unsigned int profile,
-							      nvmlGpuInstanceProfileInfo_t *info)
+							     unsigned int profile,
+							     nvmlGpuInstanceProfileInfo_t *info)
 {
 	const struct vmig_gi_profile *gp;
 	nvmlReturn_t r = enter_gi_profile(device, profile, false, info, &gp);
@@ -193,14 +194,14 @@ static nvmlReturn_t gi_info_v(nvmlDevice_t device, unsigned key, bool by_id,
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfoV(nvmlDevice_t device,
-							       unsigned int profile,
-							       nvmlGpuInstanceProfileInfo_v2_t *info)
+							      unsigned int profile,
+							      nvmlGpuInstanceProfileInfo_v2_t *info)
 {
 	return gi_info_v(device, profile, false, info);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfoByIdV(
-	nvmlDevice_t device, unsigned int profileId, nvmlGpuInstanceProfileInfo_v2_t *info)
+    nvmlDevice_t device, unsigned int profileId, nvmlGpuInstanceProfileInfo_v2_t *info)
 {
 	return gi_info_v(device, profileId, true, info);
 }
@@ -251,15 +252,15 @@ static nvmlReturn_t gi_placements(nvmlDevice_t device, unsigned profileId,
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstancePossiblePlacements_v2(
-	nvmlDevice_t device, unsigned int profileId, nvmlGpuInstancePlacement_t *placements,
-	unsigned int *count)
+    nvmlDevice_t device, unsigned int profileId, nvmlGpuInstancePlacement_t *placements,
+    unsigned int *count)
 {
 	return gi_placements(device, profileId, placements, count, false);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstancePossiblePlacements(
-	nvmlDevice_t device, unsigned int profileId, nvmlGpuInstancePlacement_t *placements,
-	unsigned int *count)
+    nvmlDevice_t device, unsigned int profileId, nvmlGpuInstancePlacement_t *placements,
+    unsigned int *count)
 {
 	return gi_placements(device, profileId, placements, count, true);
 }
@@ -286,8 +287,8 @@ static nvmlReturn_t enter_gi_op(nvmlDevice_t device, unsigned profileId, const v
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceRemainingCapacity(nvmlDevice_t device,
-								    unsigned int profileId,
-								    unsigned int *count)
+								   unsigned int profileId,
+								   unsigned int *count)
 {
 	struct nv_ref ref;
 	const struct vmig_gi_profile *gp;
@@ -322,14 +323,14 @@ static nvmlReturn_t create_gi(nvmlDevice_t device, unsigned profileId,
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceCreateGpuInstance(nvmlDevice_t device, unsigned int profileId,
-						      nvmlGpuInstance_t *gpuInstance)
+						     nvmlGpuInstance_t *gpuInstance)
 {
 	return create_gi(device, profileId, NULL, false, gpuInstance);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceCreateGpuInstanceWithPlacement(
-	nvmlDevice_t device, unsigned int profileId, const nvmlGpuInstancePlacement_t *placement,
-	nvmlGpuInstance_t *gpuInstance)
+    nvmlDevice_t device, unsigned int profileId, const nvmlGpuInstancePlacement_t *placement,
+    nvmlGpuInstance_t *gpuInstance)
 {
 	return create_gi(device, profileId, placement, true, gpuInstance);
 }
@@ -398,7 +399,8 @@ static __attribute__((noinline)) nvmlReturn_t gpu_instances_locked(nvmlDevice_t 
 		return r;
 	unsigned n = 0;
 	for (unsigned i = 0; i < ref.g->ngi; i++)
-		n += ref.g->gi[i].profile_id == profileId && vmig__nv_gi_handle(ref.index, ref.g->gi[i].id);
+		n += ref.g->gi[i].profile_id == profileId &&
+		     vmig__nv_gi_handle(ref.index, ref.g->gi[i].id);
 	if (*count < n) {
 		*count = n;
 		return vmig__nv_leave(NVML_ERROR_INSUFFICIENT_SIZE);
@@ -416,8 +418,8 @@ static __attribute__((noinline)) nvmlReturn_t gpu_instances_locked(nvmlDevice_t 
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profileId,
-						    nvmlGpuInstance_t *gpuInstances,
-						    unsigned int *count)
+						   nvmlGpuInstance_t *gpuInstances,
+						   unsigned int *count)
 {
 	int hot = hot_gpu_instances(device, profileId, gpuInstances, count);
 	return hot >= 0 ? (nvmlReturn_t)hot
@@ -425,7 +427,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t device, unsigned int id,
-						       nvmlGpuInstance_t *gpuInstance)
+						      nvmlGpuInstance_t *gpuInstance)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_mig_gpu(device, &ref);
@@ -443,7 +445,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t device, unsig
 }
 
 NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gpuInstance,
-						 nvmlGpuInstanceInfo_t *info)
+						nvmlGpuInstanceInfo_t *info)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_gi(gpuInstance, &ref);
@@ -452,10 +454,10 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gpuInstance,
 	if (!info)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	*info = (nvmlGpuInstanceInfo_t){
-		.device = ref.dev,
-		.id = ref.gi->id,
-		.profileId = ref.gi->profile_id,
-		.placement = {.start = ref.gi->start, .size = ref.gi->size},
+	    .device = ref.dev,
+	    .id = ref.gi->id,
+	    .profileId = ref.gi->profile_id,
+	    .placement = {.start = ref.gi->start, .size = ref.gi->size},
 	};
 	return vmig__nv_leave(NVML_SUCCESS);
 }
@@ -468,15 +470,15 @@ static void ci_info_v1(const struct vmig_gi_profile *gp, const struct vmig_ci_pr
 		       nvmlComputeInstanceProfileInfo_t *info)
 {
 	*info = (nvmlComputeInstanceProfileInfo_t){
-		.id = cp->id,
-		.sliceCount = cp->slices,
-		.instanceCount = cp->instances,
-		.multiprocessorCount = cp->sm,
-		.sharedCopyEngineCount = gp->ce,
-		.sharedDecoderCount = gp->dec,
-		.sharedEncoderCount = gp->enc,
-		.sharedJpegCount = gp->jpeg,
-		.sharedOfaCount = gp->ofa,
+	    .id = cp->id,
+	    .sliceCount = cp->slices,
+	    .instanceCount = cp->instances,
+	    .multiprocessorCount = cp->sm,
+	    .sharedCopyEngineCount = gp->ce,
+	    .sharedDecoderCount = gp->dec,
+	    .sharedEncoderCount = gp->enc,
+	    .sharedJpegCount = gp->jpeg,
+	    .sharedOfaCount = gp->ofa,
 	};
 }
 
@@ -494,8 +496,9 @@ static void ci_info_versioned(const struct vmig_gi_profile *gp, const struct vmi
 	v3.capabilities = cp->flags & VMIG_PF_GFX ? NVML_COMPUTE_INSTANCE_PROFILE_CAPS_GFX : 0;
 	/* v2 is v3 without its last field. */
 	memcpy(info, &v3,
-	       info->version == nvmlComputeInstanceProfileInfo_v2 ? sizeof(nvmlComputeInstanceProfileInfo_v2_t)
-								    : sizeof(v3));
+	       info->version == nvmlComputeInstanceProfileInfo_v2
+		   ? sizeof(nvmlComputeInstanceProfileInfo_v2_t)
+		   : sizeof(v3));
 }
 
 /* A CI profile of the GI by index constant, as the profile-info calls look it up. */
@@ -516,8 +519,8 @@ static nvmlReturn_t enter_ci_profile(nvmlGpuInstance_t gpuInstance, unsigned pro
 }
 
 NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfo(
-	nvmlGpuInstance_t gpuInstance, unsigned int profile, unsigned int engProfile,
-	nvmlComputeInstanceProfileInfo_t *info)
+    nvmlGpuInstance_t gpuInstance, unsigned int profile, unsigned int engProfile,
+    nvmlComputeInstanceProfileInfo_t *info)
 {
 	struct nv_ref ref;
 	const struct vmig_ci_profile *cp;
@@ -529,8 +532,8 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfo(
 }
 
 NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfoV(
-	nvmlGpuInstance_t gpuInstance, unsigned int profile, unsigned int engProfile,
-	nvmlComputeInstanceProfileInfo_v2_t *info)
+    nvmlGpuInstance_t gpuInstance, unsigned int profile, unsigned int engProfile,
+    nvmlComputeInstanceProfileInfo_v2_t *info)
 {
 	if (info && info->version != nvmlComputeInstanceProfileInfo_v2 &&
 	    info->version != nvmlComputeInstanceProfileInfo_v3) {
@@ -564,8 +567,8 @@ static nvmlReturn_t enter_ci_op(nvmlGpuInstance_t gpuInstance, unsigned profileI
 }
 
 NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstancePossiblePlacements(
-	nvmlGpuInstance_t gpuInstance, unsigned int profileId,
-	nvmlComputeInstancePlacement_t *placements, unsigned int *count)
+    nvmlGpuInstance_t gpuInstance, unsigned int profileId,
+    nvmlComputeInstancePlacement_t *placements, unsigned int *count)
 {
 	struct nv_ref ref;
 	const struct vmig_ci_profile *cp;
@@ -580,7 +583,7 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstancePossiblePlacements(
 }
 
 NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceRemainingCapacity(
-	nvmlGpuInstance_t gpuInstance, unsigned int profileId, unsigned int *count)
+    nvmlGpuInstance_t gpuInstance, unsigned int profileId, unsigned int *count)
 {
 	struct nv_ref ref;
 	const struct vmig_ci_profile *cp;
@@ -614,16 +617,15 @@ static nvmlReturn_t create_ci(nvmlGpuInstance_t gpuInstance, unsigned profileId,
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
-NVML_EXPORT nvmlReturn_t nvmlGpuInstanceCreateComputeInstance(nvmlGpuInstance_t gpuInstance,
-							       unsigned int profileId,
-							       nvmlComputeInstance_t *computeInstance)
+NVML_EXPORT nvmlReturn_t nvmlGpuInstanceCreateComputeInstance(
+    nvmlGpuInstance_t gpuInstance, unsigned int profileId, nvmlComputeInstance_t *computeInstance)
 {
 	return create_ci(gpuInstance, profileId, NULL, false, computeInstance);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlGpuInstanceCreateComputeInstanceWithPlacement(
-	nvmlGpuInstance_t gpuInstance, unsigned int profileId,
-	const nvmlComputeInstancePlacement_t *placement, nvmlComputeInstance_t *computeInstance)
+    nvmlGpuInstance_t gpuInstance, unsigned int profileId,
+    const nvmlComputeInstancePlacement_t *placement, nvmlComputeInstance_t *computeInstance)
 {
 	return create_ci(gpuInstance, profileId, placement, true, computeInstance);
 }
@@ -635,13 +637,13 @@ NVML_EXPORT nvmlReturn_t nvmlComputeInstanceDestroy(nvmlComputeInstance_t comput
 	if (r != NVML_SUCCESS)
 		return r;
 	return vmig__nv_leave(
-		changed(vmig_destroy_ci(L.ctx, ref.index, ref.gi->id, ref.ci->id, NULL)));
+	    changed(vmig_destroy_ci(L.ctx, ref.index, ref.gi->id, ref.ci->id, NULL)));
 }
 
 NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gpuInstance,
-							     unsigned int profileId,
-							     nvmlComputeInstance_t *computeInstances,
-							     unsigned int *count)
+							    unsigned int profileId,
+							    nvmlComputeInstance_t *computeInstances,
+							    unsigned int *count)
 {
 	struct nv_ref ref;
 	const struct vmig_ci_profile *cp;
@@ -669,7 +671,7 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gp
 }
 
 NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceById(
-	nvmlGpuInstance_t gpuInstance, unsigned int id, nvmlComputeInstance_t *computeInstance)
+    nvmlGpuInstance_t gpuInstance, unsigned int id, nvmlComputeInstance_t *computeInstance)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_gi(gpuInstance, &ref);
@@ -685,7 +687,7 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceById(
 }
 
 NVML_EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t computeInstance,
-							nvmlComputeInstanceInfo_t *info)
+						       nvmlComputeInstanceInfo_t *info)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_ci(computeInstance, &ref);
@@ -694,17 +696,17 @@ NVML_EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t com
 	if (!info)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	*info = (nvmlComputeInstanceInfo_t){
-		.device = ref.dev,
-		.gpuInstance = vmig__nv_gi_handle(ref.index, ref.gi->id),
-		.id = ref.ci->id,
-		.profileId = ref.ci->profile_id,
-		.placement = {.start = ref.ci->start, .size = ref.ci->size},
+	    .device = ref.dev,
+	    .gpuInstance = vmig__nv_gi_handle(ref.index, ref.gi->id),
+	    .id = ref.ci->id,
+	    .profileId = ref.ci->profile_id,
+	    .placement = {.start = ref.ci->start, .size = ref.ci->size},
 	};
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo(nvmlComputeInstance_t computeInstance,
-						     nvmlComputeInstanceInfo_t *info)
+						    nvmlComputeInstanceInfo_t *info)
 {
 	return nvmlComputeInstanceGetInfo_v2(computeInstance, info);
 }
@@ -713,8 +715,7 @@ NVML_EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo(nvmlComputeInstance_t comput
 /* MIG device handles                                                        */
 /* ------------------------------------------------------------------------ */
 
-NVML_EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device,
-						      unsigned int *isMigDevice)
+NVML_EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *isMigDevice)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
@@ -787,8 +788,7 @@ static int hot_mig_handle(nvmlDevice_t device, unsigned index, nvmlDevice_t *mig
 	return NVML_SUCCESS;
 }
 
-static __attribute__((noinline)) nvmlReturn_t mig_handle_locked(nvmlDevice_t device,
-								unsigned index,
+static __attribute__((noinline)) nvmlReturn_t mig_handle_locked(nvmlDevice_t device, unsigned index,
 								nvmlDevice_t *migDevice)
 {
 	struct nv_ref ref;
@@ -806,15 +806,15 @@ static __attribute__((noinline)) nvmlReturn_t mig_handle_locked(nvmlDevice_t dev
 
 /* Indexes are dense, in (GI ID, CI ID) order; slots past the last MIG device are NOT_FOUND. */
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device,
-							      unsigned int index,
-							      nvmlDevice_t *migDevice)
+							     unsigned int index,
+							     nvmlDevice_t *migDevice)
 {
 	int hot = hot_mig_handle(device, index, migDevice);
 	return hot >= 0 ? (nvmlReturn_t)hot : mig_handle_locked(device, index, migDevice);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t migDevice,
-								       nvmlDevice_t *device)
+								      nvmlDevice_t *device)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_device(migDevice, &ref);

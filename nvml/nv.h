@@ -36,7 +36,7 @@
 
 #define NV_MAX_GI_ID 16 /* GI IDs are heap indexes: 0..14 on 8-unit GPUs */
 #define NV_MAX_CI_ID 8	/* CI IDs within a GI */
-#define NV_MAX_MIG (NV_MAX_GI_ID * NV_MAX_CI_ID)
+#define NV_MAX_MIG   (NV_MAX_GI_ID * NV_MAX_CI_ID)
 
 /* The token table: 2^NV_TAB_BITS entries, over twice the most live handles a state can hold. */
 #define NV_TAB_BITS 16
@@ -114,9 +114,9 @@ extern struct nv_lib vmig__nv;
  * half-written table before it notices and discards it.
  */
 struct nv_hot_gpu {
-	uint64_t mem_mib;	/* the model's memory */
-	uint32_t max_mig;	/* nvmlDeviceGetMaxMigDeviceCount */
-	uint32_t nmig;		/* MIG devices, dense, in (GI ID, CI ID) order */
+	uint64_t mem_mib; /* the model's memory */
+	uint32_t max_mig; /* nvmlDeviceGetMaxMigDeviceCount */
+	uint32_t nmig;	  /* MIG devices, dense, in (GI ID, CI ID) order */
 	uint32_t mig_serial[NV_MAX_MIG];
 	/* GI handles sorted by (profile ID, GI ID); those of profile p are gi[first, first + n) */
 	uintptr_t gi[NV_MAX_GI_ID];
@@ -147,7 +147,7 @@ extern uint64_t vmig__nv_token_count; /* serials are 1 .. count - 1 */
  * odd counter before its data, without fences (which ThreadSanitizer does
  * not model); on x86 both compile to plain moves.
  */
-#define NV_LD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define NV_LD(x)    __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define NV_ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
 /* Token table entries: serial in the low half, kind and coordinates above. */
@@ -157,10 +157,22 @@ static inline uint64_t nv_entry(uint32_t serial, unsigned kind, unsigned gpu, un
 	uint32_t coords = kind | gpu << 2 | gi << 8 | ci << 12;
 	return (uint64_t)coords << 32 | serial;
 }
-static inline unsigned nv_entry_kind(uint64_t e) { return (e >> 32) & 3; }
-static inline unsigned nv_entry_gpu(uint64_t e) { return (e >> 34) & 63; }
-static inline unsigned nv_entry_gi(uint64_t e) { return (e >> 40) & 15; }
-static inline unsigned nv_entry_ci(uint64_t e) { return (e >> 44) & 7; }
+static inline unsigned nv_entry_kind(uint64_t e)
+{
+	return (e >> 32) & 3;
+}
+static inline unsigned nv_entry_gpu(uint64_t e)
+{
+	return (e >> 34) & 63;
+}
+static inline unsigned nv_entry_gi(uint64_t e)
+{
+	return (e >> 40) & 15;
+}
+static inline unsigned nv_entry_ci(uint64_t e)
+{
+	return (e >> 44) & 7;
+}
 
 static inline void *nv_token(uint32_t serial)
 {
@@ -185,7 +197,8 @@ static inline uint64_t nv_lookup(const void *h, unsigned kind)
 static inline int nv_gpu_index(const void *h)
 {
 	uintptr_t off = (uintptr_t)h - (uintptr_t)vmig__nv.dev;
-	if (off % sizeof(struct nvmlDevice_st) || off / sizeof(struct nvmlDevice_st) >= VMIG_MAX_GPUS)
+	if (off % sizeof(struct nvmlDevice_st) ||
+	    off / sizeof(struct nvmlDevice_st) >= VMIG_MAX_GPUS)
 		return -1;
 	return (int)(off / sizeof(struct nvmlDevice_st));
 }

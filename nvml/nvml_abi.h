@@ -73,23 +73,23 @@ typedef struct nvmlComputeInstance_st *nvmlComputeInstance_t;
 /* ------------------------------------------------------------------------ */
 
 /* Low 24 bits: the struct's size; bits 24-31: its version number. */
-#define NVML_STRUCT_VERSION(data, ver) \
+#define NVML_STRUCT_VERSION(data, ver)                                                             \
 	((unsigned int)(sizeof(nvml##data##_v##ver##_t) | ((unsigned int)(ver) << 24)))
 
-#define NVML_INIT_FLAG_NO_GPUS 1u
-#define NVML_INIT_FLAG_NO_ATTACH 2u
+#define NVML_INIT_FLAG_NO_GPUS	  1u
+#define NVML_INIT_FLAG_NO_ATTACH  2u
 #define NVML_INIT_FLAG_FORCE_INIT 4u
 
-#define NVML_DEVICE_UUID_BUFFER_SIZE 80
-#define NVML_DEVICE_UUID_V2_BUFFER_SIZE 96
+#define NVML_DEVICE_UUID_BUFFER_SIZE	       80
+#define NVML_DEVICE_UUID_V2_BUFFER_SIZE	       96
 #define NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE 80
-#define NVML_SYSTEM_NVML_VERSION_BUFFER_SIZE 80
-#define NVML_DEVICE_NAME_BUFFER_SIZE 64
-#define NVML_DEVICE_NAME_V2_BUFFER_SIZE 96
-#define NVML_DEVICE_SERIAL_BUFFER_SIZE 30
-#define NVML_DEVICE_VBIOS_VERSION_BUFFER_SIZE 32
-#define NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE 32
-#define NVML_DEVICE_PCI_BUS_ID_BUFFER_V2_SIZE 16
+#define NVML_SYSTEM_NVML_VERSION_BUFFER_SIZE   80
+#define NVML_DEVICE_NAME_BUFFER_SIZE	       64
+#define NVML_DEVICE_NAME_V2_BUFFER_SIZE	       96
+#define NVML_DEVICE_SERIAL_BUFFER_SIZE	       30
+#define NVML_DEVICE_VBIOS_VERSION_BUFFER_SIZE  32
+#define NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE     32
+#define NVML_DEVICE_PCI_BUS_ID_BUFFER_V2_SIZE  16
 
 #define NVML_CUDA_DRIVER_VERSION_MAJOR(v) ((v) / 1000)
 #define NVML_CUDA_DRIVER_VERSION_MINOR(v) (((v) % 1000) / 10)
@@ -97,45 +97,45 @@ typedef struct nvmlComputeInstance_st *nvmlComputeInstance_t;
 #define NVML_VALUE_NOT_AVAILABLE (-1)
 
 #define NVML_DEVICE_MIG_DISABLE 0x0
-#define NVML_DEVICE_MIG_ENABLE 0x1
+#define NVML_DEVICE_MIG_ENABLE	0x1
 
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE 0x0
-#define NVML_GPU_INSTANCE_PROFILE_2_SLICE 0x1
-#define NVML_GPU_INSTANCE_PROFILE_3_SLICE 0x2
-#define NVML_GPU_INSTANCE_PROFILE_4_SLICE 0x3
-#define NVML_GPU_INSTANCE_PROFILE_7_SLICE 0x4
-#define NVML_GPU_INSTANCE_PROFILE_8_SLICE 0x5
-#define NVML_GPU_INSTANCE_PROFILE_6_SLICE 0x6
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1 0x7
-#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_REV1 0x8
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV2 0x9
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_GFX 0xA
-#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_GFX 0xB
-#define NVML_GPU_INSTANCE_PROFILE_4_SLICE_GFX 0xC
-#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_NO_ME 0xD
-#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_NO_ME 0xE
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE	 0x0
+#define NVML_GPU_INSTANCE_PROFILE_2_SLICE	 0x1
+#define NVML_GPU_INSTANCE_PROFILE_3_SLICE	 0x2
+#define NVML_GPU_INSTANCE_PROFILE_4_SLICE	 0x3
+#define NVML_GPU_INSTANCE_PROFILE_7_SLICE	 0x4
+#define NVML_GPU_INSTANCE_PROFILE_8_SLICE	 0x5
+#define NVML_GPU_INSTANCE_PROFILE_6_SLICE	 0x6
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1	 0x7
+#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_REV1	 0x8
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV2	 0x9
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_GFX	 0xA
+#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_GFX	 0xB
+#define NVML_GPU_INSTANCE_PROFILE_4_SLICE_GFX	 0xC
+#define NVML_GPU_INSTANCE_PROFILE_1_SLICE_NO_ME	 0xD
+#define NVML_GPU_INSTANCE_PROFILE_2_SLICE_NO_ME	 0xE
 #define NVML_GPU_INSTANCE_PROFILE_1_SLICE_ALL_ME 0xF
 #define NVML_GPU_INSTANCE_PROFILE_2_SLICE_ALL_ME 0x10
-#define NVML_GPU_INSTANCE_PROFILE_3_SLICE_GFX 0x11
-#define NVML_GPU_INSTANCE_PROFILE_COUNT 0x12
+#define NVML_GPU_INSTANCE_PROFILE_3_SLICE_GFX	 0x11
+#define NVML_GPU_INSTANCE_PROFILE_COUNT		 0x12
 
-#define NVML_GPU_INSTANCE_PROFILE_CAPS_P2P 0x1
-#define NVML_GPU_INSTANCE_PROFILE_CAPS_GFX 0x2
+#define NVML_GPU_INSTANCE_PROFILE_CAPS_P2P     0x1
+#define NVML_GPU_INSTANCE_PROFILE_CAPS_GFX     0x2
 #define NVML_COMPUTE_INSTANCE_PROFILE_CAPS_GFX 0x1
 
-#define NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE 0x0
-#define NVML_COMPUTE_INSTANCE_PROFILE_2_SLICE 0x1
-#define NVML_COMPUTE_INSTANCE_PROFILE_3_SLICE 0x2
-#define NVML_COMPUTE_INSTANCE_PROFILE_4_SLICE 0x3
-#define NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE 0x4
-#define NVML_COMPUTE_INSTANCE_PROFILE_8_SLICE 0x5
-#define NVML_COMPUTE_INSTANCE_PROFILE_6_SLICE 0x6
+#define NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE	   0x0
+#define NVML_COMPUTE_INSTANCE_PROFILE_2_SLICE	   0x1
+#define NVML_COMPUTE_INSTANCE_PROFILE_3_SLICE	   0x2
+#define NVML_COMPUTE_INSTANCE_PROFILE_4_SLICE	   0x3
+#define NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE	   0x4
+#define NVML_COMPUTE_INSTANCE_PROFILE_8_SLICE	   0x5
+#define NVML_COMPUTE_INSTANCE_PROFILE_6_SLICE	   0x6
 #define NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE_REV1 0x7
-#define NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE_NVL 0x8
-#define NVML_COMPUTE_INSTANCE_PROFILE_COUNT 0x9
+#define NVML_COMPUTE_INSTANCE_PROFILE_7_SLICE_NVL  0x8
+#define NVML_COMPUTE_INSTANCE_PROFILE_COUNT	   0x9
 
 #define NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED 0x0
-#define NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_COUNT 0x1
+#define NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_COUNT  0x1
 
 typedef enum nvmlEnableState_enum {
 	NVML_FEATURE_DISABLED = 0,
@@ -143,16 +143,16 @@ typedef enum nvmlEnableState_enum {
 } nvmlEnableState_t;
 
 typedef unsigned int nvmlDeviceArchitecture_t;
-#define NVML_DEVICE_ARCH_KEPLER 2
-#define NVML_DEVICE_ARCH_MAXWELL 3
-#define NVML_DEVICE_ARCH_PASCAL 4
-#define NVML_DEVICE_ARCH_VOLTA 5
-#define NVML_DEVICE_ARCH_TURING 6
-#define NVML_DEVICE_ARCH_AMPERE 7
-#define NVML_DEVICE_ARCH_ADA 8
-#define NVML_DEVICE_ARCH_HOPPER 9
+#define NVML_DEVICE_ARCH_KEPLER	   2
+#define NVML_DEVICE_ARCH_MAXWELL   3
+#define NVML_DEVICE_ARCH_PASCAL	   4
+#define NVML_DEVICE_ARCH_VOLTA	   5
+#define NVML_DEVICE_ARCH_TURING	   6
+#define NVML_DEVICE_ARCH_AMPERE	   7
+#define NVML_DEVICE_ARCH_ADA	   8
+#define NVML_DEVICE_ARCH_HOPPER	   9
 #define NVML_DEVICE_ARCH_BLACKWELL 10
-#define NVML_DEVICE_ARCH_UNKNOWN 0xffffffff
+#define NVML_DEVICE_ARCH_UNKNOWN   0xffffffff
 
 typedef enum nvmlBrandType_enum {
 	NVML_BRAND_UNKNOWN = 0,
@@ -211,10 +211,10 @@ typedef enum nvmlEccCounterType_enum {
 } nvmlEccCounterType_t;
 
 /* Reasons for clocks below their maximum (GetCurrentClocksThrottleReasons). */
-#define nvmlClocksThrottleReasonGpuIdle 0x1ull
+#define nvmlClocksThrottleReasonGpuIdle			  0x1ull
 #define nvmlClocksThrottleReasonApplicationsClocksSetting 0x2ull
-#define nvmlClocksThrottleReasonSwPowerCap 0x4ull
-#define nvmlClocksThrottleReasonHwSlowdown 0x8ull
+#define nvmlClocksThrottleReasonSwPowerCap		  0x4ull
+#define nvmlClocksThrottleReasonHwSlowdown		  0x8ull
 
 /* ------------------------------------------------------------------------ */
 /* Structs (x86_64 layouts; offsets pinned below)                            */
@@ -408,7 +408,7 @@ typedef struct nvmlComputeInstanceInfo_st {
 
 /* Layout pins: sizes, and the offset of every field whose place is not obvious. */
 #define NVML_ABI_PIN(type, size) _Static_assert(sizeof(type) == (size), #type " size")
-#define NVML_ABI_AT(type, field, off) \
+#define NVML_ABI_AT(type, field, off)                                                              \
 	_Static_assert(offsetof(type, field) == (off), #type "." #field " offset")
 NVML_ABI_PIN(nvmlPciInfo_t, 68);
 NVML_ABI_AT(nvmlPciInfo_t, domain, 16);
@@ -522,8 +522,7 @@ NVML_FN(nvmlReturn_t, nvmlDeviceGetArchitecture,
 NVML_FN(nvmlReturn_t, nvmlDeviceGetBrand, (nvmlDevice_t device, nvmlBrandType_t *type));
 
 /* Telemetry and settings monitoring tools read. */
-NVML_FN(nvmlReturn_t, nvmlDeviceGetPersistenceMode,
-	(nvmlDevice_t device, nvmlEnableState_t *mode));
+NVML_FN(nvmlReturn_t, nvmlDeviceGetPersistenceMode, (nvmlDevice_t device, nvmlEnableState_t *mode));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetTemperature,
 	(nvmlDevice_t device, nvmlTemperatureSensors_t sensorType, unsigned int *temp));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetTemperatureThreshold,
@@ -567,8 +566,7 @@ NVML_FN(nvmlReturn_t, nvmlDeviceGetFanSpeed, (nvmlDevice_t device, unsigned int 
 NVML_FN(nvmlReturn_t, nvmlDeviceGetPerformanceState, (nvmlDevice_t device, nvmlPstates_t *pState));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetPowerState, (nvmlDevice_t device, nvmlPstates_t *pState));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetComputeMode, (nvmlDevice_t device, nvmlComputeMode_t *mode));
-NVML_FN(nvmlReturn_t, nvmlDeviceGetDisplayMode,
-	(nvmlDevice_t device, nvmlEnableState_t *display));
+NVML_FN(nvmlReturn_t, nvmlDeviceGetDisplayMode, (nvmlDevice_t device, nvmlEnableState_t *display));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetDisplayActive,
 	(nvmlDevice_t device, nvmlEnableState_t *isActive));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetEccMode,

@@ -12,18 +12,18 @@
 #include "nv.h"
 
 #define NVML_IMPL(name)
-#define NVML_STUB(name)                                                                    \
-	NVML_EXPORT nvmlReturn_t name(void);                                               \
-	NVML_EXPORT nvmlReturn_t name(void)                                                \
-	{                                                                                  \
-		return NVML_ERROR_NOT_SUPPORTED;                                           \
+#define NVML_STUB(name)                                                                            \
+	NVML_EXPORT nvmlReturn_t name(void);                                                       \
+	NVML_EXPORT nvmlReturn_t name(void)                                                        \
+	{                                                                                          \
+		return NVML_ERROR_NOT_SUPPORTED;                                                   \
 	}
 #include "symbols.def"
 #undef NVML_IMPL
 #undef NVML_STUB
 
 typedef void (*nv_any_fn)(void);
-#define NVML_IMPL(name) (nv_any_fn)name,
+#define NVML_IMPL(name) (nv_any_fn) name,
 #define NVML_STUB(name)
 __attribute__((used)) static const nv_any_fn implemented[] = {
 #include "symbols.def"

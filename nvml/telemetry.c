@@ -25,16 +25,16 @@ struct board {
 	const char *vbios;
 };
 
-static const struct board board_ampere = {400, 55, 100, 1410, 1593, 210, 1593, 4, 5120,
-					  30, 92, 95, 88, 95, "92.00.45.00.06"};
-static const struct board board_a30 = {165, 32, 100, 1440, 1215, 210, 1215, 4, 3072,
-				       31, 92, 95, 88, 95, "92.00.6B.00.01"};
-static const struct board board_hopper = {700, 72, 200, 1980, 2619, 345, 2619, 5, 5120,
-					  32, 90, 92, 87, 95, "96.00.99.00.01"};
-static const struct board board_blackwell = {1000, 140, 200, 1965, 3996, 345, 3996, 5, 8192,
-					     33, 90, 92, 87, 95, "97.00.4B.00.01"};
-static const struct board board_ada = {350, 30, 100, 2520, 9001, 210, 405, 4, 384,
-				       35, 93, 96, 90, 95, "95.02.3C.00.01"};
+static const struct board board_ampere = {
+    400, 55, 100, 1410, 1593, 210, 1593, 4, 5120, 30, 92, 95, 88, 95, "92.00.45.00.06"};
+static const struct board board_a30 = {
+    165, 32, 100, 1440, 1215, 210, 1215, 4, 3072, 31, 92, 95, 88, 95, "92.00.6B.00.01"};
+static const struct board board_hopper = {
+    700, 72, 200, 1980, 2619, 345, 2619, 5, 5120, 32, 90, 92, 87, 95, "96.00.99.00.01"};
+static const struct board board_blackwell = {
+    1000, 140, 200, 1965, 3996, 345, 3996, 5, 8192, 33, 90, 92, 87, 95, "97.00.4B.00.01"};
+static const struct board board_ada = {
+    350, 30, 100, 2520, 9001, 210, 405, 4, 384, 35, 93, 96, 90, 95, "95.02.3C.00.01"};
 
 static const struct board *board_of(const struct vmig_model *m)
 {
@@ -70,17 +70,17 @@ static nvmlReturn_t enter_gpu(nvmlDevice_t device, const void *out, struct nv_re
 }
 
 /* One unsigned reading computed from the board (and the GPU's index for a little spread). */
-#define READING(fn, type, expr)                                                            \
-	NVML_EXPORT nvmlReturn_t fn(nvmlDevice_t device, type *out)                         \
-	{                                                                                  \
-		struct nv_ref ref;                                                         \
-		nvmlReturn_t r = enter_gpu(device, out, &ref);                             \
-		if (r != NVML_SUCCESS)                                                     \
-			return r;                                                          \
-		const struct board *b = board_of(ref.m);                                   \
-		(void)b;                                                                   \
-		*out = (type)(expr);                                                       \
-		return vmig__nv_leave(NVML_SUCCESS);                                       \
+#define READING(fn, type, expr)                                                                    \
+	NVML_EXPORT nvmlReturn_t fn(nvmlDevice_t device, type *out)                                \
+	{                                                                                          \
+		struct nv_ref ref;                                                                 \
+		nvmlReturn_t r = enter_gpu(device, out, &ref);                                     \
+		if (r != NVML_SUCCESS)                                                             \
+			return r;                                                                  \
+		const struct board *b = board_of(ref.m);                                           \
+		(void)b;                                                                           \
+		*out = (type)(expr);                                                               \
+		return vmig__nv_leave(NVML_SUCCESS);                                               \
 	}
 
 READING(nvmlDeviceGetPersistenceMode, nvmlEnableState_t, NVML_FEATURE_ENABLED)
@@ -103,14 +103,13 @@ READING(nvmlDeviceGetMaxPcieLinkWidth, unsigned int, 16)
 READING(nvmlDeviceGetMemoryBusWidth, unsigned int, b->bus_width)
 READING(nvmlDeviceGetCurrentClocksThrottleReasons, unsigned long long,
 	nvmlClocksThrottleReasonGpuIdle)
-READING(nvmlDeviceGetCurrentClocksEventReasons, unsigned long long,
-	nvmlClocksThrottleReasonGpuIdle)
+READING(nvmlDeviceGetCurrentClocksEventReasons, unsigned long long, nvmlClocksThrottleReasonGpuIdle)
 READING(nvmlDeviceGetSupportedClocksThrottleReasons, unsigned long long, 0x1ffull)
 READING(nvmlDeviceGetSupportedClocksEventReasons, unsigned long long, 0x1ffull)
 
 /* Energy since the (simulated) boot: idle power integrated over CLOCK_BOOTTIME, in mJ. */
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
-							      unsigned long long *energy)
+							     unsigned long long *energy)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_gpu(device, energy, &ref);
@@ -118,7 +117,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device
 		return r;
 	struct timespec ts;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
-	unsigned long long ms = (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+	unsigned long long ms =
+	    (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
 	*energy = ms * (board_of(ref.m)->idle_w + ref.index % 4);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
@@ -132,8 +132,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetFanSpeed(nvmlDevice_t device, unsigned int
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device,
-						   nvmlTemperatureSensors_t sensorType,
-						   unsigned int *temp)
+						  nvmlTemperatureSensors_t sensorType,
+						  unsigned int *temp)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_gpu(device, temp, &ref);
@@ -145,9 +145,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device,
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetTemperatureThreshold(nvmlDevice_t device,
-							    nvmlTemperatureThresholds_t thresholdType,
-							    unsigned int *temp)
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetTemperatureThreshold(
+    nvmlDevice_t device, nvmlTemperatureThresholds_t thresholdType, unsigned int *temp)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_gpu(device, temp, &ref);
@@ -174,8 +173,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetTemperatureThreshold(nvmlDevice_t device,
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(nvmlDevice_t device,
-								       unsigned int *minLimit,
-								       unsigned int *maxLimit)
+								      unsigned int *minLimit,
+								      unsigned int *maxLimit)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_gpu(device, minLimit && maxLimit ? minLimit : NULL, &ref);
@@ -219,40 +218,40 @@ static nvmlReturn_t clock_query(nvmlDevice_t device, nvmlClockType_t type, bool 
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t device, nvmlClockType_t type,
-						 unsigned int *clock)
+						unsigned int *clock)
 {
 	return clock_query(device, type, false, clock);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxClockInfo(nvmlDevice_t device, nvmlClockType_t type,
-						    unsigned int *clock)
+						   unsigned int *clock)
 {
 	return clock_query(device, type, true, clock);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetApplicationsClock(nvmlDevice_t device,
-							 nvmlClockType_t clockType,
-							 unsigned int *clockMHz)
+							nvmlClockType_t clockType,
+							unsigned int *clockMHz)
 {
 	return clock_query(device, clockType, true, clockMHz);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetDefaultApplicationsClock(nvmlDevice_t device,
-								nvmlClockType_t clockType,
-								unsigned int *clockMHz)
+							       nvmlClockType_t clockType,
+							       unsigned int *clockMHz)
 {
 	return clock_query(device, clockType, true, clockMHz);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxCustomerBoostClock(nvmlDevice_t device,
-							     nvmlClockType_t clockType,
-							     unsigned int *clockMHz)
+							    nvmlClockType_t clockType,
+							    unsigned int *clockMHz)
 {
 	return clock_query(device, clockType, true, clockMHz);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetClock(nvmlDevice_t device, nvmlClockType_t clockType,
-					     nvmlClockId_t clockId, unsigned int *clockMHz)
+					    nvmlClockId_t clockId, unsigned int *clockMHz)
 {
 	if (clockId > NVML_CLOCK_ID_CUSTOMER_BOOST_MAX) {
 		nvmlReturn_t r = vmig__nv_enter();
@@ -263,7 +262,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetClock(nvmlDevice_t device, nvmlClockType_t
 
 /* Utilisation is not attributed on a MIG-enabled GPU; an idle one reads zero. */
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device,
-							nvmlUtilization_t *utilization)
+						       nvmlUtilization_t *utilization)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_gpu(device, utilization, &ref);
@@ -277,7 +276,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device,
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetEccMode(nvmlDevice_t device, nvmlEnableState_t *current,
-					       nvmlEnableState_t *pending)
+					      nvmlEnableState_t *pending)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_gpu(device, current && pending ? current : NULL, &ref);
@@ -289,9 +288,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetEccMode(nvmlDevice_t device, nvmlEnableSta
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device,
-						      nvmlMemoryErrorType_t errorType,
-						      nvmlEccCounterType_t counterType,
-						      unsigned long long *eccCounts)
+						     nvmlMemoryErrorType_t errorType,
+						     nvmlEccCounterType_t counterType,
+						     unsigned long long *eccCounts)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_gpu(device, eccCounts, &ref);
@@ -305,7 +304,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device,
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetBAR1MemoryInfo(nvmlDevice_t device,
-						      nvmlBAR1Memory_t *bar1Memory)
+						     nvmlBAR1Memory_t *bar1Memory)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_gpu(device, bar1Memory, &ref);
@@ -322,7 +321,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetBAR1MemoryInfo(nvmlDevice_t device,
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetVbiosVersion(nvmlDevice_t device, char *version,
-						    unsigned int length)
+						   unsigned int length)
 {
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_gpu(device, version, &ref);
@@ -360,12 +359,12 @@ static nvmlReturn_t no_processes(nvmlDevice_t device, unsigned int *infoCount)
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
-#define NO_PROCESSES(fn)                                                                   \
-	NVML_EXPORT nvmlReturn_t fn(nvmlDevice_t device, unsigned int *infoCount,           \
-				    nvmlProcessInfo_t *infos)                               \
-	{                                                                                  \
-		(void)infos;                                                               \
-		return no_processes(device, infoCount);                                    \
+#define NO_PROCESSES(fn)                                                                           \
+	NVML_EXPORT nvmlReturn_t fn(nvmlDevice_t device, unsigned int *infoCount,                  \
+				    nvmlProcessInfo_t *infos)                                      \
+	{                                                                                          \
+		(void)infos;                                                                       \
+		return no_processes(device, infoCount);                                            \
 	}
 
 NO_PROCESSES(nvmlDeviceGetComputeRunningProcesses)

@@ -60,19 +60,19 @@ VMIG_API int vmig_from_nvml(int nvml_code);
  * vmig_strerror(code).
  */
 VMIG_API int vmig_err_set(struct vmig_err *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Prefix e->msg with "<context>: "; returns -e->code. */
 VMIG_API int vmig_err_wrap(struct vmig_err *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------------------------------ */
 /* Catalogue: GPU models and their MIG geometry (lib/catalogue.c)            */
 /* ------------------------------------------------------------------------ */
 
-#define VMIG_MAX_STARTS 8	/* possible placements of one profile */
+#define VMIG_MAX_STARTS	     8	/* possible placements of one profile */
 #define VMIG_MAX_CI_PROFILES 8	/* CI profiles of one GI profile */
 #define VMIG_MAX_GI_PROFILES 16 /* GI profiles of one model */
-#define VMIG_MAX_UNITS 16	/* placement units of one GPU (8, 4 or 12) */
+#define VMIG_MAX_UNITS	     16 /* placement units of one GPU (8, 4 or 12) */
 
 /* Flags on GI and CI profiles. */
 enum vmig_profile_flags {
@@ -113,9 +113,9 @@ struct vmig_gi_profile {
 };
 
 enum vmig_model_flags {
-	VMIG_MF_MIG = 1u << 0,		 /* MIG capable */
+	VMIG_MF_MIG = 1u << 0,		    /* MIG capable */
 	VMIG_MF_MODE_NEEDS_RESET = 1u << 1, /* Ampere: a mode change is pending until GPU reset */
-	VMIG_MF_DERIVED = 1u << 2,	 /* some number of the model is derived */
+	VMIG_MF_DERIVED = 1u << 2,	    /* some number of the model is derived */
 };
 
 /* NVML architecture numbers (nvmlDeviceArchitecture_t). */
@@ -131,8 +131,8 @@ struct vmig_model {
 	const char *name;	/* product name as NVML gives it: "NVIDIA H100 80GB HBM3" */
 	uint32_t pci_device_id; /* nvmlPciInfo.pciDeviceId, e.g. 0x233010DE */
 	uint32_t pci_subsystem_id;
-	uint64_t mem_mib; /* total memory, as nvidia-smi / nvmlDeviceGetMemoryInfo show */
-	unsigned sm;	  /* SMs of the whole GPU outside MIG mode */
+	uint64_t mem_mib;	 /* total memory, as nvidia-smi / nvmlDeviceGetMemoryInfo show */
+	unsigned sm;		 /* SMs of the whole GPU outside MIG mode */
 	unsigned compute_slices; /* 7, or 4 */
 	unsigned mem_slices;	 /* 8, or 4 */
 	unsigned units;		 /* placement units: 8, 4, or 12 (RTX PRO 6000) */
@@ -149,11 +149,12 @@ VMIG_API const struct vmig_model *vmig_model_at(size_t i);
 VMIG_API const struct vmig_model *vmig_model_find(const char *key);
 /* By PCI device id (0x233010DE); NULL if unknown. */
 VMIG_API const struct vmig_model *vmig_model_by_pci(uint32_t pci_device_id);
-VMIG_API const struct vmig_gi_profile *vmig_gi_profile_by_id(const struct vmig_model *m, unsigned id);
+VMIG_API const struct vmig_gi_profile *vmig_gi_profile_by_id(const struct vmig_model *m,
+							     unsigned id);
 VMIG_API const struct vmig_gi_profile *vmig_gi_profile_by_index(const struct vmig_model *m,
-								 unsigned index);
+								unsigned index);
 VMIG_API const struct vmig_ci_profile *vmig_ci_profile_by_id(const struct vmig_gi_profile *gp,
-							       unsigned id);
+							     unsigned id);
 /* CUDA cores per SM of a compute capability (what nvmlDeviceGetNumGpuCores counts). */
 VMIG_API unsigned vmig_cores_per_sm(unsigned cc_major, unsigned cc_minor);
 /* The default CI profile (the one covering the whole GI, marked '*' in -lcip). */
@@ -200,11 +201,12 @@ struct vmig_profile_name {
 VMIG_API int vmig_profile_name_parse(const char *s, struct vmig_profile_name *ret);
 /* Format a name (without "MIG "); returns its length, or -VMIG_E_INSUFFICIENT_SIZE. */
 VMIG_API int vmig_profile_name_format(const struct vmig_profile_name *n, char *buf, size_t size);
-/* The GB number of a profile's name from its memory and the GPU's total (ecosystem.md §1.2 rule). */
+/* The GB number of a profile's name from its memory and the GPU's total (ecosystem.md §1.2 rule).
+ */
 VMIG_API unsigned vmig_profile_mem_gb(uint64_t mem_mib, uint64_t total_mib);
 /* Name of a CI profile: "1c.3g.40gb", or the GI's name when it covers the whole GI. */
-VMIG_API int vmig_ci_profile_name(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp,
-				  char *buf, size_t size);
+VMIG_API int vmig_ci_profile_name(const struct vmig_gi_profile *gp,
+				  const struct vmig_ci_profile *cp, char *buf, size_t size);
 /*
  * Resolve a GI profile as typed by a user: numeric ID ("9"), name ("3g.40gb")
  * or full name ("MIG 3g.40gb").  -VMIG_E_INVALID_ARGUMENT if the model has no
@@ -228,19 +230,19 @@ VMIG_API int vmig_tuple_parse(const char *s, char *profile, size_t size, bool *r
 /* ------------------------------------------------------------------------ */
 
 #define VMIG_MAX_GPUS 64
-#define VMIG_MAX_GIS 16
-#define VMIG_MAX_CIS 8
+#define VMIG_MAX_GIS  16
+#define VMIG_MAX_CIS  8
 #define VMIG_UUID_LEN 48 /* buffer for "GPU-..." / "MIG-..." with NUL */
 
 struct vmig_ci_state {
-	unsigned id;	     /* CI ID, unique in its GI */
-	unsigned profile_id; /* CI profile ID */
-	unsigned start, size;	/* placement in compute slices of the GI */
+	unsigned id;	      /* CI ID, unique in its GI */
+	unsigned profile_id;  /* CI profile ID */
+	unsigned start, size; /* placement in compute slices of the GI */
 };
 
 struct vmig_gi_state {
-	unsigned id;	     /* GI ID (heap numbering, lib/placement.c) */
-	unsigned profile_id; /* GI profile ID */
+	unsigned id;	      /* GI ID (heap numbering, lib/placement.c) */
+	unsigned profile_id;  /* GI profile ID */
 	unsigned start, size; /* placement in placement units */
 	unsigned share_pct;   /* software partitions: compute share, 0 = by profile */
 	unsigned nci;	      /* CIs, sorted by id */
@@ -257,11 +259,11 @@ struct vmig_gpu_state {
 	char uuid[VMIG_UUID_LEN]; /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
 	char serial[32];
 	unsigned pci_domain, pci_bus, pci_device;
-	unsigned minor;	       /* /dev/nvidia<minor> */
-	unsigned mig_current;  /* 0 disabled, 1 enabled */
-	unsigned mig_pending;  /* mode after the next reset (== current when nothing is pending) */
-	unsigned flags;	       /* VMIG_GPU_* */
-	unsigned ngi;	       /* GIs, sorted by id */
+	unsigned minor;	      /* /dev/nvidia<minor> */
+	unsigned mig_current; /* 0 disabled, 1 enabled */
+	unsigned mig_pending; /* mode after the next reset (== current when nothing is pending) */
+	unsigned flags;	      /* VMIG_GPU_* */
+	unsigned ngi;	      /* GIs, sorted by id */
 	struct vmig_gi_state gi[VMIG_MAX_GIS];
 };
 
@@ -285,7 +287,8 @@ VMIG_API void vmig_mig_uuid(const char *gpu_uuid, unsigned gi_id, unsigned ci_id
 /* Bit i set = placement unit i of the GPU is taken by a GI. */
 VMIG_API uint32_t vmig_gpu_occupied(const struct vmig_gpu_state *g);
 /* How many more GIs of the profile can be created now (Free in -lgip); 0 with MIG disabled. */
-VMIG_API unsigned vmig_gi_remaining(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp);
+VMIG_API unsigned vmig_gi_remaining(const struct vmig_gpu_state *g,
+				    const struct vmig_gi_profile *gp);
 /*
  * The start the driver picks for a new GI of the profile.
  * -VMIG_E_INSUFFICIENT_RESOURCES when nothing fits.
@@ -295,7 +298,8 @@ VMIG_API int vmig_gi_choose(const struct vmig_gpu_state *g, const struct vmig_gi
 /* GI ID of a placement: heap index of the block (mig.md §3.3). */
 VMIG_API unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned size);
 /* How many more CIs of the profile fit in the GI (Free in -lcip). */
-VMIG_API unsigned vmig_ci_remaining(const struct vmig_gi_state *gi, const struct vmig_gi_profile *gp,
+VMIG_API unsigned vmig_ci_remaining(const struct vmig_gi_state *gi,
+				    const struct vmig_gi_profile *gp,
 				    const struct vmig_ci_profile *cp);
 VMIG_API int vmig_ci_choose(const struct vmig_gi_state *gi, const struct vmig_gi_profile *gp,
 			    const struct vmig_ci_profile *cp, unsigned *ret_start);
@@ -404,10 +408,10 @@ VMIG_API int vmig_soft_dir(char *buf, size_t size, struct vmig_err *err);
 
 /* The limits the interposer enforces for one software GPU instance. */
 struct vmig_soft_limits {
-	char partition[64];	/* VMIG_PARTITION: "<GPU UUID>/gi<N>" */
-	uint64_t mem_bytes;	/* VMIG_MEM_LIMIT: the GI profile's memory */
-	unsigned compute_pct;	/* VMIG_COMPUTE_PCT: share_pct, else the profile's SM fraction */
-	char acct_path[4096];	/* VMIG_ACCOUNTING: <soft dir>/acct/<GPU UUID>-gi<N> */
+	char partition[64];   /* VMIG_PARTITION: "<GPU UUID>/gi<N>" */
+	uint64_t mem_bytes;   /* VMIG_MEM_LIMIT: the GI profile's memory */
+	unsigned compute_pct; /* VMIG_COMPUTE_PCT: share_pct, else the profile's SM fraction */
+	char acct_path[4096]; /* VMIG_ACCOUNTING: <soft dir>/acct/<GPU UUID>-gi<N> */
 };
 
 /* Limits of GI gi_id of a GPU from a soft snapshot; NOT_FOUND if it has no such GI. */

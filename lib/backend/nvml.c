@@ -21,40 +21,40 @@
 #include "internal.h"
 
 /* The functions the backend calls, in one list: the table and its loader come from it. */
-#define NVML_BACKEND_FNS(X)                                                                \
-	X(nvmlInit_v2)                                                                     \
-	X(nvmlShutdown)                                                                    \
-	X(nvmlErrorString)                                                                 \
-	X(nvmlDeviceGetCount_v2)                                                           \
-	X(nvmlDeviceGetHandleByIndex_v2)                                                   \
-	X(nvmlDeviceGetName)                                                               \
-	X(nvmlDeviceGetUUID)                                                               \
-	X(nvmlDeviceGetSerial)                                                             \
-	X(nvmlDeviceGetPciInfo_v3)                                                         \
-	X(nvmlDeviceGetMinorNumber)                                                        \
-	X(nvmlDeviceGetMemoryInfo)                                                         \
-	X(nvmlDeviceGetCudaComputeCapability)                                              \
-	X(nvmlDeviceGetArchitecture)                                                       \
-	X(nvmlDeviceGetNumGpuCores)                                                        \
-	X(nvmlDeviceGetMigMode)                                                            \
-	X(nvmlDeviceSetMigMode)                                                            \
-	X(nvmlDeviceGetGpuInstanceProfileInfo)                                             \
-	X(nvmlDeviceGetGpuInstanceProfileInfoV)                                            \
-	X(nvmlDeviceGetGpuInstancePossiblePlacements_v2)                                   \
-	X(nvmlDeviceCreateGpuInstance)                                                     \
-	X(nvmlDeviceCreateGpuInstanceWithPlacement)                                        \
-	X(nvmlGpuInstanceDestroy)                                                          \
-	X(nvmlDeviceGetGpuInstances)                                                       \
-	X(nvmlDeviceGetGpuInstanceById)                                                    \
-	X(nvmlGpuInstanceGetInfo)                                                          \
-	X(nvmlGpuInstanceGetComputeInstanceProfileInfo)                                    \
-	X(nvmlGpuInstanceGetComputeInstanceProfileInfoV)                                   \
-	X(nvmlGpuInstanceCreateComputeInstance)                                            \
-	X(nvmlGpuInstanceCreateComputeInstanceWithPlacement)                               \
-	X(nvmlComputeInstanceDestroy)                                                      \
-	X(nvmlGpuInstanceGetComputeInstances)                                              \
-	X(nvmlGpuInstanceGetComputeInstanceById)                                           \
-	X(nvmlGpuInstanceGetComputeInstancePossiblePlacements)                             \
+#define NVML_BACKEND_FNS(X)                                                                        \
+	X(nvmlInit_v2)                                                                             \
+	X(nvmlShutdown)                                                                            \
+	X(nvmlErrorString)                                                                         \
+	X(nvmlDeviceGetCount_v2)                                                                   \
+	X(nvmlDeviceGetHandleByIndex_v2)                                                           \
+	X(nvmlDeviceGetName)                                                                       \
+	X(nvmlDeviceGetUUID)                                                                       \
+	X(nvmlDeviceGetSerial)                                                                     \
+	X(nvmlDeviceGetPciInfo_v3)                                                                 \
+	X(nvmlDeviceGetMinorNumber)                                                                \
+	X(nvmlDeviceGetMemoryInfo)                                                                 \
+	X(nvmlDeviceGetCudaComputeCapability)                                                      \
+	X(nvmlDeviceGetArchitecture)                                                               \
+	X(nvmlDeviceGetNumGpuCores)                                                                \
+	X(nvmlDeviceGetMigMode)                                                                    \
+	X(nvmlDeviceSetMigMode)                                                                    \
+	X(nvmlDeviceGetGpuInstanceProfileInfo)                                                     \
+	X(nvmlDeviceGetGpuInstanceProfileInfoV)                                                    \
+	X(nvmlDeviceGetGpuInstancePossiblePlacements_v2)                                           \
+	X(nvmlDeviceCreateGpuInstance)                                                             \
+	X(nvmlDeviceCreateGpuInstanceWithPlacement)                                                \
+	X(nvmlGpuInstanceDestroy)                                                                  \
+	X(nvmlDeviceGetGpuInstances)                                                               \
+	X(nvmlDeviceGetGpuInstanceById)                                                            \
+	X(nvmlGpuInstanceGetInfo)                                                                  \
+	X(nvmlGpuInstanceGetComputeInstanceProfileInfo)                                            \
+	X(nvmlGpuInstanceGetComputeInstanceProfileInfoV)                                           \
+	X(nvmlGpuInstanceCreateComputeInstance)                                                    \
+	X(nvmlGpuInstanceCreateComputeInstanceWithPlacement)                                       \
+	X(nvmlComputeInstanceDestroy)                                                              \
+	X(nvmlGpuInstanceGetComputeInstances)                                                      \
+	X(nvmlGpuInstanceGetComputeInstanceById)                                                   \
+	X(nvmlGpuInstanceGetComputeInstancePossiblePlacements)                                     \
 	X(nvmlComputeInstanceGetInfo_v2)
 
 struct vmig__nvml_fns {
@@ -107,9 +107,9 @@ static int load(struct nvml_priv *p, struct vmig_err *err)
 	if (!p->dl)
 		return vmig_err_set(err, VMIG_E_LIBRARY_NOT_FOUND, "cannot load %s: %s", path,
 				    dlerror());
-#define X(name)                                                                            \
-	*(void **)&p->f.name = dlsym(p->dl, #name);                                        \
-	if (!p->f.name && !optional_fn(#name))                                             \
+#define X(name)                                                                                    \
+	*(void **)&p->f.name = dlsym(p->dl, #name);                                                \
+	if (!p->f.name && !optional_fn(#name))                                                     \
 		return vmig_err_set(err, VMIG_E_FUNCTION_NOT_FOUND, "%s has no %s", path, #name);
 	NVML_BACKEND_FNS(X)
 #undef X
@@ -177,7 +177,8 @@ static nvmlReturn_t gi_profile_info(struct nvml_priv *p, nvmlDevice_t d, unsigne
 			memcpy(&out->sliceCount, &v2.sliceCount, 8 * sizeof(unsigned));
 			out->memorySizeMB = v2.memorySizeMB;
 			memcpy(out->name, v2.name, sizeof(out->name));
-			out->capabilities = v2.isP2pSupported ? NVML_GPU_INSTANCE_PROFILE_CAPS_P2P : 0;
+			out->capabilities =
+			    v2.isP2pSupported ? NVML_GPU_INSTANCE_PROFILE_CAPS_P2P : 0;
 		}
 		if (r != NVML_ERROR_ARGUMENT_VERSION_MISMATCH && r != NVML_ERROR_INVALID_ARGUMENT)
 			return r;
@@ -215,11 +216,13 @@ static void ci_profiles(struct nvml_priv *p, nvmlGpuInstance_t gi, struct vmig_g
 	for (unsigned idx = 0; idx < NVML_COMPUTE_INSTANCE_PROFILE_COUNT; idx++) {
 		nvmlComputeInstanceProfileInfo_t info;
 		if (p->f.nvmlGpuInstanceGetComputeInstanceProfileInfo(
-			    gi, idx, NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED, &info) != NVML_SUCCESS ||
+			gi, idx, NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED, &info) !=
+			NVML_SUCCESS ||
 		    gp->nci >= VMIG_MAX_CI_PROFILES)
 			continue;
 		struct vmig_ci_profile *cp = &ci[gp->nci++];
-		*cp = (struct vmig_ci_profile){.id = info.id, .slices = info.sliceCount,
+		*cp = (struct vmig_ci_profile){.id = info.id,
+					       .slices = info.sliceCount,
 					       .instances = info.instanceCount,
 					       .sm = info.multiprocessorCount};
 		if (idx == NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE_REV1)
@@ -242,8 +245,11 @@ static void ci_default(struct vmig_gi_profile *gp, struct vmig_ci_profile *ci)
 {
 	static const unsigned ci_index_of_slices[9] = {0, 0, 1, 2, 3, 0, 6, 4, 5};
 	unsigned s = gp->slices < 9 ? gp->slices : 1;
-	ci[0] = (struct vmig_ci_profile){.id = ci_index_of_slices[s], .slices = gp->slices,
-					 .instances = 1, .sm = gp->sm, .flags = VMIG_PF_DERIVED,
+	ci[0] = (struct vmig_ci_profile){.id = ci_index_of_slices[s],
+					 .slices = gp->slices,
+					 .instances = 1,
+					 .sm = gp->sm,
+					 .flags = VMIG_PF_DERIVED,
 					 .nstarts = 1};
 	gp->nci = 1;
 }
@@ -255,18 +261,27 @@ static void synth_gi(struct nvml_priv *p, nvmlDevice_t d, struct synth *s, unsig
 	struct vmig_gi_profile *gp = &s->gi[k];
 	put_str(s->gi_name[k], sizeof(s->gi_name[k]), strip_mig(info->name));
 	*gp = (struct vmig_gi_profile){
-		.id = info->id, .index = idx, .name = s->gi_name[k], .slices = info->sliceCount,
-		.instances = info->instanceCount, .mem_mib = info->memorySizeMB,
-		.sm = info->multiprocessorCount, .ce = info->copyEngineCount,
-		.dec = info->decoderCount, .enc = info->encoderCount, .jpeg = info->jpegCount,
-		.ofa = info->ofaCount, .ci = s->ci[k],
-		.flags = index_flags(idx) |
-			 (info->capabilities & NVML_GPU_INSTANCE_PROFILE_CAPS_P2P ? VMIG_PF_P2P : 0) |
-			 (info->capabilities & NVML_GPU_INSTANCE_PROFILE_CAPS_GFX ? VMIG_PF_GFX : 0)};
+	    .id = info->id,
+	    .index = idx,
+	    .name = s->gi_name[k],
+	    .slices = info->sliceCount,
+	    .instances = info->instanceCount,
+	    .mem_mib = info->memorySizeMB,
+	    .sm = info->multiprocessorCount,
+	    .ce = info->copyEngineCount,
+	    .dec = info->decoderCount,
+	    .enc = info->encoderCount,
+	    .jpeg = info->jpegCount,
+	    .ofa = info->ofaCount,
+	    .ci = s->ci[k],
+	    .flags = index_flags(idx) |
+		     (info->capabilities & NVML_GPU_INSTANCE_PROFILE_CAPS_P2P ? VMIG_PF_P2P : 0) |
+		     (info->capabilities & NVML_GPU_INSTANCE_PROFILE_CAPS_GFX ? VMIG_PF_GFX : 0)};
 	if (!s->gi_name[k][0]) {
-		struct vmig_profile_name n = {.g = gp->slices,
-					      .gb = vmig_profile_mem_gb(gp->mem_mib, s->model.mem_mib),
-					      .attrs = gp->flags & VMIG_PF_ATTRS};
+		struct vmig_profile_name n = {
+		    .g = gp->slices,
+		    .gb = vmig_profile_mem_gb(gp->mem_mib, s->model.mem_mib),
+		    .attrs = gp->flags & VMIG_PF_ATTRS};
 		vmig_profile_name_format(&n, s->gi_name[k], sizeof(s->gi_name[k]));
 	}
 	gi_starts(p, d, gp);
@@ -310,7 +325,8 @@ static void synth_identity(struct nvml_priv *p, nvmlDevice_t d, const nvmlPciInf
 		m->cc_minor = (unsigned)minor;
 	}
 	nvmlDeviceArchitecture_t arch = 0;
-	if (p->f.nvmlDeviceGetArchitecture && p->f.nvmlDeviceGetArchitecture(d, &arch) == NVML_SUCCESS)
+	if (p->f.nvmlDeviceGetArchitecture &&
+	    p->f.nvmlDeviceGetArchitecture(d, &arch) == NVML_SUCCESS)
 		m->arch = arch;
 	m->flags = VMIG_MF_DERIVED;
 }
@@ -460,9 +476,10 @@ static int read_cis(struct nvml_priv *p, nvmlGpuInstance_t h, const struct vmig_
 			r = p->f.nvmlComputeInstanceGetInfo_v2(cis[j], &info);
 			if (r != NVML_SUCCESS)
 				return nvml_fail(p, r, err, "reading a compute instance");
-			gi->ci[gi->nci++] = (struct vmig_ci_state){
-				.id = info.id, .profile_id = info.profileId,
-				.start = info.placement.start, .size = info.placement.size};
+			gi->ci[gi->nci++] = (struct vmig_ci_state){.id = info.id,
+								   .profile_id = info.profileId,
+								   .start = info.placement.start,
+								   .size = info.placement.size};
 		}
 	}
 	qsort(gi->ci, gi->nci, sizeof(gi->ci[0]), cmp_ci);
@@ -486,7 +503,8 @@ static int read_gis(struct nvml_priv *p, unsigned i, struct vmig_gpu_state *g, s
 			if (r != NVML_SUCCESS)
 				return nvml_fail(p, r, err, "reading a GPU instance");
 			struct vmig_gi_state *gi = &g->gi[g->ngi++];
-			*gi = (struct vmig_gi_state){.id = info.id, .profile_id = info.profileId,
+			*gi = (struct vmig_gi_state){.id = info.id,
+						     .profile_id = info.profileId,
 						     .start = info.placement.start,
 						     .size = info.placement.size};
 			int e = read_cis(p, gis[j], gp, gi, err);
@@ -643,7 +661,8 @@ static int nvml_create_gi(void *priv, unsigned gpu, unsigned profile_id, const u
 	nvmlReturn_t r;
 	if (start && gp && p->f.nvmlDeviceCreateGpuInstanceWithPlacement) {
 		nvmlGpuInstancePlacement_t pl = {.start = *start, .size = gp->size};
-		r = p->f.nvmlDeviceCreateGpuInstanceWithPlacement(p->dev[gpu], profile_id, &pl, &gi);
+		r = p->f.nvmlDeviceCreateGpuInstanceWithPlacement(p->dev[gpu], profile_id, &pl,
+								  &gi);
 	} else if (start) {
 		return vmig_err_set(err, gp ? VMIG_E_NOT_SUPPORTED : VMIG_E_INVALID_ARGUMENT, NULL);
 	} else {
@@ -693,14 +712,17 @@ static int nvml_create_ci(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_
 		nvmlGpuInstanceInfo_t info;
 		if ((r = p->f.nvmlGpuInstanceGetInfo(gi, &info)) != NVML_SUCCESS)
 			return nvml_fail(p, r, err, "reading the GPU instance");
-		const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(p->model[gpu], info.profileId);
-		const struct vmig_ci_profile *cp = gp ? vmig_ci_profile_by_id(gp, ci_profile_id) : NULL;
+		const struct vmig_gi_profile *gp =
+		    vmig_gi_profile_by_id(p->model[gpu], info.profileId);
+		const struct vmig_ci_profile *cp =
+		    gp ? vmig_ci_profile_by_id(gp, ci_profile_id) : NULL;
 		if (!cp)
 			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
 		if (!p->f.nvmlGpuInstanceCreateComputeInstanceWithPlacement)
 			return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
 		nvmlComputeInstancePlacement_t pl = {.start = *start, .size = cp->slices};
-		r = p->f.nvmlGpuInstanceCreateComputeInstanceWithPlacement(gi, ci_profile_id, &pl, &ci);
+		r = p->f.nvmlGpuInstanceCreateComputeInstanceWithPlacement(gi, ci_profile_id, &pl,
+									   &ci);
 	} else {
 		r = p->f.nvmlGpuInstanceCreateComputeInstance(gi, ci_profile_id, &ci);
 	}
@@ -729,14 +751,14 @@ static int nvml_destroy_ci(void *priv, unsigned gpu, unsigned gi_id, unsigned ci
 }
 
 const struct vmig_backend_ops vmig__backend_nvml = {
-	.name = "nvml",
-	.open = nvml_open,
-	.close = nvml_close,
-	.snapshot = nvml_snapshot,
-	.set_mig_mode = nvml_set_mig_mode,
-	.gpu_reset = nvml_gpu_reset,
-	.create_gi = nvml_create_gi,
-	.destroy_gi = nvml_destroy_gi,
-	.create_ci = nvml_create_ci,
-	.destroy_ci = nvml_destroy_ci,
+    .name = "nvml",
+    .open = nvml_open,
+    .close = nvml_close,
+    .snapshot = nvml_snapshot,
+    .set_mig_mode = nvml_set_mig_mode,
+    .gpu_reset = nvml_gpu_reset,
+    .create_gi = nvml_create_gi,
+    .destroy_gi = nvml_destroy_gi,
+    .create_ci = nvml_create_ci,
+    .destroy_ci = nvml_destroy_ci,
 };

@@ -125,7 +125,7 @@ static int sim_create_ci_op(void *priv, unsigned gpu, unsigned gi_id, unsigned c
 			    const unsigned *start, unsigned *ret_ci_id, struct vmig_err *err)
 {
 	struct vmig__op op = {
-		.kind = VMIG_OP_CREATE_CI, .gi_id = gi_id, .profile_id = ci_profile_id, .start = start};
+	    .kind = VMIG_OP_CREATE_CI, .gi_id = gi_id, .profile_id = ci_profile_id, .start = start};
 	int r = sim_transact(priv, gpu, &op, err);
 	if (r >= 0)
 		*ret_ci_id = op.out_id;
@@ -140,14 +140,14 @@ static int sim_destroy_ci_op(void *priv, unsigned gpu, unsigned gi_id, unsigned 
 }
 
 const struct vmig_backend_ops vmig__backend_sim = {
-	.name = "sim",
-	.open = sim_open,
-	.close = sim_close,
-	.snapshot = sim_snapshot,
-	.set_mig_mode = sim_set_mig_mode,
-	.gpu_reset = sim_gpu_reset,
-	.create_gi = sim_create_gi_op,
-	.destroy_gi = sim_destroy_gi_op,
-	.create_ci = sim_create_ci_op,
-	.destroy_ci = sim_destroy_ci_op,
+    .name = "sim",
+    .open = sim_open,
+    .close = sim_close,
+    .snapshot = sim_snapshot,
+    .set_mig_mode = sim_set_mig_mode,
+    .gpu_reset = sim_gpu_reset,
+    .create_gi = sim_create_gi_op,
+    .destroy_gi = sim_destroy_gi_op,
+    .create_ci = sim_create_ci_op,
+    .destroy_ci = sim_destroy_ci_op,
 };

@@ -36,7 +36,6 @@ struct soft {
 	struct vmig_store *store;
 };
 
-
 /* ------------------------------------------------------------------------ */
 /* Paths and limits                                                          */
 /* ------------------------------------------------------------------------ */
@@ -216,8 +215,7 @@ static int soft_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *er
  * *ret_fd; -1 there when it does not exist (ENOENT: no program of the GI
  * ever ran, or with O_CREAT, `vmig run` never made the directory).
  */
-static int region_open(const char *path, int flags, int lock, int *ret_fd,
-		       struct vmig_err *err)
+static int region_open(const char *path, int flags, int lock, int *ret_fd, struct vmig_err *err)
 {
 	int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
 	*ret_fd = fd;
@@ -257,8 +255,8 @@ static int region_in_use(const struct vmig_gpu_state *rec, unsigned gi_id, struc
 	close(fd);
 	if (live)
 		return vmig_err_set(err, VMIG_E_IN_USE,
-				    "GPU instance %u: %u process%s still running in it", gi_id, live,
-				    live == 1 ? " is" : "es are");
+				    "GPU instance %u: %u process%s still running in it", gi_id,
+				    live, live == 1 ? " is" : "es are");
 	return 0;
 }
 

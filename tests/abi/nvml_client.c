@@ -217,7 +217,8 @@ TEST(device_identity)
 	e = NULL;
 	CHECK_EQ_I(NV(nvmlDeviceGetHandleByPciBusId_v2)(pci.busIdLegacy, &e), NVML_SUCCESS);
 	CHECK(e == d);
-	CHECK_EQ_I(NV(nvmlDeviceGetHandleByPciBusId_v2)("zz:00.0", &e), NVML_ERROR_INVALID_ARGUMENT);
+	CHECK_EQ_I(NV(nvmlDeviceGetHandleByPciBusId_v2)("zz:00.0", &e),
+		   NVML_ERROR_INVALID_ARGUMENT);
 	CHECK_EQ_I(NV(nvmlDeviceGetHandleByPciBusId_v2)("0000:ff:1f.0", &e), NVML_ERROR_NOT_FOUND);
 	nvmlPciInfoExt_t ext = {.version = 7};
 	CHECK_EQ_I(NV(nvmlDeviceGetPciInfoExt)(d, &ext), NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
@@ -291,8 +292,9 @@ TEST(stubs_touch_nothing)
 {
 	setup("h100-80gb");
 	unsigned v = 77;
-	CHECK_EQ_I(((nvmlReturn_t(*)(nvmlDevice_t, unsigned *))sym("nvmlDeviceGetNumFans"))(gpu(0), &v),
-		   NVML_ERROR_NOT_SUPPORTED);
+	CHECK_EQ_I(
+	    ((nvmlReturn_t(*)(nvmlDevice_t, unsigned *))sym("nvmlDeviceGetNumFans"))(gpu(0), &v),
+	    NVML_ERROR_NOT_SUPPORTED);
 	CHECK_EQ_U(v, 77);
 	CHECK_EQ_I(((nvmlReturn_t(*)(unsigned *))sym("nvmlUnitGetCount"))(&v),
 		   NVML_ERROR_NOT_SUPPORTED);
@@ -356,7 +358,8 @@ TEST(gi_profiles)
 		CHECK_EQ_U(v2.memorySizeMB, v1.memorySizeMB);
 		CHECK(strncmp(v2.name, "MIG ", 4) == 0);
 		nvmlGpuInstanceProfileInfo_v3_t v3 = {.version = nvmlGpuInstanceProfileInfo_v3};
-		CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceProfileInfoV)(d, i, (void *)&v3), NVML_SUCCESS);
+		CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceProfileInfoV)(d, i, (void *)&v3),
+			   NVML_SUCCESS);
 		CHECK_EQ_U(v3.sliceCount, v1.sliceCount);
 		CHECK_EQ_U(v3.ofaCount, v1.ofaCount);
 		CHECK_STR(v3.name, v2.name);
@@ -368,14 +371,16 @@ TEST(gi_profiles)
 	CHECK_EQ_U(found, 7);
 	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceProfileInfo)(d, NVML_GPU_INSTANCE_PROFILE_COUNT, &v1),
 		   NVML_ERROR_INVALID_ARGUMENT);
-	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceProfileInfo)(d, NVML_GPU_INSTANCE_PROFILE_3_SLICE, &v1),
-		   NVML_SUCCESS);
+	CHECK_EQ_I(
+	    NV(nvmlDeviceGetGpuInstanceProfileInfo)(d, NVML_GPU_INSTANCE_PROFILE_3_SLICE, &v1),
+	    NVML_SUCCESS);
 	CHECK_EQ_U(v1.id, P_3G40);
 	CHECK_EQ_U(v1.memorySizeMB, 40448);
 	nvmlGpuInstanceProfileInfo_v2_t bad = {.version = 0x01000098};
 	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceProfileInfoV)(d, 0, &bad),
 		   NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
-	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceProfileInfoV)(d, 0, NULL), NVML_ERROR_INVALID_ARGUMENT);
+	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceProfileInfoV)(d, 0, NULL),
+		   NVML_ERROR_INVALID_ARGUMENT);
 	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceProfileInfoByIdV)(d, 77, &bad),
 		   NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
 	bad.version = nvmlGpuInstanceProfileInfo_v2;
@@ -447,7 +452,8 @@ TEST(gi_lifecycle)
 		   NVML_ERROR_INVALID_ARGUMENT);
 	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceRemainingCapacity)(d, P_1G10, &n), NVML_SUCCESS);
 	CHECK_EQ_U(n, 3);
-	CHECK_EQ_I(NV(nvmlDeviceCreateGpuInstance)(d, P_4G40, &gi2), NVML_ERROR_INSUFFICIENT_RESOURCES);
+	CHECK_EQ_I(NV(nvmlDeviceCreateGpuInstance)(d, P_4G40, &gi2),
+		   NVML_ERROR_INSUFFICIENT_RESOURCES);
 	gi2 = make_gi(d, P_1G10);
 	nvmlGpuInstanceInfo_t info;
 	CHECK_EQ_I(NV(nvmlGpuInstanceGetInfo)(gi, &info), NVML_SUCCESS);
@@ -458,7 +464,8 @@ TEST(gi_lifecycle)
 	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceById)(d, gi_id, &byid), NVML_SUCCESS);
 	CHECK(byid == gi);
 	n = 0;
-	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstances)(d, P_1G10, list, &n), NVML_ERROR_INSUFFICIENT_SIZE);
+	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstances)(d, P_1G10, list, &n),
+		   NVML_ERROR_INSUFFICIENT_SIZE);
 	CHECK_EQ_U(n, 1);
 	n = 8;
 	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstances)(d, P_1G10, list, &n), NVML_SUCCESS);
@@ -484,16 +491,18 @@ TEST(ci_lifecycle)
 	unsigned found = 0;
 	for (unsigned i = 0; i < NVML_COMPUTE_INSTANCE_PROFILE_COUNT; i++) {
 		nvmlReturn_t r = NV(nvmlGpuInstanceGetComputeInstanceProfileInfo)(
-			gi, i, NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED, &v1);
+		    gi, i, NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED, &v1);
 		CHECK(r == NVML_SUCCESS || r == NVML_ERROR_NOT_SUPPORTED);
 		if (r != NVML_SUCCESS)
 			continue;
 		found++;
-		nvmlComputeInstanceProfileInfo_v3_t v3 = {.version = nvmlComputeInstanceProfileInfo_v3};
+		nvmlComputeInstanceProfileInfo_v3_t v3 = {.version =
+							      nvmlComputeInstanceProfileInfo_v3};
 		CHECK_EQ_I(NV(nvmlGpuInstanceGetComputeInstanceProfileInfoV)(gi, i, 0, (void *)&v3),
 			   NVML_SUCCESS);
 		CHECK_EQ_U(v3.sliceCount, v1.sliceCount);
-		nvmlComputeInstanceProfileInfo_v2_t v2 = {.version = nvmlComputeInstanceProfileInfo_v2};
+		nvmlComputeInstanceProfileInfo_v2_t v2 = {.version =
+							      nvmlComputeInstanceProfileInfo_v2};
 		CHECK_EQ_I(NV(nvmlGpuInstanceGetComputeInstanceProfileInfoV)(gi, i, 0, &v2),
 			   NVML_SUCCESS);
 		CHECK_STR(v2.name, v3.name);
@@ -502,14 +511,14 @@ TEST(ci_lifecycle)
 	CHECK_EQ_I(NV(nvmlGpuInstanceGetComputeInstanceProfileInfo)(gi, 0, 1, &v1),
 		   NVML_ERROR_INVALID_ARGUMENT);
 	CHECK_EQ_I(NV(nvmlGpuInstanceGetComputeInstanceProfileInfo)(
-			   gi, NVML_COMPUTE_INSTANCE_PROFILE_COUNT, 0, &v1),
+		       gi, NVML_COMPUTE_INSTANCE_PROFILE_COUNT, 0, &v1),
 		   NVML_ERROR_INVALID_ARGUMENT);
 	nvmlComputeInstanceProfileInfo_v2_t bad = {.version = 5};
 	CHECK_EQ_I(NV(nvmlGpuInstanceGetComputeInstanceProfileInfoV)(gi, 0, 0, &bad),
 		   NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
 	nvmlComputeInstanceProfileInfo_v2_t full = {.version = nvmlComputeInstanceProfileInfo_v2};
 	CHECK_EQ_I(NV(nvmlGpuInstanceGetComputeInstanceProfileInfoV)(
-			   gi, NVML_COMPUTE_INSTANCE_PROFILE_3_SLICE, 0, &full),
+		       gi, NVML_COMPUTE_INSTANCE_PROFILE_3_SLICE, 0, &full),
 		   NVML_SUCCESS);
 	CHECK_STR(full.name, "MIG 3g.40gb");
 	unsigned n = 0;
@@ -658,7 +667,8 @@ TEST(stale_handles)
 	nvmlGpuInstanceInfo_t info;
 	CHECK_EQ_I(NV(nvmlGpuInstanceGetInfo)(gi, &info), NVML_ERROR_INVALID_ARGUMENT);
 	CHECK_EQ_I(NV(nvmlGpuInstanceDestroy)(gi), NVML_ERROR_INVALID_ARGUMENT);
-	CHECK_EQ_I(NV(nvmlGpuInstanceCreateComputeInstance)(gi, 0, &ci), NVML_ERROR_INVALID_ARGUMENT);
+	CHECK_EQ_I(NV(nvmlGpuInstanceCreateComputeInstance)(gi, 0, &ci),
+		   NVML_ERROR_INVALID_ARGUMENT);
 	/* The same profile at the same place again: old handles stay dead, new ones work. */
 	nvmlGpuInstance_t gi2 = make_gi(d, P_2G20);
 	CHECK(gi2 != gi);
@@ -696,7 +706,8 @@ TEST(stale_handles_never_wrap)
 			nvmlComputeInstanceInfo_t cii;
 			nvmlMemory_t mem;
 			CHECK(gis[k] != gis[i] && cis[k] != cis[i] && migs[k] != migs[i]);
-			CHECK_EQ_I(NV(nvmlGpuInstanceGetInfo)(gis[k], &gii), NVML_ERROR_INVALID_ARGUMENT);
+			CHECK_EQ_I(NV(nvmlGpuInstanceGetInfo)(gis[k], &gii),
+				   NVML_ERROR_INVALID_ARGUMENT);
 			CHECK_EQ_I(NV(nvmlComputeInstanceGetInfo_v2)(cis[k], &cii),
 				   NVML_ERROR_INVALID_ARGUMENT);
 			CHECK_EQ_I(NV(nvmlDeviceGetMemoryInfo)(migs[k], &mem),
@@ -718,16 +729,18 @@ TEST(foreign_handles)
 	enable_mig(d);
 	nvmlGpuInstance_t gi = make_gi(d, P_1G10);
 	int local = 0;
-	void *bad[] = {NULL, &local, (void *)1, (void *)(uintptr_t)0x1000, (char *)d + 1,
-		       (char *)gi + 2, (char *)gi + 4096};
+	void *bad[] = {NULL,	      &local,	      (void *)1,	(void *)(uintptr_t)0x1000,
+		       (char *)d + 1, (char *)gi + 2, (char *)gi + 4096};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char buf[96];
 		unsigned v = 5;
 		nvmlGpuInstanceInfo_t gii;
 		nvmlComputeInstance_t ci;
-		CHECK_EQ_I(NV(nvmlDeviceGetName)(bad[i], buf, sizeof(buf)), NVML_ERROR_INVALID_ARGUMENT);
+		CHECK_EQ_I(NV(nvmlDeviceGetName)(bad[i], buf, sizeof(buf)),
+			   NVML_ERROR_INVALID_ARGUMENT);
 		CHECK_EQ_I(NV(nvmlDeviceGetMigMode)(bad[i], &v, &v), NVML_ERROR_INVALID_ARGUMENT);
-		CHECK_EQ_I(NV(nvmlDeviceGetMaxMigDeviceCount)(bad[i], &v), NVML_ERROR_INVALID_ARGUMENT);
+		CHECK_EQ_I(NV(nvmlDeviceGetMaxMigDeviceCount)(bad[i], &v),
+			   NVML_ERROR_INVALID_ARGUMENT);
 		CHECK_EQ_I(NV(nvmlGpuInstanceGetInfo)(bad[i], &gii), NVML_ERROR_INVALID_ARGUMENT);
 		CHECK_EQ_I(NV(nvmlGpuInstanceDestroy)(bad[i]), NVML_ERROR_INVALID_ARGUMENT);
 		CHECK_EQ_I(NV(nvmlGpuInstanceCreateComputeInstance)(bad[i], 0, &ci),
@@ -931,7 +944,8 @@ static void *stress_reader(void *arg)
 			nvmlDevice_t m;
 			nvmlMemory_t mem;
 			nvmlReturn_t r = NV(nvmlDeviceGetMigDeviceHandleByIndex)(d, k, &m);
-			if (r == NVML_ERROR_NOT_FOUND || (k == 7 && r == NVML_ERROR_INVALID_ARGUMENT))
+			if (r == NVML_ERROR_NOT_FOUND ||
+			    (k == 7 && r == NVML_ERROR_INVALID_ARGUMENT))
 				continue;
 			if (r != NVML_SUCCESS)
 				return (void *)-4L;
@@ -955,7 +969,8 @@ static long stress_write(nvmlDevice_t d, int rounds)
 		nvmlReturn_t r = NV(nvmlDeviceCreateGpuInstance)(d, P_1G10, &gi);
 		if (r == NVML_ERROR_INSUFFICIENT_RESOURCES)
 			continue;
-		if (r != NVML_SUCCESS || NV(nvmlGpuInstanceCreateComputeInstance)(gi, 0, &ci) != NVML_SUCCESS)
+		if (r != NVML_SUCCESS ||
+		    NV(nvmlGpuInstanceCreateComputeInstance)(gi, 0, &ci) != NVML_SUCCESS)
 			return -1;
 		r = NV(nvmlDeviceCreateGpuInstance)(d, P_2G20, &gi2);
 		if (r != NVML_SUCCESS && r != NVML_ERROR_INSUFFICIENT_RESOURCES)
@@ -980,8 +995,9 @@ TEST(lock_free_readers_under_changes)
 	nvmlDevice_t d = gpu(0);
 	enable_mig(d);
 	nvmlGpuInstanceProfileInfo_t pi;
-	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceProfileInfo)(d, NVML_GPU_INSTANCE_PROFILE_1_SLICE, &pi),
-		   NVML_SUCCESS);
+	CHECK_EQ_I(
+	    NV(nvmlDeviceGetGpuInstanceProfileInfo)(d, NVML_GPU_INSTANCE_PROFILE_1_SLICE, &pi),
+	    NVML_SUCCESS);
 	mig_mem_bytes = pi.memorySizeMB << 20;
 	pid_t pid = fork();
 	if (pid == 0) {

@@ -73,10 +73,12 @@ static void same_instances(const struct vmig_state *a, const struct vmig_state *
 		CHECK_EQ_U(x->flags, y->flags);
 		CHECK_EQ_U(x->ngi, y->ngi);
 		for (unsigned i = 0; i < x->ngi && i < y->ngi; i++) {
-			CHECK(x->gi[i].id == y->gi[i].id && x->gi[i].profile_id == y->gi[i].profile_id &&
+			CHECK(x->gi[i].id == y->gi[i].id &&
+			      x->gi[i].profile_id == y->gi[i].profile_id &&
 			      x->gi[i].start == y->gi[i].start && x->gi[i].nci == y->gi[i].nci);
 			for (unsigned c = 0; c < x->gi[i].nci && c < y->gi[i].nci; c++)
-				CHECK(memcmp(&x->gi[i].ci[c], &y->gi[i].ci[c], sizeof(x->gi[i].ci[c])) == 0);
+				CHECK(memcmp(&x->gi[i].ci[c], &y->gi[i].ci[c],
+					     sizeof(x->gi[i].ci[c])) == 0);
 		}
 	}
 }
@@ -157,7 +159,8 @@ TEST(models_built_from_nvml)
 				continue;
 			CHECK_STR(y->name, x->name);
 			CHECK_EQ_U(y->index, x->index);
-			CHECK(y->slices == x->slices && y->size == x->size && y->instances == x->instances);
+			CHECK(y->slices == x->slices && y->size == x->size &&
+			      y->instances == x->instances);
 			CHECK(y->mem_mib == x->mem_mib && y->sm == x->sm && y->ce == x->ce &&
 			      y->dec == x->dec && y->jpeg == x->jpeg && y->ofa == x->ofa);
 			CHECK_EQ_U(y->flags & VMIG_PF_ATTRS, x->flags & VMIG_PF_ATTRS);

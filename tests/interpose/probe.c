@@ -35,14 +35,14 @@ CUresult cuCtxSynchronize(void);
 CUresult cuStreamCreate(CUstream *ps, unsigned int flags);
 
 static int failures;
-#define EXPECT(cond, ...)                                                                  \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			printf("probe: %s:%d: %s: ", __func__, __LINE__, #cond);           \
-			printf(__VA_ARGS__);                                               \
-			printf("\n");                                                      \
-			failures++;                                                        \
-		}                                                                          \
+#define EXPECT(cond, ...)                                                                          \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			printf("probe: %s:%d: %s: ", __func__, __LINE__, #cond);                   \
+			printf(__VA_ARGS__);                                                       \
+			printf("\n");                                                              \
+			failures++;                                                                \
+		}                                                                                  \
 	} while (0)
 
 static const char *const hooked[] = {
@@ -115,8 +115,8 @@ static void sc_quota(void)
 	EXPECT(cuMemGetInfo_v2(&f, NULL) == CUDA_SUCCESS && f == L - 1000, "free %zu", f);
 	EXPECT(cuMemGetInfo_v2(NULL, &t) == CUDA_SUCCESS && t == L, "NULL free is fine");
 	unsigned int f1 = 0, t1 = 0;
-	EXPECT(cuMemGetInfo(&f1, &t1) == CUDA_SUCCESS && f1 == L - 1000 && t1 == L, "v1 %u %u",
-	       f1, t1);
+	EXPECT(cuMemGetInfo(&f1, &t1) == CUDA_SUCCESS && f1 == L - 1000 && t1 == L, "v1 %u %u", f1,
+	       t1);
 	size_t tm = 0;
 	unsigned int tm1 = 0;
 	EXPECT(cuDeviceTotalMem_v2(&tm, 0) == CUDA_SUCCESS && tm == L, "total %zu", tm);
@@ -135,27 +135,28 @@ static void paths_linear(void)
 	EXPECT(cuMemFree(p1) == CUDA_SUCCESS && used_bytes() == 0, "v1 free");
 	size_t pitch = 0;
 	EXPECT(cuMemAllocPitch_v2(&p, &pitch, 1000, 10, 4) == CUDA_SUCCESS && pitch == 1024 &&
-		       used_bytes() == 10240,
+		   used_bytes() == 10240,
 	       "pitch x height as returned: pitch %zu used %" PRIu64, pitch, used_bytes());
 	EXPECT(cuMemFree_v2(p) == CUDA_SUCCESS && used_bytes() == 0, "pitch free");
 	unsigned int pitch1 = 0;
 	EXPECT(cuMemAllocPitch(&p1, &pitch1, 1500, 3, 4) == CUDA_SUCCESS && pitch1 == 2048 &&
-		       used_bytes() == 6144,
+		   used_bytes() == 6144,
 	       "v1 pitch %u used %" PRIu64, pitch1, used_bytes());
 	EXPECT(cuMemFree(p1) == CUDA_SUCCESS && used_bytes() == 0, "v1 pitch free");
 	EXPECT(cuMemAllocManaged(&p, 5000, 1) == CUDA_SUCCESS && used_bytes() == 5000, "managed");
 	EXPECT(cuMemFree_v2(p) == CUDA_SUCCESS && used_bytes() == 0, "managed free");
 	EXPECT(cuMemAllocAsync(&p, 3000, NULL) == CUDA_SUCCESS, "async");
-	EXPECT(cuMemAllocAsync_ptsz(&q, 3000, NULL) == CUDA_SUCCESS && used_bytes() == 6000, "ptsz");
+	EXPECT(cuMemAllocAsync_ptsz(&q, 3000, NULL) == CUDA_SUCCESS && used_bytes() == 6000,
+	       "ptsz");
 	EXPECT(cuMemFreeAsync(p, NULL) == CUDA_SUCCESS && used_bytes() == 3000, "free async");
 	EXPECT(cuMemFreeAsync_ptsz(q, NULL) == CUDA_SUCCESS && used_bytes() == 0, "free ptsz");
 	CUmemoryPool pool = (CUmemoryPool)(uintptr_t)1;
 	EXPECT(cuMemAllocFromPoolAsync(&p, 7000, pool, NULL) == CUDA_SUCCESS, "pool");
 	EXPECT(cuMemAllocFromPoolAsync_ptsz(&q, 7000, pool, NULL) == CUDA_SUCCESS &&
-		       used_bytes() == 14000,
+		   used_bytes() == 14000,
 	       "pool ptsz");
 	EXPECT(cuMemFree_v2(p) == CUDA_SUCCESS && cuMemFreeAsync(q, NULL) == CUDA_SUCCESS &&
-		       used_bytes() == 0,
+		   used_bytes() == 0,
 	       "pool frees");
 	EXPECT(cuMemFree_v2(0x1234) == CUDA_ERROR_INVALID_VALUE && used_bytes() == 0,
 	       "unknown pointer: the driver's answer, nothing given back");
@@ -173,7 +174,7 @@ static void paths_vmm_arrays(void)
 	EXPECT(cuMemCreate(&hh, 1u << 20, &prop, 0) == CUDA_SUCCESS && used_bytes() == 2u << 20,
 	       "VMM host memory is not device quota");
 	EXPECT(cuMemRelease(h) == CUDA_SUCCESS && cuMemRelease(hh) == CUDA_SUCCESS &&
-		       used_bytes() == 0,
+		   used_bytes() == 0,
 	       "VMM release");
 	CUarray a = NULL;
 	CUDA_ARRAY_DESCRIPTOR d2 = {100, 50, CU_AD_FORMAT_FLOAT, 4};
@@ -182,8 +183,8 @@ static void paths_vmm_arrays(void)
 	CUDA_ARRAY_DESCRIPTOR_v1 d1 = {100, 0, CU_AD_FORMAT_UNSIGNED_INT8, 1};
 	EXPECT(cuArrayCreate(&a, &d1) == CUDA_SUCCESS && used_bytes() == 100, "1D v1 array");
 	EXPECT(cuArrayDestroy(a) == CUDA_SUCCESS && used_bytes() == 0, "destroy");
-	CUDA_ARRAY3D_DESCRIPTOR d3 = {16, 16, 12, CU_AD_FORMAT_HALF, 2,
-				      CUDA_ARRAY3D_CUBEMAP | CUDA_ARRAY3D_LAYERED};
+	CUDA_ARRAY3D_DESCRIPTOR d3 = {
+	    16, 16, 12, CU_AD_FORMAT_HALF, 2, CUDA_ARRAY3D_CUBEMAP | CUDA_ARRAY3D_LAYERED};
 	EXPECT(cuArray3DCreate_v2(&a, &d3) == CUDA_SUCCESS && used_bytes() == 16 * 16 * 12 * 4,
 	       "layered cubemap %" PRIu64, used_bytes());
 	EXPECT(cuArrayDestroy(a) == CUDA_SUCCESS && used_bytes() == 0, "destroy");
@@ -207,24 +208,26 @@ static void paths_refused(uint64_t L)
 	CUarray a = NULL;
 	CUDA_ARRAY_DESCRIPTOR d = {L, 1, CU_AD_FORMAT_UNSIGNED_INT16, 1};
 	size_t pitch;
-	unsigned long before = vmigstub_calls("cuMemAlloc_v2") + vmigstub_calls("cuMemAllocManaged") +
-			       vmigstub_calls("cuMemAllocAsync_ptsz") +
-			       vmigstub_calls("cuMemAllocFromPoolAsync") +
-			       vmigstub_calls("cuMemCreate") + vmigstub_calls("cuArrayCreate_v2") +
-			       vmigstub_calls("cuMemAllocPitch_v2");
+	unsigned long before =
+	    vmigstub_calls("cuMemAlloc_v2") + vmigstub_calls("cuMemAllocManaged") +
+	    vmigstub_calls("cuMemAllocAsync_ptsz") + vmigstub_calls("cuMemAllocFromPoolAsync") +
+	    vmigstub_calls("cuMemCreate") + vmigstub_calls("cuArrayCreate_v2") +
+	    vmigstub_calls("cuMemAllocPitch_v2");
 	EXPECT(cuMemAlloc_v2(&p, L + 1) == CUDA_ERROR_OUT_OF_MEMORY, "alloc");
 	EXPECT(cuMemAllocManaged(&p, L + 1, 1) == CUDA_ERROR_OUT_OF_MEMORY, "managed");
 	EXPECT(cuMemAllocAsync_ptsz(&p, L + 1, NULL) == CUDA_ERROR_OUT_OF_MEMORY, "async");
-	EXPECT(cuMemAllocFromPoolAsync(&p, L + 1, (CUmemoryPool)1, NULL) == CUDA_ERROR_OUT_OF_MEMORY,
+	EXPECT(cuMemAllocFromPoolAsync(&p, L + 1, (CUmemoryPool)1, NULL) ==
+		   CUDA_ERROR_OUT_OF_MEMORY,
 	       "pool");
 	EXPECT(cuMemCreate(&h, L + 1, &prop, 0) == CUDA_ERROR_OUT_OF_MEMORY, "VMM");
 	EXPECT(cuArrayCreate_v2(&a, &d) == CUDA_ERROR_OUT_OF_MEMORY, "array");
-	EXPECT(cuMemAllocPitch_v2(&p, &pitch, L / 2 + 1, 2, 4) == CUDA_ERROR_OUT_OF_MEMORY, "pitch");
-	unsigned long after = vmigstub_calls("cuMemAlloc_v2") + vmigstub_calls("cuMemAllocManaged") +
-			      vmigstub_calls("cuMemAllocAsync_ptsz") +
-			      vmigstub_calls("cuMemAllocFromPoolAsync") +
-			      vmigstub_calls("cuMemCreate") + vmigstub_calls("cuArrayCreate_v2") +
-			      vmigstub_calls("cuMemAllocPitch_v2");
+	EXPECT(cuMemAllocPitch_v2(&p, &pitch, L / 2 + 1, 2, 4) == CUDA_ERROR_OUT_OF_MEMORY,
+	       "pitch");
+	unsigned long after =
+	    vmigstub_calls("cuMemAlloc_v2") + vmigstub_calls("cuMemAllocManaged") +
+	    vmigstub_calls("cuMemAllocAsync_ptsz") + vmigstub_calls("cuMemAllocFromPoolAsync") +
+	    vmigstub_calls("cuMemCreate") + vmigstub_calls("cuArrayCreate_v2") +
+	    vmigstub_calls("cuMemAllocPitch_v2");
 	EXPECT(before == after, "refusals reached the driver %lu times", after - before);
 	CUDA_MEM_ALLOC_NODE_PARAMS np;
 	memset(&np, 0, sizeof(np));
@@ -284,39 +287,39 @@ struct gpa_case {
 	CUresult rc;
 };
 
-#define PT CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
+#define PT  CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
 #define LEG CU_GET_PROC_ADDRESS_LEGACY_STREAM
 static const struct gpa_case gpa_cases[] = {
-	{"cuMemAlloc", 2000, 0, "cuMemAlloc", 0, 0},
-	{"cuMemAlloc", 3020, 0, "cuMemAlloc_v2", 0, 0},
-	{"cuMemAlloc", 12000, PT, "cuMemAlloc_v2", 0, 0},
-	{"cuMemAllocPitch", 3010, 0, "cuMemAllocPitch", 0, 0},
-	{"cuMemFree", 12080, 0, "cuMemFree_v2", 0, 0},
-	{"cuMemGetInfo", 11000, PT, "cuMemGetInfo_v2", 0, 0},
-	{"cuDeviceTotalMem", 2000, 0, "cuDeviceTotalMem", 0, 0},
-	{"cuLaunchKernel", 4000, 0, "cuLaunchKernel", 0, 0},
-	{"cuLaunchKernel", 7000, PT, "cuLaunchKernel_ptsz", 0, 0},
-	{"cuLaunchKernel", 12000, PT | LEG, "cuLaunchKernel", 0, 0},
-	{"cuLaunchKernel", 12000, LEG, "cuLaunchKernel", 0, 0},
-	{"cuLaunchKernel", 3000, 0, NULL, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT, 0},
-	{"cuLaunchKernelEx", 11080, PT, "cuLaunchKernelEx_ptsz", 0, 0},
-	{"cuLaunchKernelEx", 11070, 0, NULL, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT, 0},
-	{"cuLaunchCooperativeKernel", 12000, PT, "cuLaunchCooperativeKernel_ptsz", 0, 0},
-	{"cuGraphLaunch", 12000, 0, "cuGraphLaunch", 0, 0},
-	{"cuGraphLaunch", 12000, PT, "cuGraphLaunch_ptsz", 0, 0},
-	{"cuMemAllocAsync", 11020, PT, "cuMemAllocAsync_ptsz", 0, 0},
-	{"cuMemFreeAsync", 12000, 0, "cuMemFreeAsync", 0, 0},
-	{"cuMemAllocFromPoolAsync", 12000, PT, "cuMemAllocFromPoolAsync_ptsz", 0, 0},
-	{"cuMemCreate", 12000, 0, "cuMemCreate", 0, 0},
-	{"cuArray3DCreate", 12000, 0, "cuArray3DCreate_v2", 0, 0},
-	{"cuMipmappedArrayCreate", 5000, 0, "cuMipmappedArrayCreate", 0, 0},
-	{"cuGraphAddMemAllocNode", 12000, 0, "cuGraphAddMemAllocNode", 0, 0},
-	{"cuInit", 2000, 0, "cuInit", 0, 0},
-	{"cuGetProcAddress", 11030, 0, "cuGetProcAddress", 0, 0},
-	{"cuGetProcAddress", 12000, 0, "cuGetProcAddress_v2", 0, 0},
-	{"cuEventRecord", 12000, PT, "cuEventRecord_ptsz", 0, 0},
-	{"cuNoSuchFunction", 12000, 0, NULL, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND, 0},
-	{"cuMemAlloc", 99000, 0, NULL, 0, CUDA_ERROR_INVALID_VALUE},
+    {"cuMemAlloc", 2000, 0, "cuMemAlloc", 0, 0},
+    {"cuMemAlloc", 3020, 0, "cuMemAlloc_v2", 0, 0},
+    {"cuMemAlloc", 12000, PT, "cuMemAlloc_v2", 0, 0},
+    {"cuMemAllocPitch", 3010, 0, "cuMemAllocPitch", 0, 0},
+    {"cuMemFree", 12080, 0, "cuMemFree_v2", 0, 0},
+    {"cuMemGetInfo", 11000, PT, "cuMemGetInfo_v2", 0, 0},
+    {"cuDeviceTotalMem", 2000, 0, "cuDeviceTotalMem", 0, 0},
+    {"cuLaunchKernel", 4000, 0, "cuLaunchKernel", 0, 0},
+    {"cuLaunchKernel", 7000, PT, "cuLaunchKernel_ptsz", 0, 0},
+    {"cuLaunchKernel", 12000, PT | LEG, "cuLaunchKernel", 0, 0},
+    {"cuLaunchKernel", 12000, LEG, "cuLaunchKernel", 0, 0},
+    {"cuLaunchKernel", 3000, 0, NULL, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT, 0},
+    {"cuLaunchKernelEx", 11080, PT, "cuLaunchKernelEx_ptsz", 0, 0},
+    {"cuLaunchKernelEx", 11070, 0, NULL, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT, 0},
+    {"cuLaunchCooperativeKernel", 12000, PT, "cuLaunchCooperativeKernel_ptsz", 0, 0},
+    {"cuGraphLaunch", 12000, 0, "cuGraphLaunch", 0, 0},
+    {"cuGraphLaunch", 12000, PT, "cuGraphLaunch_ptsz", 0, 0},
+    {"cuMemAllocAsync", 11020, PT, "cuMemAllocAsync_ptsz", 0, 0},
+    {"cuMemFreeAsync", 12000, 0, "cuMemFreeAsync", 0, 0},
+    {"cuMemAllocFromPoolAsync", 12000, PT, "cuMemAllocFromPoolAsync_ptsz", 0, 0},
+    {"cuMemCreate", 12000, 0, "cuMemCreate", 0, 0},
+    {"cuArray3DCreate", 12000, 0, "cuArray3DCreate_v2", 0, 0},
+    {"cuMipmappedArrayCreate", 5000, 0, "cuMipmappedArrayCreate", 0, 0},
+    {"cuGraphAddMemAllocNode", 12000, 0, "cuGraphAddMemAllocNode", 0, 0},
+    {"cuInit", 2000, 0, "cuInit", 0, 0},
+    {"cuGetProcAddress", 11030, 0, "cuGetProcAddress", 0, 0},
+    {"cuGetProcAddress", 12000, 0, "cuGetProcAddress_v2", 0, 0},
+    {"cuEventRecord", 12000, PT, "cuEventRecord_ptsz", 0, 0},
+    {"cuNoSuchFunction", 12000, 0, NULL, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND, 0},
+    {"cuMemAlloc", 99000, 0, NULL, 0, CUDA_ERROR_INVALID_VALUE},
 };
 
 static void gpa_check(__typeof__(cuGetProcAddress_v2) *gpa2, __typeof__(cuGetProcAddress) *gpa1)
@@ -345,33 +348,39 @@ static void sc_gpa(void)
 	gpa_check(cuGetProcAddress_v2, cuGetProcAddress);
 	/* The lookup function found through itself is wrapped too, for both versions. */
 	void *g2 = NULL, *g1 = NULL;
-	EXPECT(cuGetProcAddress_v2("cuGetProcAddress", &g2, 12000, 0, NULL) == CUDA_SUCCESS, "self");
+	EXPECT(cuGetProcAddress_v2("cuGetProcAddress", &g2, 12000, 0, NULL) == CUDA_SUCCESS,
+	       "self");
 	EXPECT(cuGetProcAddress("cuGetProcAddress", &g1, 11030, 0) == CUDA_SUCCESS, "self v1");
 	if (on)
 		EXPECT(g2 != vmigstub_addr("cuGetProcAddress_v2") &&
-			       g1 != vmigstub_addr("cuGetProcAddress"),
+			   g1 != vmigstub_addr("cuGetProcAddress"),
 		       "cuGetProcAddress handed out unwrapped");
 	gpa_check((__typeof__(cuGetProcAddress_v2) *)g2, (__typeof__(cuGetProcAddress) *)g1);
 	/* The wrapper of the exact variant forwards to that variant. */
 	void *fa = NULL, *fl = NULL;
 	cuGetProcAddress_v2("cuMemAllocAsync", &fa, 12000, PT, NULL);
 	cuGetProcAddress_v2("cuLaunchKernel", &fl, 12000, PT, NULL);
-	unsigned long a0 = vmigstub_calls("cuMemAllocAsync_ptsz"), a1 = vmigstub_calls("cuMemAllocAsync");
-	unsigned long l0 = vmigstub_calls("cuLaunchKernel_ptsz"), l1 = vmigstub_calls("cuLaunchKernel");
+	unsigned long a0 = vmigstub_calls("cuMemAllocAsync_ptsz"),
+		      a1 = vmigstub_calls("cuMemAllocAsync");
+	unsigned long l0 = vmigstub_calls("cuLaunchKernel_ptsz"),
+		      l1 = vmigstub_calls("cuLaunchKernel");
 	CUdeviceptr p = 0;
-	EXPECT(fa && ((__typeof__(cuMemAllocAsync_ptsz) *)fa)(&p, 64, NULL) == CUDA_SUCCESS, "async");
+	EXPECT(fa && ((__typeof__(cuMemAllocAsync_ptsz) *)fa)(&p, 64, NULL) == CUDA_SUCCESS,
+	       "async");
 	EXPECT(fl && ((__typeof__(cuLaunchKernel_ptsz) *)fl)((CUfunction)1, 1, 1, 1, 1, 1, 1, 0,
-							      NULL, NULL, NULL) == CUDA_SUCCESS,
+							     NULL, NULL, NULL) == CUDA_SUCCESS,
 	       "launch");
-	EXPECT(vmigstub_calls("cuMemAllocAsync_ptsz") == a0 + 1 && vmigstub_calls("cuMemAllocAsync") == a1,
+	EXPECT(vmigstub_calls("cuMemAllocAsync_ptsz") == a0 + 1 &&
+		   vmigstub_calls("cuMemAllocAsync") == a1,
 	       "cuMemAllocAsync_ptsz forwarded to another variant");
-	EXPECT(vmigstub_calls("cuLaunchKernel_ptsz") == l0 + 1 && vmigstub_calls("cuLaunchKernel") == l1,
+	EXPECT(vmigstub_calls("cuLaunchKernel_ptsz") == l0 + 1 &&
+		   vmigstub_calls("cuLaunchKernel") == l1,
 	       "cuLaunchKernel_ptsz forwarded to another variant");
 	if (on && getenv("VMIG_MEM_LIMIT")) {
 		void *fm = NULL;
 		cuGetProcAddress_v2("cuMemAlloc", &fm, 12000, 0, NULL);
 		EXPECT(((__typeof__(cuMemAlloc_v2) *)fm)(&p, env_u64("VMIG_MEM_LIMIT") + 1) ==
-			       CUDA_ERROR_OUT_OF_MEMORY,
+			   CUDA_ERROR_OUT_OF_MEMORY,
 		       "the quota holds through cuGetProcAddress");
 	}
 }
@@ -431,7 +440,8 @@ static void sc_race(int n)
 	}
 	EXPECT(sum <= L, "%d processes hold %" PRIu64 " > quota %" PRIu64, n, sum, L);
 	EXPECT(sum >= L / 2, "they should fill most of it: %" PRIu64, sum);
-	EXPECT(used_bytes() == sum, "instance view %" PRIu64 " vs held %" PRIu64, used_bytes(), sum);
+	EXPECT(used_bytes() == sum, "instance view %" PRIu64 " vs held %" PRIu64, used_bytes(),
+	       sum);
 	close(release[1]);
 	for (int i = 0; i < n; i++) {
 		int st = 0;
@@ -473,7 +483,8 @@ static void sc_fill(void)
 static CUresult launch_one(const char *api, CUstream s, unsigned i)
 {
 	CUfunction f = (CUfunction)(uintptr_t)1000;
-	static const char *const mix[] = {"kernel", "ptsz", "ex", "exptsz", "coop", "graph", "grid"};
+	static const char *const mix[] = {"kernel", "ptsz",  "ex",  "exptsz",
+					  "coop",   "graph", "grid"};
 	if (strcmp(api, "mixed") == 0)
 		api = mix[i % 7];
 	CUlaunchConfig cfg = {1000, 1, 1, 128, 1, 1, 0, s, NULL, 0};
@@ -522,8 +533,10 @@ static void sc_child(uint64_t room)
 {
 	size_t f = 0, t = 0;
 	CUdeviceptr p = 0, q = 0;
-	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && f == room, "child sees %zu free, "
-	       "want %" PRIu64, f, room);
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && f == room,
+	       "child sees %zu free, "
+	       "want %" PRIu64,
+	       f, room);
 	EXPECT(cuMemAlloc_v2(&p, room) == CUDA_SUCCESS, "child: the rest of the quota");
 	EXPECT(cuMemAlloc_v2(&q, 1) == CUDA_ERROR_OUT_OF_MEMORY, "child: one byte more");
 	printf("child %s\n", failures ? "failed" : "holds the rest");
@@ -566,7 +579,8 @@ static void sc_instance(uint64_t mib)
 {
 	uint64_t L = mib << 20, half = L / 2;
 	size_t f = 0, t = 0, tm = 0;
-	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && t == L && f == L, "meminfo %zu/%zu", f, t);
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS && t == L && f == L, "meminfo %zu/%zu", f,
+	       t);
 	EXPECT(cuDeviceTotalMem_v2(&tm, 0) == CUDA_SUCCESS && tm == L, "total mem %zu", tm);
 	printf("total %zu MiB, free %zu MiB, device total %zu MiB\n", t >> 20, f >> 20, tm >> 20);
 	CUdeviceptr a = 0, b = 0, p = 0;
@@ -576,7 +590,7 @@ static void sc_instance(uint64_t mib)
 	pid_t pid = start_child(L - half, &to, &from);
 	char line[128] = "";
 	EXPECT(pid > 0 && from && fgets(line, sizeof(line), from) &&
-		       strcmp(line, "child holds the rest\n") == 0,
+		   strcmp(line, "child holds the rest\n") == 0,
 	       "child said \"%s\"", line);
 	EXPECT(cuMemGetInfo_v2(&f, NULL) == CUDA_SUCCESS && f == 0, "free %zu with the child", f);
 	EXPECT(cuMemAlloc_v2(&p, 1) == CUDA_ERROR_OUT_OF_MEMORY, "the child's bytes count here");
@@ -599,7 +613,8 @@ static unsigned region_pct(void)
 	const char *path = getenv("VMIG_ACCOUNTING");
 	if (!r && path) {
 		int fd = open(path, O_RDONLY);
-		void *p = fd < 0 ? MAP_FAILED : mmap(NULL, sizeof(*r), PROT_READ, MAP_SHARED, fd, 0);
+		void *p =
+		    fd < 0 ? MAP_FAILED : mmap(NULL, sizeof(*r), PROT_READ, MAP_SHARED, fd, 0);
 		if (fd >= 0)
 			close(fd);
 		r = p == MAP_FAILED ? NULL : p;
@@ -629,7 +644,8 @@ static void sc_rg_follow(void)
 		if (now_s() - w0 < 1.0)
 			continue;
 		cuCtxSynchronize();
-		double t = now_s(), b = (double)vmigstub_busy_ns(), share = (b - b0) / 1e9 / (t - w0) * 100;
+		double t = now_s(), b = (double)vmigstub_busy_ns(),
+		       share = (b - b0) / 1e9 / (t - w0) * 100;
 		unsigned pct = region_pct();
 		printf("window %u share %.1f region %u\n", n++, share, pct);
 		fflush(stdout);

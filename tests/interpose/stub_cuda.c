@@ -32,69 +32,69 @@
 
 #include "cuda_api.h"
 
-#define EXP __attribute__((visibility("default")))
-#define QUEUE_AHEAD_NS 20000000ull
+#define EXP		       __attribute__((visibility("default")))
+#define QUEUE_AHEAD_NS	       20000000ull
 #define DRIVER_VERSION_DEFAULT 12080
 
 /* The stand-in's own table of exported names: (symbol, base, since, ptsz). */
-#define STUB_SYMBOLS(X)                                                                    \
-	X(cuInit, cuInit, 2000, 0)                                                         \
-	X(cuDriverGetVersion, cuDriverGetVersion, 2020, 0)                                 \
-	X(cuGetProcAddress, cuGetProcAddress, 11030, 0)                                    \
-	X(cuGetProcAddress_v2, cuGetProcAddress, 12000, 0)                                 \
-	X(cuDeviceGet, cuDeviceGet, 2000, 0)                                               \
-	X(cuDeviceGetCount, cuDeviceGetCount, 2000, 0)                                     \
-	X(cuDeviceTotalMem, cuDeviceTotalMem, 2000, 0)                                     \
-	X(cuDeviceTotalMem_v2, cuDeviceTotalMem, 3020, 0)                                  \
-	X(cuMemGetInfo, cuMemGetInfo, 2000, 0)                                             \
-	X(cuMemGetInfo_v2, cuMemGetInfo, 3020, 0)                                          \
-	X(cuMemAlloc, cuMemAlloc, 2000, 0)                                                 \
-	X(cuMemAlloc_v2, cuMemAlloc, 3020, 0)                                              \
-	X(cuMemAllocPitch, cuMemAllocPitch, 2000, 0)                                       \
-	X(cuMemAllocPitch_v2, cuMemAllocPitch, 3020, 0)                                    \
-	X(cuMemAllocManaged, cuMemAllocManaged, 6000, 0)                                   \
-	X(cuMemFree, cuMemFree, 2000, 0)                                                   \
-	X(cuMemFree_v2, cuMemFree, 3020, 0)                                                \
-	X(cuMemAllocAsync, cuMemAllocAsync, 11020, 0)                                      \
-	X(cuMemAllocAsync_ptsz, cuMemAllocAsync, 11020, 1)                                 \
-	X(cuMemAllocFromPoolAsync, cuMemAllocFromPoolAsync, 11020, 0)                      \
-	X(cuMemAllocFromPoolAsync_ptsz, cuMemAllocFromPoolAsync, 11020, 1)                 \
-	X(cuMemFreeAsync, cuMemFreeAsync, 11020, 0)                                        \
-	X(cuMemFreeAsync_ptsz, cuMemFreeAsync, 11020, 1)                                   \
-	X(cuMemCreate, cuMemCreate, 10020, 0)                                              \
-	X(cuMemRelease, cuMemRelease, 10020, 0)                                            \
-	X(cuArrayCreate, cuArrayCreate, 2000, 0)                                           \
-	X(cuArrayCreate_v2, cuArrayCreate, 3020, 0)                                        \
-	X(cuArray3DCreate, cuArray3DCreate, 2000, 0)                                       \
-	X(cuArray3DCreate_v2, cuArray3DCreate, 3020, 0)                                    \
-	X(cuArrayDestroy, cuArrayDestroy, 2000, 0)                                         \
-	X(cuMipmappedArrayCreate, cuMipmappedArrayCreate, 5000, 0)                         \
-	X(cuMipmappedArrayDestroy, cuMipmappedArrayDestroy, 5000, 0)                       \
-	X(cuGraphAddMemAllocNode, cuGraphAddMemAllocNode, 11040, 0)                        \
-	X(cuLaunchKernel, cuLaunchKernel, 4000, 0)                                         \
-	X(cuLaunchKernel_ptsz, cuLaunchKernel, 7000, 1)                                    \
-	X(cuLaunchKernelEx, cuLaunchKernelEx, 11080, 0)                                    \
-	X(cuLaunchKernelEx_ptsz, cuLaunchKernelEx, 11080, 1)                               \
-	X(cuLaunchCooperativeKernel, cuLaunchCooperativeKernel, 9000, 0)                   \
-	X(cuLaunchCooperativeKernel_ptsz, cuLaunchCooperativeKernel, 9000, 1)              \
-	X(cuGraphLaunch, cuGraphLaunch, 10000, 0)                                          \
-	X(cuGraphLaunch_ptsz, cuGraphLaunch, 10000, 1)                                     \
-	X(cuLaunch, cuLaunch, 2000, 0)                                                     \
-	X(cuLaunchGrid, cuLaunchGrid, 2000, 0)                                             \
-	X(cuLaunchGridAsync, cuLaunchGridAsync, 2000, 0)                                   \
-	X(cuEventCreate, cuEventCreate, 2000, 0)                                           \
-	X(cuEventDestroy_v2, cuEventDestroy, 4000, 0)                                      \
-	X(cuEventRecord, cuEventRecord, 2000, 0)                                           \
-	X(cuEventRecord_ptsz, cuEventRecord, 7000, 1)                                      \
-	X(cuEventQuery, cuEventQuery, 2000, 0)                                             \
-	X(cuEventSynchronize, cuEventSynchronize, 2000, 0)                                 \
-	X(cuEventElapsedTime, cuEventElapsedTime, 2000, 0)                                 \
-	X(cuStreamCreate, cuStreamCreate, 2000, 0)                                         \
-	X(cuStreamDestroy_v2, cuStreamDestroy, 4000, 0)                                    \
-	X(cuStreamSynchronize, cuStreamSynchronize, 2000, 0)                               \
-	X(cuStreamSynchronize_ptsz, cuStreamSynchronize, 7000, 1)                          \
-	X(cuStreamIsCapturing, cuStreamIsCapturing, 10000, 0)                              \
-	X(cuStreamIsCapturing_ptsz, cuStreamIsCapturing, 10000, 1)                         \
+#define STUB_SYMBOLS(X)                                                                            \
+	X(cuInit, cuInit, 2000, 0)                                                                 \
+	X(cuDriverGetVersion, cuDriverGetVersion, 2020, 0)                                         \
+	X(cuGetProcAddress, cuGetProcAddress, 11030, 0)                                            \
+	X(cuGetProcAddress_v2, cuGetProcAddress, 12000, 0)                                         \
+	X(cuDeviceGet, cuDeviceGet, 2000, 0)                                                       \
+	X(cuDeviceGetCount, cuDeviceGetCount, 2000, 0)                                             \
+	X(cuDeviceTotalMem, cuDeviceTotalMem, 2000, 0)                                             \
+	X(cuDeviceTotalMem_v2, cuDeviceTotalMem, 3020, 0)                                          \
+	X(cuMemGetInfo, cuMemGetInfo, 2000, 0)                                                     \
+	X(cuMemGetInfo_v2, cuMemGetInfo, 3020, 0)                                                  \
+	X(cuMemAlloc, cuMemAlloc, 2000, 0)                                                         \
+	X(cuMemAlloc_v2, cuMemAlloc, 3020, 0)                                                      \
+	X(cuMemAllocPitch, cuMemAllocPitch, 2000, 0)                                               \
+	X(cuMemAllocPitch_v2, cuMemAllocPitch, 3020, 0)                                            \
+	X(cuMemAllocManaged, cuMemAllocManaged, 6000, 0)                                           \
+	X(cuMemFree, cuMemFree, 2000, 0)                                                           \
+	X(cuMemFree_v2, cuMemFree, 3020, 0)                                                        \
+	X(cuMemAllocAsync, cuMemAllocAsync, 11020, 0)                                              \
+	X(cuMemAllocAsync_ptsz, cuMemAllocAsync, 11020, 1)                                         \
+	X(cuMemAllocFromPoolAsync, cuMemAllocFromPoolAsync, 11020, 0)                              \
+	X(cuMemAllocFromPoolAsync_ptsz, cuMemAllocFromPoolAsync, 11020, 1)                         \
+	X(cuMemFreeAsync, cuMemFreeAsync, 11020, 0)                                                \
+	X(cuMemFreeAsync_ptsz, cuMemFreeAsync, 11020, 1)                                           \
+	X(cuMemCreate, cuMemCreate, 10020, 0)                                                      \
+	X(cuMemRelease, cuMemRelease, 10020, 0)                                                    \
+	X(cuArrayCreate, cuArrayCreate, 2000, 0)                                                   \
+	X(cuArrayCreate_v2, cuArrayCreate, 3020, 0)                                                \
+	X(cuArray3DCreate, cuArray3DCreate, 2000, 0)                                               \
+	X(cuArray3DCreate_v2, cuArray3DCreate, 3020, 0)                                            \
+	X(cuArrayDestroy, cuArrayDestroy, 2000, 0)                                                 \
+	X(cuMipmappedArrayCreate, cuMipmappedArrayCreate, 5000, 0)                                 \
+	X(cuMipmappedArrayDestroy, cuMipmappedArrayDestroy, 5000, 0)                               \
+	X(cuGraphAddMemAllocNode, cuGraphAddMemAllocNode, 11040, 0)                                \
+	X(cuLaunchKernel, cuLaunchKernel, 4000, 0)                                                 \
+	X(cuLaunchKernel_ptsz, cuLaunchKernel, 7000, 1)                                            \
+	X(cuLaunchKernelEx, cuLaunchKernelEx, 11080, 0)                                            \
+	X(cuLaunchKernelEx_ptsz, cuLaunchKernelEx, 11080, 1)                                       \
+	X(cuLaunchCooperativeKernel, cuLaunchCooperativeKernel, 9000, 0)                           \
+	X(cuLaunchCooperativeKernel_ptsz, cuLaunchCooperativeKernel, 9000, 1)                      \
+	X(cuGraphLaunch, cuGraphLaunch, 10000, 0)                                                  \
+	X(cuGraphLaunch_ptsz, cuGraphLaunch, 10000, 1)                                             \
+	X(cuLaunch, cuLaunch, 2000, 0)                                                             \
+	X(cuLaunchGrid, cuLaunchGrid, 2000, 0)                                                     \
+	X(cuLaunchGridAsync, cuLaunchGridAsync, 2000, 0)                                           \
+	X(cuEventCreate, cuEventCreate, 2000, 0)                                                   \
+	X(cuEventDestroy_v2, cuEventDestroy, 4000, 0)                                              \
+	X(cuEventRecord, cuEventRecord, 2000, 0)                                                   \
+	X(cuEventRecord_ptsz, cuEventRecord, 7000, 1)                                              \
+	X(cuEventQuery, cuEventQuery, 2000, 0)                                                     \
+	X(cuEventSynchronize, cuEventSynchronize, 2000, 0)                                         \
+	X(cuEventElapsedTime, cuEventElapsedTime, 2000, 0)                                         \
+	X(cuStreamCreate, cuStreamCreate, 2000, 0)                                                 \
+	X(cuStreamDestroy_v2, cuStreamDestroy, 4000, 0)                                            \
+	X(cuStreamSynchronize, cuStreamSynchronize, 2000, 0)                                       \
+	X(cuStreamSynchronize_ptsz, cuStreamSynchronize, 7000, 1)                                  \
+	X(cuStreamIsCapturing, cuStreamIsCapturing, 10000, 0)                                      \
+	X(cuStreamIsCapturing_ptsz, cuStreamIsCapturing, 10000, 1)                                 \
 	X(cuCtxSynchronize, cuCtxSynchronize, 2000, 0)
 
 /* Prototypes of the unhooked functions the stand-in also provides. */
@@ -115,7 +115,7 @@ enum {
 #define X(sym, base, since, ptsz) STUB_##sym,
 	STUB_SYMBOLS(X)
 #undef X
-	STUB_N
+	    STUB_N
 };
 
 static _Atomic unsigned long calls[STUB_N];
@@ -149,7 +149,8 @@ static void sleep_until(uint64_t t)
 	uint64_t now = now_ns();
 	if (t <= now)
 		return;
-	struct timespec ts = {(time_t)((t - now) / 1000000000ull), (long)((t - now) % 1000000000ull)};
+	struct timespec ts = {(time_t)((t - now) / 1000000000ull),
+			      (long)((t - now) % 1000000000ull)};
 	nanosleep(&ts, NULL);
 }
 
@@ -456,7 +457,8 @@ EXP CUresult cuMemCreate(SIG_CREATE_P)
 	if (!handle || !prop || !size || flags)
 		return CUDA_ERROR_INVALID_VALUE;
 	uint64_t k;
-	CUresult rc = mem_take(prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE ? size : 0, 2, &k);
+	CUresult rc =
+	    mem_take(prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE ? size : 0, 2, &k);
 	if (rc == CUDA_SUCCESS)
 		*handle = k;
 	return rc;
@@ -483,25 +485,29 @@ static CUresult array_new(CUarray *p, uint64_t n)
 EXP CUresult cuArrayCreate_v2(SIG_ARRAY_P)
 {
 	CALLED(cuArrayCreate_v2);
-	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4) : CUDA_ERROR_INVALID_VALUE;
+	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4)
+			      : CUDA_ERROR_INVALID_VALUE;
 }
 
 EXP CUresult cuArrayCreate(SIG_ARRAY1_P)
 {
 	CALLED(cuArrayCreate);
-	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4ull) : CUDA_ERROR_INVALID_VALUE;
+	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4ull)
+			      : CUDA_ERROR_INVALID_VALUE;
 }
 
 EXP CUresult cuArray3DCreate_v2(SIG_ARRAY3D_P)
 {
 	CALLED(cuArray3DCreate_v2);
-	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4) : CUDA_ERROR_INVALID_VALUE;
+	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4)
+			      : CUDA_ERROR_INVALID_VALUE;
 }
 
 EXP CUresult cuArray3DCreate(SIG_ARRAY3D1_P)
 {
 	CALLED(cuArray3DCreate);
-	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4ull) : CUDA_ERROR_INVALID_VALUE;
+	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4ull)
+			      : CUDA_ERROR_INVALID_VALUE;
 }
 
 EXP CUresult cuArrayDestroy(CUarray hArray)
@@ -771,7 +777,7 @@ static const struct {
 	void *addr;
 } symtab[STUB_N] = {
 #define X(sym, base, since, ptsz) {#sym, #base, since, ptsz, (void *)sym},
-	STUB_SYMBOLS(X)
+    STUB_SYMBOLS(X)
 #undef X
 };
 
@@ -800,7 +806,7 @@ static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t f
 			*pfn = symtab[best].addr;
 	}
 	if (status)
-		*status = *pfn ? CU_GET_PROC_ADDRESS_SUCCESS
+		*status = *pfn	  ? CU_GET_PROC_ADDRESS_SUCCESS
 			  : known ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
 				  : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
 	return CUDA_SUCCESS;

@@ -133,7 +133,7 @@ static int run_probe(struct run *r, const char *const *argv, const char *const *
 }
 
 #define ARGV(...) ((const char *const[]){"probe", __VA_ARGS__, NULL})
-#define ENV(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define ENV(...)  ((const char *const[]){__VA_ARGS__, NULL})
 
 static const char *acct_file(const char *name)
 {
@@ -159,14 +159,20 @@ TEST(passthrough_without_instance)
 TEST(invalid_settings_fall_back_silently)
 {
 	struct run r;
-	const char *const bad[] = {"VMIGSTUB_TOTAL_MEM=1073741824", "VMIG_PARTITION=gpu0:1",
-				   "VMIG_MEM_LIMIT=12abc", "VMIG_COMPUTE_PCT=0",
-				   "VMIG_ACCOUNTING=/nonexistent/dir/acct", NULL};
+	const char *const bad[] = {"VMIGSTUB_TOTAL_MEM=1073741824",
+				   "VMIG_PARTITION=gpu0:1",
+				   "VMIG_MEM_LIMIT=12abc",
+				   "VMIG_COMPUTE_PCT=0",
+				   "VMIG_ACCOUNTING=/nonexistent/dir/acct",
+				   NULL};
 	CHECK_EQ_I(run_probe(&r, ARGV("passthrough"), bad), 0);
 	CHECK_STR(r.stdout_buf, "");
 	CHECK_STR(r.stderr_buf, "");
-	const char *const dbg[] = {"VMIGSTUB_TOTAL_MEM=1073741824", "VMIG_PARTITION=gpu0:1",
-				   "VMIG_MEM_LIMIT=12abc", "VMIG_COMPUTE_PCT=0", "VMIG_DEBUG=1",
+	const char *const dbg[] = {"VMIGSTUB_TOTAL_MEM=1073741824",
+				   "VMIG_PARTITION=gpu0:1",
+				   "VMIG_MEM_LIMIT=12abc",
+				   "VMIG_COMPUTE_PCT=0",
+				   "VMIG_DEBUG=1",
 				   NULL};
 	CHECK_EQ_I(run_probe(&r, ARGV("passthrough"), dbg), 0);
 	CHECK(strstr(r.stderr_buf, "VMIG_MEM_LIMIT=\"12abc\"") != NULL);
@@ -209,9 +215,9 @@ TEST(report_never_exceeds_the_gpu)
 TEST(dlsym_returns_wrappers)
 {
 	struct run r;
-	CHECK_EQ_I(run_probe(&r, ARGV("dlsym"),
-			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1048576")),
-		   0);
+	CHECK_EQ_I(
+	    run_probe(&r, ARGV("dlsym"), ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1048576")),
+	    0);
 	/* Without the interposer the same checks see the driver's own addresses. */
 	CHECK_EQ_I(run_probe(&r, ARGV("dlsym"), ENV("LD_PRELOAD=")), 0);
 }
@@ -219,9 +225,9 @@ TEST(dlsym_returns_wrappers)
 TEST(get_proc_address_every_version_and_flag)
 {
 	struct run r;
-	CHECK_EQ_I(run_probe(&r, ARGV("gpa"),
-			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1048576")),
-		   0);
+	CHECK_EQ_I(
+	    run_probe(&r, ARGV("gpa"), ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1048576")),
+	    0);
 	CHECK_EQ_I(run_probe(&r, ARGV("gpa"), ENV("LD_PRELOAD=")), 0);
 	CHECK_EQ_I(run_probe(&r, ARGV("gpa"), ENV("VMIG_COMPUTE_PCT=50")), 0);
 }
@@ -231,10 +237,10 @@ TEST(get_proc_address_every_version_and_flag)
 static void race(const char *n)
 {
 	struct run r;
-	CHECK_EQ_I(run_probe(&r, ARGV("race", n),
-			     ENV("VMIG_PARTITION=MIG-race", "VMIG_MEM_LIMIT=67108864",
-				 acct_file(n))),
-		   0);
+	CHECK_EQ_I(
+	    run_probe(&r, ARGV("race", n),
+		      ENV("VMIG_PARTITION=MIG-race", "VMIG_MEM_LIMIT=67108864", acct_file(n))),
+	    0);
 	CHECK(strstr(r.stdout_buf, "race ") != NULL);
 }
 
@@ -312,8 +318,10 @@ TEST(compute_share_is_per_instance_not_per_process)
 {
 	struct run a, b;
 	const char *acct = acct_file("two");
-	start(&a, ARGV("share", "kernel", "2"), ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", acct));
-	start(&b, ARGV("share", "kernel", "2"), ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", acct));
+	start(&a, ARGV("share", "kernel", "2"),
+	      ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", acct));
+	start(&b, ARGV("share", "kernel", "2"),
+	      ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", acct));
 	CHECK_EQ_I(finish(&a), 0);
 	CHECK_EQ_I(finish(&b), 0);
 	check_share(share_of(&a) + share_of(&b), 50);

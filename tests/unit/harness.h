@@ -27,52 +27,52 @@ static int harness_child_failed;
 
 #define TEST(name) static void name(void)
 
-#define HARNESS_FAIL(...)                                                          \
-	do {                                                                       \
-		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                  \
-		fprintf(stderr, __VA_ARGS__);                                      \
-		fputc('\n', stderr);                                               \
-		harness_child_failed = 1;                                          \
+#define HARNESS_FAIL(...)                                                                          \
+	do {                                                                                       \
+		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);                                  \
+		fprintf(stderr, __VA_ARGS__);                                                      \
+		fputc('\n', stderr);                                                               \
+		harness_child_failed = 1;                                                          \
 	} while (0)
 
-#define CHECK(cond)                                                                \
-	do {                                                                       \
-		if (!(cond))                                                       \
-			HARNESS_FAIL("check failed: %s", #cond);                   \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			HARNESS_FAIL("check failed: %s", #cond);                                   \
 	} while (0)
 
-#define CHECK_EQ_U(a, b)                                                           \
-	do {                                                                       \
-		unsigned long long a_ = (unsigned long long)(a);                   \
-		unsigned long long b_ = (unsigned long long)(b);                   \
-		if (a_ != b_)                                                      \
-			HARNESS_FAIL("%s == %s: %llu != %llu", #a, #b, a_, b_);    \
+#define CHECK_EQ_U(a, b)                                                                           \
+	do {                                                                                       \
+		unsigned long long a_ = (unsigned long long)(a);                                   \
+		unsigned long long b_ = (unsigned long long)(b);                                   \
+		if (a_ != b_)                                                                      \
+			HARNESS_FAIL("%s == %s: %llu != %llu", #a, #b, a_, b_);                    \
 	} while (0)
 
-#define CHECK_EQ_I(a, b)                                                           \
-	do {                                                                       \
-		long long a_ = (long long)(a);                                     \
-		long long b_ = (long long)(b);                                     \
-		if (a_ != b_)                                                      \
-			HARNESS_FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);    \
+#define CHECK_EQ_I(a, b)                                                                           \
+	do {                                                                                       \
+		long long a_ = (long long)(a);                                                     \
+		long long b_ = (long long)(b);                                                     \
+		if (a_ != b_)                                                                      \
+			HARNESS_FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                    \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                            \
-	do {                                                                       \
-		const char *a_ = (a);                                              \
-		const char *b_ = (b);                                              \
-		if (!a_ || !b_ || strcmp(a_, b_) != 0)                             \
-			HARNESS_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b,         \
-				     a_ ? a_ : "(null)", b_ ? b_ : "(null)");      \
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *a_ = (a);                                                              \
+		const char *b_ = (b);                                                              \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0)                                             \
+			HARNESS_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",     \
+				     b_ ? b_ : "(null)");                                          \
 	} while (0)
 
 /* Skip the running test (call from inside it): exits the child with 77. */
-#define SKIP(...)                                                                  \
-	do {                                                                       \
-		fprintf(stderr, "  skipped: ");                                    \
-		fprintf(stderr, __VA_ARGS__);                                      \
-		fputc('\n', stderr);                                               \
-		exit(77);                                                          \
+#define SKIP(...)                                                                                  \
+	do {                                                                                       \
+		fprintf(stderr, "  skipped: ");                                                    \
+		fprintf(stderr, __VA_ARGS__);                                                      \
+		fputc('\n', stderr);                                                               \
+		exit(77);                                                                          \
 	} while (0)
 
 static void harness_run(const char *name, void (*fn)(void))

@@ -232,8 +232,7 @@ static void make_acct(const char *path, const char *partition, uint64_t magic, u
 static void add_process(const char *path, int32_t pid)
 {
 	int fd = open(path, O_RDWR);
-	struct vmig__region *r =
-	    mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct vmig__region *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (fd < 0 || r == MAP_FAILED)
 		abort();
 	uint32_t i = atomic_fetch_add(&r->slot_hi, 1);
