@@ -75,3 +75,7 @@ tsan-nvml:
 	$(MAKE) B=build/tsan SANFLAGS=-fsanitize=thread OPT=-O1 \
 		build/tsan/libnvidia-ml.so.1 build/tsan/tests/abi/nvml_client build/tsan/tests/abi/nvml_seed
 	B=build/tsan setarch -R build/tsan/tests/abi/nvml_client
+
+# On a machine with an NVIDIA GPU: the nvml backend against the real driver,
+# read-only (skips elsewhere, saying so).
+TESTS += tests/gpu/nvml_compare.sh
