@@ -374,79 +374,29 @@ static inline void gate(CUstream s, bool ptsz)
 
 /* ---- The launch hooks ------------------------------------------------------ */
 
-CUresult vmig__hook_kernel(__typeof__(cuLaunchKernel) *real, SIG_KERNEL_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(hStream, false);
-	return real(SIG_KERNEL_A);
-}
+/*
+ * Every launch hook is the same two steps: the gate (only when armed) for
+ * the stream the work goes to, then the forwarded call.  ptsz: the entry
+ * point is a per-thread-default-stream variant, where stream 0 means this
+ * thread's stream.
+ */
+#define LAUNCH_HOOK(handler, fn, SIG, stream, ptsz)                                                \
+	CUresult vmig__hook_##handler(__typeof__(fn) *real, SIG##_P)                               \
+	{                                                                                          \
+		if (VMIG_UNLIKELY(cap_on))                                                         \
+			gate(stream, ptsz);                                                        \
+		return real(SIG##_A);                                                              \
+	}
 
-CUresult vmig__hook_kernel_ptsz(__typeof__(cuLaunchKernel_ptsz) *real, SIG_KERNEL_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(hStream, true);
-	return real(SIG_KERNEL_A);
-}
-
-CUresult vmig__hook_kernelex(__typeof__(cuLaunchKernelEx) *real, SIG_KERNELEX_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(config ? config->hStream : NULL, false);
-	return real(SIG_KERNELEX_A);
-}
-
-CUresult vmig__hook_kernelex_ptsz(__typeof__(cuLaunchKernelEx_ptsz) *real, SIG_KERNELEX_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(config ? config->hStream : NULL, true);
-	return real(SIG_KERNELEX_A);
-}
-
-CUresult vmig__hook_coop(__typeof__(cuLaunchCooperativeKernel) *real, SIG_COOP_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(hStream, false);
-	return real(SIG_COOP_A);
-}
-
-CUresult vmig__hook_coop_ptsz(__typeof__(cuLaunchCooperativeKernel_ptsz) *real, SIG_COOP_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(hStream, true);
-	return real(SIG_COOP_A);
-}
-
-CUresult vmig__hook_graphlaunch(__typeof__(cuGraphLaunch) *real, SIG_GRAPHLAUNCH_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(hStream, false);
-	return real(SIG_GRAPHLAUNCH_A);
-}
-
-CUresult vmig__hook_graphlaunch_ptsz(__typeof__(cuGraphLaunch_ptsz) *real, SIG_GRAPHLAUNCH_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(hStream, true);
-	return real(SIG_GRAPHLAUNCH_A);
-}
-
-CUresult vmig__hook_launch(__typeof__(cuLaunch) *real, SIG_LAUNCH_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(NULL, false);
-	return real(SIG_LAUNCH_A);
-}
-
-CUresult vmig__hook_grid(__typeof__(cuLaunchGrid) *real, SIG_GRID_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(NULL, false);
-	return real(SIG_GRID_A);
-}
-
-CUresult vmig__hook_gridasync(__typeof__(cuLaunchGridAsync) *real, SIG_GRIDASYNC_P)
-{
-	if (VMIG_UNLIKELY(cap_on))
-		gate(hStream, false);
-	return real(SIG_GRIDASYNC_A);
-}
+LAUNCH_HOOK(kernel, cuLaunchKernel, SIG_KERNEL, hStream, false)
+LAUNCH_HOOK(kernel_ptsz, cuLaunchKernel_ptsz, SIG_KERNEL, hStream, true)
+LAUNCH_HOOK(kernelex, cuLaunchKernelEx, SIG_KERNELEX, config ? config->hStream : NULL, false)
+LAUNCH_HOOK(kernelex_ptsz, cuLaunchKernelEx_ptsz, SIG_KERNELEX, config ? config->hStream : NULL,
+	    true)
+LAUNCH_HOOK(coop, cuLaunchCooperativeKernel, SIG_COOP, hStream, false)
+LAUNCH_HOOK(coop_ptsz, cuLaunchCooperativeKernel_ptsz, SIG_COOP, hStream, true)
+LAUNCH_HOOK(graphlaunch, cuGraphLaunch, SIG_GRAPHLAUNCH, hStream, false)
+LAUNCH_HOOK(graphlaunch_ptsz, cuGraphLaunch_ptsz, SIG_GRAPHLAUNCH, hStream, true)
+LAUNCH_HOOK(launch, cuLaunch, SIG_LAUNCH, NULL, false)
+LAUNCH_HOOK(grid, cuLaunchGrid, SIG_GRID, NULL, false)
+LAUNCH_HOOK(gridasync, cuLaunchGridAsync, SIG_GRIDASYNC, hStream, false)

@@ -12,6 +12,10 @@
  * VMM handles count their size when located on a device; arrays count an
  * estimate from their descriptor (array_bytes); graph memory nodes are
  * checked against the room left but not counted (docs/interpose.md).
+ *
+ * The hooks are written as a few sequences, each once: ALLOC_HOOK (charge,
+ * forward, remember or give back), FREE_HOOK, PITCH_HOOK and MEMINFO_HOOK,
+ * each expanded into vmig__hook_<handler> for every entry point it serves.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -124,75 +128,58 @@ static bool charge(uint64_t n)
 	return vmig__acct_reserve(n, mem_limit);
 }
 
-CUresult vmig__hook_alloc(__typeof__(cuMemAlloc_v2) *real, SIG_ALLOC_P)
-{
-	if (!mem_on || !dptr || bytesize == 0)
-		return real(dptr, bytesize);
-	if (!charge(bytesize))
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUresult rc = real(dptr, bytesize);
-	if (rc != CUDA_SUCCESS)
-		vmig__acct_unreserve(bytesize);
-	else
-		remember(*dptr, KIND_DEV, bytesize);
-	return rc;
-}
+/*
+ * The sequence every allocation hook runs, written once: when the quota has
+ * no say (pass), the call goes straight through; otherwise the bytes are
+ * charged first (a refusal touches nothing and never reaches the driver),
+ * the call is forwarded, and then what the new allocation (key, read only
+ * after the driver succeeded) was charged is remembered, or the charge is
+ * given back if the driver failed.
+ */
+#define ALLOC_HOOK(handler, fn, SIG, pass, bytes_expr, k, key)                                     \
+	CUresult vmig__hook_##handler(__typeof__(fn) *real, SIG##_P)                               \
+	{                                                                                          \
+		if (!mem_on || (pass))                                                             \
+			return real(SIG##_A);                                                      \
+		uint64_t n = (bytes_expr);                                                         \
+		if (!charge(n))                                                                    \
+			return CUDA_ERROR_OUT_OF_MEMORY;                                           \
+		CUresult rc = real(SIG##_A);                                                       \
+		if (rc != CUDA_SUCCESS)                                                            \
+			vmig__acct_unreserve(n);                                                   \
+		else                                                                               \
+			remember((uint64_t)(key), k, n);                                           \
+		return rc;                                                                         \
+	}
 
-CUresult vmig__hook_alloc1(__typeof__(cuMemAlloc) *real, SIG_ALLOC1_P)
-{
-	if (!mem_on || !dptr || bytesize == 0)
-		return real(dptr, bytesize);
-	if (!charge(bytesize))
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUresult rc = real(dptr, bytesize);
-	if (rc != CUDA_SUCCESS)
-		vmig__acct_unreserve(bytesize);
-	else
-		remember(*dptr, KIND_DEV, bytesize);
-	return rc;
-}
+/*
+ * The sequence every free runs: forget the allocation first (once the driver
+ * frees it, another thread may be handed the same address or handle), then
+ * give its charge back if the driver agrees, or put it back if not.
+ */
+#define FREE_HOOK(handler, fn, SIG, key_expr, k)                                                   \
+	CUresult vmig__hook_##handler(__typeof__(fn) *real, SIG##_P)                               \
+	{                                                                                          \
+		uint64_t key = (uint64_t)(key_expr);                                               \
+		if (!mem_on || key == 0)                                                           \
+			return real(SIG##_A);                                                      \
+		uint64_t n = table_take(key, k);                                                   \
+		return give_back(key, k, real(SIG##_A), n);                                        \
+	}
 
-CUresult vmig__hook_managed(__typeof__(cuMemAllocManaged) *real, SIG_MANAGED_P)
-{
-	if (!mem_on || !dptr || bytesize == 0)
-		return real(dptr, bytesize, flags);
-	if (!charge(bytesize))
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUresult rc = real(dptr, bytesize, flags);
-	if (rc != CUDA_SUCCESS)
-		vmig__acct_unreserve(bytesize);
-	else
-		remember(*dptr, KIND_DEV, bytesize);
-	return rc;
-}
+/* Device memory, plain, managed and stream-ordered: the requested bytes. */
+#define DEV_ALLOC_HOOK(handler, fn, SIG)                                                           \
+	ALLOC_HOOK(handler, fn, SIG, !dptr || bytesize == 0, bytesize, KIND_DEV, *dptr)
 
-CUresult vmig__hook_async(__typeof__(cuMemAllocAsync) *real, SIG_ASYNC_P)
-{
-	if (!mem_on || !dptr || bytesize == 0)
-		return real(dptr, bytesize, hStream);
-	if (!charge(bytesize))
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUresult rc = real(dptr, bytesize, hStream);
-	if (rc != CUDA_SUCCESS)
-		vmig__acct_unreserve(bytesize);
-	else
-		remember(*dptr, KIND_DEV, bytesize);
-	return rc;
-}
+DEV_ALLOC_HOOK(alloc, cuMemAlloc_v2, SIG_ALLOC)
+DEV_ALLOC_HOOK(alloc1, cuMemAlloc, SIG_ALLOC1)
+DEV_ALLOC_HOOK(managed, cuMemAllocManaged, SIG_MANAGED)
+DEV_ALLOC_HOOK(async, cuMemAllocAsync, SIG_ASYNC)
+DEV_ALLOC_HOOK(poolasync, cuMemAllocFromPoolAsync, SIG_POOLASYNC)
 
-CUresult vmig__hook_poolasync(__typeof__(cuMemAllocFromPoolAsync) *real, SIG_POOLASYNC_P)
-{
-	if (!mem_on || !dptr || bytesize == 0)
-		return real(dptr, bytesize, pool, hStream);
-	if (!charge(bytesize))
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUresult rc = real(dptr, bytesize, pool, hStream);
-	if (rc != CUDA_SUCCESS)
-		vmig__acct_unreserve(bytesize);
-	else
-		remember(*dptr, KIND_DEV, bytesize);
-	return rc;
-}
+FREE_HOOK(free, cuMemFree_v2, SIG_FREE, dptr, KIND_DEV)
+FREE_HOOK(free1, cuMemFree, SIG_FREE1, dptr, KIND_DEV)
+FREE_HOOK(freeasync, cuMemFreeAsync, SIG_FREEASYNC, dptr, KIND_DEV)
 
 /*
  * Pitched allocations: the driver picks the pitch, so charge a worst case
@@ -219,108 +206,47 @@ static bool settle(uint64_t est, uint64_t real_bytes)
 	return false;
 }
 
-CUresult vmig__hook_pitch(__typeof__(cuMemAllocPitch_v2) *real, SIG_PITCH_P)
-{
-	if (!mem_on || !dptr || !pPitch || WidthInBytes == 0 || Height == 0)
-		return real(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
-	uint64_t est = pitch_estimate(WidthInBytes, Height);
-	if (!charge(est))
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUdeviceptr p = 0;
-	size_t pitch = 0;
-	CUresult rc = real(&p, &pitch, WidthInBytes, Height, ElementSizeBytes);
-	if (rc != CUDA_SUCCESS) {
-		vmig__acct_unreserve(est);
-		return rc;
+/*
+ * The two pitched entry points differ only in the widths of the address and
+ * the pitch, and in the free that undoes an allocation refused after the
+ * fact (free_fn, looked up in the real driver).
+ */
+#define PITCH_HOOK(handler, fn, SIG, ptr_t, pitch_t, free_fn)                                      \
+	CUresult vmig__hook_##handler(__typeof__(fn) *real, SIG##_P)                               \
+	{                                                                                          \
+		if (!mem_on || !dptr || !pPitch || WidthInBytes == 0 || Height == 0)               \
+			return real(SIG##_A);                                                      \
+		uint64_t est = pitch_estimate(WidthInBytes, Height);                               \
+		if (!charge(est))                                                                  \
+			return CUDA_ERROR_OUT_OF_MEMORY;                                           \
+		ptr_t p = 0;                                                                       \
+		pitch_t pitch = 0;                                                                 \
+		CUresult rc = real(&p, &pitch, WidthInBytes, Height, ElementSizeBytes);            \
+		if (rc != CUDA_SUCCESS) {                                                          \
+			vmig__acct_unreserve(est);                                                 \
+			return rc;                                                                 \
+		}                                                                                  \
+		uint64_t bytes = (uint64_t)pitch * Height;                                         \
+		if (!settle(est, bytes)) {                                                         \
+			__typeof__(free_fn) *fr = (__typeof__(free_fn) *)vmig__real_sym(#free_fn); \
+			if (fr)                                                                    \
+				fr(p);                                                             \
+			return CUDA_ERROR_OUT_OF_MEMORY;                                           \
+		}                                                                                  \
+		remember(p, KIND_DEV, bytes);                                                      \
+		*dptr = p;                                                                         \
+		*pPitch = pitch;                                                                   \
+		return rc;                                                                         \
 	}
-	uint64_t bytes = (uint64_t)pitch * Height;
-	if (!settle(est, bytes)) {
-		__typeof__(cuMemFree_v2) *fr =
-		    (__typeof__(cuMemFree_v2) *)vmig__real_sym("cuMemFree_v2");
-		if (fr)
-			fr(p);
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	}
-	remember(p, KIND_DEV, bytes);
-	*dptr = p;
-	*pPitch = pitch;
-	return rc;
-}
 
-CUresult vmig__hook_pitch1(__typeof__(cuMemAllocPitch) *real, SIG_PITCH1_P)
-{
-	if (!mem_on || !dptr || !pPitch || WidthInBytes == 0 || Height == 0)
-		return real(dptr, pPitch, WidthInBytes, Height, ElementSizeBytes);
-	uint64_t est = pitch_estimate(WidthInBytes, Height);
-	if (!charge(est))
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUdeviceptr_v1 p = 0;
-	unsigned int pitch = 0;
-	CUresult rc = real(&p, &pitch, WidthInBytes, Height, ElementSizeBytes);
-	if (rc != CUDA_SUCCESS) {
-		vmig__acct_unreserve(est);
-		return rc;
-	}
-	uint64_t bytes = (uint64_t)pitch * Height;
-	if (!settle(est, bytes)) {
-		__typeof__(cuMemFree) *fr = (__typeof__(cuMemFree) *)vmig__real_sym("cuMemFree");
-		if (fr)
-			fr(p);
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	}
-	remember(p, KIND_DEV, bytes);
-	*dptr = p;
-	*pPitch = pitch;
-	return rc;
-}
+PITCH_HOOK(pitch, cuMemAllocPitch_v2, SIG_PITCH, CUdeviceptr, size_t, cuMemFree_v2)
+PITCH_HOOK(pitch1, cuMemAllocPitch, SIG_PITCH1, CUdeviceptr_v1, unsigned int, cuMemFree)
 
-CUresult vmig__hook_free(__typeof__(cuMemFree_v2) *real, SIG_FREE_P)
-{
-	if (!mem_on || dptr == 0)
-		return real(dptr);
-	/* Forget first: once the driver frees, another thread may get this address. */
-	uint64_t n = table_take(dptr, KIND_DEV);
-	return give_back(dptr, KIND_DEV, real(dptr), n);
-}
-
-CUresult vmig__hook_free1(__typeof__(cuMemFree) *real, SIG_FREE1_P)
-{
-	if (!mem_on || dptr == 0)
-		return real(dptr);
-	uint64_t n = table_take(dptr, KIND_DEV);
-	return give_back(dptr, KIND_DEV, real(dptr), n);
-}
-
-CUresult vmig__hook_freeasync(__typeof__(cuMemFreeAsync) *real, SIG_FREEASYNC_P)
-{
-	if (!mem_on || dptr == 0)
-		return real(dptr, hStream);
-	uint64_t n = table_take(dptr, KIND_DEV);
-	return give_back(dptr, KIND_DEV, real(dptr, hStream), n);
-}
-
-CUresult vmig__hook_create(__typeof__(cuMemCreate) *real, SIG_CREATE_P)
-{
-	if (!mem_on || !handle || !prop || size == 0 ||
-	    prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
-		return real(handle, size, prop, flags);
-	if (!charge(size))
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUresult rc = real(handle, size, prop, flags);
-	if (rc != CUDA_SUCCESS)
-		vmig__acct_unreserve(size);
-	else
-		remember(*handle, KIND_VMM, size);
-	return rc;
-}
-
-CUresult vmig__hook_release(__typeof__(cuMemRelease) *real, SIG_RELEASE_P)
-{
-	if (!mem_on)
-		return real(handle);
-	uint64_t n = table_take(handle, KIND_VMM);
-	return give_back(handle, KIND_VMM, real(handle), n);
-}
+/* VMM handles count their size when located on a device; host memory is not device quota. */
+ALLOC_HOOK(create, cuMemCreate, SIG_CREATE,
+	   !handle || !prop || size == 0 || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE,
+	   size, KIND_VMM, *handle)
+FREE_HOOK(release, cuMemRelease, SIG_RELEASE, handle, KIND_VMM)
 
 /* ---- Arrays --------------------------------------------------------------- */
 
@@ -374,64 +300,23 @@ static uint64_t mipmap_bytes(const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned levels)
 	return sum;
 }
 
-#define ARRAY_HOOK(handler, fn, DESC, SIGP, bytes_expr)                                            \
-	CUresult vmig__hook_##handler(__typeof__(fn) *real, SIGP)                                  \
-	{                                                                                          \
-		if (!mem_on || !pHandle || !pAllocateArray)                                        \
-			return real(pHandle, pAllocateArray);                                      \
-		const DESC *d = pAllocateArray;                                                    \
-		uint64_t n = (bytes_expr);                                                         \
-		if (!charge(n))                                                                    \
-			return CUDA_ERROR_OUT_OF_MEMORY;                                           \
-		CUresult rc = real(pHandle, pAllocateArray);                                       \
-		if (rc != CUDA_SUCCESS)                                                            \
-			vmig__acct_unreserve(n);                                                   \
-		else                                                                               \
-			remember((uint64_t)(uintptr_t)*pHandle, KIND_ARRAY, n);                    \
-		return rc;                                                                         \
-	}
+/* Arrays and mipmapped arrays: the estimate from the descriptor. */
+#define ARRAY_HOOK(handler, fn, SIG, depth)                                                        \
+	ALLOC_HOOK(handler, fn, SIG, !pHandle || !pAllocateArray,                                  \
+		   array_bytes(pAllocateArray->Width, pAllocateArray->Height, depth,               \
+			       pAllocateArray->Format, pAllocateArray->NumChannels),               \
+		   KIND_ARRAY, (uintptr_t)*pHandle)
 
-ARRAY_HOOK(array, cuArrayCreate_v2, CUDA_ARRAY_DESCRIPTOR, SIG_ARRAY_P,
-	   array_bytes(d->Width, d->Height, 0, d->Format, d->NumChannels))
-ARRAY_HOOK(array1, cuArrayCreate, CUDA_ARRAY_DESCRIPTOR_v1, SIG_ARRAY1_P,
-	   array_bytes(d->Width, d->Height, 0, d->Format, d->NumChannels))
-ARRAY_HOOK(array3d, cuArray3DCreate_v2, CUDA_ARRAY3D_DESCRIPTOR, SIG_ARRAY3D_P,
-	   array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels))
-ARRAY_HOOK(array3d1, cuArray3DCreate, CUDA_ARRAY3D_DESCRIPTOR_v1, SIG_ARRAY3D1_P,
-	   array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels))
+ARRAY_HOOK(array, cuArrayCreate_v2, SIG_ARRAY, 0)
+ARRAY_HOOK(array1, cuArrayCreate, SIG_ARRAY1, 0)
+ARRAY_HOOK(array3d, cuArray3DCreate_v2, SIG_ARRAY3D, pAllocateArray->Depth)
+ARRAY_HOOK(array3d1, cuArray3DCreate, SIG_ARRAY3D1, pAllocateArray->Depth)
+FREE_HOOK(arraydestroy, cuArrayDestroy, SIG_ARRAYDESTROY, (uintptr_t)hArray, KIND_ARRAY)
 
-CUresult vmig__hook_arraydestroy(__typeof__(cuArrayDestroy) *real, SIG_ARRAYDESTROY_P)
-{
-	if (!mem_on || !hArray)
-		return real(hArray);
-	uint64_t key = (uint64_t)(uintptr_t)hArray;
-	uint64_t n = table_take(key, KIND_ARRAY);
-	return give_back(key, KIND_ARRAY, real(hArray), n);
-}
-
-CUresult vmig__hook_mipmap(__typeof__(cuMipmappedArrayCreate) *real, SIG_MIPMAP_P)
-{
-	if (!mem_on || !pHandle || !pMipmappedArrayDesc)
-		return real(pHandle, pMipmappedArrayDesc, numMipmapLevels);
-	uint64_t n = mipmap_bytes(pMipmappedArrayDesc, numMipmapLevels);
-	if (!charge(n))
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	CUresult rc = real(pHandle, pMipmappedArrayDesc, numMipmapLevels);
-	if (rc != CUDA_SUCCESS)
-		vmig__acct_unreserve(n);
-	else
-		remember((uint64_t)(uintptr_t)*pHandle, KIND_MIPMAP, n);
-	return rc;
-}
-
-CUresult vmig__hook_mipmapdestroy(__typeof__(cuMipmappedArrayDestroy) *real, SIG_MIPMAPDESTROY_P)
-{
-	if (!mem_on || !hMipmappedArray)
-		return real(hMipmappedArray);
-	uint64_t key = (uint64_t)(uintptr_t)hMipmappedArray;
-	uint64_t n = table_take(key, KIND_MIPMAP);
-	return give_back(key, KIND_MIPMAP, real(hMipmappedArray), n);
-}
+ALLOC_HOOK(mipmap, cuMipmappedArrayCreate, SIG_MIPMAP, !pHandle || !pMipmappedArrayDesc,
+	   mipmap_bytes(pMipmappedArrayDesc, numMipmapLevels), KIND_MIPMAP, (uintptr_t)*pHandle)
+FREE_HOOK(mipmapdestroy, cuMipmappedArrayDestroy, SIG_MIPMAPDESTROY, (uintptr_t)hMipmappedArray,
+	  KIND_MIPMAP)
 
 /*
  * Graph memory nodes become memory only when the graph runs, inside the
@@ -466,39 +351,27 @@ static void instance_view(uint64_t *free_b, uint64_t *total_b)
 	*free_b = *free_b < room ? *free_b : room;
 }
 
-CUresult vmig__hook_meminfo(__typeof__(cuMemGetInfo_v2) *real, SIG_MEMINFO_P)
-{
-	if (!mem_on)
-		return real(pfree, ptotal);
-	size_t f = 0, t = 0;
-	CUresult rc = real(&f, &t);
-	if (rc != CUDA_SUCCESS)
-		return rc;
-	uint64_t f64 = f, t64 = t;
-	instance_view(&f64, &t64);
-	if (pfree)
-		*pfree = (size_t)f64;
-	if (ptotal)
-		*ptotal = (size_t)t64;
-	return CUDA_SUCCESS;
-}
+/* cuMemGetInfo(_v2): the instance's view, in the entry point's width (T). */
+#define MEMINFO_HOOK(handler, fn, SIG, T)                                                          \
+	CUresult vmig__hook_##handler(__typeof__(fn) *real, SIG##_P)                               \
+	{                                                                                          \
+		if (!mem_on)                                                                       \
+			return real(SIG##_A);                                                      \
+		T f = 0, t = 0;                                                                    \
+		CUresult rc = real(&f, &t);                                                        \
+		if (rc != CUDA_SUCCESS)                                                            \
+			return rc;                                                                 \
+		uint64_t f64 = f, t64 = t;                                                         \
+		instance_view(&f64, &t64);                                                         \
+		if (pfree)                                                                         \
+			*pfree = (T)f64;                                                           \
+		if (ptotal)                                                                        \
+			*ptotal = (T)t64;                                                          \
+		return CUDA_SUCCESS;                                                               \
+	}
 
-CUresult vmig__hook_meminfo1(__typeof__(cuMemGetInfo) *real, SIG_MEMINFO1_P)
-{
-	if (!mem_on)
-		return real(pfree, ptotal);
-	unsigned int f = 0, t = 0;
-	CUresult rc = real(&f, &t);
-	if (rc != CUDA_SUCCESS)
-		return rc;
-	uint64_t f64 = f, t64 = t;
-	instance_view(&f64, &t64);
-	if (pfree)
-		*pfree = (unsigned int)f64;
-	if (ptotal)
-		*ptotal = (unsigned int)t64;
-	return CUDA_SUCCESS;
-}
+MEMINFO_HOOK(meminfo, cuMemGetInfo_v2, SIG_MEMINFO, size_t)
+MEMINFO_HOOK(meminfo1, cuMemGetInfo, SIG_MEMINFO1, unsigned int)
 
 CUresult vmig__hook_totalmem(__typeof__(cuDeviceTotalMem_v2) *real, SIG_TOTALMEM_P)
 {

@@ -121,6 +121,23 @@ enum {
 static _Atomic unsigned long calls[STUB_N];
 #define CALLED(sym) atomic_fetch_add_explicit(&calls[STUB_##sym], 1, memory_order_relaxed)
 
+/*
+ * Entry points whose body is one expression, each counting its own calls.
+ * STUB_TWINS defines a name and its per-thread-default-stream twin (_ptsz)
+ * from one body, in which ptsz tells them apart.
+ */
+#define STUB_FN(sym, params, ptsz_value, expr)                                                     \
+	EXP CUresult sym params                                                                    \
+	{                                                                                          \
+		const bool ptsz = ptsz_value;                                                      \
+		(void)ptsz;                                                                        \
+		CALLED(sym);                                                                       \
+		return (expr);                                                                     \
+	}
+#define STUB(sym, params, expr) STUB_FN(sym, params, false, expr)
+#define STUB_TWINS(sym, params, expr)                                                              \
+	STUB_FN(sym, params, false, expr) STUB_FN(sym##_ptsz, params, true, expr)
+
 /* ---- Time and streams --------------------------------------------------- */
 
 struct stream {
@@ -403,29 +420,9 @@ EXP CUresult cuMemAllocManaged(SIG_MANAGED_P)
 	return alloc64(dptr, bytesize);
 }
 
-EXP CUresult cuMemAllocAsync(SIG_ASYNC_P)
-{
-	CALLED(cuMemAllocAsync);
-	return alloc64(dptr, bytesize);
-}
-
-EXP CUresult cuMemAllocAsync_ptsz(SIG_ASYNC_P)
-{
-	CALLED(cuMemAllocAsync_ptsz);
-	return alloc64(dptr, bytesize);
-}
-
-EXP CUresult cuMemAllocFromPoolAsync(SIG_POOLASYNC_P)
-{
-	CALLED(cuMemAllocFromPoolAsync);
-	return pool ? alloc64(dptr, bytesize) : CUDA_ERROR_INVALID_VALUE;
-}
-
-EXP CUresult cuMemAllocFromPoolAsync_ptsz(SIG_POOLASYNC_P)
-{
-	CALLED(cuMemAllocFromPoolAsync_ptsz);
-	return pool ? alloc64(dptr, bytesize) : CUDA_ERROR_INVALID_VALUE;
-}
+STUB_TWINS(cuMemAllocAsync, (SIG_ASYNC_P), alloc64(dptr, bytesize))
+STUB_TWINS(cuMemAllocFromPoolAsync, (SIG_POOLASYNC_P),
+	   pool ? alloc64(dptr, bytesize) : CUDA_ERROR_INVALID_VALUE)
 
 EXP CUresult cuMemFree_v2(CUdeviceptr dptr)
 {
@@ -439,17 +436,7 @@ EXP CUresult cuMemFree(CUdeviceptr_v1 dptr)
 	return mem_give(dptr);
 }
 
-EXP CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
-{
-	CALLED(cuMemFreeAsync);
-	return mem_give(dptr);
-}
-
-EXP CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
-{
-	CALLED(cuMemFreeAsync_ptsz);
-	return mem_give(dptr);
-}
+STUB_TWINS(cuMemFreeAsync, (SIG_FREEASYNC_P), mem_give(dptr))
 
 EXP CUresult cuMemCreate(SIG_CREATE_P)
 {
@@ -482,33 +469,16 @@ static CUresult array_new(CUarray *p, uint64_t n)
 	return rc;
 }
 
-EXP CUresult cuArrayCreate_v2(SIG_ARRAY_P)
-{
-	CALLED(cuArrayCreate_v2);
-	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4)
-			      : CUDA_ERROR_INVALID_VALUE;
-}
+/* Every array create: 4 bytes per element of width, whatever the descriptor's version. */
+#define STUB_ARRAY(sym, SIG)                                                                       \
+	STUB(sym, (SIG##_P),                                                                       \
+	     pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4ull)                     \
+			    : CUDA_ERROR_INVALID_VALUE)
 
-EXP CUresult cuArrayCreate(SIG_ARRAY1_P)
-{
-	CALLED(cuArrayCreate);
-	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4ull)
-			      : CUDA_ERROR_INVALID_VALUE;
-}
-
-EXP CUresult cuArray3DCreate_v2(SIG_ARRAY3D_P)
-{
-	CALLED(cuArray3DCreate_v2);
-	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4)
-			      : CUDA_ERROR_INVALID_VALUE;
-}
-
-EXP CUresult cuArray3DCreate(SIG_ARRAY3D1_P)
-{
-	CALLED(cuArray3DCreate);
-	return pAllocateArray ? array_new(pHandle, pAllocateArray->Width * 4ull)
-			      : CUDA_ERROR_INVALID_VALUE;
-}
+STUB_ARRAY(cuArrayCreate_v2, SIG_ARRAY)
+STUB_ARRAY(cuArrayCreate, SIG_ARRAY1)
+STUB_ARRAY(cuArray3DCreate_v2, SIG_ARRAY3D)
+STUB_ARRAY(cuArray3DCreate, SIG_ARRAY3D1)
 
 EXP CUresult cuArrayDestroy(CUarray hArray)
 {
@@ -542,59 +512,25 @@ EXP CUresult cuGraphAddMemAllocNode(SIG_MEMNODE_P)
 
 /* ---- Launches ------------------------------------------------------------ */
 
-EXP CUresult cuLaunchKernel(SIG_KERNEL_P)
+/* A grid launch: blocks x the cost of one block, the CUfunction's value in ns. */
+static CUresult launch_grid(CUstream s, bool ptsz, CUfunction f, unsigned x, unsigned y, unsigned z)
 {
-	CALLED(cuLaunchKernel);
-	return enqueue(hStream, false, blocks(gridDimX, gridDimY, gridDimZ) * (uintptr_t)f);
+	return enqueue(s, ptsz, blocks(x, y, z) * (uintptr_t)f);
 }
 
-EXP CUresult cuLaunchKernel_ptsz(SIG_KERNEL_P)
+static CUresult launch_ex(const CUlaunchConfig *c, CUfunction f, bool ptsz)
 {
-	CALLED(cuLaunchKernel_ptsz);
-	return enqueue(hStream, true, blocks(gridDimX, gridDimY, gridDimZ) * (uintptr_t)f);
-}
-
-EXP CUresult cuLaunchKernelEx(SIG_KERNELEX_P)
-{
-	CALLED(cuLaunchKernelEx);
-	if (!config)
+	if (!c)
 		return CUDA_ERROR_INVALID_VALUE;
-	return enqueue(config->hStream, false,
-		       blocks(config->gridDimX, config->gridDimY, config->gridDimZ) * (uintptr_t)f);
+	return launch_grid(c->hStream, ptsz, f, c->gridDimX, c->gridDimY, c->gridDimZ);
 }
 
-EXP CUresult cuLaunchKernelEx_ptsz(SIG_KERNELEX_P)
-{
-	CALLED(cuLaunchKernelEx_ptsz);
-	if (!config)
-		return CUDA_ERROR_INVALID_VALUE;
-	return enqueue(config->hStream, true,
-		       blocks(config->gridDimX, config->gridDimY, config->gridDimZ) * (uintptr_t)f);
-}
-
-EXP CUresult cuLaunchCooperativeKernel(SIG_COOP_P)
-{
-	CALLED(cuLaunchCooperativeKernel);
-	return enqueue(hStream, false, blocks(gridDimX, gridDimY, gridDimZ) * (uintptr_t)f);
-}
-
-EXP CUresult cuLaunchCooperativeKernel_ptsz(SIG_COOP_P)
-{
-	CALLED(cuLaunchCooperativeKernel_ptsz);
-	return enqueue(hStream, true, blocks(gridDimX, gridDimY, gridDimZ) * (uintptr_t)f);
-}
-
-EXP CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
-{
-	CALLED(cuGraphLaunch);
-	return enqueue(hStream, false, (uintptr_t)hGraphExec);
-}
-
-EXP CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream)
-{
-	CALLED(cuGraphLaunch_ptsz);
-	return enqueue(hStream, true, (uintptr_t)hGraphExec);
-}
+STUB_TWINS(cuLaunchKernel, (SIG_KERNEL_P),
+	   launch_grid(hStream, ptsz, f, gridDimX, gridDimY, gridDimZ))
+STUB_TWINS(cuLaunchKernelEx, (SIG_KERNELEX_P), launch_ex(config, f, ptsz))
+STUB_TWINS(cuLaunchCooperativeKernel, (SIG_COOP_P),
+	   launch_grid(hStream, ptsz, f, gridDimX, gridDimY, gridDimZ))
+STUB_TWINS(cuGraphLaunch, (SIG_GRAPHLAUNCH_P), enqueue(hStream, ptsz, (uintptr_t)hGraphExec))
 
 EXP CUresult cuLaunch(CUfunction f)
 {
@@ -653,17 +589,7 @@ static CUresult record(CUevent hEvent, CUstream s, bool ptsz)
 	return CUDA_SUCCESS;
 }
 
-EXP CUresult cuEventRecord(CUevent hEvent, CUstream hStream)
-{
-	CALLED(cuEventRecord);
-	return record(hEvent, hStream, false);
-}
-
-EXP CUresult cuEventRecord_ptsz(CUevent hEvent, CUstream hStream)
-{
-	CALLED(cuEventRecord_ptsz);
-	return record(hEvent, hStream, true);
-}
+STUB_TWINS(cuEventRecord, (CUevent hEvent, CUstream hStream), record(hEvent, hStream, ptsz))
 
 EXP CUresult cuEventQuery(CUevent hEvent)
 {
@@ -732,35 +658,18 @@ static CUresult stream_sync(CUstream s, bool ptsz)
 	return CUDA_SUCCESS;
 }
 
-EXP CUresult cuStreamSynchronize(CUstream s)
-{
-	CALLED(cuStreamSynchronize);
-	return stream_sync(s, false);
-}
+STUB_TWINS(cuStreamSynchronize, (CUstream s), stream_sync(s, ptsz))
 
-EXP CUresult cuStreamSynchronize_ptsz(CUstream s)
+/* Nothing is ever captured here. */
+static CUresult not_capturing(CUstreamCaptureStatus *st)
 {
-	CALLED(cuStreamSynchronize_ptsz);
-	return stream_sync(s, true);
-}
-
-EXP CUresult cuStreamIsCapturing(CUstream s, CUstreamCaptureStatus *st)
-{
-	CALLED(cuStreamIsCapturing);
 	if (!st)
 		return CUDA_ERROR_INVALID_VALUE;
 	*st = CU_STREAM_CAPTURE_STATUS_NONE;
 	return CUDA_SUCCESS;
 }
 
-EXP CUresult cuStreamIsCapturing_ptsz(CUstream s, CUstreamCaptureStatus *st)
-{
-	CALLED(cuStreamIsCapturing_ptsz);
-	if (!st)
-		return CUDA_ERROR_INVALID_VALUE;
-	*st = CU_STREAM_CAPTURE_STATUS_NONE;
-	return CUDA_SUCCESS;
-}
+STUB_TWINS(cuStreamIsCapturing, (CUstream s, CUstreamCaptureStatus *st), not_capturing(st))
 
 EXP CUresult cuCtxSynchronize(void)
 {
