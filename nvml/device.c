@@ -256,10 +256,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t device, nvmlPciInfo_t
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfoExt(nvmlDevice_t device, nvmlPciInfoExt_t *pci)
 {
 	nvmlPciInfo_t p;
-	if (pci && pci->version != nvmlPciInfoExt_v1) {
-		nvmlReturn_t r = vmig__nv_enter();
-		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
-	}
+	if (pci && pci->version != nvmlPciInfoExt_v1)
+		return vmig__nv_refuse(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
 	nvmlReturn_t r = pci_info(device, pci ? &p : NULL, false);
 	if (r != NVML_SUCCESS)
 		return r;

@@ -181,10 +181,8 @@ static bool gi_info_version_ok(const nvmlGpuInstanceProfileInfo_v2_t *info)
 static nvmlReturn_t gi_info_v(nvmlDevice_t device, unsigned key, bool by_id,
 			      nvmlGpuInstanceProfileInfo_v2_t *info)
 {
-	if (!gi_info_version_ok(info)) {
-		nvmlReturn_t r = vmig__nv_enter();
-		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
-	}
+	if (!gi_info_version_ok(info))
+		return vmig__nv_refuse(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
 	const struct vmig_gi_profile *gp;
 	nvmlReturn_t r = enter_gi_profile(device, key, by_id, info, &gp);
 	if (r != NVML_SUCCESS)
@@ -536,10 +534,8 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfoV(
     nvmlComputeInstanceProfileInfo_v2_t *info)
 {
 	if (info && info->version != nvmlComputeInstanceProfileInfo_v2 &&
-	    info->version != nvmlComputeInstanceProfileInfo_v3) {
-		nvmlReturn_t r = vmig__nv_enter();
-		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
-	}
+	    info->version != nvmlComputeInstanceProfileInfo_v3)
+		return vmig__nv_refuse(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
 	struct nv_ref ref;
 	const struct vmig_ci_profile *cp;
 	nvmlReturn_t r = enter_ci_profile(gpuInstance, profile, engProfile, info, &ref, &cp);

@@ -253,10 +253,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxCustomerBoostClock(nvmlDevice_t device,
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetClock(nvmlDevice_t device, nvmlClockType_t clockType,
 					    nvmlClockId_t clockId, unsigned int *clockMHz)
 {
-	if (clockId > NVML_CLOCK_ID_CUSTOMER_BOOST_MAX) {
-		nvmlReturn_t r = vmig__nv_enter();
-		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	}
+	if (clockId > NVML_CLOCK_ID_CUSTOMER_BOOST_MAX)
+		return vmig__nv_refuse(NVML_ERROR_INVALID_ARGUMENT);
 	return clock_query(device, clockType, clockId != NVML_CLOCK_ID_CURRENT, clockMHz);
 }
 
