@@ -82,6 +82,26 @@ static nvmlDevice_t mig_by_uuid(const char *uuid)
 	return NULL;
 }
 
+/* The GPU whose UUID (or serial) is s, or NULL. */
+static nvmlDevice_t gpu_by_string(const char *s, bool serial)
+{
+	for (unsigned i = 0; i < L.st->ngpu; i++) {
+		const struct vmig_gpu_state *g = &L.st->gpu[i];
+		if (strcmp(serial ? g->serial : g->uuid, s) == 0)
+			return &L.dev[i];
+	}
+	return NULL;
+}
+
+/* Leave with the handle a lookup found, or NOT_FOUND with *device untouched. */
+static nvmlReturn_t leave_found(nvmlDevice_t h, nvmlDevice_t *device)
+{
+	if (!h)
+		return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	*device = h;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device)
 {
 	nvmlReturn_t r = vmig__nv_enter();
@@ -89,17 +109,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_
 		return r;
 	if (!uuid || !device)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	for (unsigned i = 0; i < L.st->ngpu; i++) {
-		if (strcmp(L.st->gpu[i].uuid, uuid) == 0) {
-			*device = &L.dev[i];
-			return vmig__nv_leave(NVML_SUCCESS);
-		}
-	}
-	nvmlDevice_t mig = mig_by_uuid(uuid);
-	if (!mig)
-		return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
-	*device = mig;
-	return vmig__nv_leave(NVML_SUCCESS);
+	nvmlDevice_t h = gpu_by_string(uuid, false);
+	return leave_found(h ? h : mig_by_uuid(uuid), device);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleBySerial(const char *serial, nvmlDevice_t *device)
@@ -109,13 +120,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleBySerial(const char *serial, nvmlDev
 		return r;
 	if (!serial || !device)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	for (unsigned i = 0; i < L.st->ngpu; i++) {
-		if (strcmp(L.st->gpu[i].serial, serial) == 0) {
-			*device = &L.dev[i];
-			return vmig__nv_leave(NVML_SUCCESS);
-		}
-	}
-	return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	return leave_found(gpu_by_string(serial, true), device);
 }
 
 /* One hex field of a bus id, ended by stop; false if empty, too long or not hex. */
@@ -164,14 +169,13 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *pciBusId,
 	unsigned dom, bus, dev, fn;
 	if (!pciBusId || !device || !parse_bus_id(pciBusId, &dom, &bus, &dev, &fn))
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	for (unsigned i = 0; fn == 0 && i < L.st->ngpu; i++) {
+	nvmlDevice_t h = NULL;
+	for (unsigned i = 0; fn == 0 && !h && i < L.st->ngpu; i++) {
 		const struct vmig_gpu_state *g = &L.st->gpu[i];
-		if (g->pci_domain == dom && g->pci_bus == bus && g->pci_device == dev) {
-			*device = &L.dev[i];
-			return vmig__nv_leave(NVML_SUCCESS);
-		}
+		if (g->pci_domain == dom && g->pci_bus == bus && g->pci_device == dev)
+			h = &L.dev[i];
 	}
-	return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	return leave_found(h, device);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId(const char *pciBusId, nvmlDevice_t *device)
