@@ -227,6 +227,20 @@ static nvmlReturn_t put_placements(const unsigned *starts, unsigned n, unsigned 
 }
 
 /*
+ * The rule of the calls that list instances of a profile: a short *count
+ * gets INSUFFICIENT_SIZE with the count needed, a missing buffer for a
+ * non-empty list INVALID_ARGUMENT.
+ */
+static nvmlReturn_t list_fits(unsigned n, const void *out, unsigned *count)
+{
+	if (*count < n) {
+		*count = n;
+		return NVML_ERROR_INSUFFICIENT_SIZE;
+	}
+	return n && !out ? NVML_ERROR_INVALID_ARGUMENT : NVML_SUCCESS;
+}
+
+/*
  * All placements of a profile, whatever is occupied and whether or not MIG
  * is enabled.  The first version had no count on input: its buffer was
  * sized by the profile's instance count, so it gets no more than that.
@@ -384,6 +398,21 @@ static int hot_gpu_instances(nvmlDevice_t device, unsigned profileId,
 	return NVML_SUCCESS;
 }
 
+/* The GPU's live GIs of a profile: their count, and (out not NULL) their handles in state order. */
+static unsigned gis_of(const struct nv_ref *ref, unsigned profileId, nvmlGpuInstance_t *out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < ref->g->ngi; i++) {
+		nvmlGpuInstance_t h = vmig__nv_gi_handle(ref->index, ref->g->gi[i].id);
+		if (ref->g->gi[i].profile_id != profileId || !h)
+			continue;
+		if (out)
+			out[n] = h;
+		n++;
+	}
+	return n;
+}
+
 /* Kept out of line, so that the lock-free path pays for none of its frame. */
 static __attribute__((noinline)) nvmlReturn_t gpu_instances_locked(nvmlDevice_t device,
 								   unsigned profileId,
@@ -395,23 +424,11 @@ static __attribute__((noinline)) nvmlReturn_t gpu_instances_locked(nvmlDevice_t 
 	nvmlReturn_t r = enter_gi_op(device, profileId, count, &ref, &gp);
 	if (r != NVML_SUCCESS)
 		return r;
-	unsigned n = 0;
-	for (unsigned i = 0; i < ref.g->ngi; i++)
-		n += ref.g->gi[i].profile_id == profileId &&
-		     vmig__nv_gi_handle(ref.index, ref.g->gi[i].id);
-	if (*count < n) {
-		*count = n;
-		return vmig__nv_leave(NVML_ERROR_INSUFFICIENT_SIZE);
-	}
-	if (n && !gpuInstances)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	n = 0;
-	for (unsigned i = 0; i < ref.g->ngi; i++) {
-		nvmlGpuInstance_t h = vmig__nv_gi_handle(ref.index, ref.g->gi[i].id);
-		if (ref.g->gi[i].profile_id == profileId && h)
-			gpuInstances[n++] = h;
-	}
-	*count = n;
+	unsigned n = gis_of(&ref, profileId, NULL);
+	r = list_fits(n, gpuInstances, count);
+	if (r != NVML_SUCCESS)
+		return vmig__nv_leave(r);
+	*count = gis_of(&ref, profileId, gpuInstances);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
@@ -636,6 +653,22 @@ NVML_EXPORT nvmlReturn_t nvmlComputeInstanceDestroy(nvmlComputeInstance_t comput
 	    changed(vmig_destroy_ci(L.ctx, ref.index, ref.gi->id, ref.ci->id, NULL)));
 }
 
+/* The GI's live CIs of a profile, as gis_of does for GIs. */
+static unsigned cis_of(const struct nv_ref *ref, unsigned profileId, nvmlComputeInstance_t *out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < ref->gi->nci; i++) {
+		nvmlComputeInstance_t h =
+		    vmig__nv_ci_handle(ref->index, ref->gi->id, ref->gi->ci[i].id);
+		if (ref->gi->ci[i].profile_id != profileId || !h)
+			continue;
+		if (out)
+			out[n] = h;
+		n++;
+	}
+	return n;
+}
+
 NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gpuInstance,
 							    unsigned int profileId,
 							    nvmlComputeInstance_t *computeInstances,
@@ -646,23 +679,11 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gp
 	nvmlReturn_t r = enter_ci_op(gpuInstance, profileId, count, &ref, &cp);
 	if (r != NVML_SUCCESS)
 		return r;
-	unsigned n = 0, gi = ref.gi->id;
-	for (unsigned i = 0; i < ref.gi->nci; i++)
-		n += ref.gi->ci[i].profile_id == profileId &&
-		     vmig__nv_ci_handle(ref.index, gi, ref.gi->ci[i].id);
-	if (*count < n) {
-		*count = n;
-		return vmig__nv_leave(NVML_ERROR_INSUFFICIENT_SIZE);
-	}
-	if (n && !computeInstances)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	n = 0;
-	for (unsigned i = 0; i < ref.gi->nci; i++) {
-		nvmlComputeInstance_t h = vmig__nv_ci_handle(ref.index, gi, ref.gi->ci[i].id);
-		if (ref.gi->ci[i].profile_id == profileId && h)
-			computeInstances[n++] = h;
-	}
-	*count = n;
+	unsigned n = cis_of(&ref, profileId, NULL);
+	r = list_fits(n, computeInstances, count);
+	if (r != NVML_SUCCESS)
+		return vmig__nv_leave(r);
+	*count = cis_of(&ref, profileId, computeInstances);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
