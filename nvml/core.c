@@ -174,6 +174,14 @@ nvmlReturn_t vmig__nv_enter_ci(nvmlComputeInstance_t h, struct nv_ref *ref)
 	return enter_handle(h, NV_CI, ref);
 }
 
+nvmlReturn_t vmig__nv_enter_device_out(nvmlDevice_t h, const void *out, struct nv_ref *ref)
+{
+	nvmlReturn_t r = vmig__nv_enter_device(h, ref);
+	if (r == NVML_SUCCESS && !out)
+		r = vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
+	return r;
+}
+
 static void lib_close(void)
 {
 	vmig__nv_forget();

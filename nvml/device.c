@@ -221,11 +221,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetSerial(nvmlDevice_t device, char *serial, 
 static nvmlReturn_t pci_info(nvmlDevice_t device, nvmlPciInfo_t *pci, bool legacy)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, pci, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!pci)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	nvmlPciInfo_t p;
 	memset(&p, 0, sizeof(p));
 	const struct vmig_gpu_state *g = ref.g;
@@ -279,11 +277,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfoExt(nvmlDevice_t device, nvmlPciInf
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, index, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!index)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	*index = ref.ci ? vmig__nv_mig_index(&ref) : ref.index;
 	return vmig__nv_leave(NVML_SUCCESS);
 }
@@ -291,11 +287,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *i
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minorNumber)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, minorNumber, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!minorNumber)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	if (ref.ci)
 		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
 	*minorNumber = ref.g->minor;
@@ -392,11 +386,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t device,
 						    nvmlDeviceAttributes_t *attributes)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, attributes, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!attributes)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	if (!ref.ci)
 		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
 	*attributes = (nvmlDeviceAttributes_t){
@@ -437,11 +429,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device,
 						   nvmlDeviceArchitecture_t *arch)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, arch, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!arch)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	*arch = ref.m->arch ? ref.m->arch : NVML_DEVICE_ARCH_UNKNOWN;
 	return vmig__nv_leave(NVML_SUCCESS);
 }
@@ -449,11 +439,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device,
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetBrand(nvmlDevice_t device, nvmlBrandType_t *type)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, type, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!type)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	const char *name = ref.m->name;
 	if (strstr(name, "GeForce") || strstr(name, "RTX 40") || strstr(name, "RTX 50"))
 		*type = NVML_BRAND_GEFORCE;

@@ -735,11 +735,9 @@ NVML_EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo(nvmlComputeInstance_t comput
 NVML_EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *isMigDevice)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, isMigDevice, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!isMigDevice)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	*isMigDevice = ref.ci != NULL;
 	return vmig__nv_leave(NVML_SUCCESS);
 }
@@ -747,11 +745,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsign
 static nvmlReturn_t mig_id(nvmlDevice_t device, unsigned int *id, bool ci)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, id, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!id)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	if (!ref.ci)
 		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
 	*id = ci ? ref.ci->id : ref.gi->id;

@@ -247,6 +247,8 @@ nvmlReturn_t vmig__nv_refuse(nvmlReturn_t err);
 nvmlReturn_t vmig__nv_enter_device(nvmlDevice_t h, struct nv_ref *ref);
 nvmlReturn_t vmig__nv_enter_gi(nvmlGpuInstance_t h, struct nv_ref *ref);
 nvmlReturn_t vmig__nv_enter_ci(nvmlComputeInstance_t h, struct nv_ref *ref);
+/* vmig__nv_enter_device, then INVALID_ARGUMENT (lock dropped) if the output out is NULL. */
+nvmlReturn_t vmig__nv_enter_device_out(nvmlDevice_t h, const void *out, struct nv_ref *ref);
 /* Re-read the state now (after a change this process committed). */
 nvmlReturn_t vmig__nv_refresh(void);
 
