@@ -145,27 +145,40 @@ nvmlReturn_t vmig__nv_leave(nvmlReturn_t r)
 	return r;
 }
 
-nvmlReturn_t vmig__nv_enter_device(nvmlDevice_t h, struct nv_ref *ref)
+nvmlReturn_t vmig__nv_refuse(nvmlReturn_t err)
 {
 	nvmlReturn_t r = vmig__nv_enter();
-	if (r == NVML_SUCCESS && (r = vmig__nv_device(h, ref)) != NVML_SUCCESS)
+	return r != NVML_SUCCESS ? r : vmig__nv_leave(err);
+}
+
+static nvmlReturn_t enter_handle(const void *h, unsigned kind, struct nv_ref *ref)
+{
+	nvmlReturn_t r = vmig__nv_enter();
+	if (r == NVML_SUCCESS && (r = vmig__nv_resolve(h, kind, ref)) != NVML_SUCCESS)
 		vmig__nv_leave(r);
 	return r;
+}
+
+nvmlReturn_t vmig__nv_enter_device(nvmlDevice_t h, struct nv_ref *ref)
+{
+	return enter_handle(h, NV_MIG, ref);
 }
 
 nvmlReturn_t vmig__nv_enter_gi(nvmlGpuInstance_t h, struct nv_ref *ref)
 {
-	nvmlReturn_t r = vmig__nv_enter();
-	if (r == NVML_SUCCESS && (r = vmig__nv_gpu_instance(h, ref)) != NVML_SUCCESS)
-		vmig__nv_leave(r);
-	return r;
+	return enter_handle(h, NV_GI, ref);
 }
 
 nvmlReturn_t vmig__nv_enter_ci(nvmlComputeInstance_t h, struct nv_ref *ref)
 {
-	nvmlReturn_t r = vmig__nv_enter();
-	if (r == NVML_SUCCESS && (r = vmig__nv_compute_instance(h, ref)) != NVML_SUCCESS)
-		vmig__nv_leave(r);
+	return enter_handle(h, NV_CI, ref);
+}
+
+nvmlReturn_t vmig__nv_enter_device_out(nvmlDevice_t h, const void *out, struct nv_ref *ref)
+{
+	nvmlReturn_t r = vmig__nv_enter_device(h, ref);
+	if (r == NVML_SUCCESS && !out)
+		r = vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	return r;
 }
 

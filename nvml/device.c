@@ -82,6 +82,26 @@ static nvmlDevice_t mig_by_uuid(const char *uuid)
 	return NULL;
 }
 
+/* The GPU whose UUID (or serial) is s, or NULL. */
+static nvmlDevice_t gpu_by_string(const char *s, bool serial)
+{
+	for (unsigned i = 0; i < L.st->ngpu; i++) {
+		const struct vmig_gpu_state *g = &L.st->gpu[i];
+		if (strcmp(serial ? g->serial : g->uuid, s) == 0)
+			return &L.dev[i];
+	}
+	return NULL;
+}
+
+/* Leave with the handle a lookup found, or NOT_FOUND with *device untouched. */
+static nvmlReturn_t leave_found(nvmlDevice_t h, nvmlDevice_t *device)
+{
+	if (!h)
+		return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	*device = h;
+	return vmig__nv_leave(NVML_SUCCESS);
+}
+
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device)
 {
 	nvmlReturn_t r = vmig__nv_enter();
@@ -89,17 +109,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_
 		return r;
 	if (!uuid || !device)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	for (unsigned i = 0; i < L.st->ngpu; i++) {
-		if (strcmp(L.st->gpu[i].uuid, uuid) == 0) {
-			*device = &L.dev[i];
-			return vmig__nv_leave(NVML_SUCCESS);
-		}
-	}
-	nvmlDevice_t mig = mig_by_uuid(uuid);
-	if (!mig)
-		return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
-	*device = mig;
-	return vmig__nv_leave(NVML_SUCCESS);
+	nvmlDevice_t h = gpu_by_string(uuid, false);
+	return leave_found(h ? h : mig_by_uuid(uuid), device);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleBySerial(const char *serial, nvmlDevice_t *device)
@@ -109,13 +120,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleBySerial(const char *serial, nvmlDev
 		return r;
 	if (!serial || !device)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	for (unsigned i = 0; i < L.st->ngpu; i++) {
-		if (strcmp(L.st->gpu[i].serial, serial) == 0) {
-			*device = &L.dev[i];
-			return vmig__nv_leave(NVML_SUCCESS);
-		}
-	}
-	return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	return leave_found(gpu_by_string(serial, true), device);
 }
 
 /* One hex field of a bus id, ended by stop; false if empty, too long or not hex. */
@@ -164,14 +169,13 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *pciBusId,
 	unsigned dom, bus, dev, fn;
 	if (!pciBusId || !device || !parse_bus_id(pciBusId, &dom, &bus, &dev, &fn))
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	for (unsigned i = 0; fn == 0 && i < L.st->ngpu; i++) {
+	nvmlDevice_t h = NULL;
+	for (unsigned i = 0; fn == 0 && !h && i < L.st->ngpu; i++) {
 		const struct vmig_gpu_state *g = &L.st->gpu[i];
-		if (g->pci_domain == dom && g->pci_bus == bus && g->pci_device == dev) {
-			*device = &L.dev[i];
-			return vmig__nv_leave(NVML_SUCCESS);
-		}
+		if (g->pci_domain == dom && g->pci_bus == bus && g->pci_device == dev)
+			h = &L.dev[i];
 	}
-	return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	return leave_found(h, device);
 }
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId(const char *pciBusId, nvmlDevice_t *device)
@@ -217,11 +221,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetSerial(nvmlDevice_t device, char *serial, 
 static nvmlReturn_t pci_info(nvmlDevice_t device, nvmlPciInfo_t *pci, bool legacy)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, pci, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!pci)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	nvmlPciInfo_t p;
 	memset(&p, 0, sizeof(p));
 	const struct vmig_gpu_state *g = ref.g;
@@ -256,10 +258,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t device, nvmlPciInfo_t
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfoExt(nvmlDevice_t device, nvmlPciInfoExt_t *pci)
 {
 	nvmlPciInfo_t p;
-	if (pci && pci->version != nvmlPciInfoExt_v1) {
-		nvmlReturn_t r = vmig__nv_enter();
-		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
-	}
+	if (pci && pci->version != nvmlPciInfoExt_v1)
+		return vmig__nv_refuse(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
 	nvmlReturn_t r = pci_info(device, pci ? &p : NULL, false);
 	if (r != NVML_SUCCESS)
 		return r;
@@ -277,11 +277,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfoExt(nvmlDevice_t device, nvmlPciInf
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, index, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!index)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	*index = ref.ci ? vmig__nv_mig_index(&ref) : ref.index;
 	return vmig__nv_leave(NVML_SUCCESS);
 }
@@ -289,11 +287,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *i
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minorNumber)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, minorNumber, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!minorNumber)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	if (ref.ci)
 		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
 	*minorNumber = ref.g->minor;
@@ -390,11 +386,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t device,
 						    nvmlDeviceAttributes_t *attributes)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, attributes, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!attributes)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	if (!ref.ci)
 		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
 	*attributes = (nvmlDeviceAttributes_t){
@@ -435,11 +429,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device,
 						   nvmlDeviceArchitecture_t *arch)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, arch, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!arch)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	*arch = ref.m->arch ? ref.m->arch : NVML_DEVICE_ARCH_UNKNOWN;
 	return vmig__nv_leave(NVML_SUCCESS);
 }
@@ -447,11 +439,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device,
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetBrand(nvmlDevice_t device, nvmlBrandType_t *type)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, type, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!type)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	const char *name = ref.m->name;
 	if (strstr(name, "GeForce") || strstr(name, "RTX 40") || strstr(name, "RTX 50"))
 		*type = NVML_BRAND_GEFORCE;

@@ -305,24 +305,14 @@ static nvmlReturn_t fill_token(const void *h, unsigned kind, struct nv_ref *ref)
 	return kind == NV_GI ? NVML_SUCCESS : fill_ci(nv_entry_ci(e), ref);
 }
 
-nvmlReturn_t vmig__nv_device(nvmlDevice_t h, struct nv_ref *ref)
+nvmlReturn_t vmig__nv_resolve(const void *h, unsigned kind, struct nv_ref *ref)
 {
-	int i = nv_gpu_index(h);
+	int i = kind == NV_MIG ? nv_gpu_index(h) : -1;
 	if (i >= 0) {
 		memset(ref, 0, sizeof(*ref));
 		return fill_gpu((unsigned)i, ref);
 	}
-	return fill_token(h, NV_MIG, ref);
-}
-
-nvmlReturn_t vmig__nv_gpu_instance(nvmlGpuInstance_t h, struct nv_ref *ref)
-{
-	return fill_token(h, NV_GI, ref);
-}
-
-nvmlReturn_t vmig__nv_compute_instance(nvmlComputeInstance_t h, struct nv_ref *ref)
-{
-	return fill_token(h, NV_CI, ref);
+	return fill_token(h, kind, ref);
 }
 
 static struct nv_ci_slot *ci_slot(unsigned gpu, unsigned gi_id, unsigned ci_id)

@@ -181,10 +181,8 @@ static bool gi_info_version_ok(const nvmlGpuInstanceProfileInfo_v2_t *info)
 static nvmlReturn_t gi_info_v(nvmlDevice_t device, unsigned key, bool by_id,
 			      nvmlGpuInstanceProfileInfo_v2_t *info)
 {
-	if (!gi_info_version_ok(info)) {
-		nvmlReturn_t r = vmig__nv_enter();
-		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
-	}
+	if (!gi_info_version_ok(info))
+		return vmig__nv_refuse(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
 	const struct vmig_gi_profile *gp;
 	nvmlReturn_t r = enter_gi_profile(device, key, by_id, info, &gp);
 	if (r != NVML_SUCCESS)
@@ -226,6 +224,20 @@ static nvmlReturn_t put_placements(const unsigned *starts, unsigned n, unsigned 
 		out[i] = (nvmlGpuInstancePlacement_t){.start = starts[i], .size = size};
 	*count = n;
 	return NVML_SUCCESS;
+}
+
+/*
+ * The rule of the calls that list instances of a profile: a short *count
+ * gets INSUFFICIENT_SIZE with the count needed, a missing buffer for a
+ * non-empty list INVALID_ARGUMENT.
+ */
+static nvmlReturn_t list_fits(unsigned n, const void *out, unsigned *count)
+{
+	if (*count < n) {
+		*count = n;
+		return NVML_ERROR_INSUFFICIENT_SIZE;
+	}
+	return n && !out ? NVML_ERROR_INVALID_ARGUMENT : NVML_SUCCESS;
 }
 
 /*
@@ -386,6 +398,21 @@ static int hot_gpu_instances(nvmlDevice_t device, unsigned profileId,
 	return NVML_SUCCESS;
 }
 
+/* The GPU's live GIs of a profile: their count, and (out not NULL) their handles in state order. */
+static unsigned gis_of(const struct nv_ref *ref, unsigned profileId, nvmlGpuInstance_t *out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < ref->g->ngi; i++) {
+		nvmlGpuInstance_t h = vmig__nv_gi_handle(ref->index, ref->g->gi[i].id);
+		if (ref->g->gi[i].profile_id != profileId || !h)
+			continue;
+		if (out)
+			out[n] = h;
+		n++;
+	}
+	return n;
+}
+
 /* Kept out of line, so that the lock-free path pays for none of its frame. */
 static __attribute__((noinline)) nvmlReturn_t gpu_instances_locked(nvmlDevice_t device,
 								   unsigned profileId,
@@ -397,23 +424,11 @@ static __attribute__((noinline)) nvmlReturn_t gpu_instances_locked(nvmlDevice_t 
 	nvmlReturn_t r = enter_gi_op(device, profileId, count, &ref, &gp);
 	if (r != NVML_SUCCESS)
 		return r;
-	unsigned n = 0;
-	for (unsigned i = 0; i < ref.g->ngi; i++)
-		n += ref.g->gi[i].profile_id == profileId &&
-		     vmig__nv_gi_handle(ref.index, ref.g->gi[i].id);
-	if (*count < n) {
-		*count = n;
-		return vmig__nv_leave(NVML_ERROR_INSUFFICIENT_SIZE);
-	}
-	if (n && !gpuInstances)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	n = 0;
-	for (unsigned i = 0; i < ref.g->ngi; i++) {
-		nvmlGpuInstance_t h = vmig__nv_gi_handle(ref.index, ref.g->gi[i].id);
-		if (ref.g->gi[i].profile_id == profileId && h)
-			gpuInstances[n++] = h;
-	}
-	*count = n;
+	unsigned n = gis_of(&ref, profileId, NULL);
+	r = list_fits(n, gpuInstances, count);
+	if (r != NVML_SUCCESS)
+		return vmig__nv_leave(r);
+	*count = gis_of(&ref, profileId, gpuInstances);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
@@ -536,10 +551,8 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfoV(
     nvmlComputeInstanceProfileInfo_v2_t *info)
 {
 	if (info && info->version != nvmlComputeInstanceProfileInfo_v2 &&
-	    info->version != nvmlComputeInstanceProfileInfo_v3) {
-		nvmlReturn_t r = vmig__nv_enter();
-		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
-	}
+	    info->version != nvmlComputeInstanceProfileInfo_v3)
+		return vmig__nv_refuse(NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
 	struct nv_ref ref;
 	const struct vmig_ci_profile *cp;
 	nvmlReturn_t r = enter_ci_profile(gpuInstance, profile, engProfile, info, &ref, &cp);
@@ -640,6 +653,22 @@ NVML_EXPORT nvmlReturn_t nvmlComputeInstanceDestroy(nvmlComputeInstance_t comput
 	    changed(vmig_destroy_ci(L.ctx, ref.index, ref.gi->id, ref.ci->id, NULL)));
 }
 
+/* The GI's live CIs of a profile, as gis_of does for GIs. */
+static unsigned cis_of(const struct nv_ref *ref, unsigned profileId, nvmlComputeInstance_t *out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < ref->gi->nci; i++) {
+		nvmlComputeInstance_t h =
+		    vmig__nv_ci_handle(ref->index, ref->gi->id, ref->gi->ci[i].id);
+		if (ref->gi->ci[i].profile_id != profileId || !h)
+			continue;
+		if (out)
+			out[n] = h;
+		n++;
+	}
+	return n;
+}
+
 NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gpuInstance,
 							    unsigned int profileId,
 							    nvmlComputeInstance_t *computeInstances,
@@ -650,23 +679,11 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gp
 	nvmlReturn_t r = enter_ci_op(gpuInstance, profileId, count, &ref, &cp);
 	if (r != NVML_SUCCESS)
 		return r;
-	unsigned n = 0, gi = ref.gi->id;
-	for (unsigned i = 0; i < ref.gi->nci; i++)
-		n += ref.gi->ci[i].profile_id == profileId &&
-		     vmig__nv_ci_handle(ref.index, gi, ref.gi->ci[i].id);
-	if (*count < n) {
-		*count = n;
-		return vmig__nv_leave(NVML_ERROR_INSUFFICIENT_SIZE);
-	}
-	if (n && !computeInstances)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	n = 0;
-	for (unsigned i = 0; i < ref.gi->nci; i++) {
-		nvmlComputeInstance_t h = vmig__nv_ci_handle(ref.index, gi, ref.gi->ci[i].id);
-		if (ref.gi->ci[i].profile_id == profileId && h)
-			computeInstances[n++] = h;
-	}
-	*count = n;
+	unsigned n = cis_of(&ref, profileId, NULL);
+	r = list_fits(n, computeInstances, count);
+	if (r != NVML_SUCCESS)
+		return vmig__nv_leave(r);
+	*count = cis_of(&ref, profileId, computeInstances);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
@@ -718,11 +735,9 @@ NVML_EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo(nvmlComputeInstance_t comput
 NVML_EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *isMigDevice)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, isMigDevice, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!isMigDevice)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	*isMigDevice = ref.ci != NULL;
 	return vmig__nv_leave(NVML_SUCCESS);
 }
@@ -730,11 +745,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsign
 static nvmlReturn_t mig_id(nvmlDevice_t device, unsigned int *id, bool ci)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, id, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!id)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	if (!ref.ci)
 		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
 	*id = ci ? ref.ci->id : ref.gi->id;

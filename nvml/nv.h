@@ -241,10 +241,14 @@ void vmig__nv_hot_end(void);
 nvmlReturn_t vmig__nv_enter(void);
 /* Leave: drop the lock and pass r through. */
 nvmlReturn_t vmig__nv_leave(nvmlReturn_t r);
+/* Answer err, once the checks every call makes first (init, refresh) have passed. */
+nvmlReturn_t vmig__nv_refuse(nvmlReturn_t err);
 /* Enter and resolve a handle in one step; the lock is held only on success. */
 nvmlReturn_t vmig__nv_enter_device(nvmlDevice_t h, struct nv_ref *ref);
 nvmlReturn_t vmig__nv_enter_gi(nvmlGpuInstance_t h, struct nv_ref *ref);
 nvmlReturn_t vmig__nv_enter_ci(nvmlComputeInstance_t h, struct nv_ref *ref);
+/* vmig__nv_enter_device, then INVALID_ARGUMENT (lock dropped) if the output out is NULL. */
+nvmlReturn_t vmig__nv_enter_device_out(nvmlDevice_t h, const void *out, struct nv_ref *ref);
 /* Re-read the state now (after a change this process committed). */
 nvmlReturn_t vmig__nv_refresh(void);
 
@@ -252,10 +256,12 @@ nvmlReturn_t vmig__nv_refresh(void);
 void vmig__nv_sync(void);
 /* Forget every instance (shutdown): their handles are refused from now on. */
 void vmig__nv_forget(void);
-/* Resolve handles (lock held).  INVALID_ARGUMENT for anything not valid now. */
-nvmlReturn_t vmig__nv_device(nvmlDevice_t h, struct nv_ref *ref);
-nvmlReturn_t vmig__nv_gpu_instance(nvmlGpuInstance_t h, struct nv_ref *ref);
-nvmlReturn_t vmig__nv_compute_instance(nvmlComputeInstance_t h, struct nv_ref *ref);
+/*
+ * Resolve a handle of the kind (lock held): NV_GI, NV_CI, or NV_MIG for a
+ * device handle (a GPU's, or a MIG device's token).  INVALID_ARGUMENT for
+ * anything not valid now.
+ */
+nvmlReturn_t vmig__nv_resolve(const void *h, unsigned kind, struct nv_ref *ref);
 /* Current handles of live slots (lock held). */
 nvmlGpuInstance_t vmig__nv_gi_handle(unsigned gpu, unsigned gi_id);
 nvmlComputeInstance_t vmig__nv_ci_handle(unsigned gpu, unsigned gi_id, unsigned ci_id);

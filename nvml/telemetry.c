@@ -59,11 +59,9 @@ static const struct board *board_of(const struct vmig_model *m)
  */
 static nvmlReturn_t enter_gpu(nvmlDevice_t device, const void *out, struct nv_ref *ref)
 {
-	nvmlReturn_t r = vmig__nv_enter_device(device, ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, out, ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!out)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	if (ref->ci)
 		return vmig__nv_leave(NVML_ERROR_NOT_SUPPORTED);
 	return NVML_SUCCESS;
@@ -253,10 +251,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxCustomerBoostClock(nvmlDevice_t device,
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetClock(nvmlDevice_t device, nvmlClockType_t clockType,
 					    nvmlClockId_t clockId, unsigned int *clockMHz)
 {
-	if (clockId > NVML_CLOCK_ID_CUSTOMER_BOOST_MAX) {
-		nvmlReturn_t r = vmig__nv_enter();
-		return r != NVML_SUCCESS ? r : vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	}
+	if (clockId > NVML_CLOCK_ID_CUSTOMER_BOOST_MAX)
+		return vmig__nv_refuse(NVML_ERROR_INVALID_ARGUMENT);
 	return clock_query(device, clockType, clockId != NVML_CLOCK_ID_CURRENT, clockMHz);
 }
 
@@ -350,11 +346,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetNumGpuCores(nvmlDevice_t device, unsigned 
 static nvmlReturn_t no_processes(nvmlDevice_t device, unsigned int *infoCount)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, infoCount, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!infoCount)
-		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	*infoCount = 0;
 	return vmig__nv_leave(NVML_SUCCESS);
 }

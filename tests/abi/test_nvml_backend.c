@@ -13,23 +13,29 @@
 
 static char dir[] = "/tmp/vmig-nvmlbe-XXXXXX";
 
+/* Replace the GPUs of the store in dir with one of each model (st: scratch space). */
+static void write_gpus(struct vmig_state *st, const char *model0, const char *model1)
+{
+	struct vmig_store *s;
+	CHECK(vmig_store_open(dir, &s, NULL) == 0 && vmig_store_begin(s, st, NULL) == 0);
+	st->ngpu = 0;
+	vmig_state_add_gpu(st, vmig_model_find(model0), NULL);
+	vmig_state_add_gpu(st, vmig_model_find(model1), NULL);
+	CHECK(vmig_store_commit(s, st, NULL) == 0);
+	vmig_store_close(s);
+}
+
 /* A fresh store with an H100 and an A100, MIG on, one 3g GI (with a CI) and one 1g GI on each. */
 static void setup(void)
 {
 	struct vmig_ctx *sim;
 	struct vmig_state *st = calloc(1, sizeof(*st));
-	struct vmig_store *s;
 	unsigned id, ci;
 	int act;
 	if (!mkdtemp(dir))
 		abort();
 	setenv("VMIG_STATE_DIR", dir, 1);
-	CHECK(vmig_store_open(dir, &s, NULL) == 0 && vmig_store_begin(s, st, NULL) == 0);
-	st->ngpu = 0;
-	vmig_state_add_gpu(st, vmig_model_find("h100-80gb"), NULL);
-	vmig_state_add_gpu(st, vmig_model_find("a100-40gb"), NULL);
-	CHECK(vmig_store_commit(s, st, NULL) == 0);
-	vmig_store_close(s);
+	write_gpus(st, "h100-80gb", "a100-40gb");
 	free(st);
 	CHECK(vmig_open("sim", &sim, NULL) == 0);
 	for (unsigned g = 0; g < 2; g++) {
@@ -179,14 +185,8 @@ TEST(models_built_from_nvml)
 TEST(non_mig_sm_from_cores)
 {
 	setup();
-	struct vmig_store *s;
 	struct vmig_state *st = calloc(1, sizeof(*st));
-	CHECK(vmig_store_open(dir, &s, NULL) == 0 && vmig_store_begin(s, st, NULL) == 0);
-	st->ngpu = 0;
-	vmig_state_add_gpu(st, vmig_model_find("rtx-4090"), NULL);
-	vmig_state_add_gpu(st, vmig_model_find("a10"), NULL);
-	CHECK(vmig_store_commit(s, st, NULL) == 0);
-	vmig_store_close(s);
+	write_gpus(st, "rtx-4090", "a10");
 	setenv("VMIG_NVML_NO_CATALOGUE", "1", 1);
 	struct vmig_ctx *nv;
 	CHECK(vmig_open("nvml", &nv, NULL) == 0);
