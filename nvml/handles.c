@@ -34,8 +34,8 @@ __attribute__((constructor)) static void reserve_tokens(void)
 {
 	for (unsigned bits = 35; bits >= 16; bits--) {
 		size_t size = (size_t)1 << bits;
-		void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			       -1, 0);
+		void *p =
+		    mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (p != MAP_FAILED) {
 			vmig__nv_token_base = (uintptr_t)p;
 			vmig__nv_token_count = size / 8;

@@ -31,10 +31,10 @@
 
 extern char **environ;
 
-#define NGPU 2
-#define SECONDS 1.5 /* each actor stops starting operations after this */
-#define MAX_OPS 300 /* and after this many */
-#define MAX_OWN 2   /* GIs an actor holds at once */
+#define NGPU	  2
+#define SECONDS	  1.5 /* each actor stops starting operations after this */
+#define MAX_OPS	  300 /* and after this many */
+#define MAX_OWN	  2   /* GIs an actor holds at once */
 #define NV_GI_IDS 16
 
 static void *lib;
@@ -206,8 +206,10 @@ static void cli_create(struct actor *a)
 		return;
 	unsigned id, g, p;
 	if (rc != 0 ||
-	    sscanf(out, "Successfully created GPU instance ID %u on GPU %u using profile MIG %*s (ID %u)",
-		   &id, &g, &p) != 3 ||
+	    sscanf(
+		out,
+		"Successfully created GPU instance ID %u on GPU %u using profile MIG %*s (ID %u)",
+		&id, &g, &p) != 3 ||
 	    g != o.gpu || p != o.profile) {
 		fprintf(stderr, "  vmig -cgi: %s", out);
 		fail(a, "vmig -cgi", rc);
@@ -295,9 +297,9 @@ static pid_t start_process(int id, enum kind kind)
 
 /* Replay every log into counts per instance. */
 struct tally {
-	int gi[NGPU][NV_GI_IDS][64];   /* by GPU, GI ID, profile ID */
-	int ci[NGPU][NV_GI_IDS][8];    /* by GPU, GI ID, CI ID */
-	long creates[3];	       /* by kind of actor */
+	int gi[NGPU][NV_GI_IDS][64]; /* by GPU, GI ID, profile ID */
+	int ci[NGPU][NV_GI_IDS][8];  /* by GPU, GI ID, CI ID */
+	long creates[3];	     /* by kind of actor */
 };
 
 static void replay(int nactors, const enum kind *kinds, struct tally *t)
@@ -342,12 +344,13 @@ static void check_final(const struct tally *t)
 			struct vmig_gi_state *gi = vmig_gpu_find_gi(gs, id);
 			for (unsigned p = 0; p < 64; p++)
 				if (t->gi[g][id][p] != (gi && gi->profile_id == p))
-					HARNESS_FAIL("GPU %u GI %u profile %u: replay %d, state %s", g, id, p,
-						     t->gi[g][id][p], gi ? "has it" : "has none");
+					HARNESS_FAIL("GPU %u GI %u profile %u: replay %d, state %s",
+						     g, id, p, t->gi[g][id][p],
+						     gi ? "has it" : "has none");
 			for (unsigned c = 0; c < 8; c++)
 				if (t->ci[g][id][c] != (gi && vmig_gi_find_ci(gi, c)))
-					HARNESS_FAIL("GPU %u GI %u CI %u: replay %d, state differs", g, id, c,
-						     t->ci[g][id][c]);
+					HARNESS_FAIL("GPU %u GI %u CI %u: replay %d, state differs",
+						     g, id, c, t->ci[g][id][c]);
 		}
 	}
 	/*
@@ -361,8 +364,9 @@ static void check_final(const struct tally *t)
 		CHECK_EQ_I(NV(nvmlDeviceGetHandleByIndex_v2)(g, &d), NVML_SUCCESS);
 		for (unsigned k = 0; k < 3; k++) {
 			n[g][k] = 8;
-			CHECK_EQ_I(NV(nvmlDeviceGetGpuInstances)(d, profiles[k], list[g][k], &n[g][k]),
-				   NVML_SUCCESS);
+			CHECK_EQ_I(
+			    NV(nvmlDeviceGetGpuInstances)(d, profiles[k], list[g][k], &n[g][k]),
+			    NVML_SUCCESS);
 		}
 	}
 	for (unsigned g = 0; g < NGPU && g < st->ngpu; g++) {
@@ -374,7 +378,8 @@ static void check_final(const struct tally *t)
 			CHECK_EQ_U(n[g][k], want);
 			for (unsigned i = 0; i < n[g][k] && i < 8; i++) {
 				nvmlGpuInstanceInfo_t info;
-				CHECK_EQ_I(NV(nvmlGpuInstanceGetInfo)(list[g][k][i], &info), NVML_SUCCESS);
+				CHECK_EQ_I(NV(nvmlGpuInstanceGetInfo)(list[g][k][i], &info),
+					   NVML_SUCCESS);
 				struct vmig_gi_state *gi = vmig_gpu_find_gi(gs, info.id);
 				CHECK(gi && gi->profile_id == profiles[k]);
 			}
@@ -387,8 +392,8 @@ static void check_final(const struct tally *t)
 TEST(threads_processes_and_cli_at_once)
 {
 	enum { N = 6 };
-	static const enum kind kinds[N] = {NVML_THREAD, NVML_THREAD, NVML_PROCESS, NVML_PROCESS,
-					   CLI_PROCESS, CLI_PROCESS};
+	static const enum kind kinds[N] = {NVML_THREAD,	 NVML_THREAD, NVML_PROCESS,
+					   NVML_PROCESS, CLI_PROCESS, CLI_PROCESS};
 	deadline = now() + SECONDS;
 	pid_t pids[N] = {0};
 	for (int i = 0; i < N; i++)
@@ -424,9 +429,10 @@ TEST(threads_processes_and_cli_at_once)
 	struct tally *t = calloc(1, sizeof(*t));
 	replay(N, kinds, t);
 	check_final(t);
-	fprintf(stderr, "  successful GI creates: %ld by NVML threads, %ld by NVML processes,"
-			" %ld by vmig\n", t->creates[NVML_THREAD], t->creates[NVML_PROCESS],
-		t->creates[CLI_PROCESS]);
+	fprintf(stderr,
+		"  successful GI creates: %ld by NVML threads, %ld by NVML processes,"
+		" %ld by vmig\n",
+		t->creates[NVML_THREAD], t->creates[NVML_PROCESS], t->creates[CLI_PROCESS]);
 	for (int k = 0; k < 3; k++)
 		CHECK(t->creates[k] > 0);
 	free(t);
