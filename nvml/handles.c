@@ -232,6 +232,8 @@ static void publish_gpu(unsigned i)
 	struct nv_hot_gpu *h = &H.gpu[i];
 	bool capable = m->flags & VMIG_MF_MIG;
 	NV_ST(h->mem_mib, m->mem_mib);
+	NV_ST(h->mig_mode, (capable ? NV_MODE_CAPABLE : 0u) | (g->mig_current & 0xff) |
+			       (g->mig_pending & 0xff) << 8);
 	NV_ST(h->max_mig, capable && g->mig_current ? m->compute_slices : 0u);
 	for (unsigned k = 0; k < s->nmig; k++)
 		NV_ST(h->mig_serial[k], s->gi[s->mig_gi[k]].ci[s->mig_ci[k]].mig_serial);

@@ -37,6 +37,30 @@ static nvmlReturn_t changed(int r)
 	return vmig__nv_refresh();
 }
 
+/* The hot table's record of a valid GPU handle (not a MIG device), or NULL. */
+static const struct nv_hot_gpu *hot_gpu(nvmlDevice_t device)
+{
+	int i = nv_gpu_index(device);
+	return i >= 0 && (unsigned)i < NV_LD(H.ngpu) ? &H.gpu[i] : NULL;
+}
+
+/* Lock-free: one word of a GPU's hot record (read whole), or false to take the locked path. */
+static bool hot_gpu_word(nvmlDevice_t device, size_t offset, uint32_t *ret)
+{
+	uint64_t seq;
+	if (!nv_hot_enter(&seq))
+		return false;
+	const struct nv_hot_gpu *h = hot_gpu(device);
+	if (!h)
+		return false;
+	uint32_t v = __atomic_load_n((const uint32_t *)(const void *)((const char *)h + offset),
+				     __ATOMIC_ACQUIRE);
+	if (!nv_hot_valid(seq))
+		return false;
+	*ret = v;
+	return true;
+}
+
 /* ------------------------------------------------------------------------ */
 /* MIG mode                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -44,6 +68,14 @@ static nvmlReturn_t changed(int r)
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *currentMode,
 					      unsigned int *pendingMode)
 {
+	uint32_t mode;
+	if (currentMode && pendingMode &&
+	    hot_gpu_word(device, offsetof(struct nv_hot_gpu, mig_mode), &mode) &&
+	    mode & NV_MODE_CAPABLE) {
+		*currentMode = mode & 0xff;
+		*pendingMode = (mode >> 8) & 0xff;
+		return NVML_SUCCESS;
+	}
 	struct nv_ref ref;
 	nvmlReturn_t r = enter_mig_gpu(device, &ref);
 	if (r != NVML_SUCCESS)
@@ -355,13 +387,6 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceDestroy(nvmlGpuInstance_t gpuInstance)
 	if (r != NVML_SUCCESS)
 		return r;
 	return vmig__nv_leave(changed(vmig_destroy_gi(L.ctx, ref.index, ref.gi->id, NULL)));
-}
-
-/* The hot table's record of a valid GPU handle (not a MIG device), or NULL. */
-static const struct nv_hot_gpu *hot_gpu(nvmlDevice_t device)
-{
-	int i = nv_gpu_index(device);
-	return i >= 0 && (unsigned)i < NV_LD(H.ngpu) ? &H.gpu[i] : NULL;
 }
 
 /*
@@ -734,6 +759,14 @@ NVML_EXPORT nvmlReturn_t nvmlComputeInstanceGetInfo(nvmlComputeInstance_t comput
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *isMigDevice)
 {
+	uint64_t seq;
+	if (isMigDevice && nv_hot_enter(&seq)) {
+		bool gpu = hot_gpu(device) != NULL, mig = !gpu && nv_lookup(device, NV_MIG);
+		if ((gpu || mig) && nv_hot_valid(seq)) {
+			*isMigDevice = mig;
+			return NVML_SUCCESS;
+		}
+	}
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_device_out(device, isMigDevice, &ref);
 	if (r != NVML_SUCCESS)
@@ -772,6 +805,11 @@ static unsigned max_mig(const struct nv_ref *ref)
 
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *count)
 {
+	uint32_t max;
+	if (count && hot_gpu_word(device, offsetof(struct nv_hot_gpu, max_mig), &max)) {
+		*count = max;
+		return NVML_SUCCESS;
+	}
 	struct nv_ref ref;
 	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
 	if (r != NVML_SUCCESS)

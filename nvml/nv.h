@@ -114,15 +114,17 @@ extern struct nv_lib vmig__nv;
  * half-written table before it notices and discards it.
  */
 struct nv_hot_gpu {
-	uint64_t mem_mib; /* the model's memory */
-	uint32_t max_mig; /* nvmlDeviceGetMaxMigDeviceCount */
-	uint32_t nmig;	  /* MIG devices, dense, in (GI ID, CI ID) order */
+	uint64_t mem_mib;  /* the model's memory */
+	uint32_t mig_mode; /* NV_MODE_CAPABLE | current | pending << 8 */
+	uint32_t max_mig;  /* nvmlDeviceGetMaxMigDeviceCount */
+	uint32_t nmig;	   /* MIG devices, dense, in (GI ID, CI ID) order */
 	uint32_t mig_serial[NV_MAX_MIG];
 	/* GI handles sorted by (profile ID, GI ID); those of profile p are gi[first, first + n) */
 	uintptr_t gi[NV_MAX_GI_ID];
 	uint16_t gi_span[64];	       /* by profile ID: first | n << 8 | NV_SPAN_OK, or 0 */
 	uint64_t gi_mem[NV_MAX_GI_ID]; /* by GI ID: the GI profile's memory (MIG devices) */
 };
+#define NV_MODE_CAPABLE 0x10000u /* in mig_mode: the model has MIG */
 /* In a span: MIG is on and the model has the profile, so GetGpuInstances may answer. */
 #define NV_SPAN_OK 0x8000u
 
