@@ -107,13 +107,8 @@ static void parse_compute(struct vmig__config *c, vmig__getenv_fn get)
 {
 	const char *pct = get("VMIG_COMPUTE_PCT");
 	const char *mode = get("VMIG_COMPUTE_MODE");
-	c->compute_pct = 100;
-	c->compute_mode = VMIG_COMPUTE_NONE;
-	c->mps_pct = 0;
-	if (pct && parse_pct(pct, &c->compute_pct) < 0) {
+	if (pct && parse_pct(pct, &c->compute_pct) < 0)
 		why_add(c, "VMIG_COMPUTE_PCT=\"%.32s\" is not 1-100: no compute cap", pct);
-		c->compute_pct = 100;
-	}
 	if (mode && *mode && strcmp(mode, "timeslice") != 0 && strcmp(mode, "mps") != 0) {
 		why_add(c, "VMIG_COMPUTE_MODE=\"%.32s\" unknown: time-slicing", mode);
 	} else if (mode && strcmp(mode, "mps") == 0) {
@@ -147,20 +142,18 @@ static void copy_path(struct vmig__config *c, char *dst, size_t len, const char 
 
 void vmig__config_parse(struct vmig__config *c, vmig__getenv_fn get)
 {
-	memset(c, 0, sizeof(*c));
+	memset(c, 0, sizeof(*c)); /* compute_mode NONE, mps_pct 0 */
+	c->compute_pct = 100;	  /* no cap unless a valid VMIG_COMPUTE_PCT says otherwise */
 	const char *dbg = get("VMIG_DEBUG");
 	c->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
 	snprintf(c->cuda_lib, sizeof(c->cuda_lib), "libcuda.so.1");
 	copy_path(c, c->cuda_lib, sizeof(c->cuda_lib), "VMIG_CUDA_LIBRARY",
 		  get("VMIG_CUDA_LIBRARY"));
 	const char *part = get("VMIG_PARTITION");
-	if (!part) {
-		c->compute_pct = 100;
+	if (!part)
 		return; /* no instance named: plain passthrough */
-	}
 	if (!printable_id(part, sizeof(c->partition))) {
 		why_add(c, "VMIG_PARTITION is empty, too long or not printable: passthrough");
-		c->compute_pct = 100;
 		return;
 	}
 	c->active = true;
