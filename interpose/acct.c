@@ -46,18 +46,17 @@ static uint64_t creator_limit(const struct vmig__config *c)
 static struct vmig__region *open_file(const struct vmig__config *c, char *why, size_t len)
 {
 	const char *err = NULL;
+	struct vmig__region *r = NULL;
 	int fd = open(c->acct_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(why, len, "accounting file %s: %s: counting this process alone",
-			 c->acct_path, strerror(errno));
-		return NULL;
+		err = strerror(errno);
+	} else {
+		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+			;
+		r = vmig__region_map_fd(fd, c->partition, creator_limit(c), c->compute_pct, &err);
+		flock(fd, LOCK_UN);
+		close(fd);
 	}
-	struct vmig__region *r = NULL;
-	while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
-		;
-	r = vmig__region_map_fd(fd, c->partition, creator_limit(c), c->compute_pct, &err);
-	flock(fd, LOCK_UN);
-	close(fd);
 	if (!r)
 		snprintf(why, len, "accounting file %s: %s: counting this process alone",
 			 c->acct_path, err);
