@@ -195,6 +195,18 @@ static inline uint64_t nv_lookup(const void *h, unsigned kind)
 	return serial != 0 && (uint32_t)e == serial && nv_entry_kind(e) == kind ? e : 0;
 }
 
+/* MIG is on: the model has it and it is enabled now (the hot table and the locked path agree). */
+static inline bool nv_mig_on(const struct vmig_gpu_state *g)
+{
+	return (g->model->flags & VMIG_MF_MIG) && g->mig_current;
+}
+
+/* nvmlDeviceGetMaxMigDeviceCount: one MIG device per compute slice at most, 0 with MIG off. */
+static inline unsigned nv_max_mig(const struct vmig_gpu_state *g)
+{
+	return nv_mig_on(g) ? g->model->compute_slices : 0;
+}
+
 /* GPU index of a GPU handle, or -1 (the address alone decides). */
 static inline int nv_gpu_index(const void *h)
 {
