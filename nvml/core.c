@@ -240,12 +240,13 @@ NVML_EXPORT nvmlReturn_t nvmlShutdown(void)
 	return NVML_SUCCESS;
 }
 
-void vmig__nv_mig_name(const struct nv_ref *ref, char *buf, size_t size)
+void vmig__nv_ci_name(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp, char *buf,
+		      size_t size)
 {
 	char prof[64];
-	if (vmig_ci_profile_name(ref->gp, ref->cp, prof, sizeof(prof)) < 0)
-		snprintf(prof, sizeof(prof), "%s", ref->gp->name);
-	snprintf(buf, size, "%s MIG %s", ref->m->name, prof);
+	if (vmig_ci_profile_name(gp, cp, prof, sizeof(prof)) < 0)
+		snprintf(prof, sizeof(prof), "%s", gp->name);
+	snprintf(buf, size, "MIG %s", prof);
 }
 
 /* ------------------------------------------------------------------------ */

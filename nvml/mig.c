@@ -527,12 +527,9 @@ static void ci_info_versioned(const struct vmig_gi_profile *gp, const struct vmi
 {
 	nvmlComputeInstanceProfileInfo_v3_t v3 = {.version = info->version};
 	nvmlComputeInstanceProfileInfo_t v1;
-	char name[64];
 	ci_info_v1(gp, cp, &v1);
 	memcpy(&v3.id, &v1, sizeof(v1));
-	if (vmig_ci_profile_name(gp, cp, name, sizeof(name)) < 0)
-		snprintf(name, sizeof(name), "%s", gp->name);
-	mig_name(v3.name, sizeof(v3.name), name);
+	vmig__nv_ci_name(gp, cp, v3.name, sizeof(v3.name));
 	v3.capabilities = cp->flags & VMIG_PF_GFX ? NVML_COMPUTE_INSTANCE_PROFILE_CAPS_GFX : 0;
 	/* v2 is v3 without its last field. */
 	memcpy(info, &v3,

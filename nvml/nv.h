@@ -287,7 +287,8 @@ unsigned vmig__nv_mig_index(const struct nv_ref *ref);
 nvmlReturn_t vmig__nv_code(int r);
 /* Copy s into buf of length len; INSUFFICIENT_SIZE if it does not fit with its NUL. */
 nvmlReturn_t vmig__nv_copy(char *buf, unsigned len, const char *s);
-/* "<GPU name> MIG <CI profile name>" of a MIG device. */
-void vmig__nv_mig_name(const struct nv_ref *ref, char *buf, size_t size);
+/* "MIG <CI profile name>": a CI profile's NVML name, and the tail of its MIG device's. */
+void vmig__nv_ci_name(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp, char *buf,
+		      size_t size);
 
 #endif
