@@ -240,27 +240,18 @@ NVML_EXPORT nvmlReturn_t nvmlShutdown(void)
 	return NVML_SUCCESS;
 }
 
-void vmig__nv_mig_name(const struct nv_ref *ref, char *buf, size_t size)
+void vmig__nv_ci_name(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp, char *buf,
+		      size_t size)
 {
 	char prof[64];
-	if (vmig_ci_profile_name(ref->gp, ref->cp, prof, sizeof(prof)) < 0)
-		snprintf(prof, sizeof(prof), "%s", ref->gp->name);
-	snprintf(buf, size, "%s MIG %s", ref->m->name, prof);
+	if (vmig_ci_profile_name(gp, cp, prof, sizeof(prof)) < 0)
+		snprintf(prof, sizeof(prof), "%s", gp->name);
+	snprintf(buf, size, "MIG %s", prof);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Error strings and versions                                                */
 /* ------------------------------------------------------------------------ */
-
-/* vmig's error table carries the text of every NVML code it maps to. */
-static const struct {
-	int code;
-	const char *text;
-} vmig_texts[] = {
-#define VMIG_ERR(name, nvml, text) {nvml, text},
-#include "vmig/errors.def"
-#undef VMIG_ERR
-};
 
 /* The codes vmig's table has no entry of its own for. */
 static const char *const other_texts[] = {
@@ -286,11 +277,10 @@ NVML_EXPORT const char *nvmlErrorString(nvmlReturn_t result)
 	unsigned code = (unsigned)result;
 	if (code < sizeof(other_texts) / sizeof(other_texts[0]) && other_texts[code])
 		return other_texts[code];
-	if (code != NVML_ERROR_UNKNOWN)
-		for (size_t i = 0; i < sizeof(vmig_texts) / sizeof(vmig_texts[0]); i++)
-			if ((unsigned)vmig_texts[i].code == code)
-				return vmig_texts[i].text;
-	return "Unknown Error";
+	/* 999 is also the number of vmig's codes that NVML lacks (I/O, corrupt state). */
+	if (code == NVML_ERROR_UNKNOWN)
+		return vmig_strerror(VMIG_E_UNKNOWN);
+	return vmig_strerror(vmig_from_nvml((int)code));
 }
 
 /* System queries need init, as NVML's do; they read nothing else. */

@@ -189,11 +189,10 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsi
 	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	char buf[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
+	char buf[NVML_DEVICE_NAME_V2_BUFFER_SIZE], prof[64] = "";
 	if (ref.ci)
-		vmig__nv_mig_name(&ref, buf, sizeof(buf));
-	else
-		snprintf(buf, sizeof(buf), "%s", ref.m->name);
+		vmig__nv_ci_name(ref.gp, ref.cp, prof, sizeof(prof));
+	snprintf(buf, sizeof(buf), "%s%s%s", ref.m->name, ref.ci ? " " : "", prof);
 	return vmig__nv_leave(vmig__nv_copy(name, length, buf));
 }
 

@@ -203,7 +203,7 @@ static void sync_gpu(unsigned i)
 static void publish_gis(const struct vmig_gpu_state *g, const struct nv_gpu_slot *s,
 			struct nv_hot_gpu *h)
 {
-	bool on = (g->model->flags & VMIG_MF_MIG) && g->mig_current;
+	bool on = nv_mig_on(g);
 	unsigned n = 0;
 	for (unsigned p = 0; p < 64; p++) {
 		unsigned first = n;
@@ -234,7 +234,7 @@ static void publish_gpu(unsigned i)
 	NV_ST(h->mem_mib, m->mem_mib);
 	NV_ST(h->mig_mode, (capable ? NV_MODE_CAPABLE : 0u) | (g->mig_current & 0xff) |
 			       (g->mig_pending & 0xff) << 8);
-	NV_ST(h->max_mig, capable && g->mig_current ? m->compute_slices : 0u);
+	NV_ST(h->max_mig, nv_max_mig(g));
 	for (unsigned k = 0; k < s->nmig; k++)
 		NV_ST(h->mig_serial[k], s->gi[s->mig_gi[k]].ci[s->mig_ci[k]].mig_serial);
 	NV_ST(h->nmig, s->nmig);

@@ -527,12 +527,9 @@ static void ci_info_versioned(const struct vmig_gi_profile *gp, const struct vmi
 {
 	nvmlComputeInstanceProfileInfo_v3_t v3 = {.version = info->version};
 	nvmlComputeInstanceProfileInfo_t v1;
-	char name[64];
 	ci_info_v1(gp, cp, &v1);
 	memcpy(&v3.id, &v1, sizeof(v1));
-	if (vmig_ci_profile_name(gp, cp, name, sizeof(name)) < 0)
-		snprintf(name, sizeof(name), "%s", gp->name);
-	mig_name(v3.name, sizeof(v3.name), name);
+	vmig__nv_ci_name(gp, cp, v3.name, sizeof(v3.name));
 	v3.capabilities = cp->flags & VMIG_PF_GFX ? NVML_COMPUTE_INSTANCE_PROFILE_CAPS_GFX : 0;
 	/* v2 is v3 without its last field. */
 	memcpy(info, &v3,
@@ -797,12 +794,6 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t device, uns
 	return mig_id(device, id, true);
 }
 
-/* One MIG device per compute slice at most; 0 when MIG is unsupported or disabled. */
-static unsigned max_mig(const struct nv_ref *ref)
-{
-	return (ref->m->flags & VMIG_MF_MIG) && ref->g->mig_current ? ref->m->compute_slices : 0;
-}
-
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *count)
 {
 	uint32_t max;
@@ -816,7 +807,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, uns
 		return r;
 	if (!count || ref.ci)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	*count = max_mig(&ref);
+	*count = nv_max_mig(ref.g);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
@@ -846,7 +837,7 @@ static __attribute__((noinline)) nvmlReturn_t mig_handle_locked(nvmlDevice_t dev
 	nvmlReturn_t r = enter_mig_gpu(device, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (!migDevice || index >= max_mig(&ref))
+	if (!migDevice || index >= nv_max_mig(ref.g))
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	const struct nv_gpu_slot *s = &L.gpu[ref.index];
 	if (index >= s->nmig)

@@ -195,6 +195,18 @@ static inline uint64_t nv_lookup(const void *h, unsigned kind)
 	return serial != 0 && (uint32_t)e == serial && nv_entry_kind(e) == kind ? e : 0;
 }
 
+/* MIG is on: the model has it and it is enabled now (the hot table and the locked path agree). */
+static inline bool nv_mig_on(const struct vmig_gpu_state *g)
+{
+	return (g->model->flags & VMIG_MF_MIG) && g->mig_current;
+}
+
+/* nvmlDeviceGetMaxMigDeviceCount: one MIG device per compute slice at most, 0 with MIG off. */
+static inline unsigned nv_max_mig(const struct vmig_gpu_state *g)
+{
+	return nv_mig_on(g) ? g->model->compute_slices : 0;
+}
+
 /* GPU index of a GPU handle, or -1 (the address alone decides). */
 static inline int nv_gpu_index(const void *h)
 {
@@ -275,7 +287,8 @@ unsigned vmig__nv_mig_index(const struct nv_ref *ref);
 nvmlReturn_t vmig__nv_code(int r);
 /* Copy s into buf of length len; INSUFFICIENT_SIZE if it does not fit with its NUL. */
 nvmlReturn_t vmig__nv_copy(char *buf, unsigned len, const char *s);
-/* "<GPU name> MIG <CI profile name>" of a MIG device. */
-void vmig__nv_mig_name(const struct nv_ref *ref, char *buf, size_t size);
+/* "MIG <CI profile name>": a CI profile's NVML name, and the tail of its MIG device's. */
+void vmig__nv_ci_name(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp, char *buf,
+		      size_t size);
 
 #endif
