@@ -9,7 +9,6 @@
  * vmig_gpu_state that create and destroy instances as the driver does.
  * docs/placement.md states the rules and the evidence behind each of them.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -85,23 +84,6 @@ unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned siz
 	return (leaves / b - 1) + (start / leaf) / b;
 }
 
-/* The catalogue entry of a profile ID in the GPU's model; NULL if absent. */
-static const struct vmig_gi_profile *model_gi(const struct vmig_model *m, unsigned id)
-{
-	for (unsigned i = 0; m && i < m->ngi; i++)
-		if (m->gi[i].id == id)
-			return &m->gi[i];
-	return NULL;
-}
-
-static const struct vmig_ci_profile *gi_profile_ci(const struct vmig_gi_profile *gp, unsigned id)
-{
-	for (unsigned i = 0; gp && i < gp->nci; i++)
-		if (gp->ci[i].id == id)
-			return &gp->ci[i];
-	return NULL;
-}
-
 uint32_t vmig_gpu_occupied(const struct vmig_gpu_state *g)
 {
 	uint32_t occ = 0;
@@ -144,7 +126,8 @@ static enum gi_gate gi_gate(const struct vmig_gpu_state *g, const struct vmig_gi
 	if (gi_count_of(g, gp->id) >= gp->instances)
 		return GATE_COUNT;
 	for (unsigned i = 0; i < g->ngi; i++) {
-		const struct vmig_gi_profile *other = model_gi(g->model, g->gi[i].profile_id);
+		const struct vmig_gi_profile *other =
+		    vmig_gi_profile_by_id(g->model, g->gi[i].profile_id);
 		unsigned of = other ? other->flags : 0;
 		if ((of & VMIG_PF_ME_ALL) && !(gp->flags & VMIG_PF_NO_ME))
 			return GATE_ME_ALL_PRESENT;
@@ -459,7 +442,7 @@ int vmig_gpu_create_gi(struct vmig_gpu_state *g, const struct vmig_gi_profile *w
 				    "creating GPU instance %s: %s (MIG mode is disabled)", name,
 				    vmig_strerror(VMIG_E_NOT_SUPPORTED));
 	/* The model's own entry, so a profile of another model is never mixed in. */
-	const struct vmig_gi_profile *gp = model_gi(g->model, want->id);
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, want->id);
 	if (!gp)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating GPU instance %s: %s (%s has no profile ID %u)", name,
@@ -533,8 +516,8 @@ static int ci_resolve(struct vmig_gpu_state *g, unsigned gi_id, const struct vmi
 		return vmig_err_set(err, VMIG_E_NOT_FOUND,
 				    "creating a compute instance in GPU instance %u: %s", gi_id,
 				    vmig_strerror(VMIG_E_NOT_FOUND));
-	const struct vmig_gi_profile *gp = model_gi(g->model, gi->profile_id);
-	const struct vmig_ci_profile *cp = gi_profile_ci(gp, want->id);
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, gi->profile_id);
+	const struct vmig_ci_profile *cp = vmig_ci_profile_by_id(gp, want->id);
 	if (!gp || !cp || cp->slices != want->slices)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating a compute instance in GPU instance %u: %s "
@@ -594,16 +577,13 @@ int vmig_gpu_create_ci(struct vmig_gpu_state *g, unsigned gi_id, const struct vm
 	struct vmig_gi_state *gi = NULL;
 	const struct vmig_gi_profile *gp = NULL;
 	const struct vmig_ci_profile *cp = NULL;
-	char name[64];
+	char name[64] = "?";
 
 	int rc = ci_resolve(g, gi_id, want, &gi, &gp, &cp, err);
 	if (rc < 0)
 		return rc;
-	/* The -lcip name: the GI's own when the CI covers the whole GI. */
-	if (cp->slices == gp->slices)
-		snprintf(name, sizeof(name), "%s", gp->name);
-	else
-		snprintf(name, sizeof(name), "%uc.%s", cp->slices, gp->name);
+	/* The -lcip name, for messages: one too long for the buffer is cut short. */
+	(void)vmig_ci_profile_name(gp, cp, name, sizeof(name));
 	unsigned s = 0;
 	if (start) {
 		rc = ci_check_start(gi, gp, cp, name, *start, err);
