@@ -238,6 +238,24 @@ int vmig_gi_choose(const struct vmig_gpu_state *g, const struct vmig_gi_profile 
 	return gi_pick(g->model, gp, vmig_gpu_occupied(g), ret_start);
 }
 
+/* The lowest of the starts whose placement lies inside all and clear of occ. */
+static bool lowest_free(const unsigned *starts, unsigned n, unsigned size, uint32_t occ,
+			uint32_t all, unsigned *ret_start)
+{
+	bool found = false;
+	unsigned first = 0;
+	for (unsigned i = 0; i < n && i < VMIG_MAX_STARTS; i++) {
+		uint32_t span = span_mask(starts[i], size);
+		if (span && !(span & ~all) && !(span & occ) && (!found || starts[i] < first)) {
+			found = true;
+			first = starts[i];
+		}
+	}
+	if (found)
+		*ret_start = first;
+	return found;
+}
+
 /*
  * The most placements of one size that can be taken together among the
  * free ones: interval scheduling, where taking the free placement that ends
@@ -246,23 +264,12 @@ int vmig_gi_choose(const struct vmig_gpu_state *g, const struct vmig_gi_profile 
 static unsigned max_disjoint(const unsigned *starts, unsigned n, unsigned size, uint32_t occ,
 			     uint32_t all)
 {
-	unsigned count = 0;
-	for (;;) {
-		bool found = false;
-		unsigned first = 0;
-		for (unsigned i = 0; i < n && i < VMIG_MAX_STARTS; i++) {
-			uint32_t span = span_mask(starts[i], size);
-			if (span && !(span & ~all) && !(span & occ) &&
-			    (!found || starts[i] < first)) {
-				found = true;
-				first = starts[i];
-			}
-		}
-		if (!found)
-			return count;
+	unsigned count = 0, first;
+	while (lowest_free(starts, n, size, occ, all, &first)) {
 		occ |= span_mask(first, size);
 		count++;
 	}
+	return count;
 }
 
 unsigned vmig_gi_remaining(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp)
@@ -355,19 +362,9 @@ int vmig_ci_choose(const struct vmig_gi_state *gi, const struct vmig_gi_profile 
 	if (ci_cap(gi, cp) == 0)
 		return -VMIG_E_INSUFFICIENT_RESOURCES;
 	unsigned n = ci_starts(gp, cp, starts);
-	uint32_t occ = gi_ci_occupied(gi), all = span_mask(0, gp->slices);
-	bool found = false;
-	unsigned best = 0;
-	for (unsigned i = 0; i < n; i++) {
-		uint32_t span = span_mask(starts[i], cp->slices);
-		if (span && !(span & ~all) && !(span & occ) && (!found || starts[i] < best)) {
-			found = true;
-			best = starts[i];
-		}
-	}
-	if (!found)
+	if (!lowest_free(starts, n, cp->slices, gi_ci_occupied(gi), span_mask(0, gp->slices),
+			 ret_start))
 		return -VMIG_E_INSUFFICIENT_RESOURCES;
-	*ret_start = best;
 	return 0;
 }
 
