@@ -57,14 +57,6 @@ static bool pow2(unsigned n)
 	return n && !(n & (n - 1));
 }
 
-static bool starts_contain(const unsigned *starts, unsigned n, unsigned start)
-{
-	for (unsigned i = 0; i < n && i < VMIG_MAX_STARTS; i++)
-		if (starts[i] == start)
-			return true;
-	return false;
-}
-
 unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned size)
 {
 	unsigned leaf = model_leaf(m);
@@ -409,7 +401,7 @@ static const struct vmig_gi_state *gi_overlapping(const struct vmig_gpu_state *g
 static int gi_check_start(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp,
 			  unsigned start, struct vmig_err *err)
 {
-	if (!starts_contain(gp->starts, gp->nstarts, start) ||
+	if (!vmig__starts_contain(gp->starts, gp->nstarts, start) ||
 	    (span_mask(start, gp->size) & ~model_units_mask(g->model)))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating GPU instance %s at placement %u:%u: %s "
@@ -553,7 +545,7 @@ static int ci_check_start(const struct vmig_gi_state *gi, const struct vmig_gi_p
 	unsigned starts[VMIG_MAX_STARTS];
 	unsigned n = ci_starts(gp, cp, starts);
 	uint32_t span = span_mask(start, cp->slices);
-	if (!starts_contain(starts, n, start) || (span & ~span_mask(0, gp->slices)))
+	if (!vmig__starts_contain(starts, n, start) || (span & ~span_mask(0, gp->slices)))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating compute instance %s at placement %u:%u in GPU "
 				    "instance %u: %s (not a possible placement of the profile)",
