@@ -13,4 +13,7 @@
 void vmig__freep(void *p);
 #define _cleanup_free_ __attribute__((cleanup(vmig__freep)))
 
+/* Is start one of a profile's possible placements (its first n starts)? */
+bool vmig__starts_contain(const unsigned *starts, unsigned n, unsigned start);
+
 #endif

@@ -9,7 +9,6 @@
  * vmig_gpu_state that create and destroy instances as the driver does.
  * docs/placement.md states the rules and the evidence behind each of them.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -58,14 +57,6 @@ static bool pow2(unsigned n)
 	return n && !(n & (n - 1));
 }
 
-static bool starts_contain(const unsigned *starts, unsigned n, unsigned start)
-{
-	for (unsigned i = 0; i < n && i < VMIG_MAX_STARTS; i++)
-		if (starts[i] == start)
-			return true;
-	return false;
-}
-
 unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned size)
 {
 	unsigned leaf = model_leaf(m);
@@ -83,23 +74,6 @@ unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned siz
 	       (b * leaf < size || (start / leaf) / b != (start + size - 1) / leaf / b))
 		b *= 2;
 	return (leaves / b - 1) + (start / leaf) / b;
-}
-
-/* The catalogue entry of a profile ID in the GPU's model; NULL if absent. */
-static const struct vmig_gi_profile *model_gi(const struct vmig_model *m, unsigned id)
-{
-	for (unsigned i = 0; m && i < m->ngi; i++)
-		if (m->gi[i].id == id)
-			return &m->gi[i];
-	return NULL;
-}
-
-static const struct vmig_ci_profile *gi_profile_ci(const struct vmig_gi_profile *gp, unsigned id)
-{
-	for (unsigned i = 0; gp && i < gp->nci; i++)
-		if (gp->ci[i].id == id)
-			return &gp->ci[i];
-	return NULL;
 }
 
 uint32_t vmig_gpu_occupied(const struct vmig_gpu_state *g)
@@ -144,7 +118,8 @@ static enum gi_gate gi_gate(const struct vmig_gpu_state *g, const struct vmig_gi
 	if (gi_count_of(g, gp->id) >= gp->instances)
 		return GATE_COUNT;
 	for (unsigned i = 0; i < g->ngi; i++) {
-		const struct vmig_gi_profile *other = model_gi(g->model, g->gi[i].profile_id);
+		const struct vmig_gi_profile *other =
+		    vmig_gi_profile_by_id(g->model, g->gi[i].profile_id);
 		unsigned of = other ? other->flags : 0;
 		if ((of & VMIG_PF_ME_ALL) && !(gp->flags & VMIG_PF_NO_ME))
 			return GATE_ME_ALL_PRESENT;
@@ -255,6 +230,24 @@ int vmig_gi_choose(const struct vmig_gpu_state *g, const struct vmig_gi_profile 
 	return gi_pick(g->model, gp, vmig_gpu_occupied(g), ret_start);
 }
 
+/* The lowest of the starts whose placement lies inside all and clear of occ. */
+static bool lowest_free(const unsigned *starts, unsigned n, unsigned size, uint32_t occ,
+			uint32_t all, unsigned *ret_start)
+{
+	bool found = false;
+	unsigned first = 0;
+	for (unsigned i = 0; i < n && i < VMIG_MAX_STARTS; i++) {
+		uint32_t span = span_mask(starts[i], size);
+		if (span && !(span & ~all) && !(span & occ) && (!found || starts[i] < first)) {
+			found = true;
+			first = starts[i];
+		}
+	}
+	if (found)
+		*ret_start = first;
+	return found;
+}
+
 /*
  * The most placements of one size that can be taken together among the
  * free ones: interval scheduling, where taking the free placement that ends
@@ -263,23 +256,12 @@ int vmig_gi_choose(const struct vmig_gpu_state *g, const struct vmig_gi_profile 
 static unsigned max_disjoint(const unsigned *starts, unsigned n, unsigned size, uint32_t occ,
 			     uint32_t all)
 {
-	unsigned count = 0;
-	for (;;) {
-		bool found = false;
-		unsigned first = 0;
-		for (unsigned i = 0; i < n && i < VMIG_MAX_STARTS; i++) {
-			uint32_t span = span_mask(starts[i], size);
-			if (span && !(span & ~all) && !(span & occ) &&
-			    (!found || starts[i] < first)) {
-				found = true;
-				first = starts[i];
-			}
-		}
-		if (!found)
-			return count;
+	unsigned count = 0, first;
+	while (lowest_free(starts, n, size, occ, all, &first)) {
 		occ |= span_mask(first, size);
 		count++;
 	}
+	return count;
 }
 
 unsigned vmig_gi_remaining(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp)
@@ -372,19 +354,9 @@ int vmig_ci_choose(const struct vmig_gi_state *gi, const struct vmig_gi_profile 
 	if (ci_cap(gi, cp) == 0)
 		return -VMIG_E_INSUFFICIENT_RESOURCES;
 	unsigned n = ci_starts(gp, cp, starts);
-	uint32_t occ = gi_ci_occupied(gi), all = span_mask(0, gp->slices);
-	bool found = false;
-	unsigned best = 0;
-	for (unsigned i = 0; i < n; i++) {
-		uint32_t span = span_mask(starts[i], cp->slices);
-		if (span && !(span & ~all) && !(span & occ) && (!found || starts[i] < best)) {
-			found = true;
-			best = starts[i];
-		}
-	}
-	if (!found)
+	if (!lowest_free(starts, n, cp->slices, gi_ci_occupied(gi), span_mask(0, gp->slices),
+			 ret_start))
 		return -VMIG_E_INSUFFICIENT_RESOURCES;
-	*ret_start = best;
 	return 0;
 }
 
@@ -429,7 +401,7 @@ static const struct vmig_gi_state *gi_overlapping(const struct vmig_gpu_state *g
 static int gi_check_start(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp,
 			  unsigned start, struct vmig_err *err)
 {
-	if (!starts_contain(gp->starts, gp->nstarts, start) ||
+	if (!vmig__starts_contain(gp->starts, gp->nstarts, start) ||
 	    (span_mask(start, gp->size) & ~model_units_mask(g->model)))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating GPU instance %s at placement %u:%u: %s "
@@ -459,7 +431,7 @@ int vmig_gpu_create_gi(struct vmig_gpu_state *g, const struct vmig_gi_profile *w
 				    "creating GPU instance %s: %s (MIG mode is disabled)", name,
 				    vmig_strerror(VMIG_E_NOT_SUPPORTED));
 	/* The model's own entry, so a profile of another model is never mixed in. */
-	const struct vmig_gi_profile *gp = model_gi(g->model, want->id);
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, want->id);
 	if (!gp)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating GPU instance %s: %s (%s has no profile ID %u)", name,
@@ -533,8 +505,8 @@ static int ci_resolve(struct vmig_gpu_state *g, unsigned gi_id, const struct vmi
 		return vmig_err_set(err, VMIG_E_NOT_FOUND,
 				    "creating a compute instance in GPU instance %u: %s", gi_id,
 				    vmig_strerror(VMIG_E_NOT_FOUND));
-	const struct vmig_gi_profile *gp = model_gi(g->model, gi->profile_id);
-	const struct vmig_ci_profile *cp = gi_profile_ci(gp, want->id);
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, gi->profile_id);
+	const struct vmig_ci_profile *cp = vmig_ci_profile_by_id(gp, want->id);
 	if (!gp || !cp || cp->slices != want->slices)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating a compute instance in GPU instance %u: %s "
@@ -573,7 +545,7 @@ static int ci_check_start(const struct vmig_gi_state *gi, const struct vmig_gi_p
 	unsigned starts[VMIG_MAX_STARTS];
 	unsigned n = ci_starts(gp, cp, starts);
 	uint32_t span = span_mask(start, cp->slices);
-	if (!starts_contain(starts, n, start) || (span & ~span_mask(0, gp->slices)))
+	if (!vmig__starts_contain(starts, n, start) || (span & ~span_mask(0, gp->slices)))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating compute instance %s at placement %u:%u in GPU "
 				    "instance %u: %s (not a possible placement of the profile)",
@@ -594,16 +566,13 @@ int vmig_gpu_create_ci(struct vmig_gpu_state *g, unsigned gi_id, const struct vm
 	struct vmig_gi_state *gi = NULL;
 	const struct vmig_gi_profile *gp = NULL;
 	const struct vmig_ci_profile *cp = NULL;
-	char name[64];
+	char name[64] = "?";
 
 	int rc = ci_resolve(g, gi_id, want, &gi, &gp, &cp, err);
 	if (rc < 0)
 		return rc;
-	/* The -lcip name: the GI's own when the CI covers the whole GI. */
-	if (cp->slices == gp->slices)
-		snprintf(name, sizeof(name), "%s", gp->name);
-	else
-		snprintf(name, sizeof(name), "%uc.%s", cp->slices, gp->name);
+	/* The -lcip name, for messages: one too long for the buffer is cut short. */
+	(void)vmig_ci_profile_name(gp, cp, name, sizeof(name));
 	unsigned s = 0;
 	if (start) {
 		rc = ci_check_start(gi, gp, cp, name, *start, err);

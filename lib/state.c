@@ -699,14 +699,6 @@ int vmig_state_parse(const char *buf, size_t len, struct vmig_state *ret, struct
 /* Invariants                                                                */
 /* ------------------------------------------------------------------------ */
 
-static bool start_allowed(const unsigned *starts, unsigned nstarts, unsigned start)
-{
-	for (unsigned i = 0; i < nstarts && i < VMIG_MAX_STARTS; i++)
-		if (starts[i] == start)
-			return true;
-	return false;
-}
-
 static int validate_cis(const struct vmig_gi_state *gi, const struct vmig_gi_profile *gp,
 			unsigned gpu, struct vmig_err *err)
 {
@@ -726,7 +718,7 @@ static int validate_cis(const struct vmig_gi_state *gi, const struct vmig_gi_pro
 			bad = "no such compute instance profile";
 		else if (ci->size != cp->slices || ci->start > gp->slices ||
 			 ci->size > gp->slices - ci->start || gp->slices > 16 ||
-			 !start_allowed(cp->starts, cp->nstarts, ci->start))
+			 !vmig__starts_contain(cp->starts, cp->nstarts, ci->start))
 			bad = "placement not valid for its profile";
 		else if (taken & (((1u << ci->size) - 1) << ci->start))
 			bad = "placement overlaps another compute instance";
@@ -761,7 +753,7 @@ static int validate_gis(const struct vmig_gpu_state *g, unsigned gpu, struct vmi
 			bad = "no such GPU instance profile";
 		else if (gi->size != gp->size || gi->start > m->units ||
 			 gi->size > m->units - gi->start || m->units > VMIG_MAX_UNITS ||
-			 !start_allowed(gp->starts, gp->nstarts, gi->start))
+			 !vmig__starts_contain(gp->starts, gp->nstarts, gi->start))
 			bad = "placement not valid for its profile";
 		else if (taken & (((1u << gi->size) - 1) << gi->start))
 			bad = "placement overlaps another GPU instance";

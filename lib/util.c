@@ -27,6 +27,14 @@ struct vmig_ci_state *vmig_gi_find_ci(struct vmig_gi_state *gi, unsigned ci_id)
 	return NULL;
 }
 
+bool vmig__starts_contain(const unsigned *starts, unsigned n, unsigned start)
+{
+	for (unsigned i = 0; i < n && i < VMIG_MAX_STARTS; i++)
+		if (starts[i] == start)
+			return true;
+	return false;
+}
+
 /*
  * CUDA cores per SM by compute capability: 64 on Volta, Turing and GA100
  * (7.x, 8.0), 128 on GA10x, Ada, Hopper and Blackwell.
