@@ -5,6 +5,8 @@
 #ifndef VMIG_INTERNAL_H
 #define VMIG_INTERNAL_H
 
+#include <stdbool.h>
+
 #include "vmig/vmig.h"
 
 #define VMIG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -15,5 +17,12 @@ void vmig__freep(void *p);
 
 /* Is start one of a profile's possible placements (its first n starts)? */
 bool vmig__starts_contain(const unsigned *starts, unsigned n, unsigned start);
+
+/*
+ * Read a canonical decimal number at *p (at least one digit, no sign, no
+ * leading zero unless the number is 0) that is at most max; advances *p
+ * only on success.
+ */
+bool vmig__read_dec(const char **p, unsigned max, unsigned *ret);
 
 #endif

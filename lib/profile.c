@@ -29,34 +29,11 @@ static const struct {
 
 #define MIG_PREFIX "MIG "
 
-/*
- * Read a canonical decimal number at *p: at least one digit, no leading
- * zero unless the number is 0, and no overflow of unsigned.  Advances *p.
- */
-static int read_number(const char **p, unsigned *ret)
-{
-	const char *s = *p;
-	unsigned long long v = 0;
-
-	if (*s < '0' || *s > '9')
-		return -VMIG_E_INVALID_ARGUMENT;
-	if (s[0] == '0' && s[1] >= '0' && s[1] <= '9')
-		return -VMIG_E_INVALID_ARGUMENT;
-	for (; *s >= '0' && *s <= '9'; s++) {
-		v = v * 10 + (unsigned)(*s - '0');
-		if (v > UINT_MAX)
-			return -VMIG_E_INVALID_ARGUMENT;
-	}
-	*ret = (unsigned)v;
-	*p = s;
-	return 0;
-}
-
 /* A whole string that is one canonical number. */
 static bool parse_number(const char *s, unsigned *ret)
 {
 	unsigned v;
-	if (!s || read_number(&s, &v) < 0 || *s != '\0')
+	if (!s || !vmig__read_dec(&s, UINT_MAX, &v) || *s != '\0')
 		return false;
 	*ret = v;
 	return true;
@@ -66,7 +43,7 @@ static bool parse_number(const char *s, unsigned *ret)
 static int read_part(const char **p, const char *unit, unsigned *ret)
 {
 	size_t n = strlen(unit);
-	if (read_number(p, ret) < 0 || strncmp(*p, unit, n) != 0)
+	if (!vmig__read_dec(p, UINT_MAX, ret) || strncmp(*p, unit, n) != 0)
 		return -VMIG_E_INVALID_ARGUMENT;
 	*p += n;
 	return 0;
@@ -99,7 +76,7 @@ int vmig_profile_name_parse(const char *s, struct vmig_profile_name *ret)
 	if (strncmp(s, MIG_PREFIX, strlen(MIG_PREFIX)) == 0)
 		s += strlen(MIG_PREFIX);
 	/* The first number is C when a 'c' follows it, else G. */
-	if (read_number(&s, &first) < 0)
+	if (!vmig__read_dec(&s, UINT_MAX, &first))
 		return -VMIG_E_INVALID_ARGUMENT;
 	if (strncmp(s, "c.", 2) == 0) {
 		n.c = first;

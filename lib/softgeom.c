@@ -207,29 +207,14 @@ static bool in_registry(const struct vmig_model *m)
 /* Keys and lookups                                                          */
 /* ------------------------------------------------------------------------ */
 
-/* A canonical decimal (no sign, no leading zero) at *p, within max; advances *p. */
-static bool read_dec(const char **p, unsigned max, unsigned *ret)
-{
-	const char *s = *p;
-	unsigned long long v = 0;
-	if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
-		return false;
-	for (; *s >= '0' && *s <= '9'; s++)
-		if ((v = v * 10 + (unsigned)(*s - '0')) > max)
-			return false;
-	*ret = (unsigned)v;
-	*p = s;
-	return true;
-}
-
 /* "<sm>sm-<mib>mib" (case-insensitive units), the key tail of an unknown GPU. */
 static bool parse_geometry_key(const char *s, unsigned *ret_sm, unsigned *ret_mib)
 {
 	unsigned sm, mib;
-	if (!read_dec(&s, SOFT_MAX_SM, &sm) || strncasecmp(s, "sm-", 3) != 0)
+	if (!vmig__read_dec(&s, SOFT_MAX_SM, &sm) || strncasecmp(s, "sm-", 3) != 0)
 		return false;
 	s += 3;
-	if (!read_dec(&s, SOFT_MAX_MIB, &mib) || strcasecmp(s, "mib") != 0)
+	if (!vmig__read_dec(&s, SOFT_MAX_MIB, &mib) || strcasecmp(s, "mib") != 0)
 		return false;
 	if (!derivable(sm, mib))
 		return false;

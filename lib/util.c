@@ -45,3 +45,17 @@ unsigned vmig_cores_per_sm(unsigned cc_major, unsigned cc_minor)
 		return 64;
 	return 128;
 }
+
+bool vmig__read_dec(const char **p, unsigned max, unsigned *ret)
+{
+	const char *s = *p;
+	unsigned long long v = 0;
+	if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++)
+		if ((v = v * 10 + (unsigned)(*s - '0')) > max)
+			return false;
+	*ret = (unsigned)v;
+	*p = s;
+	return true;
+}
