@@ -217,6 +217,8 @@ int cli_view_open(const struct cli_cmd *cmd, struct cli_view *v, int *ret_status
 void cli_view_close(struct cli_view *v);
 /* Re-read the state after changes. */
 int cli_view_refresh(struct cli_view *v, int *ret_status);
+/* Index of the GPU a selector (index, PCI bus id or UUID) names in a state; -1 if none. */
+int cli_match_gpu(const char *s, const struct vmig_state *st);
 /* Resolve -i against a state; an unmatched selector is an error (printed). */
 int cli_select(const struct cli_cmd *cmd, const struct vmig_state *st, bool sel[VMIG_MAX_GPUS],
 	       int *ret_status);

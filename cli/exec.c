@@ -73,7 +73,7 @@ unsigned cli_gi_order(const struct vmig_gpu_state *g, const struct vmig_gi_state
 
 /* ---- the view: context, snapshot, selection ---- */
 
-static int match_selector(const char *s, const struct vmig_state *st)
+int cli_match_gpu(const char *s, const struct vmig_state *st)
 {
 	unsigned idx, dom, bus, dev, fn;
 	if (strncasecmp(s, "GPU-", 4) == 0) {
@@ -100,7 +100,7 @@ int cli_select(const struct cli_cmd *cmd, const struct vmig_state *st, bool sel[
 	for (unsigned k = 0; k < VMIG_MAX_GPUS; k++)
 		sel[k] = !cmd->has_gpus && k < st->ngpu;
 	for (unsigned k = 0; cmd->has_gpus && k < cmd->gpus.n; k++) {
-		int idx = match_selector(cmd->gpus.item[k], st);
+		int idx = cli_match_gpu(cmd->gpus.item[k], st);
 		if (idx < 0) {
 			*ret_status = cli_errorf(
 			    cli_status(VMIG_E_NOT_FOUND), "no GPU matches '%s' (%u GPU%s found)",

@@ -151,7 +151,6 @@ struct run_target {
 	struct vmig_gpu_state gpu;
 	unsigned gpu_index, gi;
 	int ci; /* -1: the GI as a whole (soft only) */
-	char mig_uuid[VMIG_UUID_LEN + 16];
 };
 
 static bool find_by_uuid(const struct vmig_state *st, const char *uuid, struct run_target *t)
@@ -172,22 +171,11 @@ static bool find_by_uuid(const struct vmig_state *st, const char *uuid, struct r
 	return false;
 }
 
-static int find_gpu(const struct vmig_state *st, const char *sel)
-{
-	unsigned idx;
-	if (cli_parse_uint(sel, 999999, &idx) == 0)
-		return idx < st->ngpu ? (int)idx : -1;
-	for (unsigned g = 0; g < st->ngpu; g++)
-		if (strcasecmp(st->gpu[g].uuid, sel) == 0)
-			return (int)g;
-	return -1;
-}
-
 /* GPU:GI[:CI] in a snapshot: 1 found, 0 not there, -1 there but unusable (printed). */
 static int find_by_ids(const struct vmig_state *st, const struct run_dev *d, struct run_target *t,
 		       int *status)
 {
-	int g = find_gpu(st, d->gpu);
+	int g = cli_match_gpu(d->gpu, st);
 	struct vmig_gpu_state *gpu = g < 0 ? NULL : (struct vmig_gpu_state *)&st->gpu[g];
 	struct vmig_gi_state *gi = gpu ? vmig_gpu_find_gi(gpu, d->gi) : NULL;
 	if (!gi || (d->has_ci && !vmig_gi_find_ci(gi, d->ci)))

@@ -1,8 +1,9 @@
 /*
  * backend.h — the operations every backend provides (DESIGN §2).  A backend
  * is a const table of these; lib/ctx.c is the only caller and keeps the
- * checks that apply to all of them (GPU index in range, outputs written only
- * on success) in one place.
+ * checks that apply to all of them (MIG mode and compute share in range,
+ * outputs written only on success) in one place.  The GPU index is each
+ * backend's to check, against the GPU set it reads.
  */
 #ifndef VMIG_BACKEND_H
 #define VMIG_BACKEND_H

@@ -285,14 +285,11 @@ static void synth_gi(struct nvml_priv *p, nvmlDevice_t d, struct synth *s, unsig
 		vmig_profile_name_format(&n, s->gi_name[k], sizeof(s->gi_name[k]));
 	}
 	gi_starts(p, d, gp);
-	nvmlGpuInstance_t gi;
-	unsigned n = 1;
-	nvmlReturn_t r = p->f.nvmlDeviceGetGpuInstances(d, gp->id, &gi, &n);
-	if ((r == NVML_SUCCESS || r == NVML_ERROR_INSUFFICIENT_SIZE) && n > 0) {
-		n = 1;
-		if (p->f.nvmlDeviceGetGpuInstances(d, gp->id, &gi, &n) == NVML_SUCCESS && n == 1)
-			ci_profiles(p, gi, gp, s->ci[k]);
-	}
+	/* NVML fills up to the profile's instance count whatever *count says: room for all. */
+	nvmlGpuInstance_t gis[VMIG_MAX_GIS];
+	unsigned n = VMIG_MAX_GIS;
+	if (p->f.nvmlDeviceGetGpuInstances(d, gp->id, gis, &n) == NVML_SUCCESS && n > 0)
+		ci_profiles(p, gis[0], gp, s->ci[k]);
 	if (gp->nci == 0)
 		ci_default(gp, s->ci[k]);
 	struct vmig_model *m = &s->model;

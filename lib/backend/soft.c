@@ -87,10 +87,8 @@ static int acct_path(const char *gpu_uuid, unsigned gi_id, char *buf, size_t siz
 int vmig_soft_limits(const struct vmig_gpu_state *g, unsigned gi_id, struct vmig_soft_limits *ret,
 		     struct vmig_err *err)
 {
-	const struct vmig_gi_state *gi = NULL;
-	for (unsigned i = 0; i < g->ngi; i++)
-		if (g->gi[i].id == gi_id)
-			gi = &g->gi[i];
+	/* vmig_gpu_find_gi only reads; it takes a mutable record for its callers' sake. */
+	const struct vmig_gi_state *gi = vmig_gpu_find_gi((struct vmig_gpu_state *)g, gi_id);
 	if (!gi)
 		return vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU instance %u not found", gi_id);
 	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, gi->profile_id);
