@@ -31,7 +31,10 @@ ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 OPT := -O1
 endif
-VMIG_CPPFLAGS := -Iinclude -Ilib -D_GNU_SOURCE -DVMIG_VERSION='"$(VERSION)"'
+# Every object sees the public header (include/) and the interfaces shared
+# between deliverables (iface/); each module adds its own folder below, so
+# no module can include another's internal headers.
+VMIG_CPPFLAGS := -Iinclude -Iiface -D_GNU_SOURCE -DVMIG_VERSION='"$(VERSION)"'
 VMIG_CFLAGS := -std=gnu11 $(OPT) -g $(WARNINGS) -fPIC -fvisibility=hidden \
 	       -fstack-protector-strong $(SANFLAGS) $(CFLAGS)
 VMIG_LDFLAGS := -Wl,-z,relro -Wl,-z,now $(SANFLAGS) $(LDFLAGS)
@@ -44,6 +47,17 @@ BENCHES :=
 FUZZERS :=
 INSTALL_BIN :=
 INSTALL_LIB :=
+
+# Include paths of each module: product code sees only its own folder;
+# tests see the module they test and the shared helpers in tests/lib/.
+$(B)/obj/lib/%.o $(B)/obj/iface/%.o: VMIG_CPPFLAGS += -Ilib
+$(B)/obj/cli/%.o: VMIG_CPPFLAGS += -Icli
+$(B)/obj/nvml/%.o: VMIG_CPPFLAGS += -Invml
+$(B)/obj/interpose/%.o: VMIG_CPPFLAGS += -Iinterpose
+$(B)/obj/tests/%.o: VMIG_CPPFLAGS += -Itests/lib
+$(B)/obj/tests/unit/%.o $(B)/obj/tests/state/%.o $(B)/obj/tests/abi/%.o: VMIG_CPPFLAGS += -Ilib
+$(B)/obj/tests/fuzz/%.o $(B)/obj/tests/soft/%.o: VMIG_CPPFLAGS += -Icli -Ilib
+$(B)/obj/tests/interpose/%.o: VMIG_CPPFLAGS += -Iinterpose
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -1,7 +1,9 @@
-# libvmig: every .c under lib/ and lib/backend/, as a static archive (linked
+# libvmig: every .c under lib/ and lib/backend/, plus the accounting-region
+# helpers of iface/ that the interposer shares, as a static archive (linked
 # into the command, the tests and the other shared objects) and as a shared
 # library whose exports the version script pins to the vmig_ names.
-LIB_SRCS := $(sort $(wildcard lib/*.c lib/backend/*.c))
+IFACE_SRCS := iface/region.c
+LIB_SRCS := $(sort $(wildcard lib/*.c lib/backend/*.c)) $(IFACE_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIB_LIBS := -ldl -lpthread
 

@@ -1,4 +1,4 @@
-# Unit tests: each tests/unit/test_*.c is one program (tests/unit/harness.h)
+# Unit tests: each tests/unit/test_*.c is one program (tests/lib/harness.h)
 # linked against the static libvmig, so it can reach internal functions too.
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(B)/%)

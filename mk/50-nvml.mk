@@ -20,14 +20,14 @@ $(B)/libnvidia-ml.so: $(B)/libnvidia-ml.so.1
 ALL_TARGETS += $(B)/libnvidia-ml.so.1 $(B)/libnvidia-ml.so
 INSTALL_LIB += $(B)/libnvidia-ml.so.1
 
-# ABI tests (tests/abi/).  The client is compiled against nvml/nvml_abi.h
+# ABI tests (tests/abi/).  The client is compiled against iface/nvml_abi.h
 # alone and loads the library with dlopen, as the bindings do; nvml_seed
 # writes the simulated GPUs each test starts from.
 ABI_CFLAGS := -std=gnu11 $(OPT) -g $(WARNINGS) -D_GNU_SOURCE $(SANFLAGS) $(CFLAGS)
 
-$(B)/tests/abi/nvml_client: tests/abi/nvml_client.c nvml/nvml_abi.h tests/unit/harness.h
+$(B)/tests/abi/nvml_client: tests/abi/nvml_client.c iface/nvml_abi.h tests/lib/harness.h
 	@mkdir -p $(@D)
-	$(CC) -Invml $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl -lpthread
+	$(CC) -Iiface -Itests/lib $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl -lpthread
 
 $(B)/tests/abi/nvml_seed: $(B)/obj/tests/abi/nvml_seed.o $(B)/libvmig.a
 	@mkdir -p $(@D)
@@ -37,9 +37,9 @@ TEST_PROGRAMS += $(B)/tests/abi/nvml_client $(B)/tests/abi/nvml_seed $(B)/libnvi
 TESTS += $(B)/tests/abi/nvml_client tests/abi/symbols.sh tests/abi/pynvml.sh tests/abi/cli_nvml.sh
 
 # bench_nvml: cached NVML queries per second as a ratio to a plain call.
-$(B)/bench/bench_nvml: bench/bench_nvml.c nvml/nvml_abi.h $(B)/libnvidia-ml.so.1 $(B)/tests/abi/nvml_seed
+$(B)/bench/bench_nvml: bench/bench_nvml.c iface/nvml_abi.h $(B)/libnvidia-ml.so.1 $(B)/tests/abi/nvml_seed
 	@mkdir -p $(@D)
-	$(CC) -Invml $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl
+	$(CC) -Iiface -Itests/lib $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl
 
 BENCHES += $(B)/bench/bench_nvml
 BENCH_RUNS += $(B)/bench/bench_nvml

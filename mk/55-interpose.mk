@@ -3,15 +3,12 @@
 # interposer through it (tests/interpose/), and its benchmark.  The version
 # script is generated from interpose/hooks.def, so the library exports exactly
 # the CUDA names it hooks, plus dlsym.
-IP_SRCS := $(sort $(wildcard interpose/*.c))
+IP_SRCS := $(sort $(wildcard interpose/*.c)) $(IFACE_SRCS)
 IP_OBJS := $(IP_SRCS:%.c=$(B)/obj/%.o)
 IP_LIB := $(B)/interpose/libvmig-cuda.so
 IP_MAP := $(B)/interpose/libvmig-cuda.map
 IP_STUB := $(B)/tests/interpose/stub/libcuda.so.1
 IP_TESTDIR := $(B)/tests/interpose
-
-$(B)/obj/interpose/%.o $(B)/obj/tests/interpose/%.o $(B)/obj/bench/bench_interpose.o: \
-	VMIG_CPPFLAGS += -Iinterpose
 
 # Under the sanitizers, the ASan runtime must be the first library loaded, so
 # the test programs put it first in LD_PRELOAD, before the interposer.
@@ -22,7 +19,7 @@ endif
 
 $(IP_MAP): interpose/exports.map.in interpose/hooks.def
 	@mkdir -p $(@D)
-	$(CC) -E -P -x c -Iinterpose -o $@ $<
+	$(CC) -E -P -x c -Iinterpose -Iiface -o $@ $<
 
 $(IP_LIB): $(IP_OBJS) $(IP_MAP)
 	$(CC) -shared -Wl,-soname,libvmig-cuda.so -Wl,--version-script=$(IP_MAP) \
@@ -32,8 +29,8 @@ $(IP_STUB): $(B)/obj/tests/interpose/stub_cuda.o mk/55-interpose.mk
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic $(VMIG_LDFLAGS) -o $@ $< -lpthread
 
-$(IP_TESTDIR)/probe: $(B)/obj/tests/interpose/probe.o $(IP_STUB)
-	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(IP_STUB) -Wl,-rpath,'$$ORIGIN/stub' -ldl -lpthread
+$(IP_TESTDIR)/probe: $(B)/obj/tests/interpose/probe.o $(B)/obj/iface/region.o $(IP_STUB)
+	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/obj/iface/region.o $(IP_STUB) -Wl,-rpath,'$$ORIGIN/stub' -ldl -lpthread
 
 $(IP_TESTDIR)/test_interpose: $(B)/obj/tests/interpose/test_interpose.o
 	@mkdir -p $(@D)
@@ -41,7 +38,7 @@ $(IP_TESTDIR)/test_interpose: $(B)/obj/tests/interpose/test_interpose.o
 
 # The accounting region and the configuration, tested without the driver.
 $(IP_TESTDIR)/test_acct: $(B)/obj/tests/interpose/test_acct.o $(B)/obj/interpose/acct.o \
-		$(B)/obj/interpose/config.o
+		$(B)/obj/interpose/config.o $(B)/obj/iface/region.o
 	@mkdir -p $(@D)
 	$(CC) $(VMIG_LDFLAGS) -o $@ $^ -lpthread
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../nvml/nvml_abi.h"
+#include "nvml_abi.h"
 #include "backend.h"
 #include "internal.h"
 

@@ -20,12 +20,13 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "internal.h"
 /* The interposer's accounting region: one definition for both sides. */
-#include "../../interpose/region.h"
+#include "region.h"
 
 /* The hardware the soft backend partitions; tests put the simulator here. */
 const struct vmig_backend_ops *vmig__soft_hw = &vmig__backend_nvml;

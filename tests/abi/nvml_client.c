@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../unit/harness.h"
+#include "harness.h"
 #include "nvml_abi.h"
 
 static void *lib;

@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../nvml/nvml_abi.h"
-#include "../unit/harness.h"
+#include "nvml_abi.h"
+#include "harness.h"
 #include "vmig/vmig.h"
 
 extern char **environ;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../unit/harness.h"
+#include "harness.h"
 #include "vmig/vmig.h"
 
 static char dir[] = "/tmp/vmig-nvmlbe-XXXXXX";

@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../unit/harness.h"
-#include "../../interpose/internal.h"
+#include "harness.h"
+#include "internal.h"
 
 static const char *const *fake_env;
 

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../unit/harness.h"
+#include "harness.h"
 
 #ifndef VMIG_SAN_PRELOAD
 #define VMIG_SAN_PRELOAD ""

@@ -5,8 +5,8 @@
  * it, so software partitions are tested end to end on machines without a
  * GPU and without the simulated libnvidia-ml.so.1.
  */
-#include "../../cli/cli.h"
-#include "../../lib/backend.h"
+#include "cli.h"
+#include "backend.h"
 
 int main(int argc, char **argv)
 {

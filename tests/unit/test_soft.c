@@ -10,10 +10,11 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
-#include "../../interpose/region.h"
-#include "../../lib/backend.h"
+#include "region.h"
+#include "backend.h"
 #include "harness.h"
 #include "vmig/vmig.h"
 

@@ -6,7 +6,7 @@
  */
 #include <stdlib.h>
 
-#include "../state/gen.h"
+#include "gen.h"
 #include "harness.h"
 #include "vmig/vmig.h"
 

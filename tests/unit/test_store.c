@@ -9,8 +9,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include "../../lib/os.h"
-#include "../state/gen.h"
+#include "os.h"
+#include "gen.h"
 #include "harness.h"
 #include "vmig/vmig.h"
 

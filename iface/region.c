@@ -1,0 +1,170 @@
+/*
+ * region.c — the helpers of the accounting region (region.h): creating,
+ * checking and mapping a region file, and telling live processes from dead
+ * ones.  Compiled into both libvmig-cuda.so and libvmig, so the two sides of
+ * the protocol are one source.  docs/interpose.md describes the protocol.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "region.h"
+
+uint64_t vmig__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A share as the time-slicer uses it: anything outside 1-100 means no cap. */
+unsigned vmig__region_pct(struct vmig__region *r)
+{
+	uint32_t p = atomic_load_explicit(&r->compute_pct, memory_order_relaxed);
+	return p >= 1 && p <= 100 ? p : 100;
+}
+
+void vmig__region_init(struct vmig__region *r, const char *partition, uint64_t mem_limit,
+		       unsigned compute_pct)
+{
+	memset(r, 0, sizeof(*r));
+	r->version = VMIG_ACCT_VERSION;
+	r->size = (uint32_t)sizeof(*r);
+	r->mem_limit = mem_limit;
+	atomic_store(&r->compute_pct, compute_pct);
+	r->nslots = VMIG_ACCT_SLOTS;
+	snprintf(r->partition, sizeof(r->partition), "%s", partition);
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&r->lock.m, &a);
+	pthread_mutexattr_destroy(&a);
+	atomic_store(&r->refill_ns, vmig__now_ns());
+	__atomic_store_n(&r->magic, VMIG_ACCT_MAGIC, __ATOMIC_RELEASE);
+}
+
+/* NULL if r is a region of this layout for partition, else why not. */
+const char *vmig__region_check(const struct vmig__region *r, const char *partition)
+{
+	if (r->magic != VMIG_ACCT_MAGIC)
+		return "bad magic";
+	if (r->version != VMIG_ACCT_VERSION || r->size != sizeof(*r) ||
+	    r->nslots != VMIG_ACCT_SLOTS)
+		return "another layout version";
+	if (strncmp(r->partition, partition, sizeof(r->partition)) != 0)
+		return "it belongs to another instance";
+	return NULL;
+}
+
+/*
+ * Map the region file open on fd, creating it when the file is empty; the
+ * caller holds flock(LOCK_EX) on fd.  NULL with *err set on failure.
+ */
+struct vmig__region *vmig__region_map_fd(int fd, const char *partition, uint64_t mem_limit,
+					 unsigned compute_pct, const char **err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*err = "not a regular file";
+		return NULL;
+	}
+	bool fresh = st.st_size == 0;
+	if (!fresh && st.st_size != (off_t)sizeof(struct vmig__region)) {
+		*err = "size differs from this build's layout";
+		return NULL;
+	}
+	if (fresh && ftruncate(fd, (off_t)sizeof(struct vmig__region)) < 0) {
+		*err = "cannot size it";
+		return NULL;
+	}
+	void *p =
+	    mmap(NULL, sizeof(struct vmig__region), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		*err = "cannot map it";
+		return NULL;
+	}
+	struct vmig__region *r = p;
+	if (fresh)
+		vmig__region_init(r, partition, mem_limit, compute_pct);
+	else if ((*err = vmig__region_check(r, partition)) != NULL) {
+		munmap(p, sizeof(*r));
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * Read /proc/<pid>/stat: 1 = the process is gone or a zombie, 0 = alive
+ * (start time in *st), -1 = cannot tell (no /proc).
+ */
+int vmig__proc_state(int32_t pid, uint64_t *st)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT && access("/proc/self/stat", R_OK) == 0 ? 1 : -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The command name may hold anything; fields resume after the last ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -1;
+	if (p[2] == 'Z' || p[2] == 'X')
+		return 1; /* a zombie holds no GPU memory any more */
+	p += 2;
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return -1;
+	*st = strtoull(p, NULL, 10);
+	return 0;
+}
+
+uint64_t vmig__proc_start_time(int32_t pid)
+{
+	uint64_t st = 0;
+	return vmig__proc_state(pid, &st) == 0 ? st : 0;
+}
+
+/* Is the process that registered a slot as (pid, start_time) gone? */
+bool vmig__proc_gone(int32_t pid, uint64_t start_time)
+{
+	if (pid <= 0)
+		return true;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	uint64_t st = 0;
+	int state = vmig__proc_state(pid, &st);
+	if (state != 0)
+		return state == 1;
+	/* Same pid, other start time: the pid was reused by a stranger. */
+	return start_time != 0 && st != start_time;
+}
+
+/* Live processes registered in r (dead ones' slots do not count); no lock needed. */
+unsigned vmig__region_live(struct vmig__region *r)
+{
+	unsigned n = 0;
+	uint32_t hi = atomic_load(&r->slot_hi);
+	for (uint32_t i = 0; i < hi && i < VMIG_ACCT_SLOTS; i++) {
+		int32_t pid = atomic_load(&r->slots[i].pid);
+		if (pid != 0 && !vmig__proc_gone(pid, r->slots[i].start_time))
+			n++;
+	}
+	return n;
+}
