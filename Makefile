@@ -56,7 +56,7 @@ $(B)/obj/nvml/%.o: VMIG_CPPFLAGS += -Invml
 $(B)/obj/interpose/%.o: VMIG_CPPFLAGS += -Iinterpose
 $(B)/obj/tests/%.o: VMIG_CPPFLAGS += -Itests/lib
 $(B)/obj/tests/unit/%.o $(B)/obj/tests/state/%.o $(B)/obj/tests/abi/%.o: VMIG_CPPFLAGS += -Ilib
-$(B)/obj/tests/fuzz/%.o $(B)/obj/tests/soft/%.o: VMIG_CPPFLAGS += -Icli -Ilib
+$(B)/obj/tests/fuzz/%.o: VMIG_CPPFLAGS += -Icli -Ilib
 $(B)/obj/tests/interpose/%.o: VMIG_CPPFLAGS += -Iinterpose
 
 $(B)/obj/%.o: %.c

@@ -140,9 +140,8 @@ int cli_parse_backend(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 {
 	if (cmd->backend)
 		return cli_fail(p, "option --backend given twice");
-	if (strcmp(v, "sim") != 0 && strcmp(v, "nvml") != 0 && strcmp(v, "soft") != 0 &&
-	    strcmp(v, "auto") != 0)
-		return cli_fail(p, "unknown backend '%.32s' (sim, nvml, soft or auto)", v);
+	if (!vmig_backend_known(v))
+		return cli_fail(p, "unknown backend '%.32s' (%s)", v, vmig_backend_names());
 	cmd->backend = v;
 	return 0;
 }

@@ -1,68 +1,99 @@
 /*
- * backend.h — the operations every backend provides (DESIGN §2).  A backend
- * is a const table of these; lib/ctx.c is the only caller and keeps the
- * checks that apply to all of them (MIG mode and compute share in range,
- * outputs written only on success) in one place.  The GPU index is each
- * backend's to check, against the GPU set it reads.
+ * backend.h — the contract between libvmig's context (lib/ctx.c) and its
+ * backends (lib/backend/), described in docs/backends.md.
+ *
+ * A backend is a const table of four operations: open, close, snapshot and
+ * apply.  Every change a front end asks for becomes one struct vmig__op,
+ * built by lib/ctx.c, which also makes the checks that hold for every
+ * backend (the MIG mode is 0 or 1, the GPU index is below VMIG_MAX_GPUS, a
+ * compute share is 1-100 and only offered by a backend that has shares)
+ * before any backend sees the operation.  Each backend then switches on the
+ * operation's kind.  Whether the GPU index names a GPU is checked by the
+ * backend, against the GPU set it reads inside the same lock as the change
+ * (vmig__gpu_check), since another process may add or remove simulated GPUs
+ * between any earlier check and the change.
+ *
+ * The second half declares what the backends share: the store transaction
+ * and the instance operations on one GPU record (lib/backend/txn.c), and the
+ * two store functions the nvml backend uses for simulated GPUs
+ * (lib/backend/sim.c).
  */
 #ifndef VMIG_BACKEND_H
 #define VMIG_BACKEND_H
 
 #include "vmig/vmig.h"
 
-struct vmig_backend_ops {
-	const char *name;
-	/* Open the backend's private context; -VMIG_E_* with a message if unusable. */
-	int (*open)(void **ret_priv, struct vmig_err *err);
-	void (*close)(void *priv);
-	int (*snapshot)(void *priv, struct vmig_state *ret, struct vmig_err *err);
-	int (*set_mig_mode)(void *priv, unsigned gpu, unsigned mode, int *ret_activation,
-			    struct vmig_err *err);
-	int (*gpu_reset)(void *priv, unsigned gpu, struct vmig_err *err);
-	int (*create_gi)(void *priv, unsigned gpu, unsigned profile_id, const unsigned *start,
-			 unsigned *ret_gi_id, struct vmig_err *err);
-	int (*destroy_gi)(void *priv, unsigned gpu, unsigned gi_id, struct vmig_err *err);
-	int (*create_ci)(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_profile_id,
-			 const unsigned *start, unsigned *ret_ci_id, struct vmig_err *err);
-	int (*destroy_ci)(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_id,
-			  struct vmig_err *err);
-	/* Compute share of a GI, 1-100 (software partitions); NULL = not supported. */
-	int (*set_share)(void *priv, unsigned gpu, unsigned gi_id, unsigned pct,
-			 struct vmig_err *err);
-};
-
-extern const struct vmig_backend_ops vmig__backend_sim;
-extern const struct vmig_backend_ops vmig__backend_nvml;
-extern const struct vmig_backend_ops vmig__backend_soft;
-/* The devices the soft backend partitions (nvml; unit tests use the simulator). */
-extern const struct vmig_backend_ops *vmig__soft_hw;
-
-/* ---- lib/backend/txn.c: shared by the backends over a state store ---- */
-
 enum vmig__op_kind {
-	VMIG_OP_MODE,
-	VMIG_OP_RESET,
-	VMIG_OP_CREATE_GI,
-	VMIG_OP_DESTROY_GI,
-	VMIG_OP_CREATE_CI,
-	VMIG_OP_DESTROY_CI,
-	VMIG_OP_SHARE,
+	VMIG_OP_MODE,	    /* set the MIG mode to op->mode; op->activation out */
+	VMIG_OP_RESET,	    /* reset the GPU: a pending mode takes effect */
+	VMIG_OP_CREATE_GI,  /* profile_id, start (NULL = the driver's choice); out_id */
+	VMIG_OP_DESTROY_GI, /* gi_id */
+	VMIG_OP_CREATE_CI,  /* gi_id, profile_id (a CI profile), start; out_id */
+	VMIG_OP_DESTROY_CI, /* gi_id, ci_id */
+	VMIG_OP_SHARE,	    /* gi_id, share (1-100) */
 };
 
 /* One operation on one GPU, with its arguments and results. */
 struct vmig__op {
 	enum vmig__op_kind kind;
+	unsigned gpu; /* index in the backend's snapshot order */
 	unsigned mode, profile_id, gi_id, ci_id, share;
 	const unsigned *start;
-	unsigned out_id;
-	int activation;
+	unsigned out_id; /* the new GI or CI ID */
+	int activation;	 /* MODE: 0 at once, or -VMIG_E_RESET_REQUIRED / -VMIG_E_IN_USE pending */
 };
+
+struct vmig_backend_ops;
+
+/* What a backend may be given when it opens; every field may be left zero. */
+struct vmig__open_opts {
+	/*
+	 * soft: the backend whose GPUs it partitions.  NULL means the real
+	 * GPUs (the nvml backend); the unit tests give it the simulator.
+	 */
+	const struct vmig_backend_ops *hw;
+};
+
+enum vmig__backend_caps {
+	VMIG__CAP_SHARE = 1u << 0, /* compute shares of GIs (VMIG_OP_SHARE) */
+};
+
+struct vmig_backend_ops {
+	const char *name;
+	unsigned caps; /* enum vmig__backend_caps */
+	/* Open the backend's private context; -VMIG_E_* with a message if unusable. */
+	int (*open)(void **ret_priv, const struct vmig__open_opts *opts, struct vmig_err *err);
+	/* Release it; accepts NULL. */
+	void (*close)(void *priv);
+	/* Everything the backend knows now: GPUs, modes, GIs, CIs. */
+	int (*snapshot)(void *priv, struct vmig_state *ret, struct vmig_err *err);
+	/* Carry out one operation; results go into *op only on success. */
+	int (*apply)(void *priv, struct vmig__op *op, struct vmig_err *err);
+};
+
+extern const struct vmig_backend_ops vmig__backend_sim;
+extern const struct vmig_backend_ops vmig__backend_nvml;
+extern const struct vmig_backend_ops vmig__backend_soft;
+
+/*
+ * vmig_open with options for the backend: how tests layer the soft backend
+ * on the simulator.  opts may be NULL.
+ */
+int vmig__open(const char *backend, const struct vmig__open_opts *opts, struct vmig_ctx **ret,
+	       struct vmig_err *err);
+
+/* ---- lib/backend/txn.c: shared by the backends over a state store ---- */
 
 /* A change to a whole state; a negative result aborts the transaction. */
 typedef int (*vmig__txn_fn)(struct vmig_state *st, void *arg, struct vmig_err *err);
 /* Lock, read, run fn, and commit what it changed (or abort when it fails). */
 int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg,
 			 struct vmig_err *err);
+/* NOT_FOUND ("GPU N not found") unless gpu < ngpu: the one check of a GPU index. */
+int vmig__gpu_check(unsigned ngpu, unsigned gpu, struct vmig_err *err);
+/* The GPU record op->gpu names in st (vmig__gpu_check). */
+int vmig__op_gpu(struct vmig_state *st, const struct vmig__op *op, struct vmig_gpu_state **ret_gpu,
+		 struct vmig_err *err);
 /*
  * Apply a GI/CI operation (CREATE_GI ... SHARE) to one GPU record with the
  * driver's semantics: NOT_SUPPORTED while MIG is off, INVALID_ARGUMENT for
@@ -70,5 +101,19 @@ int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg,
  * RESET differ between backends and are theirs to apply.
  */
 int vmig__op_apply(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err);
+
+/* ---- lib/backend/sim.c: simulated GPUs for the nvml backend ---- */
+
+/*
+ * Mark the GPUs of st (as NVML reports them) that are simulated GPUs of the
+ * store: their records carry VMIG_GPU_SIMULATED and the same UUID.  Reads
+ * the store once; a store that cannot be read marks nothing.
+ */
+void vmig__sim_mark(struct vmig_store *store, struct vmig_state *st);
+/*
+ * Reset the simulated GPU whose UUID is uuid, as the simulator does
+ * (NVML has no reset).  NOT_SUPPORTED when the store has no such GPU.
+ */
+int vmig__sim_reset(struct vmig_store *store, const char *uuid, struct vmig_err *err);
 
 #endif

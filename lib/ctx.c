@@ -1,9 +1,13 @@
 /*
- * ctx.c — the context the command line and other front ends work through.
- * It picks a backend (explicitly, from $VMIG_BACKEND, or NVML when a real
- * driver reports GPUs, else the simulator) and forwards each operation to its
- * ops table, so front ends are written once for every kind of device.
+ * ctx.c — the context the command line and other front ends work through
+ * (docs/backends.md).  It picks a backend (explicitly, from $VMIG_BACKEND,
+ * or NVML when a real driver reports GPUs, else the simulator), turns each
+ * call of the public API into one struct vmig__op, makes the checks that
+ * hold for every backend once, and hands the operation to the backend's
+ * apply.  Results reach the caller only on success.  The table of backends
+ * below is the one list of their names.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,6 +26,8 @@ static const struct vmig_backend_ops *const backends[] = {
     &vmig__backend_soft,
 };
 
+#define AUTO_NAME "auto"
+
 static const struct vmig_backend_ops *backend_by_name(const char *name)
 {
 	for (size_t i = 0; i < VMIG_ARRAY_SIZE(backends); i++)
@@ -30,13 +36,32 @@ static const struct vmig_backend_ops *backend_by_name(const char *name)
 	return NULL;
 }
 
-static int open_with(const struct vmig_backend_ops *ops, struct vmig_ctx **ret,
-		     struct vmig_err *err)
+bool vmig_backend_known(const char *name)
 {
+	return name && (backend_by_name(name) || strcasecmp(name, AUTO_NAME) == 0);
+}
+
+/* "sim, nvml, soft or auto", built once from the table. */
+const char *vmig_backend_names(void)
+{
+	static char names[64];
+	if (names[0])
+		return names;
+	size_t n = 0;
+	for (size_t i = 0; i < VMIG_ARRAY_SIZE(backends); i++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s, ", backends[i]->name);
+	snprintf(names + n - 2, sizeof(names) - n + 2, " or %s", AUTO_NAME);
+	return names;
+}
+
+static int open_with(const struct vmig_backend_ops *ops, const struct vmig__open_opts *opts,
+		     struct vmig_ctx **ret, struct vmig_err *err)
+{
+	static const struct vmig__open_opts none;
 	struct vmig_ctx *ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
-	int r = ops->open(&ctx->priv, err);
+	int r = ops->open(&ctx->priv, opts ? opts : &none, err);
 	if (r < 0) {
 		free(ctx);
 		return r;
@@ -52,36 +77,41 @@ static int open_with(const struct vmig_backend_ops *ops, struct vmig_ctx **ret,
  * library, no driver, no GPU) quietly falls back to the simulator, which
  * works on every machine.
  */
-static int open_auto(struct vmig_ctx **ret, struct vmig_err *err)
+static int open_auto(const struct vmig__open_opts *opts, struct vmig_ctx **ret,
+		     struct vmig_err *err)
 {
 	struct vmig_ctx *ctx = NULL;
-	struct vmig_state *st = malloc(sizeof(*st));
+	_cleanup_free_ struct vmig_state *st = malloc(sizeof(*st));
 	if (!st)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
-	if (open_with(&vmig__backend_nvml, &ctx, NULL) == 0) {
+	if (open_with(&vmig__backend_nvml, opts, &ctx, NULL) == 0) {
 		if (vmig_snapshot(ctx, st, NULL) == 0 && st->ngpu > 0) {
-			free(st);
 			*ret = ctx;
 			return 0;
 		}
 		vmig_close(ctx);
 	}
-	free(st);
-	return open_with(&vmig__backend_sim, ret, err);
+	return open_with(&vmig__backend_sim, opts, ret, err);
+}
+
+int vmig__open(const char *backend, const struct vmig__open_opts *opts, struct vmig_ctx **ret,
+	       struct vmig_err *err)
+{
+	if (!backend || !*backend)
+		backend = secure_getenv("VMIG_BACKEND");
+	if (!backend || !*backend || strcasecmp(backend, AUTO_NAME) == 0)
+		return open_auto(opts, ret, err);
+	const struct vmig_backend_ops *ops = backend_by_name(backend);
+	if (!ops)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "unknown backend '%s' (expected %s)", backend,
+				    vmig_backend_names());
+	return open_with(ops, opts, ret, err);
 }
 
 int vmig_open(const char *backend, struct vmig_ctx **ret, struct vmig_err *err)
 {
-	if (!backend || !*backend)
-		backend = secure_getenv("VMIG_BACKEND");
-	if (!backend || !*backend || strcasecmp(backend, "auto") == 0)
-		return open_auto(ret, err);
-	const struct vmig_backend_ops *ops = backend_by_name(backend);
-	if (!ops)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
-				    "unknown backend '%s' (expected sim, nvml, soft or auto)",
-				    backend);
-	return open_with(ops, ret, err);
+	return vmig__open(backend, NULL, ret, err);
 }
 
 void vmig_close(struct vmig_ctx *ctx)
@@ -102,64 +132,85 @@ int vmig_snapshot(struct vmig_ctx *ctx, struct vmig_state *ret, struct vmig_err 
 	return ctx->ops->snapshot(ctx->priv, ret, err);
 }
 
+/* The checks every backend would make, then the backend's own apply. */
+static int apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err)
+{
+	if (op->gpu >= VMIG_MAX_GPUS)
+		return vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU %u not found", op->gpu);
+	if (op->kind == VMIG_OP_MODE && op->mode > 1)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "MIG mode must be 0 or 1");
+	if (op->kind == VMIG_OP_SHARE) {
+		if (op->share < 1 || op->share > 100)
+			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+					    "compute share must be 1-100 percent, not %u",
+					    op->share);
+		if (!(ctx->ops->caps & VMIG__CAP_SHARE))
+			return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+					    "the %s backend has no compute shares; they belong "
+					    "to software partitions (--soft)",
+					    ctx->ops->name);
+	}
+	return ctx->ops->apply(ctx->priv, op, err);
+}
+
 int vmig_set_mig_mode(struct vmig_ctx *ctx, unsigned gpu, unsigned mode, int *ret_activation,
 		      struct vmig_err *err)
 {
-	if (mode > 1)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "MIG mode must be 0 or 1");
-	int activation = 0;
-	int r = ctx->ops->set_mig_mode(ctx->priv, gpu, mode, &activation, err);
+	struct vmig__op op = {.kind = VMIG_OP_MODE, .gpu = gpu, .mode = mode};
+	int r = apply(ctx, &op, err);
 	if (r >= 0 && ret_activation)
-		*ret_activation = activation;
+		*ret_activation = op.activation;
 	return r;
 }
 
 int vmig_gpu_reset(struct vmig_ctx *ctx, unsigned gpu, struct vmig_err *err)
 {
-	return ctx->ops->gpu_reset(ctx->priv, gpu, err);
+	struct vmig__op op = {.kind = VMIG_OP_RESET, .gpu = gpu};
+	return apply(ctx, &op, err);
 }
 
 int vmig_create_gi(struct vmig_ctx *ctx, unsigned gpu, unsigned profile_id, const unsigned *start,
 		   unsigned *ret_gi_id, struct vmig_err *err)
 {
-	unsigned id;
-	int r = ctx->ops->create_gi(ctx->priv, gpu, profile_id, start, &id, err);
+	struct vmig__op op = {
+	    .kind = VMIG_OP_CREATE_GI, .gpu = gpu, .profile_id = profile_id, .start = start};
+	int r = apply(ctx, &op, err);
 	if (r >= 0 && ret_gi_id)
-		*ret_gi_id = id;
+		*ret_gi_id = op.out_id;
 	return r;
 }
 
 int vmig_destroy_gi(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, struct vmig_err *err)
 {
-	return ctx->ops->destroy_gi(ctx->priv, gpu, gi_id, err);
+	struct vmig__op op = {.kind = VMIG_OP_DESTROY_GI, .gpu = gpu, .gi_id = gi_id};
+	return apply(ctx, &op, err);
 }
 
 int vmig_create_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned ci_profile_id,
 		   const unsigned *start, unsigned *ret_ci_id, struct vmig_err *err)
 {
-	unsigned id;
-	int r = ctx->ops->create_ci(ctx->priv, gpu, gi_id, ci_profile_id, start, &id, err);
+	struct vmig__op op = {.kind = VMIG_OP_CREATE_CI,
+			      .gpu = gpu,
+			      .gi_id = gi_id,
+			      .profile_id = ci_profile_id,
+			      .start = start};
+	int r = apply(ctx, &op, err);
 	if (r >= 0 && ret_ci_id)
-		*ret_ci_id = id;
+		*ret_ci_id = op.out_id;
 	return r;
 }
 
 int vmig_destroy_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned ci_id,
 		    struct vmig_err *err)
 {
-	return ctx->ops->destroy_ci(ctx->priv, gpu, gi_id, ci_id, err);
+	struct vmig__op op = {
+	    .kind = VMIG_OP_DESTROY_CI, .gpu = gpu, .gi_id = gi_id, .ci_id = ci_id};
+	return apply(ctx, &op, err);
 }
 
 int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned pct,
 		   struct vmig_err *err)
 {
-	if (pct < 1 || pct > 100)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
-				    "compute share must be 1-100 percent, not %u", pct);
-	if (!ctx->ops->set_share)
-		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
-				    "the %s backend has no compute shares; they belong to software "
-				    "partitions (--soft)",
-				    ctx->ops->name);
-	return ctx->ops->set_share(ctx->priv, gpu, gi_id, pct, err);
+	struct vmig__op op = {.kind = VMIG_OP_SHARE, .gpu = gpu, .gi_id = gi_id, .share = pct};
+	return apply(ctx, &op, err);
 }

@@ -1,13 +1,9 @@
-# Software partitions: the end-to-end test (tests/soft/e2e.sh) and what it
-# runs: the vmig command with the simulator as the soft backend's hardware,
-# and a do-nothing stand-in for the interposer, built without the
-# sanitizers so that it loads into uninstrumented programs such as env(1).
-SOFT_SIMHW := $(B)/tests/soft/vmig-simhw
+# Software partitions: the end-to-end test (tests/soft/e2e.sh) runs the vmig
+# command, whose soft backend finds simulated GPUs through our
+# libnvidia-ml.so.1, with a do-nothing stand-in for the interposer, built
+# without the sanitizers so that it loads into uninstrumented programs such
+# as env(1).
 SOFT_STUB := $(B)/tests/soft/libstub-interposer.so
-
-$(SOFT_SIMHW): $(B)/obj/tests/soft/vmig_simhw.o $(filter-out $(B)/obj/cli/main.o,$(CLI_OBJS)) $(B)/libvmig.a
-	@mkdir -p $(@D)
-	$(CC) $(VMIG_LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
 $(SOFT_STUB): tests/soft/stub_interposer.c
 	@mkdir -p $(@D)
@@ -22,5 +18,5 @@ $(SOFT_FAKE_MPS): $(B)/obj/tests/soft/fake_mps.o
 	@mkdir -p $(@D)
 	$(CC) $(VMIG_LDFLAGS) -o $@ $^
 
-TEST_PROGRAMS += $(SOFT_SIMHW) $(SOFT_STUB) $(SOFT_FAKE_MPS)
+TEST_PROGRAMS += $(SOFT_STUB) $(SOFT_FAKE_MPS)
 TESTS += tests/soft/e2e.sh tests/soft/inside.sh

@@ -16,6 +16,10 @@
 #include <string.h>
 
 #include "nv.h"
+#include "nvml_note.h"
+
+/* Tells vmig's nvml backend that this library is vmig's own (iface/nvml_note.h). */
+VMIG_NVML_NOTE_DEFINE(VMIG_STATE_VERSION);
 
 #define NV_DRIVER_VERSION "580.82.07"
 #define NV_NVML_VERSION	  "13.580.82.07" /* first field: the CUDA major of the driver */

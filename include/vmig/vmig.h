@@ -369,6 +369,10 @@ struct vmig_ctx;
 VMIG_API int vmig_open(const char *backend, struct vmig_ctx **ret, struct vmig_err *err);
 VMIG_API void vmig_close(struct vmig_ctx *ctx);
 VMIG_API const char *vmig_backend_name(const struct vmig_ctx *ctx);
+/* Is name one vmig_open takes ("sim", "nvml", "soft", "auto"; any case)? */
+VMIG_API bool vmig_backend_known(const char *name);
+/* The names vmig_open takes, for messages: "sim, nvml, soft or auto". */
+VMIG_API const char *vmig_backend_names(void);
 /* Everything the backend knows now: GPUs, modes, GIs, CIs. */
 VMIG_API int vmig_snapshot(struct vmig_ctx *ctx, struct vmig_state *ret, struct vmig_err *err);
 /*

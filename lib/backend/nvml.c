@@ -10,15 +10,23 @@
  * catalogue does not know, is built from NVML's own profile information and
  * owned by the backend's private context.  Snapshots read the MIG mode and
  * every GI and CI afresh; changes are single NVML calls.
+ *
+ * When the library is vmig's own (it carries the note of iface/nvml_note.h)
+ * its GPUs may be simulated ones, whose records live in the state store;
+ * the backend then opens the store once, at open, to mark those GPUs and to
+ * reset them (NVML has no reset).  With NVIDIA's library it never touches
+ * the store.
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nvml_abi.h"
 #include "backend.h"
 #include "internal.h"
+#include "nvml_abi.h"
+#include "nvml_note.h"
 
 /* The functions the backend calls, in one list: the table and its loader come from it. */
 #define NVML_BACKEND_FNS(X)                                                                        \
@@ -87,6 +95,8 @@ struct nvml_priv {
 	nvmlDevice_t dev[VMIG_MAX_GPUS];
 	const struct vmig_model *model[VMIG_MAX_GPUS];
 	struct synth *synth[VMIG_MAX_GPUS]; /* models built from NVML, owned here */
+	struct vmig_store *sim;		    /* vmig's own library only: its state store */
+	bool simulated[VMIG_MAX_GPUS];	    /* GPU i is a simulated GPU of that store */
 };
 
 /* An NVML failure as a vmig error, with what was being done and NVML's own words. */
@@ -403,11 +413,80 @@ static int enumerate(struct nvml_priv *p, struct vmig_err *err)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* vmig's own library                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Does a PT_NOTE segment of a loaded object hold vmig's note? */
+static bool note_in(const struct dl_phdr_info *info, const ElfW(Phdr) * ph)
+{
+	const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+	const char *end = p + ph->p_memsz;
+	while ((size_t)(end - p) >= 12) {
+		const uint32_t *h = (const uint32_t *)(const void *)p;
+		size_t name = (h[0] + 3u) & ~3u, desc = (h[1] + 3u) & ~3u;
+		if (name > (size_t)(end - p) - 12 || desc > (size_t)(end - p) - 12 - name)
+			return false;
+		if (h[2] == VMIG_NVML_NOTE_TYPE && h[0] == sizeof(VMIG_NVML_NOTE_OWNER) &&
+		    memcmp(p + 12, VMIG_NVML_NOTE_OWNER, sizeof(VMIG_NVML_NOTE_OWNER)) == 0)
+			return true;
+		p += 12 + name + desc;
+	}
+	return false;
+}
+
+struct note_search {
+	ElfW(Addr) base; /* the library's load address */
+	bool found;
+};
+
+static int note_of_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct note_search *q = arg;
+	if (info->dlpi_addr != q->base)
+		return 0;
+	for (ElfW(Half) k = 0; k < info->dlpi_phnum && !q->found; k++)
+		if (info->dlpi_phdr[k].p_type == PT_NOTE)
+			q->found = note_in(info, &info->dlpi_phdr[k]);
+	return 1;
+}
+
+/* Is the loaded library vmig's simulated libnvidia-ml.so.1? */
+static bool own_library(void *dl)
+{
+	struct link_map *lm = NULL;
+	if (dlinfo(dl, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+		return false;
+	struct note_search q = {.base = lm->l_addr};
+	dl_iterate_phdr(note_of_object, &q);
+	return q.found;
+}
+
+/*
+ * With vmig's own library, mark which GPUs are simulated ones of the state
+ * store (matched by UUID) and keep the store for their reset.  A store that
+ * cannot be opened leaves every GPU unmarked, as real ones.
+ */
+static void mark_simulated(struct nvml_priv *p)
+{
+	_cleanup_free_ struct vmig_state *st = calloc(1, sizeof(*st));
+	if (!st || !own_library(p->dl) || vmig_store_open(NULL, &p->sim, NULL) < 0)
+		return;
+	char buf[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+	for (unsigned i = 0; i < p->ngpu; i++)
+		if (p->f.nvmlDeviceGetUUID(p->dev[i], buf, sizeof(buf)) == NVML_SUCCESS)
+			put_str(st->gpu[st->ngpu++].uuid, VMIG_UUID_LEN, buf);
+	vmig__sim_mark(p->sim, st);
+	for (unsigned i = 0; i < st->ngpu; i++)
+		p->simulated[i] = st->gpu[i].flags & VMIG_GPU_SIMULATED;
+}
+
 static void nvml_close(void *priv)
 {
 	struct nvml_priv *p = priv;
 	if (!p)
 		return;
+	vmig_store_close(p->sim);
 	if (p->dl) {
 		if (p->f.nvmlShutdown)
 			p->f.nvmlShutdown();
@@ -418,7 +497,7 @@ static void nvml_close(void *priv)
 	free(p);
 }
 
-static int nvml_open(void **ret_priv, struct vmig_err *err)
+static int nvml_open(void **ret_priv, const struct vmig__open_opts *opts, struct vmig_err *err)
 {
 	struct nvml_priv *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -433,6 +512,8 @@ static int nvml_open(void **ret_priv, struct vmig_err *err)
 	}
 	if (r >= 0)
 		r = enumerate(p, err);
+	if (r >= 0)
+		mark_simulated(p);
 	if (r < 0) {
 		nvml_close(p);
 		return r;
@@ -543,59 +624,21 @@ static int read_gpu(struct nvml_priv *p, unsigned i, struct vmig_gpu_state *g, s
 	return g->mig_current ? read_gis(p, i, g, err) : 0;
 }
 
-/*
- * vmig's own libnvidia-ml.so.1 serves simulated GPUs whose records live in
- * the state store.  Two things NVML cannot carry are taken from there, for
- * those GPUs only (matched by UUID): the "simulated" mark, and the GPU reset
- * (NVML has none; nvidia-smi resets through the driver's private
- * interface).  A GPU the store does not know as simulated is a real one.
- */
-static struct vmig_state *sim_records(struct vmig_ctx **ret_ctx)
-{
-	struct vmig_ctx *ctx = NULL;
-	struct vmig_state *st = malloc(sizeof(*st));
-	if (st && vmig_open("sim", &ctx, NULL) == 0 && vmig_snapshot(ctx, st, NULL) == 0) {
-		*ret_ctx = ctx;
-		return st;
-	}
-	vmig_close(ctx);
-	free(st);
-	return NULL;
-}
-
-static int simulated_index(const struct vmig_state *sim, const char *uuid)
-{
-	for (unsigned i = 0; sim && i < sim->ngpu; i++)
-		if ((sim->gpu[i].flags & VMIG_GPU_SIMULATED) && strcmp(sim->gpu[i].uuid, uuid) == 0)
-			return (int)i;
-	return -1;
-}
-
 static int nvml_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *err)
 {
 	struct nvml_priv *p = priv;
-	struct vmig_state *st = calloc(1, sizeof(*st));
+	_cleanup_free_ struct vmig_state *st = calloc(1, sizeof(*st));
 	if (!st)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
 	st->ngpu = p->ngpu;
-	struct vmig_ctx *sim_ctx = NULL;
-	struct vmig_state *sim = sim_records(&sim_ctx);
-	int r = 0;
-	for (unsigned i = 0; i < p->ngpu && r >= 0; i++) {
-		r = read_gpu(p, i, &st->gpu[i], err);
+	for (unsigned i = 0; i < p->ngpu; i++) {
+		int r = read_gpu(p, i, &st->gpu[i], err);
 		if (r < 0)
-			r = vmig_err_wrap(err, "GPU %u", i);
-		else if (simulated_index(sim, st->gpu[i].uuid) >= 0)
+			return vmig_err_wrap(err, "GPU %u", i);
+		if (p->simulated[i])
 			st->gpu[i].flags |= VMIG_GPU_SIMULATED;
 	}
-	vmig_close(sim_ctx);
-	free(sim);
-	if (r < 0) {
-		free(st);
-		return r;
-	}
 	memcpy(ret, st, sizeof(*st));
-	free(st);
 	return 0;
 }
 
@@ -603,148 +646,146 @@ static int nvml_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *er
 /* Changes                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static int gpu_check(struct nvml_priv *p, unsigned gpu, struct vmig_err *err)
+/* NVML's answer to a change: nothing more to say than the code's own text. */
+static int nvml_code(nvmlReturn_t r, struct vmig_err *err)
 {
-	return gpu < p->ngpu ? 0 : vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU %u not found", gpu);
+	return r == NVML_SUCCESS ? 0 : vmig_err_set(err, vmig_from_nvml((int)r), NULL);
 }
 
-static int nvml_set_mig_mode(void *priv, unsigned gpu, unsigned mode, int *ret_activation,
-			     struct vmig_err *err)
+static int set_mode(struct nvml_priv *p, struct vmig__op *op, struct vmig_err *err)
 {
-	struct nvml_priv *p = priv;
-	int e = gpu_check(p, gpu, err);
-	if (e < 0)
-		return e;
 	nvmlReturn_t activation = NVML_SUCCESS;
-	nvmlReturn_t r = p->f.nvmlDeviceSetMigMode(p->dev[gpu], mode, &activation);
+	nvmlReturn_t r = p->f.nvmlDeviceSetMigMode(p->dev[op->gpu], op->mode, &activation);
 	if (r != NVML_SUCCESS)
 		return nvml_fail(p, r, err, "setting the MIG mode");
-	*ret_activation = activation == NVML_SUCCESS ? 0 : -vmig_from_nvml((int)activation);
+	op->activation = activation == NVML_SUCCESS ? 0 : -vmig_from_nvml((int)activation);
 	return 0;
 }
 
-static int nvml_gpu_reset(void *priv, unsigned gpu, struct vmig_err *err)
+/* Only a simulated GPU of vmig's own library can be reset here (mark_simulated). */
+static int gpu_reset(struct nvml_priv *p, struct vmig__op *op, struct vmig_err *err)
 {
-	struct nvml_priv *p = priv;
-	int e = gpu_check(p, gpu, err);
-	if (e < 0)
-		return e;
 	char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
-	struct vmig_ctx *ctx = NULL;
-	struct vmig_state *sim = NULL;
-	int index = -1;
-	if (p->f.nvmlDeviceGetUUID(p->dev[gpu], uuid, sizeof(uuid)) == NVML_SUCCESS &&
-	    (sim = sim_records(&ctx)) != NULL)
-		index = simulated_index(sim, uuid);
-	if (index < 0)
-		e = vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
-				 "resetting a GPU is not supported through NVML");
-	else
-		e = vmig_gpu_reset(ctx, (unsigned)index, err);
-	vmig_close(ctx);
-	free(sim);
-	return e;
+	if (!p->simulated[op->gpu] ||
+	    p->f.nvmlDeviceGetUUID(p->dev[op->gpu], uuid, sizeof(uuid)) != NVML_SUCCESS)
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+				    "resetting a GPU is not supported through NVML");
+	return vmig__sim_reset(p->sim, uuid, err);
 }
 
-static int nvml_create_gi(void *priv, unsigned gpu, unsigned profile_id, const unsigned *start,
-			  unsigned *ret_gi_id, struct vmig_err *err)
+static int create_gi(struct nvml_priv *p, struct vmig__op *op, struct vmig_err *err)
 {
-	struct nvml_priv *p = priv;
-	int e = gpu_check(p, gpu, err);
-	if (e < 0)
-		return e;
-	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(p->model[gpu], profile_id);
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(p->model[op->gpu], op->profile_id);
+	nvmlDevice_t d = p->dev[op->gpu];
 	nvmlGpuInstance_t gi;
 	nvmlReturn_t r;
-	if (start && gp && p->f.nvmlDeviceCreateGpuInstanceWithPlacement) {
-		nvmlGpuInstancePlacement_t pl = {.start = *start, .size = gp->size};
-		r = p->f.nvmlDeviceCreateGpuInstanceWithPlacement(p->dev[gpu], profile_id, &pl,
-								  &gi);
-	} else if (start) {
+	if (op->start && gp && p->f.nvmlDeviceCreateGpuInstanceWithPlacement) {
+		nvmlGpuInstancePlacement_t pl = {.start = *op->start, .size = gp->size};
+		r = p->f.nvmlDeviceCreateGpuInstanceWithPlacement(d, op->profile_id, &pl, &gi);
+	} else if (op->start) {
 		return vmig_err_set(err, gp ? VMIG_E_NOT_SUPPORTED : VMIG_E_INVALID_ARGUMENT, NULL);
 	} else {
-		r = p->f.nvmlDeviceCreateGpuInstance(p->dev[gpu], profile_id, &gi);
+		r = p->f.nvmlDeviceCreateGpuInstance(d, op->profile_id, &gi);
 	}
 	if (r != NVML_SUCCESS)
-		return vmig_err_set(err, vmig_from_nvml((int)r), NULL);
+		return nvml_code(r, err);
 	nvmlGpuInstanceInfo_t info;
 	if ((r = p->f.nvmlGpuInstanceGetInfo(gi, &info)) != NVML_SUCCESS)
 		return nvml_fail(p, r, err, "reading the new GPU instance");
-	*ret_gi_id = info.id;
+	op->out_id = info.id;
 	return 0;
 }
 
-static int find_gi(struct nvml_priv *p, unsigned gpu, unsigned gi_id, nvmlGpuInstance_t *gi,
+static int find_gi(struct nvml_priv *p, const struct vmig__op *op, nvmlGpuInstance_t *gi,
 		   struct vmig_err *err)
 {
-	int e = gpu_check(p, gpu, err);
-	if (e < 0)
-		return e;
-	nvmlReturn_t r = p->f.nvmlDeviceGetGpuInstanceById(p->dev[gpu], gi_id, gi);
-	return r == NVML_SUCCESS ? 0 : vmig_err_set(err, vmig_from_nvml((int)r), NULL);
+	return nvml_code(p->f.nvmlDeviceGetGpuInstanceById(p->dev[op->gpu], op->gi_id, gi), err);
 }
 
-static int nvml_destroy_gi(void *priv, unsigned gpu, unsigned gi_id, struct vmig_err *err)
+static int destroy_gi(struct nvml_priv *p, struct vmig__op *op, struct vmig_err *err)
 {
-	struct nvml_priv *p = priv;
 	nvmlGpuInstance_t gi;
-	int e = find_gi(p, gpu, gi_id, &gi, err);
-	if (e < 0)
-		return e;
-	nvmlReturn_t r = p->f.nvmlGpuInstanceDestroy(gi);
-	return r == NVML_SUCCESS ? 0 : vmig_err_set(err, vmig_from_nvml((int)r), NULL);
+	int e = find_gi(p, op, &gi, err);
+	return e < 0 ? e : nvml_code(p->f.nvmlGpuInstanceDestroy(gi), err);
 }
 
-static int nvml_create_ci(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_profile_id,
-			  const unsigned *start, unsigned *ret_ci_id, struct vmig_err *err)
+/* A CI at a given start: NVML wants the placement's size, the CI profile's slices. */
+static int create_ci_at(struct nvml_priv *p, const struct vmig__op *op, nvmlGpuInstance_t gi,
+			nvmlComputeInstance_t *ci, struct vmig_err *err)
 {
-	struct nvml_priv *p = priv;
-	nvmlGpuInstance_t gi;
-	int e = find_gi(p, gpu, gi_id, &gi, err);
-	if (e < 0)
-		return e;
-	nvmlComputeInstance_t ci;
-	nvmlReturn_t r;
-	if (start) {
-		nvmlGpuInstanceInfo_t info;
-		if ((r = p->f.nvmlGpuInstanceGetInfo(gi, &info)) != NVML_SUCCESS)
-			return nvml_fail(p, r, err, "reading the GPU instance");
-		const struct vmig_gi_profile *gp =
-		    vmig_gi_profile_by_id(p->model[gpu], info.profileId);
-		const struct vmig_ci_profile *cp =
-		    gp ? vmig_ci_profile_by_id(gp, ci_profile_id) : NULL;
-		if (!cp)
-			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
-		if (!p->f.nvmlGpuInstanceCreateComputeInstanceWithPlacement)
-			return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
-		nvmlComputeInstancePlacement_t pl = {.start = *start, .size = cp->slices};
-		r = p->f.nvmlGpuInstanceCreateComputeInstanceWithPlacement(gi, ci_profile_id, &pl,
-									   &ci);
-	} else {
-		r = p->f.nvmlGpuInstanceCreateComputeInstance(gi, ci_profile_id, &ci);
-	}
+	nvmlGpuInstanceInfo_t info;
+	nvmlReturn_t r = p->f.nvmlGpuInstanceGetInfo(gi, &info);
 	if (r != NVML_SUCCESS)
-		return vmig_err_set(err, vmig_from_nvml((int)r), NULL);
+		return nvml_fail(p, r, err, "reading the GPU instance");
+	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(p->model[op->gpu], info.profileId);
+	const struct vmig_ci_profile *cp = gp ? vmig_ci_profile_by_id(gp, op->profile_id) : NULL;
+	if (!cp)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
+	if (!p->f.nvmlGpuInstanceCreateComputeInstanceWithPlacement)
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
+	nvmlComputeInstancePlacement_t pl = {.start = *op->start, .size = cp->slices};
+	return nvml_code(
+	    p->f.nvmlGpuInstanceCreateComputeInstanceWithPlacement(gi, op->profile_id, &pl, ci),
+	    err);
+}
+
+static int create_ci(struct nvml_priv *p, struct vmig__op *op, struct vmig_err *err)
+{
+	nvmlGpuInstance_t gi;
+	nvmlComputeInstance_t ci;
+	int e = find_gi(p, op, &gi, err);
+	if (e >= 0 && op->start)
+		e = create_ci_at(p, op, gi, &ci, err);
+	else if (e >= 0)
+		e = nvml_code(p->f.nvmlGpuInstanceCreateComputeInstance(gi, op->profile_id, &ci),
+			      err);
+	if (e < 0)
+		return e;
 	nvmlComputeInstanceInfo_t info;
-	if ((r = p->f.nvmlComputeInstanceGetInfo_v2(ci, &info)) != NVML_SUCCESS)
+	nvmlReturn_t r = p->f.nvmlComputeInstanceGetInfo_v2(ci, &info);
+	if (r != NVML_SUCCESS)
 		return nvml_fail(p, r, err, "reading the new compute instance");
-	*ret_ci_id = info.id;
+	op->out_id = info.id;
 	return 0;
 }
 
-static int nvml_destroy_ci(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_id,
-			   struct vmig_err *err)
+static int destroy_ci(struct nvml_priv *p, struct vmig__op *op, struct vmig_err *err)
 {
-	struct nvml_priv *p = priv;
 	nvmlGpuInstance_t gi;
 	nvmlComputeInstance_t ci;
-	int e = find_gi(p, gpu, gi_id, &gi, err);
+	int e = find_gi(p, op, &gi, err);
 	if (e < 0)
 		return e;
-	nvmlReturn_t r = p->f.nvmlGpuInstanceGetComputeInstanceById(gi, ci_id, &ci);
+	nvmlReturn_t r = p->f.nvmlGpuInstanceGetComputeInstanceById(gi, op->ci_id, &ci);
 	if (r == NVML_SUCCESS)
 		r = p->f.nvmlComputeInstanceDestroy(ci);
-	return r == NVML_SUCCESS ? 0 : vmig_err_set(err, vmig_from_nvml((int)r), NULL);
+	return nvml_code(r, err);
+}
+
+/* Each change is one NVML call (after the lookups it needs); the GPU set is fixed at open. */
+static int nvml_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
+{
+	struct nvml_priv *p = priv;
+	int e = vmig__gpu_check(p->ngpu, op->gpu, err);
+	if (e < 0)
+		return e;
+	switch (op->kind) {
+	case VMIG_OP_MODE:
+		return set_mode(p, op, err);
+	case VMIG_OP_RESET:
+		return gpu_reset(p, op, err);
+	case VMIG_OP_CREATE_GI:
+		return create_gi(p, op, err);
+	case VMIG_OP_DESTROY_GI:
+		return destroy_gi(p, op, err);
+	case VMIG_OP_CREATE_CI:
+		return create_ci(p, op, err);
+	case VMIG_OP_DESTROY_CI:
+		return destroy_ci(p, op, err);
+	case VMIG_OP_SHARE: /* ctx.c refuses it: NVML has no shares */
+		break;
+	}
+	return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
 }
 
 const struct vmig_backend_ops vmig__backend_nvml = {
@@ -752,10 +793,5 @@ const struct vmig_backend_ops vmig__backend_nvml = {
     .open = nvml_open,
     .close = nvml_close,
     .snapshot = nvml_snapshot,
-    .set_mig_mode = nvml_set_mig_mode,
-    .gpu_reset = nvml_gpu_reset,
-    .create_gi = nvml_create_gi,
-    .destroy_gi = nvml_destroy_gi,
-    .create_ci = nvml_create_ci,
-    .destroy_ci = nvml_destroy_ci,
+    .apply = nvml_apply,
 };

@@ -1,13 +1,19 @@
 /*
  * sim.c — the simulator backend: GPUs and instances live in the state store,
- * and every change is one transaction (exclusive lock, read, change with the
- * placement engine, write) so that parallel commands see the driver's
- * semantics: each operation is atomic and none is lost.
+ * and every operation is one transaction (exclusive lock, read, change with
+ * the placement engine, write) so that parallel commands see the driver's
+ * semantics: each operation is atomic and none is lost.  The last part
+ * gives the nvml backend what NVML cannot carry for the simulated GPUs that
+ * vmig's own libnvidia-ml.so.1 serves: their "simulated" mark and their
+ * reset (docs/backends.md).
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "backend.h"
 #include "internal.h"
 
-static int sim_open(void **ret_priv, struct vmig_err *err)
+static int sim_open(void **ret_priv, const struct vmig__open_opts *opts, struct vmig_err *err)
 {
 	struct vmig_store *store;
 	int r = vmig_store_open(NULL, &store, err);
@@ -56,87 +62,33 @@ static int sim_reset(struct vmig_gpu_state *g)
 	return 0;
 }
 
-static int sim_apply(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
+static int sim_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
 {
+	struct vmig__op *op = arg;
+	struct vmig_gpu_state *g;
+	int r = vmig__op_gpu(st, op, &g, err);
+	if (r < 0)
+		return r;
 	switch (op->kind) {
 	case VMIG_OP_MODE:
 		return sim_set_mode(g, op, err);
 	case VMIG_OP_RESET:
 		return sim_reset(g);
+	case VMIG_OP_SHARE: /* ctx.c refuses it: the simulator has no shares */
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
 	default:
 		return vmig__op_apply(g, op, err);
 	}
 }
 
-/* One operation on GPU gpu of the state, for vmig__store_transact. */
-struct sim_txn {
-	unsigned gpu;
-	struct vmig__op *op;
-};
-
-static int sim_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
+/* Either all of the operation is written or nothing; results reach op only on success. */
+static int sim_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 {
-	struct sim_txn *t = arg;
-	if (t->gpu >= st->ngpu)
-		return vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU %u not found", t->gpu);
-	return sim_apply(&st->gpu[t->gpu], t->op, err);
-}
-
-/* Run one operation on one GPU as a transaction: either all of it is written or nothing. */
-static int sim_transact(void *priv, unsigned gpu, struct vmig__op *op, struct vmig_err *err)
-{
-	struct sim_txn t = {.gpu = gpu, .op = op};
-	return vmig__store_transact(priv, sim_txn_apply, &t, err);
-}
-
-static int sim_set_mig_mode(void *priv, unsigned gpu, unsigned mode, int *ret_activation,
-			    struct vmig_err *err)
-{
-	struct vmig__op op = {.kind = VMIG_OP_MODE, .mode = mode};
-	int r = sim_transact(priv, gpu, &op, err);
+	struct vmig__op work = *op;
+	int r = vmig__store_transact(priv, sim_txn_apply, &work, err);
 	if (r >= 0)
-		*ret_activation = op.activation;
+		*op = work;
 	return r;
-}
-
-static int sim_gpu_reset(void *priv, unsigned gpu, struct vmig_err *err)
-{
-	struct vmig__op op = {.kind = VMIG_OP_RESET};
-	return sim_transact(priv, gpu, &op, err);
-}
-
-static int sim_create_gi_op(void *priv, unsigned gpu, unsigned profile_id, const unsigned *start,
-			    unsigned *ret_gi_id, struct vmig_err *err)
-{
-	struct vmig__op op = {.kind = VMIG_OP_CREATE_GI, .profile_id = profile_id, .start = start};
-	int r = sim_transact(priv, gpu, &op, err);
-	if (r >= 0)
-		*ret_gi_id = op.out_id;
-	return r;
-}
-
-static int sim_destroy_gi_op(void *priv, unsigned gpu, unsigned gi_id, struct vmig_err *err)
-{
-	struct vmig__op op = {.kind = VMIG_OP_DESTROY_GI, .gi_id = gi_id};
-	return sim_transact(priv, gpu, &op, err);
-}
-
-static int sim_create_ci_op(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_profile_id,
-			    const unsigned *start, unsigned *ret_ci_id, struct vmig_err *err)
-{
-	struct vmig__op op = {
-	    .kind = VMIG_OP_CREATE_CI, .gi_id = gi_id, .profile_id = ci_profile_id, .start = start};
-	int r = sim_transact(priv, gpu, &op, err);
-	if (r >= 0)
-		*ret_ci_id = op.out_id;
-	return r;
-}
-
-static int sim_destroy_ci_op(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_id,
-			     struct vmig_err *err)
-{
-	struct vmig__op op = {.kind = VMIG_OP_DESTROY_CI, .gi_id = gi_id, .ci_id = ci_id};
-	return sim_transact(priv, gpu, &op, err);
 }
 
 const struct vmig_backend_ops vmig__backend_sim = {
@@ -144,10 +96,41 @@ const struct vmig_backend_ops vmig__backend_sim = {
     .open = sim_open,
     .close = sim_close,
     .snapshot = sim_snapshot,
-    .set_mig_mode = sim_set_mig_mode,
-    .gpu_reset = sim_gpu_reset,
-    .create_gi = sim_create_gi_op,
-    .destroy_gi = sim_destroy_gi_op,
-    .create_ci = sim_create_ci_op,
-    .destroy_ci = sim_destroy_ci_op,
+    .apply = sim_apply,
 };
+
+/* ------------------------------------------------------------------------ */
+/* Simulated GPUs seen through NVML                                         */
+/* ------------------------------------------------------------------------ */
+
+static int simulated_index(const struct vmig_state *sim, const char *uuid)
+{
+	for (unsigned i = 0; i < sim->ngpu; i++)
+		if ((sim->gpu[i].flags & VMIG_GPU_SIMULATED) && strcmp(sim->gpu[i].uuid, uuid) == 0)
+			return (int)i;
+	return -1;
+}
+
+void vmig__sim_mark(struct vmig_store *store, struct vmig_state *st)
+{
+	_cleanup_free_ struct vmig_state *sim = malloc(sizeof(*sim));
+	if (!sim || vmig_store_read(store, sim, NULL) < 0)
+		return;
+	for (unsigned i = 0; i < st->ngpu; i++)
+		if (simulated_index(sim, st->gpu[i].uuid) >= 0)
+			st->gpu[i].flags |= VMIG_GPU_SIMULATED;
+}
+
+static int reset_by_uuid(struct vmig_state *st, void *arg, struct vmig_err *err)
+{
+	int i = simulated_index(st, arg);
+	if (i < 0)
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+				    "resetting a GPU is not supported through NVML");
+	return sim_reset(&st->gpu[i]);
+}
+
+int vmig__sim_reset(struct vmig_store *store, const char *uuid, struct vmig_err *err)
+{
+	return vmig__store_transact(store, reset_by_uuid, (void *)uuid, err);
+}

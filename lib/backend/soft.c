@@ -2,7 +2,9 @@
  * soft.c — the soft backend: MIG-style instances on any GPU, enforced in
  * software by the CUDA interposer rather than by the hardware (docs/soft.md).
  *
- * Devices are the real GPUs, found through the nvml backend's ops table.
+ * Devices are the GPUs of the hardware backend it is opened on: the real
+ * GPUs through the nvml backend, unless the opener names another
+ * (struct vmig__open_opts; the unit tests layer it on the simulator).
  * Software MIG state lives in its own state store ($VMIG_SOFT_STATE_DIR,
  * default <state dir>/soft) as GPU records flagged VMIG_GPU_SOFT and keyed
  * by the real GPU's UUID; the hardware's MIG setting is never touched.  A
@@ -27,9 +29,6 @@
 #include "internal.h"
 /* The interposer's accounting region: one definition for both sides. */
 #include "region.h"
-
-/* The hardware the soft backend partitions; tests put the simulator here. */
-const struct vmig_backend_ops *vmig__soft_hw = &vmig__backend_nvml;
 
 struct soft {
 	const struct vmig_backend_ops *hw;
@@ -111,15 +110,19 @@ int vmig_soft_limits(const struct vmig_gpu_state *g, unsigned gi_id, struct vmig
 /* Devices merged with their records                                         */
 /* ------------------------------------------------------------------------ */
 
-static int soft_open(void **ret_priv, struct vmig_err *err)
+static int soft_open(void **ret_priv, const struct vmig__open_opts *opts, struct vmig_err *err)
 {
+	static const struct vmig__open_opts hw_opts;
 	struct soft *s = calloc(1, sizeof(*s));
 	char dir[PATH_MAX];
 	if (!s)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
-	s->hw = vmig__soft_hw;
+	s->hw = opts->hw ? opts->hw : &vmig__backend_nvml;
 	int r = vmig_soft_dir(dir, sizeof(dir), err);
-	if (r >= 0 && (r = s->hw->open(&s->hw_priv, err)) < 0)
+	if (r >= 0 && s->hw == &vmig__backend_soft)
+		r = vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				 "soft backend: the hardware backend cannot be soft itself");
+	if (r >= 0 && (r = s->hw->open(&s->hw_priv, &hw_opts, err)) < 0)
 		vmig_err_wrap(err, "soft backend: finding GPUs through %s", s->hw->name);
 	if (r >= 0 && (r = vmig_store_open(dir, &s->store, err)) < 0)
 		s->hw->close(s->hw_priv);
@@ -395,8 +398,8 @@ static int find_device(struct soft *s, unsigned gpu, struct vmig_gpu_state *ret_
 	int r = s->hw->snapshot(s->hw_priv, st, err);
 	if (r < 0)
 		return r;
-	if (gpu >= st->ngpu)
-		return vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU %u not found", gpu);
+	if ((r = vmig__gpu_check(st->ngpu, gpu, err)) < 0)
+		return r;
 	const struct vmig_gpu_state *g = &st->gpu[gpu];
 	const struct vmig_model *m = vmig_soft_model(g->model);
 	if (!m)
@@ -410,13 +413,16 @@ static int find_device(struct soft *s, unsigned gpu, struct vmig_gpu_state *ret_
 	return 0;
 }
 
-static int soft_transact(struct soft *s, unsigned gpu, struct vmig__op *op, struct vmig_err *err)
+/* One operation on one device: either all of it is written or nothing. */
+static int soft_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 {
+	struct soft *s = priv;
 	_cleanup_free_ struct vmig_gpu_state *hw = malloc(sizeof(*hw));
 	if (!hw)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
-	struct soft_txn t = {.hw = hw, .op = op};
-	int r = find_device(s, gpu, hw, &t.model, err);
+	struct vmig__op work = *op;
+	struct soft_txn t = {.hw = hw, .op = &work};
+	int r = find_device(s, op->gpu, hw, &t.model, err);
 	if (r < 0)
 		return r;
 	/* The hardware's own MIG owns the GPU: nothing to add in software. */
@@ -424,79 +430,18 @@ static int soft_transact(struct soft *s, unsigned gpu, struct vmig__op *op, stru
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
 				    "GPU %u has MIG enabled in hardware; manage it with the nvml "
 				    "backend",
-				    gpu);
-	return vmig__store_transact(s->store, soft_txn_apply, &t, err);
-}
-
-static int soft_set_mig_mode(void *priv, unsigned gpu, unsigned mode, int *ret_activation,
-			     struct vmig_err *err)
-{
-	struct vmig__op op = {.kind = VMIG_OP_MODE, .mode = mode};
-	int r = soft_transact(priv, gpu, &op, err);
-	if (r >= 0)
-		*ret_activation = op.activation;
+				    op->gpu);
+	/* A GI with processes running in it is refused (In use): see region_in_use. */
+	if ((r = vmig__store_transact(s->store, soft_txn_apply, &t, err)) >= 0)
+		*op = work;
 	return r;
-}
-
-static int soft_gpu_reset(void *priv, unsigned gpu, struct vmig_err *err)
-{
-	struct vmig__op op = {.kind = VMIG_OP_RESET};
-	return soft_transact(priv, gpu, &op, err);
-}
-
-static int soft_create_gi(void *priv, unsigned gpu, unsigned profile_id, const unsigned *start,
-			  unsigned *ret_gi_id, struct vmig_err *err)
-{
-	struct vmig__op op = {.kind = VMIG_OP_CREATE_GI, .profile_id = profile_id, .start = start};
-	int r = soft_transact(priv, gpu, &op, err);
-	if (r >= 0)
-		*ret_gi_id = op.out_id;
-	return r;
-}
-
-/* Refused (In use) while processes run in the GI: see region_in_use. */
-static int soft_destroy_gi(void *priv, unsigned gpu, unsigned gi_id, struct vmig_err *err)
-{
-	struct vmig__op op = {.kind = VMIG_OP_DESTROY_GI, .gi_id = gi_id};
-	return soft_transact(priv, gpu, &op, err);
-}
-
-static int soft_create_ci(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_profile_id,
-			  const unsigned *start, unsigned *ret_ci_id, struct vmig_err *err)
-{
-	struct vmig__op op = {
-	    .kind = VMIG_OP_CREATE_CI, .gi_id = gi_id, .profile_id = ci_profile_id, .start = start};
-	int r = soft_transact(priv, gpu, &op, err);
-	if (r >= 0)
-		*ret_ci_id = op.out_id;
-	return r;
-}
-
-static int soft_destroy_ci(void *priv, unsigned gpu, unsigned gi_id, unsigned ci_id,
-			   struct vmig_err *err)
-{
-	struct vmig__op op = {.kind = VMIG_OP_DESTROY_CI, .gi_id = gi_id, .ci_id = ci_id};
-	return soft_transact(priv, gpu, &op, err);
-}
-
-static int soft_set_share(void *priv, unsigned gpu, unsigned gi_id, unsigned pct,
-			  struct vmig_err *err)
-{
-	struct soft *s = priv;
-	struct vmig__op op = {.kind = VMIG_OP_SHARE, .gi_id = gi_id, .share = pct};
-	return soft_transact(s, gpu, &op, err);
 }
 
 const struct vmig_backend_ops vmig__backend_soft = {
     .name = "soft",
+    .caps = VMIG__CAP_SHARE,
     .open = soft_open,
     .close = soft_close,
     .snapshot = soft_snapshot,
-    .set_mig_mode = soft_set_mig_mode,
-    .gpu_reset = soft_gpu_reset,
-    .create_gi = soft_create_gi,
-    .destroy_gi = soft_destroy_gi,
-    .create_ci = soft_create_ci,
-    .destroy_ci = soft_destroy_ci,
-    .set_share = soft_set_share,
+    .apply = soft_apply,
 };

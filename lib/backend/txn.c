@@ -3,7 +3,8 @@
  * soft) share: a transaction that runs one change on the state under the
  * store's exclusive lock (either all of it is written or nothing), and the
  * GPU- and compute-instance operations on one GPU record with the driver's
- * semantics, so both backends behave alike by construction.
+ * semantics, so both backends behave alike by construction; and the one
+ * check of a GPU index against the GPUs a backend has.
  */
 #include <stdlib.h>
 
@@ -26,6 +27,21 @@ int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg, s
 out:
 	free(st);
 	return r;
+}
+
+int vmig__gpu_check(unsigned ngpu, unsigned gpu, struct vmig_err *err)
+{
+	return gpu < ngpu ? 0 : vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU %u not found", gpu);
+}
+
+int vmig__op_gpu(struct vmig_state *st, const struct vmig__op *op, struct vmig_gpu_state **ret_gpu,
+		 struct vmig_err *err)
+{
+	int r = vmig__gpu_check(st->ngpu, op->gpu, err);
+	if (r < 0)
+		return r;
+	*ret_gpu = &st->gpu[op->gpu];
+	return 0;
 }
 
 static int create_gi(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)

@@ -2,11 +2,14 @@
  * test_nvml_backend.c — libvmig's nvml backend against vmig's own
  * libnvidia-ml.so.1: its snapshots equal the sim backend's, changes made
  * through it land in the store, and the models it builds from NVML's profile
- * information (VMIG_NVML_NO_CATALOGUE=1) equal the catalogue's.
+ * information (VMIG_NVML_NO_CATALOGUE=1) equal the catalogue's.  A copy of
+ * the library without vmig's ELF note stands for NVIDIA's: the backend then
+ * leaves the state store alone (no GPU marked simulated, no reset).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "vmig/vmig.h"
@@ -200,11 +203,43 @@ TEST(non_mig_sm_from_cores)
 	free(st);
 }
 
+/* The library without its note (iface/nvml_note.h), as NVIDIA's would be. */
+TEST(foreign_library_is_not_ours)
+{
+	setup();
+	char lib[600], cmd[1400];
+	snprintf(lib, sizeof(lib), "%s/libnvidia-ml-foreign.so.1", dir);
+	snprintf(cmd, sizeof(cmd), "objcopy --remove-section=.note.vmig '%s' '%s'",
+		 getenv("VMIG_NVML_LIBRARY"), lib);
+	CHECK_EQ_I(system(cmd), 0);
+	struct vmig_state *st = calloc(1, sizeof(*st));
+	struct vmig_ctx *nv;
+	struct vmig_err err = {0};
+	/* Ours: the GPUs are the store's simulated ones, and reset reaches the store. */
+	CHECK(vmig_open("nvml", &nv, NULL) == 0);
+	CHECK(vmig_snapshot(nv, st, NULL) == 0);
+	CHECK(st->gpu[0].flags & VMIG_GPU_SIMULATED);
+	CHECK_EQ_I(vmig_gpu_reset(nv, 0, &err), 0);
+	vmig_close(nv);
+	setenv("VMIG_NVML_LIBRARY", lib, 1);
+	CHECK(vmig_open("nvml", &nv, NULL) == 0);
+	CHECK(vmig_snapshot(nv, st, NULL) == 0);
+	CHECK_EQ_U(st->ngpu, 2);
+	CHECK_EQ_U(st->gpu[0].flags, 0);
+	CHECK_EQ_U(st->gpu[1].flags, 0);
+	CHECK_EQ_I(vmig_gpu_reset(nv, 0, &err), -VMIG_E_NOT_SUPPORTED);
+	CHECK_STR(err.msg, "resetting a GPU is not supported through NVML");
+	vmig_close(nv);
+	unlink(lib);
+	free(st);
+}
+
 int main(void)
 {
 	RUN(snapshot_equals_sim);
 	RUN(changes_through_nvml);
 	RUN(models_built_from_nvml);
 	RUN(non_mig_sm_from_cores);
+	RUN(foreign_library_is_not_ours);
 	return harness_done();
 }

@@ -1,6 +1,7 @@
 /*
  * test_soft.c — the soft backend (lib/backend/soft.c) over simulated
- * "hardware": the sim backend stands in for NVML (vmig__soft_hw), with its
+ * "hardware": the soft backend is opened on the sim backend instead of NVML
+ * (struct vmig__open_opts), with its
  * GPUs in one state directory and the soft records in another.  Covers the
  * merge of devices and records, soft MIG mode (never the hardware's), GI/CI
  * operations with the placement engine, compute shares and their hand-off
@@ -54,14 +55,16 @@ static void setup(const char *const *models, unsigned n)
 		abort();
 	vmig_store_close(s);
 	free(st);
-	vmig__soft_hw = &vmig__backend_sim;
 }
+
+/* The soft backend with the simulator as its hardware. */
+static const struct vmig__open_opts on_sim = {.hw = &vmig__backend_sim};
 
 static struct vmig_ctx *open_soft(void)
 {
 	struct vmig_ctx *ctx = NULL;
 	struct vmig_err err = {0};
-	if (vmig_open("soft", &ctx, &err) < 0) {
+	if (vmig__open("soft", &on_sim, &ctx, &err) < 0) {
 		fprintf(stderr, "open soft: %s\n", err.msg);
 		abort();
 	}
