@@ -20,6 +20,7 @@
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
+PKGLIBDIR := $(PREFIX)/lib/vmig
 DESTDIR ?=
 B ?= build
 SAN ?= 0
@@ -85,11 +86,17 @@ bench: $(ALL_TARGETS) $(BENCHES)
 
 fuzz: $(FUZZERS)
 
+# libvmig is not a public library: its API changes with every deliverable
+# built on it, and all of them live in this tree and link it statically, so
+# neither libvmig nor its header is installed (docs/install.md).  What is
+# installed: the command, and the two libraries other programs load, in
+# $(PKGLIBDIR), where `vmig run` looks for the interposer (../lib/vmig
+# beside the binary) and container specs will name them.
 install: $(ALL_TARGETS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/vmig $(DESTDIR)$(PREFIX)/include/vmig
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PKGLIBDIR)
 	install -m 755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/
-	$(if $(INSTALL_LIB),install -m 644 $(INSTALL_LIB) $(DESTDIR)$(PREFIX)/lib/vmig/)
-	install -m 644 include/vmig/*.h include/vmig/*.def $(DESTDIR)$(PREFIX)/include/vmig/
+	install -m 755 $(INSTALL_LIB) $(DESTDIR)$(PKGLIBDIR)/
+	ln -sf libnvidia-ml.so.1 $(DESTDIR)$(PKGLIBDIR)/libnvidia-ml.so
 
 clean:
 	rm -rf build build-asan build-fuzz

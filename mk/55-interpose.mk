@@ -1,7 +1,7 @@
 # libvmig-cuda.so: the LD_PRELOAD interposer for software partitions
 # (interpose/), a stand-in libcuda.so.1 and the programs that test the
 # interposer through it (tests/interpose/), and its benchmark.  The version
-# script is generated from interpose/hooks.def, so the library exports exactly
+# script is generated from iface/hooks.def, so the library exports exactly
 # the CUDA names it hooks, plus dlsym.
 IP_SRCS := $(sort $(wildcard interpose/*.c)) $(IFACE_SRCS)
 IP_OBJS := $(IP_SRCS:%.c=$(B)/obj/%.o)
@@ -17,7 +17,7 @@ $(B)/obj/tests/interpose/test_interpose.o $(B)/obj/bench/bench_interpose.o: \
 	VMIG_CPPFLAGS += -DVMIG_SAN_PRELOAD='"$(shell $(CC) -print-file-name=libasan.so)"'
 endif
 
-$(IP_MAP): interpose/exports.map.in interpose/hooks.def
+$(IP_MAP): interpose/exports.map.in iface/hooks.def
 	@mkdir -p $(@D)
 	$(CC) -E -P -x c -Iinterpose -Iiface -o $@ $<
 

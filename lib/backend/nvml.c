@@ -2,7 +2,7 @@
  * nvml.c — the NVML backend: real MIG GPUs (or vmig's own simulated
  * libnvidia-ml.so.1) driven through whatever libnvidia-ml.so.1 the dynamic
  * loader finds ($VMIG_NVML_LIBRARY overrides the name).  Every function is
- * reached through one table whose types come from nvml/nvml_abi.h with
+ * reached through one table whose types come from iface/nvml_abi.h with
  * __typeof__, so a prototype change is a compile error here, not a crash.
  *
  * The GPU set is fixed when the backend opens (as NVML's is at init); each

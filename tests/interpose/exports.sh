@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # exports.sh — libvmig-cuda.so exports exactly the CUDA names listed in
-# interpose/hooks.def, plus dlsym: nothing of ours leaks into the host
+# iface/hooks.def, plus dlsym: nothing of ours leaks into the host
 # process's namespace, and no hooked name is missing.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 lib=$B/interpose/libvmig-cuda.so
-want=$(sed -n 's/^VMIG_HOOK(\([A-Za-z0-9_]*\),.*/\1/p' interpose/hooks.def; echo dlsym)
+want=$(sed -n 's/^VMIG_HOOK(\([A-Za-z0-9_]*\),.*/\1/p' iface/hooks.def; echo dlsym)
 want=$(echo "$want" | sort)
 got=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TWiV]$/ {print $3}' | sed 's/@.*//' | sort)
 if [ "$got" = "$want" ]; then
