@@ -70,7 +70,7 @@ include $(sort $(wildcard mk/*.mk))
 all: $(ALL_TARGETS)
 
 check: $(ALL_TARGETS) $(TEST_PROGRAMS)
-	@B=$(B) tests/run.sh $(TESTS)
+	@B=$(B) SAN=$(SAN) tests/run.sh $(TESTS)
 
 asan:
 	$(MAKE) B=build-asan SAN=1 check

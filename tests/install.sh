@@ -17,7 +17,7 @@ fail() {
 	failed=1
 }
 
-if ! make -s B="$B" install DESTDIR="$T/root" PREFIX=/usr >"$T/log" 2>&1; then
+if ! make -s B="$B" SAN="${SAN:-0}" install DESTDIR="$T/root" PREFIX=/usr >"$T/log" 2>&1; then
 	fail make "$(tail -3 "$T/log")"
 	exit 1
 fi
