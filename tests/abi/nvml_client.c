@@ -1,8 +1,8 @@
 /*
  * nvml_client.c — drives the simulated libnvidia-ml.so.1 as a real client
- * does: compiled against nvml/nvml_abi.h only, the library found with
+ * does: compiled against iface/nvml_abi.h only, the library found with
  * dlopen and every function with dlsym.  Each test runs in its own process
- * (tests/unit/harness.h) on a fresh state directory seeded by nvml_seed.
+ * (tests/lib/harness.h) on a fresh state directory seeded by nvml_seed.
  *
  * Covered: init and its reference count, error strings and versions,
  * device queries and telemetry, the whole MIG API through success and

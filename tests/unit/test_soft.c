@@ -5,7 +5,7 @@
  * GPUs in one state directory and the soft records in another.  Covers the
  * merge of devices and records, soft MIG mode (never the hardware's), GI/CI
  * operations with the placement engine, compute shares and their hand-off
- * to a running instance's accounting region (interpose/region.h), GIs in
+ * to a running instance's accounting region (iface/region.h), GIs in
  * use that cannot be destroyed, limits, refusals, and parallel writers.
  */
 #include <fcntl.h>
@@ -205,7 +205,7 @@ TEST(limits_of_an_instance)
 }
 
 /*
- * An accounting file as the interposer makes it (interpose/region.h), for
+ * An accounting file as the interposer makes it (iface/region.h), for
  * the instance partition with the given share; magic 0 writes a file of
  * another layout instead.
  */
