@@ -11,6 +11,7 @@
 #   make valgrind   the unit and CLI suites under valgrind (leaks are errors)
 #   make fuzz       libFuzzer builds of every fuzz target (needs clang)
 #   make bench      the benchmarks (ratios measured in one run)
+#   make doc-check  run every vmig example of README.md (tests/doc-check.sh)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make format     clang-format every C file (format-check: fail on a diff)
 .DEFAULT_GOAL := all

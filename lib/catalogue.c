@@ -2,21 +2,22 @@
  * catalogue.c — the GPU catalogue: every GPU model vmig knows, with its MIG
  * geometry, as one data table, and the lookups over it.
  *
- * The table is the specification restated from reference/mig.md §1 and §2;
+ * The table is docs/geometry.md (the MIG facts, model by model) as data;
  * docs/catalogue.md gives the source of every number and the rule behind
  * each one that was derived rather than observed (those carry
  * VMIG_PF_DERIVED on the profile or VMIG_MF_DERIVED on the model).  GI
  * profiles are listed in `nvidia-smi mig -lgip` row order, CI profiles in
  * `-lcip` order.  CI profile rows are written through the CIS_G* macros,
- * which apply the rules of mig.md §2.1 (which (C, G) combinations exist,
- * instances = G / C, aligned starts) so that the rules live in one place.
+ * which apply the CI rules of docs/geometry.md (which (C, G) combinations
+ * exist, instances = G / C, aligned starts) so that the rules live in one
+ * place.
  */
 #include <stddef.h>
 #include <strings.h>
 
 #include "internal.h"
 
-/* NVML_GPU_INSTANCE_PROFILE_* index constants (mig.md §5.3). */
+/* NVML_GPU_INSTANCE_PROFILE_* index constants (docs/geometry.md, "Index constants"). */
 enum {
 	GIX_1 = 0x0,
 	GIX_2 = 0x1,
@@ -68,8 +69,9 @@ enum {
 #define CI_SM(gsm, c, g) ((((gsm) * (c)) / (g)) & ~1u)
 
 /*
- * The CI profiles of a G-slice GI with gsm SMs.  f is 0 where mig.md §2.2
- * gives the SM counts (they equal CI_SM for every observed A100 row), DER
+ * The CI profiles of a G-slice GI with gsm SMs.  f is 0 where a real -lcip
+ * shows the SM counts (docs/geometry.md, "Observed CI profiles"; they equal
+ * CI_SM for every observed A100 row), DER
  * where they follow from CI_SM.  The whole-GI CI takes the GI's SMs and is
  * never derived.  Starts: aligned to the smallest power of two >= C, with
  * start + C <= G.
@@ -90,7 +92,8 @@ enum {
 /*
  * Hopper 2g GIs also offer NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE_REV1
  * ("1c.2g.20gb" ID 7 on H100: one instance with the SMs of the 1g REV2 GI);
- * mig.md §2.2 lists it between the 1c and the whole-GI rows.
+ * the H100's real -lcip lists it between the 1c and the whole-GI rows
+ * (docs/geometry.md, "Hopper's REV1 CI").
  */
 #define CIS_G2_HOPPER(gsm, rev1_sm, f, frev1)                                      \
 	CI(0, 1, 2, CI_SM(gsm, 1, 2), (f), 0, 1),                                  \

@@ -106,10 +106,11 @@ static unsigned gi_count_of(const struct vmig_gpu_state *g, unsigned profile_id)
 }
 
 /*
- * Media-engine exclusivity (mig.md §1.1): a "+me.all" GI takes every media
- * engine, so while one exists only "-me" profiles can be created, and a
- * "+me.all" GI can only be created while every existing GI is "-me".  A GI
- * whose profile the model does not know is assumed to hold media engines.
+ * Media-engine exclusivity (docs/placement.md, section 3): a "+me.all" GI
+ * takes every media engine, so while one exists only "-me" profiles can be
+ * created, and a "+me.all" GI can only be created while every existing GI
+ * is "-me".  A GI whose profile the model does not know is assumed to hold
+ * media engines.
  */
 static enum gi_gate gi_gate(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp)
 {
@@ -344,7 +345,7 @@ unsigned vmig_ci_remaining(const struct vmig_gi_state *gi, const struct vmig_gi_
 	return room < cap ? room : cap;
 }
 
-/* CIs go to the lowest free start (mig.md §2.3). */
+/* CIs go to the lowest free start (docs/placement.md, "Compute instances"). */
 int vmig_ci_choose(const struct vmig_gi_state *gi, const struct vmig_gi_profile *gp,
 		   const struct vmig_ci_profile *cp, unsigned *ret_start)
 {

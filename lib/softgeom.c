@@ -34,7 +34,7 @@
 #define SOFT_MAX_MIB	   (1u << 24) /* 16 TiB */
 #define SOFT_MAX_MODELS	   32	      /* distinct GPU geometries in one process */
 
-/* NVML_GPU_INSTANCE_PROFILE_{1,2,4}_SLICE (mig.md §5.3). */
+/* NVML_GPU_INSTANCE_PROFILE_{1,2,4}_SLICE (docs/geometry.md, "Index constants"). */
 enum { SOFT_GIX_1 = 0x0, SOFT_GIX_2 = 0x1, SOFT_GIX_4 = 0x3 };
 
 /* One derived model with the storage its pointers refer to. */
@@ -77,7 +77,8 @@ static struct vmig_ci_profile ci_row(unsigned id, unsigned c, unsigned inst, uns
 
 /*
  * CI profiles of a g-slice GI with gsm SMs, by the catalogue's rules
- * (mig.md §2.1): a C-slice CI for every power of two C < g with g / C
+ * (docs/geometry.md, "Compute-instance profiles"): a C-slice CI for every
+ * power of two C < g with g / C
  * instances at aligned starts, then the whole-GI CI.  IDs are the NVML CI
  * profile constants (1 slice = 0, 2 = 1, 4 = 3).
  */

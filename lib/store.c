@@ -132,7 +132,10 @@ static int env_path(const char *var, const char *val, struct vmig_err *err)
 	return 0;
 }
 
-/* DESIGN §2: the argument, else $VMIG_STATE_DIR, else /var/lib/vmig or the XDG state home. */
+/*
+ * The argument, else $VMIG_STATE_DIR, else /var/lib/vmig or the XDG state home
+ * (docs/state.md, "Where the directory is").
+ */
 static int resolve_dir(const char *dir, char **ret, struct vmig_err *err)
 {
 	if (dir) {

@@ -5,7 +5,8 @@
 # is the total: "total: N passed, N failed, N skipped".
 #
 # VMIG_VALGRIND=1 runs compiled suites under valgrind (leaks are errors);
-# scripts see it too and wrap the programs they start (tests/lib.sh).
+# scripts see it too and wrap the programs they start themselves (as
+# tests/cli/run.sh does).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 export B="${B:-build}"

@@ -201,8 +201,7 @@ struct vmig_profile_name {
 VMIG_API int vmig_profile_name_parse(const char *s, struct vmig_profile_name *ret);
 /* Format a name (without "MIG "); returns its length, or -VMIG_E_INSUFFICIENT_SIZE. */
 VMIG_API int vmig_profile_name_format(const struct vmig_profile_name *n, char *buf, size_t size);
-/* The GB number of a profile's name from its memory and the GPU's total (ecosystem.md §1.2 rule).
- */
+/* The GB number of a profile's name from its memory and the GPU's total (docs/profile-names.md). */
 VMIG_API unsigned vmig_profile_mem_gb(uint64_t mem_mib, uint64_t total_mib);
 /* Name of a CI profile: "1c.3g.40gb", or the GI's name when it covers the whole GI. */
 VMIG_API int vmig_ci_profile_name(const struct vmig_gi_profile *gp,
@@ -295,7 +294,7 @@ VMIG_API unsigned vmig_gi_remaining(const struct vmig_gpu_state *g,
  */
 VMIG_API int vmig_gi_choose(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp,
 			    unsigned *ret_start);
-/* GI ID of a placement: heap index of the block (mig.md §3.3). */
+/* GI ID of a placement: heap index of the block (docs/placement.md, "GI IDs"). */
 VMIG_API unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned size);
 /* How many more CIs of the profile fit in the GI (Free in -lcip). */
 VMIG_API unsigned vmig_ci_remaining(const struct vmig_gi_state *gi,
@@ -340,7 +339,7 @@ VMIG_API int vmig_state_format(const struct vmig_state *st, char **ret_buf, size
 VMIG_API int vmig_state_validate(const struct vmig_state *st, struct vmig_err *err);
 
 struct vmig_store;
-/* The state directory: dir, else $VMIG_STATE_DIR, else the default (DESIGN §2). */
+/* The state directory: dir, else $VMIG_STATE_DIR, else the default (docs/state.md). */
 VMIG_API int vmig_store_open(const char *dir, struct vmig_store **ret, struct vmig_err *err);
 VMIG_API void vmig_store_close(struct vmig_store *s);
 VMIG_API const char *vmig_store_dir(const struct vmig_store *s);

@@ -2,7 +2,7 @@
  * nvml_client.c — drives the simulated libnvidia-ml.so.1 as a real client
  * does: compiled against iface/nvml_abi.h only, the library found with
  * dlopen and every function with dlsym.  Each test runs in its own process
- * (tests/unit/harness.h) on a fresh state directory seeded by nvml_seed.
+ * (tests/lib/harness.h) on a fresh state directory seeded by nvml_seed.
  *
  * Covered: init and its reference count, error strings and versions,
  * device queries and telemetry, the whole MIG API through success and
@@ -89,7 +89,7 @@ static nvmlComputeInstance_t make_ci(nvmlGpuInstance_t gi, unsigned profile_id)
 	return ci;
 }
 
-/* H100 80GB profile IDs (mig.md §1.7). */
+/* H100 80GB profile IDs (docs/geometry.md, `h100-80gb`). */
 enum { P_1G10 = 19, P_1G10ME = 20, P_1G20 = 15, P_2G20 = 14, P_3G40 = 9, P_4G40 = 5, P_7G80 = 0 };
 
 /* ------------------------------------------------------------------------ */

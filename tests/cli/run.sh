@@ -3,7 +3,7 @@
 # transcript, run in a fresh temporary state directory and compared byte for
 # byte.  Usage: tests/cli/run.sh [CASE...]  (default: all cases).
 #
-# Case files (see tests/cli/README.md):
+# Case files (docs/cli.md, "Tests"):
 #   # comment
 #   @only sim            run this case only with these backends
 #   % ARGS               a setup command: vmig ARGS must exit 0; output ignored

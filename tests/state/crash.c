@@ -3,7 +3,7 @@
  * fails to load or that nobody committed.
  *
  * Three writer processes commit in a loop.  Every state they write is a
- * function of one sequence number (the seed of tests/state/gen.h, whose
+ * function of one sequence number (the seed of tests/lib/gen.h, whose
  * serial numbers carry it), and each writer bumps the number it read, so the
  * sequence grows in commit order.  After a successful commit a writer appends
  * the number to a log.  The parent kills a random writer with SIGKILL after a

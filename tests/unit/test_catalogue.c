@@ -1,8 +1,9 @@
 /*
  * test_catalogue.c — the GPU catalogue.  The first half checks invariants
  * that every model must satisfy (placements, instance counts, names against
- * memory, the CI profile rules of mig.md §2.1, unique ids, lookups); the
- * second half spot-checks numbers against reference/mig.md.
+ * memory, the CI profile rules of docs/geometry.md, unique ids, lookups);
+ * the second half spot-checks numbers against the tables of
+ * docs/geometry.md.
  */
 #include <strings.h>
 
@@ -116,7 +117,7 @@ TEST(mig_flags_and_geometry)
 
 /* ---- GI profiles ------------------------------------------------------- */
 
-/* Attribute flag a GI profile's NVML index implies (mig.md §1.2, §5.3). */
+/* Attribute flag a GI profile's NVML index implies (docs/geometry.md, "Index constants"). */
 static unsigned index_attrs(unsigned index)
 {
 	switch (index) {
@@ -353,7 +354,7 @@ static void check_ci(const struct vmig_model *m, const struct vmig_gi_profile *g
 		CHECK_EQ_U(cp->sm, gp->sm);
 	if ((cp->flags & VMIG_PF_DERIVED) && !rev1)
 		CHECK_EQ_U(cp->sm, (gp->sm * c / g) & ~1u);
-	/* REV1 CIs exist on Hopper 2g GIs only (mig.md §2.2). */
+	/* REV1 CIs exist on Hopper 2g GIs only (docs/catalogue.md, "Hopper's REV1 CI"). */
 	if (rev1)
 		CHECK(m->arch == VMIG_ARCH_HOPPER && g == 2 && c == 1);
 	/* Every aligned start that fits, and nothing else. */
@@ -419,12 +420,12 @@ TEST(derived_flags_are_documented_where_expected)
 	CHECK(gi("h100-nvl", 5)->flags & VMIG_PF_DERIVED);
 	CHECK(!(gi("h100-nvl", 14)->flags & VMIG_PF_DERIVED));
 	CHECK(model("a30")->flags & VMIG_MF_DERIVED);
-	/* A100-40GB CI SMs are observed (mig.md §2.2); H100 3g CIs are not. */
+	/* A100-40GB CI SMs are observed (docs/geometry.md); H100 3g CIs are not. */
 	CHECK(!(vmig_ci_profile_by_id(gi("a100-40gb", 0), 2)->flags & VMIG_PF_DERIVED));
 	CHECK(vmig_ci_profile_by_id(gi("h100-80gb", 9), 0)->flags & VMIG_PF_DERIVED);
 }
 
-/* ---- spot checks against reference/mig.md ------------------------------ */
+/* ---- spot checks against docs/geometry.md ------------------------------ */
 
 TEST(spot_a100_40gb)
 {
@@ -452,7 +453,7 @@ TEST(spot_a100_40gb)
 	CHECK(STARTS_ARE(p, 0, 1, 2, 3, 4, 5, 6));
 	CHECK(STARTS_ARE(gi("a100-40gb", 15), 0, 2, 4, 6));
 	CHECK(STARTS_ARE(gi("a100-40gb", 14), 0, 2, 4));
-	/* CI profiles of the 7g GI (mig.md §2.2). */
+	/* CI profiles of the 7g GI (docs/geometry.md, "Observed CI profiles"). */
 	p = gi("a100-40gb", 0);
 	CHECK_EQ_U(p->nci, 5);
 	const struct vmig_ci_profile *c = vmig_ci_profile_by_id(p, 2);

@@ -1,7 +1,7 @@
 /*
  * test_placement.c — the placement engine against the real catalogue: every
- * observation of mig.md §3 (auto-placement order, GI IDs, Free counts, the
- * A100 ordering issue), the CI rules of §2.3 and §4.6, the errors of each
+ * observation listed in docs/placement.md (auto-placement order, GI IDs,
+ * Free counts, the A100 ordering issue), its CI rules, the errors of each
  * mutation, and randomized properties over every MIG model.
  */
 #include <stdint.h>
@@ -64,9 +64,10 @@ static struct vmig_gi_state *create_at(struct vmig_gpu_state *g, unsigned id, un
 }
 
 /*
- * One observed auto-placement sequence of mig.md §3.2: profiles created in
- * order on an empty GPU, the starts the driver chose and (where observed
- * with swizzle 0, or implied by §3.3) the GI IDs.
+ * One observed auto-placement sequence (docs/placement.md, section 5):
+ * profiles created in order on an empty GPU, the starts the driver chose
+ * and (where observed with swizzle 0, or implied by the heap numbering of
+ * section 2) the GI IDs.
  */
 struct step {
 	unsigned profile, start, gi_id;
@@ -94,7 +95,7 @@ static void expect_sequence(const char *key, const struct step *steps, unsigned 
 	} while (0)
 
 /* ------------------------------------------------------------------------ */
-/* GI IDs (mig.md §3.3)                                                      */
+/* GI IDs (docs/placement.md, section 2)                                     */
 /* ------------------------------------------------------------------------ */
 
 TEST(gi_ids_heap_8_units)
@@ -107,11 +108,11 @@ TEST(gi_ids_heap_8_units)
 		CHECK_EQ_U(vmig_gi_id_for(m, s, 2), 3 + s / 2);
 	for (unsigned s = 0; s < 8; s++)
 		CHECK_EQ_U(vmig_gi_id_for(m, s, 1), 7 + s);
-	/* H100 (T-H100): 0:1 -> 7 ... 6:1 -> 13. */
+	/* H100, the third-party walkthrough: 0:1 -> 7 ... 6:1 -> 13. */
 	const struct vmig_model *h = vmig_model_find("h100-80gb");
 	for (unsigned s = 0; s < 7; s++)
 		CHECK_EQ_U(vmig_gi_id_for(h, s, 1), 7 + s);
-	/* A100 UG examples 1/2/3. */
+	/* A100, the User Guide's examples 1/2/3. */
 	CHECK_EQ_U(vmig_gi_id_for(m, 6, 1), 13);
 	CHECK_EQ_U(vmig_gi_id_for(m, 4, 2), 5);
 	CHECK_EQ_U(vmig_gi_id_for(m, 0, 4), 1);
@@ -137,23 +138,23 @@ TEST(gi_ids_heap_a30_and_rtx)
 	CHECK_EQ_U(vmig_gi_id_for(a30, 0, 4), 0);
 	CHECK_EQ_U(vmig_gi_id_for(a30, 0, 2), 1);
 	CHECK_EQ_U(vmig_gi_id_for(a30, 2, 2), 2);
-	for (unsigned s = 0; s < 4; s++) /* T-A30 */
+	for (unsigned s = 0; s < 4; s++) /* the A30 walkthrough */
 		CHECK_EQ_U(vmig_gi_id_for(a30, s, 1), 3 + s);
 	const struct vmig_model *rtx = vmig_model_find("rtx-pro-6000");
 	CHECK_EQ_U(vmig_gi_id_for(rtx, 0, 12), 0);
-	CHECK_EQ_U(vmig_gi_id_for(rtx, 0, 6), 1); /* T-RTX */
+	CHECK_EQ_U(vmig_gi_id_for(rtx, 0, 6), 1); /* the RTX PRO 6000 walkthrough */
 	CHECK_EQ_U(vmig_gi_id_for(rtx, 6, 6), 2);
-	for (unsigned s = 0; s < 12; s += 3) /* T-RTX: 0:3 -> 3 ... 9:3 -> 6 */
+	for (unsigned s = 0; s < 12; s += 3) /* the same: 0:3 -> 3 ... 9:3 -> 6 */
 		CHECK_EQ_U(vmig_gi_id_for(rtx, s, 3), 3 + s / 3);
 }
 
 /* ------------------------------------------------------------------------ */
-/* Auto-placement (mig.md §3.2)                                              */
+/* Auto-placement (docs/placement.md, section 5)                            */
 /* ------------------------------------------------------------------------ */
 
 TEST(auto_h100_seven_1g)
 {
-	/* T-H100: -cgi 19 x7 -> 6, 4, 5, 0, 1, 2, 3. */
+	/* The H100 walkthrough: -cgi 19 x7 -> 6, 4, 5, 0, 1, 2, 3. */
 	SEQ("h100-80gb", {19, 6, 13}, {19, 4, 11}, {19, 5, 12}, {19, 0, 7}, {19, 1, 8}, {19, 2, 9},
 	    {19, 3, 10});
 	/* The same order on A100 (dask-cuda #583) and the other 8-slice parts. */
@@ -165,29 +166,29 @@ TEST(auto_h100_seven_1g)
 
 TEST(auto_a100_user_guide_examples)
 {
-	/* UG ex. 1: 1g, 2g, 4g -> 6:1 (ID 13), 4:2 (ID 5), 0:4 (ID 1). */
+	/* User Guide example 1: 1g, 2g, 4g -> 6:1 (ID 13), 4:2 (ID 5), 0:4 (ID 1). */
 	SEQ("a100-40gb", {19, 6, 13}, {14, 4, 5}, {5, 0, 1});
-	/* UG ex. 2: 3g, 1g, 2g, 1g -> 4:4 (2), 0:1 (7), 2:2 (4), 1:1 (8). */
+	/* User Guide example 2: 3g, 1g, 2g, 1g -> 4:4 (2), 0:1 (7), 2:2 (4), 1:1 (8). */
 	SEQ("a100-40gb", {9, 4, 2}, {19, 0, 7}, {14, 2, 4}, {19, 1, 8});
-	/* UG ex. 3: 2g then 5x 1g -> 4:2, then 6, 0, 1, 2, 3. */
+	/* User Guide example 3: 2g then 5x 1g -> 4:2, then 6, 0, 1, 2, 3. */
 	SEQ("a100-40gb", {14, 4, 5}, {19, 6, 13}, {19, 0, 7}, {19, 1, 8}, {19, 2, 9}, {19, 3, 10});
-	/* T-A100-580: 4g, 2g, 1g -> 0:4, 4:2, 6:1 (IDs observed with swizzle 4). */
+	/* An A100 with driver 580: 4g, 2g, 1g -> 0:4, 4:2, 6:1 (IDs observed with swizzle 4). */
 	SEQ("a100-40gb", {5, 0, 1}, {14, 4, 5}, {19, 6, 13});
-	/* UG: 2x 3g -> 4:4 then 0:4. */
+	/* The User Guide: 2x 3g -> 4:4 then 0:4. */
 	SEQ("a100-40gb", {9, 4, 2}, {9, 0, 1});
 	SEQ("a100-80gb", {9, 4, 2}, {9, 0, 1});
 }
 
 TEST(auto_rtx_pro_6000)
 {
-	/* T-RTX: 4x 1g -> 0, 3, 6, 9; 2g, 1g, 1g -> 0:6, 6:3, 9:3. */
+	/* The RTX PRO 6000 walkthrough: 4x 1g -> 0, 3, 6, 9; 2g, 1g, 1g -> 0:6, 6:3, 9:3. */
 	SEQ("rtx-pro-6000", {14, 0, 3}, {14, 3, 4}, {14, 6, 5}, {14, 9, 6});
 	SEQ("rtx-pro-6000", {5, 0, 1}, {14, 6, 5}, {14, 9, 6});
 }
 
 TEST(auto_a100_known_ordering_issue)
 {
-	/* UG-start: -cgi 19,19,14,9 fails on 9 with Insufficient Resources ... */
+	/* The User Guide: -cgi 19,19,14,9 fails on 9 with Insufficient Resources ... */
 	struct vmig_gpu_state g = gpu_of("a100-40gb");
 	CHECK(create_auto(&g, 19) != NULL);
 	CHECK(create_auto(&g, 19) != NULL);
@@ -209,7 +210,7 @@ TEST(auto_a100_known_ordering_issue)
 }
 
 /*
- * Consequences of the rule where no trace exists (docs/placement.md §5):
+ * Consequences of the rule where no trace exists (docs/placement.md, section 5):
  * they pin the rule so that a change to it is deliberate, not observations.
  */
 TEST(auto_rule_consequences)
@@ -245,7 +246,7 @@ TEST(auto_choose_matches_create)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Free counts (mig.md §3.5, §1.1)                                          */
+/* Free counts (docs/placement.md, sections 3 and 4)                        */
 /* ------------------------------------------------------------------------ */
 
 TEST(remaining_empty_equals_instances)
@@ -268,7 +269,7 @@ TEST(remaining_empty_equals_instances)
 
 TEST(remaining_a100_with_3g_upper_half)
 {
-	/* §3.5: one 3g at 4:4 -> 1g 4, 2g 2, 3g 1, 4g 1, 7g 0. */
+	/* docs/placement.md, section 4: one 3g at 4:4 -> 1g 4, 2g 2, 3g 1, 4g 1, 7g 0. */
 	struct vmig_gpu_state g = gpu_of("a100-40gb");
 	CHECK(create_at(&g, 9, 4) != NULL);
 	CHECK_EQ_U(vmig_gpu_occupied(&g), 0xf0);
@@ -307,7 +308,7 @@ TEST(remaining_instance_count_caps)
 
 TEST(media_engine_exclusivity_rtx)
 {
-	/* mig.md §1.1: a +me.all GI shuts out every profile but the -me ones. */
+	/* docs/placement.md, section 3: a +me.all GI shuts out every profile but the -me ones. */
 	struct vmig_gpu_state g = gpu_of("rtx-pro-6000");
 	CHECK(create_auto(&g, 65) != NULL); /* 1g.24gb+me.all */
 	const unsigned shut[] = {14, 21, 47, 65, 5, 35, 64, 0, 32};
@@ -424,7 +425,7 @@ TEST(destroy_gi_in_use)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Compute instances (mig.md §2.3, §4.6)                                     */
+/* Compute instances (docs/placement.md, section 6)                         */
 /* ------------------------------------------------------------------------ */
 
 static const struct vmig_ci_profile *cip(const struct vmig_gi_profile *gp, unsigned id)
@@ -465,7 +466,7 @@ TEST(ci_lowest_start_and_id)
 	CHECK_EQ_U(gi->ci[1].start, 1);
 	for (unsigned i = 0; i < 3; i++)
 		CHECK_EQ_I(vmig_gpu_destroy_ci(&g, gid, i, &e), 0);
-	/* The full 3g.20gb CI: ID 0 at 0:3; then 1c shows 0/3 (§4.6). */
+	/* The full 3g.20gb CI: ID 0 at 0:3; then 1c shows 0/3, as a real -lcip does. */
 	CHECK_EQ_I(vmig_gpu_create_ci(&g, gid, cip(gp, 2), NULL, &id, &e), 0);
 	CHECK_EQ_U(id, 0);
 	CHECK_EQ_U(gi->ci[0].start, 0);
@@ -477,7 +478,7 @@ TEST(ci_lowest_start_and_id)
 
 TEST(ci_free_counts_2g)
 {
-	/* T-A100-580: after one 1c.2g.10gb, -lcip shows 1c 1/2 and 2g 0/1. */
+	/* An A100 with driver 580: after one 1c.2g.10gb, -lcip shows 1c 1/2 and 2g 0/1. */
 	struct vmig_gpu_state g = gpu_of("a100-40gb");
 	struct vmig_gi_state *gi = create_auto(&g, 14);
 	CHECK(gi != NULL);
@@ -492,7 +493,7 @@ TEST(ci_free_counts_2g)
 	CHECK_EQ_I(vmig_gpu_create_ci(&g, gi->id, cip(gp, 0), NULL, &id, NULL), 0);
 	CHECK_EQ_U(id, 1);
 	CHECK_EQ_U(gi->ci[1].start, 1);
-	/* 4g GI: 4g (ID 3) default CI at 0:4, ID 0 (§2.3). */
+	/* 4g GI: 4g (ID 3) default CI at 0:4, ID 0, as observed. */
 	struct vmig_gpu_state h = gpu_of("a100-40gb");
 	gi = create_auto(&h, 5);
 	CHECK(gi != NULL);

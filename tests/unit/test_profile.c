@@ -160,7 +160,7 @@ TEST(format_errors)
 
 TEST(mem_gb_rule)
 {
-	/* The check values of mig.md §5.7 / ecosystem.md §1.2. */
+	/* The check values of docs/profile-names.md, "The GB number". */
 	CHECK_EQ_U(vmig_profile_mem_gb(4864, 40960), 5);
 	CHECK_EQ_U(vmig_profile_mem_gb(9856, 40960), 10);
 	CHECK_EQ_U(vmig_profile_mem_gb(19968, 40960), 20);
