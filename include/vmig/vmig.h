@@ -57,7 +57,11 @@ VMIG_API int vmig_from_nvml(int nvml_code);
 /*
  * Set *e (which may be NULL) to code and the formatted message, and return
  * -code (code may be given with either sign).  With fmt NULL the message is
- * vmig_strerror(code).
+ * vmig_strerror(code).  In fmt, "%m" stands for vmig_strerror(code) and takes
+ * no argument, as glibc's %m stands for strerror(errno): write
+ * vmig_err_set(err, VMIG_E_NOT_FOUND, "destroying GPU instance %u: %m", id)
+ * for "destroying GPU instance 3: Not Found"; "%%m" is a literal "%m".  A
+ * format that would expand past twice the size of msg gets the bare text.
  */
 VMIG_API int vmig_err_set(struct vmig_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
