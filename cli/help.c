@@ -127,7 +127,8 @@ void cli_help_sim(FILE *f)
 	      "                            instances only with --force; later GPUs move\n"
 	      "                            down one index\n"
 	      "  reset [MODEL...]          replace the simulated GPUs by new ones of the given\n"
-	      "                            models (default: one h100-80gb), without instances\n"
+	      "                            models (default: one " VMIG_SIM_DEFAULT_MODEL
+	      "), without instances\n"
 	      "\n"
 	      "Options: -n, --count=N; -f, --force; -h, --help.\n",
 	      f);

@@ -329,8 +329,10 @@ VMIG_API int vmig_gpu_destroy_ci(struct vmig_gpu_state *g, unsigned gi_id, unsig
 /* ------------------------------------------------------------------------ */
 
 #define VMIG_STATE_VERSION 1
+/* The model of the one GPU of a state never written, and of vmig_sim_reset without models. */
+#define VMIG_SIM_DEFAULT_MODEL "h100-80gb"
 
-/* A state never written: one simulated h100-80gb. */
+/* A state never written: one simulated VMIG_SIM_DEFAULT_MODEL. */
 VMIG_API void vmig_state_init_default(struct vmig_state *st);
 /* Append a simulated GPU of the model (new random UUID, serial, bus id). */
 VMIG_API int vmig_state_add_gpu(struct vmig_state *st, const struct vmig_model *m,
@@ -360,6 +362,48 @@ VMIG_API void vmig_store_abort(struct vmig_store *s);
  * call (a shared mapping), so that caches can tell cheaply that nothing changed.
  */
 VMIG_API uint64_t vmig_store_generation(const struct vmig_store *s);
+
+/* ------------------------------------------------------------------------ */
+/* The simulated inventory: which simulated GPUs exist (lib/inventory.c)     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * How vmig_sim_add and vmig_sim_reset make the simulated GPUs they create.
+ * A NULL pointer means the defaults, and so does a struct of zeroes: fields
+ * are only ever added, each with a zero value that keeps the behaviour of
+ * before, so initialise one with {0} or designated initializers.
+ */
+struct vmig_sim_gpu_opts {
+	unsigned flags; /* none defined yet: 0 (others are INVALID_ARGUMENT) */
+};
+
+/*
+ * Each call opens the state directory dir (NULL: as vmig_store_open) and
+ * makes its change in one transaction: a refused or failed call leaves the
+ * state as it was.  *ret (may be NULL) gets the state as committed.
+ * Unknown model keys are INVALID_ARGUMENT.
+ *
+ * vmig_sim_add appends count (>= 1) GPUs of a model; INSUFFICIENT_RESOURCES
+ * when that would pass VMIG_MAX_GPUS.
+ */
+VMIG_API int vmig_sim_add(const char *dir, const char *model, unsigned count,
+			  const struct vmig_sim_gpu_opts *opts, struct vmig_state *ret,
+			  struct vmig_err *err);
+/*
+ * Remove GPU index; later GPUs move down one.  NOT_FOUND for no such GPU,
+ * INVALID_ARGUMENT for one that is not simulated, IN_USE for one that holds
+ * GPU instances unless force (they go with it).
+ */
+VMIG_API int vmig_sim_remove(const char *dir, unsigned index, bool force, struct vmig_state *ret,
+			     struct vmig_err *err);
+/*
+ * Replace every simulated GPU by one new GPU per model key, in order, without
+ * instances (n 0: one VMIG_SIM_DEFAULT_MODEL); records of software partitions
+ * stay.  INSUFFICIENT_RESOURCES when they would pass VMIG_MAX_GPUS.
+ */
+VMIG_API int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
+			    const struct vmig_sim_gpu_opts *opts, struct vmig_state *ret,
+			    struct vmig_err *err);
 
 /* ------------------------------------------------------------------------ */
 /* Backends and the context the CLI works through (lib/ctx.c, lib/backend/) */
