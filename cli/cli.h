@@ -5,7 +5,8 @@
  * parser (args.c, args_verbs.c, list.c) turns argv into a cli_cmd without
  * touching anything outside its arguments, so the fuzz target can call it
  * on any input; the executors (gpu.c, mig_list.c, mig_ops.c, sim.c) carry a
- * parsed command out through libvmig.  Verbs are one table (verbs.def).
+ * parsed command out through libvmig.  Verbs are one table (verbs.def);
+ * run.c holds both halves of `vmig run`.
  *
  * Cross-file names here use the cli_ prefix: the command is an executable,
  * its names never reach another process, and the prefix keeps them apart
@@ -76,7 +77,7 @@ enum cli_action {
 	CLI_DGI,
 	CLI_CCI,
 	CLI_DCI,
-	CLI_RG, /* -rg: compute share of software GPU instances (run.c) */
+	CLI_RG, /* -rg: compute share of software GPU instances */
 	/* vmig sim */
 	CLI_SIM_HELP,
 	CLI_SIM_MODELS,
@@ -190,9 +191,8 @@ int cli_check_gpu_selector(const char *s);
 #include "verbs.def"
 #undef VMIG_VERB
 
-/* Software partitions (run.c): --soft, and the value of mig -rg. */
+/* --soft: the soft backend, as --backend soft (args.c). */
 int cli_parse_soft(struct cli_parser *p, struct cli_cmd *cmd);
-int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
 
 /* ---- execution ---- */
 
@@ -254,10 +254,8 @@ void cli_help_sim(FILE *f);
 
 /* Top-level actions (gpu.c). */
 int cli_exec_top(const struct cli_cmd *cmd);
-/* -L (gpu.c); mig listings (mig_list.c); changes (mig_ops.c). */
+/* -L (gpu.c); mig listings (mig_list.c); changes, -rg included (mig_ops.c). */
 int cli_mig_list(const struct cli_cmd *cmd, struct cli_view *v);
 int cli_mig_change(const struct cli_cmd *cmd, struct cli_view *v);
-/* mig -rg (run.c). */
-int cli_mig_share(const struct cli_cmd *cmd, struct cli_view *v);
 
 #endif

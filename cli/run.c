@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "run.h"
 
 #define INTERPOSER "libvmig-cuda.so"
 
@@ -535,69 +534,4 @@ int cli_exec_run(const struct cli_cmd *cmd)
 	int e = errno;
 	return cli_errorf(e == ENOENT ? 127 : 126, "cannot run '%s': %s", cmd->rest_argv[0],
 			  strerror(e));
-}
-
-int vmig__cli_run(int argc, char **argv)
-{
-	static struct cli_cmd cmd;
-	char err[CLI_ERR_LEN] = "";
-	struct cli_parser p = {
-	    .argc = argc, .i = 1, .argv = argv, .err = err, .errsize = sizeof(err)};
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.verb = CLI_VERB_run;
-	if (cli_parse_run(&p, &cmd) < 0) {
-		fprintf(stderr, "vmig: %s\n", err);
-		return 2;
-	}
-	return cli_exec_run(&cmd);
-}
-
-/* ---- --soft and mig -rg ---- */
-
-int cli_parse_soft(struct cli_parser *p, struct cli_cmd *cmd)
-{
-	if (cmd->backend && strcmp(cmd->backend, "soft") != 0)
-		return cli_fail(p, "options --soft and --backend %s cannot be used together",
-				cmd->backend);
-	cmd->backend = "soft";
-	return 0;
-}
-
-int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
-{
-	if (cli_parse_uint(v, 100, &cmd->share) < 0 || cmd->share == 0)
-		return cli_fail(p, "invalid compute share '%.32s' (a percentage, 1 to 100)", v);
-	return 0;
-}
-
-int cli_mig_share(const struct cli_cmd *cmd, struct cli_view *v)
-{
-	const struct vmig_gi_state *gis[VMIG_MAX_GIS];
-	bool tgt[VMIG_MAX_GPUS];
-	int status = 0;
-	if (cli_mig_targets(cmd, v, true, tgt, &status) < 0 ||
-	    cli_check_instances(cmd, v, tgt, &status) < 0)
-		return status;
-	for (unsigned x = 0; x < v->st->ngpu; x++) {
-		unsigned n = tgt[x] ? cli_mig_gis(cmd, &v->st->gpu[x], gis) : 0;
-		for (unsigned k = 0; k < n; k++) {
-			struct vmig_err err = {0};
-			int r = vmig_set_share(v->ctx, x, gis[k]->id, cmd->share, &err);
-			if (r < 0) {
-				printf(
-				    "Unable to set the compute share of GPU instance ID %2u on GPU "
-				    "%2u: %s\n",
-				    gis[k]->id, x, vmig_strerror(r));
-				printf("Failed to set compute shares: %s\n", vmig_strerror(r));
-				if (err.msg[0])
-					fprintf(stderr, "vmig: %s\n", err.msg);
-				return cli_status(r);
-			}
-			printf(
-			    "Successfully set the compute share of GPU instance ID %2u on GPU %2u "
-			    "to %u%%\n",
-			    gis[k]->id, x, cmd->share);
-		}
-	}
-	return 0;
 }
