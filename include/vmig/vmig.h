@@ -22,6 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The environment of `vmig run` and its lengths (struct vmig_soft_limits). */
+#include "run_env.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -458,12 +461,15 @@ VMIG_API int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, 
 /* The soft state directory: $VMIG_SOFT_STATE_DIR, else <state dir>/soft. */
 VMIG_API int vmig_soft_dir(char *buf, size_t size, struct vmig_err *err);
 
-/* The limits the interposer enforces for one software GPU instance. */
+/*
+ * The limits the interposer enforces for one software GPU instance: what
+ * `vmig run` puts in the program's environment (run_env.h).
+ */
 struct vmig_soft_limits {
-	char partition[64];   /* VMIG_PARTITION: "<GPU UUID>/gi<N>" */
-	uint64_t mem_bytes;   /* VMIG_MEM_LIMIT: the GI profile's memory */
-	unsigned compute_pct; /* VMIG_COMPUTE_PCT: share_pct, else the profile's SM fraction */
-	char acct_path[4096]; /* VMIG_ACCOUNTING: <soft dir>/acct/<GPU UUID>-gi<N> */
+	char partition[VMIG_PARTITION_LEN]; /* VMIG_ENV_PARTITION: "<GPU UUID>/gi<N>" */
+	uint64_t mem_bytes;		    /* VMIG_ENV_MEM_LIMIT: the GI profile's memory */
+	unsigned compute_pct;		    /* VMIG_ENV_COMPUTE_PCT: share_pct, else by SMs */
+	char acct_path[VMIG_ACCT_PATH_LEN]; /* VMIG_ENV_ACCOUNTING: <soft dir>/acct/<uuid>-gi<N> */
 };
 
 /* Limits of GI gi_id of a GPU from a soft snapshot; NOT_FOUND if it has no such GI. */
