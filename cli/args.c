@@ -146,6 +146,15 @@ int cli_parse_backend(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 	return 0;
 }
 
+int cli_parse_soft(struct cli_parser *p, struct cli_cmd *cmd)
+{
+	if (cmd->backend && strcmp(cmd->backend, "soft") != 0)
+		return cli_fail(p, "options --soft and --backend %s cannot be used together",
+				cmd->backend);
+	cmd->backend = "soft";
+	return 0;
+}
+
 int cli_parse_gpu_ids(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 {
 	if (cmd->has_gpus)

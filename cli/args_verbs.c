@@ -1,7 +1,8 @@
 /*
  * args_verbs.c — the parsers of the verbs in verbs.def: `vmig mig` (every
- * option of nvidia-smi mig, short and long) and `vmig sim`.  Like args.c,
- * pure: argv in, struct cli_cmd or one message out.
+ * option of nvidia-smi mig, short and long, from the list in mig_opts.def)
+ * and `vmig sim`.  Like args.c, pure: argv in, struct cli_cmd or one
+ * message out.
  */
 #include <string.h>
 
@@ -11,99 +12,59 @@
 
 /* ---- vmig mig ---- */
 
-enum mig_opt {
-	MO_HELP,
-	MO_BACKEND,
-	MO_SOFT,
-	MO_RG,
-	MO_ID,
-	MO_GI,
-	MO_CI,
-	MO_LGIP,
-	MO_LGIPP,
-	MO_C,
-	MO_CGI,
-	MO_DGI,
-	MO_LGI,
-	MO_LCIP,
-	MO_LCIPP,
-	MO_CCI,
-	MO_DCI,
-	MO_LCI,
+const struct cli_mig_opt cli_mig_opts[CLI_MO__COUNT] = {
+#define VMIG_MIG_OPT(id, s, l, arg, metavar, action, gi, ci, section, help)                        \
+	[CLI_MO_##id] = {s,                                                                        \
+			 l,                                                                        \
+			 CLI_ARG_##arg,                                                            \
+			 metavar,                                                                  \
+			 CLI_##action,                                                             \
+			 CLI_MIG_USE_##gi,                                                         \
+			 CLI_MIG_USE_##ci,                                                         \
+			 CLI_MIG_SEC_##section,                                                    \
+			 help},
+#include "mig_opts.def"
+#undef VMIG_MIG_OPT
 };
 
+/* The same list as cli_next reads it: the id is the index into cli_mig_opts. */
 static const struct cli_opt mig_opts[] = {
-    {"-h", "--help", CLI_ARG_NONE, MO_HELP},
-    {NULL, "--backend", CLI_ARG_REQ, MO_BACKEND},
-    {NULL, "--soft", CLI_ARG_NONE, MO_SOFT},
-    {"-rg", "--compute-share", CLI_ARG_REQ, MO_RG},
-    {"-i", "--id", CLI_ARG_REQ, MO_ID},
-    {"-gi", "--gpu-instance-id", CLI_ARG_REQ, MO_GI},
-    {"-ci", "--compute-instance-id", CLI_ARG_REQ, MO_CI},
-    {"-lgip", "--list-gpu-instance-profiles", CLI_ARG_NONE, MO_LGIP},
-    {"-lgipp", "--list-gpu-instance-possible-placements", CLI_ARG_NONE, MO_LGIPP},
-    {"-C", "--default-compute-instance", CLI_ARG_NONE, MO_C},
-    {"-cgi", "--create-gpu-instance", CLI_ARG_REQ, MO_CGI},
-    {"-dgi", "--destroy-gpu-instance", CLI_ARG_NONE, MO_DGI},
-    {"-lgi", "--list-gpu-instances", CLI_ARG_NONE, MO_LGI},
-    {"-lcip", "--list-compute-instance-profiles", CLI_ARG_NONE, MO_LCIP},
-    {"-lcipp", "--list-compute-instance-possible-placements", CLI_ARG_NONE, MO_LCIPP},
-    {"-cci", "--create-compute-instance", CLI_ARG_OPT, MO_CCI},
-    {"-dci", "--destroy-compute-instance", CLI_ARG_NONE, MO_DCI},
-    {"-lci", "--list-compute-instances", CLI_ARG_NONE, MO_LCI},
+#define VMIG_MIG_OPT(id, s, l, arg, metavar, action, gi, ci, section, help)                        \
+	{s, l, CLI_ARG_##arg, CLI_MO_##id},
+#include "mig_opts.def"
+#undef VMIG_MIG_OPT
     {NULL, NULL, CLI_ARG_NONE, 0},
 };
 
-/* The action each action option selects (CLI_NONE: not an action). */
-static enum cli_action mig_action(int id)
+/* mig -rg: a percentage of the GPU's compute time, 1 to 100. */
+static int parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 {
-	switch (id) {
-	case MO_LGIP:
-		return CLI_LGIP;
-	case MO_LGIPP:
-		return CLI_LGIPP;
-	case MO_CGI:
-		return CLI_CGI;
-	case MO_DGI:
-		return CLI_DGI;
-	case MO_LGI:
-		return CLI_LGI;
-	case MO_LCIP:
-		return CLI_LCIP;
-	case MO_LCIPP:
-		return CLI_LCIPP;
-	case MO_CCI:
-		return CLI_CCI;
-	case MO_DCI:
-		return CLI_DCI;
-	case MO_LCI:
-		return CLI_LCI;
-	case MO_RG:
-		return CLI_RG;
-	}
-	return CLI_NONE;
+	if (cli_parse_uint(v, 100, &cmd->share) < 0 || cmd->share == 0)
+		return cli_fail(p, "invalid compute share '%.32s' (a percentage, 1 to 100)", v);
+	return 0;
 }
 
+/* Options that select no operation: they set what an operation works on. */
 static int mig_selector(struct cli_parser *p, struct cli_cmd *cmd, int id, const char *v)
 {
 	switch (id) {
-	case MO_BACKEND:
+	case CLI_MO_BACKEND:
 		return cli_parse_backend(p, cmd, v);
-	case MO_SOFT:
+	case CLI_MO_SOFT:
 		return cli_parse_soft(p, cmd);
-	case MO_ID:
+	case CLI_MO_ID:
 		return cli_parse_gpu_ids(p, cmd, v);
-	case MO_GI:
+	case CLI_MO_GI:
 		if (cmd->has_gi)
 			return cli_fail(p, "option -gi given twice");
 		cmd->has_gi = true;
 		return cli_parse_ids(v, "GPU instance ID", &cmd->gi, p->err, p->errsize);
-	case MO_CI:
+	case CLI_MO_CI:
 		if (cmd->has_ci)
 			return cli_fail(p, "option -ci given twice");
 		cmd->has_ci = true;
 		return cli_parse_ids(v, "compute instance ID", &cmd->ci, p->err, p->errsize);
-	case MO_C:
+	case CLI_MO_C:
 		if (cmd->default_ci)
 			return cli_fail(p, "option -C given twice");
 		cmd->default_ci = true;
@@ -112,22 +73,42 @@ static int mig_selector(struct cli_parser *p, struct cli_cmd *cmd, int id, const
 	return cli_fail(p, "internal error: option %d", id);
 }
 
-/* Which selectors each operation takes, as nvidia-smi documents them. */
+/* The entry of the option that selects operation a; NULL for none. */
+static const struct cli_mig_opt *mig_operation(enum cli_action a)
+{
+	for (unsigned k = 0; a != CLI_NONE && k < CLI_MO__COUNT; k++)
+		if (cli_mig_opts[k].action == a)
+			return &cli_mig_opts[k];
+	return NULL;
+}
+
+/* "no operation given", naming every operation of the list. */
+static int no_operation(struct cli_parser *p)
+{
+	char ops[CLI_ERR_LEN] = "";
+	size_t n = 0;
+	for (unsigned k = 0; k < CLI_MO__COUNT && n < sizeof(ops); k++) {
+		const struct cli_mig_opt *o = &cli_mig_opts[k];
+		if (o->section == CLI_MIG_SEC_OP && o->action != CLI_NONE)
+			n += (size_t)snprintf(ops + n, sizeof(ops) - n, "%s%s", n ? ", " : "",
+					      o->s ? o->s : o->l);
+	}
+	return cli_fail(p, "mig: no operation given (%s; see vmig mig --help)", ops);
+}
+
+/* Which selectors the operation takes (mig_opts.def, as nvidia-smi documents them). */
 static int mig_check(struct cli_parser *p, struct cli_cmd *cmd)
 {
-	enum cli_action a = cmd->action;
-	if (a == CLI_NONE)
-		return cli_fail(p, "mig: no operation given (-lgip, -lgipp, -lgi, -cgi, -dgi, "
-				   "-lcip, -lcipp, -lci, -cci, -dci; see vmig mig --help)");
-	if (cmd->default_ci && a != CLI_CGI)
+	const struct cli_mig_opt *op = mig_operation(cmd->action);
+	if (!op)
+		return no_operation(p);
+	if (cmd->default_ci && cmd->action != CLI_CGI)
 		return cli_fail(p, "option -C is only used with -cgi");
-	bool gi_ok = a == CLI_LGI || a == CLI_DGI || a == CLI_LCIP || a == CLI_LCIPP ||
-		     a == CLI_LCI || a == CLI_CCI || a == CLI_DCI || a == CLI_RG;
-	if (cmd->has_gi && !gi_ok)
+	if (cmd->has_gi && op->gi == CLI_MIG_USE_NO)
 		return cli_fail(p, "option -gi cannot be used with %s", cmd->action_opt);
-	if (cmd->has_ci && a != CLI_LCI && a != CLI_DCI)
+	if (cmd->has_ci && op->ci == CLI_MIG_USE_NO)
 		return cli_fail(p, "option -ci cannot be used with %s", cmd->action_opt);
-	if (a == CLI_RG && !cmd->has_gi)
+	if (op->gi == CLI_MIG_USE_NEED && !cmd->has_gi)
 		return cli_fail(p, "option %s needs -gi (the GPU instances to set)",
 				cmd->action_opt);
 	return 0;
@@ -141,11 +122,11 @@ int cli_parse_mig(struct cli_parser *p, struct cli_cmd *cmd)
 	while ((r = cli_next(p, mig_opts, &o, &v)) > 0) {
 		if (!o)
 			return cli_fail(p, "mig: unexpected argument '%.64s'", v);
-		if (o->id == MO_HELP) {
+		enum cli_action a = cli_mig_opts[o->id].action;
+		if (a == CLI_MIG_HELP) {
 			cmd->action = CLI_MIG_HELP;
 			return 0;
 		}
-		enum cli_action a = mig_action(o->id);
 		if (a == CLI_NONE) {
 			if (mig_selector(p, cmd, o->id, v) < 0)
 				return -1;
@@ -154,7 +135,7 @@ int cli_parse_mig(struct cli_parser *p, struct cli_cmd *cmd)
 		if (cli_set_action(p, cmd, a, p->opt_name) < 0)
 			return -1;
 		if (a == CLI_RG) {
-			if (cli_parse_share(p, cmd, v) < 0)
+			if (parse_share(p, cmd, v) < 0)
 				return -1;
 		} else if (v) {
 			if (cli_parse_words(v, "profile", &cmd->profiles, p->err, p->errsize) < 0)

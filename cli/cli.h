@@ -5,7 +5,9 @@
  * parser (args.c, args_verbs.c, list.c) turns argv into a cli_cmd without
  * touching anything outside its arguments, so the fuzz target can call it
  * on any input; the executors (gpu.c, mig_list.c, mig_ops.c, sim.c) carry a
- * parsed command out through libvmig.  Verbs are one table (verbs.def).
+ * parsed command out through libvmig.  Verbs are one table (verbs.def), the
+ * options of `vmig mig` another (mig_opts.def); run.c holds both halves of
+ * `vmig run`.
  *
  * Cross-file names here use the cli_ prefix: the command is an executable,
  * its names never reach another process, and the prefix keeps them apart
@@ -76,7 +78,7 @@ enum cli_action {
 	CLI_DGI,
 	CLI_CCI,
 	CLI_DCI,
-	CLI_RG, /* -rg: compute share of software GPU instances (run.c) */
+	CLI_RG, /* -rg: compute share of software GPU instances */
 	/* vmig sim */
 	CLI_SIM_HELP,
 	CLI_SIM_MODELS,
@@ -166,6 +168,30 @@ int cli_fail(struct cli_parser *p, const char *fmt, ...) __attribute__((format(p
 /* Choose the action; a second, different one is a conflict. */
 int cli_set_action(struct cli_parser *p, struct cli_cmd *cmd, enum cli_action a, const char *opt);
 
+/* ---- the options of vmig mig: one list, mig_opts.def ---- */
+
+enum cli_mig_opt_id {
+#define VMIG_MIG_OPT(id, s, l, arg, metavar, action, gi, ci, section, help) CLI_MO_##id,
+#include "mig_opts.def"
+#undef VMIG_MIG_OPT
+	CLI_MO__COUNT
+};
+/* Whether an operation takes -gi / -ci. */
+enum cli_mig_use { CLI_MIG_USE_NO, CLI_MIG_USE_YES, CLI_MIG_USE_NEED };
+/* The part of `vmig mig --help` that lists an option. */
+enum cli_mig_section { CLI_MIG_SEC_SEL, CLI_MIG_SEC_OP, CLI_MIG_SEC_OTHER };
+struct cli_mig_opt {
+	const char *s, *l; /* short name or NULL, long name */
+	enum cli_arg arg;
+	const char *metavar;	/* the value's name in the help, NULL without a value */
+	enum cli_action action; /* the operation it selects; CLI_NONE: selector, modifier */
+	enum cli_mig_use gi, ci;
+	enum cli_mig_section section;
+	const char *help; /* one paragraph; the help wraps it */
+};
+/* The list expanded, indexed by enum cli_mig_opt_id (args_verbs.c). */
+extern const struct cli_mig_opt cli_mig_opts[CLI_MO__COUNT];
+
 /* --backend NAME. */
 int cli_parse_backend(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
 /* -i / --id: a comma list of GPU selectors. */
@@ -190,9 +216,8 @@ int cli_check_gpu_selector(const char *s);
 #include "verbs.def"
 #undef VMIG_VERB
 
-/* Software partitions (run.c): --soft, and the value of mig -rg. */
+/* --soft: the soft backend, as --backend soft (args.c). */
 int cli_parse_soft(struct cli_parser *p, struct cli_cmd *cmd);
-int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
 
 /* ---- execution ---- */
 
@@ -254,10 +279,8 @@ void cli_help_sim(FILE *f);
 
 /* Top-level actions (gpu.c). */
 int cli_exec_top(const struct cli_cmd *cmd);
-/* -L (gpu.c); mig listings (mig_list.c); changes (mig_ops.c). */
+/* -L (gpu.c); mig listings (mig_list.c); changes, -rg included (mig_ops.c). */
 int cli_mig_list(const struct cli_cmd *cmd, struct cli_view *v);
 int cli_mig_change(const struct cli_cmd *cmd, struct cli_view *v);
-/* mig -rg (run.c). */
-int cli_mig_share(const struct cli_cmd *cmd, struct cli_view *v);
 
 #endif

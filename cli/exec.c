@@ -168,10 +168,8 @@ int cli_exec_mig(const struct cli_cmd *cmd)
 	case CLI_DGI:
 	case CLI_CCI:
 	case CLI_DCI:
-		status = cli_mig_change(cmd, &v);
-		break;
 	case CLI_RG:
-		status = cli_mig_share(cmd, &v);
+		status = cli_mig_change(cmd, &v);
 		break;
 	default:
 		status = cli_mig_list(cmd, &v);

@@ -1,8 +1,11 @@
 /*
  * help.c — the text of `vmig --help`, `vmig mig --help` and `vmig sim
- * --help`.  The list of verbs comes from verbs.def, so a new verb shows up
- * here without a second list to keep in step.
+ * --help`.  The list of verbs comes from verbs.def and the options of
+ * `vmig mig` from mig_opts.def, so a new verb or option shows up here
+ * without a second list to keep in step.
  */
+#include <string.h>
+
 #include "cli.h"
 
 void cli_help_top(FILE *f)
@@ -53,6 +56,74 @@ void cli_help_top(FILE *f)
 	      f);
 }
 
+/* Layout of the option lists: descriptions start at HELP_COL, lines end by HELP_WIDTH. */
+#define HELP_COL   35
+#define HELP_WIDTH 80
+
+/* "  -gi,    --gpu-instance-id=IDS": an option's names as the help shows them. */
+static void opt_names(const struct cli_mig_opt *o, char *buf, size_t size)
+{
+	char sh[16];
+	snprintf(sh, sizeof(sh), "%s%s", o->s ? o->s : "", o->s ? "," : "");
+	snprintf(buf, size, "  %-8s%s%s%s%s", sh, o->l,
+		 o->arg == CLI_ARG_OPT	 ? "[="
+		 : o->arg == CLI_ARG_REQ ? "="
+					 : "",
+		 o->metavar ? o->metavar : "", o->arg == CLI_ARG_OPT ? "]" : "");
+}
+
+/*
+ * The names, then the text word by word from HELP_COL, a line broken before
+ * a word that would pass HELP_WIDTH.  Names that reach HELP_COL take their
+ * own line.
+ */
+static void help_entry(FILE *f, const char *names, const char *text)
+{
+	size_t col = strlen(names);
+	bool fresh = true; /* no word on this line yet */
+	fputs(names, f);
+	if (col >= HELP_COL) {
+		fputc('\n', f);
+		col = 0;
+	}
+	for (const char *w = text + strspn(text, " "); *w; w += strspn(w, " ")) {
+		size_t len = strcspn(w, " ");
+		if (!fresh && col + 1 + len > HELP_WIDTH) {
+			fputc('\n', f);
+			col = 0;
+			fresh = true;
+		}
+		if (fresh)
+			fprintf(f, "%*s", (int)(HELP_COL - col), "");
+		else
+			fputc(' ', f);
+		col = (fresh ? HELP_COL : col + 1) + len;
+		fwrite(w, 1, len, f);
+		fresh = false;
+		w += len;
+	}
+	fputc('\n', f);
+}
+
+/* The options of one section of mig_opts.def; an operation's text says which selectors it takes. */
+static void help_section(FILE *f, enum cli_mig_section section)
+{
+	char names[128], text[512];
+	for (unsigned k = 0; k < CLI_MO__COUNT; k++) {
+		const struct cli_mig_opt *o = &cli_mig_opts[k];
+		if (o->section != section)
+			continue;
+		opt_names(o, names, sizeof(names));
+		if (o->section == CLI_MIG_SEC_OP && o->action != CLI_NONE)
+			snprintf(text, sizeof(text), "%s (-i%s%s)", o->help,
+				 o->gi != CLI_MIG_USE_NO ? ", -gi" : "",
+				 o->ci != CLI_MIG_USE_NO ? ", -ci" : "");
+		else
+			snprintf(text, sizeof(text), "%s", o->help);
+		help_entry(f, names, text);
+	}
+}
+
 void cli_help_mig(FILE *f)
 {
 	fputs("Usage: vmig mig [OPTIONS]\n"
@@ -60,51 +131,14 @@ void cli_help_mig(FILE *f)
 	      "GPU instances (GIs) and compute instances (CIs), in nvidia-smi mig's dialect.\n"
 	      "Without -i, every MIG-enabled GPU is used.\n"
 	      "\n"
-	      "Selectors:\n"
-	      "  -i,     --id=IDS                  GPUs: indexes, PCI bus ids or UUIDs,\n"
-	      "                                   comma-separated\n"
-	      "  -gi,    --gpu-instance-id=IDS     GPU instance IDs, comma-separated\n"
-	      "  -ci,    --compute-instance-id=IDS compute instance IDs, comma-separated\n"
-	      "\n"
-	      "Operations (one per command):\n"
-	      "  -lgip,  --list-gpu-instance-profiles\n"
-	      "                                   list the GPU instance profiles (-i)\n"
-	      "  -lgipp, --list-gpu-instance-possible-placements\n"
-	      "                                   list the possible placements of each GPU\n"
-	      "                                   instance profile as {Start,...}:Size (-i)\n"
-	      "  -cgi,   --create-gpu-instance=LIST\n"
-	      "                                   create GPU instances for a comma-separated\n"
-	      "                                   list of tuples PROFILE[:START]; PROFILE is a\n"
-	      "                                   profile ID (9), name (3g.40gb) or full name\n"
-	      "                                   (MIG 3g.40gb), START a placement start; done\n"
-	      "                                   left to right, stopping at the first failure\n"
-	      "  -C,     --default-compute-instance\n"
-	      "                                   with -cgi: also create the default compute\n"
-	      "                                   instance in each new GPU instance\n"
-	      "  -dgi,   --destroy-gpu-instance    destroy GPU instances (-i, -gi)\n"
-	      "  -lgi,   --list-gpu-instances      list GPU instances (-i, -gi)\n"
-	      "  -lcip,  --list-compute-instance-profiles\n"
-	      "                                   list compute instance profiles of each GPU\n"
-	      "                                   instance; * marks the default (-i, -gi)\n"
-	      "  -lcipp, --list-compute-instance-possible-placements\n"
-	      "                                   list the possible placements of each compute\n"
-	      "                                   instance profile, in compute slices (-i, -gi)\n"
-	      "  -cci,   --create-compute-instance[=LIST]\n"
-	      "                                   create compute instances for CI profile IDs or\n"
-	      "                                   names (PROFILE[:START]); the default profile\n"
-	      "                                   when no list is given (-i, -gi)\n"
-	      "  -dci,   --destroy-compute-instance\n"
-	      "                                   destroy compute instances (-i, -gi, -ci)\n"
-	      "  -lci,   --list-compute-instances  list compute instances (-i, -gi, -ci)\n"
-	      "  -rg,    --compute-share=PERCENT   software partitions: give GPU instances\n"
-	      "                                   PERCENT (1-100) of the GPU's compute time,\n"
-	      "                                   also while programs run in them (-i, -gi)\n"
-	      "\n"
-	      "Other options:\n"
-	      "          --backend=NAME            sim, nvml, soft or auto\n"
-	      "          --soft                    the soft backend (--backend=soft)\n"
-	      "  -h,     --help                    this help\n"
-	      "\n"
+	      "Selectors:\n",
+	      f);
+	help_section(f, CLI_MIG_SEC_SEL);
+	fputs("\nOperations (one per command):\n", f);
+	help_section(f, CLI_MIG_SEC_OP);
+	fputs("\nOther options:\n", f);
+	help_section(f, CLI_MIG_SEC_OTHER);
+	fputs("\n"
 	      "Examples:\n"
 	      "  vmig mig -cgi 9,3g.40gb -C       two 3g GPU instances with their CIs\n"
 	      "  vmig mig -i 0 -cgi 19:6          a 1g GPU instance at placement start 6\n"
@@ -127,7 +161,8 @@ void cli_help_sim(FILE *f)
 	      "                            instances only with --force; later GPUs move\n"
 	      "                            down one index\n"
 	      "  reset [MODEL...]          replace the simulated GPUs by new ones of the given\n"
-	      "                            models (default: one h100-80gb), without instances\n"
+	      "                            models (default: one " VMIG_SIM_DEFAULT_MODEL
+	      "), without instances\n"
 	      "\n"
 	      "Options: -n, --count=N; -f, --force; -h, --help.\n",
 	      f);

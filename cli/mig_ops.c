@@ -1,9 +1,10 @@
 /*
  * mig_ops.c — the changes of `vmig mig`: -cgi [-C], -dgi, -cci, -dci, with
- * nvidia-smi's messages.  Each operation goes through the backend (vmig_ctx)
- * one instance at a time, in listing order, and stops at the first failure:
- * "Unable to ..." names the instance and the NVML error, "Failed to ..."
- * closes, and the exit status is the NVML error number.
+ * nvidia-smi's messages, and -rg (the compute share of software GPU
+ * instances) in the same style.  Each operation goes through the backend
+ * (vmig_ctx) one instance at a time, in listing order, and stops at the
+ * first failure: "Unable to ..." names the instance and the NVML error,
+ * "Failed to ..." closes, and the exit status is the NVML error number.
  */
 #include <string.h>
 
@@ -194,6 +195,34 @@ static int op_dci(const struct cli_cmd *cmd, struct cli_view *v, const bool tgt[
 	return 0;
 }
 
+/* -rg: software partitions only; the backend refuses it elsewhere (Not Supported). */
+static int op_rg(const struct cli_cmd *cmd, struct cli_view *v, const bool tgt[])
+{
+	const struct vmig_gi_state *gis[VMIG_MAX_GIS];
+	for (unsigned x = 0; x < v->st->ngpu; x++) {
+		unsigned n = tgt[x] ? cli_mig_gis(cmd, &v->st->gpu[x], gis) : 0;
+		for (unsigned k = 0; k < n; k++) {
+			struct vmig_err err = {0};
+			int r = vmig_set_share(v->ctx, x, gis[k]->id, cmd->share, &err);
+			if (r < 0) {
+				printf(
+				    "Unable to set the compute share of GPU instance ID %2u on GPU "
+				    "%2u: %s\n",
+				    gis[k]->id, x, vmig_strerror(r));
+				printf("Failed to set compute shares: %s\n", vmig_strerror(r));
+				if (err.msg[0])
+					fprintf(stderr, "vmig: %s\n", err.msg);
+				return cli_status(r);
+			}
+			printf(
+			    "Successfully set the compute share of GPU instance ID %2u on GPU %2u "
+			    "to %u%%\n",
+			    gis[k]->id, x, cmd->share);
+		}
+	}
+	return 0;
+}
+
 int cli_mig_change(const struct cli_cmd *cmd, struct cli_view *v)
 {
 	bool tgt[VMIG_MAX_GPUS];
@@ -210,6 +239,8 @@ int cli_mig_change(const struct cli_cmd *cmd, struct cli_view *v)
 		return op_cci(cmd, v, tgt);
 	case CLI_DCI:
 		return op_dci(cmd, v, tgt);
+	case CLI_RG:
+		return op_rg(cmd, v, tgt);
 	default:
 		return cli_errorf(255, "internal error: action %d", (int)cmd->action);
 	}

@@ -8,7 +8,8 @@
  * the program's children inherit the environment and stay inside.  In a
  * software partition the environment preloads the interposer
  * (libvmig-cuda.so) with the instance's limits; on a real MIG instance it
- * only names the MIG device in CUDA_VISIBLE_DEVICES.
+ * only names the MIG device in CUDA_VISIBLE_DEVICES.  What the environment
+ * holds is the contract with the interposer, iface/run_env.h.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,9 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "run.h"
-
-#define INTERPOSER "libvmig-cuda.so"
+#include "run_env.h"
 
 /* ---- parsing (pure) ---- */
 
@@ -277,11 +276,11 @@ static bool try_path(char *buf, size_t size, const char *dir, const char *rel)
  */
 static int find_interposer(char *buf, size_t size)
 {
-	const char *env = getenv("VMIG_INTERPOSER");
+	const char *env = getenv(VMIG_ENV_INTERPOSER);
 	if (env && *env) {
 		if (access(env, R_OK) < 0)
-			return cli_errorf(cli_status(VMIG_E_NOT_FOUND), "VMIG_INTERPOSER=%s: %s",
-					  env, strerror(errno));
+			return cli_errorf(cli_status(VMIG_E_NOT_FOUND), "%s=%s: %s",
+					  VMIG_ENV_INTERPOSER, env, strerror(errno));
 		snprintf(buf, size, "%s", env);
 		return 0;
 	}
@@ -290,15 +289,15 @@ static int find_interposer(char *buf, size_t size)
 	if (n > 0) {
 		exe[n] = '\0';
 		const char *dir = dirname(exe);
-		if (try_path(buf, size, dir, INTERPOSER) ||
-		    try_path(buf, size, dir, "interpose/" INTERPOSER) ||
-		    try_path(buf, size, dir, "../lib/vmig/" INTERPOSER))
+		if (try_path(buf, size, dir, VMIG_INTERPOSER_NAME) ||
+		    try_path(buf, size, dir, "interpose/" VMIG_INTERPOSER_NAME) ||
+		    try_path(buf, size, dir, "../lib/vmig/" VMIG_INTERPOSER_NAME))
 			return 0;
 	}
 	return cli_errorf(cli_status(VMIG_E_NOT_FOUND),
 			  "cannot find %s next to the vmig binary or in <prefix>/lib/vmig "
-			  "(set VMIG_INTERPOSER)",
-			  INTERPOSER);
+			  "(set %s)",
+			  VMIG_INTERPOSER_NAME, VMIG_ENV_INTERPOSER);
 }
 
 /* mkdir -p of the directory that holds path. */
@@ -335,9 +334,9 @@ static int set(const char *name, const char *value)
  */
 static int set_preload(const char *lib)
 {
-	const char *old = getenv("LD_PRELOAD");
+	const char *old = getenv(VMIG_ENV_PRELOAD);
 	if (!old || !*old)
-		return set("LD_PRELOAD", lib);
+		return set(VMIG_ENV_PRELOAD, lib);
 	if (strstr(old, lib))
 		return 0;
 	size_t head = strcspn(old, ": ");
@@ -354,7 +353,7 @@ static int set_preload(const char *lib)
 		snprintf(v, len, "%.*s:%s%s", (int)head, old, lib, old + head);
 	else
 		snprintf(v, len, "%s:%s", lib, old);
-	int r = set("LD_PRELOAD", v);
+	int r = set(VMIG_ENV_PRELOAD, v);
 	free(v);
 	return r;
 }
@@ -381,10 +380,10 @@ static bool mps_connects(const struct sockaddr_un *a, int type)
  */
 static bool mps_available(char *where, size_t size)
 {
-	const char *dir = getenv("CUDA_MPS_PIPE_DIRECTORY");
+	const char *dir = getenv(VMIG_ENV_MPS_PIPE_DIR);
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	int n = snprintf(a.sun_path, sizeof(a.sun_path), "%s/control",
-			 dir && *dir ? dir : "/tmp/nvidia-mps");
+			 dir && *dir ? dir : VMIG_MPS_PIPE_DIR_DEFAULT);
 	snprintf(where, size, "%s", a.sun_path);
 	if (n < 0 || (size_t)n >= sizeof(a.sun_path))
 		return false;
@@ -400,23 +399,24 @@ static bool mps_available(char *where, size_t size)
  */
 static int compute_env(unsigned pct)
 {
-	const char *want = getenv("VMIG_COMPUTE_MODE");
+	const char *want = getenv(VMIG_ENV_COMPUTE_MODE);
 	char where[sizeof(((struct sockaddr_un *)0)->sun_path) + 16], num[16];
 	bool mps;
-	if (want && *want && strcmp(want, "mps") != 0 && strcmp(want, "timeslice") != 0)
-		return cli_errorf(2, "VMIG_COMPUTE_MODE='%.32s' is neither 'mps' nor 'timeslice'",
-				  want);
-	if (want && strcmp(want, "timeslice") == 0)
+	if (want && *want && strcmp(want, VMIG_COMPUTE_MODE_MPS) != 0 &&
+	    strcmp(want, VMIG_COMPUTE_MODE_TIMESLICE) != 0)
+		return cli_errorf(2, "%s='%.32s' is neither '%s' nor '%s'", VMIG_ENV_COMPUTE_MODE,
+				  want, VMIG_COMPUTE_MODE_MPS, VMIG_COMPUTE_MODE_TIMESLICE);
+	if (want && strcmp(want, VMIG_COMPUTE_MODE_TIMESLICE) == 0)
 		mps = false;
 	else if (!(mps = mps_available(where, sizeof(where))) && want && *want)
 		return cli_errorf(cli_status(VMIG_E_NOT_SUPPORTED),
-				  "VMIG_COMPUTE_MODE=mps, but no MPS control daemon answers at %s",
-				  where);
+				  "%s=%s, but no MPS control daemon answers at %s",
+				  VMIG_ENV_COMPUTE_MODE, VMIG_COMPUTE_MODE_MPS, where);
 	if (!mps)
-		return set("VMIG_COMPUTE_MODE", "timeslice");
+		return set(VMIG_ENV_COMPUTE_MODE, VMIG_COMPUTE_MODE_TIMESLICE);
 	snprintf(num, sizeof(num), "%u", pct);
-	int r = set("VMIG_COMPUTE_MODE", "mps");
-	return r ? r : set("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", num);
+	int r = set(VMIG_ENV_COMPUTE_MODE, VMIG_COMPUTE_MODE_MPS);
+	return r ? r : set(VMIG_ENV_MPS_THREAD_PCT, num);
 }
 
 /* A software partition: the interposer and the GI's limits. */
@@ -433,16 +433,16 @@ static int soft_env(const struct run_target *t)
 	if (make_parent(l.acct_path) < 0)
 		return cli_errorf(cli_status(VMIG_E_IO), "cannot create the directory of %s: %s",
 				  l.acct_path, strerror(errno));
-	if ((r = set_preload(lib)) || (r = set("VMIG_PARTITION", l.partition)))
+	if ((r = set_preload(lib)) || (r = set(VMIG_ENV_PARTITION, l.partition)))
 		return r;
 	snprintf(num, sizeof(num), "%" PRIu64, l.mem_bytes);
-	if ((r = set("VMIG_MEM_LIMIT", num)))
+	if ((r = set(VMIG_ENV_MEM_LIMIT, num)))
 		return r;
 	snprintf(num, sizeof(num), "%u", l.compute_pct);
-	if ((r = set("VMIG_COMPUTE_PCT", num)) || (r = set("VMIG_ACCOUNTING", l.acct_path)) ||
+	if ((r = set(VMIG_ENV_COMPUTE_PCT, num)) || (r = set(VMIG_ENV_ACCOUNTING, l.acct_path)) ||
 	    (r = compute_env(l.compute_pct)))
 		return r;
-	return set("CUDA_VISIBLE_DEVICES", t->gpu.uuid);
+	return set(VMIG_ENV_VISIBLE_DEVICES, t->gpu.uuid);
 }
 
 /*
@@ -458,7 +458,7 @@ static int mig_env(const struct run_target *t, const struct run_dev *d)
 		snprintf(v, sizeof(v), "%s", d->uuid);
 	else
 		snprintf(v, sizeof(v), "MIG-%s/%u/%d", t->gpu.uuid, t->gi, t->ci);
-	return set("CUDA_VISIBLE_DEVICES", v);
+	return set(VMIG_ENV_VISIBLE_DEVICES, v);
 }
 
 /* On real MIG a program runs on one compute instance; pick the GI's only one. */
@@ -477,20 +477,27 @@ static int pick_ci(struct run_target *t)
 			  t->gi, t->gpu_index, gi ? gi->nci : 0);
 }
 
+/* The names in the text are run_env.h's, so the help says what run really sets. */
 static void run_help(FILE *f)
 {
+	/* clang-format off */
 	fputs("Usage: vmig run [--backend NAME] -d DEVICE [--] PROGRAM [ARGS...]\n"
 	      "\n"
 	      "Start PROGRAM inside a GPU instance.  DEVICE is a MIG UUID (as vmig -L shows\n"
 	      "it) or GPU:GI[:CI], with GPU an index or a GPU UUID.  In a software\n"
 	      "partition (vmig -mig 1 --soft) the program gets the interposer\n"
-	      "(LD_PRELOAD=libvmig-cuda.so) and the instance's limits: VMIG_PARTITION,\n"
-	      "VMIG_MEM_LIMIT, VMIG_COMPUTE_PCT, VMIG_ACCOUNTING, and CUDA_VISIBLE_DEVICES\n"
-	      "set to the GPU; on a real MIG instance only CUDA_VISIBLE_DEVICES.  Its\n"
+	      "(" VMIG_ENV_PRELOAD "=" VMIG_INTERPOSER_NAME ") and the instance's limits: "
+	      VMIG_ENV_PARTITION ",\n"
+	      VMIG_ENV_MEM_LIMIT ", " VMIG_ENV_COMPUTE_PCT ", " VMIG_ENV_ACCOUNTING ", and "
+	      VMIG_ENV_VISIBLE_DEVICES "\n"
+	      "set to the GPU; on a real MIG instance only " VMIG_ENV_VISIBLE_DEVICES ".  Its\n"
 	      "children inherit all of it.  The compute share is enforced by MPS\n"
-	      "(CUDA_MPS_ACTIVE_THREAD_PERCENTAGE, VMIG_COMPUTE_MODE=mps) when an MPS control\n"
-	      "daemon answers at $CUDA_MPS_PIPE_DIRECTORY/control (default /tmp/nvidia-mps),\n"
-	      "otherwise by the interposer's time-slicing (VMIG_COMPUTE_MODE=timeslice).\n"
+	      "(" VMIG_ENV_MPS_THREAD_PCT ", " VMIG_ENV_COMPUTE_MODE "=" VMIG_COMPUTE_MODE_MPS
+	      ") when an MPS control\n"
+	      "daemon answers at $" VMIG_ENV_MPS_PIPE_DIR "/control (default "
+	      VMIG_MPS_PIPE_DIR_DEFAULT "),\n"
+	      "otherwise by the interposer's time-slicing (" VMIG_ENV_COMPUTE_MODE "="
+	      VMIG_COMPUTE_MODE_TIMESLICE ").\n"
 	      "\n"
 	      "Options:\n"
 	      "  -d, --device=DEVICE  the instance to run in\n"
@@ -498,9 +505,12 @@ static void run_help(FILE *f)
 	      "                       default backend)\n"
 	      "  -h, --help           this help\n"
 	      "\n"
-	      "Environment: VMIG_INTERPOSER (path of libvmig-cuda.so), VMIG_SOFT_STATE_DIR,\n"
-	      "VMIG_COMPUTE_MODE (mps or timeslice: force one mechanism).\n",
+	      "Environment: " VMIG_ENV_INTERPOSER " (path of " VMIG_INTERPOSER_NAME "), "
+	      "VMIG_SOFT_STATE_DIR,\n"
+	      VMIG_ENV_COMPUTE_MODE " (" VMIG_COMPUTE_MODE_MPS " or " VMIG_COMPUTE_MODE_TIMESLICE
+	      ": force one mechanism).\n",
 	      f);
+	/* clang-format on */
 }
 
 int cli_exec_run(const struct cli_cmd *cmd)
@@ -535,69 +545,4 @@ int cli_exec_run(const struct cli_cmd *cmd)
 	int e = errno;
 	return cli_errorf(e == ENOENT ? 127 : 126, "cannot run '%s': %s", cmd->rest_argv[0],
 			  strerror(e));
-}
-
-int vmig__cli_run(int argc, char **argv)
-{
-	static struct cli_cmd cmd;
-	char err[CLI_ERR_LEN] = "";
-	struct cli_parser p = {
-	    .argc = argc, .i = 1, .argv = argv, .err = err, .errsize = sizeof(err)};
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.verb = CLI_VERB_run;
-	if (cli_parse_run(&p, &cmd) < 0) {
-		fprintf(stderr, "vmig: %s\n", err);
-		return 2;
-	}
-	return cli_exec_run(&cmd);
-}
-
-/* ---- --soft and mig -rg ---- */
-
-int cli_parse_soft(struct cli_parser *p, struct cli_cmd *cmd)
-{
-	if (cmd->backend && strcmp(cmd->backend, "soft") != 0)
-		return cli_fail(p, "options --soft and --backend %s cannot be used together",
-				cmd->backend);
-	cmd->backend = "soft";
-	return 0;
-}
-
-int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
-{
-	if (cli_parse_uint(v, 100, &cmd->share) < 0 || cmd->share == 0)
-		return cli_fail(p, "invalid compute share '%.32s' (a percentage, 1 to 100)", v);
-	return 0;
-}
-
-int cli_mig_share(const struct cli_cmd *cmd, struct cli_view *v)
-{
-	const struct vmig_gi_state *gis[VMIG_MAX_GIS];
-	bool tgt[VMIG_MAX_GPUS];
-	int status = 0;
-	if (cli_mig_targets(cmd, v, true, tgt, &status) < 0 ||
-	    cli_check_instances(cmd, v, tgt, &status) < 0)
-		return status;
-	for (unsigned x = 0; x < v->st->ngpu; x++) {
-		unsigned n = tgt[x] ? cli_mig_gis(cmd, &v->st->gpu[x], gis) : 0;
-		for (unsigned k = 0; k < n; k++) {
-			struct vmig_err err = {0};
-			int r = vmig_set_share(v->ctx, x, gis[k]->id, cmd->share, &err);
-			if (r < 0) {
-				printf(
-				    "Unable to set the compute share of GPU instance ID %2u on GPU "
-				    "%2u: %s\n",
-				    gis[k]->id, x, vmig_strerror(r));
-				printf("Failed to set compute shares: %s\n", vmig_strerror(r));
-				if (err.msg[0])
-					fprintf(stderr, "vmig: %s\n", err.msg);
-				return cli_status(r);
-			}
-			printf(
-			    "Successfully set the compute share of GPU instance ID %2u on GPU %2u "
-			    "to %u%%\n",
-			    gis[k]->id, x, cmd->share);
-		}
-	}
-	return 0;
 }

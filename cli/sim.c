@@ -1,9 +1,9 @@
 /*
- * sim.c — `vmig sim`: the inventory of simulated GPUs.  These verbs work on
- * the state store directly (not through a backend): they decide which GPUs
- * exist, where the backends only act on GPUs that exist.  Every change is
- * one store transaction (begin, change the record, commit), so a refused or
- * failed command leaves the state as it was.
+ * sim.c — `vmig sim`: the inventory of simulated GPUs.  The changes (add,
+ * remove, reset) are libvmig's vmig_sim_* functions, each one store
+ * transaction; this file prints the catalogue, the inventory, and the state
+ * a change committed.  `sim list` reads the store directly: the inventory is
+ * the store's, not a backend's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -70,90 +70,31 @@ static void list_state(const struct vmig_state *st)
 	}
 }
 
-/* Open the store and run change() inside one transaction; commit when it returns 0. */
-static int transaction(const struct cli_cmd *cmd,
-		       int (*change)(const struct cli_cmd *, struct vmig_state *))
+/*
+ * One change through libvmig (vmig_sim_*); on success the committed state
+ * is listed.  The command only parses and prints: the rules are the library's.
+ */
+static int change(const struct cli_cmd *cmd)
 {
 	struct vmig_err err = {0};
-	struct vmig_store *s = NULL;
 	struct vmig_state *st = calloc(1, sizeof(*st));
-	int status = 0;
+	const char *keys[CLI_MAX_ITEMS];
+	int r;
 	if (!st)
 		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
-	if (vmig_store_open(NULL, &s, &err) < 0 || vmig_store_begin(s, st, &err) < 0) {
-		status = cli_report(&err);
-		goto out;
-	}
-	status = change(cmd, st);
-	if (status != 0)
-		vmig_store_abort(s);
-	else if (vmig_store_commit(s, st, &err) < 0)
-		status = cli_report(&err);
+	for (unsigned k = 0; k < cmd->models.n; k++)
+		keys[k] = cmd->models.item[k];
+	if (cmd->action == CLI_SIM_ADD)
+		r = vmig_sim_add(NULL, keys[0], cmd->count, NULL, st, &err);
+	else if (cmd->action == CLI_SIM_REMOVE)
+		r = vmig_sim_remove(NULL, cmd->index, cmd->force, st, &err);
 	else
+		r = vmig_sim_reset(NULL, keys, cmd->models.n, NULL, st, &err);
+	int status = r < 0 ? cli_report(&err) : 0;
+	if (r >= 0)
 		list_state(st);
-out:
-	vmig_store_close(s);
 	free(st);
 	return status;
-}
-
-static int add_models(const struct cli_list *keys, unsigned count, struct vmig_state *st)
-{
-	for (unsigned k = 0; k < keys->n; k++)
-		for (unsigned c = 0; c < count; c++) {
-			struct vmig_err err = {0};
-			const struct vmig_model *m = vmig_model_find(keys->item[k]);
-			if (!m)
-				return cli_errorf(cli_status(VMIG_E_INVALID_ARGUMENT),
-						  "unknown GPU model '%s'", keys->item[k]);
-			if (vmig_state_add_gpu(st, m, &err) < 0)
-				return cli_report(&err);
-		}
-	return 0;
-}
-
-static int change_add(const struct cli_cmd *cmd, struct vmig_state *st)
-{
-	if (st->ngpu + cmd->count > VMIG_MAX_GPUS)
-		return cli_errorf(cli_status(VMIG_E_INSUFFICIENT_RESOURCES),
-				  "cannot add %u GPU%s: %u of at most %u GPUs exist", cmd->count,
-				  cmd->count == 1 ? "" : "s", st->ngpu, VMIG_MAX_GPUS);
-	return add_models(&cmd->models, cmd->count, st);
-}
-
-static int change_remove(const struct cli_cmd *cmd, struct vmig_state *st)
-{
-	unsigned x = cmd->index;
-	if (x >= st->ngpu)
-		return cli_errorf(cli_status(VMIG_E_NOT_FOUND), "no GPU with index %u (%u GPU%s)",
-				  x, st->ngpu, st->ngpu == 1 ? "" : "s");
-	if (!(st->gpu[x].flags & VMIG_GPU_SIMULATED))
-		return cli_errorf(cli_status(VMIG_E_INVALID_ARGUMENT),
-				  "GPU %u is not a simulated GPU", x);
-	if (st->gpu[x].ngi && !cmd->force)
-		return cli_errorf(cli_status(VMIG_E_IN_USE),
-				  "GPU %u has %u GPU instance%s; destroy them first or use --force",
-				  x, st->gpu[x].ngi, st->gpu[x].ngi == 1 ? "" : "s");
-	memmove(&st->gpu[x], &st->gpu[x + 1], (st->ngpu - x - 1) * sizeof(st->gpu[0]));
-	st->ngpu--;
-	memset(&st->gpu[st->ngpu], 0, sizeof(st->gpu[0]));
-	return 0;
-}
-
-static int change_reset(const struct cli_cmd *cmd, struct vmig_state *st)
-{
-	static const struct cli_list default_keys = {1, {"h100-80gb"}};
-	unsigned kept = 0;
-	/* Simulated GPUs go; records of other kinds (software partitions) stay. */
-	for (unsigned x = 0; x < st->ngpu; x++)
-		if (!(st->gpu[x].flags & VMIG_GPU_SIMULATED))
-			st->gpu[kept++] = st->gpu[x];
-	st->ngpu = kept;
-	const struct cli_list *keys = cmd->models.n ? &cmd->models : &default_keys;
-	if (st->ngpu + keys->n > VMIG_MAX_GPUS)
-		return cli_errorf(cli_status(VMIG_E_INSUFFICIENT_RESOURCES),
-				  "at most %u GPUs can exist", VMIG_MAX_GPUS);
-	return add_models(keys, 1, st);
 }
 
 static int list(void)
@@ -181,11 +122,9 @@ int cli_exec_sim(const struct cli_cmd *cmd)
 	case CLI_SIM_LIST:
 		return list();
 	case CLI_SIM_ADD:
-		return transaction(cmd, change_add);
 	case CLI_SIM_REMOVE:
-		return transaction(cmd, change_remove);
 	case CLI_SIM_RESET:
-		return transaction(cmd, change_reset);
+		return change(cmd);
 	default:
 		cli_help_sim(stdout);
 		return 0;

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "run_env.h"
+
 #define VMIG_ACCT_MAGIC	  0x3154434341474d56ULL /* "VMGACCT1" little-endian */
 #define VMIG_ACCT_VERSION 1u
 #define VMIG_ACCT_SLOTS	  1024
@@ -85,6 +87,9 @@ _Static_assert(offsetof(struct vmig__region, slots) == 328, "layout v1");
 _Static_assert(sizeof(struct vmig__slot) == 16, "layout v1");
 _Static_assert(offsetof(struct vmig__region, bytes) == 328 + 16 * VMIG_ACCT_SLOTS, "layout v1");
 _Static_assert(sizeof(struct vmig__region) == 328 + 24 * VMIG_ACCT_SLOTS, "layout v1");
+/* The field holds any id VMIG_PARTITION may carry (run_env.h), and no more. */
+_Static_assert(sizeof(((struct vmig__region *)0)->partition) == VMIG_PARTITION_LEN,
+	       "the region's partition field is VMIG_PARTITION_LEN bytes");
 
 uint64_t vmig__now_ns(void);
 /* A share as the time-slicer uses it: anything outside 1-100 means no cap. */

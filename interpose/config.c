@@ -3,7 +3,8 @@
  * (pthread_once) into one validated struct; every later decision reads the
  * struct.  A bad value never stops the host program: that limit falls back
  * to passthrough and the reason goes into why[], which is printed only when
- * VMIG_DEBUG is set.  Also the one logging function.
+ * VMIG_DEBUG is set.  The names and formats are the contract with
+ * `vmig run`, iface/run_env.h.  Also the one logging function.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -105,24 +106,22 @@ static bool printable_id(const char *s, size_t max)
  */
 static void parse_compute(struct vmig__config *c, vmig__getenv_fn get)
 {
-	const char *pct = get("VMIG_COMPUTE_PCT");
-	const char *mode = get("VMIG_COMPUTE_MODE");
+	const char *pct = get(VMIG_ENV_COMPUTE_PCT);
+	const char *mode = get(VMIG_ENV_COMPUTE_MODE);
 	if (pct && parse_pct(pct, &c->compute_pct) < 0)
-		why_add(c, "VMIG_COMPUTE_PCT=\"%.32s\" is not 1-100: no compute cap", pct);
-	if (mode && *mode && strcmp(mode, "timeslice") != 0 && strcmp(mode, "mps") != 0) {
-		why_add(c, "VMIG_COMPUTE_MODE=\"%.32s\" unknown: time-slicing", mode);
-	} else if (mode && strcmp(mode, "mps") == 0) {
+		why_add(c, VMIG_ENV_COMPUTE_PCT "=\"%.32s\" is not 1-100: no compute cap", pct);
+	if (mode && *mode && strcmp(mode, VMIG_COMPUTE_MODE_TIMESLICE) != 0 &&
+	    strcmp(mode, VMIG_COMPUTE_MODE_MPS) != 0) {
+		why_add(c, VMIG_ENV_COMPUTE_MODE "=\"%.32s\" unknown: time-slicing", mode);
+	} else if (mode && strcmp(mode, VMIG_COMPUTE_MODE_MPS) == 0) {
 		unsigned mps = 0;
-		if (parse_pct(get("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"), &mps) == 0 &&
-		    mps <= c->compute_pct) {
+		if (parse_pct(get(VMIG_ENV_MPS_THREAD_PCT), &mps) == 0 && mps <= c->compute_pct) {
 			c->compute_mode = VMIG_COMPUTE_MPS;
 			c->mps_pct = mps;
 			return;
 		}
-		why_add(c,
-			"VMIG_COMPUTE_MODE=mps without CUDA_MPS_ACTIVE_THREAD_PERCENTAGE <= %u: "
-			"time-slicing",
-			c->compute_pct);
+		why_add(c, "%s=%s without %s <= %u: time-slicing", VMIG_ENV_COMPUTE_MODE,
+			VMIG_COMPUTE_MODE_MPS, VMIG_ENV_MPS_THREAD_PCT, c->compute_pct);
 	}
 	if (c->compute_pct < 100)
 		c->compute_mode = VMIG_COMPUTE_TIMESLICE;
@@ -144,29 +143,31 @@ void vmig__config_parse(struct vmig__config *c, vmig__getenv_fn get)
 {
 	memset(c, 0, sizeof(*c)); /* compute_mode NONE, mps_pct 0 */
 	c->compute_pct = 100;	  /* no cap unless a valid VMIG_COMPUTE_PCT says otherwise */
-	const char *dbg = get("VMIG_DEBUG");
+	const char *dbg = get(VMIG_ENV_DEBUG);
 	c->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
-	snprintf(c->cuda_lib, sizeof(c->cuda_lib), "libcuda.so.1");
-	copy_path(c, c->cuda_lib, sizeof(c->cuda_lib), "VMIG_CUDA_LIBRARY",
-		  get("VMIG_CUDA_LIBRARY"));
-	const char *part = get("VMIG_PARTITION");
+	snprintf(c->cuda_lib, sizeof(c->cuda_lib), "%s", VMIG_CUDA_LIBRARY_DEFAULT);
+	copy_path(c, c->cuda_lib, sizeof(c->cuda_lib), VMIG_ENV_CUDA_LIBRARY,
+		  get(VMIG_ENV_CUDA_LIBRARY));
+	const char *part = get(VMIG_ENV_PARTITION);
 	if (!part)
 		return; /* no instance named: plain passthrough */
 	if (!printable_id(part, sizeof(c->partition))) {
-		why_add(c, "VMIG_PARTITION is empty, too long or not printable: passthrough");
+		why_add(c, VMIG_ENV_PARTITION " is empty, too long or not printable: passthrough");
 		return;
 	}
 	c->active = true;
 	memcpy(c->partition, part, strlen(part) + 1);
-	const char *mem = get("VMIG_MEM_LIMIT");
+	const char *mem = get(VMIG_ENV_MEM_LIMIT);
 	if (mem && parse_bytes(mem, &c->mem_limit) == 0)
 		c->mem_limited = true;
 	else if (mem)
-		why_add(c, "VMIG_MEM_LIMIT=\"%.32s\" is not a byte count: no memory limit", mem);
+		why_add(c, VMIG_ENV_MEM_LIMIT "=\"%.32s\" is not a byte count: no memory limit",
+			mem);
 	parse_compute(c, get);
-	copy_path(c, c->acct_path, sizeof(c->acct_path), "VMIG_ACCOUNTING", get("VMIG_ACCOUNTING"));
+	copy_path(c, c->acct_path, sizeof(c->acct_path), VMIG_ENV_ACCOUNTING,
+		  get(VMIG_ENV_ACCOUNTING));
 	if (!c->acct_path[0] && (c->mem_limited || c->compute_mode == VMIG_COMPUTE_TIMESLICE))
-		why_add(c, "no VMIG_ACCOUNTING: limits count this process alone");
+		why_add(c, "no " VMIG_ENV_ACCOUNTING ": limits count this process alone");
 }
 
 static struct vmig__config cfg;

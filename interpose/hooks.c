@@ -25,7 +25,7 @@
 
 #define VMIG_EXPORT __attribute__((visibility("default")))
 /* For code that may run before a sanitizer runtime is ready (see dlsym_next). */
-#define VMIG_NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize_undefined))
+#define VMIG_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
 
 enum {
 #define VMIG_HOOK(sym, base, since, ptsz, impl, sig) VMIG_IDX_##sym,

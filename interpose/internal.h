@@ -22,6 +22,7 @@
 
 #include "cuda_api.h"
 #include "region.h"
+#include "run_env.h"
 
 #define VMIG_HIDDEN	 __attribute__((visibility("hidden")))
 #define VMIG_LIKELY(x)	 __builtin_expect(!!(x), 1)
@@ -37,14 +38,14 @@ enum vmig__compute_mode {
 
 struct vmig__config {
 	bool active; /* an instance is named: enforce what is valid below */
-	char partition[128];
+	char partition[VMIG_PARTITION_LEN];
 	bool mem_limited;
-	uint64_t mem_limit;	  /* bytes */
-	unsigned compute_pct;	  /* 1..100; 100 = no cap */
-	int compute_mode;	  /* enum vmig__compute_mode */
-	unsigned mps_pct;	  /* under MPS: the server's thread percentage for us, else 0 */
-	char acct_path[PATH_MAX]; /* "" = accounting private to this process */
-	char cuda_lib[PATH_MAX];  /* the real driver to load */
+	uint64_t mem_limit;   /* bytes */
+	unsigned compute_pct; /* 1..100; 100 = no cap */
+	int compute_mode;     /* enum vmig__compute_mode */
+	unsigned mps_pct;     /* under MPS: the server's thread percentage for us, else 0 */
+	char acct_path[VMIG_ACCT_PATH_LEN]; /* "" = accounting private to this process */
+	char cuda_lib[PATH_MAX];	    /* the real driver to load */
 	bool debug;
 	char why[1024]; /* why something fell back to passthrough ("" = nothing did) */
 };

@@ -1,9 +1,12 @@
 /*
  * error.c — vmig's error codes: their texts, names and NVML numbers, all
  * generated from include/vmig/errors.def, and the error object that carries
- * a message with context up to the command line.
+ * a message with context up to the command line.  vmig_err_set's "%m" puts
+ * the code's own text into a message (as glibc's %m puts strerror(errno)),
+ * so no caller spells it out or passes it a second time.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,20 +55,75 @@ int vmig_from_nvml(int nvml_code)
 	return VMIG_E_UNKNOWN;
 }
 
+/* Append c to out (n bytes used of size, room kept for the NUL); false when full. */
+static bool put(char *out, size_t size, size_t *n, char c)
+{
+	if (*n + 1 >= size)
+		return false;
+	out[(*n)++] = c;
+	return true;
+}
+
+/* Append text as a format that prints it: each '%' doubled. */
+static bool put_literal(char *out, size_t size, size_t *n, const char *text)
+{
+	for (; *text; text++)
+		if ((*text == '%' && !put(out, size, n, '%')) || !put(out, size, n, *text))
+			return false;
+	return true;
+}
+
+/*
+ * fmt with every "%m" replaced by text, so that vsnprintf prints the text
+ * as it is; "%%" is copied whole, so "%%m" stays a literal "%m".  %m takes
+ * no argument, so the arguments still line up with the directives that are
+ * left.  False when the result would not fit in size.
+ */
+static bool expand_code_text(char *out, size_t size, const char *fmt, const char *text)
+{
+	size_t n = 0;
+	for (const char *p = fmt; *p; p++) {
+		bool ok;
+		if (p[0] == '%' && p[1] == 'm') {
+			ok = put_literal(out, size, &n, text);
+			p++;
+		} else if (p[0] == '%' && p[1] == '%') {
+			ok = put(out, size, &n, '%') && put(out, size, &n, '%');
+			p++;
+		} else {
+			ok = put(out, size, &n, *p);
+		}
+		if (!ok)
+			return false;
+	}
+	out[n] = '\0';
+	return true;
+}
+
 int vmig_err_set(struct vmig_err *e, int code, const char *fmt, ...)
 {
 	int c = code_index(code);
+	/* Room for any message that fits e->msg, with its directives and "%m"s. */
+	char expanded[2 * sizeof(e->msg)];
 
-	if (e) {
-		e->code = c;
-		if (fmt) {
-			va_list ap;
-			va_start(ap, fmt);
-			vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-			va_end(ap);
-		} else {
-			snprintf(e->msg, sizeof(e->msg), "%s", error_table[c].text);
-		}
+	if (!e)
+		return -c;
+	e->code = c;
+	/* Formats are our own literals, far shorter; one that is not gets the bare text. */
+	if (fmt && expand_code_text(expanded, sizeof(expanded), fmt, error_table[c].text)) {
+		va_list ap;
+		va_start(ap, fmt);
+		/*
+		 * Not a literal, but fmt was checked against the arguments at the
+		 * call (the format attribute) and expanding %m adds no directive.
+		 */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		vsnprintf(e->msg, sizeof(e->msg), expanded, ap);
+#pragma GCC diagnostic pop
+		va_end(ap);
+	} else {
+		snprintf(e->msg, sizeof(e->msg), "%s", error_table[c].text);
 	}
 	return -c;
 }

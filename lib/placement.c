@@ -405,18 +405,15 @@ static int gi_check_start(const struct vmig_gpu_state *g, const struct vmig_gi_p
 	if (!vmig__starts_contain(gp->starts, gp->nstarts, start) ||
 	    (span_mask(start, gp->size) & ~model_units_mask(g->model)))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
-				    "creating GPU instance %s at placement %u:%u: %s "
+				    "creating GPU instance %s at placement %u:%u: %m "
 				    "(not a possible placement of the profile)",
-				    gp->name, start, gp->size,
-				    vmig_strerror(VMIG_E_INVALID_ARGUMENT));
+				    gp->name, start, gp->size);
 	const struct vmig_gi_state *o = gi_overlapping(g, span_mask(start, gp->size));
 	if (o)
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
-				    "creating GPU instance %s at placement %u:%u: %s "
+				    "creating GPU instance %s at placement %u:%u: %m "
 				    "(overlaps GPU instance %u at %u:%u)",
-				    gp->name, start, gp->size,
-				    vmig_strerror(VMIG_E_INSUFFICIENT_RESOURCES), o->id, o->start,
-				    o->size);
+				    gp->name, start, gp->size, o->id, o->start, o->size);
 	return 0;
 }
 
@@ -425,19 +422,17 @@ int vmig_gpu_create_gi(struct vmig_gpu_state *g, const struct vmig_gi_profile *w
 {
 	const char *name = want && want->name ? want->name : "?";
 	if (!g || !want || !g->model)
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "creating GPU instance %s: %s",
-				    name, vmig_strerror(VMIG_E_INVALID_ARGUMENT));
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "creating GPU instance %s: %m",
+				    name);
 	if (!g->mig_current)
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
-				    "creating GPU instance %s: %s (MIG mode is disabled)", name,
-				    vmig_strerror(VMIG_E_NOT_SUPPORTED));
+				    "creating GPU instance %s: %m (MIG mode is disabled)", name);
 	/* The model's own entry, so a profile of another model is never mixed in. */
 	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, want->id);
 	if (!gp)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
-				    "creating GPU instance %s: %s (%s has no profile ID %u)", name,
-				    vmig_strerror(VMIG_E_INVALID_ARGUMENT), g->model->key,
-				    want->id);
+				    "creating GPU instance %s: %m (%s has no profile ID %u)", name,
+				    g->model->key, want->id);
 	unsigned s = 0;
 	if (start) {
 		int rc = gi_check_start(g, gp, *start, err);
@@ -448,12 +443,10 @@ int vmig_gpu_create_gi(struct vmig_gpu_state *g, const struct vmig_gi_profile *w
 	enum gi_gate gate = gi_gate(g, gp);
 	if (gate != GATE_OK)
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
-				    "creating GPU instance %s: %s (%s)", gp->name,
-				    vmig_strerror(VMIG_E_INSUFFICIENT_RESOURCES), gate_text(gate));
+				    "creating GPU instance %s: %m (%s)", gp->name, gate_text(gate));
 	if (!start && gi_pick(g->model, gp, vmig_gpu_occupied(g), &s) < 0)
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
-				    "creating GPU instance %s: %s (no free placement)", gp->name,
-				    vmig_strerror(VMIG_E_INSUFFICIENT_RESOURCES));
+				    "creating GPU instance %s: %m (no free placement)", gp->name);
 
 	struct vmig_gi_state rec = {.profile_id = gp->id, .start = s, .size = gp->size};
 	rec.id = vmig_gi_id_for(g->model, s, gp->size);
@@ -471,17 +464,15 @@ int vmig_gpu_destroy_gi(struct vmig_gpu_state *g, unsigned gi_id, struct vmig_er
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
 	if (!g->mig_current)
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
-				    "destroying GPU instance %u: %s (MIG mode is disabled)", gi_id,
-				    vmig_strerror(VMIG_E_NOT_SUPPORTED));
+				    "destroying GPU instance %u: %m (MIG mode is disabled)", gi_id);
 	struct vmig_gi_state *gi = vmig_gpu_find_gi(g, gi_id);
 	if (!gi)
-		return vmig_err_set(err, VMIG_E_NOT_FOUND, "destroying GPU instance %u: %s", gi_id,
-				    vmig_strerror(VMIG_E_NOT_FOUND));
+		return vmig_err_set(err, VMIG_E_NOT_FOUND, "destroying GPU instance %u: %m", gi_id);
 	if (gi->nci)
 		return vmig_err_set(
 		    err, VMIG_E_IN_USE,
-		    "destroying GPU instance %u: %s (it holds %u compute instance%s)", gi_id,
-		    vmig_strerror(VMIG_E_IN_USE), gi->nci, gi->nci == 1 ? "" : "s");
+		    "destroying GPU instance %u: %m (it holds %u compute instance%s)", gi_id,
+		    gi->nci, gi->nci == 1 ? "" : "s");
 	unsigned pos = (unsigned)(gi - g->gi);
 	memmove(&g->gi[pos], &g->gi[pos + 1], (g->ngi - pos - 1) * sizeof(g->gi[0]));
 	g->ngi--;
@@ -498,21 +489,20 @@ static int ci_resolve(struct vmig_gpu_state *g, unsigned gi_id, const struct vmi
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
 	if (!g->mig_current)
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
-				    "creating a compute instance in GPU instance %u: %s "
+				    "creating a compute instance in GPU instance %u: %m "
 				    "(MIG mode is disabled)",
-				    gi_id, vmig_strerror(VMIG_E_NOT_SUPPORTED));
+				    gi_id);
 	struct vmig_gi_state *gi = vmig_gpu_find_gi(g, gi_id);
 	if (!gi)
 		return vmig_err_set(err, VMIG_E_NOT_FOUND,
-				    "creating a compute instance in GPU instance %u: %s", gi_id,
-				    vmig_strerror(VMIG_E_NOT_FOUND));
+				    "creating a compute instance in GPU instance %u: %m", gi_id);
 	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, gi->profile_id);
 	const struct vmig_ci_profile *cp = vmig_ci_profile_by_id(gp, want->id);
 	if (!gp || !cp || cp->slices != want->slices)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
-				    "creating a compute instance in GPU instance %u: %s "
+				    "creating a compute instance in GPU instance %u: %m "
 				    "(its profile has no compute instance profile ID %u)",
-				    gi_id, vmig_strerror(VMIG_E_INVALID_ARGUMENT), want->id);
+				    gi_id, want->id);
 	*ret_gi = gi;
 	*ret_gp = gp;
 	*ret_cp = cp;
@@ -549,15 +539,13 @@ static int ci_check_start(const struct vmig_gi_state *gi, const struct vmig_gi_p
 	if (!vmig__starts_contain(starts, n, start) || (span & ~span_mask(0, gp->slices)))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating compute instance %s at placement %u:%u in GPU "
-				    "instance %u: %s (not a possible placement of the profile)",
-				    name, start, cp->slices, gi->id,
-				    vmig_strerror(VMIG_E_INVALID_ARGUMENT));
+				    "instance %u: %m (not a possible placement of the profile)",
+				    name, start, cp->slices, gi->id);
 	if (span & gi_ci_occupied(gi))
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
 				    "creating compute instance %s at placement %u:%u in GPU "
-				    "instance %u: %s (overlaps another compute instance)",
-				    name, start, cp->slices, gi->id,
-				    vmig_strerror(VMIG_E_INSUFFICIENT_RESOURCES));
+				    "instance %u: %m (overlaps another compute instance)",
+				    name, start, cp->slices, gi->id);
 	return 0;
 }
 
@@ -583,8 +571,8 @@ int vmig_gpu_create_ci(struct vmig_gpu_state *g, unsigned gi_id, const struct vm
 	}
 	if (ci_cap(gi, cp) == 0 || (!start && vmig_ci_choose(gi, gp, cp, &s) < 0))
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
-				    "creating compute instance %s in GPU instance %u: %s", name,
-				    gi_id, vmig_strerror(VMIG_E_INSUFFICIENT_RESOURCES));
+				    "creating compute instance %s in GPU instance %u: %m", name,
+				    gi_id);
 	struct vmig_ci_state rec = {
 	    .id = ci_free_id(gi), .profile_id = cp->id, .start = s, .size = cp->slices};
 	ci_insert(gi, &rec);
@@ -600,15 +588,15 @@ int vmig_gpu_destroy_ci(struct vmig_gpu_state *g, unsigned gi_id, unsigned ci_id
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
 	if (!g->mig_current)
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
-				    "destroying compute instance %u in GPU instance %u: %s "
+				    "destroying compute instance %u in GPU instance %u: %m "
 				    "(MIG mode is disabled)",
-				    ci_id, gi_id, vmig_strerror(VMIG_E_NOT_SUPPORTED));
+				    ci_id, gi_id);
 	struct vmig_gi_state *gi = vmig_gpu_find_gi(g, gi_id);
 	struct vmig_ci_state *ci = gi ? vmig_gi_find_ci(gi, ci_id) : NULL;
 	if (!ci)
 		return vmig_err_set(err, VMIG_E_NOT_FOUND,
-				    "destroying compute instance %u in GPU instance %u: %s", ci_id,
-				    gi_id, vmig_strerror(VMIG_E_NOT_FOUND));
+				    "destroying compute instance %u in GPU instance %u: %m", ci_id,
+				    gi_id);
 	unsigned pos = (unsigned)(ci - gi->ci);
 	memmove(&gi->ci[pos], &gi->ci[pos + 1], (gi->nci - pos - 1) * sizeof(gi->ci[0]));
 	gi->nci--;

@@ -170,7 +170,7 @@ void vmig_state_init_default(struct vmig_state *st)
 	if (!st)
 		return;
 	memset(st, 0, sizeof(*st));
-	const struct vmig_model *m = vmig_model_find("h100-80gb");
+	const struct vmig_model *m = vmig_model_find(VMIG_SIM_DEFAULT_MODEL);
 	if (m)
 		vmig_state_add_gpu(st, m, NULL);
 }

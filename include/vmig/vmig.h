@@ -22,6 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The environment of `vmig run` and its lengths (struct vmig_soft_limits). */
+#include "run_env.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -57,7 +60,11 @@ VMIG_API int vmig_from_nvml(int nvml_code);
 /*
  * Set *e (which may be NULL) to code and the formatted message, and return
  * -code (code may be given with either sign).  With fmt NULL the message is
- * vmig_strerror(code).
+ * vmig_strerror(code).  In fmt, "%m" stands for vmig_strerror(code) and takes
+ * no argument, as glibc's %m stands for strerror(errno): write
+ * vmig_err_set(err, VMIG_E_NOT_FOUND, "destroying GPU instance %u: %m", id)
+ * for "destroying GPU instance 3: Not Found"; "%%m" is a literal "%m".  A
+ * format that would expand past twice the size of msg gets the bare text.
  */
 VMIG_API int vmig_err_set(struct vmig_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -324,8 +331,10 @@ VMIG_API int vmig_gpu_destroy_ci(struct vmig_gpu_state *g, unsigned gi_id, unsig
 /* ------------------------------------------------------------------------ */
 
 #define VMIG_STATE_VERSION 1
+/* The model of the one GPU of a state never written, and of vmig_sim_reset without models. */
+#define VMIG_SIM_DEFAULT_MODEL "h100-80gb"
 
-/* A state never written: one simulated h100-80gb. */
+/* A state never written: one simulated VMIG_SIM_DEFAULT_MODEL. */
 VMIG_API void vmig_state_init_default(struct vmig_state *st);
 /* Append a simulated GPU of the model (new random UUID, serial, bus id). */
 VMIG_API int vmig_state_add_gpu(struct vmig_state *st, const struct vmig_model *m,
@@ -355,6 +364,48 @@ VMIG_API void vmig_store_abort(struct vmig_store *s);
  * call (a shared mapping), so that caches can tell cheaply that nothing changed.
  */
 VMIG_API uint64_t vmig_store_generation(const struct vmig_store *s);
+
+/* ------------------------------------------------------------------------ */
+/* The simulated inventory: which simulated GPUs exist (lib/inventory.c)     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * How vmig_sim_add and vmig_sim_reset make the simulated GPUs they create.
+ * A NULL pointer means the defaults, and so does a struct of zeroes: fields
+ * are only ever added, each with a zero value that keeps the behaviour of
+ * before, so initialise one with {0} or designated initializers.
+ */
+struct vmig_sim_gpu_opts {
+	unsigned flags; /* none defined yet: 0 (others are INVALID_ARGUMENT) */
+};
+
+/*
+ * Each call opens the state directory dir (NULL: as vmig_store_open) and
+ * makes its change in one transaction: a refused or failed call leaves the
+ * state as it was.  *ret (may be NULL) gets the state as committed.
+ * Unknown model keys are INVALID_ARGUMENT.
+ *
+ * vmig_sim_add appends count (>= 1) GPUs of a model; INSUFFICIENT_RESOURCES
+ * when that would pass VMIG_MAX_GPUS.
+ */
+VMIG_API int vmig_sim_add(const char *dir, const char *model, unsigned count,
+			  const struct vmig_sim_gpu_opts *opts, struct vmig_state *ret,
+			  struct vmig_err *err);
+/*
+ * Remove GPU index; later GPUs move down one.  NOT_FOUND for no such GPU,
+ * INVALID_ARGUMENT for one that is not simulated, IN_USE for one that holds
+ * GPU instances unless force (they go with it).
+ */
+VMIG_API int vmig_sim_remove(const char *dir, unsigned index, bool force, struct vmig_state *ret,
+			     struct vmig_err *err);
+/*
+ * Replace every simulated GPU by one new GPU per model key, in order, without
+ * instances (n 0: one VMIG_SIM_DEFAULT_MODEL); records of software partitions
+ * stay.  INSUFFICIENT_RESOURCES when they would pass VMIG_MAX_GPUS.
+ */
+VMIG_API int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
+			    const struct vmig_sim_gpu_opts *opts, struct vmig_state *ret,
+			    struct vmig_err *err);
 
 /* ------------------------------------------------------------------------ */
 /* Backends and the context the CLI works through (lib/ctx.c, lib/backend/) */
@@ -409,12 +460,15 @@ VMIG_API int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, 
 /* The soft state directory: $VMIG_SOFT_STATE_DIR, else <state dir>/soft. */
 VMIG_API int vmig_soft_dir(char *buf, size_t size, struct vmig_err *err);
 
-/* The limits the interposer enforces for one software GPU instance. */
+/*
+ * The limits the interposer enforces for one software GPU instance: what
+ * `vmig run` puts in the program's environment (run_env.h).
+ */
 struct vmig_soft_limits {
-	char partition[64];   /* VMIG_PARTITION: "<GPU UUID>/gi<N>" */
-	uint64_t mem_bytes;   /* VMIG_MEM_LIMIT: the GI profile's memory */
-	unsigned compute_pct; /* VMIG_COMPUTE_PCT: share_pct, else the profile's SM fraction */
-	char acct_path[4096]; /* VMIG_ACCOUNTING: <soft dir>/acct/<GPU UUID>-gi<N> */
+	char partition[VMIG_PARTITION_LEN]; /* VMIG_ENV_PARTITION: "<GPU UUID>/gi<N>" */
+	uint64_t mem_bytes;		    /* VMIG_ENV_MEM_LIMIT: the GI profile's memory */
+	unsigned compute_pct;		    /* VMIG_ENV_COMPUTE_PCT: share_pct, else by SMs */
+	char acct_path[VMIG_ACCT_PATH_LEN]; /* VMIG_ENV_ACCOUNTING: <soft dir>/acct/<uuid>-gi<N> */
 };
 
 /* Limits of GI gi_id of a GPU from a soft snapshot; NOT_FOUND if it has no such GI. */

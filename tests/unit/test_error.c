@@ -28,9 +28,38 @@ TEST(messages_carry_context)
 	CHECK_STR(e.msg, "I/O error");
 }
 
+TEST(percent_m_is_the_code_text)
+{
+	struct vmig_err e = {0};
+	CHECK_EQ_I(vmig_err_set(&e, VMIG_E_NOT_FOUND, "destroying GPU instance %u: %m", 3u),
+		   -VMIG_E_NOT_FOUND);
+	CHECK_STR(e.msg, "destroying GPU instance 3: Not Found");
+	/* Either sign; arguments after %m still line up; %%m stays literal. */
+	vmig_err_set(&e, -VMIG_E_INSUFFICIENT_RESOURCES, "GI %s: %m (%s %u%%m)", "1g.10gb", "x",
+		     5u);
+	CHECK_EQ_I(e.code, VMIG_E_INSUFFICIENT_RESOURCES);
+	CHECK_STR(e.msg, "GI 1g.10gb: Insufficient Resources (x 5%m)");
+	vmig_err_set(&e, VMIG_E_IN_USE, "%m, %m");
+	CHECK_STR(e.msg, "In use by another client, In use by another client");
+	/* An argument is never scanned for %m. */
+	vmig_err_set(&e, VMIG_E_IO, "%s", "50%m");
+	CHECK_STR(e.msg, "50%m");
+	/* A long message is cut at the buffer; a format too long to expand gets the bare text. */
+	char big[1100];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	vmig_err_set(&e, VMIG_E_IO, "%s: %m", big);
+	CHECK_EQ_U(strlen(e.msg), sizeof(e.msg) - 1);
+#define X10(s)	 s s s s s s s s s s
+#define LONG_FMT X10(X10(X10("ab"))) ": %m"
+	vmig_err_set(&e, VMIG_E_IO, LONG_FMT);
+	CHECK_STR(e.msg, "I/O error");
+}
+
 int main(void)
 {
 	RUN(texts_and_codes);
 	RUN(messages_carry_context);
+	RUN(percent_m_is_the_code_text);
 	return harness_done();
 }

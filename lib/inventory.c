@@ -1,0 +1,163 @@
+/*
+ * inventory.c — the simulated inventory: which simulated GPUs exist.
+ *
+ * These functions work on the state store directly, not through a backend:
+ * they decide which GPUs exist, where the backends only act on GPUs that
+ * exist.  Each call is one store transaction (begin, change the record,
+ * commit), so a refused or failed call leaves the state as it was.  The
+ * file holds the rules of `vmig sim add/remove/reset` (the capacity checks,
+ * the default model, removal of a GPU with instances only when forced); the
+ * command only parses and prints.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* What one call changes; each change function reads the fields it needs. */
+struct change {
+	int (*apply)(struct vmig_state *st, const struct change *c, struct vmig_err *err);
+	const char *const *models; /* add: one key; reset: n keys */
+	size_t n;
+	unsigned count; /* add */
+	unsigned index; /* remove */
+	bool force;	/* remove */
+};
+
+/* Every key names a catalogue model (checked before the store is locked). */
+static int check_models(const char *const *keys, size_t n, struct vmig_err *err)
+{
+	if (n && !keys)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "no GPU models given");
+	for (size_t k = 0; k < n; k++)
+		if (!keys[k] || !vmig_model_find(keys[k]))
+			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "unknown GPU model '%s'",
+					    keys[k] ? keys[k] : "(null)");
+	return 0;
+}
+
+/* No option is defined yet: only the defaults (NULL or zeroes) are accepted. */
+static int check_opts(const struct vmig_sim_gpu_opts *opts, struct vmig_err *err)
+{
+	if (opts && opts->flags)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "unknown simulated GPU option flags 0x%x", opts->flags);
+	return 0;
+}
+
+/* Append count GPUs of each key, in order. */
+static int add_models(struct vmig_state *st, const char *const *keys, size_t n, unsigned count,
+		      struct vmig_err *err)
+{
+	for (size_t k = 0; k < n; k++)
+		for (unsigned c = 0; c < count; c++) {
+			int r = vmig_state_add_gpu(st, vmig_model_find(keys[k]), err);
+			if (r < 0)
+				return r;
+		}
+	return 0;
+}
+
+static int apply_add(struct vmig_state *st, const struct change *c, struct vmig_err *err)
+{
+	if (st->ngpu + c->count > VMIG_MAX_GPUS)
+		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
+				    "cannot add %u GPU%s: %u of at most %u GPUs exist", c->count,
+				    c->count == 1 ? "" : "s", st->ngpu, VMIG_MAX_GPUS);
+	return add_models(st, c->models, 1, c->count, err);
+}
+
+static int apply_remove(struct vmig_state *st, const struct change *c, struct vmig_err *err)
+{
+	unsigned x = c->index;
+	if (x >= st->ngpu)
+		return vmig_err_set(err, VMIG_E_NOT_FOUND, "no GPU with index %u (%u GPU%s)", x,
+				    st->ngpu, st->ngpu == 1 ? "" : "s");
+	if (!(st->gpu[x].flags & VMIG_GPU_SIMULATED))
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "GPU %u is not a simulated GPU",
+				    x);
+	/* The message names the command's option: the command is who reads it. */
+	if (st->gpu[x].ngi && !c->force)
+		return vmig_err_set(
+		    err, VMIG_E_IN_USE,
+		    "GPU %u has %u GPU instance%s; destroy them first or use --force", x,
+		    st->gpu[x].ngi, st->gpu[x].ngi == 1 ? "" : "s");
+	memmove(&st->gpu[x], &st->gpu[x + 1], (st->ngpu - x - 1) * sizeof(st->gpu[0]));
+	st->ngpu--;
+	memset(&st->gpu[st->ngpu], 0, sizeof(st->gpu[0]));
+	return 0;
+}
+
+static int apply_reset(struct vmig_state *st, const struct change *c, struct vmig_err *err)
+{
+	unsigned kept = 0;
+	/* Simulated GPUs go; records of other kinds (software partitions) stay. */
+	for (unsigned x = 0; x < st->ngpu; x++)
+		if (!(st->gpu[x].flags & VMIG_GPU_SIMULATED))
+			st->gpu[kept++] = st->gpu[x];
+	st->ngpu = kept;
+	if (st->ngpu + c->n > VMIG_MAX_GPUS)
+		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES, "at most %u GPUs can exist",
+				    VMIG_MAX_GPUS);
+	return add_models(st, c->models, c->n, 1, err);
+}
+
+/* Open the store at dir, apply the change in one transaction, hand out what was committed. */
+static int transact(const char *dir, const struct change *c, struct vmig_state *ret,
+		    struct vmig_err *err)
+{
+	_cleanup_free_ struct vmig_state *st = calloc(1, sizeof(*st));
+	struct vmig_store *s = NULL;
+	int r;
+	if (!st)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, "out of memory");
+	if ((r = vmig_store_open(dir, &s, err)) < 0)
+		return r;
+	if ((r = vmig_store_begin(s, st, err)) >= 0) {
+		if ((r = c->apply(st, c, err)) < 0)
+			vmig_store_abort(s);
+		else
+			r = vmig_store_commit(s, st, err);
+	}
+	vmig_store_close(s);
+	if (r < 0)
+		return r;
+	if (ret)
+		memcpy(ret, st, sizeof(*st));
+	return 0;
+}
+
+int vmig_sim_add(const char *dir, const char *model, unsigned count,
+		 const struct vmig_sim_gpu_opts *opts, struct vmig_state *ret, struct vmig_err *err)
+{
+	const struct change c = {.apply = apply_add, .models = &model, .count = count};
+	int r;
+	if (count == 0)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "adding GPUs: a count of 0");
+	if ((r = check_opts(opts, err)) < 0 || (r = check_models(&model, 1, err)) < 0)
+		return r;
+	return transact(dir, &c, ret, err);
+}
+
+int vmig_sim_remove(const char *dir, unsigned index, bool force, struct vmig_state *ret,
+		    struct vmig_err *err)
+{
+	const struct change c = {.apply = apply_remove, .index = index, .force = force};
+	return transact(dir, &c, ret, err);
+}
+
+int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
+		   const struct vmig_sim_gpu_opts *opts, struct vmig_state *ret,
+		   struct vmig_err *err)
+{
+	static const char *const default_models[] = {VMIG_SIM_DEFAULT_MODEL};
+	struct change c = {.apply = apply_reset, .models = models, .n = n};
+	int r;
+	if (n == 0) {
+		c.models = default_models;
+		c.n = VMIG_ARRAY_SIZE(default_models);
+	}
+	if ((r = check_opts(opts, err)) < 0 || (r = check_models(c.models, c.n, err)) < 0)
+		return r;
+	return transact(dir, &c, ret, err);
+}
