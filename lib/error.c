@@ -49,6 +49,9 @@ int vmig_from_nvml(int nvml_code)
 {
 	if (nvml_code == 0)
 		return VMIG_OK;
+	/* Several of vmig's own codes share NVML's 999; from NVML it is only Unknown Error. */
+	if (nvml_code == vmig_nvml_code(VMIG_E_UNKNOWN))
+		return VMIG_E_UNKNOWN;
 	for (int i = 1; i < VMIG_E__COUNT; i++)
 		if (error_table[i].nvml == nvml_code)
 			return i;

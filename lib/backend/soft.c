@@ -123,7 +123,7 @@ static int soft_open(void **ret_priv, const struct vmig__open_opts *opts, struct
 		r = vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				 "soft backend: the hardware backend cannot be soft itself");
 	if (r >= 0 && (r = s->hw->open(&s->hw_priv, &hw_opts, err)) < 0)
-		vmig_err_wrap(err, "soft backend: finding GPUs through %s", s->hw->name);
+		vmig_err_wrap(err, "finding GPUs through %s", s->hw->name);
 	if (r >= 0 && (r = vmig_store_open(dir, &s->store, err)) < 0)
 		s->hw->close(s->hw_priv);
 	if (r < 0) {

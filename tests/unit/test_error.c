@@ -13,6 +13,8 @@ TEST(texts_and_codes)
 	CHECK_EQ_I(vmig_nvml_code(VMIG_E_INSUFFICIENT_RESOURCES), 23);
 	CHECK_EQ_I(vmig_from_nvml(19), VMIG_E_IN_USE);
 	CHECK_EQ_I(vmig_from_nvml(12345), VMIG_E_UNKNOWN);
+	/* 999 is shared by several of vmig's codes; from NVML it is Unknown Error. */
+	CHECK_EQ_I(vmig_from_nvml(999), VMIG_E_UNKNOWN);
 	CHECK_STR(vmig_errname(-VMIG_E_NOT_SUPPORTED), "NOT_SUPPORTED");
 }
 
