@@ -7,10 +7,12 @@
 #   make            libvmig (static and shared) and the vmig command
 #   make demo       a short walkthrough on a fresh simulated GPU
 #   make check      the whole test suite
+#   make check-programs  build what `make check` runs, without running it
 #   make asan       the whole test suite built with ASan+UBSan
 #   make valgrind   the unit and CLI suites under valgrind (leaks are errors)
 #   make fuzz       libFuzzer builds of every fuzz target (needs clang)
 #   make bench      the benchmarks (ratios measured in one run)
+#   make bench-build     build the benchmarks without running them (CI)
 #   make doc-check  run every vmig example of README.md (tests/doc-check.sh)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make format     clang-format every C file (format-check: fail on a diff)
@@ -67,10 +69,13 @@ $(B)/obj/%.o: %.c
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all check asan valgrind demo bench fuzz install clean format format-check
+.PHONY: all check check-programs asan valgrind demo bench bench-build fuzz install clean \
+	format format-check
 all: $(ALL_TARGETS)
 
-check: $(ALL_TARGETS) $(TEST_PROGRAMS)
+check-programs: $(ALL_TARGETS) $(TEST_PROGRAMS)
+
+check: check-programs
 	@B=$(B) SAN=$(SAN) tests/run.sh $(TESTS)
 
 asan:
@@ -82,7 +87,9 @@ valgrind: $(ALL_TARGETS) $(TEST_PROGRAMS)
 demo: $(B)/vmig
 	@B=$(B) tests/demo.sh
 
-bench: $(ALL_TARGETS) $(BENCHES)
+bench-build: $(ALL_TARGETS) $(BENCHES)
+
+bench: bench-build
 	@for b in $(BENCH_RUNS); do echo "== $$b"; B=$(B) $$b || exit 1; done
 
 fuzz: $(FUZZERS)
