@@ -5,9 +5,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 VMIG=$PWD/${B:-build}/vmig
+. tests/lib/lib.sh
 export VMIG_BACKEND=sim VMIG_STATE_DIR
-VMIG_STATE_DIR=$(mktemp -d)
-trap 'rm -rf "$VMIG_STATE_DIR"' EXIT
+vmig_tmpdir VMIG_STATE_DIR
 
 step() {
 	printf '\n$ vmig%s\n' "${*:+ $*}"

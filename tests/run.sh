@@ -5,11 +5,12 @@
 # is the total: "total: N passed, N failed, N skipped".
 #
 # VMIG_VALGRIND=1 runs compiled suites under valgrind (leaks are errors);
-# scripts see it too and wrap the programs they start themselves (as
-# tests/cli/run.sh does).
+# scripts see it too and wrap the programs they start with the same command
+# line (VMIG_VALGRIND_CMD of tests/lib/lib.sh).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 export B="${B:-build}"
+. tests/lib/lib.sh
 passed=0 failed=0 skipped=0
 failed_names=()
 for t in "$@"; do
@@ -18,9 +19,7 @@ for t in "$@"; do
 	*.sh) bash "$t" >"$log" 2>&1 ;;
 	*)
 		if [ "${VMIG_VALGRIND:-0}" = 1 ]; then
-			valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
-				--errors-for-leak-kinds=definite,indirect,possible \
-				--error-exitcode=99 --trace-children=no "$t" >"$log" 2>&1
+			"${VMIG_VALGRIND_CMD[@]}" --trace-children=no "$t" >"$log" 2>&1
 		else
 			"$t" >"$log" 2>&1
 		fi

@@ -6,12 +6,9 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 command -v python3 >/dev/null || { echo "skip - py/walk: no python3"; exit 0; }
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+. tests/lib/lib.sh
+vmig_tmpdir dir
 "$B/tests/abi/nvml_seed" "$dir" h100-80gb a100-40gb || { echo "FAIL - py/seed"; exit 1; }
-pre=""
-if readelf -d "$B/libnvidia-ml.so.1" | grep -q 'libasan'; then
-	pre=$(${CC:-cc} -print-file-name=libasan.so)
-	export ASAN_OPTIONS=detect_leaks=0:${ASAN_OPTIONS:-}
-fi
+pre=$(vmig_san_preload "$B/libnvidia-ml.so.1")
+[ -z "$pre" ] || export ASAN_OPTIONS=detect_leaks=0:${ASAN_OPTIONS:-}
 VMIG_STATE_DIR=$dir LD_PRELOAD=$pre python3 tests/abi/pynvml_walk.py "$B/libnvidia-ml.so.1"

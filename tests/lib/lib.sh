@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# lib.sh — shell helpers shared by the test scripts and benchmarks, sourced
+# from the repository root (". tests/lib/lib.sh"), never run.  Each helper
+# was copied between scripts before; one copy here keeps them alike.
+#
+#   vmig_tmpdir VAR          VAR names a fresh temporary directory, removed
+#                            when the script exits (any number of them)
+#   "${VMIG_VALGRIND_CMD[@]}" PROG ARGS...
+#                            PROG under valgrind as `make valgrind` runs it:
+#                            any error or leak exits 99
+#   vmig_san_preload LIB     prints the ASan runtime when LIB was built with
+#                            the sanitizers (an uninstrumented program such
+#                            as python3 must preload it first), else nothing
+
+# Leaks of every kind that can be ours are errors; valgrind's own exit status
+# 99 tells them apart from the program's.
+# shellcheck disable=SC2034,SC2054 # used by the scripts; the commas are valgrind's
+VMIG_VALGRIND_CMD=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible
+	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99)
+
+VMIG_TMPDIRS=()
+vmig_tmpdir() {
+	local -n vmig_tmpdir_var=$1
+	vmig_tmpdir_var=$(mktemp -d "${TMPDIR:-/tmp}/vmig-test-XXXXXX") || exit 2
+	VMIG_TMPDIRS+=("$vmig_tmpdir_var")
+	# One trap for all of them; set again, it stays the same.
+	trap 'rm -rf "${VMIG_TMPDIRS[@]}"' EXIT
+}
+
+vmig_san_preload() {
+	if readelf -d "$1" 2>/dev/null | grep -q 'libasan'; then
+		${CC:-cc} -print-file-name=libasan.so
+	fi
+}
