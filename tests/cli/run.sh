@@ -20,6 +20,14 @@
 # same device keeps its name through the whole case, so a MIG UUID that
 # changes between two listings is a failure.
 #
+# The suite runs several times per CI pass (sim, nvml, ASan, valgrind), so
+# the bookkeeping around each command is kept to builtins: the case is parsed
+# into arrays, outputs are read into variables and normalised with parameter
+# expansion, and the only programs started per step are the command itself,
+# the GPU listing after a `sim` command (the only commands that add, remove
+# or replace GPUs), and one md5sum before and after a step that must leave
+# the state untouched.  Anything else forks only to report a failure.
+#
 # Environment: B (build directory, default build), VMIG_TEST_BACKEND (sim by
 # default; nvml runs every case through our libnvidia-ml.so.1), VMIG_VALGRIND=1
 # (commands under test run under valgrind; errors exit 99).
@@ -30,95 +38,137 @@ VMIG=${VMIG_BIN:-$PWD/$B/vmig}
 BACKEND=${VMIG_TEST_BACKEND:-sim}
 CASES_DIR=tests/cli/cases
 [ -x "$VMIG" ] || { echo "FAIL - cli: $VMIG not built"; exit 1; }
+# shellcheck source=tests/lib/lib.sh
+. tests/lib/lib.sh
 
-WRAP=()
-if [ "${VMIG_VALGRIND:-0}" = 1 ]; then
-	WRAP=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible
-		--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99)
-fi
+# The state directory is walked by a glob (sorted, hidden files included).
+shopt -s globstar dotglob nullglob
 
 declare -A GPU_LABEL BUS_LABEL MIG_LABEL
 NGPU_LABELS=0 NMIG_LABELS=0
+MIG_RE='MIG-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+NL=$'\n'
 
 # Learn the UUID and bus id of every GPU in the store (by index), once each.
 learn_gpus() {
-	local idx uuid bus
-	while IFS=', ' read -r idx uuid bus; do
+	local uuid bus
+	VMIG_BACKEND=sim "$VMIG" --query-gpu=index,uuid,pci.bus_id \
+		--format=csv,noheader >"$tmp/gpus" 2>/dev/null
+	while IFS=', ' read -r _ uuid bus; do
 		[[ $uuid == GPU-* ]] || continue
 		if [ -z "${GPU_LABEL[$uuid]:-}" ]; then
 			GPU_LABEL[$uuid]="GPU-<$NGPU_LABELS>"
 			BUS_LABEL[$bus]="<bus-$NGPU_LABELS>"
 			NGPU_LABELS=$((NGPU_LABELS + 1))
 		fi
-	done < <(VMIG_BACKEND=sim "$VMIG" --query-gpu=index,uuid,pci.bus_id \
-		--format=csv,noheader 2>/dev/null)
+	done <"$tmp/gpus"
 }
 
-# Replace the identities in a file by their labels.
+# Read a file whole into the variable named $1, byte for byte.  A NUL byte
+# (which no expected output can hold) stops the read early: returns 1 then.
+# shellcheck disable=SC2034 # into is a name reference: it sets the caller's variable
+slurp() {
+	local -n into=$1
+	into=
+	! IFS= read -r -d '' into <"$2"
+}
+
+# Replace the identities in the variable named $1 by their labels: GPU UUIDs,
+# then bus ids, then MIG UUIDs, each new MIG UUID getting the next label in
+# the order it appears.
 normalise() {
-	local f=$1 key m script=""
-	for key in "${!GPU_LABEL[@]}"; do script+="s/$key/${GPU_LABEL[$key]}/g;"; done
-	for key in "${!BUS_LABEL[@]}"; do script+="s/${key//./\\.}/${BUS_LABEL[$key]}/g;"; done
-	for m in $(grep -oE 'MIG-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' "$f"); do
+	local -n text=$1
+	local key m
+	for key in "${!GPU_LABEL[@]}"; do text=${text//"$key"/"${GPU_LABEL[$key]}"}; done
+	for key in "${!BUS_LABEL[@]}"; do text=${text//"$key"/"${BUS_LABEL[$key]}"}; done
+	while [[ $text =~ $MIG_RE ]]; do
+		m=${BASH_REMATCH[0]}
 		if [ -z "${MIG_LABEL[$m]:-}" ]; then
 			MIG_LABEL[$m]="MIG-<$NMIG_LABELS>"
 			NMIG_LABELS=$((NMIG_LABELS + 1))
 		fi
+		text=${text//"$m"/"${MIG_LABEL[$m]}"}
 	done
-	for key in "${!MIG_LABEL[@]}"; do script+="s/$key/${MIG_LABEL[$key]}/g;"; done
-	[ -n "$script" ] && sed -i "$script" "$f"
-	return 0
 }
 
-# Put the real identities back into a command line written with labels.
-denormalise() {
+# Split a command line written with labels into argv, with the real identities.
+split_args() {
 	local s=$1 key
 	for key in "${!GPU_LABEL[@]}"; do s=${s//"${GPU_LABEL[$key]}"/$key}; done
 	for key in "${!BUS_LABEL[@]}"; do s=${s//"${BUS_LABEL[$key]}"/$key}; done
-	printf '%s' "$s"
+	eval "argv=($s)"
 }
 
+# Checksums of the state directory's files (not the lock files) into $sum.
 state_sum() {
-	find "$VMIG_STATE_DIR" -type f ! -name '*.lock' ! -name 'lock' -print0 | sort -z |
-		xargs -0 -r md5sum 2>/dev/null
+	local f files=()
+	for f in "$VMIG_STATE_DIR"/**; do
+		[[ -f $f && ${f##*/} != lock && $f != *.lock ]] && files+=("$f")
+	done
+	sum=
+	[ ${#files[@]} -eq 0 ] || sum=$(md5sum -- "${files[@]}" 2>/dev/null)
 }
 
-# Run one step; report a mismatch on stdout (as diff lines) and return 1.
+# A difference between what a step wanted and what it got, as diff lines.
+report_diff() {
+	local what=$1 want=$2 got=$3
+	echo "# step $n (\$ $args): $what differs (-want +got)"
+	printf '%s' "$want" >"$tmp/want"
+	printf '%s' "$got" >"$tmp/got"
+	diff "$tmp/want" "$tmp/got" | sed 's/^/#   /'
+}
+
+# Run step $n; report a mismatch on stdout (as diff lines) and return 1.
 run_step() {
-	local tmp=$1 n=$2 args=$3 want_rc=$4 argv rc before after
-	eval "argv=($(denormalise "$args"))"
-	before=$(state_sum)
+	local n=$1 args=$2 want_rc=$3 argv rc out err sum before='' after='' line
+	local refused=0 ok=0 whole
+	split_args "$args"
+	# A refused command line (only a message on stderr) must not change the state.
+	if [ "$want_rc" != 0 ] && [ -z "${WANT_OUT[$n]}" ]; then
+		refused=1
+		state_sum
+		before=$sum
+	fi
 	VMIG_BACKEND=$BACKEND "${WRAP[@]}" "$VMIG" "${argv[@]}" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
-	after=$(state_sum)
-	learn_gpus
-	normalise "$tmp/out"
-	normalise "$tmp/err"
-	local ok=0 line
-	if [ -e "$tmp/want_has.$n" ]; then
+	if [ $refused = 1 ]; then
+		state_sum
+		after=$sum
+	fi
+	[[ " ${argv[*]} " == *" sim "* ]] && learn_gpus
+	if ! slurp out "$tmp/out"; then
+		echo "# step $n (\$ $args): stdout holds a NUL byte"
+		ok=1
+	fi
+	if ! slurp err "$tmp/err"; then
+		echo "# step $n (\$ $args): stderr holds a NUL byte"
+		ok=1
+	fi
+	normalise out
+	normalise err
+	if [ -n "${HAS_MODE[$n]:-}" ]; then
 		# Only these lines are required (listings of data that grows, such as the catalogue).
+		whole=$NL$out
+		[[ $whole == *"$NL" ]] || whole+=$NL
 		while IFS= read -r line; do
-			if ! grep -qxF -- "$line" "$tmp/out"; then
+			if [[ $whole != *"$NL$line$NL"* ]]; then
 				echo "# step $n (\$ $args): stdout lacks the line: $line"
 				ok=1
 			fi
-		done <"$tmp/want_has.$n"
-	elif ! cmp -s "$tmp/out" "$tmp/want_out.$n"; then
-		echo "# step $n (\$ $args): stdout differs (-want +got)"
-		diff "$tmp/want_out.$n" "$tmp/out" | sed 's/^/#   /'
+		done <<<"${WANT_HAS[$n]%"$NL"}"
+	elif [[ $out != "${WANT_OUT[$n]}" ]]; then
+		report_diff stdout "${WANT_OUT[$n]}" "$out"
 		ok=1
 	fi
-	if ! cmp -s "$tmp/err" "$tmp/want_err.$n"; then
-		echo "# step $n (\$ $args): stderr differs (-want +got)"
-		diff "$tmp/want_err.$n" "$tmp/err" | sed 's/^/#   /'
+	if [[ $err != "${WANT_ERR[$n]}" ]]; then
+		report_diff stderr "${WANT_ERR[$n]}" "$err"
 		ok=1
 	fi
 	if [ "$rc" != "$want_rc" ]; then
 		echo "# step $n (\$ $args): exit status $rc, want $want_rc"
 		ok=1
 	fi
-	# A refused command line (only a message on stderr) must not change the state.
-	if [ "$want_rc" != 0 ] && [ ! -s "$tmp/want_out.$n" ] && [ "$before" != "$after" ]; then
+	if [ $refused = 1 ] && [ "$before" != "$after" ]; then
 		echo "# step $n (\$ $args): refused, but the state changed"
 		ok=1
 	fi
@@ -127,17 +177,19 @@ run_step() {
 
 run_setup() {
 	local args=$1 argv
-	eval "argv=($(denormalise "$args"))"
-	if ! VMIG_BACKEND=$BACKEND "$VMIG" "${argv[@]}" >/dev/null 2>"$VMIG_STATE_DIR.err"; then
-		echo "# setup % $args failed: $(head -c 300 "$VMIG_STATE_DIR.err")"
+	split_args "$args"
+	if ! VMIG_BACKEND=$BACKEND "$VMIG" "${argv[@]}" >/dev/null 2>"$tmp/err"; then
+		echo "# setup % $args failed: $(head -c 300 "$tmp/err")"
 		return 1
 	fi
-	learn_gpus
+	[[ " ${argv[*]} " == *" sim "* ]] && learn_gpus
+	return 0
 }
 
-# Parse a case into $tmp/want_out.N, want_err.N and the step list; run it.
+# Parse a case into the step list and WANT_OUT, WANT_ERR, WANT_HAS (by step); run it.
 run_case() {
-	local file=$1 tmp=$2 line n=0 kinds=() args=() rcs=() only=""
+	local file=$1 line n=0 kinds=() args=() rcs=() only=""
+	WANT_OUT=() WANT_ERR=() WANT_HAS=() HAS_MODE=()
 	while IFS= read -r line || [ -n "$line" ]; do
 		case "$line" in
 		'#'*) ;;
@@ -146,14 +198,13 @@ run_case() {
 		'$ '*)
 			kinds+=(cmd) args+=("${line#\$ }") rcs+=(0)
 			n=$((${#kinds[@]} - 1))
-			: >"$tmp/want_out.$n"
-			: >"$tmp/want_err.$n"
+			WANT_OUT[n]='' WANT_ERR[n]=''
 			;;
-		'? '*) rcs[$n]=${line#? } ;;
-		'~ '*) printf '%s\n' "${line#\~ }" >>"$tmp/want_has.$n" ;;
-		'! '*) printf '%s\n' "${line#! }" >>"$tmp/want_err.$n" ;;
-		'!') printf '\n' >>"$tmp/want_err.$n" ;;
-		*) printf '%s\n' "$line" >>"$tmp/want_out.$n" ;;
+		'? '*) rcs[n]=${line#? } ;;
+		'~ '*) WANT_HAS[n]+=${line#\~ }$NL HAS_MODE[n]=1 ;;
+		'! '*) WANT_ERR[n]+=${line#! }$NL ;;
+		'!') WANT_ERR[n]+=$NL ;;
+		*) WANT_OUT[n]+=$line$NL ;;
 		esac
 	done <"$file"
 	if [ -n "$only" ] && [[ " $only " != *" $BACKEND "* ]]; then
@@ -164,23 +215,34 @@ run_case() {
 		if [ "${kinds[$k]}" = setup ]; then
 			run_setup "${args[$k]}" || return 1
 		else
-			run_step "$tmp" "$k" "${args[$k]}" "${rcs[$k]}" || status=1
+			run_step "$k" "${args[$k]}" "${rcs[$k]}" || status=1
 		fi
 	done
 	return $status
 }
 
+WRAP=()
+[ "${VMIG_VALGRIND:-0}" = 1 ] && WRAP=("${VMIG_VALGRIND_CMD[@]}")
 failed=0
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=("$CASES_DIR"/*.case)
+# Every case gets a directory of its own (its state, outputs and report),
+# all made by one mkdir and removed together at the end.
+vmig_tmpdir top
+dirs=()
 for c in "${cases[@]}"; do
-	name=$(basename "$c" .case)
-	tmp=$(mktemp -d)
+	name=${c##*/}
+	dirs+=("$top/${name%.case}/state")
+done
+mkdir -p "${dirs[@]}" || exit 2
+for c in "${cases[@]}"; do
+	name=${c##*/}
+	name=${name%.case}
+	tmp=$top/$name
 	export VMIG_STATE_DIR=$tmp/state
-	mkdir -p "$VMIG_STATE_DIR"
 	GPU_LABEL=() BUS_LABEL=() MIG_LABEL=()
 	NGPU_LABELS=0 NMIG_LABELS=0
-	run_case "$c" "$tmp" >"$tmp/report"
+	run_case "$c" >"$tmp/report"
 	rc=$?
 	if [ $rc = 0 ]; then
 		echo "ok - cli/$name"
@@ -191,6 +253,5 @@ for c in "${cases[@]}"; do
 		cat "$tmp/report"
 		failed=1
 	fi
-	rm -rf "$tmp"
 done
 exit $failed
