@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "nvml_abi.h"
+#include "tmpdir.h"
 
 static void *lib;
 #define NV(name) ((__typeof__(&name))dlsym(lib, #name))
@@ -155,8 +156,8 @@ static void other_process_change(void)
 int main(void)
 {
 	const char *b = getenv("B") ? getenv("B") : "build";
-	char path[512], dir[] = "/tmp/vmig-bench-XXXXXX", cmd[1024];
-	if (!mkdtemp(dir))
+	char path[512], dir[512], cmd[1024];
+	if (!test_mkdtemp(dir, sizeof(dir), "bench"))
 		return 1;
 	setenv("VMIG_STATE_DIR", dir, 1);
 	snprintf(cmd, sizeof(cmd), "%s/tests/abi/nvml_seed %s %s", b, dir,
@@ -192,8 +193,5 @@ int main(void)
 	       " (the state file is re-read once)\n",
 	       r3 - r2);
 	NV(nvmlShutdown)();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		return 1;
-	return 0;
+	return test_rmtree(dir) != 0;
 }

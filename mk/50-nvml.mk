@@ -25,7 +25,7 @@ INSTALL_LIB += $(B)/libnvidia-ml.so.1
 # writes the simulated GPUs each test starts from.
 ABI_CFLAGS := -std=gnu11 $(OPT) -g $(WARNINGS) -D_GNU_SOURCE $(SANFLAGS) $(CFLAGS)
 
-$(B)/tests/abi/nvml_client: tests/abi/nvml_client.c iface/nvml_abi.h tests/lib/harness.h
+$(B)/tests/abi/nvml_client: tests/abi/nvml_client.c iface/nvml_abi.h $(wildcard tests/lib/*.h)
 	@mkdir -p $(@D)
 	$(CC) -Iiface -Itests/lib $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl -lpthread
 
@@ -37,7 +37,7 @@ TEST_PROGRAMS += $(B)/tests/abi/nvml_client $(B)/tests/abi/nvml_seed $(B)/libnvi
 TESTS += $(B)/tests/abi/nvml_client tests/abi/symbols.sh tests/abi/pynvml.sh tests/abi/cli_nvml.sh
 
 # bench_nvml: cached NVML queries per second as a ratio to a plain call.
-$(B)/bench/bench_nvml: bench/bench_nvml.c iface/nvml_abi.h $(B)/libnvidia-ml.so.1 $(B)/tests/abi/nvml_seed
+$(B)/bench/bench_nvml: bench/bench_nvml.c iface/nvml_abi.h tests/lib/tmpdir.h $(B)/libnvidia-ml.so.1 $(B)/tests/abi/nvml_seed
 	@mkdir -p $(@D)
 	$(CC) -Iiface -Itests/lib $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tmpdir.h"
 #include "nvml_abi.h"
 
 static void *lib;
@@ -37,15 +38,18 @@ static void *sym(const char *name)
 }
 #define NV(name) ((__typeof__(&name))sym(#name))
 
-/* A fresh state directory holding GPUs of the given models, then nvmlInit_v2. */
-static char state_dir[256];
+/*
+ * A fresh state directory (under the test's own TMPDIR, which the harness
+ * removes) holding GPUs of the given models, then nvmlInit_v2.  This
+ * program must not link libvmig, so nvml_seed writes the GPUs.
+ */
+static char state_dir[512];
 static void setup(const char *models)
 {
-	snprintf(state_dir, sizeof(state_dir), "/tmp/vmig-abi-XXXXXX");
-	if (!mkdtemp(state_dir))
+	if (!test_mkdtemp(state_dir, sizeof(state_dir), "abi"))
 		abort();
 	setenv("VMIG_STATE_DIR", state_dir, 1);
-	char cmd[1024];
+	char cmd[2048];
 	snprintf(cmd, sizeof(cmd), "%s %s %s", seed_path, state_dir, models);
 	if (system(cmd) != 0)
 		abort();
@@ -54,11 +58,7 @@ static void setup(const char *models)
 
 static void teardown(void)
 {
-	char cmd[512];
 	NV(nvmlShutdown)();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", state_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cleanup failed\n");
 }
 
 static nvmlDevice_t gpu(unsigned i)
@@ -826,8 +826,7 @@ TEST(other_process_changes)
 			_exit(2);
 		_exit(0);
 	}
-	int status = 0;
-	waitpid(pid, &status, 0);
+	int status = test_wait(pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	n = 8;
 	CHECK_EQ_I(NV(nvmlDeviceGetGpuInstances)(d, P_1G10, list, &n), NVML_SUCCESS);
@@ -905,8 +904,7 @@ TEST(processes)
 		}
 	}
 	for (int i = 0; i < 3; i++) {
-		int status = 0;
-		waitpid(pids[i], &status, 0);
+		int status = test_wait(pids[i]);
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
 	check_empty(d);
@@ -1034,8 +1032,7 @@ TEST(lock_free_readers_under_changes)
 	void *ret;
 	pthread_join(writer, &ret);
 	CHECK((long)ret > 0);
-	int status = 0;
-	waitpid(pid, &status, 0);
+	int status = test_wait(pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	__atomic_store_n(&stress_stop, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < 3; i++) {

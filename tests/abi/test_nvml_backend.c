@@ -11,35 +11,33 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gpus.h"
 #include "harness.h"
+#include "tmpdir.h"
 #include "vmig/vmig.h"
 
-static char dir[] = "/tmp/vmig-nvmlbe-XXXXXX";
+/* Under the test's own TMPDIR, which the harness removes. */
+static char dir[512];
 
-/* Replace the GPUs of the store in dir with one of each model (st: scratch space). */
-static void write_gpus(struct vmig_state *st, const char *model0, const char *model1)
+/* Replace the GPUs of the store in dir with one of each model. */
+static void write_gpus(const char *model0, const char *model1)
 {
-	struct vmig_store *s;
-	CHECK(vmig_store_open(dir, &s, NULL) == 0 && vmig_store_begin(s, st, NULL) == 0);
-	st->ngpu = 0;
-	vmig_state_add_gpu(st, vmig_model_find(model0), NULL);
-	vmig_state_add_gpu(st, vmig_model_find(model1), NULL);
-	CHECK(vmig_store_commit(s, st, NULL) == 0);
-	vmig_store_close(s);
+	const char *const models[] = {model0, model1};
+	struct vmig_err err = {0};
+	if (test_seed_gpus(dir, models, 2, false, NULL, &err) < 0)
+		HARNESS_FAIL("seeding %s, %s: %s", model0, model1, err.msg);
 }
 
 /* A fresh store with an H100 and an A100, MIG on, one 3g GI (with a CI) and one 1g GI on each. */
 static void setup(void)
 {
 	struct vmig_ctx *sim;
-	struct vmig_state *st = calloc(1, sizeof(*st));
 	unsigned id, ci;
 	int act;
-	if (!mkdtemp(dir))
+	if (!test_mkdtemp(dir, sizeof(dir), "nvmlbe"))
 		abort();
 	setenv("VMIG_STATE_DIR", dir, 1);
-	write_gpus(st, "h100-80gb", "a100-40gb");
-	free(st);
+	write_gpus("h100-80gb", "a100-40gb");
 	CHECK(vmig_open("sim", &sim, NULL) == 0);
 	for (unsigned g = 0; g < 2; g++) {
 		CHECK(vmig_set_mig_mode(sim, g, 1, &act, NULL) == 0);
@@ -189,7 +187,7 @@ TEST(non_mig_sm_from_cores)
 {
 	setup();
 	struct vmig_state *st = calloc(1, sizeof(*st));
-	write_gpus(st, "rtx-4090", "a10");
+	write_gpus("rtx-4090", "a10");
 	setenv("VMIG_NVML_NO_CATALOGUE", "1", 1);
 	struct vmig_ctx *nv;
 	CHECK(vmig_open("nvml", &nv, NULL) == 0);

@@ -49,8 +49,7 @@ static void setup_paths(void)
 	snprintf(lib, sizeof(lib), "%s/interpose/libvmig-cuda.so", dir);
 	snprintf(probe, sizeof(probe), "%s/tests/interpose/probe", dir);
 	snprintf(stubdir, sizeof(stubdir), "%s/tests/interpose/stub", dir);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/vmig-ip-XXXXXX");
-	if (!mkdtemp(tmpdir)) {
+	if (!test_mkdtemp(tmpdir, sizeof(tmpdir), "ip")) {
 		perror("mkdtemp");
 		exit(2);
 	}
@@ -119,8 +118,7 @@ static int finish(struct run *r)
 	slurp(r->err, r->stderr_buf, sizeof(r->stderr_buf));
 	close(r->out);
 	close(r->err);
-	while (waitpid(r->pid, &r->status, 0) < 0 && errno == EINTR)
-		;
+	r->status = test_wait(r->pid);
 	if (r->stdout_buf[0] || r->stderr_buf[0])
 		fprintf(stderr, "  probe said: %s%s", r->stdout_buf, r->stderr_buf);
 	return WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status);
@@ -364,9 +362,7 @@ int main(void)
 	RUN(compute_share_is_per_instance_not_per_process);
 	RUN(no_cap_means_no_throttle);
 	RUN(armed_at_full_share_does_not_throttle);
-	char cmd[PATH_MAX + 16];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
+	if (test_rmtree(tmpdir) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpdir);
 	return harness_done();
 }

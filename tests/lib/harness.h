@@ -5,6 +5,10 @@
  * fails that test alone.  Output: "ok - name", "FAIL - name: why" or
  * "skip - name: why", one line each, which tests/run.sh counts.
  *
+ * Each child gets a fresh TMPDIR of its own, made before it starts and
+ * removed after it ends however it ended (kept, and named, when it failed),
+ * so directories from test_mkdtemp (tmpdir.h) need no cleanup in the test.
+ *
  *	TEST(parses_names) { CHECK(x == 1); CHECK_EQ_U(a, b); CHECK_STR(s, "x"); }
  *	int main(void) { RUN(parses_names); return harness_done(); }
  */
@@ -17,6 +21,9 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "proc.h"
+#include "tmpdir.h"
 
 #ifndef HARNESS_TIMEOUT
 #define HARNESS_TIMEOUT 120
@@ -77,6 +84,11 @@ static int harness_child_failed;
 
 static void harness_run(const char *name, void (*fn)(void))
 {
+	char tmp[512];
+	if (!test_mkdtemp(tmp, sizeof(tmp), "test")) {
+		perror("mkdtemp");
+		exit(2);
+	}
 	fflush(stdout);
 	fflush(stderr);
 	pid_t pid = fork();
@@ -85,14 +97,22 @@ static void harness_run(const char *name, void (*fn)(void))
 		exit(2);
 	}
 	if (pid == 0) {
+		setenv("TMPDIR", tmp, 1);
 		alarm(HARNESS_TIMEOUT);
 		fn();
 		fflush(stdout);
 		_exit(harness_child_failed ? 1 : 0);
 	}
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0)
-		;
+	int status = test_wait(pid);
+	if (status < 0) {
+		perror("waitpid");
+		exit(2);
+	}
+	bool passed = WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 77);
+	if (passed)
+		test_rmtree(tmp);
+	else
+		fprintf(stderr, "  its files are kept in %s\n", tmp);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		printf("ok - %s\n", name);
 		harness_passed++;

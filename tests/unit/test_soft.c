@@ -9,52 +9,33 @@
  * use that cannot be destroyed, limits, refusals, and parallel writers.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "region.h"
 #include "backend.h"
+#include "gpus.h"
 #include "harness.h"
+#include "tmpdir.h"
 #include "vmig/vmig.h"
 
 static char base[256], hwdir[300], softdir[300];
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void cleanup(void)
-{
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Fresh directories, hardware GPUs of the given models, the soft backend over sim. */
+/*
+ * Fresh directories (under the test's own TMPDIR, which the harness removes),
+ * hardware GPUs of the given models, the soft backend over sim.
+ */
 static void setup(const char *const *models, unsigned n)
 {
-	const char *t = getenv("TMPDIR");
-	snprintf(base, sizeof(base), "%s/vmig-soft-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(base))
+	if (!test_mkdtemp(base, sizeof(base), "soft"))
 		abort();
-	atexit(cleanup);
 	snprintf(hwdir, sizeof(hwdir), "%s/hw", base);
 	snprintf(softdir, sizeof(softdir), "%s/soft", base);
 	setenv("VMIG_STATE_DIR", hwdir, 1);
 	setenv("VMIG_SOFT_STATE_DIR", softdir, 1);
-	struct vmig_store *s;
-	struct vmig_state *st = calloc(1, sizeof(*st));
-	if (!st || vmig_store_open(hwdir, &s, NULL) < 0 || vmig_store_begin(s, st, NULL) < 0)
+	if (test_seed_gpus(hwdir, models, n, false, NULL, NULL) < 0)
 		abort();
-	st->ngpu = 0;
-	for (unsigned i = 0; i < n; i++)
-		if (vmig_state_add_gpu(st, vmig_model_find(models[i]), NULL) < 0)
-			abort();
-	if (vmig_store_commit(s, st, NULL) < 0)
-		abort();
-	vmig_store_close(s);
-	free(st);
 }
 
 /* The soft backend with the simulator as its hardware. */

@@ -12,6 +12,7 @@
 #include "os.h"
 #include "gen.h"
 #include "harness.h"
+#include "tmpdir.h"
 #include "vmig/vmig.h"
 
 static struct vmig_state *new_state(void)
@@ -22,13 +23,11 @@ static struct vmig_state *new_state(void)
 	return st;
 }
 
-/* A fresh directory under $TMPDIR; the tests run in forked children, so each gets its own. */
+/* A fresh directory under the test's own TMPDIR, which the harness removes afterwards. */
 static const char *tmp_base(void)
 {
 	static char base[256];
-	const char *t = getenv("TMPDIR");
-	snprintf(base, sizeof(base), "%s/vmig-store-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(base))
+	if (!test_mkdtemp(base, sizeof(base), "store"))
 		abort();
 	return base;
 }
@@ -708,15 +707,6 @@ TEST(generation_never_repeats)
 
 int main(void)
 {
-	/* Every test makes its directories under one parent, removed at the end. */
-	char parent[256];
-	const char *t = getenv("TMPDIR");
-	snprintf(parent, sizeof(parent), "%s/vmig-store-tests-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(parent)) {
-		perror("mkdtemp");
-		return 2;
-	}
-	setenv("TMPDIR", parent, 1);
 	RUN(never_written_directory_reads_as_default_without_writing);
 	RUN(first_commit_writes_the_default_and_keeps_its_uuid);
 	RUN(commits_round_trip_and_bump_the_shared_generation);
@@ -730,9 +720,5 @@ int main(void)
 	RUN(faults_at_every_call_of_a_commit);
 	RUN(eintr_and_short_writes_are_finished);
 	RUN(generation_never_repeats);
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "chmod -R u+w '%s'; rm -rf '%s'", parent, parent);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", parent);
 	return harness_done();
 }

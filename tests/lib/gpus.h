@@ -1,0 +1,49 @@
+/*
+ * gpus.h — seeding a state directory with simulated GPUs of given catalogue
+ * models, in order, through the state store like every other writer (lock,
+ * commit).  The unit, state and ABI tests each wrote their own copy; the
+ * nvml_seed program (tests/abi/nvml_seed.c) is this function for the tests
+ * that cannot link libvmig.  Needs libvmig.
+ */
+#ifndef VMIG_TESTS_GPUS_H
+#define VMIG_TESTS_GPUS_H
+
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "vmig/vmig.h"
+
+/*
+ * Replace the state in dir by GPUs of the n models (with MIG mode enabled,
+ * current and pending, when mig is set); 0, or -1 with err filled in.  When
+ * st is not NULL it receives the committed state.
+ */
+static inline int test_seed_gpus(const char *dir, const char *const *models, unsigned n, bool mig,
+				 struct vmig_state *st, struct vmig_err *err)
+{
+	struct vmig_store *s = NULL;
+	struct vmig_state *tmp = st ? st : calloc(1, sizeof(*tmp));
+	int rc = tmp ? vmig_store_open(dir, &s, err) : vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	if (rc == 0 && (rc = vmig_store_begin(s, tmp, err)) == 0) {
+		tmp->ngpu = 0;
+		for (unsigned i = 0; rc == 0 && i < n; i++) {
+			const struct vmig_model *m = vmig_model_find(models[i]);
+			rc = m ? vmig_state_add_gpu(tmp, m, err)
+			       : vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "no such model: %s",
+					      models[i]);
+		}
+		for (unsigned i = 0; rc == 0 && mig && i < tmp->ngpu; i++)
+			tmp->gpu[i].mig_current = tmp->gpu[i].mig_pending = 1;
+		if (rc == 0)
+			rc = vmig_store_commit(s, tmp, err);
+		else
+			vmig_store_abort(s);
+	}
+	if (s)
+		vmig_store_close(s);
+	if (tmp != st)
+		free(tmp);
+	return rc < 0 ? -1 : rc;
+}
+
+#endif
