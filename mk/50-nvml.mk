@@ -55,7 +55,7 @@ TESTS += $(B)/tests/abi/test_nvml_backend
 # Threads, NVML processes and vmig commands changing one state at once; the
 # final state must equal the replay of every success they logged.  Linked
 # with libvmig to read and validate the final state.
-$(B)/tests/abi/nvml_concurrency: $(B)/obj/tests/abi/nvml_concurrency.o $(B)/libvmig.a $(B)/libnvidia-ml.so.1 $(B)/vmig $(B)/tests/abi/nvml_seed
+$(B)/tests/abi/nvml_concurrency: $(B)/obj/tests/abi/nvml_concurrency.o $(B)/libvmig.a $(B)/libnvidia-ml.so.1 $(B)/vmig
 	@mkdir -p $(@D)
 	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/libvmig.a $(LIB_LIBS)
 

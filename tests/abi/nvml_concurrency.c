@@ -2,7 +2,7 @@
  * nvml_concurrency.c — many writers on one state directory at once: threads
  * of this process and other processes through the simulated
  * libnvidia-ml.so.1, and processes running the vmig command (sim backend),
- * all creating and destroying GPU and compute instances for a bounded time.
+ * all creating and destroying GPU and compute instances at once.
  *
  * Every actor owns what it creates, logs each create and destroy that
  * reported success ("gi <gpu> <gi id> <profile> +1", "ci <gpu> <gi> <ci> -1"),
@@ -13,34 +13,58 @@
  * operation that reported success and was lost, or one that happened
  * without being reported, shows up as a difference.  The NVML session
  * kept open meanwhile must also see exactly the final GIs.
+ *
+ * The run is bounded by operations, not by time, so a slow machine (or
+ * valgrind) makes it longer, never different: every actor makes at least
+ * MIN_OPS operations, and all go on until every one of them has had a create
+ * succeed (each kind of writer must get GIs created alongside the others; as
+ * long as nobody stops, the others keep destroying what they hold, so a
+ * late one is not starved), each giving up after MAX_OPS.  The actors draw
+ * their choices from a seed printed at the start (VMIG_TEST_SEED replays
+ * one); the harness's time limit is only a guard against hangs.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+/* Against hangs only: under valgrind on a loaded machine a run takes minutes. */
+#define HARNESS_TIMEOUT 900
+
 #include "nvml_abi.h"
+#include "gpus.h"
 #include "harness.h"
+#include "randseed.h"
+#include "tmpdir.h"
 #include "vmig/vmig.h"
 
-extern char **environ;
-
 #define NGPU	  2
-#define SECONDS	  1.5 /* each actor stops starting operations after this */
-#define MAX_OPS	  300 /* and after this many */
-#define MAX_OWN	  2   /* GIs an actor holds at once */
+#define MIN_OPS	  16   /* operations every actor makes at least */
+#define MAX_OPS	  3000 /* at most: without a successful create by then it gives up */
+#define POST_OPS  4    /* operations of each process after this process's threads stopped */
+#define MAX_OWN	  2    /* GIs an actor holds at once */
 #define NV_GI_IDS 16
+#define NACTORS	  6 /* two of each kind */
 
 static void *lib;
-static char dir[] = "/tmp/vmig-conc-XXXXXX";
-static char vmig_path[512], seed_path[512];
-static double deadline;
+static char dir[512];
+static char vmig_path[512];
+static uint64_t seed;
+
+/* Shared with the child processes (an anonymous shared mapping). */
+struct shared {
+	_Atomic int threads_done; /* every thread of this process has stopped */
+	_Atomic int settled;	  /* actors that have had a create succeed, or gave up */
+	_Atomic int failed;	  /* an actor found an error: everybody stops */
+};
+static struct shared *shared;
 
 static void *sym(const char *name)
 {
@@ -53,13 +77,6 @@ static void *sym(const char *name)
 }
 #define NV(name) ((__typeof__(&name))sym(#name))
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* What an actor holds, and its log. */
 struct own {
 	unsigned gpu, gi, profile;
@@ -69,14 +86,17 @@ struct own {
 	nvmlComputeInstance_t ch;
 };
 
+enum kind { NVML_THREAD, NVML_PROCESS, CLI_PROCESS };
+
 struct actor {
 	int id;
+	enum kind kind;
 	FILE *log;
 	unsigned seed;
 	struct own own[MAX_OWN];
 	unsigned nown;
-	double deadline;
-	long ops, errors;
+	long ops, creates, errors;
+	long post_from; /* a process: its operation count when the threads were seen stopped */
 	char why[256];
 };
 
@@ -85,13 +105,41 @@ static const unsigned profiles[] = {19, 14, 9}; /* 1g.10gb, 2g.20gb, 3g.40gb on 
 static void fail(struct actor *a, const char *what, int code)
 {
 	a->errors++;
+	atomic_store(&shared->failed, 1);
 	if (!a->why[0])
 		snprintf(a->why, sizeof(a->why), "actor %d: %s: %d", a->id, what, code);
 }
 
-static bool keep_going(const struct actor *a)
+/* A create of a's succeeded. */
+static void created(struct actor *a)
 {
-	return a->ops < MAX_OPS && now() < a->deadline && !a->errors;
+	if (a->creates++ == 0)
+		atomic_fetch_add(&shared->settled, 1);
+}
+
+static bool keep_going(struct actor *a)
+{
+	if (a->errors || atomic_load(&shared->failed))
+		return false;
+	if (a->ops >= MAX_OPS) {
+		if (a->creates == 0)
+			atomic_fetch_add(&shared->settled, 1); /* the check of its kind will tell */
+		return false;
+	}
+	if (a->ops < MIN_OPS || atomic_load(&shared->settled) < NACTORS)
+		return true;
+	if (a->kind == NVML_THREAD)
+		return false;
+	/*
+	 * This process's threads stop first, so that the other processes' last commits
+	 * land after its last call: the final check's lock-free queries must see them.
+	 */
+	if (a->post_from < 0) {
+		if (!atomic_load(&shared->threads_done))
+			return true;
+		a->post_from = a->ops;
+	}
+	return a->ops < a->post_from + POST_OPS;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -111,6 +159,7 @@ static void nvml_create(struct actor *a, nvmlDevice_t *devs)
 		return;
 	}
 	o.gi = info.id;
+	created(a);
 	fprintf(a->log, "gi %u %u %u +1\n", o.gpu, o.gi, o.profile);
 	if (rand_r(&a->seed) % 2) {
 		nvmlComputeInstanceInfo_t ci;
@@ -166,33 +215,6 @@ static void nvml_actor(struct actor *a)
 /* Actors through the vmig command                                           */
 /* ------------------------------------------------------------------------ */
 
-/* Run vmig with args; its exit status, and its stdout and stderr together in out. */
-static int run_vmig(char *const argv[], char *out, size_t size)
-{
-	int fds[2];
-	if (pipe(fds) < 0)
-		return -1;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-	posix_spawn_file_actions_addclose(&fa, fds[0]);
-	pid_t pid;
-	int rc = posix_spawn(&pid, vmig_path, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	size_t len = 0;
-	ssize_t n;
-	while (rc == 0 && len + 1 < size && (n = read(fds[0], out + len, size - 1 - len)) > 0)
-		len += (size_t)n;
-	out[len] = 0;
-	close(fds[0]);
-	int status = 0;
-	if (rc != 0 || waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static void cli_create(struct actor *a)
 {
 	struct own o = {.gpu = (unsigned)rand_r(&a->seed) % NGPU,
@@ -201,7 +223,7 @@ static void cli_create(struct actor *a)
 	snprintf(prof, sizeof(prof), "%u", o.profile);
 	snprintf(gpu, sizeof(gpu), "%u", o.gpu);
 	char *argv[] = {"vmig", "mig", "-cgi", prof, "-i", gpu, NULL};
-	int rc = run_vmig(argv, out, sizeof(out));
+	int rc = test_run(vmig_path, argv, out, sizeof(out));
 	if (rc != 0 && strstr(out, "Insufficient Resources"))
 		return;
 	unsigned id, g, p;
@@ -216,6 +238,7 @@ static void cli_create(struct actor *a)
 		return;
 	}
 	o.gi = id;
+	created(a);
 	fprintf(a->log, "gi %u %u %u +1\n", o.gpu, o.gi, o.profile);
 	a->own[a->nown++] = o;
 }
@@ -228,7 +251,7 @@ static void cli_destroy(struct actor *a, unsigned k)
 	snprintf(id, sizeof(id), "%u", o.gi);
 	snprintf(gpu, sizeof(gpu), "%u", o.gpu);
 	char *argv[] = {"vmig", "mig", "-dgi", "-gi", id, "-i", gpu, NULL};
-	int rc = run_vmig(argv, out, sizeof(out));
+	int rc = test_run(vmig_path, argv, out, sizeof(out));
 	if (rc != 0 || !strstr(out, "Successfully destroyed GPU instance")) {
 		fprintf(stderr, "  vmig -dgi: %s", out);
 		fail(a, "vmig -dgi of own GI", rc);
@@ -252,15 +275,14 @@ static void cli_actor(struct actor *a)
 /* Running them                                                              */
 /* ------------------------------------------------------------------------ */
 
-enum kind { NVML_THREAD, NVML_PROCESS, CLI_PROCESS };
-
-static void actor_init(struct actor *a, int id)
+static void actor_init(struct actor *a, int id, enum kind kind)
 {
-	char path[512];
+	char path[600];
 	memset(a, 0, sizeof(*a));
 	a->id = id;
-	a->seed = (unsigned)id * 7919u + (unsigned)time(NULL);
-	a->deadline = deadline;
+	a->kind = kind;
+	a->seed = (unsigned)id * 7919u + (unsigned)seed;
+	a->post_from = -1;
 	snprintf(path, sizeof(path), "%s/log.%d", dir, id);
 	a->log = fopen(path, "w");
 	if (!a->log)
@@ -279,8 +301,10 @@ static pid_t start_process(int id, enum kind kind)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	/* Never outlive the test, even when its time limit kills it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	struct actor a;
-	actor_init(&a, id);
+	actor_init(&a, id, kind);
 	if (kind == NVML_PROCESS) {
 		if (NV(nvmlInit_v2)() != NVML_SUCCESS)
 			_exit(3);
@@ -290,6 +314,8 @@ static pid_t start_process(int id, enum kind kind)
 		cli_actor(&a);
 	}
 	fclose(a.log);
+	fprintf(stderr, "  actor %d (%s process): %ld operations, %ld GIs created\n", id,
+		kind == NVML_PROCESS ? "NVML" : "vmig", a.ops, a.creates);
 	if (a.errors)
 		fprintf(stderr, "  %s\n", a.why);
 	_exit(a.errors ? 1 : 0);
@@ -305,7 +331,7 @@ struct tally {
 static void replay(int nactors, const enum kind *kinds, struct tally *t)
 {
 	for (int id = 0; id < nactors; id++) {
-		char path[512], what[8];
+		char path[600], what[8];
 		unsigned g, gi, x;
 		int delta;
 		snprintf(path, sizeof(path), "%s/log.%d", dir, id);
@@ -391,10 +417,9 @@ static void check_final(const struct tally *t)
 
 TEST(threads_processes_and_cli_at_once)
 {
-	enum { N = 6 };
+	enum { N = NACTORS };
 	static const enum kind kinds[N] = {NVML_THREAD,	 NVML_THREAD, NVML_PROCESS,
 					   NVML_PROCESS, CLI_PROCESS, CLI_PROCESS};
-	deadline = now() + SECONDS;
 	pid_t pids[N] = {0};
 	for (int i = 0; i < N; i++)
 		if (kinds[i] != NVML_THREAD)
@@ -405,66 +430,74 @@ TEST(threads_processes_and_cli_at_once)
 	for (int i = 0; i < N; i++) {
 		if (kinds[i] != NVML_THREAD)
 			continue;
-		actor_init(&actors[i], i);
-		/*
-		 * This process's threads stop first, so that the other processes' last commits
-		 * land after its last call: the final check's lock-free queries must see them.
-		 */
-		actors[i].deadline = deadline - SECONDS / 3;
+		actor_init(&actors[i], i, NVML_THREAD);
 		pthread_create(&threads[i], NULL, thread_main, &actors[i]);
 	}
+	long thread_ops = 0;
 	for (int i = 0; i < N; i++) {
-		if (kinds[i] == NVML_THREAD) {
-			pthread_join(threads[i], NULL);
-			fclose(actors[i].log);
-			if (actors[i].errors)
-				HARNESS_FAIL("%s", actors[i].why);
-		} else {
-			int status = 0;
-			waitpid(pids[i], &status, 0);
-			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-				HARNESS_FAIL("actor %d (process) ended with status %#x", i, status);
-		}
+		if (kinds[i] != NVML_THREAD)
+			continue;
+		pthread_join(threads[i], NULL);
+		fclose(actors[i].log);
+		thread_ops += actors[i].ops;
+		if (actors[i].errors)
+			HARNESS_FAIL("%s", actors[i].why);
+	}
+	atomic_store(&shared->threads_done, 1);
+	for (int i = 0; i < N; i++) {
+		if (kinds[i] == NVML_THREAD)
+			continue;
+		int status = test_wait(pids[i]);
+		if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			HARNESS_FAIL("actor %d (process) ended with status %#x", i, status);
 	}
 	struct tally *t = calloc(1, sizeof(*t));
 	replay(N, kinds, t);
 	check_final(t);
 	fprintf(stderr,
-		"  successful GI creates: %ld by NVML threads, %ld by NVML processes,"
-		" %ld by vmig\n",
-		t->creates[NVML_THREAD], t->creates[NVML_PROCESS], t->creates[CLI_PROCESS]);
+		"  successful GI creates: %ld by NVML threads (%ld operations), %ld by NVML "
+		"processes, %ld by vmig\n",
+		t->creates[NVML_THREAD], thread_ops, t->creates[NVML_PROCESS],
+		t->creates[CLI_PROCESS]);
 	for (int k = 0; k < 3; k++)
 		CHECK(t->creates[k] > 0);
 	free(t);
 	NV(nvmlShutdown)();
 }
 
+/* Two H100s with MIG enabled in a fresh state directory, and the library loaded. */
 static void setup(void)
 {
+	static const char *const models[] = {"h100-80gb", "h100-80gb"};
 	const char *b = getenv("B") ? getenv("B") : "build";
-	char path[512], cmd[2048];
-	if (!mkdtemp(dir))
+	char path[512];
+	struct vmig_err err = {0};
+	if (!test_mkdtemp(dir, sizeof(dir), "conc"))
 		abort();
 	setenv("VMIG_STATE_DIR", dir, 1);
 	setenv("VMIG_BACKEND", "sim", 1);
 	snprintf(vmig_path, sizeof(vmig_path), "%s/vmig", b);
-	snprintf(seed_path, sizeof(seed_path), "%s/tests/abi/nvml_seed", b);
-	snprintf(cmd, sizeof(cmd), "%s %s h100-80gb h100-80gb && %s -mig 1 >/dev/null", seed_path,
-		 dir, vmig_path);
 	snprintf(path, sizeof(path), "%s/libnvidia-ml.so.1", b);
-	if (system(cmd) != 0 || !(lib = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
-		printf("FAIL - setup: %s\n", lib ? cmd : dlerror());
+	if (test_seed_gpus(dir, models, NGPU, true, NULL, &err) < 0) {
+		printf("FAIL - setup: %s\n", err.msg);
 		exit(1);
 	}
+	if (!(lib = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+		printf("FAIL - setup: %s\n", dlerror());
+		exit(1);
+	}
+	shared =
+	    mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared == MAP_FAILED)
+		abort();
+	seed = test_seed("nvml_concurrency", TEST_SEED_DRAWN);
 }
 
 int main(void)
 {
 	setup();
 	RUN(threads_processes_and_cli_at_once);
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
+	if (test_rmtree(dir) != 0)
 		fprintf(stderr, "cleanup failed\n");
 	return harness_done();
 }
