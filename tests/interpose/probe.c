@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cuda_api.h"
+#include "proc.h"
 #include "region.h"
 
 unsigned long vmigstub_calls(const char *name);
@@ -67,13 +68,6 @@ static uint64_t used_bytes(void)
 	size_t f = 0, t = 0;
 	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS, "meminfo");
 	return t - f;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- Memory ------------------------------------------------------------ */
@@ -450,9 +444,13 @@ static void sc_race(int n)
 	}
 	/*
 	 * The children left with _exit, as a crash would: their slots are
-	 * freed when a live process looks, at most every 100 ms.
+	 * freed when a live process looks, at most every 100 ms.  Look until
+	 * they are; the limit only turns a reclaim that never comes into a
+	 * failure.
 	 */
-	usleep(150000);
+	double until = test_now() + 60;
+	while (used_bytes() != 0 && test_now() < until)
+		test_nap_ms(10);
 	EXPECT(used_bytes() == 0, "exited children hold nothing: %" PRIu64, used_bytes());
 	printf("race %d: %" PRIu64 " of %" PRIu64 " bytes\n", n, sum, L);
 }
@@ -511,14 +509,14 @@ static void sc_share(const char *api, double seconds)
 {
 	CUstream s = NULL;
 	EXPECT(cuStreamCreate(&s, 0) == CUDA_SUCCESS, "stream");
-	double t0 = now_s();
-	for (unsigned i = 0; now_s() - t0 < seconds; i++)
+	double t0 = test_now();
+	for (unsigned i = 0; test_now() - t0 < seconds; i++)
 		if (launch_one(api, s, i) != CUDA_SUCCESS) {
 			EXPECT(0, "launch through %s", api);
 			return;
 		}
 	cuCtxSynchronize();
-	double wall = now_s() - t0;
+	double wall = test_now() - t0;
 	printf("share %.1f\n", (double)vmigstub_busy_ns() / 1e9 / wall * 100.0);
 }
 
@@ -633,18 +631,18 @@ static void sc_rg_follow(void)
 	CUstream s = NULL;
 	EXPECT(cuStreamCreate(&s, 0) == CUDA_SUCCESS, "stream");
 	unsigned first = region_pct(), left = 0;
-	double t0 = now_s(), w0 = t0, b0 = (double)vmigstub_busy_ns(), last[2] = {0, 0};
+	double t0 = test_now(), w0 = t0, b0 = (double)vmigstub_busy_ns(), last[2] = {0, 0};
 	printf("share of the region at start %u\n", first);
 	fflush(stdout);
-	for (unsigned i = 0, n = 0; now_s() - t0 < 20; i++) {
+	for (unsigned i = 0, n = 0; test_now() - t0 < 20; i++) {
 		if (launch_one("kernel", s, i) != CUDA_SUCCESS) {
 			EXPECT(0, "launch");
 			return;
 		}
-		if (now_s() - w0 < 1.0)
+		if (test_now() - w0 < 1.0)
 			continue;
 		cuCtxSynchronize();
-		double t = now_s(), b = (double)vmigstub_busy_ns(),
+		double t = test_now(), b = (double)vmigstub_busy_ns(),
 		       share = (b - b0) / 1e9 / (t - w0) * 100;
 		unsigned pct = region_pct();
 		printf("window %u share %.1f region %u\n", n++, share, pct);

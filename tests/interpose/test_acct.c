@@ -173,7 +173,7 @@ static void kill_dier(uint64_t bytes, bool hold_lock)
 	char c;
 	CHECK(read(p[0], &c, 1) == 1);
 	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	test_wait(pid);
 	close(p[0]);
 	close(p[1]);
 }
@@ -265,10 +265,10 @@ TEST(pid_reuse_told_apart)
 	pid_t pid = fork();
 	if (pid == 0)
 		_exit(0);
-	/* A zombie is gone as far as GPU memory goes. */
-	usleep(50000);
+	/* A zombie is gone as far as GPU memory goes: wait until it is one, unreaped. */
+	CHECK(test_wait_zombie(pid));
 	CHECK(vmig__proc_gone(pid, 0));
-	waitpid(pid, NULL, 0);
+	test_wait(pid);
 	CHECK(vmig__proc_gone(pid, 0));
 }
 
