@@ -13,7 +13,9 @@
  *   - its number never goes back, and is at least every number logged as
  *     committed before the check began;
  *   - the shared generation counter is at least the state's generation.
- * Usage: crash [KILLS]  (default 300; stops after 60 s in any case)
+ * Usage: crash [KILLS]  (default 300; stops after 60 s in any case).  The
+ * pauses and the victims are drawn from a seed printed at the start, which
+ * VMIG_TEST_SEED sets to replay a failure's sequence of kills.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +28,9 @@
 #include <unistd.h>
 
 #include "gen.h"
+#include "proc.h"
+#include "randseed.h"
+#include "tmpdir.h"
 
 #define WRITERS	     3
 #define NGPU	     6
@@ -176,9 +181,7 @@ static void check(struct vmig_store *s, uint64_t *last)
 int main(int argc, char **argv)
 {
 	unsigned kills = argc > 1 ? (unsigned)atoi(argv[1]) : 300;
-	const char *t = getenv("TMPDIR");
-	snprintf(dir, sizeof(dir), "%s/vmig-crash-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(dir)) {
+	if (!test_mkdtemp(dir, sizeof(dir), "crash")) {
 		printf("FAIL - crash: mkdtemp: %s\n", strerror(errno));
 		return 1;
 	}
@@ -189,7 +192,7 @@ int main(int argc, char **argv)
 		printf("FAIL - crash: %s\n", e.msg);
 		return 1;
 	}
-	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	uint64_t rng = test_seed("crash", TEST_SEED_DRAWN);
 	pid_t pids[WRITERS];
 	for (int i = 0; i < WRITERS; i++)
 		pids[i] = spawn();
@@ -199,12 +202,11 @@ int main(int argc, char **argv)
 	char tmp[600];
 	snprintf(tmp, sizeof(tmp), "%s/state.tmp", dir);
 	for (; done < kills && time(NULL) - t0 < TIME_LIMIT_S && failures == 0; done++) {
-		usleep((useconds_t)(rand() % 3000));
-		int i = rand() % WRITERS;
+		usleep((useconds_t)gen_below(&rng, 3000));
+		int i = (int)gen_below(&rng, WRITERS);
 		kill(pids[i], SIGKILL);
-		int status;
-		waitpid(pids[i], &status, 0);
-		if (!WIFSIGNALED(status)) {
+		int status = test_wait(pids[i]);
+		if (status < 0 || !WIFSIGNALED(status)) {
 			fail("writer exited by itself (status %d)", status);
 		}
 		struct stat sb;
@@ -214,7 +216,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < WRITERS; i++) {
 		kill(pids[i], SIGKILL);
-		waitpid(pids[i], NULL, 0);
+		test_wait(pids[i]);
 	}
 	check(s, &last);
 	if (last == 0) {
@@ -225,11 +227,7 @@ int main(int argc, char **argv)
 		printf("ok - crash: %u kills, %llu commits, a temp file left behind %u times\n",
 		       done, (unsigned long long)last, torn);
 	/* Leave the directory for inspection on failure. */
-	if (failures == 0) {
-		char cmd[1300];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", dir, logpath);
-		if (system(cmd) != 0)
-			return 1;
-	}
+	if (failures == 0 && (test_rmtree(dir) != 0 || unlink(logpath) != 0))
+		return 1;
 	return failures ? 1 : 0;
 }

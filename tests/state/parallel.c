@@ -15,6 +15,10 @@
  * and vmig_create_gi/..., which gives no generation; there the final state
  * must validate and the instances must add up: per GPU, GIs created minus
  * GIs destroyed is the number of GIs left, and the same for CIs.
+ *
+ * Each process draws its operations from a fixed seed of its own (the
+ * interleaving is what varies between runs); VMIG_TEST_SEED moves them all,
+ * to explore other sequences or replay one.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -23,6 +27,10 @@
 #include <unistd.h>
 
 #include "gen.h"
+#include "gpus.h"
+#include "proc.h"
+#include "randseed.h"
+#include "tmpdir.h"
 
 #define PROCS	    16
 #define OPS	    25
@@ -35,8 +43,14 @@ struct entry {
 	unsigned op, gpu, a, b, has_start, start, result;
 };
 
+/* The workers' seeds: store worker i draws from seed + i, ctx worker i from seed + CTX_SEEDS + i.
+ */
+#define DEFAULT_SEED 0x5eed0000u
+#define CTX_SEEDS    (0xc7a00000u - DEFAULT_SEED)
+
 static char base[512];
 static int failures;
+static uint64_t seed;
 
 static __attribute__((format(printf, 1, 2))) void fail(const char *fmt, ...)
 {
@@ -112,7 +126,7 @@ static void store_worker(const char *dir, unsigned i, FILE *log)
 	static struct vmig_state st;
 	struct vmig_store *s = NULL;
 	struct vmig_err e = {0};
-	uint64_t rng = 0x5eed0000u + i;
+	uint64_t rng = seed + i;
 	if (vmig_store_open(dir, &s, &e))
 		_exit(2);
 	for (unsigned k = 0; k < OPS; k++) {
@@ -143,7 +157,7 @@ static void ctx_worker(unsigned i, FILE *log)
 	static struct vmig_state st;
 	struct vmig_ctx *ctx = NULL;
 	struct vmig_err e = {0};
-	uint64_t rng = 0xc7a00000u + i;
+	uint64_t rng = seed + CTX_SEEDS + i;
 	if (vmig_open("sim", &ctx, &e)) {
 		fprintf(stderr, "worker %u: %s\n", i, e.msg);
 		_exit(2);
@@ -198,20 +212,11 @@ static void reader(const char *dir)
 /* A directory with an H100 and an A100, MIG enabled on both; *ret is its state. */
 static int setup(const char *dir, struct vmig_state *ret)
 {
-	struct vmig_store *s = NULL;
+	static const char *const models[] = {"h100-80gb", "a100-40gb"};
 	struct vmig_err e = {0};
-	int rc = vmig_store_open(dir, &s, &e);
-	if (rc == 0)
-		rc = vmig_store_begin(s, ret, &e);
-	if (rc == 0)
-		rc = vmig_state_add_gpu(ret, vmig_model_find("a100-40gb"), &e);
-	for (unsigned i = 0; rc == 0 && i < ret->ngpu; i++)
-		ret->gpu[i].mig_current = ret->gpu[i].mig_pending = 1;
-	if (rc == 0)
-		rc = vmig_store_commit(s, ret, &e);
+	int rc = test_seed_gpus(dir, models, 2, true, ret, &e);
 	if (rc)
 		fail("parallel: setup: %s", e.msg);
-	vmig_store_close(s);
 	return rc;
 }
 
@@ -241,9 +246,8 @@ static int run_workers(const char *dir, bool ctx, bool with_reader)
 	}
 	int bad = 0;
 	for (int i = 0; i < n; i++) {
-		int status = 0;
-		waitpid(pids[i], &status, 0);
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		int status = test_wait(pids[i]);
+		if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			fail("parallel: process %d ended with status 0x%x", i, (unsigned)status);
 			bad = -1;
 		}
@@ -385,19 +389,15 @@ static void part(bool ctx)
 
 int main(void)
 {
-	const char *t = getenv("TMPDIR");
-	snprintf(base, sizeof(base), "%s/vmig-parallel-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(base)) {
+	if (!test_mkdtemp(base, sizeof(base), "parallel")) {
 		fail("parallel: mkdtemp: %s", strerror(errno));
 		return 1;
 	}
+	seed = test_seed("parallel", DEFAULT_SEED);
 	part(false);
 	part(true);
-	if (failures == 0) {
-		char cmd[700];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-		if (system(cmd) != 0)
-			return 1;
-	}
+	/* Leave the directory for inspection on failure. */
+	if (failures == 0 && test_rmtree(base) != 0)
+		return 1;
 	return failures ? 1 : 0;
 }

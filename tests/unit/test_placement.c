@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "harness.h"
+#include "randseed.h"
 #include "vmig/vmig.h"
 
 /* ------------------------------------------------------------------------ */
@@ -688,18 +689,13 @@ static void destroy_everything(struct vmig_gpu_state *g)
 		CHECK_EQ_U(vmig_gi_remaining(g, &g->model->gi[p]), g->model->gi[p].instances);
 }
 
-static uint64_t seed_from_env(void)
-{
-	const char *s = getenv("VMIG_TEST_SEED");
-	return s && *s ? strtoull(s, NULL, 0) : 0x9e3779b97f4a7c15ull;
-}
-
 TEST(random_sequences_all_models)
 {
 	const char *iters = getenv("VMIG_TEST_ITERATIONS");
 	unsigned sequences = iters && *iters ? (unsigned)strtoul(iters, NULL, 0) : 1000;
 	unsigned models = 0;
-	rng_state = seed_from_env();
+	uint64_t seed = test_seed("random_sequences_all_models", 0x9e3779b97f4a7c15ull);
+	rng_state = seed;
 	for (size_t i = 0; i < vmig_model_count(); i++) {
 		const struct vmig_model *m = vmig_model_at(i);
 		if (!(m->flags & VMIG_MF_MIG))
@@ -717,7 +713,7 @@ TEST(random_sequences_all_models)
 	}
 	CHECK(models >= 7);
 	if (harness_child_failed)
-		fprintf(stderr, "  seed %#llx\n", (unsigned long long)seed_from_env());
+		fprintf(stderr, "  seed %#llx\n", (unsigned long long)seed);
 }
 
 int main(void)
