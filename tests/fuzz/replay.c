@@ -2,7 +2,9 @@
  * replay.c — runs a fuzz target over its stored corpus without libFuzzer, so
  * `make check` keeps every interesting input as a regression test with any
  * compiler.  Usage: replay_<name> [DIR|FILE...]; with no argument it replays
- * tests/fuzz/corpus/<name>/ (the name is taken from argv[0]).
+ * tests/fuzz/corpus/<name>/ (the name is taken from argv[0]).  A corpus that
+ * is missing, unreadable or empty fails: replaying nothing would pass
+ * without testing anything.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -62,6 +64,10 @@ static int replay_path(const char *path, int *count)
 	}
 	struct dirent **names;
 	int n = scandir(path, &names, NULL, alphasort);
+	if (n < 0) {
+		printf("FAIL - %s: cannot read the corpus\n", path);
+		return 1;
+	}
 	int failed = 0;
 	for (int i = 0; i < n; i++) {
 		if (names[i]->d_name[0] != '.') {
@@ -89,6 +95,10 @@ int main(int argc, char **argv)
 		char dir[512];
 		snprintf(dir, sizeof(dir), "tests/fuzz/corpus/%s", base);
 		failed |= replay_path(dir, &count);
+	}
+	if (!failed && count == 0) {
+		printf("FAIL - fuzz corpus %s: no inputs to replay\n", base);
+		failed = 1;
 	}
 	/* A crash never gets here; reaching it means every input was handled. */
 	if (!failed)
