@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run.sh — runs test suites (programs or .sh scripts) given as arguments and
 # adds up their "ok - ", "FAIL - " and "skip - " lines.  A suite that exits
-# non-zero without printing a FAIL line counts as one failure.  The last line
-# is the total: "total: N passed, N failed, N skipped".
+# non-zero without printing a FAIL line counts as one failure.  Each suite's
+# summary line gives its wall time, so a slow one shows in any CI log.  The
+# last line is the total: "total: N passed, N failed, N skipped".
 #
 # VMIG_VALGRIND=1 runs compiled suites under valgrind (leaks are errors);
 # scripts see it too and wrap the programs they start with the same command
@@ -12,9 +13,17 @@ cd "$(dirname "$0")/.." || exit 2
 export B="${B:-build}"
 . tests/lib/lib.sh
 passed=0 failed=0 skipped=0
+
+# Seconds since $1 (an $EPOCHREALTIME), to a tenth, without starting a program.
+elapsed() {
+	local a=${1/[.,]/} b=${EPOCHREALTIME/[.,]/}
+	local d=$(((b - a) / 100000))
+	echo "$((d / 10)).$((d % 10))"
+}
 failed_names=()
 for t in "$@"; do
 	log=$(mktemp)
+	start=$EPOCHREALTIME
 	case "$t" in
 	*.sh) bash "$t" >"$log" 2>&1 ;;
 	*)
@@ -26,6 +35,7 @@ for t in "$@"; do
 		;;
 	esac
 	rc=$?
+	took=$(elapsed "$start")
 	p=$(grep -c '^ok - ' "$log")
 	f=$(grep -c '^FAIL - ' "$log")
 	s=$(grep -c '^skip - ' "$log")
@@ -36,10 +46,10 @@ for t in "$@"; do
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	if [ "$f" -ne 0 ]; then
 		failed_names+=("$t")
-		echo "=== $t: $p passed, $f failed, $s skipped"
+		echo "=== $t: $p passed, $f failed, $s skipped ($took s)"
 		cat "$log"
 	else
-		echo "=== $t: $p passed, $s skipped"
+		echo "=== $t: $p passed, $s skipped ($took s)"
 		grep '^skip - ' "$log" || true
 	fi
 	rm -f "$log"
