@@ -113,17 +113,20 @@ static int child(const char *mode)
 	return 0;
 }
 
-/* Run argv with extra environment entries; wait; return wall ns. */
-static void spawn(char *const argv[], char *const env[], pid_t *pid)
+/*
+ * Start argv with the environment env; *pid is the child.  execve takes
+ * char *const[] for historical reasons only: it writes to neither array.
+ */
+static void spawn(const char *const argv[], const char *const env[], pid_t *pid)
 {
 	*pid = fork();
 	if (*pid == 0) {
-		execve(argv[0], argv, env);
+		execve(argv[0], (char *const *)argv, (char *const *)env);
 		_exit(127);
 	}
 }
 
-static void child_env(char **env, const char *acct, bool preload, char *bufs, size_t len)
+static void child_env(const char **env, const char *acct, bool preload, char *bufs, size_t len)
 {
 	int n = 0;
 	char *b = bufs;
@@ -148,7 +151,7 @@ static double startup(int n, bool preload, const char *acct)
 {
 	char probe[PATH_MAX], bufs[3 * PATH_MAX];
 	snprintf(probe, sizeof(probe), "%s/tests/interpose/probe", base);
-	char *argv[] = {probe, "startup", NULL}, *env[12];
+	const char *argv[] = {probe, "startup", NULL}, *env[12];
 	child_env(env, acct, preload, bufs, sizeof(bufs));
 	pid_t pids[64];
 	double t0 = now_ns();
@@ -185,10 +188,10 @@ static void bench_startup(void)
 	unlink(acct);
 }
 
-static void run_mode(const char *mode, char *const env_extra[])
+static void run_mode(const char *mode, const char *const env_extra[])
 {
 	char bufs[3 * PATH_MAX], acct[64];
-	char *env[16], *argv[] = {self, "child", (char *)mode, NULL};
+	const char *env[16], *argv[] = {self, "child", mode, NULL};
 	snprintf(acct, sizeof(acct), "/tmp/vmig-bench-acct-%d", (int)getpid());
 	child_env(env, acct, false, bufs, sizeof(bufs));
 	/* Preload, but with this mode's own settings. */
@@ -219,14 +222,15 @@ int main(int argc, char **argv)
 	}
 	memcpy(base, tmp, strlen(tmp) + 1);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	run_mode("nocap", (char *[]){"VMIG_PARTITION=bench", NULL});
+	run_mode("nocap", (const char *const[]){"VMIG_PARTITION=bench", NULL});
 	/* A shared region at 100 %: the gate is armed for a later -rg, but uncapped. */
 	char armed[96];
 	snprintf(armed, sizeof(armed), "VMIG_ACCOUNTING=/tmp/vmig-bench-armed-%d", (int)getpid());
-	run_mode("armed", (char *[]){"VMIG_PARTITION=bench", armed, NULL});
+	run_mode("armed", (const char *const[]){"VMIG_PARTITION=bench", armed, NULL});
 	unlink(armed + strlen("VMIG_ACCOUNTING="));
-	run_mode("cap", (char *[]){"VMIG_PARTITION=bench", "VMIG_COMPUTE_PCT=50", NULL});
-	run_mode("mem", (char *[]){"VMIG_PARTITION=bench", "VMIG_MEM_LIMIT=68719476736", NULL});
+	run_mode("cap", (const char *const[]){"VMIG_PARTITION=bench", "VMIG_COMPUTE_PCT=50", NULL});
+	run_mode("mem",
+		 (const char *const[]){"VMIG_PARTITION=bench", "VMIG_MEM_LIMIT=68719476736", NULL});
 	bench_startup();
 	return 0;
 }

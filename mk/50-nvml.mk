@@ -23,7 +23,9 @@ INSTALL_LIB += $(B)/libnvidia-ml.so.1
 # ABI tests (tests/abi/).  The client is compiled against iface/nvml_abi.h
 # alone and loads the library with dlopen, as the bindings do; nvml_seed
 # writes the simulated GPUs each test starts from.
-ABI_CFLAGS := -std=gnu11 $(OPT) -g $(WARNINGS) -D_GNU_SOURCE $(SANFLAGS) $(CFLAGS)
+# -Wconversion: both modules it builds (tests/abi and bench) are clean of it.
+ABI_CFLAGS := -std=gnu11 $(OPT) -g $(WARNINGS) -Wconversion -D_GNU_SOURCE $(HARDEN_CPPFLAGS) \
+	      $(SANFLAGS) $(CFLAGS)
 
 $(B)/tests/abi/nvml_client: tests/abi/nvml_client.c iface/nvml_abi.h $(wildcard tests/lib/*.h)
 	@mkdir -p $(@D)

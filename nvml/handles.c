@@ -188,8 +188,11 @@ static void sync_gpu(unsigned i)
 		for (unsigned c = 0; c < NV_MAX_CI_ID; c++) {
 			if (!s->gi[gi].ci[c].serial)
 				continue;
-			s->mig_gi[s->nmig] = gi;
-			s->mig_ci[s->nmig] = c;
+			/* The loop bounds keep both IDs within a byte. */
+			_Static_assert(NV_MAX_GI_ID <= 256 && NV_MAX_CI_ID <= 256,
+				       "IDs fit uint8_t");
+			s->mig_gi[s->nmig] = (uint8_t)gi;
+			s->mig_ci[s->nmig] = (uint8_t)c;
 			s->nmig++;
 		}
 	}

@@ -102,12 +102,12 @@ struct actor {
 
 static const unsigned profiles[] = {19, 14, 9}; /* 1g.10gb, 2g.20gb, 3g.40gb on an H100 80GB */
 
-static void fail(struct actor *a, const char *what, int code)
+static void fail(struct actor *a, const char *what, long code)
 {
 	a->errors++;
 	atomic_store(&shared->failed, 1);
 	if (!a->why[0])
-		snprintf(a->why, sizeof(a->why), "actor %d: %s: %d", a->id, what, code);
+		snprintf(a->why, sizeof(a->why), "actor %d: %s: %ld", a->id, what, code);
 }
 
 /* A create of a's succeeded. */
@@ -222,7 +222,7 @@ static void cli_create(struct actor *a)
 	char prof[16], gpu[16], out[1024];
 	snprintf(prof, sizeof(prof), "%u", o.profile);
 	snprintf(gpu, sizeof(gpu), "%u", o.gpu);
-	char *argv[] = {"vmig", "mig", "-cgi", prof, "-i", gpu, NULL};
+	const char *argv[] = {"vmig", "mig", "-cgi", prof, "-i", gpu, NULL};
 	int rc = test_run(vmig_path, argv, out, sizeof(out));
 	if (rc != 0 && strstr(out, "Insufficient Resources"))
 		return;
@@ -250,7 +250,7 @@ static void cli_destroy(struct actor *a, unsigned k)
 	char id[16], gpu[16], out[1024];
 	snprintf(id, sizeof(id), "%u", o.gi);
 	snprintf(gpu, sizeof(gpu), "%u", o.gpu);
-	char *argv[] = {"vmig", "mig", "-dgi", "-gi", id, "-i", gpu, NULL};
+	const char *argv[] = {"vmig", "mig", "-dgi", "-gi", id, "-i", gpu, NULL};
 	int rc = test_run(vmig_path, argv, out, sizeof(out));
 	if (rc != 0 || !strstr(out, "Successfully destroyed GPU instance")) {
 		fprintf(stderr, "  vmig -dgi: %s", out);

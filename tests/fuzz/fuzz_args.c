@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data, size);
 	buf[size] = '\0';
-	argv[0] = "vmig";
+	static char prog[] = "vmig";
+	argv[0] = prog;
 	for (size_t i = 0; i <= size && argc <= MAX_WORDS;) {
 		argv[argc++] = buf + i;
 		i += strlen(buf + i) + 1;

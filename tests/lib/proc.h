@@ -66,9 +66,10 @@ static inline bool test_wait_zombie(pid_t pid)
 /*
  * Run path with argv and the caller's environment, stdout and stderr
  * together into out (NUL-terminated, cut at size - 1); its exit code as
- * test_exit_code gives it, or -1 when it could not be started.
+ * test_exit_code gives it, or -1 when it could not be started.  (posix_spawn
+ * takes char *const[] for historical reasons only: it writes to no string.)
  */
-static inline int test_run(const char *path, char *const argv[], char *out, size_t size)
+static inline int test_run(const char *path, const char *const argv[], char *out, size_t size)
 {
 	extern char **environ;
 	int fds[2];
@@ -81,7 +82,7 @@ static inline int test_run(const char *path, char *const argv[], char *out, size
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
 	posix_spawn_file_actions_addclose(&fa, fds[0]);
 	pid_t pid;
-	int rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+	int rc = posix_spawn(&pid, path, &fa, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(fds[1]);
 	size_t len = 0;
