@@ -5,10 +5,10 @@
  * nothing (neither the store nor *ret).  Each test gets a fresh state
  * directory of its own under $TMPDIR.
  */
-#include <ftw.h>
 #include <stdint.h>
 
 #include "harness.h"
+#include "tmpdir.h"
 #include "vmig/vmig.h"
 
 static struct vmig_state *new_state(void)
@@ -19,26 +19,13 @@ static struct vmig_state *new_state(void)
 	return st;
 }
 
-/* A fresh directory; the tests run in forked children, so each gets its own. */
+/* A fresh directory under the test's own TMPDIR (tests/lib/tmpdir.h). */
 static const char *tmp_dir(void)
 {
 	static char dir[256];
-	const char *t = getenv("TMPDIR");
-	snprintf(dir, sizeof(dir), "%s/vmig-inventory-XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(dir))
+	if (!test_mkdtemp(dir, sizeof(dir), "inventory"))
 		abort();
 	return dir;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-/* Remove the test's directory (the harness ends children with _exit: no atexit). */
-static void rm_dir(const char *dir)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void read_state(const char *dir, struct vmig_state *st)
@@ -92,7 +79,7 @@ TEST(reset_without_models_gives_the_default_gpu)
 	CHECK_EQ_U(back->generation, 1);
 	free(st);
 	free(back);
-	rm_dir(dir);
+	test_rmtree(dir);
 }
 
 TEST(reset_replaces_the_simulated_gpus_in_order)
@@ -111,7 +98,7 @@ TEST(reset_replaces_the_simulated_gpus_in_order)
 		CHECK_EQ_U(st->gpu[k].mig_current, 0);
 	}
 	free(st);
-	rm_dir(dir);
+	test_rmtree(dir);
 }
 
 TEST(reset_keeps_software_partitions)
@@ -140,7 +127,7 @@ TEST(reset_keeps_software_partitions)
 	CHECK_EQ_U(st->gpu[0].flags, VMIG_GPU_SOFT);
 	CHECK(st->gpu[1].model == vmig_model_find("h200"));
 	free(st);
-	rm_dir(dir);
+	test_rmtree(dir);
 }
 
 TEST(reset_refuses_more_than_the_store_holds)
@@ -158,7 +145,7 @@ TEST(reset_refuses_more_than_the_store_holds)
 	CHECK_EQ_I(e.code, VMIG_E_INSUFFICIENT_RESOURCES);
 	CHECK_STR(e.msg, "at most 64 GPUs can exist");
 	free(st);
-	rm_dir(dir);
+	test_rmtree(dir);
 }
 
 TEST(add_appends_and_checks_capacity)
@@ -182,7 +169,7 @@ TEST(add_appends_and_checks_capacity)
 	CHECK_EQ_U(back->generation, 2);
 	free(st);
 	free(back);
-	rm_dir(dir);
+	test_rmtree(dir);
 }
 
 TEST(refusals_change_nothing)
@@ -209,7 +196,7 @@ TEST(refusals_change_nothing)
 	CHECK_EQ_I(vmig_sim_remove(dir, 7, false, NULL, NULL), -VMIG_E_NOT_FOUND);
 	free(st);
 	free(back);
-	rm_dir(dir);
+	test_rmtree(dir);
 }
 
 TEST(remove_refuses_a_gpu_with_instances_unless_forced)
@@ -232,7 +219,7 @@ TEST(remove_refuses_a_gpu_with_instances_unless_forced)
 	CHECK_EQ_U(st->ngpu, 1);
 	CHECK_STR(st->gpu[0].uuid, last);
 	free(st);
-	rm_dir(dir);
+	test_rmtree(dir);
 }
 
 TEST(options_zero_or_null_are_the_defaults)
@@ -244,7 +231,7 @@ TEST(options_zero_or_null_are_the_defaults)
 	CHECK_EQ_I(vmig_sim_reset(dir, NULL, 0, &zero, NULL, &e), 0);
 	CHECK_EQ_I(vmig_sim_add(dir, "a30", 1, &unknown, NULL, &e), -VMIG_E_INVALID_ARGUMENT);
 	CHECK_EQ_I(vmig_sim_reset(dir, NULL, 0, &unknown, NULL, &e), -VMIG_E_INVALID_ARGUMENT);
-	rm_dir(dir);
+	test_rmtree(dir);
 }
 
 TEST(dir_null_is_the_state_directory_of_the_environment)
@@ -267,7 +254,7 @@ TEST(dir_null_is_the_state_directory_of_the_environment)
 	CHECK_EQ_I(vmig_sim_reset(under, NULL, 0, NULL, NULL, &e), -VMIG_E_INVALID_ARGUMENT);
 	CHECK(strstr(e.msg, "is not a directory") != NULL);
 	free(st);
-	rm_dir(dir);
+	test_rmtree(dir);
 }
 
 int main(void)
