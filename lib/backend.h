@@ -86,9 +86,12 @@ int vmig__open(const char *backend, const struct vmig__open_opts *opts, struct v
 
 /* A change to a whole state; a negative result aborts the transaction. */
 typedef int (*vmig__txn_fn)(struct vmig_state *st, void *arg, struct vmig_err *err);
-/* Lock, read, run fn, and commit what it changed (or abort when it fails). */
+/*
+ * Lock, read, run fn, and commit what it changed (or abort when it fails).
+ * *ret_committed (may be NULL) gets the state as committed, on success only.
+ */
 int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg,
-			 struct vmig_err *err);
+			 struct vmig_state *ret_committed, struct vmig_err *err);
 /* NOT_FOUND ("GPU N not found") unless gpu < ngpu: the one check of a GPU index. */
 int vmig__gpu_check(unsigned ngpu, unsigned gpu, struct vmig_err *err);
 /* The GPU record op->gpu names in st (vmig__gpu_check). */

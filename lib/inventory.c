@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "internal.h"
 
 /* What one call changes; each change function reads the fields it needs. */
@@ -102,29 +103,22 @@ static int apply_reset(struct vmig_state *st, const struct change *c, struct vmi
 	return add_models(st, c->models, c->n, 1, err);
 }
 
-/* Open the store at dir, apply the change in one transaction, hand out what was committed. */
+static int run_change(struct vmig_state *st, void *arg, struct vmig_err *err)
+{
+	const struct change *c = arg;
+	return c->apply(st, c, err);
+}
+
+/* Open the store at dir and apply the change as one store transaction (lib/backend/txn.c). */
 static int transact(const char *dir, const struct change *c, struct vmig_state *ret,
 		    struct vmig_err *err)
 {
-	_cleanup_free_ struct vmig_state *st = calloc(1, sizeof(*st));
 	struct vmig_store *s = NULL;
-	int r;
-	if (!st)
-		return vmig_err_set(err, VMIG_E_NO_MEMORY, "out of memory");
-	if ((r = vmig_store_open(dir, &s, err)) < 0)
-		return r;
-	if ((r = vmig_store_begin(s, st, err)) >= 0) {
-		if ((r = c->apply(st, c, err)) < 0)
-			vmig_store_abort(s);
-		else
-			r = vmig_store_commit(s, st, err);
-	}
+	int r = vmig_store_open(dir, &s, err);
+	if (r >= 0)
+		r = vmig__store_transact(s, run_change, (void *)c, ret, err);
 	vmig_store_close(s);
-	if (r < 0)
-		return r;
-	if (ret)
-		memcpy(ret, st, sizeof(*st));
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 int vmig_sim_add(const char *dir, const char *model, unsigned count,

@@ -85,7 +85,7 @@ static int sim_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
 static int sim_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 {
 	struct vmig__op work = *op;
-	int r = vmig__store_transact(priv, sim_txn_apply, &work, err);
+	int r = vmig__store_transact(priv, sim_txn_apply, &work, NULL, err);
 	if (r >= 0)
 		*op = work;
 	return r;
@@ -132,5 +132,5 @@ static int reset_by_uuid(struct vmig_state *st, void *arg, struct vmig_err *err)
 
 int vmig__sim_reset(struct vmig_store *store, const char *uuid, struct vmig_err *err)
 {
-	return vmig__store_transact(store, reset_by_uuid, (void *)uuid, err);
+	return vmig__store_transact(store, reset_by_uuid, (void *)uuid, NULL, err);
 }

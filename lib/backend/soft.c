@@ -432,7 +432,7 @@ static int soft_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 				    "backend",
 				    op->gpu);
 	/* A GI with processes running in it is refused (In use): see region_in_use. */
-	if ((r = vmig__store_transact(s->store, soft_txn_apply, &t, err)) >= 0)
+	if ((r = vmig__store_transact(s->store, soft_txn_apply, &t, NULL, err)) >= 0)
 		*op = work;
 	return r;
 }

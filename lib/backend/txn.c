@@ -7,11 +7,13 @@
  * check of a GPU index against the GPUs a backend has.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 #include "internal.h"
 
-int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg, struct vmig_err *err)
+int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg,
+			 struct vmig_state *ret_committed, struct vmig_err *err)
 {
 	struct vmig_state *st = malloc(sizeof(*st));
 	if (!st)
@@ -24,6 +26,8 @@ int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg, s
 		vmig_store_abort(store);
 	else
 		r = vmig_store_commit(store, st, err);
+	if (r >= 0 && ret_committed)
+		memcpy(ret_committed, st, sizeof(*st));
 out:
 	free(st);
 	return r;
