@@ -69,6 +69,8 @@ struct vmig_backend_ops {
 	int (*snapshot)(void *priv, struct vmig_state *ret, struct vmig_err *err);
 	/* Carry out one operation; results go into *op only on success. */
 	int (*apply)(void *priv, struct vmig__op *op, struct vmig_err *err);
+	/* Processes on the GPUs (vmig_procs); NULL: the backend cannot tell (an empty list). */
+	int (*procs)(void *priv, struct vmig_proc **ret, size_t *ret_n, struct vmig_err *err);
 };
 
 extern const struct vmig_backend_ops vmig__backend_sim;

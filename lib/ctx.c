@@ -132,6 +132,13 @@ int vmig_snapshot(struct vmig_ctx *ctx, struct vmig_state *ret, struct vmig_err 
 	return ctx->ops->snapshot(ctx->priv, ret, err);
 }
 
+int vmig_procs(struct vmig_ctx *ctx, struct vmig_proc **ret, size_t *ret_n, struct vmig_err *err)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	return ctx->ops->procs ? ctx->ops->procs(ctx->priv, ret, ret_n, err) : 0;
+}
+
 /* The checks every backend would make, then the backend's own apply. */
 static int apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err)
 {

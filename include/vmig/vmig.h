@@ -444,6 +444,36 @@ VMIG_API int vmig_destroy_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id,
 			     struct vmig_err *err);
 
 /*
+ * Processes using the backend's GPUs and instances, as the backend knows
+ * them: sim, programs started by `vmig run` in a simulated instance and
+ * processes that have vmig's NVML library initialised (they hold every
+ * simulated GPU); soft, the processes registered in each GI's accounting
+ * region; nvml, the compute processes NVML reports on each MIG device.  A
+ * backend that cannot tell returns an empty list.  The planner calls an
+ * instance with a process on it busy; `-mig` calls a GPU with another
+ * process on it in use (docs/backends.md, "Processes").
+ */
+#define VMIG_PROC_WHOLE_GPU 0xffffffffu /* gi/ci of a process that holds the whole GPU */
+
+enum vmig_proc_kind {
+	VMIG_PROC_RUN = 1,  /* started with `vmig run` in an instance (sim, soft) */
+	VMIG_PROC_NVML = 2, /* an NVML client holding the whole GPU (sim) */
+	VMIG_PROC_CUDA = 3, /* a compute process that the driver reports (nvml) */
+};
+
+struct vmig_proc {
+	enum vmig_proc_kind kind;
+	int32_t pid;	    /* in the PID namespace of the process that recorded it */
+	unsigned gpu;	    /* index in the snapshot's order */
+	unsigned gi, ci;    /* VMIG_PROC_WHOLE_GPU when not in an instance; ci too for a GI as a whole */
+	uint64_t mem_bytes; /* device memory it uses, where known, else 0 */
+};
+
+/* *ret is malloc'ed (NULL when *ret_n is 0); the caller frees it. */
+VMIG_API int vmig_procs(struct vmig_ctx *ctx, struct vmig_proc **ret, size_t *ret_n,
+			struct vmig_err *err);
+
+/*
  * Set the compute share of GI gi_id to pct percent of the GPU (1-100).
  * Software partitions only (the soft backend): the share is stored with the
  * instance and handed to programs already running in it (docs/soft.md);
