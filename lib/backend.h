@@ -121,4 +121,13 @@ void vmig__sim_mark(struct vmig_store *store, struct vmig_state *st);
  */
 int vmig__sim_reset(struct vmig_store *store, const char *uuid, struct vmig_err *err);
 
+/* ---- lib/users.c: who uses the simulated GPUs ---- */
+
+/*
+ * The processes on the simulated GPUs of st whose users are recorded in the
+ * store's directory (vmig_procs of the sim backend); *ret malloc'ed.
+ */
+int vmig__sim_procs(struct vmig_store *store, const struct vmig_state *st, struct vmig_proc **ret,
+		    size_t *ret_n, struct vmig_err *err);
+
 #endif
