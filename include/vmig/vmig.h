@@ -463,9 +463,10 @@ enum vmig_proc_kind {
 
 struct vmig_proc {
 	enum vmig_proc_kind kind;
-	int32_t pid;	    /* in the PID namespace of the process that recorded it */
-	unsigned gpu;	    /* index in the snapshot's order */
-	unsigned gi, ci;    /* VMIG_PROC_WHOLE_GPU when not in an instance; ci too for a GI as a whole */
+	int32_t pid;  /* in the PID namespace of the process that recorded it */
+	unsigned gpu; /* index in the snapshot's order */
+	unsigned gi,
+	    ci; /* VMIG_PROC_WHOLE_GPU when not in an instance; ci too for a GI as a whole */
 	uint64_t mem_bytes; /* device memory it uses, where known, else 0 */
 };
 
