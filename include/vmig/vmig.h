@@ -484,6 +484,69 @@ VMIG_API int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, 
 			    struct vmig_err *err);
 
 /* ------------------------------------------------------------------------ */
+/* Layouts: what GPUs should hold, and the planner that gets them there      */
+/* (lib/planner.c, lib/layout.c, docs/planner.md)                            */
+/* ------------------------------------------------------------------------ */
+
+/* One kind of MIG device wanted on a GPU: a CI profile in a GI profile, and how many. */
+struct vmig_layout_dev {
+	unsigned gi_profile_id; /* a GI profile ID of the GPU's model */
+	unsigned ci_profile_id; /* a CI profile ID of that GI profile ("3g.40gb": the whole GI) */
+	unsigned count;
+};
+
+#define VMIG_LAYOUT_MAX_DEVS 32
+
+/* What one GPU should hold. */
+struct vmig_layout_gpu {
+	unsigned gpu;	   /* index in the snapshot's order */
+	unsigned mig_mode; /* 0 or 1 */
+	unsigned ndev;	   /* kinds of device (0 with MIG disabled) */
+	struct vmig_layout_dev dev[VMIG_LAYOUT_MAX_DEVS];
+};
+
+enum vmig_layout_flags {
+	VMIG_LAYOUT_DRY_RUN = 1u << 0, /* plan only, change nothing */
+	VMIG_LAYOUT_FORCE = 1u << 1, /* idle instances may be destroyed and re-created elsewhere */
+	VMIG_LAYOUT_MODE_ONLY = 1u << 2,  /* only the MIG modes */
+	VMIG_LAYOUT_SKIP_RESET = 1u << 3, /* leave a pending mode change pending */
+};
+
+enum vmig_step_kind {
+	VMIG_STEP_MODE = 1,   /* gpu, mode */
+	VMIG_STEP_RESET,      /* gpu: a pending mode takes effect */
+	VMIG_STEP_DESTROY_CI, /* gpu, gi_id, ci_id */
+	VMIG_STEP_DESTROY_GI, /* gpu, gi_id */
+	VMIG_STEP_CREATE_GI,  /* gpu, profile_id, start; gi_id: the ID it gets */
+	VMIG_STEP_CREATE_CI,  /* gpu, gi_id, profile_id, start; ci_id: the ID it gets */
+};
+
+struct vmig_step {
+	enum vmig_step_kind kind;
+	unsigned gpu, mode, gi_id, ci_id, profile_id, start;
+};
+
+struct vmig_plan {
+	size_t nstep;
+	struct vmig_step *step; /* malloc'ed; vmig_plan_free */
+	unsigned kept;		/* GIs and CIs left in place */
+	unsigned destroyed;	/* GIs and CIs destroyed */
+	unsigned created;	/* GIs and CIs created */
+};
+
+/*
+ * Bring the GPUs named in want (n entries; GPUs not named are untouched)
+ * to their layouts: plan the steps and, unless VMIG_LAYOUT_DRY_RUN, carry
+ * them out, all of them or none (docs/planner.md).  IN_USE names the busy
+ * instance and its process when the target needs it gone; INSUFFICIENT_-
+ * RESOURCES says why no layout fits.  *ret_plan (may be NULL) gets the
+ * plan, also on a refusal where one was made.
+ */
+VMIG_API int vmig_layout_apply(struct vmig_ctx *ctx, const struct vmig_layout_gpu *want, size_t n,
+			       unsigned flags, struct vmig_plan *ret_plan, struct vmig_err *err);
+VMIG_API void vmig_plan_free(struct vmig_plan *p);
+
+/* ------------------------------------------------------------------------ */
 /* Software partitions: where they live, what a program in one gets          */
 /* (lib/backend/soft.c, docs/soft.md)                                        */
 /* ------------------------------------------------------------------------ */
