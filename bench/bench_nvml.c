@@ -8,8 +8,15 @@
  * counts the process's read system calls (/proc/self/io) around the cached
  * loops, to show the state file is not re-read while nothing changes, and
  * after another process's change, to show it is re-read then.
+ *
+ * Last, reads under writes: the same queries, each call timed on its own,
+ * for a fixed time with no other process and then while another process
+ * creates and destroys a GI through the library as fast as it can; it
+ * prints calls per second and latency percentiles of both runs, and their
+ * ratios (the writer's commits invalidate the cache, so readers re-read).
  */
 #include <dlfcn.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,20 +144,173 @@ static int partition(void)
 	return 0;
 }
 
-/* Another process changes the state (one GI created and destroyed). */
-static void other_process_change(void)
+/*
+ * Another process changes the state: it destroys GI 7 of GPU 0 (its CI
+ * first: two commits) and exits 0 only if both succeeded.
+ */
+static int other_process_change(void)
 {
+	int st = 0;
 	pid_t pid = fork();
 	if (pid == 0) {
 		nvmlDevice_t d;
 		nvmlGpuInstance_t gi;
+		nvmlComputeInstance_t ci;
 		NV(nvmlShutdown)();
-		NV(nvmlInit_v2)();
-		NV(nvmlDeviceGetHandleByIndex_v2)(0, &d);
-		NV(nvmlGpuInstanceDestroy)((NV(nvmlDeviceGetGpuInstanceById)(d, 7, &gi), gi));
-		_exit(0);
+		_exit(NV(nvmlInit_v2)() != NVML_SUCCESS ||
+		      NV(nvmlDeviceGetHandleByIndex_v2)(0, &d) != NVML_SUCCESS ||
+		      NV(nvmlDeviceGetGpuInstanceById)(d, 7, &gi) != NVML_SUCCESS ||
+		      NV(nvmlGpuInstanceGetComputeInstanceById)(gi, 0, &ci) != NVML_SUCCESS ||
+		      NV(nvmlComputeInstanceDestroy)(ci) != NVML_SUCCESS ||
+		      NV(nvmlGpuInstanceDestroy)(gi) != NVML_SUCCESS);
 	}
-	waitpid(pid, NULL, 0);
+	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* ---- reads while another process writes ---- */
+
+#define LAT_MAX 4000000u /* calls recorded per window */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct window {
+	double calls_per_s, p50, p99, p999, max; /* latencies in ns */
+	unsigned long bad;
+};
+
+/*
+ * Each call timed alone for secs seconds, cycling through the four queries
+ * (the MIG ones on GPUs 1-6, which nobody changes).
+ */
+static void read_window(double secs, double *lat, struct window *w)
+{
+	__typeof__(&nvmlDeviceGetHandleByIndex_v2) by_index = NV(nvmlDeviceGetHandleByIndex_v2);
+	__typeof__(&nvmlDeviceGetMemoryInfo) mem_info = NV(nvmlDeviceGetMemoryInfo);
+	__typeof__(&nvmlDeviceGetMigDeviceHandleByIndex) mig =
+	    NV(nvmlDeviceGetMigDeviceHandleByIndex);
+	__typeof__(&nvmlDeviceGetGpuInstances) gis = NV(nvmlDeviceGetGpuInstances);
+	nvmlDevice_t d;
+	nvmlMemory_t m;
+	nvmlGpuInstance_t list[8];
+	unsigned n, i = 0;
+	w->bad = 0;
+	double start = now(), end = start + secs, t = start;
+	while (t < end && i < LAT_MAX) {
+		double t0 = now();
+		nvmlReturn_t r;
+		switch (i & 3) {
+		case 0:
+			r = by_index(i & 7, &d);
+			break;
+		case 1:
+			r = mem_info(devs[(i >> 2) & 7], &m);
+			break;
+		case 2:
+			r = mig(devs[1 + (i >> 2) % 6], (i >> 2) % 7, &d);
+			break;
+		default:
+			n = 8;
+			r = gis(devs[1 + (i >> 2) % 6], 19, list, &n);
+			break;
+		}
+		t = now();
+		w->bad += r != NVML_SUCCESS;
+		lat[i++] = (t - t0) * 1e9;
+	}
+	w->calls_per_s = i / (t - start);
+	qsort(lat, i, sizeof(*lat), cmp_double);
+	w->p50 = lat[i / 2];
+	w->p99 = lat[(size_t)(i * 0.99)];
+	w->p999 = lat[(size_t)(i * 0.999)];
+	w->max = lat[i - 1];
+}
+
+/*
+ * A process that destroys GI 7 of GPU 7 (its CI first) and creates it again
+ * with its CI, until killed: four commits per cycle; its pipe gets a byte
+ * per cycle.
+ */
+static pid_t start_writer(int *rfd)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		nvmlDevice_t d;
+		nvmlGpuInstance_t gi;
+		nvmlComputeInstance_t ci;
+		NV(nvmlShutdown)();
+		if (NV(nvmlInit_v2)() != NVML_SUCCESS ||
+		    NV(nvmlDeviceGetHandleByIndex_v2)(7, &d) != NVML_SUCCESS)
+			_exit(1);
+		for (;;) {
+			unsigned id = 0;
+			nvmlGpuInstanceInfo_t info;
+			if (NV(nvmlDeviceGetGpuInstanceById)(d, 7, &gi) != NVML_SUCCESS ||
+			    NV(nvmlGpuInstanceGetComputeInstanceById)(gi, 0, &ci) != NVML_SUCCESS ||
+			    NV(nvmlComputeInstanceDestroy)(ci) != NVML_SUCCESS ||
+			    NV(nvmlGpuInstanceDestroy)(gi) != NVML_SUCCESS ||
+			    NV(nvmlDeviceCreateGpuInstance)(d, 19, &gi) != NVML_SUCCESS ||
+			    NV(nvmlGpuInstanceGetInfo)(gi, &info) != NVML_SUCCESS ||
+			    NV(nvmlGpuInstanceCreateComputeInstance)(gi, 0, &ci) != NVML_SUCCESS)
+				_exit(2);
+			id = info.id;
+			if (id != 7 || write(p[1], "x", 1) != 1)
+				_exit(3);
+		}
+	}
+	close(p[1]);
+	*rfd = p[0];
+	return pid;
+}
+
+static int reads_under_writes(void)
+{
+	const double secs = 2.0;
+	double *lat = malloc(LAT_MAX * sizeof(*lat));
+	struct window quiet, loaded;
+	int rfd = -1, st = 0;
+	if (!lat)
+		return -1;
+	read_window(secs, lat, &quiet);
+	pid_t w = start_writer(&rfd);
+	if (w < 0) {
+		free(lat);
+		return -1;
+	}
+	read_window(secs, lat, &loaded);
+	kill(w, SIGKILL);
+	waitpid(w, &st, 0);
+	char buf[4096];
+	long cycles = 0;
+	ssize_t k;
+	while ((k = read(rfd, buf, sizeof(buf))) > 0)
+		cycles += k;
+	close(rfd);
+	free(lat);
+	if (WIFEXITED(st)) {
+		fprintf(stderr, "bench_nvml: the writer failed (status %d)\n", WEXITSTATUS(st));
+		return -1;
+	}
+	printf("reads while another process writes (each call timed alone, %.0f s per run; "
+	       "the writer destroyed and re-created a GI %ld times = %.0f commits/s):\n",
+	       secs, cycles, 4.0 * (double)cycles / secs);
+	printf("%-14s %12s %9s %9s %10s %11s %7s\n", "run", "calls/s", "p50 ns", "p99 ns",
+	       "p99.9 ns", "max ns", "failed");
+	printf("%-14s %12.0f %9.0f %9.0f %10.0f %11.0f %7lu\n", "no writer", quiet.calls_per_s,
+	       quiet.p50, quiet.p99, quiet.p999, quiet.max, quiet.bad);
+	printf("%-14s %12.0f %9.0f %9.0f %10.0f %11.0f %7lu\n", "one writer", loaded.calls_per_s,
+	       loaded.p50, loaded.p99, loaded.p999, loaded.max, loaded.bad);
+	printf("with the writer: %.2fx the calls per second, p99 %.1fx, max %.1fx\n",
+	       loaded.calls_per_s / quiet.calls_per_s, loaded.p99 / quiet.p99,
+	       loaded.max / quiet.max);
+	return quiet.bad || loaded.bad ? -1 : 0;
 }
 
 int main(void)
@@ -184,14 +344,21 @@ int main(void)
 	}
 	long long r1 = read_syscalls();
 	printf("read system calls during %u cached queries: %lld\n", 4 * N * ROUNDS, r1 - r0);
-	other_process_change();
+	if (other_process_change() < 0) {
+		fprintf(stderr, "bench_nvml: the other process's change failed\n");
+		return 1;
+	}
 	long long r2 = read_syscalls();
 	nvmlDevice_t d;
 	NV(nvmlDeviceGetHandleByIndex_v2)(0, &d);
 	long long r3 = read_syscalls();
-	printf("read system calls for the first query after another process's commit: %lld"
-	       " (the state file is re-read once)\n",
-	       r3 - r2);
+	NV(nvmlDeviceGetHandleByIndex_v2)(1, &d);
+	long long r4 = read_syscalls();
+	/* Each reading of /proc/self/io is one read call itself: not counted. */
+	printf("read system calls for the first query after another process's two commits: %lld"
+	       " (the state is re-read), for the next query: %lld\n",
+	       r3 - r2 - 1, r4 - r3 - 1);
+	int rc = reads_under_writes();
 	NV(nvmlShutdown)();
-	return test_rmtree(dir) != 0;
+	return test_rmtree(dir) != 0 || rc != 0;
 }

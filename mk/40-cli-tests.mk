@@ -1,5 +1,4 @@
 # The vmig command's suite: tests/cli/cases/*.case transcripts run by one
-# runner (also under valgrind), and the CLI benchmark.
+# runner (also under valgrind).
 TESTS += tests/cli/run.sh
 VALGRIND_TESTS += tests/cli/run.sh
-BENCH_RUNS += bench/bench_cli.sh
