@@ -97,9 +97,9 @@ static double median(double *v, int n)
 
 static int setup(void)
 {
-	const char *reset[] = {vmig,	      "sim",	   "reset",	"h100-80gb", "h100-80gb",
-			 "h100-80gb", "h100-80gb", "h100-80gb", "h100-80gb", "h100-80gb",
-			 "h100-80gb", NULL};
+	const char *reset[] = {vmig,	    "sim",	 "reset",     "h100-80gb",
+			       "h100-80gb", "h100-80gb", "h100-80gb", "h100-80gb",
+			       "h100-80gb", "h100-80gb", "h100-80gb", NULL};
 	const char *mig[] = {vmig, "-mig", "1", NULL};
 	const char *fill[] = {vmig, "mig", "-cgi", "19,19,19,19,19,19,19", "-C", NULL};
 	return run(reset) || run(mig) || run(fill) || run(dci_cmd) || run(dgi_cmd) ? -1 : 0;
@@ -114,7 +114,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_cli: REPS must be 1-100000\n");
 		return 2;
 	}
-	if (!realpath(b, tmp) || snprintf(vmig, sizeof(vmig), "%s/vmig", tmp) >= (int)sizeof(vmig) ||
+	if (!realpath(b, tmp) ||
+	    snprintf(vmig, sizeof(vmig), "%s/vmig", tmp) >= (int)sizeof(vmig) ||
 	    access(vmig, X_OK) != 0) {
 		fprintf(stderr, "bench_cli: no vmig in the build directory %s\n", b);
 		return 2;
@@ -147,9 +148,10 @@ int main(int argc, char **argv)
 		double m[N_ITEMS];
 		for (int i = 0; i < N_ITEMS; i++)
 			m[i] = median(items[i].us, reps);
-		printf("state: 8 simulated H100 80GB, 7 of them with 7 GIs and 7 CIs; %d interleaved "
-		       "samples each, medians; clock: CLOCK_MONOTONIC around posix_spawn+waitpid\n",
-		       reps);
+		printf(
+		    "state: 8 simulated H100 80GB, 7 of them with 7 GIs and 7 CIs; %d interleaved "
+		    "samples each, medians; clock: CLOCK_MONOTONIC around posix_spawn+waitpid\n",
+		    reps);
 		printf("%-46s %9.0f us   1.00x\n", items[0].label, m[0]);
 		printf("%-46s %9.0f us  %5.2fx /bin/true  (+%.0f us)\n", items[1].label, m[1],
 		       m[1] / m[0], m[1] - m[0]);

@@ -10,13 +10,19 @@
  * under a quota;
  *  - start-up per process: a small CUDA program (probe startup: cuInit,
  *    one allocation, one free) started 1 and 64 at a time, with and without
- *    the interposer, wall time per batch.
+ *    the interposer, wall time per batch;
+ *  - registration with long-lived processes: 64 processes of one instance
+ *    started one after another, each staying alive (allocated and asleep),
+ *    so the k-th one registers among k-1 live ones; the time from its start
+ *    to its "holding" line, with and without the interposer, first, median,
+ *    worst, and the last eight against the first eight (flat = 1.0).
  *
  * Goals (docs/interpose.md): < 100 ns added per launch without a cap,
  * < 1 us with one.  The parent re-runs itself with each configuration.
  */
 #include <dlfcn.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +194,96 @@ static void bench_startup(void)
 	unlink(acct);
 }
 
+#define LIVE 64
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Start LIVE `probe hold` processes one at a time, each left alive; us[k]
+ * gets the microseconds from the k-th fork to its "holding" line.  All are
+ * killed at the end.  0 when every one of them came up.
+ */
+static int live_starts(bool preload, const char *acct, double us[LIVE])
+{
+	char probe[PATH_MAX], bufs[3 * PATH_MAX];
+	snprintf(probe, sizeof(probe), "%s/tests/interpose/probe", base);
+	const char *argv[] = {probe, "hold", "1048576", NULL}, *env[12];
+	child_env(env, acct, preload, bufs, sizeof(bufs));
+	pid_t pids[LIVE];
+	int n = 0, rc = 0;
+	for (; n < LIVE; n++) {
+		int p[2];
+		if (pipe(p) < 0) {
+			rc = -1;
+			break;
+		}
+		double t0 = now_ns();
+		pids[n] = fork();
+		if (pids[n] == 0) {
+			dup2(p[1], 1);
+			close(p[0]);
+			close(p[1]);
+			execve(argv[0], (char *const *)argv, (char *const *)env);
+			_exit(127);
+		}
+		close(p[1]);
+		char line[16] = {0};
+		ssize_t k = pids[n] > 0 ? read(p[0], line, sizeof(line) - 1) : -1;
+		us[n] = (now_ns() - t0) / 1e3;
+		close(p[0]);
+		if (pids[n] < 0 || k < 7 || strncmp(line, "holding", 7) != 0) {
+			fprintf(stderr, "bench: long-lived probe %d did not come up\n", n);
+			rc = -1;
+			n += pids[n] > 0;
+			break;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	for (int i = 0; i < n; i++)
+		waitpid(pids[i], NULL, 0);
+	return rc;
+}
+
+static void bench_live(void)
+{
+	char acct[64];
+	double plain[LIVE], inter[LIVE];
+	snprintf(acct, sizeof(acct), "/tmp/vmig-bench-live-%d", (int)getpid());
+	if (live_starts(false, acct, plain) < 0 || live_starts(true, acct, inter) < 0) {
+		unlink(acct);
+		return;
+	}
+	unlink(acct);
+	printf("registration among long-lived processes: %d started one at a time, each left "
+	       "alive (us from start to ready)\n",
+	       LIVE);
+	const char *names[] = {"plain", "interposed"};
+	double *v[] = {plain, inter};
+	for (int w = 0; w < 2; w++) {
+		double first8 = 0, last8 = 0, sorted[LIVE];
+		for (int i = 0; i < 8; i++) {
+			first8 += v[w][i] / 8;
+			last8 += v[w][LIVE - 8 + i] / 8;
+		}
+		memcpy(sorted, v[w], sizeof(sorted));
+		qsort(sorted, LIVE, sizeof(double), cmp_double);
+		printf("  %-10s first %8.0f  median %8.0f  worst %8.0f  last 8 / first 8 %5.2f\n",
+		       names[w], v[w][0], sorted[LIVE / 2], sorted[LIVE - 1], last8 / first8);
+	}
+	double mp = 0, mi = 0;
+	for (int i = 0; i < LIVE; i++) {
+		mp += plain[i] / LIVE;
+		mi += inter[i] / LIVE;
+	}
+	printf("  added by the interposer: %.3f ms per process on average (ratio %.2f)\n",
+	       (mi - mp) / 1e3, mi / mp);
+}
+
 static void run_mode(const char *mode, const char *const env_extra[])
 {
 	char bufs[3 * PATH_MAX], acct[64];
@@ -221,6 +317,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	memcpy(base, tmp, strlen(tmp) + 1);
+	char so[PATH_MAX + 32];
+	snprintf(so, sizeof(so), "%s/interpose/libvmig-cuda.so", base);
+	if (access(so, R_OK) != 0) {
+		/* Without it every "interposed" figure would silently be a plain one. */
+		fprintf(stderr, "bench: %s is not built (make all)\n", so);
+		return 2;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	run_mode("nocap", (const char *const[]){"VMIG_PARTITION=bench", NULL});
 	/* A shared region at 100 %: the gate is armed for a later -rg, but uncapped. */
@@ -232,5 +335,6 @@ int main(int argc, char **argv)
 	run_mode("mem",
 		 (const char *const[]){"VMIG_PARTITION=bench", "VMIG_MEM_LIMIT=68719476736", NULL});
 	bench_startup();
+	bench_live();
 	return 0;
 }

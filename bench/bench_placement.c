@@ -115,8 +115,8 @@ int main(int argc, char **argv)
 	printf("placement decision goal: %.0f ns; ratio = goal / max(ns/op, ns/choose)\n", GOAL_NS);
 	printf("ns/op: all the time of the fill/empty loop over its successful creates and "
 	       "destroys; refused/op: refused create attempts in the loop per successful op\n");
-	printf("%-14s %12s %9s %11s %12s %10s %8s\n", "model", "create+dest/s", "ns/op", "ns/choose",
-	       "ns/remaining", "ratio", "refused/op");
+	printf("%-14s %12s %9s %11s %12s %10s %8s\n", "model", "create+dest/s", "ns/op",
+	       "ns/choose", "ns/remaining", "ratio", "refused/op");
 	for (size_t i = 0; i < vmig_model_count(); i++) {
 		const struct vmig_model *m = vmig_model_at(i);
 		if (m->flags & VMIG_MF_MIG)
