@@ -103,6 +103,17 @@ static bool expand_code_text(char *out, size_t size, const char *fmt, const char
 	return true;
 }
 
+/*
+ * A message is one line whatever went into it (a path with a newline, bytes
+ * from a file): control characters become '?'.
+ */
+static void one_line(char *m)
+{
+	for (; *m; m++)
+		if ((unsigned char)*m < 0x20 || *m == 0x7f)
+			*m = '?';
+}
+
 int vmig_err_set(struct vmig_err *e, int code, const char *fmt, ...)
 {
 	int c = code_index(code);
@@ -128,6 +139,7 @@ int vmig_err_set(struct vmig_err *e, int code, const char *fmt, ...)
 	} else {
 		snprintf(e->msg, sizeof(e->msg), "%s", error_table[c].text);
 	}
+	one_line(e->msg);
 	return -c;
 }
 
@@ -156,5 +168,6 @@ int vmig_err_wrap(struct vmig_err *e, const char *fmt, ...)
 	} else {
 		e->msg[sizeof(e->msg) - 1] = '\0';
 	}
+	one_line(e->msg);
 	return -(e->code ? e->code : VMIG_E_UNKNOWN);
 }

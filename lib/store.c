@@ -25,6 +25,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -237,28 +239,172 @@ static bool same_file(int fd, const char *path)
 }
 
 /*
- * Take the lock (LOCK_SH or LOCK_EX).  Readers do not create the lock file:
- * without one, nothing was ever committed, and they read unlocked.  A lock
- * file removed or replaced while we waited for it locks nothing, so then we
- * start again on the new one.
+ * A state directory that others may write is one where anybody could plant
+ * a state (or a link where vmig writes): refuse it, for reading and for
+ * changing, and say how to fix it.  A changer also wants the directory to be
+ * its own or root's.  A missing directory has nothing to trust yet.
  */
-static int lock(struct vmig_store *s, int op, struct vmig_err *err)
+static int trust_dir(const struct vmig_store *s, struct vmig_err *err)
+{
+	struct stat st;
+	int rc = vmig__os_stat(s->dir, &st);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return os_error(err, rc, "cannot access state directory %s", s->dir);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return vmig_err_set(err, VMIG_E_NO_PERMISSION,
+				    "state directory %s may be written by %s (mode %04o): refusing "
+				    "to trust it (chmod go-w it)",
+				    s->dir, st.st_mode & S_IWOTH ? "anyone" : "its group",
+				    (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/* ---- bounded waits ---- */
+
+#define LOCK_TIMEOUT_ENV     "VMIG_LOCK_TIMEOUT"
+#define LOCK_TIMEOUT_DEFAULT 5.0    /* seconds */
+#define LOCK_TIMEOUT_MAX     3600.0 /* seconds */
+
+/* How long a writer waits for the lock: $VMIG_LOCK_TIMEOUT seconds, else the default. */
+static int lock_timeout(double *ret, struct vmig_err *err)
+{
+	const char *v = secure_getenv(LOCK_TIMEOUT_ENV);
+	*ret = LOCK_TIMEOUT_DEFAULT;
+	if (!v)
+		return 0;
+	char *end = NULL;
+	errno = 0;
+	double t = strtod(v, &end);
+	if (!*v || errno || !end || *end || !(t >= 0 && t <= LOCK_TIMEOUT_MAX))
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "%s must be a number of seconds from 0 to %.0f, not '%.32s'",
+				    LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_MAX, v);
+	*ret = t;
+	return 0;
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Who holds a flock on the file open on fd: the PID the kernel lists for it
+ * in /proc/locks (the process that took it), or 0 when it cannot tell.
+ * Lines read "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF"; waiters'
+ * lines carry "->" after the number and are skipped.
+ */
+static pid_t lock_holder(int fd, bool *exclusive)
+{
+	struct stat st;
+	if (vmig__os_fstat(fd, &st) < 0)
+		return 0;
+	FILE *f = fopen("/proc/locks", "re");
+	char line[256];
+	pid_t who = 0;
+	while (f && !who && fgets(line, sizeof(line), f)) {
+		char kind[16], mode[16];
+		unsigned maj, min;
+		unsigned long long ino;
+		long pid;
+		if (strstr(line, "->") ||
+		    sscanf(line, "%*d: %15s %*s %15s %ld %x:%x:%llu", kind, mode, &pid, &maj, &min,
+			   &ino) != 6 ||
+		    strcmp(kind, "FLOCK") != 0)
+			continue;
+		if (ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
+		    min == minor(st.st_dev) && pid > 0) {
+			who = (pid_t)pid;
+			*exclusive = strcmp(mode, "WRITE") == 0;
+		}
+	}
+	if (f)
+		fclose(f);
+	return who;
+}
+
+/* The one-line error of a lock wait that ran out. */
+static void lock_timed_out(const struct vmig_store *s, int fd, double timeout, struct vmig_err *err)
+{
+	bool excl = true;
+	pid_t who = lock_holder(fd, &excl);
+	char holder[64];
+	if (who > 0)
+		snprintf(holder, sizeof(holder), "process %d holds it %s", (int)who,
+			 excl ? "for a change" : "to read");
+	else
+		snprintf(holder, sizeof(holder), "its holder is not known");
+	vmig_err_set(err, VMIG_E_TIMEOUT,
+		     "the state in %s stayed locked for %.1f s (%s; %s sets how long "
+		     "to wait)",
+		     s->dir, timeout, holder, LOCK_TIMEOUT_ENV);
+}
+
+/*
+ * Wait for flock(op) on fd until the deadline: attempts that never block,
+ * with naps growing from 1 ms to 50 ms, so a holder that is stopped (SIGSTOP,
+ * a debugger, a frozen cgroup) cannot make us wait for ever.  0 locked,
+ * 1 timed out (*err says who holds it), -errno on failure.
+ */
+static int flock_bounded(const struct vmig_store *s, int fd, int op, double timeout,
+			 struct vmig_err *err)
+{
+	double deadline = mono_now() + timeout;
+	long nap_us = 1000;
+	for (;;) {
+		int rc = vmig__os_flock(fd, op | LOCK_NB);
+		if (rc != -EWOULDBLOCK && rc != -EINTR)
+			return rc;
+		double left = deadline - mono_now();
+		if (left <= 0) {
+			lock_timed_out(s, fd, timeout, err);
+			return 1;
+		}
+		long us = nap_us < (long)(left * 1e6) + 1 ? nap_us : (long)(left * 1e6) + 1;
+		struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+		nanosleep(&ts, NULL);
+		nap_us = nap_us * 2 > 50000 ? 50000 : nap_us * 2;
+	}
+}
+
+/*
+ * Take the exclusive lock of a change.  Readers take none (docs/state.md,
+ * "Reading without a lock").  A lock file removed or replaced while we
+ * waited for it locks nothing, so then we start again on the new one.  The
+ * wait is bounded (VMIG_LOCK_TIMEOUT).
+ */
+static int lock(struct vmig_store *s, struct vmig_err *err)
 {
 	char path[PATH_MAX];
+	double timeout;
+	int rc = lock_timeout(&timeout, err);
+	if (rc)
+		return rc;
 	path_in(s, LOCK_NAME, path);
 	for (int tries = 0; tries < LOCK_RETRIES; tries++) {
-		int fd = op == LOCK_EX ? vmig__os_open(path, O_RDWR | O_CREAT | O_NONBLOCK, 0644)
-				       : vmig__os_open(path, O_RDONLY | O_NONBLOCK, 0);
-		if (fd == -ENOENT && op == LOCK_SH)
-			return 0;
-		if (fd < 0 && op == LOCK_EX && (fd == -EACCES || fd == -EPERM || fd == -EROFS))
+		int fd = vmig__os_open(path, O_RDWR | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+				       0644);
+		if (fd == -EACCES || fd == -EPERM || fd == -EROFS)
 			return os_error(err, fd, "state directory %s is not writable", s->dir);
+		if (fd == -ELOOP)
+			return vmig_err_set(err, VMIG_E_IO,
+					    "%s is a symbolic link: refusing to lock through it",
+					    path);
 		if (fd < 0)
 			return os_error(err, fd, "opening lock file %s", path);
-		int rc = vmig__os_flock(fd, op);
-		if (rc < 0) {
+		struct stat st;
+		if (vmig__os_fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
 			vmig__os_close(fd);
-			return os_error(err, rc, "locking %s", path);
+			return vmig_err_set(err, VMIG_E_IO, "%s is not a regular file", path);
+		}
+		rc = flock_bounded(s, fd, LOCK_EX, timeout, err);
+		if (rc != 0) {
+			vmig__os_close(fd);
+			return rc > 0 ? -VMIG_E_TIMEOUT : os_error(err, rc, "locking %s", path);
 		}
 		if (same_file(fd, path)) {
 			s->lock_fd = fd;
@@ -329,6 +475,21 @@ static int gen_map(struct vmig_store *s, bool rw)
 	return rc;
 }
 
+/*
+ * A temporary file of our own: whatever is at the path (a file left by a
+ * crash, or a link or FIFO somebody planted) is removed, not followed, and
+ * the file is created anew (O_EXCL, O_NOFOLLOW), so a write can only ever go
+ * into a file this call made.  Called under the exclusive lock.
+ */
+static int create_fresh(const char *path)
+{
+	int rc = vmig__os_unlink(path);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	return vmig__os_open(
+	    path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+}
+
 /* Write a fresh page beside the file and rename it in, so that no process maps half of one. */
 static int gen_create(struct vmig_store *s, struct vmig_err *err)
 {
@@ -338,7 +499,7 @@ static int gen_create(struct vmig_store *s, struct vmig_err *err)
 	static char page[GEN_FILE_SIZE];
 	struct gen_page g = {.magic = GEN_MAGIC, .version = GEN_VERSION, .size = sizeof(g)};
 	memcpy(page, &g, sizeof(g));
-	int fd = vmig__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK, 0644);
+	int fd = create_fresh(tmp);
 	if (fd < 0)
 		return os_error(err, fd, "creating %s", tmp);
 	int rc = vmig__os_write_all(fd, page, sizeof(page));
@@ -459,11 +620,15 @@ static int load(const struct vmig_store *s, struct vmig_state *ret, struct vmig_
 {
 	char path[PATH_MAX];
 	path_in(s, STATE_NAME, path);
-	int fd = vmig__os_open(path, O_RDONLY | O_NONBLOCK, 0);
+	int fd = vmig__os_open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd == -ENOENT) {
 		default_state(s, ret);
 		return 0;
 	}
+	if (fd == -ELOOP)
+		return vmig_err_set(err, VMIG_E_CORRUPT,
+				    "state file %s is a symbolic link: refusing to follow it",
+				    path);
 	if (fd < 0)
 		return os_error(err, fd, "opening state file %s", path);
 	char *buf = NULL;
@@ -534,6 +699,13 @@ const char *vmig_store_dir(const struct vmig_store *s)
 	return s ? s->dir : NULL;
 }
 
+/*
+ * Readers take no lock (docs/state.md, "Reading without a lock"): the state
+ * file is only ever replaced whole by rename, so opening it gives the old or
+ * the new file, complete.  The page is mapped first, so that a cache that
+ * read the counter before this call re-reads after any commit it may have
+ * missed (commit bumps the counter after the rename).
+ */
 int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *err)
 {
 	struct vmig_err local;
@@ -543,14 +715,11 @@ int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_er
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "reading state: no store");
 	if (s->in_txn)
 		return load(s, ret, err);
-	int rc = lock(s, LOCK_SH, err);
+	int rc = trust_dir(s, err);
 	if (rc)
 		return rc;
-	/* Under the lock no commit is half done: the page found now goes with the state read. */
 	gen_map(s, false);
-	rc = load(s, ret, err);
-	unlock(s);
-	return rc;
+	return load(s, ret, err);
 }
 
 int vmig_store_begin(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *err)
@@ -572,7 +741,10 @@ int vmig_store_begin(struct vmig_store *s, struct vmig_state *ret, struct vmig_e
 				    "state directory %s is not a directory", s->dir);
 	if (rc < 0)
 		return os_error(err, rc, "creating state directory %s", s->dir);
-	rc = lock(s, LOCK_EX, err);
+	rc = trust_dir(s, err);
+	if (rc)
+		return rc;
+	rc = lock(s, err);
 	if (rc)
 		return rc;
 	s->in_txn = true;
@@ -590,7 +762,7 @@ static int write_tmp(const struct vmig_store *s, const char *buf, size_t len, st
 {
 	char tmp[PATH_MAX];
 	path_in(s, TMP_NAME, tmp);
-	int fd = vmig__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK, 0644);
+	int fd = create_fresh(tmp);
 	if (fd < 0)
 		return os_error(err, fd, "creating %s", tmp);
 	int rc = vmig__os_write_all(fd, buf, len);
@@ -611,7 +783,7 @@ static int write_tmp(const struct vmig_store *s, const char *buf, size_t len, st
  * the rename itself durable; if that fails the new state is already what
  * every process sees, so the commit still counts as done.
  */
-static int replace_state(const struct vmig_store *s, struct vmig_err *err)
+static int replace_state(const struct vmig_store *s, uint64_t next, struct vmig_err *err)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
 	path_in(s, TMP_NAME, tmp);
@@ -621,7 +793,8 @@ static int replace_state(const struct vmig_store *s, struct vmig_err *err)
 		vmig__os_unlink(tmp);
 		return os_error(err, rc, "replacing %s (the old state is kept)", path);
 	}
-	int dfd = vmig__os_open(s->dir, O_RDONLY | O_DIRECTORY, 0);
+	__atomic_store_n(&s->gen->counter, next, __ATOMIC_RELEASE);
+	int dfd = vmig__os_open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd >= 0) {
 		vmig__os_fsync(dfd);
 		vmig__os_close(dfd);
@@ -657,7 +830,11 @@ int vmig_store_commit(struct vmig_store *s, struct vmig_state *st, struct vmig_e
 	uint64_t next = (counter > s->txn_gen ? counter : s->txn_gen) + 1;
 	if (next == 0) {
 		rc =
-		    vmig_err_set(err, VMIG_E_CORRUPT, "generation counter of %s exhausted", s->dir);
+		    vmig_err_set(err, VMIG_E_CORRUPT,
+				 "generation counter of %s exhausted (2^64 changes): to go on, set "
+				 "the 'generation' line of its state file to 0 and remove its "
+				 "generation file",
+				 s->dir);
 		goto out;
 	}
 	uint64_t saved = st->generation;
@@ -675,12 +852,14 @@ int vmig_store_commit(struct vmig_store *s, struct vmig_state *st, struct vmig_e
 	if (rc)
 		goto out;
 	/*
-	 * Bump before the rename: a reader cannot look between the two (it
-	 * needs the shared lock), and if we die between them the counter has
-	 * moved without a change, which only costs a cache one re-read.
+	 * Readers take no lock, so the order matters: rename, then bump.  A
+	 * cache reads the counter before the file; whatever it read then, the
+	 * counter moves after the new file is in place, so it re-reads.  (Bump
+	 * first, and a reader could pair the new counter with the old file and
+	 * never look again.)  A crash between the two leaves the counter one
+	 * behind the file, which the next commit repairs (next is past both).
 	 */
-	__atomic_store_n(&s->gen->counter, next, __ATOMIC_RELEASE);
-	rc = replace_state(s, err);
+	rc = replace_state(s, next, err);
 	if (rc == 0)
 		st->generation = next;
 out:

@@ -58,10 +58,21 @@ TEST(percent_m_is_the_code_text)
 	CHECK_STR(e.msg, "I/O error");
 }
 
+/* A message is one line whatever went into it: a path with a newline, bytes from a file. */
+TEST(messages_stay_one_line)
+{
+	struct vmig_err e = {0};
+	vmig_err_set(&e, VMIG_E_IO, "opening %s: %m", "/tmp/a\nb\r\x1b[31m");
+	CHECK_STR(e.msg, "opening /tmp/a?b??[31m: I/O error");
+	vmig_err_wrap(&e, "state in %s", "/x\ty");
+	CHECK_STR(e.msg, "state in /x?y: opening /tmp/a?b??[31m: I/O error");
+}
+
 int main(void)
 {
 	RUN(texts_and_codes);
 	RUN(messages_carry_context);
 	RUN(percent_m_is_the_code_text);
+	RUN(messages_stay_one_line);
 	return harness_done();
 }

@@ -6,12 +6,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "os.h"
 #include "gen.h"
 #include "harness.h"
+#include "proc.h"
 #include "tmpdir.h"
 #include "vmig/vmig.h"
 
@@ -682,7 +685,11 @@ TEST(eintr_and_short_writes_are_finished)
 	free(now);
 }
 
-/* A counter ahead of the file (a writer died between bump and rename) is never repeated. */
+/*
+ * A failed rename moves nothing, and a counter left behind the file (a
+ * writer died between its rename and its bump) is never repeated: the next
+ * commit goes past both.
+ */
 TEST(generation_never_repeats)
 {
 	const char *dir = tmp_base();
@@ -694,12 +701,147 @@ TEST(generation_never_repeats)
 	CHECK_EQ_I(vmig_store_commit(s, st, &e), -VMIG_E_IO);
 	CHECK(strstr(e.msg, "the old state is kept") != NULL);
 	vmig__os_fault_reset();
-	CHECK_EQ_U(vmig_store_generation(s), 2); /* moved without a change */
+	CHECK_EQ_U(vmig_store_generation(s), 1); /* the rename is first: nothing moved */
 	CHECK_EQ_I(vmig_store_begin(s, st, &e), 0);
 	CHECK_EQ_U(st->generation, 1);
 	CHECK_EQ_I(vmig_store_commit(s, st, &e), 0);
+	CHECK_EQ_U(st->generation, 2);
+	/* Put the page's counter back to 1, as a crash right after the rename would leave it. */
+	int fd = open(path_join(dir, "generation"), O_RDWR);
+	CHECK(fd >= 0);
+	uint64_t one = 1;
+	CHECK(pwrite(fd, &one, sizeof(one), 16) == (ssize_t)sizeof(one));
+	close(fd);
+	CHECK_EQ_U(vmig_store_generation(s), 1);
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), 0);
+	CHECK_EQ_U(st->generation, 2);
+	CHECK_EQ_I(vmig_store_commit(s, st, &e), 0);
 	CHECK_EQ_U(st->generation, 3);
 	CHECK_EQ_U(vmig_store_generation(s), 3);
+	vmig_store_close(s);
+	free(a);
+	free(st);
+}
+
+/*
+ * A stopped process holding the lock (SIGSTOP, a debugger, a frozen cgroup)
+ * makes a writer fail within VMIG_LOCK_TIMEOUT, naming the holder; readers
+ * take no lock and are not held up at all.
+ */
+TEST(stopped_lock_holder_bounds_writers_and_not_readers)
+{
+	const char *dir = tmp_base();
+	struct vmig_state *a = new_state(), *st = new_state();
+	struct vmig_store *s = committed(dir, a, 23);
+	struct vmig_err e = {0};
+	int ready[2];
+	CHECK(pipe(ready) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(path_join(dir, "lock"), O_RDWR);
+		if (fd < 0 || flock(fd, LOCK_EX) < 0 || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	char x;
+	CHECK(read(ready[0], &x, 1) == 1);
+	setenv("VMIG_LOCK_TIMEOUT", "0.3", 1);
+	double t0 = test_now();
+	CHECK_EQ_I(vmig_store_read(s, st, &e), 0);
+	CHECK(test_now() - t0 < 0.3); /* no wait at all; the bound only catches a hang */
+	CHECK_EQ_U(st->generation, 1);
+	t0 = test_now();
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), -VMIG_E_TIMEOUT);
+	double waited = test_now() - t0;
+	CHECK(waited >= 0.29 && waited < 30);
+	char who[32];
+	snprintf(who, sizeof(who), "process %d holds it", (int)pid);
+	CHECK(strstr(e.msg, who) != NULL);
+	CHECK(strstr(e.msg, "VMIG_LOCK_TIMEOUT") != NULL);
+	CHECK(strchr(e.msg, '\n') == NULL);
+	/* A bad bound is refused, not taken as zero or forever. */
+	setenv("VMIG_LOCK_TIMEOUT", "soon", 1);
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), -VMIG_E_INVALID_ARGUMENT);
+	CHECK(strstr(e.msg, "VMIG_LOCK_TIMEOUT must be") != NULL);
+	setenv("VMIG_LOCK_TIMEOUT", "-1", 1);
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), -VMIG_E_INVALID_ARGUMENT);
+	unsetenv("VMIG_LOCK_TIMEOUT");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), 0); /* the holder is gone: the lock is free */
+	vmig_store_abort(s);
+	close(ready[0]);
+	close(ready[1]);
+	vmig_store_close(s);
+	free(a);
+	free(st);
+}
+
+/* Links and FIFOs planted where vmig writes are never followed; their targets stay as they were. */
+TEST(planted_links_are_not_followed)
+{
+	const char *dir = tmp_base();
+	struct vmig_state *a = new_state(), *st = new_state();
+	struct vmig_store *s = committed(dir, a, 29);
+	struct vmig_err e = {0};
+	char target[600];
+	snprintf(target, sizeof(target), "%s", path_join(dir, "victim"));
+	int fd = open(target, O_WRONLY | O_CREAT, 0644);
+	CHECK(fd >= 0 && write(fd, "precious\n", 9) == 9);
+	close(fd);
+	CHECK(symlink(target, path_join(dir, "state.tmp")) == 0);
+	CHECK(symlink(target, path_join(dir, "generation.tmp")) == 0);
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), 0);
+	CHECK_EQ_I(vmig_store_commit(s, st, &e), 0);
+	char buf[32] = {0};
+	fd = open(target, O_RDONLY);
+	CHECK(fd >= 0 && read(fd, buf, sizeof(buf) - 1) == 9);
+	close(fd);
+	CHECK_STR(buf, "precious\n");
+	struct stat sb;
+	CHECK(lstat(path_join(dir, "state"), &sb) == 0 && S_ISREG(sb.st_mode));
+	/* A link in the state file's own place is refused, by readers and writers. */
+	CHECK(rename(path_join(dir, "state"), path_join(dir, "state.saved")) == 0);
+	CHECK(symlink(target, path_join(dir, "state")) == 0);
+	CHECK_EQ_I(vmig_store_read(s, st, &e), -VMIG_E_CORRUPT);
+	CHECK(strstr(e.msg, "symbolic link") != NULL);
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), -VMIG_E_CORRUPT);
+	CHECK(unlink(path_join(dir, "state")) == 0);
+	CHECK(rename(path_join(dir, "state.saved"), path_join(dir, "state")) == 0);
+	/* And one in the lock's place. */
+	CHECK(unlink(path_join(dir, "lock")) == 0);
+	CHECK(symlink(target, path_join(dir, "lock")) == 0);
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), -VMIG_E_IO);
+	CHECK(strstr(e.msg, "symbolic link") != NULL);
+	CHECK(unlink(path_join(dir, "lock")) == 0);
+	CHECK(mkfifo(path_join(dir, "lock"), 0644) == 0);
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), -VMIG_E_IO);
+	CHECK(strstr(e.msg, "not a regular file") != NULL);
+	CHECK(unlink(path_join(dir, "lock")) == 0);
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), 0);
+	vmig_store_abort(s);
+	vmig_store_close(s);
+	free(a);
+	free(st);
+}
+
+/* A directory that others may write is refused with the reason and the fix. */
+TEST(directory_others_may_write_is_refused)
+{
+	const char *dir = tmp_base();
+	struct vmig_state *a = new_state(), *st = new_state();
+	struct vmig_store *s = committed(dir, a, 31);
+	struct vmig_err e = {0};
+	CHECK(chmod(dir, 0777) == 0);
+	CHECK_EQ_I(vmig_store_read(s, st, &e), -VMIG_E_NO_PERMISSION);
+	CHECK(strstr(e.msg, "may be written by anyone") && strstr(e.msg, "chmod go-w"));
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), -VMIG_E_NO_PERMISSION);
+	CHECK(chmod(dir, 0770) == 0);
+	CHECK_EQ_I(vmig_store_begin(s, st, &e), -VMIG_E_NO_PERMISSION);
+	CHECK(strstr(e.msg, "its group") != NULL);
+	CHECK(chmod(dir, 0755) == 0);
+	CHECK_EQ_I(vmig_store_read(s, st, &e), 0);
 	vmig_store_close(s);
 	free(a);
 	free(st);
@@ -720,5 +862,8 @@ int main(void)
 	RUN(faults_at_every_call_of_a_commit);
 	RUN(eintr_and_short_writes_are_finished);
 	RUN(generation_never_repeats);
+	RUN(stopped_lock_holder_bounds_writers_and_not_readers);
+	RUN(planted_links_are_not_followed);
+	RUN(directory_others_may_write_is_refused);
 	return harness_done();
 }
