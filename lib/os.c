@@ -8,10 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -270,4 +273,68 @@ int vmig__os_getrandom(void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Bounded lock waits                                                        */
+/* ------------------------------------------------------------------------ */
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int vmig__os_flock_wait(int fd, int op, double timeout)
+{
+	double deadline = mono_now() + timeout;
+	long nap_us = 1000;
+	for (;;) {
+		int rc = vmig__os_flock(fd, op | LOCK_NB);
+		if (rc != -EWOULDBLOCK)
+			return rc;
+		double left = deadline - mono_now();
+		if (left <= 0)
+			return 1;
+		long us = nap_us < (long)(left * 1e6) + 1 ? nap_us : (long)(left * 1e6) + 1;
+		struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+		nanosleep(&ts, NULL);
+		nap_us = nap_us * 2 > 50000 ? 50000 : nap_us * 2;
+	}
+}
+
+/*
+ * Who holds a flock on the file open on fd: the PID the kernel lists for it
+ * in /proc/locks (the process that took it), or 0 when it cannot tell.
+ * Lines read "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF"; waiters'
+ * lines carry "->" after the number and are skipped.
+ */
+pid_t vmig__os_lock_holder(int fd, bool *exclusive)
+{
+	struct stat st;
+	if (vmig__os_fstat(fd, &st) < 0)
+		return 0;
+	FILE *f = fopen("/proc/locks", "re");
+	char line[256];
+	pid_t who = 0;
+	while (f && !who && fgets(line, sizeof(line), f)) {
+		char kind[16], mode[16];
+		unsigned maj, min;
+		unsigned long long ino;
+		long pid;
+		if (strstr(line, "->") ||
+		    sscanf(line, "%*d: %15s %*s %15s %ld %x:%x:%llu", kind, mode, &pid, &maj, &min,
+			   &ino) != 6 ||
+		    strcmp(kind, "FLOCK") != 0)
+			continue;
+		if (ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
+		    min == minor(st.st_dev) && pid > 0) {
+			who = (pid_t)pid;
+			*exclusive = strcmp(mode, "WRITE") == 0;
+		}
+	}
+	if (f)
+		fclose(f);
+	return who;
 }

@@ -77,4 +77,18 @@ void vmig__os_munmap(void *p, size_t len);
 /* Fill buf with random bytes from the kernel. */
 int vmig__os_getrandom(void *buf, size_t len);
 
+/*
+ * flock(op) on fd, waiting at most timeout seconds: attempts that never
+ * block, with naps growing from 1 ms to 50 ms, so that a holder that is
+ * stopped (SIGSTOP, a debugger, a frozen cgroup) cannot make the caller wait
+ * for ever.  0 locked, 1 timed out, -errno on failure.
+ */
+int vmig__os_flock_wait(int fd, int op, double timeout);
+/*
+ * Who holds a flock on the file open on fd: the PID /proc/locks lists for
+ * it (the process that took it; *exclusive tells the kind), or 0 when it
+ * cannot tell.
+ */
+pid_t vmig__os_lock_holder(int fd, bool *exclusive);
+
 #endif

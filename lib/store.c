@@ -25,8 +25,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/sysmacros.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -285,53 +283,11 @@ static int lock_timeout(double *ret, struct vmig_err *err)
 	return 0;
 }
 
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * Who holds a flock on the file open on fd: the PID the kernel lists for it
- * in /proc/locks (the process that took it), or 0 when it cannot tell.
- * Lines read "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF"; waiters'
- * lines carry "->" after the number and are skipped.
- */
-static pid_t lock_holder(int fd, bool *exclusive)
-{
-	struct stat st;
-	if (vmig__os_fstat(fd, &st) < 0)
-		return 0;
-	FILE *f = fopen("/proc/locks", "re");
-	char line[256];
-	pid_t who = 0;
-	while (f && !who && fgets(line, sizeof(line), f)) {
-		char kind[16], mode[16];
-		unsigned maj, min;
-		unsigned long long ino;
-		long pid;
-		if (strstr(line, "->") ||
-		    sscanf(line, "%*d: %15s %*s %15s %ld %x:%x:%llu", kind, mode, &pid, &maj, &min,
-			   &ino) != 6 ||
-		    strcmp(kind, "FLOCK") != 0)
-			continue;
-		if (ino == (unsigned long long)st.st_ino && maj == major(st.st_dev) &&
-		    min == minor(st.st_dev) && pid > 0) {
-			who = (pid_t)pid;
-			*exclusive = strcmp(mode, "WRITE") == 0;
-		}
-	}
-	if (f)
-		fclose(f);
-	return who;
-}
-
 /* The one-line error of a lock wait that ran out. */
 static void lock_timed_out(const struct vmig_store *s, int fd, double timeout, struct vmig_err *err)
 {
 	bool excl = true;
-	pid_t who = lock_holder(fd, &excl);
+	pid_t who = vmig__os_lock_holder(fd, &excl);
 	char holder[64];
 	if (who > 0)
 		snprintf(holder, sizeof(holder), "process %d holds it %s", (int)who,
@@ -342,33 +298,6 @@ static void lock_timed_out(const struct vmig_store *s, int fd, double timeout, s
 		     "the state in %s stayed locked for %.1f s (%s; %s sets how long "
 		     "to wait)",
 		     s->dir, timeout, holder, LOCK_TIMEOUT_ENV);
-}
-
-/*
- * Wait for flock(op) on fd until the deadline: attempts that never block,
- * with naps growing from 1 ms to 50 ms, so a holder that is stopped (SIGSTOP,
- * a debugger, a frozen cgroup) cannot make us wait for ever.  0 locked,
- * 1 timed out (*err says who holds it), -errno on failure.
- */
-static int flock_bounded(const struct vmig_store *s, int fd, int op, double timeout,
-			 struct vmig_err *err)
-{
-	double deadline = mono_now() + timeout;
-	long nap_us = 1000;
-	for (;;) {
-		int rc = vmig__os_flock(fd, op | LOCK_NB);
-		if (rc != -EWOULDBLOCK && rc != -EINTR)
-			return rc;
-		double left = deadline - mono_now();
-		if (left <= 0) {
-			lock_timed_out(s, fd, timeout, err);
-			return 1;
-		}
-		long us = nap_us < (long)(left * 1e6) + 1 ? nap_us : (long)(left * 1e6) + 1;
-		struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-		nanosleep(&ts, NULL);
-		nap_us = nap_us * 2 > 50000 ? 50000 : nap_us * 2;
-	}
 }
 
 /*
@@ -401,8 +330,10 @@ static int lock(struct vmig_store *s, struct vmig_err *err)
 			vmig__os_close(fd);
 			return vmig_err_set(err, VMIG_E_IO, "%s is not a regular file", path);
 		}
-		rc = flock_bounded(s, fd, LOCK_EX, timeout, err);
+		rc = vmig__os_flock_wait(fd, LOCK_EX, timeout);
 		if (rc != 0) {
+			if (rc > 0)
+				lock_timed_out(s, fd, timeout, err);
 			vmig__os_close(fd);
 			return rc > 0 ? -VMIG_E_TIMEOUT : os_error(err, rc, "locking %s", path);
 		}

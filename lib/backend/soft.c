@@ -28,6 +28,7 @@
 #include "backend.h"
 #include "internal.h"
 /* The interposer's accounting region: one definition for both sides. */
+#include "os.h"
 #include "region.h"
 
 struct soft {
@@ -212,21 +213,55 @@ static int soft_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *er
 /* Accounting regions of running instances                                   */
 /* ------------------------------------------------------------------------ */
 
+/* How long -dgi and -rg wait for a GI's accounting file, while they hold the store's lock. */
+#define ACCT_LOCK_WAIT 1.0 /* seconds */
+
 /*
  * Open the accounting file of a GI, locked (flock) in the given mode, into
  * *ret_fd; -1 there when it does not exist (ENOENT: no program of the GI
- * ever ran, or with O_CREAT, `vmig run` never made the directory).
+ * ever ran, or with O_CREAT, `vmig run` never made the directory).  Nothing
+ * here can block for long: the open is non-blocking (a FIFO put at the path
+ * cannot hold us) and only a regular file is taken; the lock is waited for
+ * at most ACCT_LOCK_WAIT, and a file held longer than that (a stopped
+ * process inside its lock), or anything but a regular file, means the GI is
+ * in use.
  */
-static int region_open(const char *path, int flags, int lock, int *ret_fd, struct vmig_err *err)
+static int region_open(const char *path, int flags, int lock, unsigned gi_id, int *ret_fd,
+		       struct vmig_err *err)
 {
-	int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
-	*ret_fd = fd;
+	int fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	*ret_fd = -1;
 	if (fd < 0)
 		return errno == ENOENT ? 0
 				       : vmig_err_set(err, VMIG_E_IO, "accounting file %s: %s",
 						      path, strerror(errno));
-	while (flock(fd, lock) < 0 && errno == EINTR)
-		;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		/* Not one vmig made: refuse to treat the GI as idle (fail closed). */
+		return vmig_err_set(err, VMIG_E_IN_USE,
+				    "GPU instance %u: its accounting file %s is not a regular file",
+				    gi_id, path);
+	}
+	int r = vmig__os_flock_wait(fd, lock, ACCT_LOCK_WAIT);
+	if (r != 0) {
+		bool excl = true;
+		pid_t who = r > 0 ? vmig__os_lock_holder(fd, &excl) : 0;
+		close(fd);
+		if (r < 0)
+			return vmig_err_set(err, VMIG_E_IO, "locking accounting file %s: %s", path,
+					    strerror(-r));
+		if (who > 0)
+			return vmig_err_set(err, VMIG_E_IN_USE,
+					    "GPU instance %u: process %d has held its accounting "
+					    "file %s for over %.0f s",
+					    gi_id, (int)who, path, ACCT_LOCK_WAIT);
+		return vmig_err_set(err, VMIG_E_IN_USE,
+				    "GPU instance %u: its accounting file %s stayed locked for "
+				    "over %.0f s",
+				    gi_id, path, ACCT_LOCK_WAIT);
+	}
+	*ret_fd = fd;
 	return 0;
 }
 
@@ -241,7 +276,7 @@ static int region_in_use(const struct vmig_gpu_state *rec, unsigned gi_id, struc
 	struct vmig_soft_limits l;
 	if (vmig_soft_limits(rec, gi_id, &l, NULL) < 0)
 		return 0; /* no such GI: the operation reports it */
-	int fd, r = region_open(l.acct_path, O_RDONLY, LOCK_SH, &fd, err);
+	int fd, r = region_open(l.acct_path, O_RDONLY, LOCK_SH, gi_id, &fd, err);
 	if (fd < 0)
 		return r;
 	struct stat st;
@@ -278,7 +313,8 @@ static int push_share(const struct vmig_gpu_state *rec, unsigned gi_id, struct v
 	if (r < 0)
 		return r;
 	int fd;
-	if ((r = region_open(l.acct_path, O_RDWR | O_CREAT, LOCK_EX, &fd, err)) < 0 || fd < 0)
+	if ((r = region_open(l.acct_path, O_RDWR | O_CREAT, LOCK_EX, gi_id, &fd, err)) < 0 ||
+	    fd < 0)
 		return r; /* r == 0: no accounting directory, no program was ever started */
 	const char *why = NULL;
 	struct vmig__region *reg =

@@ -9,7 +9,9 @@
  * use that cannot be destroyed, limits, refusals, and parallel writers.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -17,6 +19,7 @@
 #include "backend.h"
 #include "gpus.h"
 #include "harness.h"
+#include "proc.h"
 #include "tmpdir.h"
 #include "vmig/vmig.h"
 
@@ -320,6 +323,61 @@ TEST(destroying_a_gi_in_use_is_refused)
 	vmig_close(ctx);
 }
 
+/*
+ * -dgi and -rg hold the store's lock while they look at a GI's accounting
+ * file, so nothing there may block them: a stopped process holding the
+ * file's lock, or a FIFO in its place, makes them answer "in use" within the
+ * bound (ACCT_LOCK_WAIT, 1 s), and the GI stays.
+ */
+TEST(a_held_or_replaced_accounting_file_is_in_use_within_the_bound)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	unsigned gi;
+	struct vmig_err err = {0};
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, NULL), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, &gi, NULL), 0);
+	struct vmig_soft_limits l;
+	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi, &l, NULL), 0);
+	make_acct(l.acct_path, l.partition, VMIG_ACCT_MAGIC, 45);
+	int ready[2];
+	CHECK(pipe(ready) == 0);
+	pid_t holder = fork();
+	if (holder == 0) {
+		int fd = open(l.acct_path, O_RDWR);
+		if (fd < 0 || flock(fd, LOCK_EX) < 0 || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	char x;
+	CHECK(read(ready[0], &x, 1) == 1);
+	char who[32];
+	snprintf(who, sizeof(who), "process %d", (int)holder);
+	double t0 = test_now();
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), -VMIG_E_IN_USE);
+	CHECK(strstr(err.msg, who) != NULL);
+	CHECK_EQ_I(vmig_set_share(ctx, 0, gi, 30, &err), -VMIG_E_IN_USE);
+	CHECK(strstr(err.msg, who) != NULL);
+	CHECK(test_now() - t0 < 20); /* two waits of 1 s; the limit only catches a hang */
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+	/* A FIFO in the file's place: neither call opens it for good. */
+	CHECK(unlink(l.acct_path) == 0);
+	CHECK(mkfifo(l.acct_path, 0600) == 0);
+	t0 = test_now();
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), -VMIG_E_IN_USE);
+	CHECK(strstr(err.msg, "not a regular file") != NULL);
+	CHECK_EQ_I(vmig_set_share(ctx, 0, gi, 30, &err), -VMIG_E_IN_USE);
+	CHECK(test_now() - t0 < 20);
+	CHECK_EQ_U(snap(ctx)->gpu[0].ngi, 1);
+	CHECK(unlink(l.acct_path) == 0);
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), 0);
+	vmig_close(ctx);
+}
+
 TEST(hardware_mig_wins)
 {
 	setup(H200_4090, 2);
@@ -430,6 +488,7 @@ int main(void)
 	RUN(limits_of_an_instance);
 	RUN(compute_share_is_stored_and_handed_to_running_programs);
 	RUN(destroying_a_gi_in_use_is_refused);
+	RUN(a_held_or_replaced_accounting_file_is_in_use_within_the_bound);
 	RUN(hardware_mig_wins);
 	RUN(derived_models_partition);
 	RUN(damaged_soft_state_is_refused);
