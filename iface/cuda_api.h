@@ -212,9 +212,17 @@ _Static_assert(sizeof(CUDA_ARRAY3D_DESCRIPTOR) == 40, "CUDA_ARRAY3D_DESCRIPTOR l
 #define SIG_CREATE_P                                                                               \
 	CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop,        \
 	    unsigned long long flags
-#define SIG_CREATE_A	   handle, size, prop, flags
-#define SIG_RELEASE_P	   CUmemGenericAllocationHandle handle
-#define SIG_RELEASE_A	   handle
+#define SIG_CREATE_A  handle, size, prop, flags
+#define SIG_RELEASE_P CUmemGenericAllocationHandle handle
+#define SIG_RELEASE_A handle
+#define SIG_MAP_P                                                                                  \
+	CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,          \
+	    unsigned long long flags
+#define SIG_MAP_A	   ptr, size, offset, handle, flags
+#define SIG_UNMAP_P	   CUdeviceptr ptr, size_t size
+#define SIG_UNMAP_A	   ptr, size
+#define SIG_RETAIN_P	   CUmemGenericAllocationHandle *handle, void *addr
+#define SIG_RETAIN_A	   handle, addr
 #define SIG_ARRAY1_P	   CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR_v1 *pAllocateArray
 #define SIG_ARRAY1_A	   pHandle, pAllocateArray
 #define SIG_ARRAY_P	   CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pAllocateArray
@@ -284,5 +292,9 @@ CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
 CUresult cuEventDestroy_v2(CUevent hEvent);
 CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus);
 CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus);
+/* Unhooked (address space only, no memory); declared for programs that use the VMM idiom. */
+CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
+			     unsigned long long flags);
+CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size);
 
 #endif

@@ -47,9 +47,13 @@ static struct vmig__region *open_file(const struct vmig__config *c, char *why, s
 {
 	const char *err = NULL;
 	struct vmig__region *r = NULL;
-	int fd = open(c->acct_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(c->acct_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	struct stat st;
 	if (fd < 0) {
 		err = strerror(errno);
+	} else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err = "not a regular file";
+		close(fd);
 	} else {
 		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 			;
@@ -58,7 +62,9 @@ static struct vmig__region *open_file(const struct vmig__config *c, char *why, s
 		close(fd);
 	}
 	if (!r)
-		snprintf(why, len, "accounting file %s: %s: counting this process alone",
+		snprintf(why, len,
+			 "accounting file %s: %s: failing closed (CUDA calls return "
+			 "CUDA_ERROR_NOT_INITIALIZED)",
 			 c->acct_path, err);
 	return r;
 }
@@ -67,8 +73,16 @@ struct vmig__region *vmig__acct_open(const struct vmig__config *c, char *why, si
 {
 	if (region)
 		return region;
-	struct vmig__region *r = c->acct_path[0] ? open_file(c, why, whylen) : NULL;
-	if (r) {
+	if (c->acct_path[0]) {
+		/*
+		 * A named file that cannot be used is never replaced by a
+		 * private region: counting this process alone would let every
+		 * process of the instance use the whole quota.  The caller fails
+		 * closed instead.
+		 */
+		struct vmig__region *r = open_file(c, why, whylen);
+		if (!r)
+			return NULL;
 		/*
 		 * Register now, not at the first allocation: a process that
 		 * only launches kernels still runs in the instance, and
@@ -79,10 +93,11 @@ struct vmig__region *vmig__acct_open(const struct vmig__config *c, char *why, si
 		vmig__acct_slot();
 		return r;
 	}
-	void *p = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	void *p =
+	    mmap(NULL, sizeof(*region), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	r = p;
+	struct vmig__region *r = p;
 	vmig__region_init(r, c->partition, creator_limit(c), c->compute_pct);
 	region = r;
 	return r;

@@ -44,6 +44,12 @@ struct hook {
 
 /* Written once inside init_once, read-only afterwards. */
 static void *real_addr[VMIG_NHOOKS];
+/*
+ * Set when the instance's accounting file is named but cannot be used: every
+ * hooked call then fails as an uninitialised driver would, instead of
+ * running without the instance's limits.
+ */
+static bool closed;
 static void *real_lib;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -59,6 +65,8 @@ static void init_all(void);
 	VMIG_EXPORT CUresult sym(sig##_P)                                                          \
 	{                                                                                          \
 		pthread_once(&init_once, init_all);                                                \
+		if (VMIG_UNLIKELY(closed))                                                         \
+			return CUDA_ERROR_NOT_INITIALIZED;                                         \
 		__typeof__(sym) *real = (__typeof__(sym) *)real_addr[VMIG_IDX_##sym];              \
 		if (VMIG_UNLIKELY(!real))                                                          \
 			return CUDA_ERROR_NOT_FOUND;                                               \
@@ -100,6 +108,7 @@ static void atfork_child(void)
 {
 	vmig__acct_forget();
 	vmig__mem_atfork_child();
+	vmig__vmm_atfork_child();
 	vmig__launch_atfork_child();
 }
 
@@ -130,10 +139,11 @@ static void init_all(void)
 			 : c->compute_mode == VMIG_COMPUTE_TIMESLICE ? "time-slicing"
 								     : "no cap",
 			 c->acct_path[0] ? c->acct_path : "(private)");
-		char why[256] = "";
-		vmig__acct_open(c, why, sizeof(why));
-		if (why[0])
-			VMIG_LOG("%s", why);
+		char why[VMIG_ACCT_PATH_LEN + 160] = "";
+		if (!vmig__acct_open(c, why, sizeof(why))) {
+			closed = true;
+			VMIG_LOG("%s", why[0] ? why : "no accounting region: failing closed");
+		}
 	}
 	if (c->why[0])
 		VMIG_LOG("%s", c->why);

@@ -9,6 +9,7 @@
  *   dlsym.c    the exported dlsym (a trampoline that keeps RTLD_NEXT right)
  *   acct.c     the accounting region shared by the instance's processes
  *   mem.c      memory hooks: quota, per-allocation table, capacity reports
+ *   vmm.c      the VMM API's allocations, charged until their last reference
  *   launch.c   launch hooks: the compute-share gate and its poller thread
  */
 #ifndef VMIG_INTERPOSE_INTERNAL_H
@@ -92,9 +93,9 @@ void *vmig__wrap_addr(void *addr, const char *name, int cuda_version, cuuint64_t
 /* The region's layout and its helpers (shared with the soft backend): region.h. */
 
 /*
- * Map the region named by the configuration (or a private one), checking
- * magic, version and size; records a reason in why[] on fallback.
- * Returns the region; never NULL after the first successful call.
+ * Map the region named by the configuration (without one, a private one),
+ * checking magic, version and size.  NULL, with the reason in why[], when
+ * the named file cannot be used: the caller then fails closed.
  */
 struct vmig__region *vmig__acct_open(const struct vmig__config *c, char *why, size_t whylen);
 struct vmig__region *vmig__acct(void);
@@ -119,6 +120,11 @@ void vmig__acct_forget(void);
 
 void vmig__mem_init(const struct vmig__config *c);
 void vmig__mem_atfork_child(void);
+/* Is the memory quota enforced?  Charge n bytes against it (false: over quota). */
+bool vmig__mem_enabled(void);
+bool vmig__mem_charge(uint64_t n);
+/* vmm.c: start with no VMM allocations after fork, in the child. */
+void vmig__vmm_atfork_child(void);
 void vmig__launch_init(const struct vmig__config *c);
 void vmig__launch_atfork_child(void);
 

@@ -9,7 +9,8 @@
  *
  * Sizes: cuMemAlloc*, managed and stream-ordered allocations count the
  * requested bytes; pitched allocations count pitch x height as returned;
- * VMM handles count their size when located on a device; arrays count an
+ * VMM allocations count their size when located on a device, until their
+ * last handle and mapping are gone (vmm.c); arrays count an
  * estimate from their descriptor (array_bytes); graph memory nodes are
  * checked against the room left but not counted (docs/interpose.md).
  *
@@ -22,7 +23,7 @@
 
 #include "internal.h"
 
-enum kind { KIND_DEV = 1, KIND_VMM = 2, KIND_ARRAY = 3, KIND_MIPMAP = 4 };
+enum kind { KIND_DEV = 1, KIND_ARRAY = 3, KIND_MIPMAP = 4 };
 
 #define TABLE_BITS 20
 #define TABLE_SIZE (1u << TABLE_BITS)
@@ -126,6 +127,16 @@ static CUresult give_back(uint64_t key, enum kind k, CUresult rc, uint64_t bytes
 static bool charge(uint64_t n)
 {
 	return vmig__acct_reserve(n, mem_limit);
+}
+
+bool vmig__mem_enabled(void)
+{
+	return mem_on;
+}
+
+bool vmig__mem_charge(uint64_t n)
+{
+	return charge(n);
 }
 
 /*
@@ -241,12 +252,6 @@ static bool settle(uint64_t est, uint64_t real_bytes)
 
 PITCH_HOOK(pitch, cuMemAllocPitch_v2, SIG_PITCH, CUdeviceptr, size_t, cuMemFree_v2)
 PITCH_HOOK(pitch1, cuMemAllocPitch, SIG_PITCH1, CUdeviceptr_v1, unsigned int, cuMemFree)
-
-/* VMM handles count their size when located on a device; host memory is not device quota. */
-ALLOC_HOOK(create, cuMemCreate, SIG_CREATE,
-	   !handle || !prop || size == 0 || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE,
-	   size, KIND_VMM, *handle)
-FREE_HOOK(release, cuMemRelease, SIG_RELEASE, handle, KIND_VMM)
 
 /* ---- Arrays --------------------------------------------------------------- */
 

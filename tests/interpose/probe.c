@@ -192,6 +192,65 @@ static void paths_vmm_arrays(void)
 	EXPECT(cuMipmappedArrayDestroy(m) == CUDA_SUCCESS && used_bytes() == 0, "destroy");
 }
 
+/*
+ * The VMM idiom of NVIDIA's guide and samples: create, reserve, map, release
+ * the handle at once, unmap much later.  The memory lives until the unmap,
+ * so the charge must too: chunks of a quarter of the quota fit four times,
+ * never five, however early their handles are released.
+ */
+static void sc_vmm(void)
+{
+	uint64_t L = env_u64("VMIG_MEM_LIMIT"), chunk = L / 4;
+	CUmemAllocationProp prop = {0};
+	prop.type = 1;
+	prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+	CUdeviceptr va[5] = {0};
+	CUmemGenericAllocationHandle h = 0, h2 = 0, r = 0;
+	for (int i = 0; i < 4; i++) {
+		EXPECT(cuMemCreate(&h, chunk, &prop, 0) == CUDA_SUCCESS, "chunk %d", i);
+		EXPECT(cuMemAddressReserve(&va[i], chunk, 0, 0, 0) == CUDA_SUCCESS, "reserve");
+		EXPECT(cuMemMap(va[i], chunk, 0, h, 0) == CUDA_SUCCESS, "map %d", i);
+		EXPECT(cuMemRelease(h) == CUDA_SUCCESS, "release right after mapping");
+	}
+	EXPECT(used_bytes() == 4 * chunk, "mapped memory stays charged: %" PRIu64, used_bytes());
+	EXPECT(cuMemCreate(&h, chunk, &prop, 0) == CUDA_ERROR_OUT_OF_MEMORY,
+	       "a fifth chunk is over the quota");
+	/* A retained handle keeps the memory after its last unmap, until released. */
+	EXPECT(cuMemRetainAllocationHandle(&r, (void *)(uintptr_t)(va[0] + 4096)) == CUDA_SUCCESS,
+	       "retain");
+	EXPECT(cuMemUnmap(va[0], chunk) == CUDA_SUCCESS, "unmap 0");
+	EXPECT(used_bytes() == 4 * chunk, "retained: still charged");
+	EXPECT(cuMemCreate(&h, chunk, &prop, 0) == CUDA_ERROR_OUT_OF_MEMORY, "still full");
+	EXPECT(cuMemRelease(r) == CUDA_SUCCESS && used_bytes() == 3 * chunk,
+	       "released: given back");
+	/* One allocation mapped twice, unmapped in one call covering both mappings. */
+	EXPECT(cuMemCreate(&h2, chunk, &prop, 0) == CUDA_SUCCESS, "room again");
+	EXPECT(cuMemAddressReserve(&va[4], 2 * chunk, 0, 0, 0) == CUDA_SUCCESS, "reserve two");
+	EXPECT(cuMemMap(va[4], chunk, 0, h2, 0) == CUDA_SUCCESS &&
+		   cuMemMap(va[4] + chunk, chunk, 0, h2, 0) == CUDA_SUCCESS,
+	       "mapped twice");
+	EXPECT(cuMemRelease(h2) == CUDA_SUCCESS && used_bytes() == 4 * chunk, "charged once");
+	EXPECT(cuMemUnmap(va[4], 2 * chunk) == CUDA_SUCCESS && used_bytes() == 3 * chunk,
+	       "both mappings gone: given back");
+	EXPECT(cuMemRelease(h2) == CUDA_ERROR_INVALID_VALUE && used_bytes() == 3 * chunk,
+	       "a second release is the driver's error and gives nothing back");
+	for (int i = 1; i < 4; i++)
+		EXPECT(cuMemUnmap(va[i], chunk) == CUDA_SUCCESS, "unmap %d", i);
+	EXPECT(used_bytes() == 0, "all given back: %" PRIu64, used_bytes());
+	printf("vmm ok\n");
+}
+
+/* With the instance's accounting file unusable, nothing runs at all. */
+static void sc_closed(void)
+{
+	CUdeviceptr p = 0;
+	size_t f = 0, t = 0;
+	EXPECT(cuInit(0) == CUDA_ERROR_NOT_INITIALIZED, "cuInit fails closed");
+	EXPECT(cuMemAlloc_v2(&p, 4096) == CUDA_ERROR_NOT_INITIALIZED, "no allocation");
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_ERROR_NOT_INITIALIZED, "no memory report");
+	printf("closed\n");
+}
+
 /* Every path refuses what does not fit, without reaching the driver. */
 static void paths_refused(uint64_t L)
 {
@@ -694,6 +753,10 @@ int main(int argc, char **argv)
 		sc_share(argv[2], atof(argv[3]));
 	else if (strcmp(sc, "startup") == 0)
 		sc_startup();
+	else if (strcmp(sc, "vmm") == 0)
+		sc_vmm();
+	else if (strcmp(sc, "closed") == 0)
+		sc_closed();
 	else if (strcmp(sc, "instance") == 0 && argc > 2)
 		sc_instance(strtoull(argv[2], NULL, 10));
 	else if (strcmp(sc, "child") == 0 && argc > 2)

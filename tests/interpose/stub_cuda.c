@@ -63,6 +63,11 @@
 	X(cuMemFreeAsync_ptsz, cuMemFreeAsync, 11020, 1)                                           \
 	X(cuMemCreate, cuMemCreate, 10020, 0)                                                      \
 	X(cuMemRelease, cuMemRelease, 10020, 0)                                                    \
+	X(cuMemMap, cuMemMap, 10020, 0)                                                            \
+	X(cuMemUnmap, cuMemUnmap, 10020, 0)                                                        \
+	X(cuMemRetainAllocationHandle, cuMemRetainAllocationHandle, 11000, 0)                      \
+	X(cuMemAddressReserve, cuMemAddressReserve, 10020, 0)                                      \
+	X(cuMemAddressFree, cuMemAddressFree, 10020, 0)                                            \
 	X(cuArrayCreate, cuArrayCreate, 2000, 0)                                                   \
 	X(cuArrayCreate_v2, cuArrayCreate, 3020, 0)                                                \
 	X(cuArray3DCreate, cuArray3DCreate, 2000, 0)                                               \
@@ -438,6 +443,42 @@ EXP CUresult cuMemFree(CUdeviceptr_v1 dptr)
 
 STUB_TWINS(cuMemFreeAsync, (SIG_FREEASYNC_P), mem_give(dptr))
 
+/*
+ * The VMM API as the driver counts it: a physical allocation lives while its
+ * handle has references (cuMemCreate one, each cuMemRetainAllocationHandle
+ * one more, each cuMemRelease one less) or any mapping of it remains
+ * (cuMemMap, cuMemUnmap of whole mappings, several back to back allowed).
+ */
+#define VMM_MAX 4096
+static struct vmm_alloc {
+	uint64_t handle; /* 0 = free slot */
+	unsigned hrefs, mrefs;
+} vmm_allocs[VMM_MAX];
+static struct vmm_map {
+	uint64_t ptr, size, handle; /* size 0 = free slot */
+} vmm_maps[VMM_MAX];
+static uint64_t next_va = 0x600000000000ull;
+
+static struct vmm_alloc *vmm_find(uint64_t handle)
+{
+	for (int i = 0; i < VMM_MAX; i++)
+		if (handle && vmm_allocs[i].handle == handle)
+			return &vmm_allocs[i];
+	return NULL;
+}
+
+/* Caller holds mem_mu; frees the allocation when nothing refers to it any more. */
+static void vmm_settle(struct vmm_alloc *a)
+{
+	if (a->hrefs || a->mrefs)
+		return;
+	uint64_t h = a->handle;
+	a->handle = 0;
+	pthread_mutex_unlock(&mem_mu);
+	mem_give(h);
+	pthread_mutex_lock(&mem_mu);
+}
+
 EXP CUresult cuMemCreate(SIG_CREATE_P)
 {
 	CALLED(cuMemCreate);
@@ -446,15 +487,130 @@ EXP CUresult cuMemCreate(SIG_CREATE_P)
 	uint64_t k;
 	CUresult rc =
 	    mem_take(prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE ? size : 0, 2, &k);
-	if (rc == CUDA_SUCCESS)
-		*handle = k;
-	return rc;
+	if (rc != CUDA_SUCCESS)
+		return rc;
+	pthread_mutex_lock(&mem_mu);
+	struct vmm_alloc *a = NULL;
+	for (int i = 0; i < VMM_MAX && !a; i++)
+		if (!vmm_allocs[i].handle)
+			a = &vmm_allocs[i];
+	if (a)
+		*a = (struct vmm_alloc){k, 1, 0};
+	pthread_mutex_unlock(&mem_mu);
+	if (!a) {
+		mem_give(k);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*handle = k;
+	return CUDA_SUCCESS;
 }
 
 EXP CUresult cuMemRelease(CUmemGenericAllocationHandle handle)
 {
 	CALLED(cuMemRelease);
-	return mem_give(handle);
+	pthread_mutex_lock(&mem_mu);
+	struct vmm_alloc *a = vmm_find(handle);
+	CUresult rc = a && a->hrefs ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+	if (rc == CUDA_SUCCESS) {
+		a->hrefs--;
+		vmm_settle(a);
+	}
+	pthread_mutex_unlock(&mem_mu);
+	return rc;
+}
+
+EXP CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
+				 unsigned long long flags)
+{
+	CALLED(cuMemAddressReserve);
+	if (!ptr || !size || flags)
+		return CUDA_ERROR_INVALID_VALUE;
+	(void)alignment;
+	(void)addr;
+	pthread_mutex_lock(&mem_mu);
+	*ptr = next_va;
+	next_va += (size + 0xfffff) & ~0xfffffull;
+	pthread_mutex_unlock(&mem_mu);
+	return CUDA_SUCCESS;
+}
+
+EXP CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size)
+{
+	CALLED(cuMemAddressFree);
+	return ptr && size ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+EXP CUresult cuMemMap(SIG_MAP_P)
+{
+	CALLED(cuMemMap);
+	if (!ptr || !size || offset || flags)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&mem_mu);
+	struct vmm_alloc *a = vmm_find(handle);
+	CUresult rc = a && a->hrefs ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_VALUE;
+	for (int i = 0; i < VMM_MAX && rc == CUDA_ERROR_OUT_OF_MEMORY; i++)
+		if (!vmm_maps[i].size) {
+			vmm_maps[i] = (struct vmm_map){ptr, size, handle};
+			a->mrefs++;
+			rc = CUDA_SUCCESS;
+		}
+	pthread_mutex_unlock(&mem_mu);
+	return rc;
+}
+
+static struct vmm_map *map_at(uint64_t ptr)
+{
+	for (int i = 0; i < VMM_MAX; i++)
+		if (vmm_maps[i].size && vmm_maps[i].ptr == ptr)
+			return &vmm_maps[i];
+	return NULL;
+}
+
+EXP CUresult cuMemUnmap(SIG_UNMAP_P)
+{
+	CALLED(cuMemUnmap);
+	pthread_mutex_lock(&mem_mu);
+	/* The range must be whole mappings, back to back. */
+	uint64_t at = ptr, end = ptr + size;
+	struct vmm_map *m;
+	while (at < end && (m = map_at(at)) && at + m->size <= end)
+		at += m->size;
+	CUresult rc = size && at == end ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+	for (at = ptr; rc == CUDA_SUCCESS && at < end;) {
+		m = map_at(at);
+		struct vmm_alloc *a = vmm_find(m->handle);
+		at += m->size;
+		m->size = 0;
+		if (a) {
+			a->mrefs--;
+			vmm_settle(a);
+		}
+	}
+	pthread_mutex_unlock(&mem_mu);
+	return rc;
+}
+
+EXP CUresult cuMemRetainAllocationHandle(SIG_RETAIN_P)
+{
+	CALLED(cuMemRetainAllocationHandle);
+	if (!handle)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&mem_mu);
+	CUresult rc = CUDA_ERROR_INVALID_VALUE;
+	for (int i = 0; i < VMM_MAX && rc != CUDA_SUCCESS; i++) {
+		struct vmm_map *m = &vmm_maps[i];
+		uint64_t a = (uint64_t)(uintptr_t)addr;
+		if (m->size && a >= m->ptr && a < m->ptr + m->size) {
+			struct vmm_alloc *va = vmm_find(m->handle);
+			if (va) {
+				va->hrefs++;
+				*handle = m->handle;
+				rc = CUDA_SUCCESS;
+			}
+		}
+	}
+	pthread_mutex_unlock(&mem_mu);
+	return rc;
 }
 
 /* Arrays: the handle is a counter value; the stand-in's size is its own. */

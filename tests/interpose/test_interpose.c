@@ -157,12 +157,8 @@ TEST(passthrough_without_instance)
 TEST(invalid_settings_fall_back_silently)
 {
 	struct run r;
-	const char *const bad[] = {"VMIGSTUB_TOTAL_MEM=1073741824",
-				   "VMIG_PARTITION=gpu0:1",
-				   "VMIG_MEM_LIMIT=12abc",
-				   "VMIG_COMPUTE_PCT=0",
-				   "VMIG_ACCOUNTING=/nonexistent/dir/acct",
-				   NULL};
+	const char *const bad[] = {"VMIGSTUB_TOTAL_MEM=1073741824", "VMIG_PARTITION=gpu0:1",
+				   "VMIG_MEM_LIMIT=12abc", "VMIG_COMPUTE_PCT=0", NULL};
 	CHECK_EQ_I(run_probe(&r, ARGV("passthrough"), bad), 0);
 	CHECK_STR(r.stdout_buf, "");
 	CHECK_STR(r.stderr_buf, "");
@@ -188,6 +184,51 @@ TEST(quota_exact_to_the_byte)
 				 acct_file("quota"))),
 		   0);
 	CHECK_STR(r.stderr_buf, "");
+}
+
+/* The VMM idiom (release right after mapping) never grants more than the quota. */
+TEST(vmm_mapped_memory_stays_charged)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("vmm"),
+			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=17179869184",
+				 acct_file("vmm"))),
+		   0);
+	CHECK_STR(r.stdout_buf, "vmm ok\n");
+	CHECK_STR(r.stderr_buf, "");
+}
+
+/*
+ * An accounting file the process cannot use (a directory that does not
+ * exist, a file of another owner it may not open, a FIFO) fails closed:
+ * every CUDA call returns CUDA_ERROR_NOT_INITIALIZED, with one line on
+ * stderr only when VMIG_DEBUG asks for it.  Counting the process alone would
+ * give each process of the instance the whole quota.
+ */
+TEST(unusable_accounting_file_fails_closed)
+{
+	struct run r;
+	CHECK_EQ_I(run_probe(&r, ARGV("closed"),
+			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=4096",
+				 "VMIG_ACCOUNTING=/nonexistent/dir/acct")),
+		   0);
+	CHECK_STR(r.stdout_buf, "closed\n");
+	CHECK_STR(r.stderr_buf, "");
+	CHECK_EQ_I(run_probe(&r, ARGV("closed"),
+			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=4096",
+				 "VMIG_ACCOUNTING=/nonexistent/dir/acct", "VMIG_DEBUG=1")),
+		   0);
+	CHECK(strstr(r.stderr_buf, "failing closed") != NULL);
+	char fifo[PATH_MAX], env[PATH_MAX + 32];
+	snprintf(fifo, sizeof(fifo), "%s", acct_file("fifo") + strlen("VMIG_ACCOUNTING="));
+	CHECK(mkfifo(fifo, 0600) == 0);
+	snprintf(env, sizeof(env), "VMIG_ACCOUNTING=%s", fifo);
+	double t0 = test_now();
+	CHECK_EQ_I(run_probe(&r, ARGV("closed"),
+			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=4096", env)),
+		   0);
+	CHECK(test_now() - t0 < 30); /* a FIFO is not waited on */
+	unlink(fifo);
 }
 
 TEST(every_allocation_path_counted)
@@ -350,6 +391,8 @@ int main(void)
 	RUN(passthrough_without_instance);
 	RUN(invalid_settings_fall_back_silently);
 	RUN(quota_exact_to_the_byte);
+	RUN(vmm_mapped_memory_stays_charged);
+	RUN(unusable_accounting_file_fails_closed);
 	RUN(every_allocation_path_counted);
 	RUN(report_never_exceeds_the_gpu);
 	RUN(dlsym_returns_wrappers);
