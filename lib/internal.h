@@ -25,4 +25,11 @@ bool vmig__starts_contain(const unsigned *starts, unsigned n, unsigned start);
  */
 bool vmig__read_dec(const char **p, unsigned max, unsigned *ret);
 
+/*
+ * vmig_state_parse into scratch, which is overwritten whatever the outcome
+ * (a caller that keeps one scratch record saves an allocation per read).
+ */
+int vmig__state_parse_into(const char *buf, size_t len, struct vmig_state *scratch,
+			   struct vmig_err *err);
+
 #endif

@@ -69,6 +69,9 @@ struct vmig_store {
 	bool gen_rw;
 	dev_t gen_dev;
 	ino_t gen_ino;
+	char *rbuf; /* the last read's text, kept for the next read */
+	size_t rcap;
+	struct vmig_state *scratch; /* what a read parses into before it is valid */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -506,7 +509,12 @@ static void default_state(const struct vmig_store *s, struct vmig_state *st)
 	snprintf(g->serial, sizeof(g->serial), "1%012" PRIu64, (uint64_t)(b % 1000000000000ull));
 }
 
-static int read_all(int fd, const char *path, char **ret_buf, size_t *ret_len, struct vmig_err *err)
+/*
+ * Read the whole file into the store's read buffer, which is kept (and
+ * grown) across reads, so that a read allocates nothing once warm.
+ */
+static int read_all(struct vmig_store *s, int fd, const char *path, size_t *ret_len,
+		    struct vmig_err *err)
 {
 	struct stat st;
 	int rc = vmig__os_fstat(fd, &st);
@@ -514,40 +522,42 @@ static int read_all(int fd, const char *path, char **ret_buf, size_t *ret_len, s
 		return os_error(err, rc, "reading %s", path);
 	if (!S_ISREG(st.st_mode))
 		return vmig_err_set(err, VMIG_E_CORRUPT, "%s is not a regular file", path);
-	size_t cap = (size_t)st.st_size + 1, len = 0;
 	if (st.st_size > MAX_STATE_BYTES)
 		return vmig_err_set(err, VMIG_E_CORRUPT, "%s is larger than %u bytes", path,
 				    MAX_STATE_BYTES);
-	char *buf = malloc(cap);
-	if (!buf)
-		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	size_t want = (size_t)st.st_size + 1, len = 0;
 	for (;;) {
-		if (len == cap) {
-			/* The file grew since fstat; allow that up to the limit. */
-			char *nb = cap <= MAX_STATE_BYTES ? realloc(buf, cap * 2) : NULL;
-			if (!nb) {
-				free(buf);
-				return vmig_err_set(err, VMIG_E_CORRUPT, "%s is too large", path);
-			}
-			buf = nb;
-			cap *= 2;
+		if (s->rcap < want) {
+			/* First use, or the file grew since fstat: allow that up to the limit. */
+			char *nb =
+			    want <= 2 * (size_t)MAX_STATE_BYTES ? realloc(s->rbuf, want) : NULL;
+			if (!nb)
+				return want > 2 * (size_t)MAX_STATE_BYTES
+					   ? vmig_err_set(err, VMIG_E_CORRUPT, "%s is too large",
+							  path)
+					   : vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+			s->rbuf = nb;
+			s->rcap = want;
 		}
-		ssize_t n = vmig__os_read(fd, buf + len, cap - len);
-		if (n < 0) {
-			free(buf);
+		ssize_t n = vmig__os_read(fd, s->rbuf + len, s->rcap - len);
+		if (n < 0)
 			return os_error(err, (int)n, "reading %s", path);
-		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
+		if (len == s->rcap)
+			want = s->rcap * 2;
 	}
-	*ret_buf = buf;
 	*ret_len = len;
 	return 0;
 }
 
-/* Read, parse and validate the state file; the caller holds a lock (or there is no lock file). */
-static int load(const struct vmig_store *s, struct vmig_state *ret, struct vmig_err *err)
+/*
+ * Read, parse and validate the state file.  The text is parsed into the
+ * store's scratch record and copied out only when it is valid, so *ret is
+ * written once, and only on success.
+ */
+static int load(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *err)
 {
 	char path[PATH_MAX];
 	path_in(s, STATE_NAME, path);
@@ -562,26 +572,20 @@ static int load(const struct vmig_store *s, struct vmig_state *ret, struct vmig_
 				    path);
 	if (fd < 0)
 		return os_error(err, fd, "opening state file %s", path);
-	char *buf = NULL;
 	size_t len = 0;
-	int rc = read_all(fd, path, &buf, &len, err);
+	int rc = read_all(s, fd, path, &len, err);
 	vmig__os_close(fd);
 	if (rc)
 		return rc;
-	struct vmig_state *st = malloc(sizeof(*st));
-	if (!st) {
-		free(buf);
+	if (!s->scratch && !(s->scratch = malloc(sizeof(*s->scratch))))
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
-	}
-	rc = vmig_state_parse(buf, len, st, err);
+	rc = vmig__state_parse_into(s->rbuf, len, s->scratch, err);
 	if (rc == 0)
-		rc = vmig_state_validate(st, err);
+		rc = vmig_state_validate(s->scratch, err);
 	if (rc == 0)
-		memcpy(ret, st, sizeof(*st));
+		memcpy(ret, s->scratch, sizeof(*ret));
 	else
 		vmig_err_wrap(err, "state file %s", path);
-	free(st);
-	free(buf);
 	return rc;
 }
 
@@ -621,6 +625,8 @@ void vmig_store_close(struct vmig_store *s)
 		return;
 	unlock(s);
 	gen_unmap(s);
+	free(s->rbuf);
+	free(s->scratch);
 	free(s->dir);
 	free(s);
 }

@@ -6,7 +6,7 @@
 IFACE_SRCS := iface/region.c
 LIB_SRCS := $(sort $(wildcard lib/*.c lib/backend/*.c)) $(IFACE_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
-LIB_LIBS := -ldl -lpthread
+LIB_LIBS := -ldl -lpthread -lz
 
 $(B)/libvmig.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
