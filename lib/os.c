@@ -7,7 +7,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -286,9 +288,9 @@ static double mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int vmig__os_flock_wait(int fd, int op, double timeout)
+/* Polling, for when no waiter thread can be started: naps from 1 ms up to 10 ms. */
+static int flock_poll(int fd, int op, double deadline)
 {
-	double deadline = mono_now() + timeout;
 	long nap_us = 1000;
 	for (;;) {
 		int rc = vmig__os_flock(fd, op | LOCK_NB);
@@ -300,8 +302,102 @@ int vmig__os_flock_wait(int fd, int op, double timeout)
 		long us = nap_us < (long)(left * 1e6) + 1 ? nap_us : (long)(left * 1e6) + 1;
 		struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
 		nanosleep(&ts, NULL);
-		nap_us = nap_us * 2 > 50000 ? 50000 : nap_us * 2;
+		nap_us = nap_us * 2 > 10000 ? 10000 : nap_us * 2;
 	}
+}
+
+/*
+ * A blocking flock, done by a thread of its own on a duplicate of the
+ * descriptor (same open file description, so the same lock), while the
+ * caller waits for it with a deadline.  A waiter blocked in the kernel is
+ * woken the moment the lock is free, which polling is not: under steady
+ * contention a poller can miss every gap and starve.  When the caller gives
+ * up, the waiter is abandoned: if it ever gets the lock, it lets go at once.
+ */
+enum { W_WAITING, W_GOT, W_FAILED, W_ABANDONED };
+
+struct flock_waiter {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd, op, state, err;
+};
+
+static void waiter_free(struct flock_waiter *w)
+{
+	close(w->fd);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+static void *waiter_main(void *arg)
+{
+	struct flock_waiter *w = arg;
+	int rc;
+	while ((rc = flock(w->fd, w->op)) < 0 && errno == EINTR)
+		;
+	int err = rc < 0 ? errno : 0;
+	pthread_mutex_lock(&w->mu);
+	bool abandoned = w->state == W_ABANDONED;
+	if (!abandoned) {
+		w->state = rc < 0 ? W_FAILED : W_GOT;
+		w->err = err;
+		pthread_cond_signal(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (abandoned) {
+		if (rc == 0)
+			flock(w->fd, LOCK_UN);
+		waiter_free(w);
+	}
+	return NULL;
+}
+
+int vmig__os_flock_wait(int fd, int op, double timeout)
+{
+	int rc = vmig__os_flock(fd, op | LOCK_NB);
+	if (rc != -EWOULDBLOCK)
+		return rc;
+	double deadline = mono_now() + timeout;
+	struct flock_waiter *w = calloc(1, sizeof(*w));
+	int dfd = w ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	pthread_condattr_t ca;
+	pthread_attr_t ta;
+	pthread_t t;
+	if (dfd < 0) {
+		free(w);
+		return flock_poll(fd, op, deadline);
+	}
+	*w = (struct flock_waiter){.fd = dfd, .op = op, .state = W_WAITING};
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&ta, 64 * 1024);
+	int started = pthread_create(&t, &ta, waiter_main, w);
+	pthread_attr_destroy(&ta);
+	if (started != 0) {
+		waiter_free(w);
+		return flock_poll(fd, op, deadline);
+	}
+	struct timespec until;
+	double whole = (double)(long long)deadline;
+	until.tv_sec = (time_t)whole;
+	until.tv_nsec = (long)((deadline - whole) * 1e9);
+	pthread_mutex_lock(&w->mu);
+	while (w->state == W_WAITING && pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
+		;
+	int state = w->state, err = w->err;
+	if (state == W_WAITING)
+		w->state = W_ABANDONED; /* the waiter frees it */
+	pthread_mutex_unlock(&w->mu);
+	if (state == W_WAITING)
+		return 1;
+	waiter_free(w);
+	return state == W_GOT ? 0 : -err;
 }
 
 /*

@@ -797,6 +797,9 @@ static int validate_gpu(const struct vmig_gpu_state *g, unsigned i, struct vmig_
 		bad = "bad minor number";
 	else if (g->mig_current > 1 || g->mig_pending > 1)
 		bad = "bad MIG mode";
+	else if ((g->mig_current || g->mig_pending) && !(g->model->flags & VMIG_MF_MIG) &&
+		 !(g->flags & VMIG_GPU_SOFT))
+		bad = "MIG mode on a model without MIG (only software partitions have it there)";
 	else if (g->flags & ~(unsigned)(VMIG_GPU_SIMULATED | VMIG_GPU_SOFT))
 		bad = "unknown flags";
 	else if (g->ngi > VMIG_MAX_GIS)
@@ -806,14 +809,15 @@ static int validate_gpu(const struct vmig_gpu_state *g, unsigned i, struct vmig_
 	return validate_gis(g, i, err);
 }
 
-/* Two GPUs never share a UUID, a PCI address or a minor number. */
+/* Two GPUs never share a UUID, a serial number, a PCI address or a minor number. */
 static int validate_unique(const struct vmig_state *st, struct vmig_err *err)
 {
 	for (unsigned i = 0; i < st->ngpu; i++) {
 		const struct vmig_gpu_state *a = &st->gpu[i];
 		for (unsigned j = 0; j < i; j++) {
 			const struct vmig_gpu_state *b = &st->gpu[j];
-			const char *what = strcmp(a->uuid, b->uuid) == 0 ? "UUID"
+			const char *what = strcmp(a->uuid, b->uuid) == 0       ? "UUID"
+					   : strcmp(a->serial, b->serial) == 0 ? "serial number"
 					   : a->pci_domain == b->pci_domain &&
 						   a->pci_bus == b->pci_bus &&
 						   a->pci_device == b->pci_device

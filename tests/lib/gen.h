@@ -95,16 +95,18 @@ static inline void gen_state(struct vmig_state *st, uint64_t seed, unsigned ngpu
 		g->model = vmig_model_at(gen_below(&rng, (unsigned)vmig_model_count()));
 		snprintf(g->uuid, sizeof(g->uuid), "GPU-%08x-0000-4000-8000-%012llx", i,
 			 (unsigned long long)(seed & 0xffffffffffffull));
-		snprintf(g->serial, sizeof(g->serial), "1%012llu",
-			 (unsigned long long)(seed % 1000000000000ull));
+		snprintf(g->serial, sizeof(g->serial), "1%03u%09llu", i,
+			 (unsigned long long)(seed % 1000000000ull));
 		g->pci_domain = i / 8;
 		g->pci_bus = 0x10 + i;
 		g->minor = i;
 		g->flags = gen_below(&rng, 3) ? VMIG_GPU_SIMULATED : VMIG_GPU_SOFT;
 		if (gen_below(&rng, 4))
 			gen_gis(g, &rng);
-		else
-			g->mig_pending = gen_below(&rng, 2);
+		else if ((unsigned)gen_below(&rng, 2) &&
+			 ((g->model->flags & VMIG_MF_MIG) || (g->flags & VMIG_GPU_SOFT)))
+			g->mig_pending =
+			    1; /* only models with MIG, or soft partitions, have a mode */
 		st->ngpu++;
 	}
 }

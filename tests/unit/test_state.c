@@ -519,6 +519,12 @@ TEST(validate_refuses_broken_invariants)
 	EXPECT_INVALID(g->mig_pending = 2, "bad MIG mode");
 	EXPECT_INVALID(g->flags = 4, "unknown flags");
 	EXPECT_INVALID(strcpy(st->gpu[1].uuid, g->uuid), "GPUs 0 and 1 have the same UUID");
+	EXPECT_INVALID(strcpy(st->gpu[1].serial, g->serial),
+		       "GPUs 0 and 1 have the same serial number");
+	EXPECT_INVALID((st->gpu[1].model = vmig_model_find("rtx-4090"), st->gpu[1].ngi = 0,
+			st->gpu[1].mig_current = st->gpu[1].mig_pending = 1,
+			st->gpu[1].flags = VMIG_GPU_SIMULATED),
+		       "GPU 1: MIG mode on a model without MIG");
 	EXPECT_INVALID(
 	    (st->gpu[1].pci_domain = 0, st->gpu[1].pci_bus = 7, st->gpu[1].pci_device = 0),
 	    "GPUs 0 and 1 have the same PCI bus id");
