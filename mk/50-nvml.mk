@@ -1,6 +1,8 @@
 # The simulated libnvidia-ml.so.1 (nvml/): NVML's ABI over the sim backend,
 # with libvmig's objects linked inside and every export pinned by a version
 # script generated from nvml/symbols.def, the one list of NVML names.
+# -z nodelete: a dlclose never unmaps it, so a thread of libvmig's that is
+# still waiting for the state lock (lib/os.c) cannot return into freed code.
 NVML_SRCS := $(sort $(wildcard nvml/*.c))
 NVML_OBJS := $(NVML_SRCS:%.c=$(B)/obj/%.o)
 
@@ -11,7 +13,8 @@ $(B)/nvml/libnvidia-ml.map: nvml/symbols.def
 
 $(B)/libnvidia-ml.so.1: $(NVML_OBJS) $(LIB_OBJS) $(B)/nvml/libnvidia-ml.map
 	$(CC) -shared -Wl,-soname,libnvidia-ml.so.1 \
-		-Wl,--version-script=$(B)/nvml/libnvidia-ml.map -Wl,-z,defs $(VMIG_LDFLAGS) \
+		-Wl,--version-script=$(B)/nvml/libnvidia-ml.map -Wl,-z,defs -Wl,-z,nodelete \
+		$(VMIG_LDFLAGS) \
 		-o $@ $(NVML_OBJS) $(LIB_OBJS) $(LIB_LIBS)
 
 $(B)/libnvidia-ml.so: $(B)/libnvidia-ml.so.1
