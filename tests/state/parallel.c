@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "gen.h"
+#include "ops.h"
 #include "gpus.h"
 #include "proc.h"
 #include "randseed.h"
@@ -35,13 +36,6 @@
 #define PROCS	    16
 #define OPS	    25
 #define MAX_ENTRIES (PROCS * OPS)
-
-enum { CREATE_GI, DESTROY_GI, CREATE_CI, DESTROY_CI };
-
-struct entry {
-	unsigned long long gen;
-	unsigned op, gpu, a, b, has_start, start, result;
-};
 
 /* The workers' seeds: store worker i draws from seed + i, ctx worker i from seed + CTX_SEEDS + i.
  */
@@ -63,59 +57,7 @@ static __attribute__((format(printf, 1, 2))) void fail(const char *fmt, ...)
 	failures++;
 }
 
-/* Random arguments, mostly for instances that exist, sometimes for ones that do not. */
-static void choose(const struct vmig_state *st, uint64_t *rng, struct entry *x)
-{
-	memset(x, 0, sizeof(*x));
-	x->gpu = gen_below(rng, st->ngpu);
-	const struct vmig_gpu_state *g = &st->gpu[x->gpu];
-	const struct vmig_model *m = g->model;
-	unsigned r = gen_below(rng, 20);
-	x->op = r < 7 ? CREATE_GI : r < 10 ? DESTROY_GI : r < 17 ? CREATE_CI : DESTROY_CI;
-	x->has_start = gen_below(rng, 2);
-	if (x->op == CREATE_GI || g->ngi == 0) {
-		const struct vmig_gi_profile *gp = &m->gi[gen_below(rng, m->ngi)];
-		x->a = gp->id;
-		x->start = gp->starts[gen_below(rng, gp->nstarts)];
-		if (x->op != CREATE_GI)
-			x->a = gen_below(rng, 15); /* no GI: an ID that does not exist */
-		return;
-	}
-	const struct vmig_gi_state *gi = &g->gi[gen_below(rng, g->ngi)];
-	x->a = gi->id;
-	if (x->op == DESTROY_GI)
-		return;
-	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(m, gi->profile_id);
-	if (x->op == CREATE_CI) {
-		const struct vmig_ci_profile *cp = &gp->ci[gen_below(rng, gp->nci)];
-		x->b = cp->id;
-		x->start = cp->starts[gen_below(rng, cp->nstarts)];
-	} else {
-		x->b = gi->nci ? gi->ci[gen_below(rng, gi->nci)].id : gen_below(rng, 8);
-	}
-}
-
-/* Apply an operation to a GPU the way a backend does; x->result gets a created ID. */
-static int apply(struct vmig_gpu_state *g, struct entry *x, struct vmig_err *e)
-{
-	const unsigned *start = x->has_start ? &x->start : NULL;
-	if (x->op == CREATE_GI)
-		return vmig_gpu_create_gi(g, vmig_gi_profile_by_id(g->model, x->a), start,
-					  &x->result, e);
-	if (x->op == DESTROY_GI)
-		return vmig_gpu_destroy_gi(g, x->a, e);
-	if (x->op == DESTROY_CI)
-		return vmig_gpu_destroy_ci(g, x->a, x->b, e);
-	struct vmig_gi_state *gi = vmig_gpu_find_gi(g, x->a);
-	const struct vmig_gi_profile *gp =
-	    gi ? vmig_gi_profile_by_id(g->model, gi->profile_id) : NULL;
-	const struct vmig_ci_profile *cp = gp ? vmig_ci_profile_by_id(gp, x->b) : NULL;
-	if (!cp)
-		return vmig_err_set(e, VMIG_E_NOT_FOUND, "no such GI or CI profile");
-	return vmig_gpu_create_ci(g, x->a, cp, start, &x->result, e);
-}
-
-static void log_entry(FILE *f, const struct entry *x)
+static void log_entry(FILE *f, const struct op_entry *x)
 {
 	fprintf(f, "%llu %u %u %u %u %u %u %u\n", x->gen, x->op, x->gpu, x->a, x->b, x->has_start,
 		x->start, x->result);
@@ -130,13 +72,13 @@ static void store_worker(const char *dir, unsigned i, FILE *log)
 	if (vmig_store_open(dir, &s, &e))
 		_exit(2);
 	for (unsigned k = 0; k < OPS; k++) {
-		struct entry x;
+		struct op_entry x;
 		if (vmig_store_begin(s, &st, &e)) {
 			fprintf(stderr, "worker %u: %s\n", i, e.msg);
 			_exit(3);
 		}
-		choose(&st, &rng, &x);
-		if (apply(&st.gpu[x.gpu], &x, &e) < 0) {
+		op_choose(&st, &rng, &x);
+		if (op_apply(&st.gpu[x.gpu], &x, &e) < 0) {
 			vmig_store_abort(s);
 			continue;
 		}
@@ -163,10 +105,10 @@ static void ctx_worker(unsigned i, FILE *log)
 		_exit(2);
 	}
 	for (unsigned k = 0; k < OPS; k++) {
-		struct entry x;
+		struct op_entry x;
 		if (vmig_snapshot(ctx, &st, &e))
 			_exit(3);
-		choose(&st, &rng, &x); /* from a snapshot that may be stale by now */
+		op_choose(&st, &rng, &x); /* from a snapshot that may be stale by now */
 		const unsigned *start = x.has_start ? &x.start : NULL;
 		int rc = x.op == CREATE_GI ? vmig_create_gi(ctx, x.gpu, x.a, start, &x.result, &e)
 			 : x.op == DESTROY_GI ? vmig_destroy_gi(ctx, x.gpu, x.a, &e)
@@ -185,7 +127,8 @@ static void ctx_worker(unsigned i, FILE *log)
 	_exit(0);
 }
 
-/* Reads while the workers write: each snapshot valid, generations never going back. */
+/* Reads while the workers write: each snapshot valid, generations never going back, the counter
+ * and the file in step. */
 static void reader(const char *dir)
 {
 	static struct vmig_state st;
@@ -195,15 +138,26 @@ static void reader(const char *dir)
 	if (vmig_store_open(dir, &s, &e))
 		_exit(2);
 	for (int k = 0; k < 300; k++) {
+		/*
+		 * Readers take no lock, and a commit moves the counter after its
+		 * rename: the file is at least as new as the counter read before
+		 * it, and at most one commit newer than the counter read after.
+		 */
+		uint64_t before = vmig_store_generation(s);
 		if (vmig_store_read(s, &st, &e) || vmig_state_validate(&st, &e)) {
 			fprintf(stderr, "reader: %s\n", e.msg);
 			_exit(5);
 		}
-		uint64_t counter = vmig_store_generation(s);
-		if (st.generation < last || counter < last_counter || counter < st.generation)
+		uint64_t after = vmig_store_generation(s);
+		if (st.generation < last || after < last_counter || st.generation < before ||
+		    st.generation > after + 1) {
+			fprintf(stderr, "reader: generation %llu after %llu, counter %llu..%llu\n",
+				(unsigned long long)st.generation, (unsigned long long)last,
+				(unsigned long long)before, (unsigned long long)after);
 			_exit(6);
+		}
 		last = st.generation;
-		last_counter = counter;
+		last_counter = after;
 	}
 	vmig_store_close(s);
 	_exit(0);
@@ -255,20 +209,14 @@ static int run_workers(const char *dir, bool ctx, bool with_reader)
 	return bad;
 }
 
-static int by_gen(const void *a, const void *b)
-{
-	const struct entry *x = a, *y = b;
-	return x->gen < y->gen ? -1 : x->gen > y->gen;
-}
-
-static unsigned read_logs(const char *dir, struct entry *out)
+static unsigned read_logs(const char *dir, struct op_entry *out)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < PROCS; i++) {
 		char path[700];
 		snprintf(path, sizeof(path), "%s/log.%u", dir, i);
 		FILE *f = fopen(path, "r");
-		struct entry x;
+		struct op_entry x;
 		while (f && n < MAX_ENTRIES &&
 		       fscanf(f, "%llu %u %u %u %u %u %u %u", &x.gen, &x.op, &x.gpu, &x.a, &x.b,
 			      &x.has_start, &x.start, &x.result) == 8)
@@ -277,17 +225,6 @@ static unsigned read_logs(const char *dir, struct entry *out)
 			fclose(f);
 	}
 	return n;
-}
-
-static bool same_state(const struct vmig_state *a, const struct vmig_state *b)
-{
-	char *ta = NULL, *tb = NULL;
-	if (vmig_state_format(a, &ta, NULL) || vmig_state_format(b, &tb, NULL))
-		return false;
-	bool same = strcmp(ta, tb) == 0;
-	free(ta);
-	free(tb);
-	return same;
 }
 
 static int read_final(const char *dir, struct vmig_state *ret)
@@ -307,34 +244,16 @@ static int read_final(const char *dir, struct vmig_state *ret)
 
 /* Replay the logged commits in generation order from the initial state. */
 static void check_replay(const struct vmig_state *initial, const struct vmig_state *final,
-			 struct entry *log, unsigned n)
+			 struct op_entry *log, unsigned n)
 {
 	static struct vmig_state r;
-	memcpy(&r, initial, sizeof(r));
-	qsort(log, n, sizeof(*log), by_gen);
-	for (unsigned i = 0; i < n; i++) {
-		struct vmig_err e = {0};
-		if (log[i].gen != initial->generation + 1 + i) {
-			fail("parallel store: commit %u has generation %llu, expected %llu", i,
-			     log[i].gen, (unsigned long long)initial->generation + 1 + i);
-			return;
-		}
-		struct entry x = log[i];
-		if (apply(&r.gpu[x.gpu], &x, &e) < 0) {
-			fail("parallel store: replay of generation %llu failed: %s", x.gen, e.msg);
-			return;
-		}
-		if ((x.op == CREATE_GI || x.op == CREATE_CI) && x.result != log[i].result) {
-			fail("parallel store: replay of generation %llu gave ID %u, logged %u",
-			     x.gen, x.result, log[i].result);
-			return;
-		}
-	}
-	r.generation = final->generation;
-	if (final->generation != initial->generation + n)
+	char why[600];
+	if (op_replay(initial, log, n, &r, why, sizeof(why)) < 0)
+		fail("parallel store: %s", why);
+	else if (final->generation != initial->generation + n)
 		fail("parallel store: %u commits logged, the generation moved by %llu", n,
 		     (unsigned long long)(final->generation - initial->generation));
-	else if (!same_state(&r, final))
+	else if (!op_same_state(&r, final))
 		fail("parallel store: the replay differs from the final state");
 	else
 		printf("ok - parallel store: %d processes, %u commits replayed in generation order "
@@ -343,7 +262,7 @@ static void check_replay(const struct vmig_state *initial, const struct vmig_sta
 }
 
 /* Through vmig_open: instances created minus destroyed are the instances left. */
-static void check_counts(const struct vmig_state *final, const struct entry *log, unsigned n)
+static void check_counts(const struct vmig_state *final, const struct op_entry *log, unsigned n)
 {
 	for (unsigned g = 0; g < final->ngpu; g++) {
 		long gis = 0, cis = 0, left_cis = 0;
@@ -369,7 +288,7 @@ static void check_counts(const struct vmig_state *final, const struct entry *log
 static void part(bool ctx)
 {
 	static struct vmig_state initial, final;
-	static struct entry log[MAX_ENTRIES];
+	static struct op_entry log[MAX_ENTRIES];
 	char dir[600];
 	snprintf(dir, sizeof(dir), "%s/%s", base, ctx ? "ctx" : "store");
 	if (ctx)
