@@ -136,8 +136,10 @@ TEST(region_of_another_instance_or_layout_is_refused)
 	snprintf(a, sizeof(a), "VMIG_ACCOUNTING=%s", path);
 	parse(&c, ENV("VMIG_PARTITION=MIG-y", "VMIG_MEM_LIMIT=1000", a));
 	char why[256] = "";
-	CHECK(vmig__acct_open(&c, why, sizeof(why)) != NULL); /* a private one */
+	/* Never a private region instead: the caller fails closed. */
+	CHECK(vmig__acct_open(&c, why, sizeof(why)) == NULL);
 	CHECK(strstr(why, "another instance") != NULL);
+	CHECK(strstr(why, "failing closed") != NULL);
 	FILE *f = fopen(path, "r+");
 	CHECK(f != NULL);
 	if (f) {
