@@ -155,15 +155,27 @@ static struct vmig_gpu_state *record_of(struct vmig_state *st, const char *uuid)
 
 /*
  * The store holds only soft records.  A directory never written reads as
- * the store's default state (a simulated GPU), which is no record of ours.
+ * the store's default state (a simulated GPU, generation 0), which is no
+ * record of ours and is dropped.  A written store with any other record was
+ * changed by something else: refused, never silently dropped by the next
+ * commit.
  */
-static void keep_soft_records(struct vmig_state *st)
+static int keep_soft_records(struct vmig_state *st, const char *dir, struct vmig_err *err)
 {
 	unsigned n = 0;
-	for (unsigned i = 0; i < st->ngpu; i++)
+	for (unsigned i = 0; i < st->ngpu; i++) {
 		if (st->gpu[i].flags & VMIG_GPU_SOFT)
 			st->gpu[n++] = st->gpu[i];
+		else if (st->generation != 0)
+			return vmig_err_set(
+			    err, VMIG_E_CORRUPT,
+			    "soft state in %s holds GPU %s, which is not a software "
+			    "partition record (restore the file, or remove that "
+			    "record)",
+			    dir, st->gpu[i].uuid);
+	}
 	st->ngpu = n;
+	return 0;
 }
 
 /* One real GPU as the soft backend shows it, given its record (or none). */
@@ -199,9 +211,9 @@ static int soft_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *er
 	int r = s->hw->snapshot(s->hw_priv, ret, err);
 	if (r < 0)
 		return r;
-	if ((r = vmig_store_read(s->store, rec, err)) < 0)
+	if ((r = vmig_store_read(s->store, rec, err)) < 0 ||
+	    (r = keep_soft_records(rec, vmig_store_dir(s->store), err)) < 0)
 		return r;
-	keep_soft_records(rec);
 	for (unsigned i = 0; i < ret->ngpu; i++)
 		if ((r = merge_gpu(&ret->gpu[i], record_of(rec, ret->gpu[i].uuid), err)) < 0)
 			return r;
@@ -343,6 +355,7 @@ struct soft_txn {
 	const struct vmig_gpu_state *hw; /* the device, as the hardware backend shows it */
 	const struct vmig_model *model;	 /* its soft model */
 	struct vmig__op *op;
+	const char *dir; /* the soft store's directory, for messages */
 };
 
 /* Identity fields come from the device, so a record follows its GPU's bus moves. */
@@ -389,7 +402,9 @@ static int set_mode(struct vmig_state *st, struct vmig_gpu_state *rec, const str
 static int soft_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
 {
 	struct soft_txn *t = arg;
-	keep_soft_records(st);
+	int kr = keep_soft_records(st, t->dir, err);
+	if (kr < 0)
+		return kr;
 	struct vmig_gpu_state *rec = record_of(st, t->hw->uuid);
 	if (rec && rec->model != t->model)
 		return vmig_err_set(err, VMIG_E_CORRUPT,
@@ -457,7 +472,7 @@ static int soft_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 	if (!hw)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
 	struct vmig__op work = *op;
-	struct soft_txn t = {.hw = hw, .op = &work};
+	struct soft_txn t = {.hw = hw, .op = &work, .dir = vmig_store_dir(s->store)};
 	int r = find_device(s, op->gpu, hw, &t.model, err);
 	if (r < 0)
 		return r;

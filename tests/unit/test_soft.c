@@ -450,6 +450,33 @@ TEST(damaged_soft_state_is_refused)
 	vmig_close(ctx);
 }
 
+/* A record in the soft store that is no software partition is refused, not dropped silently. */
+TEST(foreign_record_in_the_soft_store_is_refused)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, NULL), 0);
+	struct vmig_store *s = NULL;
+	struct vmig_state *st = calloc(1, sizeof(*st));
+	struct vmig_err err = {0};
+	CHECK_EQ_I(vmig_store_open(softdir, &s, &err), 0);
+	CHECK_EQ_I(vmig_store_begin(s, st, &err), 0);
+	CHECK_EQ_U(st->ngpu, 1);
+	CHECK_EQ_I(vmig_state_add_gpu(st, vmig_model_find("a100-40gb"), &err), 0);
+	st->gpu[1].flags = VMIG_GPU_SIMULATED;
+	CHECK_EQ_I(vmig_store_commit(s, st, &err), 0);
+	uint64_t gen = st->generation;
+	CHECK_EQ_I(vmig_snapshot(ctx, st, &err), -VMIG_E_CORRUPT);
+	CHECK(strstr(err.msg, "not a software partition record") != NULL);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, NULL, &err), -VMIG_E_CORRUPT);
+	CHECK_EQ_I(vmig_store_read(s, st, &err), 0);
+	CHECK_EQ_U(st->generation, gen); /* nothing was rewritten */
+	CHECK_EQ_U(st->ngpu, 2);
+	vmig_store_close(s);
+	free(st);
+	vmig_close(ctx);
+}
+
 TEST(parallel_creators_lose_nothing)
 {
 	setup(H200_4090, 2);
@@ -492,6 +519,7 @@ int main(void)
 	RUN(hardware_mig_wins);
 	RUN(derived_models_partition);
 	RUN(damaged_soft_state_is_refused);
+	RUN(foreign_record_in_the_soft_store_is_refused);
 	RUN(parallel_creators_lose_nothing);
 	return harness_done();
 }
