@@ -44,7 +44,7 @@ TESTS += $(B)/tests/abi/nvml_client tests/abi/symbols.sh tests/abi/pynvml.sh tes
 # bench_nvml: cached NVML queries per second as a ratio to a plain call.
 $(B)/bench/bench_nvml: bench/bench_nvml.c iface/nvml_abi.h tests/lib/tmpdir.h $(B)/libnvidia-ml.so.1 $(B)/tests/abi/nvml_seed
 	@mkdir -p $(@D)
-	$(CC) -Iiface -Itests/lib $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl
+	$(CC) -Iiface -Itests/lib $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl -lpthread
 
 BENCHES += $(B)/bench/bench_nvml
 BENCH_RUNS += $(B)/bench/bench_nvml
@@ -66,6 +66,14 @@ $(B)/tests/abi/nvml_concurrency: $(B)/obj/tests/abi/nvml_concurrency.o $(B)/libv
 
 TEST_PROGRAMS += $(B)/tests/abi/nvml_concurrency
 TESTS += $(B)/tests/abi/nvml_concurrency
+
+# fork() while threads are inside the library: every child's calls work.
+$(B)/tests/abi/nvml_fork: $(B)/obj/tests/abi/nvml_fork.o $(B)/libvmig.a $(B)/libnvidia-ml.so.1
+	@mkdir -p $(@D)
+	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/libvmig.a $(LIB_LIBS)
+
+TEST_PROGRAMS += $(B)/tests/abi/nvml_fork
+TESTS += $(B)/tests/abi/nvml_fork
 VALGRIND_TESTS += $(B)/tests/abi/nvml_concurrency
 
 # Both compiled ABI suites run under valgrind too (make valgrind): the

@@ -28,6 +28,49 @@ VMIG_NVML_NOTE_DEFINE(VMIG_STATE_VERSION);
 struct nv_lib vmig__nv;
 #define L vmig__nv
 static pthread_mutex_t nv_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * The writers' lock: changes run under it without nv_lock (a commit
+ * fsyncs; queries of other threads must not wait for that), and init and
+ * shutdown take it first, so the context a change uses stays open.  Order:
+ * nv_write_lock, then nv_lock.
+ */
+static pthread_mutex_t nv_write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool vmig__nv_write_begin(void)
+{
+	pthread_mutex_unlock(&nv_lock);
+	pthread_mutex_lock(&nv_write_lock);
+	return L.ctx != NULL;
+}
+
+void vmig__nv_write_end(void)
+{
+	pthread_mutex_unlock(&nv_write_lock);
+	pthread_mutex_lock(&nv_lock);
+}
+
+/*
+ * fork() while another thread holds a lock would leave the child with a
+ * lock nobody can release (a monitoring thread plus Python multiprocessing
+ * is enough).  The forking thread takes both locks around fork, so the
+ * child gets them free and the cache consistent (no refresh half done).
+ */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&nv_write_lock);
+	pthread_mutex_lock(&nv_lock);
+}
+
+static void atfork_release(void)
+{
+	pthread_mutex_unlock(&nv_lock);
+	pthread_mutex_unlock(&nv_write_lock);
+}
+
+__attribute__((constructor)) static void register_atfork(void)
+{
+	pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+}
 
 nvmlReturn_t vmig__nv_code(int r)
 {
@@ -215,12 +258,14 @@ static nvmlReturn_t lib_open(void)
 NVML_EXPORT nvmlReturn_t nvmlInitWithFlags(unsigned int flags)
 {
 	nvmlReturn_t r = NVML_SUCCESS;
+	pthread_mutex_lock(&nv_write_lock);
 	pthread_mutex_lock(&nv_lock);
 	if (L.refcount == 0)
 		r = lib_open();
 	if (r == NVML_SUCCESS)
 		L.refcount++;
 	pthread_mutex_unlock(&nv_lock);
+	pthread_mutex_unlock(&nv_write_lock);
 	return r;
 }
 
@@ -237,10 +282,12 @@ NVML_EXPORT nvmlReturn_t nvmlInit(void)
 /* Extra shutdowns are harmless, as the header promises for backwards compatibility. */
 NVML_EXPORT nvmlReturn_t nvmlShutdown(void)
 {
+	pthread_mutex_lock(&nv_write_lock);
 	pthread_mutex_lock(&nv_lock);
 	if (L.refcount > 0 && --L.refcount == 0)
 		lib_close();
 	pthread_mutex_unlock(&nv_lock);
+	pthread_mutex_unlock(&nv_write_lock);
 	return NVML_SUCCESS;
 }
 

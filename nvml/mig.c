@@ -34,8 +34,24 @@ static nvmlReturn_t changed(int r)
 {
 	if (r < 0)
 		return vmig__nv_code(r);
+	if (!L.st)
+		return NVML_ERROR_UNINITIALIZED; /* shut down while the change ran */
 	return vmig__nv_refresh();
 }
+
+/*
+ * A change of the state, made without the lock but under the writers' lock
+ * (vmig__nv_write_begin): its commit fsyncs, and other threads' queries must
+ * not wait for that.  expr may use only values copied out of the cache
+ * before, never pointers into it.  Then the cache is refreshed, under the
+ * lock again.
+ */
+#define CHANGE(expr)                                                                               \
+	__extension__({                                                                            \
+		int change_r_ = vmig__nv_write_begin() ? (expr) : -VMIG_E_UNINITIALIZED;           \
+		vmig__nv_write_end();                                                              \
+		changed(change_r_);                                                                \
+	})
 
 /* The hot table's record of a valid GPU handle (not a MIG device), or NULL. */
 static const struct nv_hot_gpu *hot_gpu(nvmlDevice_t device)
@@ -102,7 +118,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceSetMigMode(nvmlDevice_t device, unsigned int 
 	if (!activationStatus || mode > NVML_DEVICE_MIG_ENABLE)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	int activation = 0;
-	r = changed(vmig_set_mig_mode(L.ctx, ref.index, mode, &activation, NULL));
+	unsigned gpu = ref.index;
+	r = CHANGE(vmig_set_mig_mode(L.ctx, gpu, mode, &activation, NULL));
 	if (r == NVML_SUCCESS)
 		*activationStatus = vmig__nv_code(activation);
 	return vmig__nv_leave(r);
@@ -356,7 +373,7 @@ static nvmlReturn_t create_gi(nvmlDevice_t device, unsigned profileId,
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	unsigned start = placed ? placement->start : 0, id = 0;
 	unsigned gpu = ref.index;
-	r = changed(vmig_create_gi(L.ctx, gpu, profileId, placed ? &start : NULL, &id, NULL));
+	r = CHANGE(vmig_create_gi(L.ctx, gpu, profileId, placed ? &start : NULL, &id, NULL));
 	if (r != NVML_SUCCESS)
 		return vmig__nv_leave(r);
 	nvmlGpuInstance_t h = vmig__nv_gi_handle(gpu, id);
@@ -386,7 +403,8 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceDestroy(nvmlGpuInstance_t gpuInstance)
 	nvmlReturn_t r = vmig__nv_enter_gi(gpuInstance, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	return vmig__nv_leave(changed(vmig_destroy_gi(L.ctx, ref.index, ref.gi->id, NULL)));
+	unsigned gpu = ref.index, gi = ref.gi->id;
+	return vmig__nv_leave(CHANGE(vmig_destroy_gi(L.ctx, gpu, gi, NULL)));
 }
 
 /*
@@ -642,7 +660,7 @@ static nvmlReturn_t create_ci(nvmlGpuInstance_t gpuInstance, unsigned profileId,
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	unsigned start = placed ? placement->start : 0, id = 0;
 	unsigned gpu = ref.index, gi = ref.gi->id;
-	r = changed(vmig_create_ci(L.ctx, gpu, gi, profileId, placed ? &start : NULL, &id, NULL));
+	r = CHANGE(vmig_create_ci(L.ctx, gpu, gi, profileId, placed ? &start : NULL, &id, NULL));
 	if (r != NVML_SUCCESS)
 		return vmig__nv_leave(r);
 	nvmlComputeInstance_t h = vmig__nv_ci_handle(gpu, gi, id);
@@ -671,8 +689,8 @@ NVML_EXPORT nvmlReturn_t nvmlComputeInstanceDestroy(nvmlComputeInstance_t comput
 	nvmlReturn_t r = vmig__nv_enter_ci(computeInstance, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	return vmig__nv_leave(
-	    changed(vmig_destroy_ci(L.ctx, ref.index, ref.gi->id, ref.ci->id, NULL)));
+	unsigned gpu = ref.index, gi = ref.gi->id, ci = ref.ci->id;
+	return vmig__nv_leave(CHANGE(vmig_destroy_ci(L.ctx, gpu, gi, ci, NULL)));
 }
 
 /* The GI's live CIs of a profile, as gis_of does for GIs. */

@@ -265,6 +265,13 @@ nvmlReturn_t vmig__nv_enter_ci(nvmlComputeInstance_t h, struct nv_ref *ref);
 nvmlReturn_t vmig__nv_enter_device_out(nvmlDevice_t h, const void *out, struct nv_ref *ref);
 /* Re-read the state now (after a change this process committed). */
 nvmlReturn_t vmig__nv_refresh(void);
+/*
+ * Around a change of the state, called with the lock held: begin drops the
+ * lock and takes the writers' lock (false: the library was shut down, do
+ * nothing), end gives the writers' lock back and retakes the lock.
+ */
+bool vmig__nv_write_begin(void);
+void vmig__nv_write_end(void);
 
 /* handles.c (lock held): rebuild the slots, tokens and hot table from vmig__nv.st. */
 void vmig__nv_sync(void);
