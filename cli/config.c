@@ -408,7 +408,9 @@ static struct selection *select_config(const struct cli_cmd *cmd, const struct c
 	}
 	if (!(s->cfg = load_config(c->file, ret_status)))
 		goto fail;
-	if (vmig_config_find(s->cfg, c->label, &s->label, &err) < 0) {
+	/* validate without -c checks every label: the first is resolved here. */
+	bool every = cmd->action == CLI_CONFIG_VALIDATE && !c->label;
+	if (!every && vmig_config_find(s->cfg, c->label, &s->label, &err) < 0) {
 		cli_report(&err);
 		*ret_status = 2;
 		goto fail;

@@ -86,6 +86,15 @@ static const char *const sc_names[] = {"null",	     "a boolean", "a YAML 1.1 boo
 static int fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Messages quote what the file holds: keep them one printable line. */
+static int scrub(struct vmig_err *err, int r)
+{
+	for (char *c = err ? err->msg : NULL; c && *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return r;
+}
+
 static int fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
 {
 	char what[256];
@@ -96,10 +105,11 @@ static int fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
 	unsigned long line = n ? (unsigned long)n->start_mark.line + 1 : 1;
 	unsigned long col = n ? (unsigned long)n->start_mark.column + 1 : 1;
 	if (w->path[0])
-		return vmig_err_set(w->err, VMIG_E_INVALID_ARGUMENT, "%s:%lu:%lu: %s: %s", w->file,
-				    line, col, w->path, what);
-	return vmig_err_set(w->err, VMIG_E_INVALID_ARGUMENT, "%s:%lu:%lu: %s", w->file, line, col,
-			    what);
+		return scrub(w->err,
+			     vmig_err_set(w->err, VMIG_E_INVALID_ARGUMENT, "%s:%lu:%lu: %s: %s",
+					  w->file, line, col, w->path, what));
+	return scrub(w->err, vmig_err_set(w->err, VMIG_E_INVALID_ARGUMENT, "%s:%lu:%lu: %s",
+					  w->file, line, col, what));
 }
 
 /* Append to the key path; returns the length to restore with path_pop. */
@@ -714,8 +724,9 @@ int vmig_config_find(const struct vmig_config *c, const char *label, size_t *ret
 			*ret = i;
 			return 0;
 		}
-	return vmig_err_set(err, VMIG_E_NOT_FOUND, "%s: selected mig-config not present: %.64s",
-			    c->file, label);
+	return scrub(err,
+		     vmig_err_set(err, VMIG_E_NOT_FOUND,
+				  "%s: selected mig-config not present: %.64s", c->file, label));
 }
 
 /* ---- the hooks schema ---- */
@@ -973,8 +984,9 @@ static int resolve_fail(const struct vmig_config *c, size_t label, size_t entry,
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "%s:%u:%u: mig-configs.%.64s[%zu]%s: %s",
-			    c->file, line, col, c->label[label].name, entry, key, what);
+	return scrub(err, vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				       "%s:%u:%u: mig-configs.%.64s[%zu]%s: %s", c->file, line, col,
+				       c->label[label].name, entry, key, what));
 }
 
 /* The GI and CI profiles a parsed name denotes on a model; false if it has none. */
