@@ -124,6 +124,9 @@ TEST(top_level_errors)
 	check_err("version: v1\n", "1:1: missing key 'mig-configs'");
 	check_err("version: v2\nmig-configs: {}\n", "1:10: version: unknown version 'v2' (only "
 						    "v1 exists)");
+	/* Quoted text stays one printable line. */
+	check_err("version: \"v1\\nx\"\n",
+		  "1:10: version: unknown version 'v1?x' (only v1 exists)");
 	check_err("version: 1\n", "1:10: version: expected a string, found an integer (quote it "
 				  "to make it a string)");
 	check_err("version: v1\nversion: v1\n", "2:1: duplicate key 'version' (first at line 1)");
