@@ -213,7 +213,7 @@ static int env_bool(const char *name, bool *field)
 	static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
 	static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
 	const char *v = getenv(name);
-	if (*field || !v)
+	if (*field || !v || !*v)
 		return 0;
 	for (size_t i = 0; i < 6; i++) {
 		if (strcmp(v, yes[i]) == 0) {
