@@ -548,7 +548,7 @@ VMIG_API void vmig_plan_free(struct vmig_plan *p);
 
 /* ------------------------------------------------------------------------ */
 /* mig-parted configs: the v1 format, read strictly, and the files written   */
-/* from a node (lib/config.c, lib/config_export.c, docs/config.md)           */
+/* from a node (lib/config*.c, docs/config.md)                              */
 /* ------------------------------------------------------------------------ */
 
 /*
