@@ -89,6 +89,25 @@ enum cli_action {
 	/* vmig run (run.c) */
 	CLI_RUN_HELP,
 	CLI_RUN,
+	/* vmig config (config.c) */
+	CLI_CONFIG_HELP,
+	CLI_CONFIG_VALIDATE,
+	CLI_CONFIG_APPLY,
+	CLI_CONFIG_ASSERT,
+	CLI_CONFIG_EXPORT,
+	CLI_CONFIG_GENERATE,
+};
+
+/* The options of `vmig config` (config.c); NULL / false: not given (the MIG_PARTED_* variables
+ * apply). */
+struct cli_config_opts {
+	const char *file;	 /* -f, --config-file */
+	const char *label;	 /* -c, --selected-config */
+	const char *hooks;	 /* -k, --hooks-config-file */
+	const char *format;	 /* -o, --output-format */
+	const char *out_label;	 /* -l, --config-label */
+	const char *output_file; /* generate: -f, --output-file */
+	bool mode_only, skip_reset, valid_config, debug, dry_run;
 };
 
 /* Verbs: the single table, verbs.def. */
@@ -124,7 +143,9 @@ struct cli_cmd {
 	struct cli_list models; /* sim add / sim reset */
 	unsigned count;		/* sim add --count */
 	unsigned index;		/* sim remove */
-	bool force;		/* sim remove --force */
+	bool force;		/* sim remove --force, config apply --force */
+
+	struct cli_config_opts config; /* vmig config */
 
 	const char *device; /* run -d */
 	unsigned share;	    /* mig -rg, 1-100 */
@@ -276,6 +297,7 @@ int cli_check_instances(const struct cli_cmd *cmd, const struct cli_view *v,
 void cli_help_top(FILE *f);
 void cli_help_mig(FILE *f);
 void cli_help_sim(FILE *f);
+void cli_help_config(FILE *f);
 
 /* Top-level actions (gpu.c). */
 int cli_exec_top(const struct cli_cmd *cmd);

@@ -167,3 +167,43 @@ void cli_help_sim(FILE *f)
 	      "Options: -n, --count=N; -f, --force; -h, --help.\n",
 	      f);
 }
+
+void cli_help_config(FILE *f)
+{
+	fputs("Usage: vmig config COMMAND [OPTIONS]\n"
+	      "\n"
+	      "NVIDIA mig-parted's config files (version v1), read strictly: every error is\n"
+	      "one line naming the file, line, column and key, exit status 2.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  validate   check a config against this node's GPUs (every label, or -c)\n"
+	      "  apply      bring the GPUs to a label: hooks, MIG modes, then the devices\n"
+	      "  assert     exit 0 if the node holds the label, else 1\n"
+	      "  export     the node's layout as a config (label 'current')\n"
+	      "  generate   mig-parted's generated labels for this node's GPU models\n"
+	      "\n"
+	      "Options (environment variable in brackets):\n"
+	      "  -f, --config-file=FILE         the config, - = stdin [MIG_PARTED_CONFIG_FILE]\n"
+	      "  -c, --selected-config=LABEL    the label; optional with a single label\n"
+	      "                                 [MIG_PARTED_SELECTED_CONFIG]\n"
+	      "  -k, --hooks-config-file=FILE   apply: hooks v1 [MIG_PARTED_HOOKS_FILE]\n"
+	      "  -m, --mode-only                apply, assert: MIG modes only\n"
+	      "                                 [MIG_PARTED_MODE_CHANGE_ONLY]\n"
+	      "  -s, --skip-reset               apply: leave pending mode changes pending\n"
+	      "                                 [MIG_PARTED_SKIP_RESET]\n"
+	      "  -a, --valid-config             assert: only check the config and the label\n"
+	      "                                 [MIG_PARTED_VALID_CONFIG]\n"
+	      "  -o, --output-format=FORMAT     export, generate: yaml or json\n"
+	      "                                 [MIG_PARTED_OUTPUT_FORMAT]\n"
+	      "  -l, --config-label=LABEL       export: the label [MIG_PARTED_CONFIG_LABEL]\n"
+	      "  -f, --output-file=FILE         generate: write to FILE, not stdout\n"
+	      "  -d, --debug                    apply: show hook output [MIG_PARTED_DEBUG]\n"
+	      "      --dry-run                  apply: print the plan, change and run nothing\n"
+	      "      --force                    apply: idle instances may be moved\n"
+	      "      --soft, --backend=NAME     the backend (as on vmig's main command line)\n"
+	      "  -h, --help                     this help\n"
+	      "\n"
+	      "Exit status: 0 on success; 1 an assertion or a hook failed; 2 a bad command\n"
+	      "line, file or variable; otherwise the NVML error number of the failure.\n",
+	      f);
+}

@@ -11,11 +11,14 @@ $(B)/nvml/libnvidia-ml.map: nvml/symbols.def
 	{ echo '{ global:'; sed -n 's/^NVML_[A-Z]*(\([A-Za-z0-9_]*\)).*/\t\1;/p' $<; \
 	  echo 'local: *; };'; } > $@
 
-$(B)/libnvidia-ml.so.1: $(NVML_OBJS) $(LIB_OBJS) $(B)/nvml/libnvidia-ml.map
+# Without the config reader: NVML clients need no libyaml.
+NVML_LIB_OBJS := $(filter-out $(LIB_YAML_OBJS),$(LIB_OBJS))
+
+$(B)/libnvidia-ml.so.1: $(NVML_OBJS) $(NVML_LIB_OBJS) $(B)/nvml/libnvidia-ml.map
 	$(CC) -shared -Wl,-soname,libnvidia-ml.so.1 \
 		-Wl,--version-script=$(B)/nvml/libnvidia-ml.map -Wl,-z,defs -Wl,-z,nodelete \
 		$(VMIG_LDFLAGS) \
-		-o $@ $(NVML_OBJS) $(LIB_OBJS) $(LIB_LIBS)
+		-o $@ $(NVML_OBJS) $(NVML_LIB_OBJS) $(LIB_BASE_LIBS)
 
 $(B)/libnvidia-ml.so: $(B)/libnvidia-ml.so.1
 	ln -sf libnvidia-ml.so.1 $@

@@ -547,6 +547,105 @@ VMIG_API int vmig_layout_apply(struct vmig_ctx *ctx, const struct vmig_layout_gp
 VMIG_API void vmig_plan_free(struct vmig_plan *p);
 
 /* ------------------------------------------------------------------------ */
+/* mig-parted configs: the v1 format, read strictly, and the files written   */
+/* from a node (lib/config*.c, docs/config.md)                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A parsed config file: its labels, each a list of entries (which GPUs,
+ * which MIG mode, which devices).  Profile names are checked against the
+ * grammar here, and against each GPU's own profiles by vmig_config_resolve.
+ * Every error is INVALID_ARGUMENT with one line "FILE:LINE:COLUMN: KEY:
+ * what is wrong" (KEY the path of the key, "mig-configs.L[0].devices").
+ */
+struct vmig_config;
+
+/* Parse a config's text (YAML; JSON is read as the YAML it is).  file names it in messages. */
+VMIG_API int vmig_config_parse(const char *file, const char *text, size_t len,
+			       struct vmig_config **ret, struct vmig_err *err);
+VMIG_API void vmig_config_free(struct vmig_config *c);
+/* The labels of mig-configs, in file order. */
+VMIG_API size_t vmig_config_nlabels(const struct vmig_config *c);
+VMIG_API const char *vmig_config_label(const struct vmig_config *c, size_t i);
+/*
+ * The label named label, or with label NULL the file's only one.  NOT_FOUND
+ * for a label the file lacks, INVALID_ARGUMENT when NULL and there are several.
+ */
+VMIG_API int vmig_config_find(const struct vmig_config *c, const char *label, size_t *ret,
+			      struct vmig_err *err);
+
+/* What a label asks of one GPU. */
+struct vmig_config_target {
+	bool covered;		     /* an entry of the label names the GPU */
+	bool skip;		     /* covered, but not MIG capable and not asked for MIG */
+	struct vmig_layout_gpu want; /* covered and not skip: the layout (the last entry wins) */
+};
+
+/*
+ * Resolve label against the GPUs of st into ret[0 .. st->ngpu): each entry
+ * in file order, later ones winning, profile names resolved against each
+ * GPU's own profiles, counts checked against the GPU's instance limits.
+ */
+VMIG_API int vmig_config_resolve(const struct vmig_config *c, size_t label,
+				 const struct vmig_state *st, struct vmig_config_target *ret,
+				 struct vmig_err *err);
+/*
+ * Does g hold want: its MIG mode (current and pending) and, unless
+ * mode_only, the same multiset of MIG devices by profile name (placements
+ * and GI IDs ignored), as mig-parted's assert compares them.
+ */
+VMIG_API bool vmig_config_holds(const struct vmig_gpu_state *g, const struct vmig_layout_gpu *want,
+				bool mode_only);
+
+/* Hooks files (mig-parted's hooks v1): the points, in the order apply reaches them. */
+#define VMIG_HOOK_POINTS(X)                                                                        \
+	X(APPLY_START, "apply-start")                                                              \
+	X(PRE_APPLY_MODE, "pre-apply-mode")                                                        \
+	X(PRE_APPLY_CONFIG, "pre-apply-config")                                                    \
+	X(APPLY_EXIT, "apply-exit")
+
+enum vmig_hook_point {
+#define VMIG_HOOK_ENUM(e, name) VMIG_HOOK_##e,
+	VMIG_HOOK_POINTS(VMIG_HOOK_ENUM)
+#undef VMIG_HOOK_ENUM
+	    VMIG_HOOK__COUNT
+};
+
+/* One hook: a program run by exec, never by a shell. */
+struct vmig_hook {
+	char **argv;   /* command, then args; NULL-terminated */
+	char **envp;   /* the hook's envs, "NAME=value", NULL-terminated */
+	char *workdir; /* NULL: the caller's working directory */
+};
+
+struct vmig_hooks {
+	size_t n[VMIG_HOOK__COUNT];
+	struct vmig_hook *hook[VMIG_HOOK__COUNT];
+};
+
+VMIG_API const char *vmig_hook_name(enum vmig_hook_point p);
+/* Parse a hooks file; errors as vmig_config_parse's. */
+VMIG_API int vmig_hooks_parse(const char *file, const char *text, size_t len,
+			      struct vmig_hooks **ret, struct vmig_err *err);
+VMIG_API void vmig_hooks_free(struct vmig_hooks *h);
+
+enum vmig_config_format { VMIG_CONFIG_YAML, VMIG_CONFIG_JSON };
+
+/*
+ * A config describing the MIG-capable GPUs of st as mig-parted's export
+ * writes it: one label (label), entries merged by layout, device-filters
+ * per board in the shortest form.  *ret is malloc'ed, NUL-terminated.
+ */
+VMIG_API int vmig_config_export(const struct vmig_state *st, const char *label,
+				enum vmig_config_format fmt, char **ret, struct vmig_err *err);
+/*
+ * mig-parted's generated config for the GPU models of st: all-disabled,
+ * all-enabled, all-<profile> per GI profile, all-balanced.
+ */
+VMIG_API int vmig_config_generate(const struct vmig_state *st, enum vmig_config_format fmt,
+				  char **ret, struct vmig_err *err);
+
+/* ------------------------------------------------------------------------ */
 /* Software partitions: where they live, what a program in one gets          */
 /* (lib/backend/soft.c, docs/soft.md)                                        */
 /* ------------------------------------------------------------------------ */
