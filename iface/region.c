@@ -156,15 +156,46 @@ bool vmig__proc_gone(int32_t pid, uint64_t start_time)
 	return start_time != 0 && st != start_time;
 }
 
+static int slot_fcntl(int fd, unsigned i, int cmd, struct flock *fl)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = F_WRLCK;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)VMIG__SLOT_LOCK_OFFSET(i);
+	fl->l_len = 1;
+	fl->l_pid = 0; /* required for OFD locks */
+	return fcntl(fd, cmd, fl);
+}
+
+int vmig__slot_lock(int fd, unsigned i)
+{
+	struct flock fl;
+	return slot_fcntl(fd, i, F_OFD_SETLK, &fl) == 0 ? 0 : -errno;
+}
+
+int vmig__slot_held(int fd, unsigned i)
+{
+	struct flock fl;
+	if (fd < 0 || slot_fcntl(fd, i, F_OFD_GETLK, &fl) < 0)
+		return -1;
+	return fl.l_type != F_UNLCK;
+}
+
+bool vmig__slot_live(struct vmig__region *r, int fd, unsigned i)
+{
+	int32_t pid = atomic_load(&r->slots[i].pid);
+	if (pid == 0)
+		return false;
+	int held = vmig__slot_held(fd, i);
+	return held >= 0 ? held == 1 : !vmig__proc_gone(pid, r->slots[i].start_time);
+}
+
 /* Live processes registered in r (dead ones' slots do not count); no lock needed. */
-unsigned vmig__region_live(struct vmig__region *r)
+unsigned vmig__region_live(struct vmig__region *r, int fd)
 {
 	unsigned n = 0;
 	uint32_t hi = atomic_load(&r->slot_hi);
-	for (uint32_t i = 0; i < hi && i < VMIG_ACCT_SLOTS; i++) {
-		int32_t pid = atomic_load(&r->slots[i].pid);
-		if (pid != 0 && !vmig__proc_gone(pid, r->slots[i].start_time))
-			n++;
-	}
+	for (uint32_t i = 0; i < hi && i < VMIG_ACCT_SLOTS; i++)
+		n += vmig__slot_live(r, fd, i);
 	return n;
 }

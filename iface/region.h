@@ -27,14 +27,20 @@
 #include "run_env.h"
 
 #define VMIG_ACCT_MAGIC	  0x3154434341474d56ULL /* "VMGACCT1" little-endian */
-#define VMIG_ACCT_VERSION 1u
+#define VMIG_ACCT_VERSION 2u /* 2: liveness by open-file-description locks on the slots */
 #define VMIG_ACCT_SLOTS	  1024
 
-/* One process of the instance.  Written under the lock, except bytes. */
+/*
+ * One process of the instance.  Written under the lock, except bytes.  The
+ * process holds an open-file-description lock (F_OFD_SETLK, write) on the
+ * slot's first byte of the file for as long as it lives: that lock, not the
+ * PID, says whether the slot is live, so it holds across PID namespaces
+ * (containers) and is gone the moment the process dies, however it dies.
+ */
 struct vmig__slot {
-	_Atomic int32_t pid; /* 0 = free */
+	_Atomic int32_t pid; /* 0 = free; else the PID in the registrant's own namespace */
 	uint32_t reserved;
-	uint64_t start_time; /* /proc/<pid>/stat field 22: tells PID reuse apart */
+	uint64_t start_time; /* /proc/<pid>/stat field 22, informational */
 };
 
 struct vmig__region {
@@ -71,6 +77,7 @@ struct vmig__region {
 _Static_assert(sizeof(pthread_mutex_t) <= 64, "the mutex must fit its 64-byte cell");
 _Static_assert(sizeof(_Atomic uint32_t) == 4 && sizeof(_Atomic uint64_t) == 8,
 	       "atomics must not change field sizes");
+/* Offsets pinned since layout 1 (layout 2 changed what a slot's liveness means, not where). */
 _Static_assert(offsetof(struct vmig__region, version) == 8, "layout v1");
 _Static_assert(offsetof(struct vmig__region, size) == 12, "layout v1");
 _Static_assert(offsetof(struct vmig__region, mem_limit) == 16, "layout v1");
@@ -112,7 +119,19 @@ int vmig__proc_state(int32_t pid, uint64_t *st);
 uint64_t vmig__proc_start_time(int32_t pid);
 /* Is the process that registered a slot as (pid, start_time) gone? */
 bool vmig__proc_gone(int32_t pid, uint64_t start_time);
-/* Live processes registered in r (dead ones' slots do not count); no lock needed. */
-unsigned vmig__region_live(struct vmig__region *r);
+/* The byte of the region file that slot i's lock covers. */
+#define VMIG__SLOT_LOCK_OFFSET(i) ((long)offsetof(struct vmig__region, slots) + 16L * (long)(i))
+/* Take slot i's lock on the file open on fd: 0, or -errno (EAGAIN: another process holds it). */
+int vmig__slot_lock(int fd, unsigned i);
+/*
+ * Does another open file description hold slot i's lock?  1 yes, 0 no, -1
+ * cannot tell (no OFD locks: then the PID is asked, vmig__proc_gone).  A
+ * process's own lock is never reported: it must skip its own slot.
+ */
+int vmig__slot_held(int fd, unsigned i);
+/* Is slot i of r, open on fd, a live process (its lock held; the PID where locks cannot tell)? */
+bool vmig__slot_live(struct vmig__region *r, int fd, unsigned i);
+/* Live processes registered in r, open on fd (dead ones' slots do not count); no lock needed. */
+unsigned vmig__region_live(struct vmig__region *r, int fd);
 
 #endif

@@ -35,6 +35,13 @@
 
 static struct vmig__region *region;
 static bool region_shared; /* a file other processes (and vmig) may map */
+/*
+ * The region file, kept open for the life of the process: its open file
+ * description holds this process's slot lock (region.h).  Reopened by a
+ * forked child, which must hold a lock of its own; -1 for a private region.
+ */
+static int region_fd = -1;
+static char region_path[VMIG_ACCT_PATH_LEN];
 static _Atomic int my_slot = -1;
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER; /* this process only */
 
@@ -54,18 +61,24 @@ static struct vmig__region *open_file(const struct vmig__config *c, char *why, s
 	} else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		err = "not a regular file";
 		close(fd);
+		fd = -1;
 	} else {
 		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 			;
 		r = vmig__region_map_fd(fd, c->partition, creator_limit(c), c->compute_pct, &err);
 		flock(fd, LOCK_UN);
-		close(fd);
+		if (!r) {
+			close(fd);
+			fd = -1;
+		}
 	}
 	if (!r)
 		snprintf(why, len,
 			 "accounting file %s: %s: failing closed (CUDA calls return "
 			 "CUDA_ERROR_NOT_INITIALIZED)",
 			 c->acct_path, err);
+	region_fd = fd;
+	snprintf(region_path, sizeof(region_path), "%s", c->acct_path);
 	return r;
 }
 
@@ -124,7 +137,8 @@ static int reclaim_locked(struct vmig__region *r)
 			atomic_store(&r->bytes[i], 0); /* late adds of an exiting process */
 			continue;
 		}
-		if (!vmig__proc_gone(pid, r->slots[i].start_time))
+		/* Our own lock is invisible to us (region.h): our slot is alive. */
+		if ((int)i == atomic_load(&my_slot) || vmig__slot_live(r, region_fd, i))
 			continue;
 		atomic_store(&r->bytes[i], 0);
 		atomic_store(&r->slots[i].pid, 0);
@@ -159,6 +173,11 @@ int vmig__acct_reclaim(void)
 	return n;
 }
 
+/*
+ * A slot for this process: the first one that is free or whose process is
+ * dead and whose lock we can take.  A slot of a private region (no file)
+ * needs no lock.
+ */
 static int register_locked(struct vmig__region *r)
 {
 	int32_t pid = (int32_t)getpid();
@@ -167,6 +186,16 @@ static int register_locked(struct vmig__region *r)
 	for (int i = 0; i < VMIG_ACCT_SLOTS; i++) {
 		if (atomic_load(&r->slots[i].pid) != 0)
 			continue;
+		if (region_shared && region_fd < 0)
+			return -1; /* the file could not be reopened after fork: no slot, no memory
+				    */
+		if (region_fd >= 0) {
+			int rc = vmig__slot_lock(region_fd, (unsigned)i);
+			if (rc == -EAGAIN || rc == -EACCES)
+				continue; /* a process that has not written its pid yet */
+			if (rc < 0 && rc != -EINVAL)
+				return -1; /* EINVAL: no OFD locks here, PIDs decide */
+		}
 		uint32_t hi = atomic_load(&r->slot_hi);
 		if ((uint32_t)i >= hi)
 			atomic_store(&r->slot_hi, (uint32_t)i + 1);
@@ -259,11 +288,21 @@ uint64_t vmig__acct_used(void)
 	return region ? sum_slots(region) : 0;
 }
 
+/*
+ * After fork, in the child: the slot and its lock are the parent's (the
+ * child shares the parent's open file description, lock included).  The
+ * child lets go of its copy and opens the file anew, so that it gets a lock
+ * of its own when it registers, and the parent's slot dies with the parent.
+ */
 void vmig__acct_forget(void)
 {
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	reg_mu = fresh;
 	atomic_store(&my_slot, -1);
+	if (region_fd >= 0) {
+		close(region_fd);
+		region_fd = open(region_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	}
 }
 
 /* A normal exit gives the slot back at once; a crash leaves it to reclaim. */
@@ -274,4 +313,5 @@ __attribute__((destructor)) static void acct_exit(void)
 		return;
 	atomic_store(&region->bytes[s], 0);
 	atomic_store(&region->slots[s].pid, 0);
+	/* The lock goes when the file is closed: at exit, with the process. */
 }

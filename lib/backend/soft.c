@@ -297,7 +297,7 @@ static int region_in_use(const struct vmig_gpu_state *rec, unsigned gi_id, struc
 		struct vmig__region *reg = mmap(NULL, sizeof(*reg), PROT_READ, MAP_SHARED, fd, 0);
 		if (reg != MAP_FAILED) {
 			if (!vmig__region_check(reg, l.partition))
-				live = vmig__region_live(reg);
+				live = vmig__region_live(reg, fd);
 			munmap(reg, sizeof(*reg));
 		}
 	}

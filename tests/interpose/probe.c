@@ -240,6 +240,14 @@ static void sc_vmm(void)
 	printf("vmm ok\n");
 }
 
+/* The room the instance has left, as this process sees it. */
+static void sc_room(void)
+{
+	size_t f = 0, t = 0;
+	EXPECT(cuMemGetInfo_v2(&f, &t) == CUDA_SUCCESS, "meminfo");
+	printf("room %zu\n", f);
+}
+
 /* With the instance's accounting file unusable, nothing runs at all. */
 static void sc_closed(void)
 {
@@ -757,6 +765,8 @@ int main(int argc, char **argv)
 		sc_vmm();
 	else if (strcmp(sc, "closed") == 0)
 		sc_closed();
+	else if (strcmp(sc, "room") == 0)
+		sc_room();
 	else if (strcmp(sc, "instance") == 0 && argc > 2)
 		sc_instance(strtoull(argv[2], NULL, 10));
 	else if (strcmp(sc, "child") == 0 && argc > 2)

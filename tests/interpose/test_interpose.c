@@ -9,6 +9,7 @@
  * come before it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "region.h"
 
 #ifndef VMIG_SAN_PRELOAD
 #define VMIG_SAN_PRELOAD ""
@@ -60,7 +63,13 @@ static void setup_paths(void)
  * "LD_PRELOAD=" alone means no preload.  The environment is built from
  * scratch so nothing of the caller's leaks in.
  */
-static void start(struct run *r, const char *const *argv, const char *const *env)
+/*
+ * Start the probe with argv (argv[0] is ignored) and env; with wrap, the
+ * probe is started through that command line (e.g. unshare), which gets
+ * the probe's path and arguments after its own.
+ */
+static void start_with(struct run *r, const char *const *wrap, const char *const *argv,
+		       const char *const *env)
 {
 	static char preload[2 * PATH_MAX + 16], ldpath[PATH_MAX + 32];
 	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s%s%s", VMIG_SAN_PRELOAD,
@@ -83,19 +92,32 @@ static void start(struct run *r, const char *const *argv, const char *const *env
 	if (pipe(o) || pipe(e))
 		exit(2);
 	memset(r, 0, sizeof(*r));
+	const char *full[40];
+	int k = 0;
+	for (int i = 0; wrap && wrap[i] && k < 30; i++)
+		full[k++] = wrap[i];
+	full[k++] = probe;
+	for (int i = 1; argv[i] && k < 39; i++)
+		full[k++] = argv[i];
+	full[k] = NULL;
 	r->pid = fork();
 	if (r->pid == 0) {
 		dup2(o[1], 1);
 		dup2(e[1], 2);
 		close(o[0]);
 		close(e[0]);
-		execve(probe, (char *const *)argv, (char *const *)envp);
+		execve(full[0], (char *const *)full, (char *const *)envp);
 		_exit(127);
 	}
 	close(o[1]);
 	close(e[1]);
 	r->out = o[0];
 	r->err = e[0];
+}
+
+static void start(struct run *r, const char *const *argv, const char *const *env)
+{
+	start_with(r, NULL, argv, env);
 }
 
 static void slurp(int fd, char *buf, size_t len)
@@ -317,6 +339,63 @@ TEST(killed_process_memory_comes_back)
 	CHECK_EQ_I(run_probe(&r, ARGV("fill"), env), 0);
 }
 
+/*
+ * Processes of one instance in different PID namespaces (a container's and
+ * the host's): they share the quota exactly, each counts as live (so -dgi is
+ * refused) although neither can see the other's PID, and a SIGKILLed one's
+ * slot and bytes come back.  Liveness is the slot's OFD lock, not a PID.
+ */
+TEST(instance_shared_across_pid_namespaces)
+{
+	if (access("/usr/bin/unshare", X_OK) != 0)
+		SKIP("no unshare(1) (util-linux) to make a PID namespace");
+	if (geteuid() != 0)
+		SKIP("making a PID namespace needs root here");
+	const char *acct = acct_file("pidns");
+	const char *const env[] = {"VMIG_PARTITION=MIG-ns", "VMIG_MEM_LIMIT=67108864", acct, NULL};
+	static const char *const ns[] = {"/usr/bin/unshare", "--pid", "--fork", "--kill-child",
+					 NULL};
+	struct run a, b, c;
+	char line[64] = "";
+	start(&a, ARGV("hold", "33554432"), env);
+	CHECK(read(a.out, line, sizeof(line) - 1) > 0 && strncmp(line, "holding", 7) == 0);
+	memset(line, 0, sizeof(line));
+	start_with(&b, ns, ARGV("hold", "33554432"), env);
+	ssize_t n = read(b.out, line, sizeof(line) - 1);
+	if (n <= 0) {
+		kill(a.pid, SIGKILL);
+		finish(&a);
+		finish(&b);
+		SKIP("unshare --pid cannot run here: %s", b.stderr_buf);
+	}
+	CHECK(strncmp(line, "holding", 7) == 0);
+	const char *path = acct + strlen("VMIG_ACCOUNTING=");
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	struct vmig__region *r =
+	    fd >= 0 ? mmap(NULL, sizeof(*r), PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+	CHECK(r != MAP_FAILED);
+	if (r != MAP_FAILED)
+		CHECK_EQ_U(vmig__region_live(r, fd), 2); /* both, whatever their PIDs say */
+	CHECK_EQ_I(run_probe(&c, ARGV("room"), env), 0);
+	CHECK_STR(c.stdout_buf, "room 0\n"); /* the namespaced process's bytes count here */
+	kill(b.pid, SIGKILL);		     /* unshare, and with it the process in the namespace */
+	finish(&b);
+	if (r != MAP_FAILED) {
+		double until = test_now() + 30;
+		while (vmig__region_live(r, fd) != 1 && test_now() < until)
+			test_nap_ms(10);
+		CHECK_EQ_U(vmig__region_live(r, fd), 1);
+	}
+	CHECK_EQ_I(run_probe(&c, ARGV("room"), env), 0);
+	CHECK_STR(c.stdout_buf, "room 33554432\n"); /* its slot was freed, its bytes too */
+	kill(a.pid, SIGKILL);
+	finish(&a);
+	if (r != MAP_FAILED)
+		munmap(r, sizeof(*r));
+	if (fd >= 0)
+		close(fd);
+}
+
 /* ---- Compute share ---------------------------------------------------------------------- */
 
 static double share_of(const struct run *r)
@@ -400,6 +479,7 @@ int main(void)
 	RUN(two_processes_racing_stay_within_quota);
 	RUN(eight_processes_racing_stay_within_quota);
 	RUN(killed_process_memory_comes_back);
+	RUN(instance_shared_across_pid_namespaces);
 	RUN(compute_shares_30_70);
 	RUN(compute_share_through_every_launch_api);
 	RUN(compute_share_is_per_instance_not_per_process);

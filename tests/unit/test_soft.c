@@ -217,17 +217,26 @@ static void make_acct(const char *path, const char *partition, uint64_t magic, u
 }
 
 /* Register (pid, start time) in a region file, as a process of the instance would. */
-static void add_process(const char *path, int32_t pid)
+/*
+ * Register a process in a region as the interposer does.  A live one holds
+ * its slot's lock: the descriptor stays open (and leaks with the test
+ * process, as a live process's would); a dead one holds none.
+ */
+static void add_process(const char *path, int32_t pid, bool alive)
 {
 	int fd = open(path, O_RDWR);
 	struct vmig__region *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (fd < 0 || r == MAP_FAILED)
 		abort();
+	/* A slot no earlier live registration of this test still locks. */
 	uint32_t i = atomic_fetch_add(&r->slot_hi, 1);
+	while (alive && vmig__slot_lock(fd, i) != 0 && i + 1 < VMIG_ACCT_SLOTS)
+		i = atomic_fetch_add(&r->slot_hi, 1);
 	r->slots[i].start_time = vmig__proc_start_time(pid);
 	atomic_store(&r->slots[i].pid, pid);
 	munmap(r, sizeof(*r));
-	close(fd);
+	if (!alive)
+		close(fd);
 }
 
 static uint32_t acct_pct(const char *path)
@@ -306,19 +315,19 @@ TEST(destroying_a_gi_in_use_is_refused)
 	if (child == 0)
 		_exit(0);
 	waitpid(child, NULL, 0);
-	add_process(l.acct_path, child); /* dead: does not count */
+	add_process(l.acct_path, child, false); /* dead: does not count */
 	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), 0);
 	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, &gi, NULL), 0);
 	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi, &l, NULL), 0);
 	make_acct(l.acct_path, l.partition, VMIG_ACCT_MAGIC, 45);
-	add_process(l.acct_path, getpid()); /* alive */
+	add_process(l.acct_path, getpid(), true); /* alive */
 	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), -VMIG_E_IN_USE);
 	CHECK(strstr(err.msg, "1 process is still running") != NULL);
 	CHECK_EQ_U(snap(ctx)->gpu[0].ngi, 1);
 	CHECK(access(l.acct_path, F_OK) == 0);
 	/* The same instance's region with another partition name is not ours. */
 	make_acct(l.acct_path, "GPU-other/gi1", VMIG_ACCT_MAGIC, 45);
-	add_process(l.acct_path, getpid());
+	add_process(l.acct_path, getpid(), true);
 	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, &err), 0);
 	vmig_close(ctx);
 }
