@@ -278,13 +278,10 @@ static uint64_t scaled(uint64_t total, uint64_t num, uint64_t den)
 /* The derived memory sizes follow the rules docs/catalogue.md gives. */
 TEST(derived_memory_follows_its_rules)
 {
-	const uint64_t h100_total = 81559, h100_2g = 20096, h100_3g = 40448, h100_7g = 81152;
-	/* H100 NVL: 4g = 3g; 7g = 3g scaled by H100's 7g/3g. */
-	CHECK_EQ_U(gi("h100-nvl", 5)->mem_mib, gi("h100-nvl", 9)->mem_mib);
-	CHECK_EQ_U(gi("h100-nvl", 0)->mem_mib, scaled(47488, h100_7g, h100_3g));
-	/* GH200: total from its observed 2g and H100's 2g fraction. */
-	const struct vmig_model *gh = model("gh200-144gb");
-	CHECK_EQ_U(gh->mem_mib, (36096 * h100_total + h100_2g / 2) / h100_2g);
+	const uint64_t h100_total = 81559, h100_3g = 40448, h100_7g = 81152;
+	/* GH200: the observed total scaled by H100's fractions (3g/4g 72704, 7g 146048). */
+	CHECK_EQ_U(gi("gh200-144gb", 9)->mem_mib, 72704);
+	CHECK_EQ_U(gi("gh200-144gb", 0)->mem_mib, 146048);
 	static const char *const keys[] = {"gh200-144gb", "b200", "gb200"};
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		const struct vmig_model *m = model(keys[k]);
@@ -417,9 +414,21 @@ TEST(derived_flags_are_documented_where_expected)
 	CHECK(!(model("a100-40gb")->flags & VMIG_MF_DERIVED));
 	CHECK(!(gi("h100-80gb", 9)->flags & VMIG_PF_DERIVED));
 	CHECK(gi("b200", 0)->flags & VMIG_PF_DERIVED);
-	CHECK(gi("h100-nvl", 5)->flags & VMIG_PF_DERIVED);
-	CHECK(!(gi("h100-nvl", 14)->flags & VMIG_PF_DERIVED));
-	CHECK(model("a30")->flags & VMIG_MF_DERIVED);
+	/* H100 NVL's GI rows are all observed (real -lgip, two sources). */
+	for (unsigned i = 0; i < model("h100-nvl")->ngi; i++)
+		CHECK(!(model("h100-nvl")->gi[i].flags & VMIG_PF_DERIVED));
+	CHECK(gi("gh200-144gb", 5)->flags & VMIG_PF_DERIVED);
+	/* Every model total and SM count is now observed somewhere. */
+	FOR_MODELS(m)
+	CHECK(!(m->flags & VMIG_MF_DERIVED));
+	/* A100-80GB: the 3g and 4g CI SMs are observed, the 2g and 7g ones derived. */
+	CHECK(!(vmig_ci_profile_by_id(gi("a100-80gb", 9), 1)->flags & VMIG_PF_DERIVED));
+	CHECK(!(vmig_ci_profile_by_id(gi("a100-80gb", 5), 0)->flags & VMIG_PF_DERIVED));
+	CHECK(vmig_ci_profile_by_id(gi("a100-80gb", 14), 0)->flags & VMIG_PF_DERIVED);
+	CHECK(vmig_ci_profile_by_id(gi("a100-80gb", 0), 3)->flags & VMIG_PF_DERIVED);
+	/* A30: the 1c of the 2g GI is observed (14 SMs). */
+	CHECK(!(vmig_ci_profile_by_id(gi("a30", 5), 0)->flags & VMIG_PF_DERIVED));
+	CHECK_EQ_U(vmig_ci_profile_by_id(gi("a30", 5), 0)->sm, 14);
 	/* A100-40GB CI SMs are observed (docs/geometry.md); H100 3g CIs are not. */
 	CHECK(!(vmig_ci_profile_by_id(gi("a100-40gb", 0), 2)->flags & VMIG_PF_DERIVED));
 	CHECK(vmig_ci_profile_by_id(gi("h100-80gb", 9), 0)->flags & VMIG_PF_DERIVED);
@@ -491,6 +500,10 @@ TEST(spot_hopper)
 	CHECK_STR(gi("h100-nvl", 9)->name, "3g.47gb");
 	CHECK_EQ_U(gi("h100-nvl", 9)->mem_mib, 47488);
 	CHECK_STR(gi("gh200-144gb", 0)->name, "7g.144gb");
+	CHECK_EQ_U(model("gh200-144gb")->mem_mib, 146831);
+	CHECK_EQ_U(gi("h100-nvl", 0)->mem_mib, 95360);
+	CHECK_EQ_U(gi("h200", 14)->mem_mib, 33280);
+	CHECK_EQ_U(gi("h200", 15)->mem_mib, 33280);
 	CHECK_EQ_U(gi("gh200-144gb", 15)->mem_mib, 36096);
 	/* The REV1 CI is derived on the Hopper parts where it was not captured. */
 	CHECK(vmig_ci_profile_by_id(gi("h200", 14), 7)->flags & VMIG_PF_DERIVED);
@@ -500,6 +513,7 @@ TEST(spot_hopper)
 TEST(spot_blackwell_and_a30)
 {
 	CHECK_STR(gi("b200", 19)->name, "1g.23gb");
+	CHECK(gi("b200", 19)->mem_mib == 20992 && gi("b200", 20)->mem_mib == 20992);
 	CHECK(gi("b200", 19)->sm == 18 && gi("b200", 19)->ce == 2);
 	CHECK(gi("b200", 14)->ce == 4 && gi("b200", 14)->dec == 2);
 	CHECK_STR(gi("b200", 5)->name, "4g.90gb");
@@ -553,4 +567,21 @@ int main(void)
 	RUN(spot_blackwell_and_a30);
 	RUN(spot_non_mig);
 	return harness_done();
+}
+
+/*
+ * The 1g REV2 (double-memory) GI has exactly the 2g GI's memory on every
+ * part where both were captured; the catalogue applies it where the 1g
+ * REV2 row was not captured (H200 1g.35gb), an inference docs/catalogue.md
+ * names.
+ */
+TEST(rev2_1g_has_the_2g_memory)
+{
+	FOR_MODELS(m)
+	{
+		const struct vmig_gi_profile *r2 = vmig_gi_profile_by_index(m, 0x9);
+		const struct vmig_gi_profile *g2 = vmig_gi_profile_by_index(m, 0x1);
+		if (r2 && g2)
+			CHECK_EQ_U(r2->mem_mib, g2->mem_mib);
+	}
 }
