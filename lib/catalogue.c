@@ -60,6 +60,12 @@ enum {
 		.id = (id_), .slices = (c_), .instances = (inst_), .sm = (sm_),    \
 		.flags = (flags_), STARTS(__VA_ARGS__)                             \
 	}
+/* A CI profile row whose placement is w units wide over c slices. */
+#define CI_W(id_, c_, w_, inst_, sm_, flags_, ...)                                 \
+	{                                                                          \
+		.id = (id_), .slices = (c_), .instances = (inst_), .sm = (sm_),    \
+		.flags = (flags_), STARTS(__VA_ARGS__), .size = (w_)               \
+	}
 
 /*
  * SMs of a C-slice CI in a G-slice GI with gsm SMs where no -lcip output was
@@ -78,9 +84,20 @@ enum {
  */
 #define CIS_G1(gsm, f) CI(0, 1, 1, (gsm), 0, 0)
 #define CIS_G2(gsm, f) CI(0, 1, 2, CI_SM(gsm, 1, 2), (f), 0, 1), CI(1, 2, 1, (gsm), 0, 0)
+/*
+ * The 3g GI's CIs (docs/placement.md, section 6).  Ampere: the CI space is
+ * the 3 compute slices and a CI may start at any slice where it fits, so a
+ * 2c starts at 0 or 1 and the whole CI is 0:3.  Hopper and later (R570+):
+ * the CI space is 4 units wide, like the GI's 4 memory slices; 1c at 0, 1,
+ * 2, a 2c at an even start, the whole CI 0:4, and the 3 slices are a budget
+ * the placement engine checks apart from overlaps.
+ */
 #define CIS_G3(gsm, f)                                                             \
-	CI(0, 1, 3, CI_SM(gsm, 1, 3), (f), 0, 1, 2), CI(1, 2, 1, CI_SM(gsm, 2, 3), (f), 0), \
+	CI(0, 1, 3, CI_SM(gsm, 1, 3), (f), 0, 1, 2), CI(1, 2, 1, CI_SM(gsm, 2, 3), (f), 0, 1), \
 		CI(2, 3, 1, (gsm), 0, 0)
+#define CIS_G3_WIDE(gsm, f)                                                        \
+	CI(0, 1, 3, CI_SM(gsm, 1, 3), (f), 0, 1, 2), CI(1, 2, 1, CI_SM(gsm, 2, 3), (f), 0, 2), \
+		CI_W(2, 3, 4, 1, (gsm), 0, 0)
 #define CIS_G4(gsm, f)                                                             \
 	CI(0, 1, 4, CI_SM(gsm, 1, 4), (f), 0, 1, 2, 3),                            \
 		CI(1, 2, 2, CI_SM(gsm, 2, 4), (f), 0, 2), CI(3, 4, 1, (gsm), 0, 0)
@@ -144,7 +161,7 @@ enum {
 		   CIS(CIS_G1(s1r2, 0))),                                              \
 		GI(14, GIX_2, n2, 2, 2, 3, m2, s2, 2, 0, ce2, 2, 0, 0, S_2GOF8, CIS(cis2)), \
 		GI(9, GIX_3, n3, 3, 4, 2, m4, s3, 3, 0, ce3, 3, 0, f3, S_4OF8,          \
-		   CIS(CIS_G3(s3, fci))),                                              \
+		   CIS(CIS_G3_WIDE(s3, fci))),                                         \
 		GI(5, GIX_4, n4, 4, 4, 1, m4, s4, 4, 0, ce4, 4, 0, f4, S_FIRST,         \
 		   CIS(CIS_G4(s4, fci))),                                              \
 		GI(0, GIX_7, n7, 7, 8, 1, m7, s7, 7, 0, ce7, 7, 1, f7, STARTS(0),       \
@@ -434,6 +451,26 @@ const struct vmig_ci_profile *vmig_ci_profile_by_id(const struct vmig_gi_profile
 		if (gp->ci[i].id == id)
 			return &gp->ci[i];
 	return NULL;
+}
+
+unsigned vmig_ci_placement_size(const struct vmig_ci_profile *cp)
+{
+	return !cp ? 0 : cp->size ? cp->size : cp->slices;
+}
+
+unsigned vmig_ci_units(const struct vmig_gi_profile *gp)
+{
+	if (!gp)
+		return 0;
+	unsigned units = gp->slices;
+	for (unsigned i = 0; i < gp->nci; i++) {
+		const struct vmig_ci_profile *cp = &gp->ci[i];
+		unsigned w = vmig_ci_placement_size(cp);
+		for (unsigned k = 0; k < cp->nstarts && k < VMIG_MAX_STARTS; k++)
+			if (cp->starts[k] + w > units)
+				units = cp->starts[k] + w;
+	}
+	return units;
 }
 
 const struct vmig_ci_profile *vmig_ci_profile_default(const struct vmig_gi_profile *gp)

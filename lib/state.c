@@ -704,6 +704,8 @@ static int validate_cis(const struct vmig_gi_state *gi, const struct vmig_gi_pro
 {
 	unsigned count[VMIG_MAX_CI_PROFILES] = {0};
 	uint32_t taken = 0;
+	/* CI placements are in the GI's CI units, which may outnumber its slices. */
+	unsigned units = vmig_ci_units(gp), slices = 0;
 	if (gi->nci > VMIG_MAX_CIS)
 		return vmig_err_set(err, VMIG_E_CORRUPT,
 				    "GPU %u: GPU instance %u: %u compute instances", gpu, gi->id,
@@ -716,12 +718,14 @@ static int validate_cis(const struct vmig_gi_state *gi, const struct vmig_gi_pro
 			bad = ci->id == gi->ci[k - 1].id ? "duplicate ID" : "not in ID order";
 		else if (!cp)
 			bad = "no such compute instance profile";
-		else if (ci->size != cp->slices || ci->start > gp->slices ||
-			 ci->size > gp->slices - ci->start || gp->slices > 16 ||
+		else if (ci->size != vmig_ci_placement_size(cp) || ci->start > units ||
+			 ci->size > units - ci->start || units > 16 ||
 			 !vmig__starts_contain(cp->starts, cp->nstarts, ci->start))
 			bad = "placement not valid for its profile";
 		else if (taken & (((1u << ci->size) - 1) << ci->start))
 			bad = "placement overlaps another compute instance";
+		else if ((slices += cp->slices) > gp->slices)
+			bad = "more compute slices than the GPU instance has";
 		else if (cp - gp->ci < VMIG_MAX_CI_PROFILES && ++count[cp - gp->ci] > cp->instances)
 			bad = "more instances of its profile than the GPU instance allows";
 		if (bad)

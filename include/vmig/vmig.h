@@ -99,8 +99,9 @@ struct vmig_ci_profile {
 	unsigned instances; /* most CIs of this profile in one GI (Total of Free/Total) */
 	unsigned sm;	    /* multiprocessors */
 	unsigned flags;	    /* VMIG_PF_* */
-	unsigned nstarts;   /* possible placements, in compute slices of the GI */
+	unsigned nstarts;   /* possible placements, in the GI's CI placement units */
 	unsigned starts[VMIG_MAX_STARTS];
+	unsigned size; /* placement width in those units; 0 = slices (vmig_ci_placement_size) */
 };
 
 struct vmig_gi_profile {
@@ -166,6 +167,14 @@ VMIG_API const struct vmig_ci_profile *vmig_ci_profile_by_id(const struct vmig_g
 VMIG_API unsigned vmig_cores_per_sm(unsigned cc_major, unsigned cc_minor);
 /* The default CI profile (the one covering the whole GI, marked '*' in -lcip). */
 VMIG_API const struct vmig_ci_profile *vmig_ci_profile_default(const struct vmig_gi_profile *gp);
+/*
+ * The width of a CI placement (nvmlComputeInstancePlacement_t.size): the
+ * profile's size, or its slices where it sets none.  A Hopper or later 3g
+ * GI's whole CI is 4 wide over 3 slices (docs/placement.md, section 6).
+ */
+VMIG_API unsigned vmig_ci_placement_size(const struct vmig_ci_profile *cp);
+/* How many CI placement units a GI profile has: the furthest end of any CI placement. */
+VMIG_API unsigned vmig_ci_units(const struct vmig_gi_profile *gp);
 
 /* ------------------------------------------------------------------------ */
 /* Software partitions: geometry (lib/softgeom.c, docs/soft.md)              */

@@ -32,20 +32,24 @@ static inline void gen_cis(struct vmig_gi_state *gi, const struct vmig_gi_profil
 {
 	unsigned count[VMIG_MAX_CI_PROFILES] = {0};
 	uint32_t taken = 0;
-	unsigned tries = gen_below(rng, 6);
+	unsigned tries = gen_below(rng, 6), slices = 0;
 	for (unsigned t = 0; t < tries && gi->nci < VMIG_MAX_CIS && gp->nci; t++) {
 		unsigned k = gen_below(rng, gp->nci);
 		const struct vmig_ci_profile *cp = &gp->ci[k];
 		unsigned start = cp->starts[gen_below(rng, cp->nstarts)];
-		uint32_t mask = ((1u << cp->slices) - 1) << start;
-		if ((taken & mask) || count[k] >= cp->instances || start + cp->slices > gp->slices)
+		/* Placements are vmig_ci_placement_size wide; the slices are a budget. */
+		unsigned w = vmig_ci_placement_size(cp);
+		uint32_t mask = ((1u << w) - 1) << start;
+		if ((taken & mask) || count[k] >= cp->instances || start + w > vmig_ci_units(gp) ||
+		    slices + cp->slices > gp->slices)
 			continue;
 		taken |= mask;
+		slices += cp->slices;
 		count[k]++;
 		unsigned id =
 		    gi->nci ? gi->ci[gi->nci - 1].id + 1 + gen_below(rng, 2) : gen_below(rng, 2);
 		gi->ci[gi->nci] = (struct vmig_ci_state){
-		    .id = id, .profile_id = cp->id, .start = start, .size = cp->slices};
+		    .id = id, .profile_id = cp->id, .start = start, .size = w};
 		gi->nci++;
 	}
 }

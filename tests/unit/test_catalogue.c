@@ -354,13 +354,34 @@ static void check_ci(const struct vmig_model *m, const struct vmig_gi_profile *g
 	/* REV1 CIs exist on Hopper 2g GIs only (docs/catalogue.md, "Hopper's REV1 CI"). */
 	if (rev1)
 		CHECK(m->arch == VMIG_ARCH_HOPPER && g == 2 && c == 1);
-	/* Every aligned start that fits, and nothing else. */
-	unsigned align = pow2_at_least(c), n = 0;
-	for (unsigned s = 0; s + c <= g; s += align) {
-		CHECK(n < cp->nstarts && cp->starts[n] == s);
-		n++;
+	/*
+	 * Every aligned start that fits, and nothing else, except in a 3g GI
+	 * (docs/placement.md, section 6): on Ampere a CI starts at any slice
+	 * where it fits (2c at 0 or 1); on Hopper and later the CI space is 4
+	 * units wide, 1c at 0, 1, 2, 2c at 0 or 2, the whole CI 0:4.
+	 */
+	if (g == 3) {
+		bool wide = m->arch != VMIG_ARCH_AMPERE;
+		CHECK_EQ_U(vmig_ci_units(gp), wide ? 4 : 3);
+		CHECK_EQ_U(vmig_ci_placement_size(cp), c == 3 && wide ? 4 : c);
+		if (c == 1)
+			CHECK(STARTS_ARE(cp, 0, 1, 2));
+		else if (c == 2 && wide)
+			CHECK(STARTS_ARE(cp, 0, 2));
+		else if (c == 2)
+			CHECK(STARTS_ARE(cp, 0, 1));
+		else
+			CHECK(STARTS_ARE(cp, 0));
+	} else {
+		unsigned align = pow2_at_least(c), n = 0;
+		CHECK_EQ_U(vmig_ci_units(gp), g);
+		CHECK_EQ_U(vmig_ci_placement_size(cp), c);
+		for (unsigned s = 0; s + c <= g; s += align) {
+			CHECK(n < cp->nstarts && cp->starts[n] == s);
+			n++;
+		}
+		CHECK_EQ_U(cp->nstarts, n);
 	}
-	CHECK_EQ_U(cp->nstarts, n);
 	CHECK(!(cp->flags & (VMIG_PF_ATTRS | VMIG_PF_P2P)));
 }
 
@@ -548,6 +569,23 @@ TEST(spot_non_mig)
 	CHECK(vmig_gi_profile_by_id(m, 0) == NULL);
 }
 
+/*
+ * The 1g REV2 (double-memory) GI has exactly the 2g GI's memory on every
+ * part where both were captured; the catalogue applies it where the 1g
+ * REV2 row was not captured (H200 1g.35gb), an inference docs/catalogue.md
+ * names.
+ */
+TEST(rev2_1g_has_the_2g_memory)
+{
+	FOR_MODELS(m)
+	{
+		const struct vmig_gi_profile *r2 = vmig_gi_profile_by_index(m, 0x9);
+		const struct vmig_gi_profile *g2 = vmig_gi_profile_by_index(m, 0x1);
+		if (r2 && g2)
+			CHECK_EQ_U(r2->mem_mib, g2->mem_mib);
+	}
+}
+
 int main(void)
 {
 	RUN(models_have_keys_names_and_unique_ids);
@@ -566,22 +604,6 @@ int main(void)
 	RUN(spot_hopper);
 	RUN(spot_blackwell_and_a30);
 	RUN(spot_non_mig);
+	RUN(rev2_1g_has_the_2g_memory);
 	return harness_done();
-}
-
-/*
- * The 1g REV2 (double-memory) GI has exactly the 2g GI's memory on every
- * part where both were captured; the catalogue applies it where the 1g
- * REV2 row was not captured (H200 1g.35gb), an inference docs/catalogue.md
- * names.
- */
-TEST(rev2_1g_has_the_2g_memory)
-{
-	FOR_MODELS(m)
-	{
-		const struct vmig_gi_profile *r2 = vmig_gi_profile_by_index(m, 0x9);
-		const struct vmig_gi_profile *g2 = vmig_gi_profile_by_index(m, 0x1);
-		if (r2 && g2)
-			CHECK_EQ_U(r2->mem_mib, g2->mem_mib);
-	}
 }

@@ -545,6 +545,198 @@ TEST(ci_errors)
 /* Randomized properties over every MIG model                               */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Create CIs of the listed profiles one after another without placements
+ * in a new GI of profile gi_profile and check that CI k got ID k at
+ * starts[k]:sizes[k] (docs/placement.md, section 6: every capture).
+ */
+static void expect_cis(const char *key, unsigned gi_profile, const unsigned *profiles,
+		       const unsigned *starts, const unsigned *sizes, unsigned n)
+{
+	struct vmig_gpu_state g = gpu_of(key);
+	struct vmig_gi_state *gi = create_auto(&g, gi_profile);
+	CHECK(gi != NULL);
+	if (!gi)
+		return;
+	const struct vmig_gi_profile *gp = gip(&g, gi_profile);
+	unsigned gid = gi->id;
+	for (unsigned k = 0; k < n; k++) {
+		unsigned id = 99;
+		struct vmig_err e = {0};
+		int rc = vmig_gpu_create_ci(&g, gid, cip(gp, profiles[k]), NULL, &id, &e);
+		if (rc != 0) {
+			HARNESS_FAIL("%s GI profile %u: CI %u (profile %u) refused: %s", key,
+				     gi_profile, k, profiles[k], e.msg);
+			return;
+		}
+		gi = vmig_gpu_find_gi(&g, gid);
+		const struct vmig_ci_state *ci = vmig_gi_find_ci(gi, id);
+		CHECK_EQ_U(id, k);
+		if (ci && (ci->start != starts[k] || ci->size != sizes[k]))
+			HARNESS_FAIL("%s GI profile %u: CI %u at %u:%u, want %u:%u", key,
+				     gi_profile, k, ci->start, ci->size, starts[k], sizes[k]);
+	}
+}
+
+#define EXPECT_CIS(key, gi_profile, profiles, starts, sizes)                                      \
+	expect_cis(key, gi_profile, (const unsigned[])profiles, (const unsigned[])starts,         \
+		   (const unsigned[])sizes, sizeof((unsigned[])profiles) / sizeof(unsigned))
+#define L(...) {__VA_ARGS__}
+
+/* Section 6's table of captures, one line each. */
+TEST(ci_captures)
+{
+	/* 1g GIs: CI 0 at 0:1 (A100-PCIE-40GB, H100, A100-SXM4-40GB 580, RTX PRO 6000 R610). */
+	EXPECT_CIS("a100-40gb", 19, L(0), L(0), L(1));
+	EXPECT_CIS("h100-80gb", 19, L(0), L(0), L(1));
+	EXPECT_CIS("rtx-pro-6000", 14, L(0), L(0), L(1));
+	/* 2g GI: two 1c at 0:1, 1:1 (A100 580); the whole CI at 0:2 (H100 R570+). */
+	EXPECT_CIS("a100-40gb", 14, L(0, 0), L(0, 1), L(1, 1));
+	EXPECT_CIS("h100-80gb", 14, L(1), L(0), L(2));
+	/* 3g GI: three 1c at 0, 1, 2 (A100-PCIE-40GB); two 1c (A100 80GB PCIe, 515). */
+	EXPECT_CIS("a100-40gb", 9, L(0, 0, 0), L(0, 1, 2), L(1, 1, 1));
+	EXPECT_CIS("a100-80gb", 9, L(0, 0), L(0, 1), L(1, 1));
+	EXPECT_CIS("h100-80gb", 9, L(0, 0, 0), L(0, 1, 2), L(1, 1, 1));
+	/* The whole 3g CI: 0:3 on Ampere (A100-PCIE-40GB), 0:4 on Hopper (H100 R570+). */
+	EXPECT_CIS("a100-40gb", 9, L(2), L(0), L(3));
+	EXPECT_CIS("h100-80gb", 9, L(2), L(0), L(4));
+	/* A 4g GI's whole CI at 0:4 (A100-SXM4-40GB, 580). */
+	EXPECT_CIS("a100-40gb", 5, L(3), L(0), L(4));
+	/*
+	 * A 1c and then a 2c in a 3g GI and in a 4g GI (A100-SXM4-80GB, 550):
+	 * accepted, IDs 0 and 1.  Ampere puts the 2c at 1:2 in the 3g GI, the
+	 * later parts at 2:2 (their 3g CI space is 4 units wide).
+	 */
+	EXPECT_CIS("a100-80gb", 9, L(0, 1), L(0, 1), L(1, 2));
+	EXPECT_CIS("a100-80gb", 5, L(0, 1), L(0, 2), L(1, 2));
+	static const char *const later[] = {"h100-80gb", "h100-nvl", "h200", "gh200-144gb", "b200",
+					    "gb200"};
+	for (size_t k = 0; k < sizeof(later) / sizeof(later[0]); k++) {
+		EXPECT_CIS(later[k], 9, L(0, 1), L(0, 2), L(1, 2));
+		EXPECT_CIS(later[k], 9, L(2), L(0), L(4));
+	}
+}
+
+/* Free counts and explicit starts in a 3g GI under both rules. */
+TEST(ci_3g_rules)
+{
+	struct vmig_err e = {0};
+	unsigned id, s;
+	/* Hopper: 4 units, 3 slices. */
+	struct vmig_gpu_state h = gpu_of("h100-80gb");
+	struct vmig_gi_state *gi = create_auto(&h, 9);
+	const struct vmig_gi_profile *gp = gip(&h, 9);
+	unsigned gid = gi->id;
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 3);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 1)), 1);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 2)), 1);
+	s = 1; /* a 2c at an odd start is not a placement */
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 1), &s, &id, &e), -VMIG_E_INVALID_ARGUMENT);
+	s = 3; /* nor is a 1c at 3 */
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 0), &s, &id, &e), -VMIG_E_INVALID_ARGUMENT);
+	s = 2; /* a 2c at 2:2, then the 1c goes to 0 and the GI is full */
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 1), &s, &id, &e), 0);
+	gi = vmig_gpu_find_gi(&h, gid);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 1);
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 0), NULL, &id, &e), 0);
+	CHECK(gi->ci[1].start == 0 && gi->ci[1].size == 1);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 0);
+	s = 1; /* unit 1 is free, but all 3 slices are in use */
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 0), &s, &id, &e),
+		   -VMIG_E_INSUFFICIENT_RESOURCES);
+	CHECK(strstr(e.msg, "compute slices") != NULL);
+	CHECK_EQ_I(vmig_gpu_destroy_ci(&h, gid, 0, &e), 0);
+	CHECK_EQ_I(vmig_gpu_destroy_ci(&h, gid, 1, &e), 0);
+	/* Two 1c at 0 and 1 leave unit 2:2 free but one slice: no 2c. */
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 0), NULL, &id, &e), 0);
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 0), NULL, &id, &e), 0);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 1)), 0);
+	s = 2;
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 1), &s, &id, &e),
+		   -VMIG_E_INSUFFICIENT_RESOURCES);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 1);
+
+	/* Ampere: 3 slices, a 2c at 0 or 1. */
+	struct vmig_gpu_state a = gpu_of("a100-40gb");
+	gi = create_auto(&a, 9);
+	gp = gip(&a, 9);
+	gid = gi->id;
+	s = 1;
+	CHECK_EQ_I(vmig_gpu_create_ci(&a, gid, cip(gp, 1), &s, &id, &e), 0);
+	gi = vmig_gpu_find_gi(&a, gid);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 1);
+	CHECK_EQ_I(vmig_gpu_create_ci(&a, gid, cip(gp, 0), NULL, &id, &e), 0);
+	CHECK(gi->ci[1].start == 0);
+	CHECK_EQ_I(vmig_gpu_destroy_ci(&a, gid, 0, &e), 0);
+	/* A 1c at 0 leaves room for a 2c at 1, but a 1c at 1 leaves none. */
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 1)), 1);
+	CHECK_EQ_I(vmig_gpu_destroy_ci(&a, gid, 1, &e), 0);
+	s = 1;
+	CHECK_EQ_I(vmig_gpu_create_ci(&a, gid, cip(gp, 0), &s, &id, &e), 0);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 1)), 0);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 2);
+}
+
+/*
+ * Free agrees with what an explicit create accepts: on random CI layouts of
+ * every GI profile of every model, Free > 0 exactly when some possible start
+ * is accepted, and every accepted create keeps the CIs apart and within the
+ * GI's slices.
+ */
+TEST(ci_free_matches_explicit_creates)
+{
+	uint64_t x = 0x5eed;
+	for (size_t mi = 0; mi < vmig_model_count(); mi++) {
+		const struct vmig_model *m = vmig_model_at(mi);
+		if (!(m->flags & VMIG_MF_MIG))
+			continue;
+		for (unsigned p = 0; p < m->ngi; p++) {
+			for (unsigned round = 0; round < 20; round++) {
+				struct vmig_gpu_state g = gpu_of(m->key);
+				struct vmig_gi_state *gi = create_auto(&g, m->gi[p].id);
+				const struct vmig_gi_profile *gp = &m->gi[p];
+				if (!gi)
+					continue;
+				unsigned gid = gi->id;
+				for (unsigned step = 0; step < 6; step++) {
+					x = x * 6364136223846793005ull + 1442695040888963407ull;
+					const struct vmig_ci_profile *cp = &gp->ci[(x >> 33) % gp->nci];
+					gi = vmig_gpu_find_gi(&g, gid);
+					unsigned free_ = vmig_ci_remaining(gi, gp, cp), ok = 0;
+					unsigned pick = (unsigned)(x >> 40) % cp->nstarts;
+					struct vmig_gpu_state keep = g;
+					for (unsigned k = 0; k < cp->nstarts; k++) {
+						struct vmig_gpu_state c = g;
+						unsigned s = cp->starts[k];
+						int rc = vmig_gpu_create_ci(&c, gid, cp, &s, NULL, NULL);
+						ok += rc == 0;
+						if (rc == 0 && k == pick)
+							keep = c;
+					}
+					if ((free_ > 0) != (ok > 0))
+						HARNESS_FAIL("%s %s CI %u: Free %u, %u starts accepted",
+							     m->key, gp->name, cp->id, free_, ok);
+					g = keep;
+					gi = vmig_gpu_find_gi(&g, gid);
+					uint32_t occ = 0;
+					unsigned used = 0;
+					for (unsigned j = 0; j < gi->nci; j++) {
+						uint32_t sp = ((1u << gi->ci[j].size) - 1u)
+							      << gi->ci[j].start;
+						CHECK(!(occ & sp));
+						CHECK(gi->ci[j].start + gi->ci[j].size <=
+						      vmig_ci_units(gp));
+						occ |= sp;
+						used += vmig_ci_profile_by_id(gp, gi->ci[j].profile_id)
+							    ->slices;
+					}
+					CHECK(used <= gp->slices);
+				}
+			}
+		}
+	}
+}
+
 static uint64_t rng_state;
 
 static unsigned rnd(unsigned n)
@@ -585,15 +777,21 @@ static void check_cis(const struct vmig_gpu_state *g, const struct vmig_gi_state
 		      const struct vmig_gi_profile *gp, const char *ctx)
 {
 	uint32_t occ = 0;
+	unsigned used = 0;
 	for (unsigned j = 0; j < gi->nci; j++) {
 		const struct vmig_ci_state *ci = &gi->ci[j];
 		if (j && gi->ci[j - 1].id >= ci->id)
 			HARNESS_FAIL("%s: GI %u CI IDs not sorted/unique", ctx, gi->id);
-		if (ci->start + ci->size > gp->slices || (occ & span(ci->start, ci->size)))
+		if (ci->start + ci->size > vmig_ci_units(gp) || (occ & span(ci->start, ci->size)))
 			HARNESS_FAIL("%s: GI %u CI %u at %u:%u overlaps or leaves the GI", ctx,
 				     gi->id, ci->id, ci->start, ci->size);
 		occ |= span(ci->start, ci->size);
+		const struct vmig_ci_profile *cp = vmig_ci_profile_by_id(gp, ci->profile_id);
+		used += cp ? cp->slices : 99;
 	}
+	if (used > gp->slices)
+		HARNESS_FAIL("%s: GI %u's CIs hold %u of %u compute slices", ctx, gi->id, used,
+			     gp->slices);
 	for (unsigned k = 0; k < gp->nci; k++) {
 		unsigned r = vmig_ci_remaining(gi, gp, &gp->ci[k]);
 		unsigned a = ci_auto_count(g, gi->id, &gp->ci[k]);
@@ -736,6 +934,9 @@ int main(void)
 	RUN(ci_lowest_start_and_id);
 	RUN(ci_free_counts_2g);
 	RUN(ci_errors);
+	RUN(ci_captures);
+	RUN(ci_3g_rules);
+	RUN(ci_free_matches_explicit_creates);
 	RUN(random_sequences_all_models);
 	return harness_done();
 }
