@@ -125,6 +125,8 @@ struct cli_cmd {
 	unsigned count;		/* sim add --count */
 	unsigned index;		/* sim remove */
 	bool force;		/* sim remove --force */
+	unsigned gi_numbering;	/* sim add / reset --gi-numbering (enum vmig_gi_numbering) */
+	bool gi_numbering_seen;
 
 	const char *device; /* run -d */
 	unsigned share;	    /* mig -rg, 1-100 */

@@ -57,7 +57,31 @@ static bool pow2(unsigned n)
 	return n && !(n & (n - 1));
 }
 
-unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned size)
+const char *vmig_gi_numbering_name(unsigned numbering)
+{
+	switch (numbering) {
+	case VMIG_GI_NUMBERING_HEAP:
+		return "heap";
+	case VMIG_GI_NUMBERING_SWAPPED:
+		return "swapped";
+	default:
+		return NULL;
+	}
+}
+
+int vmig_gi_numbering_parse(const char *name, unsigned *ret_numbering)
+{
+	for (unsigned n = VMIG_GI_NUMBERING_HEAP; name && n <= VMIG_GI_NUMBERING_SWAPPED; n++)
+		if (strcmp(name, vmig_gi_numbering_name(n)) == 0) {
+			if (ret_numbering)
+				*ret_numbering = n;
+			return 0;
+		}
+	return -VMIG_E_INVALID_ARGUMENT;
+}
+
+unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned numbering, unsigned start,
+			unsigned size)
 {
 	unsigned leaf = model_leaf(m);
 	unsigned leaves = m->units / leaf;
@@ -73,7 +97,15 @@ unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned siz
 	while (b < leaves &&
 	       (b * leaf < size || (start / leaf) / b != (start + size - 1) / leaf / b))
 		b *= 2;
-	return (leaves / b - 1) + (start / leaf) / b;
+	unsigned p = start / leaf;
+	/*
+	 * Swapped numbering: a block within one half takes the ID of the block
+	 * at the same place in the other half (leaf position XOR half); the
+	 * whole GPU has no other half and stays 0.
+	 */
+	if (numbering == VMIG_GI_NUMBERING_SWAPPED && b < leaves)
+		p ^= leaves / 2;
+	return (leaves / b - 1) + p / b;
 }
 
 uint32_t vmig_gpu_occupied(const struct vmig_gpu_state *g)
@@ -489,7 +521,7 @@ int vmig_gpu_create_gi(struct vmig_gpu_state *g, const struct vmig_gi_profile *w
 				    "creating GPU instance %s: %m (no free placement)", gp->name);
 
 	struct vmig_gi_state rec = {.profile_id = gp->id, .start = s, .size = gp->size};
-	rec.id = vmig_gi_id_for(g->model, s, gp->size);
+	rec.id = vmig_gi_id_for(g->model, g->gi_numbering, s, gp->size);
 	if (vmig_gpu_find_gi(g, rec.id))
 		rec.id = gi_free_id(g);
 	gi_insert(g, &rec);

@@ -269,6 +269,21 @@ enum vmig_gpu_flags {
 	VMIG_GPU_SOFT = 1u << 1,      /* software MIG mode (soft backend) */
 };
 
+/*
+ * How a GPU numbers its GIs (docs/placement.md, section 2): a property of
+ * each board, not of a model or driver.  HEAP: the ID is the heap index of
+ * the placement's block.  SWAPPED: the same with the two halves of the GPU
+ * swapped (the ID of the block at start XOR half); the whole GPU is 0.
+ */
+enum vmig_gi_numbering {
+	VMIG_GI_NUMBERING_HEAP = 0,
+	VMIG_GI_NUMBERING_SWAPPED = 1,
+};
+/* "heap" / "swapped"; NULL for a value that is neither. */
+VMIG_API const char *vmig_gi_numbering_name(unsigned numbering);
+/* The numbering a name gives ("heap", "swapped"); -VMIG_E_INVALID_ARGUMENT otherwise. */
+VMIG_API int vmig_gi_numbering_parse(const char *name, unsigned *ret_numbering);
+
 struct vmig_gpu_state {
 	const struct vmig_model *model;
 	char uuid[VMIG_UUID_LEN]; /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
@@ -278,6 +293,7 @@ struct vmig_gpu_state {
 	unsigned mig_current; /* 0 disabled, 1 enabled */
 	unsigned mig_pending; /* mode after the next reset (== current when nothing is pending) */
 	unsigned flags;	      /* VMIG_GPU_* */
+	unsigned gi_numbering; /* enum vmig_gi_numbering: how GI IDs follow placements */
 	unsigned ngi;	      /* GIs, sorted by id */
 	struct vmig_gi_state gi[VMIG_MAX_GIS];
 };
@@ -310,8 +326,13 @@ VMIG_API unsigned vmig_gi_remaining(const struct vmig_gpu_state *g,
  */
 VMIG_API int vmig_gi_choose(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp,
 			    unsigned *ret_start);
-/* GI ID of a placement: heap index of the block (docs/placement.md, "GI IDs"). */
-VMIG_API unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned size);
+/*
+ * GI ID of a placement under a numbering (enum vmig_gi_numbering): the heap
+ * index of its block, or of the block with the GPU's halves swapped
+ * (docs/placement.md, section 2).  Every GI ID vmig computes comes from here.
+ */
+VMIG_API unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned numbering, unsigned start,
+				 unsigned size);
 /* How many more CIs of the profile fit in the GI (Free in -lcip). */
 VMIG_API unsigned vmig_ci_remaining(const struct vmig_gi_state *gi,
 				    const struct vmig_gi_profile *gp,
@@ -386,6 +407,7 @@ VMIG_API uint64_t vmig_store_generation(const struct vmig_store *s);
  */
 struct vmig_sim_gpu_opts {
 	unsigned flags; /* none defined yet: 0 (others are INVALID_ARGUMENT) */
+	unsigned gi_numbering; /* enum vmig_gi_numbering of the new GPUs; 0 = heap */
 };
 
 /*

@@ -2,8 +2,9 @@
  * gen.h — builds random valid states without the placement engine, for the
  * state-store tests (unit tests, crash test, fuzz seeds).  A GPU gets MIG
  * enabled and a random set of GIs and CIs placed at allowed starts without
- * overlap and within the profiles' instance counts; IDs count up from 1 (GI)
- * and 0 (CI), which keeps them sorted.  Everything comes from one 64-bit
+ * overlap and within the profiles' instance counts; a GI's ID is the one its
+ * placement has under the GPU's (random) GI numbering, CI IDs count up from
+ * 0, and both stay sorted.  Everything comes from one 64-bit
  * seed, so a state can be rebuilt from its seed to compare with.
  */
 #ifndef VMIG_TESTS_STATE_GEN_H
@@ -62,6 +63,7 @@ static inline void gen_gis(struct vmig_gpu_state *g, uint64_t *rng)
 	if (!(m->flags & VMIG_MF_MIG) || m->ngi == 0)
 		return;
 	g->mig_current = g->mig_pending = 1;
+	g->gi_numbering = gen_below(rng, 2); /* heap or swapped */
 	unsigned tries = gen_below(rng, 12);
 	for (unsigned t = 0; t < tries && g->ngi < VMIG_MAX_GIS; t++) {
 		unsigned k = gen_below(rng, m->ngi);
@@ -72,10 +74,16 @@ static inline void gen_gis(struct vmig_gpu_state *g, uint64_t *rng)
 			continue;
 		taken |= mask;
 		count[k]++;
-		struct vmig_gi_state *gi = &g->gi[g->ngi];
+		/* The GI's ID follows from its placement; gi[] stays sorted by ID. */
+		unsigned id = vmig_gi_id_for(m, g->gi_numbering, start, gp->size);
+		unsigned pos = g->ngi;
+		while (pos > 0 && g->gi[pos - 1].id > id) {
+			g->gi[pos] = g->gi[pos - 1];
+			pos--;
+		}
+		struct vmig_gi_state *gi = &g->gi[pos];
 		memset(gi, 0, sizeof(*gi));
-		gi->id =
-		    g->ngi ? g->gi[g->ngi - 1].id + 1 + gen_below(rng, 3) : 1 + gen_below(rng, 2);
+		gi->id = id;
 		gi->profile_id = gp->id;
 		gi->start = start;
 		gi->size = gp->size;

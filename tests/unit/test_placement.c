@@ -74,9 +74,11 @@ struct step {
 	unsigned profile, start, gi_id;
 };
 
-static void expect_sequence(const char *key, const struct step *steps, unsigned n)
+static void expect_sequence_n(const char *key, unsigned numbering, const struct step *steps,
+			      unsigned n)
 {
 	struct vmig_gpu_state g = gpu_of(key);
+	g.gi_numbering = numbering;
 	for (unsigned i = 0; i < n; i++) {
 		struct vmig_gi_state *gi = create_auto(&g, steps[i].profile);
 		if (!gi)
@@ -89,11 +91,12 @@ static void expect_sequence(const char *key, const struct step *steps, unsigned 
 	}
 }
 
-#define SEQ(key, ...)                                                                              \
+#define SEQ_N(key, numbering, ...)                                                                 \
 	do {                                                                                       \
 		static const struct step s_[] = {__VA_ARGS__};                                     \
-		expect_sequence(key, s_, sizeof(s_) / sizeof(s_[0]));                              \
+		expect_sequence_n(key, numbering, s_, sizeof(s_) / sizeof(s_[0]));                 \
 	} while (0)
+#define SEQ(key, ...) SEQ_N(key, VMIG_GI_NUMBERING_HEAP, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* GI IDs (docs/placement.md, section 2)                                     */
@@ -102,51 +105,133 @@ static void expect_sequence(const char *key, const struct step *steps, unsigned 
 TEST(gi_ids_heap_8_units)
 {
 	const struct vmig_model *m = vmig_model_find("a100-40gb");
-	CHECK_EQ_U(vmig_gi_id_for(m, 0, 8), 0);
-	CHECK_EQ_U(vmig_gi_id_for(m, 0, 4), 1);
-	CHECK_EQ_U(vmig_gi_id_for(m, 4, 4), 2);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 0, 8), 0);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 0, 4), 1);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 4, 4), 2);
 	for (unsigned s = 0; s < 8; s += 2)
-		CHECK_EQ_U(vmig_gi_id_for(m, s, 2), 3 + s / 2);
+		CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, s, 2), 3 + s / 2);
 	for (unsigned s = 0; s < 8; s++)
-		CHECK_EQ_U(vmig_gi_id_for(m, s, 1), 7 + s);
+		CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, s, 1), 7 + s);
 	/* H100, the third-party walkthrough: 0:1 -> 7 ... 6:1 -> 13. */
 	const struct vmig_model *h = vmig_model_find("h100-80gb");
 	for (unsigned s = 0; s < 7; s++)
-		CHECK_EQ_U(vmig_gi_id_for(h, s, 1), 7 + s);
+		CHECK_EQ_U(vmig_gi_id_for(h, VMIG_GI_NUMBERING_HEAP, s, 1), 7 + s);
 	/* A100, the User Guide's examples 1/2/3. */
-	CHECK_EQ_U(vmig_gi_id_for(m, 6, 1), 13);
-	CHECK_EQ_U(vmig_gi_id_for(m, 4, 2), 5);
-	CHECK_EQ_U(vmig_gi_id_for(m, 0, 4), 1);
-	CHECK_EQ_U(vmig_gi_id_for(m, 0, 1), 7);
-	CHECK_EQ_U(vmig_gi_id_for(m, 1, 1), 8);
-	CHECK_EQ_U(vmig_gi_id_for(m, 2, 2), 4);
-	CHECK_EQ_U(vmig_gi_id_for(m, 4, 4), 2);
-	CHECK_EQ_U(vmig_gi_id_for(m, 3, 1), 10);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 6, 1), 13);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 4, 2), 5);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 0, 4), 1);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 0, 1), 7);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 1, 1), 8);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 2, 2), 4);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 4, 4), 2);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 3, 1), 10);
 	/* DCGM #138 GPU 0 (A100-80GB or H100) and go-nvml #146 (H100). */
 	const struct vmig_model *m80 = vmig_model_find("a100-80gb");
-	CHECK_EQ_U(vmig_gi_id_for(m80, 2, 1), 9);
-	CHECK_EQ_U(vmig_gi_id_for(m80, 3, 1), 10);
-	CHECK_EQ_U(vmig_gi_id_for(m80, 0, 2), 3);
-	CHECK_EQ_U(vmig_gi_id_for(m80, 4, 4), 2);
-	CHECK_EQ_U(vmig_gi_id_for(h, 0, 2), 3);
-	CHECK_EQ_U(vmig_gi_id_for(h, 2, 2), 4);
-	CHECK_EQ_U(vmig_gi_id_for(h, 4, 4), 2);
+	CHECK_EQ_U(vmig_gi_id_for(m80, VMIG_GI_NUMBERING_HEAP, 2, 1), 9);
+	CHECK_EQ_U(vmig_gi_id_for(m80, VMIG_GI_NUMBERING_HEAP, 3, 1), 10);
+	CHECK_EQ_U(vmig_gi_id_for(m80, VMIG_GI_NUMBERING_HEAP, 0, 2), 3);
+	CHECK_EQ_U(vmig_gi_id_for(m80, VMIG_GI_NUMBERING_HEAP, 4, 4), 2);
+	CHECK_EQ_U(vmig_gi_id_for(h, VMIG_GI_NUMBERING_HEAP, 0, 2), 3);
+	CHECK_EQ_U(vmig_gi_id_for(h, VMIG_GI_NUMBERING_HEAP, 2, 2), 4);
+	CHECK_EQ_U(vmig_gi_id_for(h, VMIG_GI_NUMBERING_HEAP, 4, 4), 2);
 }
 
 TEST(gi_ids_heap_a30_and_rtx)
 {
 	const struct vmig_model *a30 = vmig_model_find("a30");
-	CHECK_EQ_U(vmig_gi_id_for(a30, 0, 4), 0);
-	CHECK_EQ_U(vmig_gi_id_for(a30, 0, 2), 1);
-	CHECK_EQ_U(vmig_gi_id_for(a30, 2, 2), 2);
+	CHECK_EQ_U(vmig_gi_id_for(a30, VMIG_GI_NUMBERING_HEAP, 0, 4), 0);
+	CHECK_EQ_U(vmig_gi_id_for(a30, VMIG_GI_NUMBERING_HEAP, 0, 2), 1);
+	CHECK_EQ_U(vmig_gi_id_for(a30, VMIG_GI_NUMBERING_HEAP, 2, 2), 2);
 	for (unsigned s = 0; s < 4; s++) /* the A30 walkthrough */
-		CHECK_EQ_U(vmig_gi_id_for(a30, s, 1), 3 + s);
+		CHECK_EQ_U(vmig_gi_id_for(a30, VMIG_GI_NUMBERING_HEAP, s, 1), 3 + s);
 	const struct vmig_model *rtx = vmig_model_find("rtx-pro-6000");
-	CHECK_EQ_U(vmig_gi_id_for(rtx, 0, 12), 0);
-	CHECK_EQ_U(vmig_gi_id_for(rtx, 0, 6), 1); /* the RTX PRO 6000 walkthrough */
-	CHECK_EQ_U(vmig_gi_id_for(rtx, 6, 6), 2);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, 0, 12), 0);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, 0, 6), 1); /* the RTX PRO 6000 walkthrough */
+	CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, 6, 6), 2);
 	for (unsigned s = 0; s < 12; s += 3) /* the same: 0:3 -> 3 ... 9:3 -> 6 */
-		CHECK_EQ_U(vmig_gi_id_for(rtx, s, 3), 3 + s / 3);
+		CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, s, 3), 3 + s / 3);
+}
+
+#define SW VMIG_GI_NUMBERING_SWAPPED
+
+/* Swapped numbering: the table of docs/placement.md, section 2. */
+TEST(gi_ids_swapped_8_units)
+{
+	const struct vmig_model *m = vmig_model_find("a100-40gb");
+	static const unsigned start[] = {0, 4, 0, 2, 4, 6, 0, 1, 2, 3, 4, 5, 6, 7};
+	static const unsigned size[] = {4, 4, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1};
+	static const unsigned heap[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+	static const unsigned swapped[] = {2, 1, 5, 6, 3, 4, 11, 12, 13, 14, 7, 8, 9, 10};
+	for (unsigned k = 0; k < sizeof(start) / sizeof(start[0]); k++) {
+		CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, start[k], size[k]), heap[k]);
+		CHECK_EQ_U(vmig_gi_id_for(m, SW, start[k], size[k]), swapped[k]);
+	}
+	/* The whole GPU is 0 under both. */
+	CHECK_EQ_U(vmig_gi_id_for(m, SW, 0, 8), 0);
+	/* Under both numberings, distinct blocks of any MIG model get distinct IDs. */
+	for (size_t mi = 0; mi < vmig_model_count(); mi++) {
+		const struct vmig_model *mm = vmig_model_at(mi);
+		for (unsigned n = 0; n < 2 && (mm->flags & VMIG_MF_MIG); n++) {
+			unsigned owner[64];
+			memset(owner, 0xff, sizeof(owner));
+			for (unsigned p = 0; p < mm->ngi; p++)
+				for (unsigned k = 0; k < mm->gi[p].nstarts; k++) {
+					unsigned st = mm->gi[p].starts[k], sz = mm->gi[p].size;
+					unsigned id = vmig_gi_id_for(mm, n, st, sz);
+					unsigned key = st << 8 | sz;
+					CHECK(id < 64);
+					if (id < 64 && owner[id] != 0xffffffffu && owner[id] != key)
+						HARNESS_FAIL("%s numbering %u: ID %u for %u:%u and %u:%u",
+							     mm->key, n, id, owner[id] >> 8,
+							     owner[id] & 0xff, st, sz);
+					if (id < 64)
+						owner[id] = key;
+				}
+		}
+	}
+}
+
+/*
+ * The A30 (4 units) and the RTX PRO 6000 (12 units, leaf 3) under the
+ * swapped numbering: the same formula on their trees (no capture shows it
+ * on these parts; docs/placement.md, section 2).
+ */
+TEST(gi_ids_swapped_a30_and_rtx)
+{
+	const struct vmig_model *a30 = vmig_model_find("a30"), *rtx = vmig_model_find("rtx-pro-6000");
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 0, 4), 0);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 0, 2), 2);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 2, 2), 1);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 0, 1), 5);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 1, 1), 6);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 2, 1), 3);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 3, 1), 4);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 0, 12), 0);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 0, 6), 2);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 6, 6), 1);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 0, 3), 5);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 3, 3), 6);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 6, 3), 3);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 9, 3), 4);
+}
+
+/*
+ * Captured sequences under the swapped numbering (docs/placement.md,
+ * section 2): the placements are the heap GPUs', only the IDs differ.
+ */
+TEST(gi_ids_swapped_captures)
+{
+	/* 7x 1g on an empty GPU: 9, 7, 8, 11, 12, 13, 14 (dask-cuda #583, an H100 PCIe). */
+	SEQ_N("a100-40gb", SW, {19, 6, 9}, {19, 4, 7}, {19, 5, 8}, {19, 0, 11}, {19, 1, 12},
+	      {19, 2, 13}, {19, 3, 14});
+	SEQ_N("h100-80gb", SW, {19, 6, 9}, {19, 4, 7}, {19, 5, 8}, {19, 0, 11}, {19, 1, 12},
+	      {19, 2, 13}, {19, 3, 14});
+	/* An A100-SXM4-40GB with driver 580: 4g, 2g, 1g -> 0:4 ID 2, 4:2 ID 3, 6:1 ID 9. */
+	SEQ_N("a100-40gb", SW, {5, 0, 2}, {14, 4, 3}, {19, 6, 9});
+	/* An A100-PCIE-40GB with driver 510: 3g, 1g, 2g, 1g -> 4:4 ID 1, 0:1 ID 11, 2:2 ID 6, 1:1 ID 12. */
+	SEQ_N("a100-40gb", SW, {9, 4, 1}, {19, 0, 11}, {14, 2, 6}, {19, 1, 12});
+	/* Two 3g (A100-SXM4-80GB, driver 515 and 550): 4:4 ID 1, 0:4 ID 2. */
+	SEQ_N("a100-80gb", SW, {9, 4, 1}, {9, 0, 2});
 }
 
 /* ------------------------------------------------------------------------ */
@@ -816,7 +901,7 @@ static void check_invariants(const struct vmig_gpu_state *g, const char *ctx)
 				     gi->start, gi->size);
 			continue;
 		}
-		if (gi->id != vmig_gi_id_for(m, gi->start, gi->size))
+		if (gi->id != vmig_gi_id_for(m, g->gi_numbering, gi->start, gi->size))
 			HARNESS_FAIL("%s: GI %u is not the heap ID of %u:%u", ctx, gi->id,
 				     gi->start, gi->size);
 		occ |= span(gi->start, gi->size);
@@ -901,6 +986,7 @@ TEST(random_sequences_all_models)
 		models++;
 		for (unsigned s = 0; s < sequences && !harness_child_failed; s++) {
 			struct vmig_gpu_state g = gpu_of(m->key);
+			g.gi_numbering = rnd(2); /* heap or swapped */
 			unsigned steps = 1 + rnd(40);
 			for (unsigned k = 0; k < steps && !harness_child_failed; k++) {
 				random_step(&g);
@@ -918,6 +1004,9 @@ int main(void)
 {
 	RUN(gi_ids_heap_8_units);
 	RUN(gi_ids_heap_a30_and_rtx);
+	RUN(gi_ids_swapped_8_units);
+	RUN(gi_ids_swapped_a30_and_rtx);
+	RUN(gi_ids_swapped_captures);
 	RUN(auto_h100_seven_1g);
 	RUN(auto_a100_user_guide_examples);
 	RUN(auto_rtx_pro_6000);
