@@ -62,7 +62,7 @@ static void list_state(const struct vmig_state *st)
 	for (unsigned x = 0; x < st->ngpu; x++) {
 		const struct vmig_gpu_state *g = &st->gpu[x];
 		const char *tag = (g->flags & VMIG_GPU_SIMULATED) ? "  [simulated]"
-				  : (g->flags & VMIG_GPU_SOFT)    ? "  [soft]"
+				  : (g->flags & VMIG_GPU_SOFT)	  ? "  [soft]"
 								  : "";
 		const char *numbering = vmig_gi_numbering_name(g->gi_numbering);
 		/* The GI numbering column is padded only when a tag follows it. */

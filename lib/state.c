@@ -501,11 +501,13 @@ static int take_gi_numbering(struct parser *p, const struct span *tok, unsigned 
 			return corrupt(p, "gpu: duplicate key 'gi_numbering'");
 		seen = true;
 		if (v.n == 0 || v.n >= sizeof(name))
-			return corrupt(p, "gpu: bad GI numbering '%.*s' (heap or swapped)", SHOW(v));
+			return corrupt(p, "gpu: bad GI numbering '%.*s' (heap or swapped)",
+				       SHOW(v));
 		memcpy(name, v.p, v.n);
 		name[v.n] = '\0';
 		if (vmig_gi_numbering_parse(name, ret) < 0)
-			return corrupt(p, "gpu: bad GI numbering '%.*s' (heap or swapped)", SHOW(v));
+			return corrupt(p, "gpu: bad GI numbering '%.*s' (heap or swapped)",
+				       SHOW(v));
 	}
 	return 0;
 }
@@ -826,11 +828,12 @@ static int validate_gis(const struct vmig_gpu_state *g, unsigned gpu, struct vmi
 		const struct vmig_gi_state *gi = &g->gi[j];
 		unsigned want = vmig_gi_id_for(m, g->gi_numbering, gi->start, gi->size);
 		if (gi->id != want)
-			return vmig_err_set(err, VMIG_E_CORRUPT,
-					    "GPU %u: GPU instance %u (profile %u, placement %u:%u): "
-					    "the ID of that placement is %u under %s GI numbering",
-					    gpu, gi->id, gi->profile_id, gi->start, gi->size, want,
-					    vmig_gi_numbering_name(g->gi_numbering));
+			return vmig_err_set(
+			    err, VMIG_E_CORRUPT,
+			    "GPU %u: GPU instance %u (profile %u, placement %u:%u): "
+			    "the ID of that placement is %u under %s GI numbering",
+			    gpu, gi->id, gi->profile_id, gi->start, gi->size, want,
+			    vmig_gi_numbering_name(g->gi_numbering));
 	}
 	return 0;
 }

@@ -3,8 +3,12 @@
  * that every model must satisfy (placements, instance counts, names against
  * memory, the CI profile rules of docs/geometry.md, unique ids, lookups);
  * the second half spot-checks numbers against the tables of
- * docs/geometry.md.
+ * docs/geometry.md, and the last tests compare those tables (and the model
+ * table of docs/catalogue.md) with the catalogue row by row.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include "harness.h"
@@ -586,6 +590,153 @@ TEST(rev2_1g_has_the_2g_memory)
 	}
 }
 
+/* ---- the tables of docs/geometry.md and docs/catalogue.md --------------- */
+
+/*
+ * The docs' profile and model tables are checked row by row against the
+ * catalogue, so that a number changed in one place and not the other fails
+ * here.  The documents are found beside this source file (the build runs in
+ * the repository root, so __FILE__ is tests/unit/test_catalogue.c).
+ */
+static char *read_doc(const char *name)
+{
+	char path[512];
+	const char *here = __FILE__, *cut = strstr(here, "tests/unit/");
+	int len = cut ? (int)(cut - here) : 0;
+	snprintf(path, sizeof(path), "%.*sdocs/%s", len, here, name);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		HARNESS_FAIL("cannot open %s", path);
+		return NULL;
+	}
+	size_t cap = 1 << 20, n = 0;
+	char *buf = malloc(cap);
+	if (buf)
+		n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	if (buf)
+		buf[n] = '\0';
+	return buf;
+}
+
+static const char *index_name(unsigned index)
+{
+	static const char *const names[] = {
+	    [0x0] = "1_SLICE",	     [0x1] = "2_SLICE",	       [0x2] = "3_SLICE",
+	    [0x3] = "4_SLICE",	     [0x4] = "7_SLICE",	       [0x7] = "1_SLICE_REV1",
+	    [0x8] = "2_SLICE_REV1",  [0x9] = "1_SLICE_REV2",   [0xA] = "1_SLICE_GFX",
+	    [0xB] = "2_SLICE_GFX",   [0xC] = "4_SLICE_GFX",    [0xD] = "1_SLICE_NO_ME",
+	    [0xE] = "2_SLICE_NO_ME", [0xF] = "1_SLICE_ALL_ME", [0x10] = "2_SLICE_ALL_ME",
+	};
+	return index < sizeof(names) / sizeof(names[0]) && names[index] ? names[index] : "?";
+}
+
+/* One row of a model's profile table in docs/geometry.md, as the catalogue gives it. */
+static void gi_row(const struct vmig_gi_profile *gp, char *out, size_t size)
+{
+	char starts[96] = "";
+	size_t n = 0;
+	for (unsigned k = 0; k < gp->nstarts && n < sizeof(starts); k++)
+		n += (size_t)snprintf(starts + n, sizeof(starts) - n, "%s%u", k ? "," : "",
+				      gp->starts[k]);
+	snprintf(out, size, "| `%s`%s | %u | `%s` | %u | %llu | %u | %u/%u/%u/%u/%u | {%s}:%u |",
+		 gp->name, (gp->flags & VMIG_PF_DERIVED) ? " (D)" : "", gp->id,
+		 index_name(gp->index), gp->instances, (unsigned long long)gp->mem_mib, gp->sm,
+		 gp->dec, gp->enc, gp->ce, gp->jpeg, gp->ofa, starts, gp->size);
+}
+
+/* The next line of text after *pos (without its newline), or false at the end. */
+static bool next_line(const char **pos, char *line, size_t size)
+{
+	const char *p = *pos;
+	if (!*p)
+		return false;
+	const char *nl = strchr(p, '\n');
+	size_t n = nl ? (size_t)(nl - p) : strlen(p);
+	snprintf(line, size, "%.*s", (int)n, p);
+	*pos = nl ? nl + 1 : p + n;
+	return true;
+}
+
+TEST(geometry_doc_tables_match_the_catalogue)
+{
+	char *doc = read_doc("geometry.md");
+	if (!doc)
+		return;
+	unsigned tables = 0;
+	FOR_MODELS(m)
+	{
+		if (!(m->flags & VMIG_MF_MIG))
+			continue;
+		/* The heading: "#### `key` (N MiB" with ", 12 placement units)" or ")". */
+		char head[128], line[512], want[512];
+		snprintf(head, sizeof(head), "#### `%s` (%llu MiB", m->key,
+			 (unsigned long long)m->mem_mib);
+		const char *at = strstr(doc, head);
+		if (!at) {
+			HARNESS_FAIL("docs/geometry.md: no heading '%s'", head);
+			continue;
+		}
+		tables++;
+		/* Skip to the table's separator row, then one row per profile in -lgip order. */
+		const char *pos = at;
+		while (next_line(&pos, line, sizeof(line)) && strncmp(line, "|---", 4) != 0)
+			;
+		for (unsigned i = 0; i < m->ngi; i++) {
+			gi_row(&m->gi[i], want, sizeof(want));
+			if (!next_line(&pos, line, sizeof(line)) || strcmp(line, want) != 0)
+				HARNESS_FAIL(
+				    "docs/geometry.md, %s row %u:\n    doc: %s\n    code: %s",
+				    m->key, i + 1, line, want);
+		}
+		/* And no row more. */
+		if (next_line(&pos, line, sizeof(line)) && line[0] == '|')
+			HARNESS_FAIL("docs/geometry.md, %s: extra row %s", m->key, line);
+	}
+	CHECK_EQ_U(tables, 10);
+	free(doc);
+}
+
+static const char *arch_name(unsigned arch)
+{
+	switch (arch) {
+	case VMIG_ARCH_AMPERE:
+		return "Ampere";
+	case VMIG_ARCH_ADA:
+		return "Ada";
+	case VMIG_ARCH_HOPPER:
+		return "Hopper";
+	case VMIG_ARCH_BLACKWELL:
+		return "Blackwell";
+	default:
+		return "?";
+	}
+}
+
+/* docs/catalogue.md's model table: key, name, PCI id, memory, SMs, slices, units, arch and CC. */
+TEST(catalogue_doc_model_table_matches)
+{
+	char *doc = read_doc("catalogue.md");
+	if (!doc)
+		return;
+	FOR_MODELS(m)
+	{
+		char want[512];
+		bool mig = m->flags & VMIG_MF_MIG;
+		char slices[16], units[16];
+		snprintf(slices, sizeof(slices), mig ? "%u/%u" : "–", m->compute_slices,
+			 m->mem_slices);
+		snprintf(units, sizeof(units), mig ? "%u" : "–", m->units);
+		snprintf(want, sizeof(want),
+			 "| `%s` | %s | 0x%08X | %llu | %u | %s | %s | %s %u.%u |", m->key, m->name,
+			 m->pci_device_id, (unsigned long long)m->mem_mib, m->sm, slices, units,
+			 arch_name(m->arch), m->cc_major, m->cc_minor);
+		if (!strstr(doc, want))
+			HARNESS_FAIL("docs/catalogue.md has no model row starting '%s'", want);
+	}
+	free(doc);
+}
+
 int main(void)
 {
 	RUN(models_have_keys_names_and_unique_ids);
@@ -605,5 +756,7 @@ int main(void)
 	RUN(spot_blackwell_and_a30);
 	RUN(spot_non_mig);
 	RUN(rev2_1g_has_the_2g_memory);
+	RUN(geometry_doc_tables_match_the_catalogue);
+	RUN(catalogue_doc_model_table_matches);
 	return harness_done();
 }

@@ -146,7 +146,8 @@ TEST(gi_ids_heap_a30_and_rtx)
 		CHECK_EQ_U(vmig_gi_id_for(a30, VMIG_GI_NUMBERING_HEAP, s, 1), 3 + s);
 	const struct vmig_model *rtx = vmig_model_find("rtx-pro-6000");
 	CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, 0, 12), 0);
-	CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, 0, 6), 1); /* the RTX PRO 6000 walkthrough */
+	CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, 0, 6),
+		   1); /* the RTX PRO 6000 walkthrough */
 	CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, 6, 6), 2);
 	for (unsigned s = 0; s < 12; s += 3) /* the same: 0:3 -> 3 ... 9:3 -> 6 */
 		CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, s, 3), 3 + s / 3);
@@ -181,9 +182,10 @@ TEST(gi_ids_swapped_8_units)
 					unsigned key = st << 8 | sz;
 					CHECK(id < 64);
 					if (id < 64 && owner[id] != 0xffffffffu && owner[id] != key)
-						HARNESS_FAIL("%s numbering %u: ID %u for %u:%u and %u:%u",
-							     mm->key, n, id, owner[id] >> 8,
-							     owner[id] & 0xff, st, sz);
+						HARNESS_FAIL(
+						    "%s numbering %u: ID %u for %u:%u and %u:%u",
+						    mm->key, n, id, owner[id] >> 8,
+						    owner[id] & 0xff, st, sz);
 					if (id < 64)
 						owner[id] = key;
 				}
@@ -198,7 +200,8 @@ TEST(gi_ids_swapped_8_units)
  */
 TEST(gi_ids_swapped_a30_and_rtx)
 {
-	const struct vmig_model *a30 = vmig_model_find("a30"), *rtx = vmig_model_find("rtx-pro-6000");
+	const struct vmig_model *a30 = vmig_model_find("a30"),
+				*rtx = vmig_model_find("rtx-pro-6000");
 	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 0, 4), 0);
 	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 0, 2), 2);
 	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 2, 2), 1);
@@ -228,7 +231,8 @@ TEST(gi_ids_swapped_captures)
 	      {19, 2, 13}, {19, 3, 14});
 	/* An A100-SXM4-40GB with driver 580: 4g, 2g, 1g -> 0:4 ID 2, 4:2 ID 3, 6:1 ID 9. */
 	SEQ_N("a100-40gb", SW, {5, 0, 2}, {14, 4, 3}, {19, 6, 9});
-	/* An A100-PCIE-40GB with driver 510: 3g, 1g, 2g, 1g -> 4:4 ID 1, 0:1 ID 11, 2:2 ID 6, 1:1 ID 12. */
+	/* An A100-PCIE-40GB with driver 510: 3g, 1g, 2g, 1g -> 4:4 ID 1, 0:1 ID 11, 2:2 ID 6, 1:1
+	 * ID 12. */
 	SEQ_N("a100-40gb", SW, {9, 4, 1}, {19, 0, 11}, {14, 2, 6}, {19, 1, 12});
 	/* Two 3g (A100-SXM4-80GB, driver 515 and 550): 4:4 ID 1, 0:4 ID 2. */
 	SEQ_N("a100-80gb", SW, {9, 4, 1}, {9, 0, 2});
@@ -663,10 +667,13 @@ static void expect_cis(const char *key, unsigned gi_profile, const unsigned *pro
 	}
 }
 
-#define EXPECT_CIS(key, gi_profile, profiles, starts, sizes)                                      \
-	expect_cis(key, gi_profile, (const unsigned[])profiles, (const unsigned[])starts,         \
+#define EXPECT_CIS(key, gi_profile, profiles, starts, sizes)                                       \
+	expect_cis(key, gi_profile, (const unsigned[])profiles, (const unsigned[])starts,          \
 		   (const unsigned[])sizes, sizeof((unsigned[])profiles) / sizeof(unsigned))
-#define L(...) {__VA_ARGS__}
+#define L(...)                                                                                     \
+	{                                                                                          \
+		__VA_ARGS__                                                                        \
+	}
 
 /* Section 6's table of captures, one line each. */
 TEST(ci_captures)
@@ -694,8 +701,8 @@ TEST(ci_captures)
 	 */
 	EXPECT_CIS("a100-80gb", 9, L(0, 1), L(0, 1), L(1, 2));
 	EXPECT_CIS("a100-80gb", 5, L(0, 1), L(0, 2), L(1, 2));
-	static const char *const later[] = {"h100-80gb", "h100-nvl", "h200", "gh200-144gb", "b200",
-					    "gb200"};
+	static const char *const later[] = {"h100-80gb",   "h100-nvl", "h200",
+					    "gh200-144gb", "b200",     "gb200"};
 	for (size_t k = 0; k < sizeof(later) / sizeof(later[0]); k++) {
 		EXPECT_CIS(later[k], 9, L(0, 1), L(0, 2), L(1, 2));
 		EXPECT_CIS(later[k], 9, L(2), L(0), L(4));
@@ -785,7 +792,8 @@ TEST(ci_free_matches_explicit_creates)
 				unsigned gid = gi->id;
 				for (unsigned step = 0; step < 6; step++) {
 					x = x * 6364136223846793005ull + 1442695040888963407ull;
-					const struct vmig_ci_profile *cp = &gp->ci[(x >> 33) % gp->nci];
+					const struct vmig_ci_profile *cp =
+					    &gp->ci[(x >> 33) % gp->nci];
 					gi = vmig_gpu_find_gi(&g, gid);
 					unsigned free_ = vmig_ci_remaining(gi, gp, cp), ok = 0;
 					unsigned pick = (unsigned)(x >> 40) % cp->nstarts;
@@ -793,14 +801,16 @@ TEST(ci_free_matches_explicit_creates)
 					for (unsigned k = 0; k < cp->nstarts; k++) {
 						struct vmig_gpu_state c = g;
 						unsigned s = cp->starts[k];
-						int rc = vmig_gpu_create_ci(&c, gid, cp, &s, NULL, NULL);
+						int rc =
+						    vmig_gpu_create_ci(&c, gid, cp, &s, NULL, NULL);
 						ok += rc == 0;
 						if (rc == 0 && k == pick)
 							keep = c;
 					}
 					if ((free_ > 0) != (ok > 0))
-						HARNESS_FAIL("%s %s CI %u: Free %u, %u starts accepted",
-							     m->key, gp->name, cp->id, free_, ok);
+						HARNESS_FAIL(
+						    "%s %s CI %u: Free %u, %u starts accepted",
+						    m->key, gp->name, cp->id, free_, ok);
 					g = keep;
 					gi = vmig_gpu_find_gi(&g, gid);
 					uint32_t occ = 0;
@@ -812,8 +822,9 @@ TEST(ci_free_matches_explicit_creates)
 						CHECK(gi->ci[j].start + gi->ci[j].size <=
 						      vmig_ci_units(gp));
 						occ |= sp;
-						used += vmig_ci_profile_by_id(gp, gi->ci[j].profile_id)
-							    ->slices;
+						used +=
+						    vmig_ci_profile_by_id(gp, gi->ci[j].profile_id)
+							->slices;
 					}
 					CHECK(used <= gp->slices);
 				}
