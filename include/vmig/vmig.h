@@ -289,13 +289,14 @@ struct vmig_gpu_state {
 	char uuid[VMIG_UUID_LEN]; /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
 	char serial[32];
 	unsigned pci_domain, pci_bus, pci_device;
-	unsigned minor;	       /* /dev/nvidia<minor> */
-	unsigned mig_current;  /* 0 disabled, 1 enabled */
-	unsigned mig_pending;  /* mode after the next reset (== current when nothing is pending) */
-	unsigned flags;	       /* VMIG_GPU_* */
-	unsigned gi_numbering; /* enum vmig_gi_numbering: how GI IDs follow placements */
-	unsigned ngi;	       /* GIs, sorted by id */
+	unsigned minor;	      /* /dev/nvidia<minor> */
+	unsigned mig_current; /* 0 disabled, 1 enabled */
+	unsigned mig_pending; /* mode after the next reset (== current when nothing is pending) */
+	unsigned flags;	      /* VMIG_GPU_* */
+	unsigned ngi;	      /* GIs, sorted by id */
 	struct vmig_gi_state gi[VMIG_MAX_GIS];
+	/* enum vmig_gi_numbering: how GI IDs follow placements */
+	unsigned gi_numbering;
 };
 
 struct vmig_state {
@@ -406,8 +407,9 @@ VMIG_API uint64_t vmig_store_generation(const struct vmig_store *s);
  * before, so initialise one with {0} or designated initializers.
  */
 struct vmig_sim_gpu_opts {
-	unsigned flags;	       /* none defined yet: 0 (others are INVALID_ARGUMENT) */
-	unsigned gi_numbering; /* enum vmig_gi_numbering of the new GPUs; 0 = heap */
+	unsigned flags; /* none defined yet: 0 (others are INVALID_ARGUMENT) */
+	/* enum vmig_gi_numbering of the new GPUs; 0 = heap */
+	unsigned gi_numbering;
 };
 
 /*
