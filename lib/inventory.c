@@ -20,10 +20,11 @@ struct change {
 	int (*apply)(struct vmig_state *st, const struct change *c, struct vmig_err *err);
 	const char *const *models; /* add: one key; reset: n keys */
 	size_t n;
-	unsigned count;	       /* add */
-	unsigned gi_numbering; /* add, reset: of the new GPUs */
-	unsigned index;	       /* remove */
-	bool force;	       /* remove */
+	unsigned count; /* add */
+	unsigned index; /* remove */
+	bool force;	/* remove */
+	/* add, reset: the GI numbering of the new GPUs */
+	unsigned gi_numbering;
 };
 
 /* Every key names a catalogue model (checked before the store is locked). */
