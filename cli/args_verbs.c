@@ -150,12 +150,13 @@ int cli_parse_mig(struct cli_parser *p, struct cli_cmd *cmd)
 
 /* ---- vmig sim ---- */
 
-enum sim_opt { SO_HELP, SO_COUNT, SO_FORCE };
+enum sim_opt { SO_HELP, SO_COUNT, SO_FORCE, SO_GI_NUMBERING };
 
 static const struct cli_opt sim_opts[] = {
     {"-h", "--help", CLI_ARG_NONE, SO_HELP},
     {"-n", "--count", CLI_ARG_REQ, SO_COUNT},
     {"-f", "--force", CLI_ARG_NONE, SO_FORCE},
+    {NULL, "--gi-numbering", CLI_ARG_REQ, SO_GI_NUMBERING},
     {NULL, NULL, CLI_ARG_NONE, 0},
 };
 
@@ -216,8 +217,21 @@ static int sim_check(struct cli_parser *p, struct cli_cmd *cmd, unsigned nargs, 
 		return cli_fail(p, "option --count is only used with sim add");
 	if (cmd->force && cmd->action != CLI_SIM_REMOVE)
 		return cli_fail(p, "option --force is only used with sim remove");
+	if (cmd->gi_numbering_seen && cmd->action != CLI_SIM_ADD && cmd->action != CLI_SIM_RESET)
+		return cli_fail(p, "option --gi-numbering is only used with sim add and sim reset");
 	if (!count_seen)
 		cmd->count = 1;
+	return 0;
+}
+
+/* --gi-numbering=heap|swapped: how the new GPUs of sim add / sim reset number their GIs. */
+static int sim_gi_numbering(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+{
+	if (cmd->gi_numbering_seen)
+		return cli_fail(p, "option --gi-numbering given twice");
+	if (vmig_gi_numbering_parse(v, &cmd->gi_numbering) < 0)
+		return cli_fail(p, "invalid GI numbering '%.32s' (heap or swapped)", v);
+	cmd->gi_numbering_seen = true;
 	return 0;
 }
 
@@ -244,6 +258,9 @@ int cli_parse_sim(struct cli_parser *p, struct cli_cmd *cmd)
 				return cli_fail(p, "invalid count '%.32s' (1 to %d)", v,
 						MAX_SIM_COUNT);
 			count_seen = true;
+		} else if (o->id == SO_GI_NUMBERING) {
+			if (sim_gi_numbering(p, cmd, v) < 0)
+				return -1;
 		} else {
 			if (cmd->force)
 				return cli_fail(p, "option --force given twice");

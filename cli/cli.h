@@ -144,6 +144,8 @@ struct cli_cmd {
 	unsigned count;		/* sim add --count */
 	unsigned index;		/* sim remove */
 	bool force;		/* sim remove --force, config apply --force */
+	unsigned gi_numbering;	/* sim add / reset --gi-numbering (enum vmig_gi_numbering) */
+	bool gi_numbering_seen;
 
 	struct cli_config_opts config; /* vmig config */
 

@@ -164,7 +164,9 @@ void cli_help_sim(FILE *f)
 	      "                            models (default: one " VMIG_SIM_DEFAULT_MODEL
 	      "), without instances\n"
 	      "\n"
-	      "Options: -n, --count=N; -f, --force; -h, --help.\n",
+	      "Options: -n, --count=N; -f, --force; -h, --help.\n"
+	      "  --gi-numbering=heap|swapped  (add, reset) how the new GPUs number their GPU\n"
+	      "                            instances: heap (default) or with the halves swapped\n",
 	      f);
 }
 

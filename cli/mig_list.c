@@ -244,7 +244,7 @@ static int list_lcip(const struct cli_cmd *cmd, const struct cli_view *v, const 
 				}
 				printf("GPU %2u GPU instance ID %2u Profile ID %2u ", x,
 				       gis[x][k]->id, cp->id);
-				placements(cp->starts, cp->nstarts, cp->slices);
+				placements(cp->starts, cp->nstarts, vmig_ci_placement_size(cp));
 			}
 		}
 	return 0;

@@ -57,16 +57,19 @@ static void list_state(const struct vmig_state *st)
 		wname = n > wname ? n : wname;
 		wmode = m > wmode ? m : wmode;
 	}
-	printf("GPU  %-12s %-*s  %-40s  %-*s  GIs  CIs\n", "MODEL", wname, "NAME", "UUID", wmode,
-	       "MIG");
+	printf("GPU  %-12s %-*s  %-40s  %-*s  GIs  CIs  %s\n", "MODEL", wname, "NAME", "UUID",
+	       wmode, "MIG", "NUMBERING");
 	for (unsigned x = 0; x < st->ngpu; x++) {
 		const struct vmig_gpu_state *g = &st->gpu[x];
-		printf("%3u  %-12s %-*s  %-40s  %-*s  %3u  %3u%s\n", x,
+		const char *tag = (g->flags & VMIG_GPU_SIMULATED) ? "  [simulated]"
+				  : (g->flags & VMIG_GPU_SOFT)	  ? "  [soft]"
+								  : "";
+		const char *numbering = vmig_gi_numbering_name(g->gi_numbering);
+		/* The GI numbering column is padded only when a tag follows it. */
+		printf("%3u  %-12s %-*s  %-40s  %-*s  %3u  %3u  %-*s%s\n", x,
 		       g->model ? g->model->key : "?", wname, g->model ? g->model->name : "?",
 		       g->uuid, wmode, mig_mode(g, mode, sizeof(mode)), g->ngi, ci_count(g),
-		       (g->flags & VMIG_GPU_SIMULATED) ? "  [simulated]"
-		       : (g->flags & VMIG_GPU_SOFT)    ? "  [soft]"
-						       : "");
+		       *tag ? 9 : 0, numbering ? numbering : "?", tag);
 	}
 }
 
@@ -79,17 +82,18 @@ static int change(const struct cli_cmd *cmd)
 	struct vmig_err err = {0};
 	struct vmig_state *st = calloc(1, sizeof(*st));
 	const char *keys[CLI_MAX_ITEMS];
+	const struct vmig_sim_gpu_opts opts = {.gi_numbering = cmd->gi_numbering};
 	int r;
 	if (!st)
 		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
 	for (unsigned k = 0; k < cmd->models.n; k++)
 		keys[k] = cmd->models.item[k];
 	if (cmd->action == CLI_SIM_ADD)
-		r = vmig_sim_add(NULL, keys[0], cmd->count, NULL, st, &err);
+		r = vmig_sim_add(NULL, keys[0], cmd->count, &opts, st, &err);
 	else if (cmd->action == CLI_SIM_REMOVE)
 		r = vmig_sim_remove(NULL, cmd->index, cmd->force, st, &err);
 	else
-		r = vmig_sim_reset(NULL, keys, cmd->models.n, NULL, st, &err);
+		r = vmig_sim_reset(NULL, keys, cmd->models.n, &opts, st, &err);
 	int status = r < 0 ? cli_report(&err) : 0;
 	if (r >= 0)
 		list_state(st);

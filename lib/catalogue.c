@@ -60,6 +60,12 @@ enum {
 		.id = (id_), .slices = (c_), .instances = (inst_), .sm = (sm_),    \
 		.flags = (flags_), STARTS(__VA_ARGS__)                             \
 	}
+/* A CI profile row whose placement is w units wide over c slices. */
+#define CI_W(id_, c_, w_, inst_, sm_, flags_, ...)                                 \
+	{                                                                          \
+		.id = (id_), .slices = (c_), .instances = (inst_), .sm = (sm_),    \
+		.flags = (flags_), STARTS(__VA_ARGS__), .size = (w_)               \
+	}
 
 /*
  * SMs of a C-slice CI in a G-slice GI with gsm SMs where no -lcip output was
@@ -78,9 +84,20 @@ enum {
  */
 #define CIS_G1(gsm, f) CI(0, 1, 1, (gsm), 0, 0)
 #define CIS_G2(gsm, f) CI(0, 1, 2, CI_SM(gsm, 1, 2), (f), 0, 1), CI(1, 2, 1, (gsm), 0, 0)
+/*
+ * The 3g GI's CIs (docs/placement.md, section 6).  Ampere: the CI space is
+ * the 3 compute slices and a CI may start at any slice where it fits, so a
+ * 2c starts at 0 or 1 and the whole CI is 0:3.  Hopper and later (R570+):
+ * the CI space is 4 units wide, like the GI's 4 memory slices; 1c at 0, 1,
+ * 2, a 2c at an even start, the whole CI 0:4, and the 3 slices are a budget
+ * the placement engine checks apart from overlaps.
+ */
 #define CIS_G3(gsm, f)                                                             \
-	CI(0, 1, 3, CI_SM(gsm, 1, 3), (f), 0, 1, 2), CI(1, 2, 1, CI_SM(gsm, 2, 3), (f), 0), \
+	CI(0, 1, 3, CI_SM(gsm, 1, 3), (f), 0, 1, 2), CI(1, 2, 1, CI_SM(gsm, 2, 3), (f), 0, 1), \
 		CI(2, 3, 1, (gsm), 0, 0)
+#define CIS_G3_WIDE(gsm, f)                                                        \
+	CI(0, 1, 3, CI_SM(gsm, 1, 3), (f), 0, 1, 2), CI(1, 2, 1, CI_SM(gsm, 2, 3), (f), 0, 2), \
+		CI_W(2, 3, 4, 1, (gsm), 0, 0)
 #define CIS_G4(gsm, f)                                                             \
 	CI(0, 1, 4, CI_SM(gsm, 1, 4), (f), 0, 1, 2, 3),                            \
 		CI(1, 2, 2, CI_SM(gsm, 2, 4), (f), 0, 2), CI(3, 4, 1, (gsm), 0, 0)
@@ -144,7 +161,7 @@ enum {
 		   CIS(CIS_G1(s1r2, 0))),                                              \
 		GI(14, GIX_2, n2, 2, 2, 3, m2, s2, 2, 0, ce2, 2, 0, 0, S_2GOF8, CIS(cis2)), \
 		GI(9, GIX_3, n3, 3, 4, 2, m4, s3, 3, 0, ce3, 3, 0, f3, S_4OF8,          \
-		   CIS(CIS_G3(s3, fci))),                                              \
+		   CIS(CIS_G3_WIDE(s3, fci))),                                         \
 		GI(5, GIX_4, n4, 4, 4, 1, m4, s4, 4, 0, ce4, 4, 0, f4, S_FIRST,         \
 		   CIS(CIS_G4(s4, fci))),                                              \
 		GI(0, GIX_7, n7, 7, 8, 1, m7, s7, 7, 0, ce7, 7, 1, f7, STARTS(0),       \
@@ -152,9 +169,10 @@ enum {
 
 /*
  * The two Ampere 8-slice parts (A100 40GB and 80GB) share SMs and engines;
- * only names and memory differ.  fci marks CI SMs that were not captured.
+ * only names and memory differ.  fci marks the CI SMs of the 2g and 7g GIs
+ * that were not captured, fci34 those of the 3g and 4g GIs.
  */
-#define GIS_A100(n1, n1me, n1r2, n2, n3, n4, n7, m1, m2, m4, m7, fci)               \
+#define GIS_A100(n1, n1me, n1r2, n2, n3, n4, n7, m1, m2, m4, m7, fci, fci34)        \
 	GI(19, GIX_1, n1, 1, 1, 7, m1, 14, 0, 0, 1, 0, 0, 0, S_1OF8, CIS(CIS_G1(14, 0))), \
 		GI(20, GIX_1_REV1, n1me, 1, 1, 1, m1, 14, 1, 0, 1, 1, 1, ME, S_1OF8,  \
 		   CIS(CIS_G1(14, 0))),                                                \
@@ -163,9 +181,9 @@ enum {
 		GI(14, GIX_2, n2, 2, 2, 3, m2, 28, 1, 0, 2, 0, 0, 0, S_2GOF8,          \
 		   CIS(CIS_G2(28, fci))),                                              \
 		GI(9, GIX_3, n3, 3, 4, 2, m4, 42, 2, 0, 3, 0, 0, 0, S_4OF8,            \
-		   CIS(CIS_G3(42, fci))),                                              \
+		   CIS(CIS_G3(42, fci34))),                                            \
 		GI(5, GIX_4, n4, 4, 4, 1, m4, 56, 2, 0, 4, 0, 0, 0, S_FIRST,           \
-		   CIS(CIS_G4(56, fci))),                                              \
+		   CIS(CIS_G4(56, fci34))),                                            \
 		GI(0, GIX_7, n7, 7, 8, 1, m7, 98, 5, 0, 7, 1, 1, 0, STARTS(0),         \
 		   CIS(CIS_G7(98, fci)))
 
@@ -182,7 +200,7 @@ static const struct vmig_model catalogue[] = {
 		.arch = VMIG_ARCH_AMPERE, .cc_major = 8, .cc_minor = 0,
 		.flags = MIG_AMPERE,
 		GIS(GIS_A100("1g.5gb", "1g.5gb+me", "1g.10gb", "2g.10gb", "3g.20gb",
-			     "4g.20gb", "7g.40gb", 4864, 9984, 20096, 40320, 0)),
+			     "4g.20gb", "7g.40gb", 4864, 9984, 20096, 40320, 0, 0)),
 	},
 	{
 		.key = "a100-80gb",
@@ -194,10 +212,9 @@ static const struct vmig_model catalogue[] = {
 		.arch = VMIG_ARCH_AMPERE, .cc_major = 8, .cc_minor = 0,
 		.flags = MIG_AMPERE,
 		GIS(GIS_A100("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb",
-			     "4g.40gb", "7g.80gb", 9728, 19968, 40192, 80896, DER)),
+			     "4g.40gb", "7g.80gb", 9728, 19968, 40192, 80896, DER, 0)),
 	},
 	{
-		/* Total memory derived (docs/catalogue.md): 4 x 6 GiB. */
 		.key = "a30",
 		.name = "NVIDIA A30",
 		.pci_device_id = 0x20B710DE,
@@ -205,13 +222,13 @@ static const struct vmig_model catalogue[] = {
 		.sm = 56,
 		.compute_slices = 4, .mem_slices = 4, .units = 4,
 		.arch = VMIG_ARCH_AMPERE, .cc_major = 8, .cc_minor = 0,
-		.flags = MIG_AMPERE | VMIG_MF_DERIVED,
+		.flags = MIG_AMPERE,
 		GIS(GI(14, GIX_1, "1g.6gb", 1, 1, 4, 5952, 14, 1, 0, 1, 0, 0, 0,
 		       STARTS(0, 1, 2, 3), CIS(CIS_G1(14, 0))),
 		    GI(21, GIX_1_REV1, "1g.6gb+me", 1, 1, 1, 5952, 14, 1, 0, 1, 1, 1, ME,
 		       STARTS(0, 1, 2, 3), CIS(CIS_G1(14, 0))),
 		    GI(5, GIX_2, "2g.12gb", 2, 2, 2, 11968, 28, 2, 0, 2, 0, 0, 0,
-		       STARTS(0, 2), CIS(CIS_G2(28, DER))),
+		       STARTS(0, 2), CIS(CIS_G2(28, 0))),
 		    GI(6, GIX_2_REV1, "2g.12gb+me", 2, 2, 1, 11968, 28, 2, 0, 2, 1, 1, ME,
 		       STARTS(0, 2), CIS(CIS_G2(28, DER))),
 		    GI(0, GIX_4, "4g.24gb", 4, 4, 1, 24000, 56, 4, 0, 4, 1, 1, 0,
@@ -232,7 +249,7 @@ static const struct vmig_model catalogue[] = {
 			       CIS_G2_HOPPER(32, 26, 0, 0))),
 	},
 	{
-		/* 3g/4g/7g memory and SMs derived from H100 80GB (docs/catalogue.md). */
+		/* Every GI number observed; only the C < G CI SMs are derived. */
 		.key = "h100-nvl",
 		.name = "NVIDIA H100 NVL",
 		.pci_device_id = 0x232110DE,
@@ -240,10 +257,10 @@ static const struct vmig_model catalogue[] = {
 		.sm = 132,
 		.compute_slices = 7, .mem_slices = 8, .units = 8,
 		.arch = VMIG_ARCH_HOPPER, .cc_major = 9, .cc_minor = 0,
-		.flags = VMIG_MF_MIG | VMIG_MF_DERIVED,
+		.flags = VMIG_MF_MIG,
 		GIS(GIS_8SLICE("1g.12gb", "1g.12gb+me", "1g.24gb", "2g.24gb", "3g.47gb",
-			       "4g.47gb", "7g.94gb", 11008, 22144, 47488, 95232,
-			       16, 26, 32, 60, 64, 132, 1, 2, 3, 4, 8, DER, DER, DER, DER,
+			       "4g.47gb", "7g.94gb", 11008, 22144, 47488, 95360,
+			       16, 26, 32, 60, 64, 132, 1, 2, 3, 4, 8, 0, 0, 0, DER,
 			       CIS_G2_HOPPER(32, 26, DER, DER))),
 	},
 	{
@@ -256,27 +273,27 @@ static const struct vmig_model catalogue[] = {
 		.arch = VMIG_ARCH_HOPPER, .cc_major = 9, .cc_minor = 0,
 		.flags = VMIG_MF_MIG,
 		GIS(GIS_8SLICE("1g.18gb", "1g.18gb+me", "1g.35gb", "2g.35gb", "3g.71gb",
-			       "4g.71gb", "7g.141gb", 16384, 33024, 71168, 143104,
+			       "4g.71gb", "7g.141gb", 16384, 33280, 71168, 143104,
 			       16, 26, 32, 60, 64, 132, 1, 2, 3, 4, 8, 0, 0, 0, DER,
 			       CIS_G2_HOPPER(32, 26, DER, DER))),
 	},
 	{
-		/* Total memory, 3g/4g/7g memory and SMs derived (docs/catalogue.md). */
+		/* 3g/4g/7g memory and SMs derived (docs/catalogue.md). */
 		.key = "gh200-144gb",
 		.name = "NVIDIA GH200 144G HBM3e",
 		.pci_device_id = 0x234810DE,
-		.mem_mib = 146495,
+		.mem_mib = 146831,
 		.sm = 132,
 		.compute_slices = 7, .mem_slices = 8, .units = 8,
 		.arch = VMIG_ARCH_HOPPER, .cc_major = 9, .cc_minor = 0,
-		.flags = VMIG_MF_MIG | VMIG_MF_DERIVED,
+		.flags = VMIG_MF_MIG,
 		GIS(GIS_8SLICE("1g.18gb", "1g.18gb+me", "1g.36gb", "2g.36gb", "3g.72gb",
-			       "4g.72gb", "7g.144gb", 17920, 36096, 72576, 145664,
+			       "4g.72gb", "7g.144gb", 17920, 36096, 72704, 146048,
 			       16, 26, 32, 60, 64, 132, 1, 2, 3, 4, 8, DER, DER, DER, DER,
 			       CIS_G2_HOPPER(32, 26, DER, DER))),
 	},
 	{
-		/* Total memory, 3g/4g/7g numbers derived (docs/catalogue.md). */
+		/* 3g/4g/7g numbers derived (docs/catalogue.md). */
 		.key = "b200",
 		.name = "NVIDIA B200",
 		.pci_device_id = 0x290110DE,
@@ -284,14 +301,14 @@ static const struct vmig_model catalogue[] = {
 		.sm = 148,
 		.compute_slices = 7, .mem_slices = 8, .units = 8,
 		.arch = VMIG_ARCH_BLACKWELL, .cc_major = 10, .cc_minor = 0,
-		.flags = VMIG_MF_MIG | VMIG_MF_DERIVED,
+		.flags = VMIG_MF_MIG,
 		GIS(GIS_8SLICE("1g.23gb", "1g.23gb+me", "1g.45gb", "2g.45gb", "3g.90gb",
-			       "4g.90gb", "7g.180gb", 22528, 45312, 90880, 182400,
+			       "4g.90gb", "7g.180gb", 20992, 45312, 90880, 182400,
 			       18, 30, 36, 66, 72, 148, 2, 4, 6, 8, 16, DER, DER, DER, DER,
 			       CIS_G2(36, DER))),
 	},
 	{
-		/* Total memory and SMs, 3g/4g/7g numbers derived (docs/catalogue.md). */
+		/* 3g/4g/7g numbers derived (docs/catalogue.md). */
 		.key = "gb200",
 		.name = "NVIDIA GB200",
 		.pci_device_id = 0x294110DE,
@@ -299,7 +316,7 @@ static const struct vmig_model catalogue[] = {
 		.sm = 152,
 		.compute_slices = 7, .mem_slices = 8, .units = 8,
 		.arch = VMIG_ARCH_BLACKWELL, .cc_major = 10, .cc_minor = 0,
-		.flags = VMIG_MF_MIG | VMIG_MF_DERIVED,
+		.flags = VMIG_MF_MIG,
 		GIS(GIS_8SLICE("1g.23gb", "1g.23gb+me", "1g.47gb", "2g.47gb", "3g.93gb",
 			       "4g.93gb", "7g.186gb", 22528, 46592, 93952, 188416,
 			       18, 32, 38, 70, 76, 152, 2, 4, 6, 8, 16, DER, DER, DER, DER,
@@ -434,6 +451,26 @@ const struct vmig_ci_profile *vmig_ci_profile_by_id(const struct vmig_gi_profile
 		if (gp->ci[i].id == id)
 			return &gp->ci[i];
 	return NULL;
+}
+
+unsigned vmig_ci_placement_size(const struct vmig_ci_profile *cp)
+{
+	return !cp ? 0 : cp->size ? cp->size : cp->slices;
+}
+
+unsigned vmig_ci_units(const struct vmig_gi_profile *gp)
+{
+	if (!gp)
+		return 0;
+	unsigned units = gp->slices;
+	for (unsigned i = 0; i < gp->nci; i++) {
+		const struct vmig_ci_profile *cp = &gp->ci[i];
+		unsigned w = vmig_ci_placement_size(cp);
+		for (unsigned k = 0; k < cp->nstarts && k < VMIG_MAX_STARTS; k++)
+			if (cp->starts[k] + w > units)
+				units = cp->starts[k] + w;
+	}
+	return units;
 }
 
 const struct vmig_ci_profile *vmig_ci_profile_default(const struct vmig_gi_profile *gp)

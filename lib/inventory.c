@@ -23,6 +23,8 @@ struct change {
 	unsigned count; /* add */
 	unsigned index; /* remove */
 	bool force;	/* remove */
+	/* add, reset: the GI numbering of the new GPUs */
+	unsigned gi_numbering;
 };
 
 /* Every key names a catalogue model (checked before the store is locked). */
@@ -37,24 +39,28 @@ static int check_models(const char *const *keys, size_t n, struct vmig_err *err)
 	return 0;
 }
 
-/* No option is defined yet: only the defaults (NULL or zeroes) are accepted. */
+/* No flag is defined yet; the GI numbering must be one vmig knows. */
 static int check_opts(const struct vmig_sim_gpu_opts *opts, struct vmig_err *err)
 {
 	if (opts && opts->flags)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "unknown simulated GPU option flags 0x%x", opts->flags);
+	if (opts && !vmig_gi_numbering_name(opts->gi_numbering))
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "unknown GI numbering %u",
+				    opts->gi_numbering);
 	return 0;
 }
 
 /* Append count GPUs of each key, in order. */
-static int add_models(struct vmig_state *st, const char *const *keys, size_t n, unsigned count,
-		      struct vmig_err *err)
+static int add_models(struct vmig_state *st, const struct change *c, const char *const *keys,
+		      size_t n, unsigned count, struct vmig_err *err)
 {
 	for (size_t k = 0; k < n; k++)
-		for (unsigned c = 0; c < count; c++) {
+		for (unsigned i = 0; i < count; i++) {
 			int r = vmig_state_add_gpu(st, vmig_model_find(keys[k]), err);
 			if (r < 0)
 				return r;
+			st->gpu[st->ngpu - 1].gi_numbering = c->gi_numbering;
 		}
 	return 0;
 }
@@ -65,7 +71,7 @@ static int apply_add(struct vmig_state *st, const struct change *c, struct vmig_
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
 				    "cannot add %u GPU%s: %u of at most %u GPUs exist", c->count,
 				    c->count == 1 ? "" : "s", st->ngpu, VMIG_MAX_GPUS);
-	return add_models(st, c->models, 1, c->count, err);
+	return add_models(st, c, c->models, 1, c->count, err);
 }
 
 static int apply_remove(struct vmig_state *st, const struct change *c, struct vmig_err *err)
@@ -100,7 +106,7 @@ static int apply_reset(struct vmig_state *st, const struct change *c, struct vmi
 	if (st->ngpu + c->n > VMIG_MAX_GPUS)
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES, "at most %u GPUs can exist",
 				    VMIG_MAX_GPUS);
-	return add_models(st, c->models, c->n, 1, err);
+	return add_models(st, c, c->models, c->n, 1, err);
 }
 
 static int run_change(struct vmig_state *st, void *arg, struct vmig_err *err)
@@ -124,7 +130,10 @@ static int transact(const char *dir, const struct change *c, struct vmig_state *
 int vmig_sim_add(const char *dir, const char *model, unsigned count,
 		 const struct vmig_sim_gpu_opts *opts, struct vmig_state *ret, struct vmig_err *err)
 {
-	const struct change c = {.apply = apply_add, .models = &model, .count = count};
+	const struct change c = {.apply = apply_add,
+				 .models = &model,
+				 .count = count,
+				 .gi_numbering = opts ? opts->gi_numbering : 0};
 	int r;
 	if (count == 0)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "adding GPUs: a count of 0");
@@ -145,7 +154,10 @@ int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
 		   struct vmig_err *err)
 {
 	static const char *const default_models[] = {VMIG_SIM_DEFAULT_MODEL};
-	struct change c = {.apply = apply_reset, .models = models, .n = n};
+	struct change c = {.apply = apply_reset,
+			   .models = models,
+			   .n = n,
+			   .gi_numbering = opts ? opts->gi_numbering : 0};
 	int r;
 	if (n == 0) {
 		c.models = default_models;

@@ -57,7 +57,31 @@ static bool pow2(unsigned n)
 	return n && !(n & (n - 1));
 }
 
-unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned size)
+const char *vmig_gi_numbering_name(unsigned numbering)
+{
+	switch (numbering) {
+	case VMIG_GI_NUMBERING_HEAP:
+		return "heap";
+	case VMIG_GI_NUMBERING_SWAPPED:
+		return "swapped";
+	default:
+		return NULL;
+	}
+}
+
+int vmig_gi_numbering_parse(const char *name, unsigned *ret_numbering)
+{
+	for (unsigned n = VMIG_GI_NUMBERING_HEAP; name && n <= VMIG_GI_NUMBERING_SWAPPED; n++)
+		if (strcmp(name, vmig_gi_numbering_name(n)) == 0) {
+			if (ret_numbering)
+				*ret_numbering = n;
+			return 0;
+		}
+	return -VMIG_E_INVALID_ARGUMENT;
+}
+
+unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned numbering, unsigned start,
+			unsigned size)
 {
 	unsigned leaf = model_leaf(m);
 	unsigned leaves = m->units / leaf;
@@ -73,7 +97,15 @@ unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned siz
 	while (b < leaves &&
 	       (b * leaf < size || (start / leaf) / b != (start + size - 1) / leaf / b))
 		b *= 2;
-	return (leaves / b - 1) + (start / leaf) / b;
+	unsigned p = start / leaf;
+	/*
+	 * Swapped numbering: a block within one half takes the ID of the block
+	 * at the same place in the other half (leaf position XOR half); the
+	 * whole GPU has no other half and stays 0.
+	 */
+	if (numbering == VMIG_GI_NUMBERING_SWAPPED && b < leaves)
+		p ^= leaves / 2;
+	return (leaves / b - 1) + p / b;
 }
 
 uint32_t vmig_gpu_occupied(const struct vmig_gpu_state *g)
@@ -288,23 +320,28 @@ unsigned vmig_gi_remaining(const struct vmig_gpu_state *g, const struct vmig_gi_
 /* ------------------------------------------------------------------------ */
 
 /*
- * The possible starts of a CI profile inside a GI, in compute slices.  The
- * catalogue gives them; where it gives none, the CI profile's size-aligned
- * starts that fit in the GI are used.
+ * The possible starts of a CI profile inside a GI, in the GI's CI placement
+ * units (docs/placement.md, section 6).  The catalogue gives them; where it
+ * gives none, the placement-size-aligned starts that fit are used.
  */
 static unsigned ci_starts(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp,
 			  unsigned out[VMIG_MAX_STARTS])
 {
-	unsigned n = 0;
+	unsigned n = 0, w = vmig_ci_placement_size(cp), units = vmig_ci_units(gp);
 	if (cp->nstarts) {
 		for (unsigned i = 0; i < cp->nstarts && i < VMIG_MAX_STARTS; i++)
 			out[n++] = cp->starts[i];
 		return n;
 	}
-	for (unsigned s = 0; cp->slices && s + cp->slices <= gp->slices && n < VMIG_MAX_STARTS;
-	     s += cp->slices)
+	for (unsigned s = 0; w && s + w <= units && n < VMIG_MAX_STARTS; s += w)
 		out[n++] = s;
 	return n;
+}
+
+/* The GI's CI placement units as a mask. */
+static uint32_t ci_space(const struct vmig_gi_profile *gp)
+{
+	return span_mask(0, vmig_ci_units(gp));
 }
 
 static uint32_t gi_ci_occupied(const struct vmig_gi_state *gi)
@@ -313,6 +350,32 @@ static uint32_t gi_ci_occupied(const struct vmig_gi_state *gi)
 	for (unsigned i = 0; i < gi->nci && i < VMIG_MAX_CIS; i++)
 		occ |= span_mask(gi->ci[i].start, gi->ci[i].size);
 	return occ;
+}
+
+/*
+ * Compute slices the GI's CIs hold.  Where the CI space is wider than the
+ * slices (a Hopper 3g GI: 4 units, 3 slices), placements that do not
+ * overlap can still ask for more slices than the GI has, so the slices are
+ * a budget of their own.  A CI whose profile the GI lacks counts its size.
+ */
+static unsigned ci_slices_used(const struct vmig_gi_state *gi, const struct vmig_gi_profile *gp)
+{
+	unsigned used = 0;
+	for (unsigned i = 0; i < gi->nci && i < VMIG_MAX_CIS; i++) {
+		const struct vmig_ci_profile *cp = vmig_ci_profile_by_id(gp, gi->ci[i].profile_id);
+		used += cp ? cp->slices : gi->ci[i].size;
+	}
+	return used;
+}
+
+/* How many more CIs of cp the GI's free compute slices allow. */
+static unsigned ci_budget(const struct vmig_gi_state *gi, const struct vmig_gi_profile *gp,
+			  const struct vmig_ci_profile *cp)
+{
+	unsigned used = ci_slices_used(gi, gp);
+	if (!cp->slices || used >= gp->slices)
+		return 0;
+	return (gp->slices - used) / cp->slices;
 }
 
 static unsigned ci_count_of(const struct vmig_gi_state *gi, unsigned profile_id)
@@ -332,6 +395,13 @@ static unsigned ci_cap(const struct vmig_gi_state *gi, const struct vmig_ci_prof
 	return cap < slots ? cap : slots;
 }
 
+/*
+ * Free = the most free starts that can be taken together, capped by the
+ * instance count and by the free compute slices.  Every placement of one
+ * profile has the same width and the same slices, so any k of the disjoint
+ * free placements can be taken while k fits the slice budget: the minimum
+ * of the three is exact.
+ */
 unsigned vmig_ci_remaining(const struct vmig_gi_state *gi, const struct vmig_gi_profile *gp,
 			   const struct vmig_ci_profile *cp)
 {
@@ -340,8 +410,10 @@ unsigned vmig_ci_remaining(const struct vmig_gi_state *gi, const struct vmig_gi_
 		return 0;
 	unsigned n = ci_starts(gp, cp, starts);
 	unsigned room =
-	    max_disjoint(starts, n, cp->slices, gi_ci_occupied(gi), span_mask(0, gp->slices));
-	unsigned cap = ci_cap(gi, cp);
+	    max_disjoint(starts, n, vmig_ci_placement_size(cp), gi_ci_occupied(gi), ci_space(gp));
+	unsigned cap = ci_cap(gi, cp), budget = ci_budget(gi, gp, cp);
+	if (budget < cap)
+		cap = budget;
 	return room < cap ? room : cap;
 }
 
@@ -352,10 +424,10 @@ int vmig_ci_choose(const struct vmig_gi_state *gi, const struct vmig_gi_profile 
 	unsigned starts[VMIG_MAX_STARTS];
 	if (!gi || !gp || !cp)
 		return -VMIG_E_INVALID_ARGUMENT;
-	if (ci_cap(gi, cp) == 0)
+	if (ci_cap(gi, cp) == 0 || ci_budget(gi, gp, cp) == 0)
 		return -VMIG_E_INSUFFICIENT_RESOURCES;
 	unsigned n = ci_starts(gp, cp, starts);
-	if (!lowest_free(starts, n, cp->slices, gi_ci_occupied(gi), span_mask(0, gp->slices),
+	if (!lowest_free(starts, n, vmig_ci_placement_size(cp), gi_ci_occupied(gi), ci_space(gp),
 			 ret_start))
 		return -VMIG_E_INSUFFICIENT_RESOURCES;
 	return 0;
@@ -449,7 +521,7 @@ int vmig_gpu_create_gi(struct vmig_gpu_state *g, const struct vmig_gi_profile *w
 				    "creating GPU instance %s: %m (no free placement)", gp->name);
 
 	struct vmig_gi_state rec = {.profile_id = gp->id, .start = s, .size = gp->size};
-	rec.id = vmig_gi_id_for(g->model, s, gp->size);
+	rec.id = vmig_gi_id_for(g->model, g->gi_numbering, s, gp->size);
 	if (vmig_gpu_find_gi(g, rec.id))
 		rec.id = gi_free_id(g);
 	gi_insert(g, &rec);
@@ -534,18 +606,24 @@ static int ci_check_start(const struct vmig_gi_state *gi, const struct vmig_gi_p
 			  struct vmig_err *err)
 {
 	unsigned starts[VMIG_MAX_STARTS];
-	unsigned n = ci_starts(gp, cp, starts);
-	uint32_t span = span_mask(start, cp->slices);
-	if (!vmig__starts_contain(starts, n, start) || (span & ~span_mask(0, gp->slices)))
+	unsigned n = ci_starts(gp, cp, starts), w = vmig_ci_placement_size(cp);
+	uint32_t span = span_mask(start, w);
+	if (!vmig__starts_contain(starts, n, start) || !span || (span & ~ci_space(gp)))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "creating compute instance %s at placement %u:%u in GPU "
 				    "instance %u: %m (not a possible placement of the profile)",
-				    name, start, cp->slices, gi->id);
+				    name, start, w, gi->id);
 	if (span & gi_ci_occupied(gi))
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
 				    "creating compute instance %s at placement %u:%u in GPU "
 				    "instance %u: %m (overlaps another compute instance)",
-				    name, start, cp->slices, gi->id);
+				    name, start, w, gi->id);
+	if (ci_budget(gi, gp, cp) == 0)
+		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
+				    "creating compute instance %s at placement %u:%u in GPU "
+				    "instance %u: %m (the GPU instance has %u compute slices, "
+				    "%u of them in use)",
+				    name, start, w, gi->id, gp->slices, ci_slices_used(gi, gp));
 	return 0;
 }
 
@@ -569,12 +647,15 @@ int vmig_gpu_create_ci(struct vmig_gpu_state *g, unsigned gi_id, const struct vm
 			return rc;
 		s = *start;
 	}
-	if (ci_cap(gi, cp) == 0 || (!start && vmig_ci_choose(gi, gp, cp, &s) < 0))
+	if (ci_cap(gi, cp) == 0 || ci_budget(gi, gp, cp) == 0 ||
+	    (!start && vmig_ci_choose(gi, gp, cp, &s) < 0))
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
 				    "creating compute instance %s in GPU instance %u: %m", name,
 				    gi_id);
-	struct vmig_ci_state rec = {
-	    .id = ci_free_id(gi), .profile_id = cp->id, .start = s, .size = cp->slices};
+	struct vmig_ci_state rec = {.id = ci_free_id(gi),
+				    .profile_id = cp->id,
+				    .start = s,
+				    .size = vmig_ci_placement_size(cp)};
 	ci_insert(gi, &rec);
 	if (ret_ci_id)
 		*ret_ci_id = rec.id;

@@ -233,6 +233,12 @@ static bool format_gpu(struct out *o, const struct vmig_gpu_state *g, unsigned i
 			     (int)strnlen(g->serial, sizeof(g->serial) - 1), g->serial,
 			     g->pci_domain, g->pci_bus, g->pci_device, g->minor, g->mig_current,
 			     g->mig_pending, flags_text(g->flags));
+	/* The GI numbering only when it is not the default, so older files stay canonical. */
+	if (ok && g->gi_numbering != VMIG_GI_NUMBERING_HEAP) {
+		const char *numbering = vmig_gi_numbering_name(g->gi_numbering);
+		o->len--; /* back over the newline */
+		ok = out_printf(o, " gi_numbering=%s\n", numbering ? numbering : "?");
+	}
 	for (unsigned j = 0; ok && j < g->ngi; j++) {
 		const struct vmig_gi_state *gi = &g->gi[j];
 		ok = out_printf(o, "gi gpu=%u id=%u profile=%u start=%u size=%u share=%u\n", i,
@@ -469,13 +475,54 @@ static int parse_model(struct parser *p, struct span v, const struct vmig_model 
 	return 0;
 }
 
+/*
+ * The optional gi_numbering=heap|swapped field of a gpu line (absent: heap,
+ * as in files written before it existed).  It is taken out of the fields,
+ * so that the required keys are matched as before.
+ */
+static int take_gi_numbering(struct parser *p, const struct span *tok, unsigned ntok,
+			     struct span *rest, unsigned *nrest, unsigned *ret)
+{
+	static const char key[] = "gi_numbering=";
+	const size_t klen = sizeof(key) - 1;
+	bool seen = false;
+	*nrest = 0;
+	*ret = VMIG_GI_NUMBERING_HEAP;
+	for (unsigned t = 0; t < ntok; t++) {
+		if (tok[t].n < klen || memcmp(tok[t].p, key, klen) != 0) {
+			rest[(*nrest)++] = tok[t];
+			continue;
+		}
+		struct span v = {tok[t].p + klen, tok[t].n - klen};
+		char name[16];
+		if (seen)
+			return corrupt(p, "gpu: duplicate key 'gi_numbering'");
+		seen = true;
+		if (v.n == 0 || v.n >= sizeof(name))
+			return corrupt(p, "gpu: bad GI numbering '%.*s' (heap or swapped)",
+				       SHOW(v));
+		memcpy(name, v.p, v.n);
+		name[v.n] = '\0';
+		if (vmig_gi_numbering_parse(name, ret) < 0)
+			return corrupt(p, "gpu: bad GI numbering '%.*s' (heap or swapped)",
+				       SHOW(v));
+	}
+	return 0;
+}
+
 static int parse_gpu(struct parser *p, const struct span *tok, unsigned ntok)
 {
 	static const char *const keys[] = {"index", "model", "uuid",	    "serial", "pci",
 					   "minor", "mig",   "mig_pending", "flags"};
 	struct span v[VMIG_ARRAY_SIZE(keys)];
-	unsigned index;
-	int rc = match_keys(p, "gpu", tok, ntok, keys, VMIG_ARRAY_SIZE(keys), v);
+	struct span rest[MAX_TOKENS];
+	unsigned index, nrest, numbering;
+	int rc = take_gi_numbering(p, tok, ntok, rest, &nrest, &numbering);
+	if (rc)
+		return rc;
+	tok = rest;
+	ntok = nrest;
+	rc = match_keys(p, "gpu", tok, ntok, keys, VMIG_ARRAY_SIZE(keys), v);
 	if (rc == 0)
 		rc = parse_uint(p, "index", v[0], VMIG_MAX_GPUS - 1, &index);
 	if (rc)
@@ -497,6 +544,7 @@ static int parse_gpu(struct parser *p, const struct span *tok, unsigned ntok)
 		return corrupt(p, "malformed GPU UUID '%s'", g->uuid);
 	if (!serial_valid(g->serial, sizeof(g->serial)))
 		return corrupt(p, "malformed serial number");
+	g->gi_numbering = numbering;
 	p->st->ngpu++;
 	return 0;
 }
@@ -711,6 +759,8 @@ static int validate_cis(const struct vmig_gi_state *gi, const struct vmig_gi_pro
 {
 	unsigned count[VMIG_MAX_CI_PROFILES] = {0};
 	uint32_t taken = 0;
+	/* CI placements are in the GI's CI units, which may outnumber its slices. */
+	unsigned units = vmig_ci_units(gp), slices = 0;
 	if (gi->nci > VMIG_MAX_CIS)
 		return vmig_err_set(err, VMIG_E_CORRUPT,
 				    "GPU %u: GPU instance %u: %u compute instances", gpu, gi->id,
@@ -723,12 +773,14 @@ static int validate_cis(const struct vmig_gi_state *gi, const struct vmig_gi_pro
 			bad = ci->id == gi->ci[k - 1].id ? "duplicate ID" : "not in ID order";
 		else if (!cp)
 			bad = "no such compute instance profile";
-		else if (ci->size != cp->slices || ci->start > gp->slices ||
-			 ci->size > gp->slices - ci->start || gp->slices > 16 ||
+		else if (ci->size != vmig_ci_placement_size(cp) || ci->start > units ||
+			 ci->size > units - ci->start || units > 16 ||
 			 !vmig__starts_contain(cp->starts, cp->nstarts, ci->start))
 			bad = "placement not valid for its profile";
 		else if (taken & (((1u << ci->size) - 1) << ci->start))
 			bad = "placement overlaps another compute instance";
+		else if ((slices += cp->slices) > gp->slices)
+			bad = "more compute slices than the GPU instance has";
 		else if (cp - gp->ci < VMIG_MAX_CI_PROFILES && ++count[cp - gp->ci] > cp->instances)
 			bad = "more instances of its profile than the GPU instance allows";
 		if (bad)
@@ -778,6 +830,18 @@ static int validate_gis(const struct vmig_gpu_state *g, unsigned gpu, struct vmi
 		if (rc)
 			return rc;
 	}
+	/* Every GI ID follows from its placement under the GPU's numbering. */
+	for (unsigned j = 0; j < g->ngi; j++) {
+		const struct vmig_gi_state *gi = &g->gi[j];
+		unsigned want = vmig_gi_id_for(m, g->gi_numbering, gi->start, gi->size);
+		if (gi->id != want)
+			return vmig_err_set(
+			    err, VMIG_E_CORRUPT,
+			    "GPU %u: GPU instance %u (profile %u, placement %u:%u): "
+			    "the ID of that placement is %u under %s GI numbering",
+			    gpu, gi->id, gi->profile_id, gi->start, gi->size, want,
+			    vmig_gi_numbering_name(g->gi_numbering));
+	}
 	return 0;
 }
 
@@ -802,6 +866,8 @@ static int validate_gpu(const struct vmig_gpu_state *g, unsigned i, struct vmig_
 		bad = "MIG mode on a model without MIG (only software partitions have it there)";
 	else if (g->flags & ~(unsigned)(VMIG_GPU_SIMULATED | VMIG_GPU_SOFT))
 		bad = "unknown flags";
+	else if (!vmig_gi_numbering_name(g->gi_numbering))
+		bad = "unknown GI numbering";
 	else if (g->ngi > VMIG_MAX_GIS)
 		bad = "too many GPU instances";
 	if (bad)

@@ -630,7 +630,7 @@ NVML_EXPORT nvmlReturn_t nvmlGpuInstanceGetComputeInstancePossiblePlacements(
 		return r;
 	_Static_assert(sizeof(nvmlComputeInstancePlacement_t) == sizeof(nvmlGpuInstancePlacement_t),
 		       "placements share a layout");
-	return vmig__nv_leave(put_placements(cp->starts, cp->nstarts, cp->slices,
+	return vmig__nv_leave(put_placements(cp->starts, cp->nstarts, vmig_ci_placement_size(cp),
 					     (nvmlGpuInstancePlacement_t *)(void *)placements,
 					     count));
 }
@@ -656,7 +656,7 @@ static nvmlReturn_t create_ci(nvmlGpuInstance_t gpuInstance, unsigned profileId,
 	nvmlReturn_t r = enter_ci_op(gpuInstance, profileId, computeInstance, &ref, &cp);
 	if (r != NVML_SUCCESS)
 		return r;
-	if (placed && (!placement || placement->size != cp->slices))
+	if (placed && (!placement || placement->size != vmig_ci_placement_size(cp)))
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	unsigned start = placed ? placement->start : 0, id = 0;
 	unsigned gpu = ref.index, gi = ref.gi->id;

@@ -99,8 +99,9 @@ struct vmig_ci_profile {
 	unsigned instances; /* most CIs of this profile in one GI (Total of Free/Total) */
 	unsigned sm;	    /* multiprocessors */
 	unsigned flags;	    /* VMIG_PF_* */
-	unsigned nstarts;   /* possible placements, in compute slices of the GI */
+	unsigned nstarts;   /* possible placements, in the GI's CI placement units */
 	unsigned starts[VMIG_MAX_STARTS];
+	unsigned size; /* placement width in those units; 0 = slices (vmig_ci_placement_size) */
 };
 
 struct vmig_gi_profile {
@@ -166,6 +167,14 @@ VMIG_API const struct vmig_ci_profile *vmig_ci_profile_by_id(const struct vmig_g
 VMIG_API unsigned vmig_cores_per_sm(unsigned cc_major, unsigned cc_minor);
 /* The default CI profile (the one covering the whole GI, marked '*' in -lcip). */
 VMIG_API const struct vmig_ci_profile *vmig_ci_profile_default(const struct vmig_gi_profile *gp);
+/*
+ * The width of a CI placement (nvmlComputeInstancePlacement_t.size): the
+ * profile's size, or its slices where it sets none.  A Hopper or later 3g
+ * GI's whole CI is 4 wide over 3 slices (docs/placement.md, section 6).
+ */
+VMIG_API unsigned vmig_ci_placement_size(const struct vmig_ci_profile *cp);
+/* How many CI placement units a GI profile has: the furthest end of any CI placement. */
+VMIG_API unsigned vmig_ci_units(const struct vmig_gi_profile *gp);
 
 /* ------------------------------------------------------------------------ */
 /* Software partitions: geometry (lib/softgeom.c, docs/soft.md)              */
@@ -260,6 +269,21 @@ enum vmig_gpu_flags {
 	VMIG_GPU_SOFT = 1u << 1,      /* software MIG mode (soft backend) */
 };
 
+/*
+ * How a GPU numbers its GIs (docs/placement.md, section 2): a property of
+ * each board, not of a model or driver.  HEAP: the ID is the heap index of
+ * the placement's block.  SWAPPED: the same with the two halves of the GPU
+ * swapped (the ID of the block at start XOR half); the whole GPU is 0.
+ */
+enum vmig_gi_numbering {
+	VMIG_GI_NUMBERING_HEAP = 0,
+	VMIG_GI_NUMBERING_SWAPPED = 1,
+};
+/* "heap" / "swapped"; NULL for a value that is neither. */
+VMIG_API const char *vmig_gi_numbering_name(unsigned numbering);
+/* The numbering a name gives ("heap", "swapped"); -VMIG_E_INVALID_ARGUMENT otherwise. */
+VMIG_API int vmig_gi_numbering_parse(const char *name, unsigned *ret_numbering);
+
 struct vmig_gpu_state {
 	const struct vmig_model *model;
 	char uuid[VMIG_UUID_LEN]; /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
@@ -271,6 +295,8 @@ struct vmig_gpu_state {
 	unsigned flags;	      /* VMIG_GPU_* */
 	unsigned ngi;	      /* GIs, sorted by id */
 	struct vmig_gi_state gi[VMIG_MAX_GIS];
+	/* enum vmig_gi_numbering: how GI IDs follow placements */
+	unsigned gi_numbering;
 };
 
 struct vmig_state {
@@ -301,8 +327,13 @@ VMIG_API unsigned vmig_gi_remaining(const struct vmig_gpu_state *g,
  */
 VMIG_API int vmig_gi_choose(const struct vmig_gpu_state *g, const struct vmig_gi_profile *gp,
 			    unsigned *ret_start);
-/* GI ID of a placement: heap index of the block (docs/placement.md, "GI IDs"). */
-VMIG_API unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned start, unsigned size);
+/*
+ * GI ID of a placement under a numbering (enum vmig_gi_numbering): the heap
+ * index of its block, or of the block with the GPU's halves swapped
+ * (docs/placement.md, section 2).  Every GI ID vmig computes comes from here.
+ */
+VMIG_API unsigned vmig_gi_id_for(const struct vmig_model *m, unsigned numbering, unsigned start,
+				 unsigned size);
 /* How many more CIs of the profile fit in the GI (Free in -lcip). */
 VMIG_API unsigned vmig_ci_remaining(const struct vmig_gi_state *gi,
 				    const struct vmig_gi_profile *gp,
@@ -377,6 +408,8 @@ VMIG_API uint64_t vmig_store_generation(const struct vmig_store *s);
  */
 struct vmig_sim_gpu_opts {
 	unsigned flags; /* none defined yet: 0 (others are INVALID_ARGUMENT) */
+	/* enum vmig_gi_numbering of the new GPUs; 0 = heap */
+	unsigned gi_numbering;
 };
 
 /*

@@ -242,8 +242,11 @@ static void ci_profiles(struct nvml_priv *p, nvmlGpuInstance_t gi, struct vmig_g
 		if (p->f.nvmlGpuInstanceGetComputeInstancePossiblePlacements(gi, info.id, pl, &n) !=
 		    NVML_SUCCESS)
 			n = 0;
-		for (unsigned k = 0; k < n; k++)
+		for (unsigned k = 0; k < n; k++) {
 			cp->starts[cp->nstarts++] = pl[k].start;
+			if (pl[k].size != cp->slices)
+				cp->size = pl[k].size;
+		}
 	}
 }
 
@@ -723,7 +726,8 @@ static int create_ci_at(struct nvml_priv *p, const struct vmig__op *op, nvmlGpuI
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
 	if (!p->f.nvmlGpuInstanceCreateComputeInstanceWithPlacement)
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
-	nvmlComputeInstancePlacement_t pl = {.start = *op->start, .size = cp->slices};
+	nvmlComputeInstancePlacement_t pl = {.start = *op->start,
+					     .size = vmig_ci_placement_size(cp)};
 	return nvml_code(
 	    p->f.nvmlGpuInstanceCreateComputeInstanceWithPlacement(gi, op->profile_id, &pl, ci),
 	    err);

@@ -626,6 +626,46 @@ TEST(mig_devices)
 	teardown();
 }
 
+/*
+ * A GPU with the swapped GI numbering (docs/placement.md, section 2): the
+ * library reads GI IDs from the state, so GPU instances get the swapped IDs
+ * and MIG devices come in GI ID order.  7x 1g on an empty GPU: placements
+ * 6, 4, 5, 0, 1, 2, 3, IDs 9, 7, 8, 11, 12, 13, 14, and MIG device 0 is the
+ * GI at 4:1 (ID 7), as an H100 PCIe with driver 570 lists them.
+ */
+TEST(mig_devices_swapped_numbering)
+{
+	setup("h100-80gb:swapped h100-80gb");
+	static const unsigned ids[] = {9, 7, 8, 11, 12, 13, 14}, starts[] = {6, 4, 5, 0, 1, 2, 3};
+	static const unsigned by_id[] = {7, 8, 9, 11, 12, 13, 14}, at[] = {4, 5, 6, 0, 1, 2, 3};
+	for (unsigned x = 0; x < 2; x++) {
+		nvmlDevice_t d = gpu(x);
+		enable_mig(d);
+		for (unsigned k = 0; k < 7; k++) {
+			nvmlGpuInstance_t gi = make_gi(d, P_1G10);
+			nvmlGpuInstanceInfo_t info;
+			CHECK_EQ_I(NV(nvmlGpuInstanceGetInfo)(gi, &info), NVML_SUCCESS);
+			CHECK_EQ_U(info.placement.start, starts[k]);
+			/* GPU 1 keeps the heap numbering: 13, 11, 12, 7, 8, 9, 10. */
+			CHECK_EQ_U(info.id, x == 0 ? ids[k] : 7 + starts[k]);
+			make_ci(gi, 0);
+		}
+		for (unsigned i = 0; i < 7; i++) {
+			nvmlDevice_t m = NULL;
+			unsigned g = 0;
+			CHECK_EQ_I(NV(nvmlDeviceGetMigDeviceHandleByIndex)(d, i, &m), NVML_SUCCESS);
+			CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceId)(m, &g), NVML_SUCCESS);
+			CHECK_EQ_U(g, x == 0 ? by_id[i] : 7 + i);
+			nvmlGpuInstance_t gi = NULL;
+			nvmlGpuInstanceInfo_t info;
+			CHECK_EQ_I(NV(nvmlDeviceGetGpuInstanceById)(d, g, &gi), NVML_SUCCESS);
+			CHECK_EQ_I(NV(nvmlGpuInstanceGetInfo)(gi, &info), NVML_SUCCESS);
+			CHECK_EQ_U(info.placement.start, x == 0 ? at[i] : i);
+		}
+	}
+	teardown();
+}
+
 TEST(mig_names_and_uuid_stability)
 {
 	setup("h100-80gb");
@@ -1068,6 +1108,7 @@ int main(int argc, char **argv)
 	RUN(gi_lifecycle);
 	RUN(ci_lifecycle);
 	RUN(mig_devices);
+	RUN(mig_devices_swapped_numbering);
 	RUN(mig_names_and_uuid_stability);
 	RUN(stale_handles);
 	RUN(stale_handles_never_wrap);

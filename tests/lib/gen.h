@@ -2,8 +2,9 @@
  * gen.h — builds random valid states without the placement engine, for the
  * state-store tests (unit tests, crash test, fuzz seeds).  A GPU gets MIG
  * enabled and a random set of GIs and CIs placed at allowed starts without
- * overlap and within the profiles' instance counts; IDs count up from 1 (GI)
- * and 0 (CI), which keeps them sorted.  Everything comes from one 64-bit
+ * overlap and within the profiles' instance counts; a GI's ID is the one its
+ * placement has under the GPU's (random) GI numbering, CI IDs count up from
+ * 0, and both stay sorted.  Everything comes from one 64-bit
  * seed, so a state can be rebuilt from its seed to compare with.
  */
 #ifndef VMIG_TESTS_STATE_GEN_H
@@ -32,20 +33,24 @@ static inline void gen_cis(struct vmig_gi_state *gi, const struct vmig_gi_profil
 {
 	unsigned count[VMIG_MAX_CI_PROFILES] = {0};
 	uint32_t taken = 0;
-	unsigned tries = gen_below(rng, 6);
+	unsigned tries = gen_below(rng, 6), slices = 0;
 	for (unsigned t = 0; t < tries && gi->nci < VMIG_MAX_CIS && gp->nci; t++) {
 		unsigned k = gen_below(rng, gp->nci);
 		const struct vmig_ci_profile *cp = &gp->ci[k];
 		unsigned start = cp->starts[gen_below(rng, cp->nstarts)];
-		uint32_t mask = ((1u << cp->slices) - 1) << start;
-		if ((taken & mask) || count[k] >= cp->instances || start + cp->slices > gp->slices)
+		/* Placements are vmig_ci_placement_size wide; the slices are a budget. */
+		unsigned w = vmig_ci_placement_size(cp);
+		uint32_t mask = ((1u << w) - 1) << start;
+		if ((taken & mask) || count[k] >= cp->instances || start + w > vmig_ci_units(gp) ||
+		    slices + cp->slices > gp->slices)
 			continue;
 		taken |= mask;
+		slices += cp->slices;
 		count[k]++;
 		unsigned id =
 		    gi->nci ? gi->ci[gi->nci - 1].id + 1 + gen_below(rng, 2) : gen_below(rng, 2);
 		gi->ci[gi->nci] = (struct vmig_ci_state){
-		    .id = id, .profile_id = cp->id, .start = start, .size = cp->slices};
+		    .id = id, .profile_id = cp->id, .start = start, .size = w};
 		gi->nci++;
 	}
 }
@@ -58,6 +63,7 @@ static inline void gen_gis(struct vmig_gpu_state *g, uint64_t *rng)
 	if (!(m->flags & VMIG_MF_MIG) || m->ngi == 0)
 		return;
 	g->mig_current = g->mig_pending = 1;
+	g->gi_numbering = gen_below(rng, 2); /* heap or swapped */
 	unsigned tries = gen_below(rng, 12);
 	for (unsigned t = 0; t < tries && g->ngi < VMIG_MAX_GIS; t++) {
 		unsigned k = gen_below(rng, m->ngi);
@@ -68,10 +74,16 @@ static inline void gen_gis(struct vmig_gpu_state *g, uint64_t *rng)
 			continue;
 		taken |= mask;
 		count[k]++;
-		struct vmig_gi_state *gi = &g->gi[g->ngi];
+		/* The GI's ID follows from its placement; gi[] stays sorted by ID. */
+		unsigned id = vmig_gi_id_for(m, g->gi_numbering, start, gp->size);
+		unsigned pos = g->ngi;
+		while (pos > 0 && g->gi[pos - 1].id > id) {
+			g->gi[pos] = g->gi[pos - 1];
+			pos--;
+		}
+		struct vmig_gi_state *gi = &g->gi[pos];
 		memset(gi, 0, sizeof(*gi));
-		gi->id =
-		    g->ngi ? g->gi[g->ngi - 1].id + 1 + gen_below(rng, 3) : 1 + gen_below(rng, 2);
+		gi->id = id;
 		gi->profile_id = gp->id;
 		gi->start = start;
 		gi->size = gp->size;

@@ -3,8 +3,12 @@
  * that every model must satisfy (placements, instance counts, names against
  * memory, the CI profile rules of docs/geometry.md, unique ids, lookups);
  * the second half spot-checks numbers against the tables of
- * docs/geometry.md.
+ * docs/geometry.md, and the last tests compare those tables (and the model
+ * table of docs/catalogue.md) with the catalogue row by row.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include "harness.h"
@@ -278,13 +282,10 @@ static uint64_t scaled(uint64_t total, uint64_t num, uint64_t den)
 /* The derived memory sizes follow the rules docs/catalogue.md gives. */
 TEST(derived_memory_follows_its_rules)
 {
-	const uint64_t h100_total = 81559, h100_2g = 20096, h100_3g = 40448, h100_7g = 81152;
-	/* H100 NVL: 4g = 3g; 7g = 3g scaled by H100's 7g/3g. */
-	CHECK_EQ_U(gi("h100-nvl", 5)->mem_mib, gi("h100-nvl", 9)->mem_mib);
-	CHECK_EQ_U(gi("h100-nvl", 0)->mem_mib, scaled(47488, h100_7g, h100_3g));
-	/* GH200: total from its observed 2g and H100's 2g fraction. */
-	const struct vmig_model *gh = model("gh200-144gb");
-	CHECK_EQ_U(gh->mem_mib, (36096 * h100_total + h100_2g / 2) / h100_2g);
+	const uint64_t h100_total = 81559, h100_3g = 40448, h100_7g = 81152;
+	/* GH200: the observed total scaled by H100's fractions (3g/4g 72704, 7g 146048). */
+	CHECK_EQ_U(gi("gh200-144gb", 9)->mem_mib, 72704);
+	CHECK_EQ_U(gi("gh200-144gb", 0)->mem_mib, 146048);
 	static const char *const keys[] = {"gh200-144gb", "b200", "gb200"};
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		const struct vmig_model *m = model(keys[k]);
@@ -357,13 +358,34 @@ static void check_ci(const struct vmig_model *m, const struct vmig_gi_profile *g
 	/* REV1 CIs exist on Hopper 2g GIs only (docs/catalogue.md, "Hopper's REV1 CI"). */
 	if (rev1)
 		CHECK(m->arch == VMIG_ARCH_HOPPER && g == 2 && c == 1);
-	/* Every aligned start that fits, and nothing else. */
-	unsigned align = pow2_at_least(c), n = 0;
-	for (unsigned s = 0; s + c <= g; s += align) {
-		CHECK(n < cp->nstarts && cp->starts[n] == s);
-		n++;
+	/*
+	 * Every aligned start that fits, and nothing else, except in a 3g GI
+	 * (docs/placement.md, section 6): on Ampere a CI starts at any slice
+	 * where it fits (2c at 0 or 1); on Hopper and later the CI space is 4
+	 * units wide, 1c at 0, 1, 2, 2c at 0 or 2, the whole CI 0:4.
+	 */
+	if (g == 3) {
+		bool wide = m->arch != VMIG_ARCH_AMPERE;
+		CHECK_EQ_U(vmig_ci_units(gp), wide ? 4 : 3);
+		CHECK_EQ_U(vmig_ci_placement_size(cp), c == 3 && wide ? 4 : c);
+		if (c == 1)
+			CHECK(STARTS_ARE(cp, 0, 1, 2));
+		else if (c == 2 && wide)
+			CHECK(STARTS_ARE(cp, 0, 2));
+		else if (c == 2)
+			CHECK(STARTS_ARE(cp, 0, 1));
+		else
+			CHECK(STARTS_ARE(cp, 0));
+	} else {
+		unsigned align = pow2_at_least(c), n = 0;
+		CHECK_EQ_U(vmig_ci_units(gp), g);
+		CHECK_EQ_U(vmig_ci_placement_size(cp), c);
+		for (unsigned s = 0; s + c <= g; s += align) {
+			CHECK(n < cp->nstarts && cp->starts[n] == s);
+			n++;
+		}
+		CHECK_EQ_U(cp->nstarts, n);
 	}
-	CHECK_EQ_U(cp->nstarts, n);
 	CHECK(!(cp->flags & (VMIG_PF_ATTRS | VMIG_PF_P2P)));
 }
 
@@ -417,9 +439,21 @@ TEST(derived_flags_are_documented_where_expected)
 	CHECK(!(model("a100-40gb")->flags & VMIG_MF_DERIVED));
 	CHECK(!(gi("h100-80gb", 9)->flags & VMIG_PF_DERIVED));
 	CHECK(gi("b200", 0)->flags & VMIG_PF_DERIVED);
-	CHECK(gi("h100-nvl", 5)->flags & VMIG_PF_DERIVED);
-	CHECK(!(gi("h100-nvl", 14)->flags & VMIG_PF_DERIVED));
-	CHECK(model("a30")->flags & VMIG_MF_DERIVED);
+	/* H100 NVL's GI rows are all observed (real -lgip, two sources). */
+	for (unsigned i = 0; i < model("h100-nvl")->ngi; i++)
+		CHECK(!(model("h100-nvl")->gi[i].flags & VMIG_PF_DERIVED));
+	CHECK(gi("gh200-144gb", 5)->flags & VMIG_PF_DERIVED);
+	/* Every model total and SM count is now observed somewhere. */
+	FOR_MODELS(m)
+	CHECK(!(m->flags & VMIG_MF_DERIVED));
+	/* A100-80GB: the 3g and 4g CI SMs are observed, the 2g and 7g ones derived. */
+	CHECK(!(vmig_ci_profile_by_id(gi("a100-80gb", 9), 1)->flags & VMIG_PF_DERIVED));
+	CHECK(!(vmig_ci_profile_by_id(gi("a100-80gb", 5), 0)->flags & VMIG_PF_DERIVED));
+	CHECK(vmig_ci_profile_by_id(gi("a100-80gb", 14), 0)->flags & VMIG_PF_DERIVED);
+	CHECK(vmig_ci_profile_by_id(gi("a100-80gb", 0), 3)->flags & VMIG_PF_DERIVED);
+	/* A30: the 1c of the 2g GI is observed (14 SMs). */
+	CHECK(!(vmig_ci_profile_by_id(gi("a30", 5), 0)->flags & VMIG_PF_DERIVED));
+	CHECK_EQ_U(vmig_ci_profile_by_id(gi("a30", 5), 0)->sm, 14);
 	/* A100-40GB CI SMs are observed (docs/geometry.md); H100 3g CIs are not. */
 	CHECK(!(vmig_ci_profile_by_id(gi("a100-40gb", 0), 2)->flags & VMIG_PF_DERIVED));
 	CHECK(vmig_ci_profile_by_id(gi("h100-80gb", 9), 0)->flags & VMIG_PF_DERIVED);
@@ -491,6 +525,10 @@ TEST(spot_hopper)
 	CHECK_STR(gi("h100-nvl", 9)->name, "3g.47gb");
 	CHECK_EQ_U(gi("h100-nvl", 9)->mem_mib, 47488);
 	CHECK_STR(gi("gh200-144gb", 0)->name, "7g.144gb");
+	CHECK_EQ_U(model("gh200-144gb")->mem_mib, 146831);
+	CHECK_EQ_U(gi("h100-nvl", 0)->mem_mib, 95360);
+	CHECK_EQ_U(gi("h200", 14)->mem_mib, 33280);
+	CHECK_EQ_U(gi("h200", 15)->mem_mib, 33280);
 	CHECK_EQ_U(gi("gh200-144gb", 15)->mem_mib, 36096);
 	/* The REV1 CI is derived on the Hopper parts where it was not captured. */
 	CHECK(vmig_ci_profile_by_id(gi("h200", 14), 7)->flags & VMIG_PF_DERIVED);
@@ -500,6 +538,7 @@ TEST(spot_hopper)
 TEST(spot_blackwell_and_a30)
 {
 	CHECK_STR(gi("b200", 19)->name, "1g.23gb");
+	CHECK(gi("b200", 19)->mem_mib == 20992 && gi("b200", 20)->mem_mib == 20992);
 	CHECK(gi("b200", 19)->sm == 18 && gi("b200", 19)->ce == 2);
 	CHECK(gi("b200", 14)->ce == 4 && gi("b200", 14)->dec == 2);
 	CHECK_STR(gi("b200", 5)->name, "4g.90gb");
@@ -534,6 +573,170 @@ TEST(spot_non_mig)
 	CHECK(vmig_gi_profile_by_id(m, 0) == NULL);
 }
 
+/*
+ * The 1g REV2 (double-memory) GI has exactly the 2g GI's memory on every
+ * part where both were captured; the catalogue applies it where the 1g
+ * REV2 row was not captured (H200 1g.35gb), an inference docs/catalogue.md
+ * names.
+ */
+TEST(rev2_1g_has_the_2g_memory)
+{
+	FOR_MODELS(m)
+	{
+		const struct vmig_gi_profile *r2 = vmig_gi_profile_by_index(m, 0x9);
+		const struct vmig_gi_profile *g2 = vmig_gi_profile_by_index(m, 0x1);
+		if (r2 && g2)
+			CHECK_EQ_U(r2->mem_mib, g2->mem_mib);
+	}
+}
+
+/* ---- the tables of docs/geometry.md and docs/catalogue.md --------------- */
+
+/*
+ * The docs' profile and model tables are checked row by row against the
+ * catalogue, so that a number changed in one place and not the other fails
+ * here.  The documents are found beside this source file (the build runs in
+ * the repository root, so __FILE__ is tests/unit/test_catalogue.c).
+ */
+static char *read_doc(const char *name)
+{
+	char path[512];
+	const char *here = __FILE__, *cut = strstr(here, "tests/unit/");
+	int len = cut ? (int)(cut - here) : 0;
+	snprintf(path, sizeof(path), "%.*sdocs/%s", len, here, name);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		HARNESS_FAIL("cannot open %s", path);
+		return NULL;
+	}
+	size_t cap = 1 << 20, n = 0;
+	char *buf = malloc(cap);
+	if (buf)
+		n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	if (buf)
+		buf[n] = '\0';
+	return buf;
+}
+
+static const char *index_name(unsigned index)
+{
+	static const char *const names[] = {
+	    [0x0] = "1_SLICE",	     [0x1] = "2_SLICE",	       [0x2] = "3_SLICE",
+	    [0x3] = "4_SLICE",	     [0x4] = "7_SLICE",	       [0x7] = "1_SLICE_REV1",
+	    [0x8] = "2_SLICE_REV1",  [0x9] = "1_SLICE_REV2",   [0xA] = "1_SLICE_GFX",
+	    [0xB] = "2_SLICE_GFX",   [0xC] = "4_SLICE_GFX",    [0xD] = "1_SLICE_NO_ME",
+	    [0xE] = "2_SLICE_NO_ME", [0xF] = "1_SLICE_ALL_ME", [0x10] = "2_SLICE_ALL_ME",
+	};
+	return index < sizeof(names) / sizeof(names[0]) && names[index] ? names[index] : "?";
+}
+
+/* One row of a model's profile table in docs/geometry.md, as the catalogue gives it. */
+static void gi_row(const struct vmig_gi_profile *gp, char *out, size_t size)
+{
+	char starts[96] = "";
+	size_t n = 0;
+	for (unsigned k = 0; k < gp->nstarts && n < sizeof(starts); k++)
+		n += (size_t)snprintf(starts + n, sizeof(starts) - n, "%s%u", k ? "," : "",
+				      gp->starts[k]);
+	snprintf(out, size, "| `%s`%s | %u | `%s` | %u | %llu | %u | %u/%u/%u/%u/%u | {%s}:%u |",
+		 gp->name, (gp->flags & VMIG_PF_DERIVED) ? " (D)" : "", gp->id,
+		 index_name(gp->index), gp->instances, (unsigned long long)gp->mem_mib, gp->sm,
+		 gp->dec, gp->enc, gp->ce, gp->jpeg, gp->ofa, starts, gp->size);
+}
+
+/* The next line of text after *pos (without its newline), or false at the end. */
+static bool next_line(const char **pos, char *line, size_t size)
+{
+	const char *p = *pos;
+	if (!*p)
+		return false;
+	const char *nl = strchr(p, '\n');
+	size_t n = nl ? (size_t)(nl - p) : strlen(p);
+	snprintf(line, size, "%.*s", (int)n, p);
+	*pos = nl ? nl + 1 : p + n;
+	return true;
+}
+
+TEST(geometry_doc_tables_match_the_catalogue)
+{
+	char *doc = read_doc("geometry.md");
+	if (!doc)
+		return;
+	unsigned tables = 0;
+	FOR_MODELS(m)
+	{
+		if (!(m->flags & VMIG_MF_MIG))
+			continue;
+		/* The heading: "#### `key` (N MiB" with ", 12 placement units)" or ")". */
+		char head[128], line[512], want[512];
+		snprintf(head, sizeof(head), "#### `%s` (%llu MiB", m->key,
+			 (unsigned long long)m->mem_mib);
+		const char *at = strstr(doc, head);
+		if (!at) {
+			HARNESS_FAIL("docs/geometry.md: no heading '%s'", head);
+			continue;
+		}
+		tables++;
+		/* Skip to the table's separator row, then one row per profile in -lgip order. */
+		const char *pos = at;
+		while (next_line(&pos, line, sizeof(line)) && strncmp(line, "|---", 4) != 0)
+			;
+		for (unsigned i = 0; i < m->ngi; i++) {
+			gi_row(&m->gi[i], want, sizeof(want));
+			if (!next_line(&pos, line, sizeof(line)) || strcmp(line, want) != 0)
+				HARNESS_FAIL(
+				    "docs/geometry.md, %s row %u:\n    doc: %s\n    code: %s",
+				    m->key, i + 1, line, want);
+		}
+		/* And no row more. */
+		if (next_line(&pos, line, sizeof(line)) && line[0] == '|')
+			HARNESS_FAIL("docs/geometry.md, %s: extra row %s", m->key, line);
+	}
+	CHECK_EQ_U(tables, 10);
+	free(doc);
+}
+
+static const char *arch_name(unsigned arch)
+{
+	switch (arch) {
+	case VMIG_ARCH_AMPERE:
+		return "Ampere";
+	case VMIG_ARCH_ADA:
+		return "Ada";
+	case VMIG_ARCH_HOPPER:
+		return "Hopper";
+	case VMIG_ARCH_BLACKWELL:
+		return "Blackwell";
+	default:
+		return "?";
+	}
+}
+
+/* docs/catalogue.md's model table: key, name, PCI id, memory, SMs, slices, units, arch and CC. */
+TEST(catalogue_doc_model_table_matches)
+{
+	char *doc = read_doc("catalogue.md");
+	if (!doc)
+		return;
+	FOR_MODELS(m)
+	{
+		char want[512];
+		bool mig = m->flags & VMIG_MF_MIG;
+		char slices[16], units[16];
+		snprintf(slices, sizeof(slices), mig ? "%u/%u" : "–", m->compute_slices,
+			 m->mem_slices);
+		snprintf(units, sizeof(units), mig ? "%u" : "–", m->units);
+		snprintf(want, sizeof(want),
+			 "| `%s` | %s | 0x%08X | %llu | %u | %s | %s | %s %u.%u |", m->key, m->name,
+			 m->pci_device_id, (unsigned long long)m->mem_mib, m->sm, slices, units,
+			 arch_name(m->arch), m->cc_major, m->cc_minor);
+		if (!strstr(doc, want))
+			HARNESS_FAIL("docs/catalogue.md has no model row starting '%s'", want);
+	}
+	free(doc);
+}
+
 int main(void)
 {
 	RUN(models_have_keys_names_and_unique_ids);
@@ -552,5 +755,8 @@ int main(void)
 	RUN(spot_hopper);
 	RUN(spot_blackwell_and_a30);
 	RUN(spot_non_mig);
+	RUN(rev2_1g_has_the_2g_memory);
+	RUN(geometry_doc_tables_match_the_catalogue);
+	RUN(catalogue_doc_model_table_matches);
 	return harness_done();
 }

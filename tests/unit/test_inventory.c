@@ -234,6 +234,39 @@ TEST(options_zero_or_null_are_the_defaults)
 	test_rmtree(dir);
 }
 
+/* The GI numbering option: new GPUs get it, it is kept in the state, bad values are refused. */
+TEST(gi_numbering_of_new_gpus)
+{
+	const char *dir = tmp_dir();
+	struct vmig_state *st = new_state();
+	struct vmig_err e = {0};
+	const struct vmig_sim_gpu_opts sw = {.gi_numbering = VMIG_GI_NUMBERING_SWAPPED},
+				       bad = {.gi_numbering = 2};
+	const char *const keys[] = {"a100-40gb", "h100-80gb"};
+	CHECK_EQ_I(vmig_sim_reset(dir, keys, 2, &sw, st, &e), 0);
+	CHECK(st->gpu[0].gi_numbering == VMIG_GI_NUMBERING_SWAPPED &&
+	      st->gpu[1].gi_numbering == VMIG_GI_NUMBERING_SWAPPED);
+	CHECK_EQ_I(vmig_sim_add(dir, "a30", 1, NULL, st, &e), 0);
+	CHECK_EQ_U(st->gpu[2].gi_numbering, VMIG_GI_NUMBERING_HEAP);
+	CHECK_EQ_I(vmig_sim_add(dir, "a30", 1, &sw, st, &e), 0);
+	read_state(dir, st);
+	CHECK_EQ_U(st->ngpu, 4);
+	CHECK_EQ_U(st->gpu[0].gi_numbering, VMIG_GI_NUMBERING_SWAPPED);
+	CHECK_EQ_U(st->gpu[2].gi_numbering, VMIG_GI_NUMBERING_HEAP);
+	CHECK_EQ_U(st->gpu[3].gi_numbering, VMIG_GI_NUMBERING_SWAPPED);
+	/* A GI created on a swapped GPU: the whole GPU (the 7g) is 0 under both numberings. */
+	give_gi(dir, 0);
+	read_state(dir, st);
+	CHECK(st->gpu[0].ngi == 1 && st->gpu[0].gi[0].start == 0 && st->gpu[0].gi[0].id == 0);
+	CHECK_EQ_I(vmig_sim_add(dir, "a30", 1, &bad, NULL, &e), -VMIG_E_INVALID_ARGUMENT);
+	CHECK(strstr(e.msg, "unknown GI numbering 2") != NULL);
+	CHECK_EQ_I(vmig_sim_reset(dir, NULL, 0, &bad, NULL, &e), -VMIG_E_INVALID_ARGUMENT);
+	read_state(dir, st);
+	CHECK_EQ_U(st->ngpu, 4);
+	free(st);
+	test_rmtree(dir);
+}
+
 TEST(dir_null_is_the_state_directory_of_the_environment)
 {
 	const char *dir = tmp_dir();
@@ -267,6 +300,7 @@ int main(void)
 	RUN(refusals_change_nothing);
 	RUN(remove_refuses_a_gpu_with_instances_unless_forced);
 	RUN(options_zero_or_null_are_the_defaults);
+	RUN(gi_numbering_of_new_gpus);
 	RUN(dir_null_is_the_state_directory_of_the_environment);
 	return harness_done();
 }

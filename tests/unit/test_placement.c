@@ -74,9 +74,11 @@ struct step {
 	unsigned profile, start, gi_id;
 };
 
-static void expect_sequence(const char *key, const struct step *steps, unsigned n)
+static void expect_sequence_n(const char *key, unsigned numbering, const struct step *steps,
+			      unsigned n)
 {
 	struct vmig_gpu_state g = gpu_of(key);
+	g.gi_numbering = numbering;
 	for (unsigned i = 0; i < n; i++) {
 		struct vmig_gi_state *gi = create_auto(&g, steps[i].profile);
 		if (!gi)
@@ -89,11 +91,12 @@ static void expect_sequence(const char *key, const struct step *steps, unsigned 
 	}
 }
 
-#define SEQ(key, ...)                                                                              \
+#define SEQ_N(key, numbering, ...)                                                                 \
 	do {                                                                                       \
 		static const struct step s_[] = {__VA_ARGS__};                                     \
-		expect_sequence(key, s_, sizeof(s_) / sizeof(s_[0]));                              \
+		expect_sequence_n(key, numbering, s_, sizeof(s_) / sizeof(s_[0]));                 \
 	} while (0)
+#define SEQ(key, ...) SEQ_N(key, VMIG_GI_NUMBERING_HEAP, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* GI IDs (docs/placement.md, section 2)                                     */
@@ -102,51 +105,137 @@ static void expect_sequence(const char *key, const struct step *steps, unsigned 
 TEST(gi_ids_heap_8_units)
 {
 	const struct vmig_model *m = vmig_model_find("a100-40gb");
-	CHECK_EQ_U(vmig_gi_id_for(m, 0, 8), 0);
-	CHECK_EQ_U(vmig_gi_id_for(m, 0, 4), 1);
-	CHECK_EQ_U(vmig_gi_id_for(m, 4, 4), 2);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 0, 8), 0);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 0, 4), 1);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 4, 4), 2);
 	for (unsigned s = 0; s < 8; s += 2)
-		CHECK_EQ_U(vmig_gi_id_for(m, s, 2), 3 + s / 2);
+		CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, s, 2), 3 + s / 2);
 	for (unsigned s = 0; s < 8; s++)
-		CHECK_EQ_U(vmig_gi_id_for(m, s, 1), 7 + s);
+		CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, s, 1), 7 + s);
 	/* H100, the third-party walkthrough: 0:1 -> 7 ... 6:1 -> 13. */
 	const struct vmig_model *h = vmig_model_find("h100-80gb");
 	for (unsigned s = 0; s < 7; s++)
-		CHECK_EQ_U(vmig_gi_id_for(h, s, 1), 7 + s);
+		CHECK_EQ_U(vmig_gi_id_for(h, VMIG_GI_NUMBERING_HEAP, s, 1), 7 + s);
 	/* A100, the User Guide's examples 1/2/3. */
-	CHECK_EQ_U(vmig_gi_id_for(m, 6, 1), 13);
-	CHECK_EQ_U(vmig_gi_id_for(m, 4, 2), 5);
-	CHECK_EQ_U(vmig_gi_id_for(m, 0, 4), 1);
-	CHECK_EQ_U(vmig_gi_id_for(m, 0, 1), 7);
-	CHECK_EQ_U(vmig_gi_id_for(m, 1, 1), 8);
-	CHECK_EQ_U(vmig_gi_id_for(m, 2, 2), 4);
-	CHECK_EQ_U(vmig_gi_id_for(m, 4, 4), 2);
-	CHECK_EQ_U(vmig_gi_id_for(m, 3, 1), 10);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 6, 1), 13);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 4, 2), 5);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 0, 4), 1);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 0, 1), 7);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 1, 1), 8);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 2, 2), 4);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 4, 4), 2);
+	CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, 3, 1), 10);
 	/* DCGM #138 GPU 0 (A100-80GB or H100) and go-nvml #146 (H100). */
 	const struct vmig_model *m80 = vmig_model_find("a100-80gb");
-	CHECK_EQ_U(vmig_gi_id_for(m80, 2, 1), 9);
-	CHECK_EQ_U(vmig_gi_id_for(m80, 3, 1), 10);
-	CHECK_EQ_U(vmig_gi_id_for(m80, 0, 2), 3);
-	CHECK_EQ_U(vmig_gi_id_for(m80, 4, 4), 2);
-	CHECK_EQ_U(vmig_gi_id_for(h, 0, 2), 3);
-	CHECK_EQ_U(vmig_gi_id_for(h, 2, 2), 4);
-	CHECK_EQ_U(vmig_gi_id_for(h, 4, 4), 2);
+	CHECK_EQ_U(vmig_gi_id_for(m80, VMIG_GI_NUMBERING_HEAP, 2, 1), 9);
+	CHECK_EQ_U(vmig_gi_id_for(m80, VMIG_GI_NUMBERING_HEAP, 3, 1), 10);
+	CHECK_EQ_U(vmig_gi_id_for(m80, VMIG_GI_NUMBERING_HEAP, 0, 2), 3);
+	CHECK_EQ_U(vmig_gi_id_for(m80, VMIG_GI_NUMBERING_HEAP, 4, 4), 2);
+	CHECK_EQ_U(vmig_gi_id_for(h, VMIG_GI_NUMBERING_HEAP, 0, 2), 3);
+	CHECK_EQ_U(vmig_gi_id_for(h, VMIG_GI_NUMBERING_HEAP, 2, 2), 4);
+	CHECK_EQ_U(vmig_gi_id_for(h, VMIG_GI_NUMBERING_HEAP, 4, 4), 2);
 }
 
 TEST(gi_ids_heap_a30_and_rtx)
 {
 	const struct vmig_model *a30 = vmig_model_find("a30");
-	CHECK_EQ_U(vmig_gi_id_for(a30, 0, 4), 0);
-	CHECK_EQ_U(vmig_gi_id_for(a30, 0, 2), 1);
-	CHECK_EQ_U(vmig_gi_id_for(a30, 2, 2), 2);
+	CHECK_EQ_U(vmig_gi_id_for(a30, VMIG_GI_NUMBERING_HEAP, 0, 4), 0);
+	CHECK_EQ_U(vmig_gi_id_for(a30, VMIG_GI_NUMBERING_HEAP, 0, 2), 1);
+	CHECK_EQ_U(vmig_gi_id_for(a30, VMIG_GI_NUMBERING_HEAP, 2, 2), 2);
 	for (unsigned s = 0; s < 4; s++) /* the A30 walkthrough */
-		CHECK_EQ_U(vmig_gi_id_for(a30, s, 1), 3 + s);
+		CHECK_EQ_U(vmig_gi_id_for(a30, VMIG_GI_NUMBERING_HEAP, s, 1), 3 + s);
 	const struct vmig_model *rtx = vmig_model_find("rtx-pro-6000");
-	CHECK_EQ_U(vmig_gi_id_for(rtx, 0, 12), 0);
-	CHECK_EQ_U(vmig_gi_id_for(rtx, 0, 6), 1); /* the RTX PRO 6000 walkthrough */
-	CHECK_EQ_U(vmig_gi_id_for(rtx, 6, 6), 2);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, 0, 12), 0);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, 0, 6),
+		   1); /* the RTX PRO 6000 walkthrough */
+	CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, 6, 6), 2);
 	for (unsigned s = 0; s < 12; s += 3) /* the same: 0:3 -> 3 ... 9:3 -> 6 */
-		CHECK_EQ_U(vmig_gi_id_for(rtx, s, 3), 3 + s / 3);
+		CHECK_EQ_U(vmig_gi_id_for(rtx, VMIG_GI_NUMBERING_HEAP, s, 3), 3 + s / 3);
+}
+
+#define SW VMIG_GI_NUMBERING_SWAPPED
+
+/* Swapped numbering: the table of docs/placement.md, section 2. */
+TEST(gi_ids_swapped_8_units)
+{
+	const struct vmig_model *m = vmig_model_find("a100-40gb");
+	static const unsigned start[] = {0, 4, 0, 2, 4, 6, 0, 1, 2, 3, 4, 5, 6, 7};
+	static const unsigned size[] = {4, 4, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1};
+	static const unsigned heap[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+	static const unsigned swapped[] = {2, 1, 5, 6, 3, 4, 11, 12, 13, 14, 7, 8, 9, 10};
+	for (unsigned k = 0; k < sizeof(start) / sizeof(start[0]); k++) {
+		CHECK_EQ_U(vmig_gi_id_for(m, VMIG_GI_NUMBERING_HEAP, start[k], size[k]), heap[k]);
+		CHECK_EQ_U(vmig_gi_id_for(m, SW, start[k], size[k]), swapped[k]);
+	}
+	/* The whole GPU is 0 under both. */
+	CHECK_EQ_U(vmig_gi_id_for(m, SW, 0, 8), 0);
+	/* Under both numberings, distinct blocks of any MIG model get distinct IDs. */
+	for (size_t mi = 0; mi < vmig_model_count(); mi++) {
+		const struct vmig_model *mm = vmig_model_at(mi);
+		for (unsigned n = 0; n < 2 && (mm->flags & VMIG_MF_MIG); n++) {
+			unsigned owner[64];
+			memset(owner, 0xff, sizeof(owner));
+			for (unsigned p = 0; p < mm->ngi; p++)
+				for (unsigned k = 0; k < mm->gi[p].nstarts; k++) {
+					unsigned st = mm->gi[p].starts[k], sz = mm->gi[p].size;
+					unsigned id = vmig_gi_id_for(mm, n, st, sz);
+					unsigned key = st << 8 | sz;
+					CHECK(id < 64);
+					if (id < 64 && owner[id] != 0xffffffffu && owner[id] != key)
+						HARNESS_FAIL(
+						    "%s numbering %u: ID %u for %u:%u and %u:%u",
+						    mm->key, n, id, owner[id] >> 8,
+						    owner[id] & 0xff, st, sz);
+					if (id < 64)
+						owner[id] = key;
+				}
+		}
+	}
+}
+
+/*
+ * The A30 (4 units) and the RTX PRO 6000 (12 units, leaf 3) under the
+ * swapped numbering: the same formula on their trees (no capture shows it
+ * on these parts; docs/placement.md, section 2).
+ */
+TEST(gi_ids_swapped_a30_and_rtx)
+{
+	const struct vmig_model *a30 = vmig_model_find("a30"),
+				*rtx = vmig_model_find("rtx-pro-6000");
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 0, 4), 0);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 0, 2), 2);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 2, 2), 1);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 0, 1), 5);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 1, 1), 6);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 2, 1), 3);
+	CHECK_EQ_U(vmig_gi_id_for(a30, SW, 3, 1), 4);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 0, 12), 0);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 0, 6), 2);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 6, 6), 1);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 0, 3), 5);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 3, 3), 6);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 6, 3), 3);
+	CHECK_EQ_U(vmig_gi_id_for(rtx, SW, 9, 3), 4);
+}
+
+/*
+ * Captured sequences under the swapped numbering (docs/placement.md,
+ * section 2): the placements are the heap GPUs', only the IDs differ.
+ */
+TEST(gi_ids_swapped_captures)
+{
+	/* 7x 1g on an empty GPU: 9, 7, 8, 11, 12, 13, 14 (dask-cuda #583, an H100 PCIe). */
+	SEQ_N("a100-40gb", SW, {19, 6, 9}, {19, 4, 7}, {19, 5, 8}, {19, 0, 11}, {19, 1, 12},
+	      {19, 2, 13}, {19, 3, 14});
+	SEQ_N("h100-80gb", SW, {19, 6, 9}, {19, 4, 7}, {19, 5, 8}, {19, 0, 11}, {19, 1, 12},
+	      {19, 2, 13}, {19, 3, 14});
+	/* An A100-SXM4-40GB with driver 580: 4g, 2g, 1g -> 0:4 ID 2, 4:2 ID 3, 6:1 ID 9. */
+	SEQ_N("a100-40gb", SW, {5, 0, 2}, {14, 4, 3}, {19, 6, 9});
+	/* An A100-PCIE-40GB with driver 510: 3g, 1g, 2g, 1g -> 4:4 ID 1, 0:1 ID 11, 2:2 ID 6, 1:1
+	 * ID 12. */
+	SEQ_N("a100-40gb", SW, {9, 4, 1}, {19, 0, 11}, {14, 2, 6}, {19, 1, 12});
+	/* Two 3g (A100-SXM4-80GB, driver 515 and 550): 4:4 ID 1, 0:4 ID 2. */
+	SEQ_N("a100-80gb", SW, {9, 4, 1}, {9, 0, 2});
 }
 
 /* ------------------------------------------------------------------------ */
@@ -545,6 +634,205 @@ TEST(ci_errors)
 /* Randomized properties over every MIG model                               */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Create CIs of the listed profiles one after another without placements
+ * in a new GI of profile gi_profile and check that CI k got ID k at
+ * starts[k]:sizes[k] (docs/placement.md, section 6: every capture).
+ */
+static void expect_cis(const char *key, unsigned gi_profile, const unsigned *profiles,
+		       const unsigned *starts, const unsigned *sizes, unsigned n)
+{
+	struct vmig_gpu_state g = gpu_of(key);
+	struct vmig_gi_state *gi = create_auto(&g, gi_profile);
+	CHECK(gi != NULL);
+	if (!gi)
+		return;
+	const struct vmig_gi_profile *gp = gip(&g, gi_profile);
+	unsigned gid = gi->id;
+	for (unsigned k = 0; k < n; k++) {
+		unsigned id = 99;
+		struct vmig_err e = {0};
+		int rc = vmig_gpu_create_ci(&g, gid, cip(gp, profiles[k]), NULL, &id, &e);
+		if (rc != 0) {
+			HARNESS_FAIL("%s GI profile %u: CI %u (profile %u) refused: %s", key,
+				     gi_profile, k, profiles[k], e.msg);
+			return;
+		}
+		gi = vmig_gpu_find_gi(&g, gid);
+		const struct vmig_ci_state *ci = vmig_gi_find_ci(gi, id);
+		CHECK_EQ_U(id, k);
+		if (ci && (ci->start != starts[k] || ci->size != sizes[k]))
+			HARNESS_FAIL("%s GI profile %u: CI %u at %u:%u, want %u:%u", key,
+				     gi_profile, k, ci->start, ci->size, starts[k], sizes[k]);
+	}
+}
+
+#define EXPECT_CIS(key, gi_profile, profiles, starts, sizes)                                       \
+	expect_cis(key, gi_profile, (const unsigned[])profiles, (const unsigned[])starts,          \
+		   (const unsigned[])sizes, sizeof((unsigned[])profiles) / sizeof(unsigned))
+#define L(...)                                                                                     \
+	{                                                                                          \
+		__VA_ARGS__                                                                        \
+	}
+
+/* Section 6's table of captures, one line each. */
+TEST(ci_captures)
+{
+	/* 1g GIs: CI 0 at 0:1 (A100-PCIE-40GB, H100, A100-SXM4-40GB 580, RTX PRO 6000 R610). */
+	EXPECT_CIS("a100-40gb", 19, L(0), L(0), L(1));
+	EXPECT_CIS("h100-80gb", 19, L(0), L(0), L(1));
+	EXPECT_CIS("rtx-pro-6000", 14, L(0), L(0), L(1));
+	/* 2g GI: two 1c at 0:1, 1:1 (A100 580); the whole CI at 0:2 (H100 R570+). */
+	EXPECT_CIS("a100-40gb", 14, L(0, 0), L(0, 1), L(1, 1));
+	EXPECT_CIS("h100-80gb", 14, L(1), L(0), L(2));
+	/* 3g GI: three 1c at 0, 1, 2 (A100-PCIE-40GB); two 1c (A100 80GB PCIe, 515). */
+	EXPECT_CIS("a100-40gb", 9, L(0, 0, 0), L(0, 1, 2), L(1, 1, 1));
+	EXPECT_CIS("a100-80gb", 9, L(0, 0), L(0, 1), L(1, 1));
+	EXPECT_CIS("h100-80gb", 9, L(0, 0, 0), L(0, 1, 2), L(1, 1, 1));
+	/* The whole 3g CI: 0:3 on Ampere (A100-PCIE-40GB), 0:4 on Hopper (H100 R570+). */
+	EXPECT_CIS("a100-40gb", 9, L(2), L(0), L(3));
+	EXPECT_CIS("h100-80gb", 9, L(2), L(0), L(4));
+	/* A 4g GI's whole CI at 0:4 (A100-SXM4-40GB, 580). */
+	EXPECT_CIS("a100-40gb", 5, L(3), L(0), L(4));
+	/*
+	 * A 1c and then a 2c in a 3g GI and in a 4g GI (A100-SXM4-80GB, 550):
+	 * accepted, IDs 0 and 1.  Ampere puts the 2c at 1:2 in the 3g GI, the
+	 * later parts at 2:2 (their 3g CI space is 4 units wide).
+	 */
+	EXPECT_CIS("a100-80gb", 9, L(0, 1), L(0, 1), L(1, 2));
+	EXPECT_CIS("a100-80gb", 5, L(0, 1), L(0, 2), L(1, 2));
+	static const char *const later[] = {"h100-80gb",   "h100-nvl", "h200",
+					    "gh200-144gb", "b200",     "gb200"};
+	for (size_t k = 0; k < sizeof(later) / sizeof(later[0]); k++) {
+		EXPECT_CIS(later[k], 9, L(0, 1), L(0, 2), L(1, 2));
+		EXPECT_CIS(later[k], 9, L(2), L(0), L(4));
+	}
+}
+
+/* Free counts and explicit starts in a 3g GI under both rules. */
+TEST(ci_3g_rules)
+{
+	struct vmig_err e = {0};
+	unsigned id, s;
+	/* Hopper: 4 units, 3 slices. */
+	struct vmig_gpu_state h = gpu_of("h100-80gb");
+	struct vmig_gi_state *gi = create_auto(&h, 9);
+	const struct vmig_gi_profile *gp = gip(&h, 9);
+	unsigned gid = gi->id;
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 3);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 1)), 1);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 2)), 1);
+	s = 1; /* a 2c at an odd start is not a placement */
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 1), &s, &id, &e), -VMIG_E_INVALID_ARGUMENT);
+	s = 3; /* nor is a 1c at 3 */
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 0), &s, &id, &e), -VMIG_E_INVALID_ARGUMENT);
+	s = 2; /* a 2c at 2:2, then the 1c goes to 0 and the GI is full */
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 1), &s, &id, &e), 0);
+	gi = vmig_gpu_find_gi(&h, gid);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 1);
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 0), NULL, &id, &e), 0);
+	CHECK(gi->ci[1].start == 0 && gi->ci[1].size == 1);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 0);
+	s = 1; /* unit 1 is free, but all 3 slices are in use */
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 0), &s, &id, &e),
+		   -VMIG_E_INSUFFICIENT_RESOURCES);
+	CHECK(strstr(e.msg, "compute slices") != NULL);
+	CHECK_EQ_I(vmig_gpu_destroy_ci(&h, gid, 0, &e), 0);
+	CHECK_EQ_I(vmig_gpu_destroy_ci(&h, gid, 1, &e), 0);
+	/* Two 1c at 0 and 1 leave unit 2:2 free but one slice: no 2c. */
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 0), NULL, &id, &e), 0);
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 0), NULL, &id, &e), 0);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 1)), 0);
+	s = 2;
+	CHECK_EQ_I(vmig_gpu_create_ci(&h, gid, cip(gp, 1), &s, &id, &e),
+		   -VMIG_E_INSUFFICIENT_RESOURCES);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 1);
+
+	/* Ampere: 3 slices, a 2c at 0 or 1. */
+	struct vmig_gpu_state a = gpu_of("a100-40gb");
+	gi = create_auto(&a, 9);
+	gp = gip(&a, 9);
+	gid = gi->id;
+	s = 1;
+	CHECK_EQ_I(vmig_gpu_create_ci(&a, gid, cip(gp, 1), &s, &id, &e), 0);
+	gi = vmig_gpu_find_gi(&a, gid);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 1);
+	CHECK_EQ_I(vmig_gpu_create_ci(&a, gid, cip(gp, 0), NULL, &id, &e), 0);
+	CHECK(gi->ci[1].start == 0);
+	CHECK_EQ_I(vmig_gpu_destroy_ci(&a, gid, 0, &e), 0);
+	/* A 1c at 0 leaves room for a 2c at 1, but a 1c at 1 leaves none. */
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 1)), 1);
+	CHECK_EQ_I(vmig_gpu_destroy_ci(&a, gid, 1, &e), 0);
+	s = 1;
+	CHECK_EQ_I(vmig_gpu_create_ci(&a, gid, cip(gp, 0), &s, &id, &e), 0);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 1)), 0);
+	CHECK_EQ_U(vmig_ci_remaining(gi, gp, cip(gp, 0)), 2);
+}
+
+/*
+ * Free agrees with what an explicit create accepts: on random CI layouts of
+ * every GI profile of every model, Free > 0 exactly when some possible start
+ * is accepted, and every accepted create keeps the CIs apart and within the
+ * GI's slices.
+ */
+TEST(ci_free_matches_explicit_creates)
+{
+	uint64_t x = 0x5eed;
+	for (size_t mi = 0; mi < vmig_model_count(); mi++) {
+		const struct vmig_model *m = vmig_model_at(mi);
+		if (!(m->flags & VMIG_MF_MIG))
+			continue;
+		for (unsigned p = 0; p < m->ngi; p++) {
+			for (unsigned round = 0; round < 20; round++) {
+				struct vmig_gpu_state g = gpu_of(m->key);
+				struct vmig_gi_state *gi = create_auto(&g, m->gi[p].id);
+				const struct vmig_gi_profile *gp = &m->gi[p];
+				if (!gi)
+					continue;
+				unsigned gid = gi->id;
+				for (unsigned step = 0; step < 6; step++) {
+					x = x * 6364136223846793005ull + 1442695040888963407ull;
+					const struct vmig_ci_profile *cp =
+					    &gp->ci[(x >> 33) % gp->nci];
+					gi = vmig_gpu_find_gi(&g, gid);
+					unsigned free_ = vmig_ci_remaining(gi, gp, cp), ok = 0;
+					unsigned pick = (unsigned)(x >> 40) % cp->nstarts;
+					struct vmig_gpu_state keep = g;
+					for (unsigned k = 0; k < cp->nstarts; k++) {
+						struct vmig_gpu_state c = g;
+						unsigned s = cp->starts[k];
+						int rc =
+						    vmig_gpu_create_ci(&c, gid, cp, &s, NULL, NULL);
+						ok += rc == 0;
+						if (rc == 0 && k == pick)
+							keep = c;
+					}
+					if ((free_ > 0) != (ok > 0))
+						HARNESS_FAIL(
+						    "%s %s CI %u: Free %u, %u starts accepted",
+						    m->key, gp->name, cp->id, free_, ok);
+					g = keep;
+					gi = vmig_gpu_find_gi(&g, gid);
+					uint32_t occ = 0;
+					unsigned used = 0;
+					for (unsigned j = 0; j < gi->nci; j++) {
+						uint32_t sp = ((1u << gi->ci[j].size) - 1u)
+							      << gi->ci[j].start;
+						CHECK(!(occ & sp));
+						CHECK(gi->ci[j].start + gi->ci[j].size <=
+						      vmig_ci_units(gp));
+						occ |= sp;
+						used +=
+						    vmig_ci_profile_by_id(gp, gi->ci[j].profile_id)
+							->slices;
+					}
+					CHECK(used <= gp->slices);
+				}
+			}
+		}
+	}
+}
+
 static uint64_t rng_state;
 
 static unsigned rnd(unsigned n)
@@ -585,15 +873,21 @@ static void check_cis(const struct vmig_gpu_state *g, const struct vmig_gi_state
 		      const struct vmig_gi_profile *gp, const char *ctx)
 {
 	uint32_t occ = 0;
+	unsigned used = 0;
 	for (unsigned j = 0; j < gi->nci; j++) {
 		const struct vmig_ci_state *ci = &gi->ci[j];
 		if (j && gi->ci[j - 1].id >= ci->id)
 			HARNESS_FAIL("%s: GI %u CI IDs not sorted/unique", ctx, gi->id);
-		if (ci->start + ci->size > gp->slices || (occ & span(ci->start, ci->size)))
+		if (ci->start + ci->size > vmig_ci_units(gp) || (occ & span(ci->start, ci->size)))
 			HARNESS_FAIL("%s: GI %u CI %u at %u:%u overlaps or leaves the GI", ctx,
 				     gi->id, ci->id, ci->start, ci->size);
 		occ |= span(ci->start, ci->size);
+		const struct vmig_ci_profile *cp = vmig_ci_profile_by_id(gp, ci->profile_id);
+		used += cp ? cp->slices : 99;
 	}
+	if (used > gp->slices)
+		HARNESS_FAIL("%s: GI %u's CIs hold %u of %u compute slices", ctx, gi->id, used,
+			     gp->slices);
 	for (unsigned k = 0; k < gp->nci; k++) {
 		unsigned r = vmig_ci_remaining(gi, gp, &gp->ci[k]);
 		unsigned a = ci_auto_count(g, gi->id, &gp->ci[k]);
@@ -618,7 +912,7 @@ static void check_invariants(const struct vmig_gpu_state *g, const char *ctx)
 				     gi->start, gi->size);
 			continue;
 		}
-		if (gi->id != vmig_gi_id_for(m, gi->start, gi->size))
+		if (gi->id != vmig_gi_id_for(m, g->gi_numbering, gi->start, gi->size))
 			HARNESS_FAIL("%s: GI %u is not the heap ID of %u:%u", ctx, gi->id,
 				     gi->start, gi->size);
 		occ |= span(gi->start, gi->size);
@@ -703,6 +997,7 @@ TEST(random_sequences_all_models)
 		models++;
 		for (unsigned s = 0; s < sequences && !harness_child_failed; s++) {
 			struct vmig_gpu_state g = gpu_of(m->key);
+			g.gi_numbering = rnd(2); /* heap or swapped */
 			unsigned steps = 1 + rnd(40);
 			for (unsigned k = 0; k < steps && !harness_child_failed; k++) {
 				random_step(&g);
@@ -720,6 +1015,9 @@ int main(void)
 {
 	RUN(gi_ids_heap_8_units);
 	RUN(gi_ids_heap_a30_and_rtx);
+	RUN(gi_ids_swapped_8_units);
+	RUN(gi_ids_swapped_a30_and_rtx);
+	RUN(gi_ids_swapped_captures);
 	RUN(auto_h100_seven_1g);
 	RUN(auto_a100_user_guide_examples);
 	RUN(auto_rtx_pro_6000);
@@ -736,6 +1034,9 @@ int main(void)
 	RUN(ci_lowest_start_and_id);
 	RUN(ci_free_counts_2g);
 	RUN(ci_errors);
+	RUN(ci_captures);
+	RUN(ci_3g_rules);
+	RUN(ci_free_matches_explicit_creates);
 	RUN(random_sequences_all_models);
 	return harness_done();
 }

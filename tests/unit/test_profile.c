@@ -170,7 +170,7 @@ TEST(mem_gb_rule)
 	CHECK_EQ_U(vmig_profile_mem_gb(40448, 81559), 40);
 	CHECK_EQ_U(vmig_profile_mem_gb(81152, 81559), 80);
 	CHECK_EQ_U(vmig_profile_mem_gb(16384, 143771), 18);
-	CHECK_EQ_U(vmig_profile_mem_gb(33024, 143771), 35);
+	CHECK_EQ_U(vmig_profile_mem_gb(33280, 143771), 35);
 	/* 4/8 of 141 GiB is 70.5: half rounds away from zero. */
 	CHECK_EQ_U(vmig_profile_mem_gb(71168, 143771), 71);
 	CHECK_EQ_U(vmig_profile_mem_gb(24192, 97887), 24);

@@ -113,7 +113,7 @@ static void sample_state(struct vmig_state *st)
 	g->flags = VMIG_GPU_SIMULATED;
 	g->ngi = 2;
 	g->gi[0] =
-	    (struct vmig_gi_state){.id = 1, .profile_id = 9, .start = 4, .size = 4, .nci = 2};
+	    (struct vmig_gi_state){.id = 2, .profile_id = 9, .start = 4, .size = 4, .nci = 2};
 	g->gi[0].ci[0] = (struct vmig_ci_state){.id = 0, .profile_id = 1, .start = 0, .size = 2};
 	g->gi[0].ci[1] = (struct vmig_ci_state){.id = 1, .profile_id = 0, .start = 2, .size = 1};
 	g->gi[1] = (struct vmig_gi_state){
@@ -135,9 +135,9 @@ static const char sample_body[] =
     "generation 42\n"
     "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 "
     "serial=1650924060123 pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated\n"
-    "gi gpu=0 id=1 profile=9 start=4 size=4 share=0\n"
-    "ci gpu=0 gi=1 id=0 profile=1 start=0 size=2\n"
-    "ci gpu=0 gi=1 id=1 profile=0 start=2 size=1\n"
+    "gi gpu=0 id=2 profile=9 start=4 size=4 share=0\n"
+    "ci gpu=0 gi=2 id=0 profile=1 start=0 size=2\n"
+    "ci gpu=0 gi=2 id=1 profile=0 start=2 size=1\n"
     "gi gpu=0 id=3 profile=14 start=0 size=2 share=30\n"
     "gpu index=1 model=a30 uuid=GPU-00000000-1111-2222-3333-444444444444 serial=[N/A] "
     "pci=00000001:BD:02.0 minor=5 mig=0 mig_pending=1 flags=simulated,soft\n";
@@ -329,6 +329,18 @@ static const struct {
      "end\n",
      "line 4: gpu: unknown key 'colour'"},
     {HEAD "gpu index=0 index=0\nend\n", "line 3: gpu: duplicate key 'index'"},
+    {HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
+	  "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated gi_numbering=halves\n"
+	  "end\n",
+     "line 3: gpu: bad GI numbering 'halves' (heap or swapped)"},
+    {HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
+	  "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 flags=simulated gi_numbering=\n"
+	  "end\n",
+     "line 3: gpu: bad GI numbering ''"},
+    {HEAD "gpu index=0 model=h100-80gb uuid=GPU-9e4aeb94-01c0-5173-4811-4ca60f77b3a9 serial=1 "
+	  "pci=00000000:07:00.0 minor=0 mig=1 mig_pending=1 gi_numbering=heap flags=simulated "
+	  "gi_numbering=swapped\nend\n",
+     "line 3: gpu: duplicate key 'gi_numbering'"},
     {HEAD "gpu index=0 model=h100-80gb\nend\n", "line 3: gpu: missing key 'uuid'"},
     {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=101\nend\n",
      "line 4: share=101 out of range"},
@@ -473,8 +485,8 @@ TEST(validate_refuses_broken_invariants)
 	EXPECT_INVALID(g->gi[1].start = 4, "overlaps another GPU instance");
 	EXPECT_INVALID((g->gi[1].profile_id = 19, g->gi[1].size = 1, g->gi[1].start = 5),
 		       "overlaps another GPU instance");
-	EXPECT_INVALID(g->gi[1].id = 1,
-		       "GPU 0: GPU instance 1 (profile 14, placement 0:2): duplicate ID");
+	EXPECT_INVALID(g->gi[1].id = 2,
+		       "GPU 0: GPU instance 2 (profile 14, placement 0:2): duplicate ID");
 	EXPECT_INVALID(g->gi[1].id = 0, "not in ID order");
 	EXPECT_INVALID(g->gi[1].start = 1, "placement not valid for its profile");
 	EXPECT_INVALID(g->gi[1].size = 3, "placement not valid for its profile");
@@ -549,6 +561,58 @@ TEST(parsed_overlaps_are_refused_by_validate)
 	free(st);
 }
 
+/*
+ * The GI numbering of a GPU: absent in a file (as every file written before
+ * it existed) means heap, swapped is written and read back, and every GI ID
+ * must be the one its placement has under the GPU's numbering.
+ */
+TEST(gi_numbering_is_kept_and_checked)
+{
+	struct vmig_state *st = new_state(), *back = new_state();
+	struct vmig_err e = {0};
+	sample_state(st);
+	CHECK_EQ_U(st->gpu[0].gi_numbering, VMIG_GI_NUMBERING_HEAP);
+	/* The sample's text has no gi_numbering key and reads as heap. */
+	char *text = text_of(st, NULL);
+	CHECK(strstr(text, "gi_numbering") == NULL);
+	CHECK_EQ_I(vmig_state_parse(text, strlen(text), back, &e), 0);
+	CHECK_EQ_U(back->gpu[0].gi_numbering, VMIG_GI_NUMBERING_HEAP);
+	free(text);
+	/* Swapped: the 3g at 4:4 is 1 and the 2g at 0:2 is 5. */
+	st->gpu[0].gi_numbering = VMIG_GI_NUMBERING_SWAPPED;
+	CHECK_EQ_I(vmig_state_validate(st, &e), -VMIG_E_CORRUPT);
+	CHECK(strstr(e.msg, "GPU 0: GPU instance 2 (profile 9, placement 4:4): the ID of that "
+			    "placement is 1 under swapped GI numbering") != NULL);
+	st->gpu[0].gi[0].id = 1;
+	st->gpu[0].gi[1].id = 5;
+	CHECK_EQ_I(vmig_state_validate(st, &e), 0);
+	text = text_of(st, NULL);
+	CHECK(strstr(text, "flags=simulated gi_numbering=swapped\ngi gpu=0 id=1 profile=9") !=
+	      NULL);
+	CHECK_EQ_I(vmig_state_parse(text, strlen(text), back, &e), 0);
+	CHECK(same_state(st, back));
+	CHECK_EQ_U(back->gpu[0].gi_numbering, VMIG_GI_NUMBERING_SWAPPED);
+	free(text);
+	/* "heap" written out by hand is accepted too. */
+	const char *explicit_heap =
+	    "vmig-state 1\ngeneration 1\ngpu index=0 model=a30 "
+	    "uuid=GPU-00000000-1111-2222-3333-444444444444 serial=1 pci=00000000:07:00.0 minor=0 "
+	    "mig=1 mig_pending=1 gi_numbering=heap flags=simulated\n"
+	    "gi gpu=0 id=2 profile=5 start=2 size=2 share=0\nend\n";
+	CHECK_EQ_I(vmig_state_parse(explicit_heap, strlen(explicit_heap), back, &e), 0);
+	CHECK_EQ_I(vmig_state_validate(back, &e), 0);
+	back->gpu[0].gi_numbering = VMIG_GI_NUMBERING_SWAPPED;
+	CHECK_EQ_I(vmig_state_validate(back, &e), -VMIG_E_CORRUPT);
+	CHECK(strstr(e.msg, "is 1 under swapped GI numbering") != NULL);
+	/* A value that is no numbering. */
+	sample_state(st);
+	st->gpu[1].gi_numbering = 7;
+	CHECK_EQ_I(vmig_state_validate(st, &e), -VMIG_E_CORRUPT);
+	CHECK(strstr(e.msg, "GPU 1: unknown GI numbering") != NULL);
+	free(st);
+	free(back);
+}
+
 TEST(format_refuses_what_it_cannot_write)
 {
 	struct vmig_state *st = new_state();
@@ -578,6 +642,7 @@ int main(void)
 	RUN(limits_on_counts);
 	RUN(validate_refuses_broken_invariants);
 	RUN(parsed_overlaps_are_refused_by_validate);
+	RUN(gi_numbering_is_kept_and_checked);
 	RUN(format_refuses_what_it_cannot_write);
 	return harness_done();
 }
