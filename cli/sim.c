@@ -61,12 +61,14 @@ static void list_state(const struct vmig_state *st)
 	       "MIG");
 	for (unsigned x = 0; x < st->ngpu; x++) {
 		const struct vmig_gpu_state *g = &st->gpu[x];
-		printf("%3u  %-12s %-*s  %-40s  %-*s  %3u  %3u%s\n", x,
+		printf("%3u  %-12s %-*s  %-40s  %-*s  %3u  %3u%s%s\n", x,
 		       g->model ? g->model->key : "?", wname, g->model ? g->model->name : "?",
 		       g->uuid, wmode, mig_mode(g, mode, sizeof(mode)), g->ngi, ci_count(g),
 		       (g->flags & VMIG_GPU_SIMULATED) ? "  [simulated]"
 		       : (g->flags & VMIG_GPU_SOFT)    ? "  [soft]"
-						       : "");
+						       : "",
+		       /* passed through to a VM without the right to reset it */
+		       (g->flags & VMIG_GPU_VM) ? " [vm]" : "");
 	}
 }
 
@@ -82,14 +84,15 @@ static int change(const struct cli_cmd *cmd)
 	int r;
 	if (!st)
 		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
+	const struct vmig_sim_gpu_opts opts = {.flags = cmd->sim_vm ? VMIG_SIM_GPU_VM : 0};
 	for (unsigned k = 0; k < cmd->models.n; k++)
 		keys[k] = cmd->models.item[k];
 	if (cmd->action == CLI_SIM_ADD)
-		r = vmig_sim_add(NULL, keys[0], cmd->count, NULL, st, &err);
+		r = vmig_sim_add(NULL, keys[0], cmd->count, &opts, st, &err);
 	else if (cmd->action == CLI_SIM_REMOVE)
 		r = vmig_sim_remove(NULL, cmd->index, cmd->force, st, &err);
 	else
-		r = vmig_sim_reset(NULL, keys, cmd->models.n, NULL, st, &err);
+		r = vmig_sim_reset(NULL, keys, cmd->models.n, &opts, st, &err);
 	int status = r < 0 ? cli_report(&err) : 0;
 	if (r >= 0)
 		list_state(st);

@@ -20,9 +20,10 @@ struct change {
 	int (*apply)(struct vmig_state *st, const struct change *c, struct vmig_err *err);
 	const char *const *models; /* add: one key; reset: n keys */
 	size_t n;
-	unsigned count; /* add */
-	unsigned index; /* remove */
-	bool force;	/* remove */
+	unsigned count;	    /* add */
+	unsigned gpu_flags; /* add, reset: VMIG_GPU_* flags of the new GPUs (from the options) */
+	unsigned index;	    /* remove */
+	bool force;	    /* remove */
 };
 
 /* Every key names a catalogue model (checked before the store is locked). */
@@ -37,24 +38,30 @@ static int check_models(const char *const *keys, size_t n, struct vmig_err *err)
 	return 0;
 }
 
-/* No option is defined yet: only the defaults (NULL or zeroes) are accepted. */
+/* Only the flags of enum vmig_sim_gpu_flags are known. */
 static int check_opts(const struct vmig_sim_gpu_opts *opts, struct vmig_err *err)
 {
-	if (opts && opts->flags)
+	if (opts && (opts->flags & ~(unsigned)VMIG_SIM_GPU_VM))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "unknown simulated GPU option flags 0x%x", opts->flags);
 	return 0;
 }
 
-/* Append count GPUs of each key, in order. */
+static unsigned vm_flag(const struct vmig_sim_gpu_opts *opts)
+{
+	return opts && (opts->flags & VMIG_SIM_GPU_VM) ? VMIG_GPU_VM : 0;
+}
+
+/* Append count GPUs of each key, in order, with the given VMIG_GPU_* flags added. */
 static int add_models(struct vmig_state *st, const char *const *keys, size_t n, unsigned count,
-		      struct vmig_err *err)
+		      unsigned gpu_flags, struct vmig_err *err)
 {
 	for (size_t k = 0; k < n; k++)
 		for (unsigned c = 0; c < count; c++) {
 			int r = vmig_state_add_gpu(st, vmig_model_find(keys[k]), err);
 			if (r < 0)
 				return r;
+			st->gpu[st->ngpu - 1].flags |= gpu_flags;
 		}
 	return 0;
 }
@@ -65,7 +72,7 @@ static int apply_add(struct vmig_state *st, const struct change *c, struct vmig_
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
 				    "cannot add %u GPU%s: %u of at most %u GPUs exist", c->count,
 				    c->count == 1 ? "" : "s", st->ngpu, VMIG_MAX_GPUS);
-	return add_models(st, c->models, 1, c->count, err);
+	return add_models(st, c->models, 1, c->count, c->gpu_flags, err);
 }
 
 static int apply_remove(struct vmig_state *st, const struct change *c, struct vmig_err *err)
@@ -100,7 +107,7 @@ static int apply_reset(struct vmig_state *st, const struct change *c, struct vmi
 	if (st->ngpu + c->n > VMIG_MAX_GPUS)
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES, "at most %u GPUs can exist",
 				    VMIG_MAX_GPUS);
-	return add_models(st, c->models, c->n, 1, err);
+	return add_models(st, c->models, c->n, 1, c->gpu_flags, err);
 }
 
 static int run_change(struct vmig_state *st, void *arg, struct vmig_err *err)
@@ -124,7 +131,8 @@ static int transact(const char *dir, const struct change *c, struct vmig_state *
 int vmig_sim_add(const char *dir, const char *model, unsigned count,
 		 const struct vmig_sim_gpu_opts *opts, struct vmig_state *ret, struct vmig_err *err)
 {
-	const struct change c = {.apply = apply_add, .models = &model, .count = count};
+	const struct change c = {
+	    .apply = apply_add, .models = &model, .count = count, .gpu_flags = vm_flag(opts)};
 	int r;
 	if (count == 0)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "adding GPUs: a count of 0");
@@ -145,7 +153,8 @@ int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
 		   struct vmig_err *err)
 {
 	static const char *const default_models[] = {VMIG_SIM_DEFAULT_MODEL};
-	struct change c = {.apply = apply_reset, .models = models, .n = n};
+	struct change c = {
+	    .apply = apply_reset, .models = models, .n = n, .gpu_flags = vm_flag(opts)};
 	int r;
 	if (n == 0) {
 		c.models = default_models;
