@@ -57,7 +57,10 @@ static int summary(struct cli_view *v)
 			continue;
 		}
 		printf("    MIG: %s", mode_name(g->mig_current));
-		if (g->mig_pending != g->mig_current)
+		if (g->mig_pending != g->mig_current && (g->flags & VMIG_GPU_VM))
+			printf(" (%s pending: the GPU may not be reset in its VM)",
+			       mode_name(g->mig_pending));
+		else if (g->mig_pending != g->mig_current)
 			printf(" (%s after a GPU reset: vmig -i %u -r)", mode_name(g->mig_pending),
 			       x);
 		printf(", %u GPU instance%s, %u compute instance%s\n", g->ngi,
