@@ -41,7 +41,7 @@ struct vmig__op {
 	unsigned mode, profile_id, gi_id, ci_id, share;
 	const unsigned *start;
 	unsigned out_id; /* the new GI or CI ID */
-	int activation;	 /* MODE: 0 at once, or -VMIG_E_RESET_REQUIRED / -VMIG_E_IN_USE pending */
+	int activation;	 /* MODE: 0 at once, or why it is pending (vmig_set_mig_mode) */
 };
 
 struct vmig_backend_ops;
