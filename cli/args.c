@@ -120,6 +120,8 @@ enum top_opt {
 	TOP_RESET,
 	TOP_QUERY,
 	TOP_FORMAT,
+	TOP_PM,
+	TOP_SUMMARY,
 };
 
 static const struct cli_opt top_opts[] = {
@@ -133,6 +135,8 @@ static const struct cli_opt top_opts[] = {
     {"-r", "--gpu-reset", CLI_ARG_NONE, TOP_RESET},
     {NULL, "--query-gpu", CLI_ARG_REQ, TOP_QUERY},
     {NULL, "--format", CLI_ARG_REQ, TOP_FORMAT},
+    {"-pm", "--persistence-mode", CLI_ARG_REQ, TOP_PM},
+    {NULL, "--summary", CLI_ARG_NONE, TOP_SUMMARY},
     {NULL, NULL, CLI_ARG_NONE, 0},
 };
 
@@ -170,14 +174,31 @@ int cli_parse_gpu_ids(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 	return 0;
 }
 
-static int parse_mig_mode(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+/* 0/DISABLED or 1/ENABLED, as nvidia-smi's -mig and -pm take them; -1 for anything else. */
+static int parse_on_off(const char *v)
 {
 	if (strcmp(v, "0") == 0 || strcasecmp(v, "DISABLED") == 0)
-		cmd->mig_mode = 0;
-	else if (strcmp(v, "1") == 0 || strcasecmp(v, "ENABLED") == 0)
-		cmd->mig_mode = 1;
-	else
+		return 0;
+	if (strcmp(v, "1") == 0 || strcasecmp(v, "ENABLED") == 0)
+		return 1;
+	return -1;
+}
+
+static int parse_mig_mode(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+{
+	int m = parse_on_off(v);
+	if (m < 0)
 		return cli_fail(p, "invalid MIG mode '%.32s' (0/DISABLED or 1/ENABLED)", v);
+	cmd->mig_mode = (unsigned)m;
+	return 0;
+}
+
+static int parse_pm_mode(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+{
+	int m = parse_on_off(v);
+	if (m < 0)
+		return cli_fail(p, "invalid persistence mode '%.32s' (0/DISABLED or 1/ENABLED)", v);
+	cmd->pm_mode = (unsigned)m;
 	return 0;
 }
 
@@ -250,6 +271,12 @@ static int top_option(struct cli_parser *p, struct cli_cmd *cmd, const struct cl
 		return parse_query(p, cmd, v);
 	case TOP_FORMAT:
 		return parse_format(p, cmd, v, format_seen);
+	case TOP_PM:
+		if (cli_set_action(p, cmd, CLI_SET_PM, word) < 0)
+			return -1;
+		return parse_pm_mode(p, cmd, v);
+	case TOP_SUMMARY:
+		return cli_set_action(p, cmd, CLI_SUMMARY, word);
 	}
 	return cli_fail(p, "internal error: option %d", o->id);
 }
@@ -290,7 +317,7 @@ static int parse_verb(struct cli_parser *p, struct cli_cmd *cmd, const char *w)
 static int check_top(struct cli_parser *p, struct cli_cmd *cmd, bool format_seen)
 {
 	if (cmd->action == CLI_NONE)
-		cmd->action = CLI_SUMMARY;
+		cmd->action = CLI_TABLE;
 	if (cmd->action == CLI_QUERY && !format_seen)
 		return cli_fail(p, "--query-gpu needs --format=csv");
 	if (format_seen && cmd->action != CLI_QUERY)

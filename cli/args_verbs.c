@@ -150,13 +150,14 @@ int cli_parse_mig(struct cli_parser *p, struct cli_cmd *cmd)
 
 /* ---- vmig sim ---- */
 
-enum sim_opt { SO_HELP, SO_COUNT, SO_FORCE, SO_GI_NUMBERING };
+enum sim_opt { SO_HELP, SO_COUNT, SO_FORCE, SO_GI_NUMBERING, SO_VM };
 
 static const struct cli_opt sim_opts[] = {
     {"-h", "--help", CLI_ARG_NONE, SO_HELP},
     {"-n", "--count", CLI_ARG_REQ, SO_COUNT},
     {"-f", "--force", CLI_ARG_NONE, SO_FORCE},
     {NULL, "--gi-numbering", CLI_ARG_REQ, SO_GI_NUMBERING},
+    {NULL, "--vm", CLI_ARG_NONE, SO_VM},
     {NULL, NULL, CLI_ARG_NONE, 0},
 };
 
@@ -219,6 +220,8 @@ static int sim_check(struct cli_parser *p, struct cli_cmd *cmd, unsigned nargs, 
 		return cli_fail(p, "option --force is only used with sim remove");
 	if (cmd->gi_numbering_seen && cmd->action != CLI_SIM_ADD && cmd->action != CLI_SIM_RESET)
 		return cli_fail(p, "option --gi-numbering is only used with sim add and sim reset");
+	if (cmd->sim_vm && cmd->action != CLI_SIM_ADD && cmd->action != CLI_SIM_RESET)
+		return cli_fail(p, "option --vm is only used with sim add and sim reset");
 	if (!count_seen)
 		cmd->count = 1;
 	return 0;
@@ -261,6 +264,10 @@ int cli_parse_sim(struct cli_parser *p, struct cli_cmd *cmd)
 		} else if (o->id == SO_GI_NUMBERING) {
 			if (sim_gi_numbering(p, cmd, v) < 0)
 				return -1;
+		} else if (o->id == SO_VM) {
+			if (cmd->sim_vm)
+				return cli_fail(p, "option --vm given twice");
+			cmd->sim_vm = true;
 		} else {
 			if (cmd->force)
 				return cli_fail(p, "option --force given twice");

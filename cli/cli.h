@@ -46,7 +46,15 @@ struct cli_ids {
 	X(PCI_BUS_ID, "pci.bus_id", "pci.bus_id")                                                  \
 	X(MEMORY_TOTAL, "memory.total", "memory.total [MiB]")                                      \
 	X(MIG_CURRENT, "mig.mode.current", "mig.mode.current")                                     \
-	X(MIG_PENDING, "mig.mode.pending", "mig.mode.pending")
+	X(MIG_PENDING, "mig.mode.pending", "mig.mode.pending")                                     \
+	X(DRIVER_VERSION, "driver_version", "driver_version")                                      \
+	X(COMPUTE_CAP, "compute_cap", "compute_cap")                                               \
+	X(PERSISTENCE_MODE, "persistence_mode", "persistence_mode")                                \
+	X(MEMORY_USED, "memory.used", "memory.used [MiB]")                                         \
+	X(MEMORY_FREE, "memory.free", "memory.free [MiB]")                                         \
+	X(PCI_DEVICE_ID, "pci.device_id", "pci.device_id")                                         \
+	X(SERIAL, "serial", "serial")                                                              \
+	X(COUNT, "count", "count")
 
 enum cli_query_field {
 #define CLI_QF_ENUM(e, name, header) CLI_QF_##e,
@@ -59,7 +67,9 @@ enum cli_query_field {
 enum cli_action {
 	CLI_NONE,
 	/* top level (nvidia-smi's main options) */
-	CLI_SUMMARY,
+	CLI_TABLE,   /* no option: nvidia-smi's default table */
+	CLI_SUMMARY, /* --summary: vmig's one-line-per-GPU summary */
+	CLI_SET_PM,  /* -pm 0|1 */
 	CLI_HELP,
 	CLI_VERSION,
 	CLI_LIST_GPUS, /* -L */
@@ -135,6 +145,7 @@ struct cli_cmd {
 	bool default_ci;	  /* -C */
 
 	unsigned mig_mode; /* -mig */
+	unsigned pm_mode;  /* -pm */
 
 	unsigned nfields; /* --query-gpu */
 	enum cli_query_field fields[CLI_MAX_ITEMS];
@@ -146,6 +157,7 @@ struct cli_cmd {
 	bool force;		/* sim remove --force, config apply --force */
 	unsigned gi_numbering;	/* sim add / reset --gi-numbering (enum vmig_gi_numbering) */
 	bool gi_numbering_seen;
+	bool sim_vm; /* sim add/reset --vm: GPUs in a VM that may not reset them */
 
 	struct cli_config_opts config; /* vmig config */
 
@@ -303,6 +315,8 @@ void cli_help_config(FILE *f);
 
 /* Top-level actions (gpu.c). */
 int cli_exec_top(const struct cli_cmd *cmd);
+/* nvidia-smi's default output: the GPU table, MIG devices and processes (table.c). */
+int cli_table(struct cli_view *v);
 /* -L (gpu.c); mig listings (mig_list.c); changes, -rg included (mig_ops.c). */
 int cli_mig_list(const struct cli_cmd *cmd, struct cli_view *v);
 int cli_mig_change(const struct cli_cmd *cmd, struct cli_view *v);

@@ -1,8 +1,8 @@
 /*
- * gpu.c — nvidia-smi's main command line: the summary `vmig` prints with no
- * options, -L, -mig 0|1 with its pending-state warnings, -r (GPU reset) and
- * --query-gpu ... --format=csv.  Everything goes through the backend context
- * so it behaves alike on simulated and real GPUs.
+ * gpu.c — nvidia-smi's main command line: -L, -mig 0|1 with its pending-state
+ * warnings, -pm 0|1, -r (GPU reset), --query-gpu ... --format=csv, and
+ * vmig's own --summary (the default table is table.c's).  Everything goes through the backend
+ * context so it behaves alike on simulated and real GPUs.
  */
 #include <string.h>
 
@@ -41,7 +41,7 @@ static const char *kind(const struct vmig_gpu_state *g)
 	return "";
 }
 
-/* ---- vmig (no options) ---- */
+/* ---- vmig --summary ---- */
 
 static int summary(struct cli_view *v)
 {
@@ -57,7 +57,10 @@ static int summary(struct cli_view *v)
 			continue;
 		}
 		printf("    MIG: %s", mode_name(g->mig_current));
-		if (g->mig_pending != g->mig_current)
+		if (g->mig_pending != g->mig_current && (g->flags & VMIG_GPU_VM))
+			printf(" (%s pending: the GPU may not be reset in its VM)",
+			       mode_name(g->mig_pending));
+		else if (g->mig_pending != g->mig_current)
 			printf(" (%s after a GPU reset: vmig -i %u -r)", mode_name(g->mig_pending),
 			       x);
 		printf(", %u GPU instance%s, %u compute instance%s\n", g->ngi,
@@ -99,8 +102,36 @@ static int list_gpus(struct cli_view *v)
 	return 0;
 }
 
-/* ---- -mig 0|1 ---- */
+/* ---- -mig 0|1, -pm 0|1 ---- */
 
+static const char *const terminating = "Terminating early due to previous errors.";
+
+/*
+ * A user who may not change the GPUs is told before anything is tried,
+ * with nvidia-smi's words, which name no GPU; nothing changes.
+ */
+static int refused_access(struct cli_view *v, const char *what)
+{
+	struct vmig_err err = {0};
+	int r = vmig_can_change(v->ctx, &err);
+	if (r >= 0)
+		return 0;
+	printf("%s: %s\n", what, vmig_strerror(r));
+	return cli_status(r);
+}
+
+/* After a change that took effect, when persistence mode is off (R515 and later). */
+static void persistence_warning(const struct vmig_gpu_state *g, const char *bus)
+{
+	if (g->flags & VMIG_GPU_NO_PERSISTENCE)
+		printf("\nWarning: persistence mode is disabled on device %s. See the Known Issues "
+		       "section of the nvidia-smi(1) man page for more information. Run with "
+		       "[--help | -h] switch to get more information on how to enable persistence "
+		       "mode.\n",
+		       bus);
+}
+
+/* An Ampere change left pending: why (activation), and what would make it take effect. */
 static void pending_warning(const char *bus, unsigned mode, int activation)
 {
 	printf("Warning: MIG mode is in pending %s state for GPU %s:%s\n",
@@ -114,31 +145,34 @@ static void pending_warning(const char *bus, unsigned mode, int activation)
 		    bus);
 	else
 		printf(
-		    "Reboot the system or try vmig --gpu-reset to make MIG mode effective on GPU "
-		    "%s\n",
+		    "Reboot the system or try nvidia-smi --gpu-reset to make MIG mode effective on "
+		    "GPU %s\n",
 		    bus);
 }
 
 static int set_mig(const struct cli_cmd *cmd, struct cli_view *v)
 {
 	const char *verb = cmd->mig_mode ? "enable" : "disable";
+	char what[48];
+	snprintf(what, sizeof(what), "Unable to %s MIG Mode", verb);
+	int status = refused_access(v, what);
+	if (status)
+		return status;
 	for (unsigned x = 0; x < v->st->ngpu; x++) {
+		const struct vmig_gpu_state *g = &v->st->gpu[x];
 		struct vmig_err err = {0};
 		char bus[32];
 		int activation = 0, r;
 		if (!v->sel[x])
 			continue;
-		cli_bus_id(&v->st->gpu[x], bus);
-		r = mig_capable(&v->st->gpu[x])
-			? vmig_set_mig_mode(v->ctx, x, cmd->mig_mode, &activation, &err)
-			: -VMIG_E_NOT_SUPPORTED;
+		cli_bus_id(g, bus);
+		r = mig_capable(g) ? vmig_set_mig_mode(v->ctx, x, cmd->mig_mode, &activation, &err)
+				   : -VMIG_E_NOT_SUPPORTED;
 		if (r == -VMIG_E_NOT_SUPPORTED) {
-			printf("Unable to %s MIG Mode for GPU %s: %s\n", verb, bus,
-			       vmig_strerror(r));
+			printf("%s for GPU %s: %s\n", what, bus, vmig_strerror(r));
 			printf("Treating as warning and moving on.\n");
 		} else if (r < 0) {
-			printf("Unable to %s MIG Mode for GPU %s: %s\n", verb, bus,
-			       vmig_strerror(r));
+			printf("%s for GPU %s: %s\n%s\n", what, bus, vmig_strerror(r), terminating);
 			if (vmig_nvml_code(r) == 999)
 				fprintf(stderr, "vmig: %s\n", err.msg);
 			return cli_status(r);
@@ -147,7 +181,40 @@ static int set_mig(const struct cli_cmd *cmd, struct cli_view *v)
 		} else {
 			printf("%sd MIG Mode for GPU %s\n", cmd->mig_mode ? "Enable" : "Disable",
 			       bus);
+			persistence_warning(g, bus);
 		}
+	}
+	printf("All done.\n");
+	return 0;
+}
+
+static int set_pm(const struct cli_cmd *cmd, struct cli_view *v)
+{
+	const char *mode = cmd->pm_mode ? "Enabled" : "Disabled";
+	int status = refused_access(v, "Unable to set persistence mode");
+	if (status)
+		return status;
+	for (unsigned x = 0; x < v->st->ngpu; x++) {
+		const struct vmig_gpu_state *g = &v->st->gpu[x];
+		struct vmig_err err = {0};
+		char bus[32];
+		if (!v->sel[x])
+			continue;
+		cli_bus_id(g, bus);
+		bool on = !(g->flags & VMIG_GPU_NO_PERSISTENCE);
+		if (on == (cmd->pm_mode == 1)) {
+			printf("Persistence mode is already %s for GPU %s.\n", mode, bus);
+			continue;
+		}
+		int r = vmig_set_persistence_mode(v->ctx, x, cmd->pm_mode, &err);
+		if (r < 0) {
+			printf("Unable to set persistence mode for GPU %s: %s\n%s\n", bus,
+			       vmig_strerror(r), terminating);
+			if (vmig_nvml_code(r) == 999)
+				fprintf(stderr, "vmig: %s\n", err.msg);
+			return cli_status(r);
+		}
+		printf("%s persistence mode for GPU %s.\n", mode, bus);
 	}
 	printf("All done.\n");
 	return 0;
@@ -164,6 +231,10 @@ static int reset(struct cli_view *v)
 			continue;
 		cli_bus_id(&v->st->gpu[x], bus);
 		int r = vmig_gpu_reset(v->ctx, x, &err);
+		if (r == -VMIG_E_NOT_SUPPORTED) {
+			printf("Resetting GPU %s is not supported.\n", bus);
+			return cli_status(r);
+		}
 		if (r < 0) {
 			printf("The following GPUs could not be reset:\n  GPU %s: %s\n", bus,
 			       vmig_strerror(r));
@@ -179,10 +250,25 @@ static int reset(struct cli_view *v)
 
 /* ---- --query-gpu ---- */
 
-static void query_value(const struct cli_cmd *cmd, unsigned x, const struct vmig_gpu_state *g,
+/* What --query-gpu needs besides the GPU records. */
+struct query_ctx {
+	const struct cli_cmd *cmd;
+	const struct vmig_versions *ver;
+	unsigned ngpu;
+};
+
+static void print_mib(const struct query_ctx *q, uint64_t mib)
+{
+	printf("%llu%s", (unsigned long long)mib, q->cmd->csv_units ? " MiB" : "");
+}
+
+static void query_value(const struct query_ctx *q, unsigned x, const struct vmig_gpu_state *g,
 			enum cli_query_field f)
 {
 	char bus[32];
+	struct vmig_mem mem = {0};
+	if (g->model)
+		vmig_gpu_memory(g->model, NULL, 0, &mem);
 	switch (f) {
 	case CLI_QF_INDEX:
 		printf("%u", x);
@@ -198,8 +284,13 @@ static void query_value(const struct cli_cmd *cmd, unsigned x, const struct vmig
 		printf("%s", bus);
 		break;
 	case CLI_QF_MEMORY_TOTAL:
-		printf("%llu%s", g->model ? (unsigned long long)g->model->mem_mib : 0ULL,
-		       cmd->csv_units ? " MiB" : "");
+		print_mib(q, mem.total_mib);
+		break;
+	case CLI_QF_MEMORY_USED:
+		print_mib(q, mem.used_mib);
+		break;
+	case CLI_QF_MEMORY_FREE:
+		print_mib(q, mem.free_mib);
 		break;
 	case CLI_QF_MIG_CURRENT:
 	case CLI_QF_MIG_PENDING:
@@ -209,6 +300,30 @@ static void query_value(const struct cli_cmd *cmd, unsigned x, const struct vmig
 			printf("%s", mode_name(f == CLI_QF_MIG_CURRENT ? g->mig_current
 								       : g->mig_pending));
 		break;
+	case CLI_QF_DRIVER_VERSION:
+		printf("%s", q->ver->driver);
+		break;
+	case CLI_QF_COMPUTE_CAP:
+		if (g->model && g->model->cc_major)
+			printf("%u.%u", g->model->cc_major, g->model->cc_minor);
+		else
+			printf("[N/A]");
+		break;
+	case CLI_QF_PERSISTENCE_MODE:
+		printf("%s", mode_name(!(g->flags & VMIG_GPU_NO_PERSISTENCE)));
+		break;
+	case CLI_QF_PCI_DEVICE_ID:
+		if (g->model && g->model->pci_device_id)
+			printf("0x%08X", (unsigned)g->model->pci_device_id);
+		else
+			printf("[N/A]");
+		break;
+	case CLI_QF_SERIAL:
+		printf("%s", g->serial[0] ? g->serial : "[N/A]");
+		break;
+	case CLI_QF_COUNT:
+		printf("%u", q->ngpu);
+		break;
 	case CLI_QF__COUNT:
 		break;
 	}
@@ -216,6 +331,11 @@ static void query_value(const struct cli_cmd *cmd, unsigned x, const struct vmig
 
 static int query(const struct cli_cmd *cmd, struct cli_view *v)
 {
+	struct vmig_versions ver;
+	struct vmig_err err = {0};
+	if (vmig_versions(v->ctx, &ver, &err) < 0)
+		return cli_report(&err);
+	const struct query_ctx q = {.cmd = cmd, .ver = &ver, .ngpu = v->st->ngpu};
 	if (cmd->csv_header)
 		for (unsigned k = 0; k < cmd->nfields; k++)
 			printf("%s%s", k ? ", " : "", query_headers[cmd->fields[k]]);
@@ -226,7 +346,7 @@ static int query(const struct cli_cmd *cmd, struct cli_view *v)
 			continue;
 		for (unsigned k = 0; k < cmd->nfields; k++) {
 			printf("%s", k ? ", " : "");
-			query_value(cmd, x, &v->st->gpu[x], cmd->fields[k]);
+			query_value(&q, x, &v->st->gpu[x], cmd->fields[k]);
 		}
 		printf("\n");
 	}
@@ -256,10 +376,14 @@ int cli_exec_top(const struct cli_cmd *cmd)
 		status = set_mig(cmd, &v);
 	} else if (cmd->action == CLI_RESET) {
 		status = reset(&v);
+	} else if (cmd->action == CLI_SET_PM) {
+		status = set_pm(cmd, &v);
 	} else if (cmd->action == CLI_QUERY) {
 		status = query(cmd, &v);
-	} else {
+	} else if (cmd->action == CLI_SUMMARY) {
 		status = summary(&v);
+	} else {
+		status = cli_table(&v);
 	}
 	cli_view_close(&v);
 	return status;

@@ -315,6 +315,20 @@ int cli_mig_list(const struct cli_cmd *cmd, struct cli_view *v)
 	if (cli_mig_targets(cmd, v, !any_mode, tgt, &status) < 0 ||
 	    cli_check_instances(cmd, v, tgt, &status) < 0)
 		return status;
+	/*
+	 * Listing instances needs the right to manage them, as on real GPUs
+	 * (a user without it reads "Failed to display GPU instances:
+	 * Insufficient Permissions"); profiles are open to everyone.
+	 */
+	if (cmd->action == CLI_LGI || cmd->action == CLI_LCI) {
+		struct vmig_err err = {0};
+		int r = vmig_can_change(v->ctx, &err);
+		if (r < 0) {
+			printf("Failed to display %s instances: %s\n",
+			       cmd->action == CLI_LGI ? "GPU" : "compute", vmig_strerror(r));
+			return cli_status(r);
+		}
+	}
 	switch (cmd->action) {
 	case CLI_LGIP:
 		return list_lgip(v, tgt);

@@ -64,12 +64,14 @@ static void list_state(const struct vmig_state *st)
 		const char *tag = (g->flags & VMIG_GPU_SIMULATED) ? "  [simulated]"
 				  : (g->flags & VMIG_GPU_SOFT)	  ? "  [soft]"
 								  : "";
+		/* passed through to a VM without the right to reset it */
+		const char *vm = (g->flags & VMIG_GPU_VM) ? " [vm]" : "";
 		const char *numbering = vmig_gi_numbering_name(g->gi_numbering);
 		/* The GI numbering column is padded only when a tag follows it. */
-		printf("%3u  %-12s %-*s  %-40s  %-*s  %3u  %3u  %-*s%s\n", x,
+		printf("%3u  %-12s %-*s  %-40s  %-*s  %3u  %3u  %-*s%s%s\n", x,
 		       g->model ? g->model->key : "?", wname, g->model ? g->model->name : "?",
 		       g->uuid, wmode, mig_mode(g, mode, sizeof(mode)), g->ngi, ci_count(g),
-		       *tag ? 9 : 0, numbering ? numbering : "?", tag);
+		       *tag || *vm ? 9 : 0, numbering ? numbering : "?", tag, vm);
 	}
 }
 
@@ -82,7 +84,8 @@ static int change(const struct cli_cmd *cmd)
 	struct vmig_err err = {0};
 	struct vmig_state *st = calloc(1, sizeof(*st));
 	const char *keys[CLI_MAX_ITEMS];
-	const struct vmig_sim_gpu_opts opts = {.gi_numbering = cmd->gi_numbering};
+	const struct vmig_sim_gpu_opts opts = {.flags = cmd->sim_vm ? VMIG_SIM_GPU_VM : 0,
+					       .gi_numbering = cmd->gi_numbering};
 	int r;
 	if (!st)
 		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");

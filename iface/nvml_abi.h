@@ -523,6 +523,7 @@ NVML_FN(nvmlReturn_t, nvmlDeviceGetBrand, (nvmlDevice_t device, nvmlBrandType_t 
 
 /* Telemetry and settings monitoring tools read. */
 NVML_FN(nvmlReturn_t, nvmlDeviceGetPersistenceMode, (nvmlDevice_t device, nvmlEnableState_t *mode));
+NVML_FN(nvmlReturn_t, nvmlDeviceSetPersistenceMode, (nvmlDevice_t device, nvmlEnableState_t mode));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetTemperature,
 	(nvmlDevice_t device, nvmlTemperatureSensors_t sensorType, unsigned int *temp));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetTemperatureThreshold,

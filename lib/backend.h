@@ -24,13 +24,14 @@
 #include "vmig/vmig.h"
 
 enum vmig__op_kind {
-	VMIG_OP_MODE,	    /* set the MIG mode to op->mode; op->activation out */
-	VMIG_OP_RESET,	    /* reset the GPU: a pending mode takes effect */
-	VMIG_OP_CREATE_GI,  /* profile_id, start (NULL = the driver's choice); out_id */
-	VMIG_OP_DESTROY_GI, /* gi_id */
-	VMIG_OP_CREATE_CI,  /* gi_id, profile_id (a CI profile), start; out_id */
-	VMIG_OP_DESTROY_CI, /* gi_id, ci_id */
-	VMIG_OP_SHARE,	    /* gi_id, share (1-100) */
+	VMIG_OP_MODE,	     /* set the MIG mode to op->mode; op->activation out */
+	VMIG_OP_RESET,	     /* reset the GPU: a pending mode takes effect */
+	VMIG_OP_CREATE_GI,   /* profile_id, start (NULL = the driver's choice); out_id */
+	VMIG_OP_DESTROY_GI,  /* gi_id */
+	VMIG_OP_CREATE_CI,   /* gi_id, profile_id (a CI profile), start; out_id */
+	VMIG_OP_DESTROY_CI,  /* gi_id, ci_id */
+	VMIG_OP_SHARE,	     /* gi_id, share (1-100) */
+	VMIG_OP_PERSISTENCE, /* persistence mode to op->mode (0 or 1) */
 };
 
 /* One operation on one GPU, with its arguments and results. */
@@ -40,7 +41,7 @@ struct vmig__op {
 	unsigned mode, profile_id, gi_id, ci_id, share;
 	const unsigned *start;
 	unsigned out_id; /* the new GI or CI ID */
-	int activation;	 /* MODE: 0 at once, or -VMIG_E_RESET_REQUIRED / -VMIG_E_IN_USE pending */
+	int activation;	 /* MODE: 0 at once, or why it is pending (vmig_set_mig_mode) */
 };
 
 struct vmig_backend_ops;
@@ -71,6 +72,10 @@ struct vmig_backend_ops {
 	int (*apply)(void *priv, struct vmig__op *op, struct vmig_err *err);
 	/* Processes on the GPUs (vmig_procs); NULL: the backend cannot tell (an empty list). */
 	int (*procs)(void *priv, struct vmig_proc **ret, size_t *ret_n, struct vmig_err *err);
+	/* May this process change the GPUs (vmig_can_change)?  NULL: each change decides. */
+	int (*can_change)(void *priv, struct vmig_err *err);
+	/* The driver's versions (vmig_versions); NULL: the simulator's. */
+	int (*versions)(void *priv, struct vmig_versions *ret, struct vmig_err *err);
 };
 
 extern const struct vmig_backend_ops vmig__backend_sim;
@@ -120,6 +125,16 @@ void vmig__sim_mark(struct vmig_store *store, struct vmig_state *st);
  * (NVML has no reset).  NOT_SUPPORTED when the store has no such GPU.
  */
 int vmig__sim_reset(struct vmig_store *store, const char *uuid, struct vmig_err *err);
+
+/*
+ * The MIG mode change of MODE on one simulated GPU record g (index gpu),
+ * given the processes on the GPUs (procs, n) and the caller's own pid
+ * (self), whose own hold never counts: the rules of docs/backends.md
+ * ("MIG mode changes").  Pure: it changes only *g and *op (activation).
+ */
+int vmig__sim_mode_change(struct vmig_gpu_state *g, struct vmig__op *op,
+			  const struct vmig_proc *procs, size_t n, int32_t self,
+			  struct vmig_err *err);
 
 /* ---- lib/users.c: who uses the simulated GPUs ---- */
 

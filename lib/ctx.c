@@ -132,6 +132,20 @@ int vmig_snapshot(struct vmig_ctx *ctx, struct vmig_state *ret, struct vmig_err 
 	return ctx->ops->snapshot(ctx->priv, ret, err);
 }
 
+int vmig_can_change(struct vmig_ctx *ctx, struct vmig_err *err)
+{
+	return ctx->ops->can_change ? ctx->ops->can_change(ctx->priv, err) : 0;
+}
+
+int vmig_versions(struct vmig_ctx *ctx, struct vmig_versions *ret, struct vmig_err *err)
+{
+	if (ctx->ops->versions)
+		return ctx->ops->versions(ctx->priv, ret, err);
+	*ret = (struct vmig_versions){.driver = VMIG_SIM_DRIVER_VERSION,
+				      .cuda = VMIG_SIM_CUDA_VERSION};
+	return 0;
+}
+
 int vmig_procs(struct vmig_ctx *ctx, struct vmig_proc **ret, size_t *ret_n, struct vmig_err *err)
 {
 	*ret = NULL;
@@ -146,6 +160,9 @@ static int apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err
 		return vmig_err_set(err, VMIG_E_NOT_FOUND, "GPU %u not found", op->gpu);
 	if (op->kind == VMIG_OP_MODE && op->mode > 1)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "MIG mode must be 0 or 1");
+	if (op->kind == VMIG_OP_PERSISTENCE && op->mode > 1)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "persistence mode must be 0 or 1");
 	if (op->kind == VMIG_OP_SHARE) {
 		if (op->share < 1 || op->share > 100)
 			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
@@ -168,6 +185,13 @@ int vmig_set_mig_mode(struct vmig_ctx *ctx, unsigned gpu, unsigned mode, int *re
 	if (r >= 0 && ret_activation)
 		*ret_activation = op.activation;
 	return r;
+}
+
+int vmig_set_persistence_mode(struct vmig_ctx *ctx, unsigned gpu, unsigned enabled,
+			      struct vmig_err *err)
+{
+	struct vmig__op op = {.kind = VMIG_OP_PERSISTENCE, .gpu = gpu, .mode = enabled};
+	return apply(ctx, &op, err);
 }
 
 int vmig_gpu_reset(struct vmig_ctx *ctx, unsigned gpu, struct vmig_err *err)

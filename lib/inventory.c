@@ -20,9 +20,10 @@ struct change {
 	int (*apply)(struct vmig_state *st, const struct change *c, struct vmig_err *err);
 	const char *const *models; /* add: one key; reset: n keys */
 	size_t n;
-	unsigned count; /* add */
-	unsigned index; /* remove */
-	bool force;	/* remove */
+	unsigned count;	    /* add */
+	unsigned gpu_flags; /* add, reset: VMIG_GPU_* flags of the new GPUs (from the options) */
+	unsigned index;	    /* remove */
+	bool force;	    /* remove */
 	/* add, reset: the GI numbering of the new GPUs */
 	unsigned gi_numbering;
 };
@@ -39,10 +40,10 @@ static int check_models(const char *const *keys, size_t n, struct vmig_err *err)
 	return 0;
 }
 
-/* No flag is defined yet; the GI numbering must be one vmig knows. */
+/* Only the flags of enum vmig_sim_gpu_flags are known; the GI numbering must be one vmig knows. */
 static int check_opts(const struct vmig_sim_gpu_opts *opts, struct vmig_err *err)
 {
-	if (opts && opts->flags)
+	if (opts && (opts->flags & ~(unsigned)VMIG_SIM_GPU_VM))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "unknown simulated GPU option flags 0x%x", opts->flags);
 	if (opts && !vmig_gi_numbering_name(opts->gi_numbering))
@@ -51,7 +52,12 @@ static int check_opts(const struct vmig_sim_gpu_opts *opts, struct vmig_err *err
 	return 0;
 }
 
-/* Append count GPUs of each key, in order. */
+static unsigned vm_flag(const struct vmig_sim_gpu_opts *opts)
+{
+	return opts && (opts->flags & VMIG_SIM_GPU_VM) ? VMIG_GPU_VM : 0;
+}
+
+/* Append count GPUs of each key, in order, with the change's flags and GI numbering. */
 static int add_models(struct vmig_state *st, const struct change *c, const char *const *keys,
 		      size_t n, unsigned count, struct vmig_err *err)
 {
@@ -61,6 +67,7 @@ static int add_models(struct vmig_state *st, const struct change *c, const char 
 			if (r < 0)
 				return r;
 			st->gpu[st->ngpu - 1].gi_numbering = c->gi_numbering;
+			st->gpu[st->ngpu - 1].flags |= c->gpu_flags;
 		}
 	return 0;
 }
@@ -133,6 +140,7 @@ int vmig_sim_add(const char *dir, const char *model, unsigned count,
 	const struct change c = {.apply = apply_add,
 				 .models = &model,
 				 .count = count,
+				 .gpu_flags = vm_flag(opts),
 				 .gi_numbering = opts ? opts->gi_numbering : 0};
 	int r;
 	if (count == 0)
@@ -157,6 +165,7 @@ int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
 	struct change c = {.apply = apply_reset,
 			   .models = models,
 			   .n = n,
+			   .gpu_flags = vm_flag(opts),
 			   .gi_numbering = opts ? opts->gi_numbering : 0};
 	int r;
 	if (n == 0) {

@@ -210,29 +210,40 @@ static __attribute__((format(printf, 2, 3))) bool out_printf(struct out *o, cons
 	return true;
 }
 
-static const char *flags_text(unsigned flags)
+/* The GPU flags of the file, in the order they are written: the one list of their names. */
+static const struct {
+	unsigned bit;
+	const char *name;
+} gpu_flags[] = {
+    {VMIG_GPU_SIMULATED, "simulated"},
+    {VMIG_GPU_SOFT, "soft"},
+    {VMIG_GPU_VM, "vm"},
+    {VMIG_GPU_NO_PERSISTENCE, "persistence-off"},
+};
+#define GPU_FLAGS_KNOWN (VMIG_GPU_SIMULATED | VMIG_GPU_SOFT | VMIG_GPU_VM | VMIG_GPU_NO_PERSISTENCE)
+
+/* "simulated,vm", or "none"; buf holds every name joined. */
+static const char *flags_text(unsigned flags, char *buf, size_t size)
 {
-	switch (flags & (VMIG_GPU_SIMULATED | VMIG_GPU_SOFT)) {
-	case VMIG_GPU_SIMULATED:
-		return "simulated";
-	case VMIG_GPU_SOFT:
-		return "soft";
-	case VMIG_GPU_SIMULATED | VMIG_GPU_SOFT:
-		return "simulated,soft";
-	default:
-		return "none";
-	}
+	size_t n = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < VMIG_ARRAY_SIZE(gpu_flags); i++)
+		if (flags & gpu_flags[i].bit)
+			n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? "," : "",
+					      gpu_flags[i].name);
+	return n ? buf : "none";
 }
 
 static bool format_gpu(struct out *o, const struct vmig_gpu_state *g, unsigned i)
 {
+	char flags[64];
 	bool ok = out_printf(o,
 			     "gpu index=%u model=%s uuid=%.*s serial=%.*s pci=%08X:%02X:%02X.0 "
 			     "minor=%u mig=%u mig_pending=%u flags=%s\n",
 			     i, g->model->key, (int)strnlen(g->uuid, sizeof(g->uuid) - 1), g->uuid,
 			     (int)strnlen(g->serial, sizeof(g->serial) - 1), g->serial,
 			     g->pci_domain, g->pci_bus, g->pci_device, g->minor, g->mig_current,
-			     g->mig_pending, flags_text(g->flags));
+			     g->mig_pending, flags_text(g->flags, flags, sizeof(flags)));
 	/* The GI numbering only when it is not the default, so older files stay canonical. */
 	if (ok && g->gi_numbering != VMIG_GI_NUMBERING_HEAP) {
 		const char *numbering = vmig_gi_numbering_name(g->gi_numbering);
@@ -446,9 +457,10 @@ static int parse_flags(struct parser *p, struct span v, unsigned *ret)
 	for (;;) {
 		const char *c = memchr(s, ',', (size_t)(end - s));
 		struct span f = {s, (size_t)((c ? c : end) - s)};
-		unsigned bit = span_is(f, "simulated") ? VMIG_GPU_SIMULATED
-			       : span_is(f, "soft")    ? VMIG_GPU_SOFT
-						       : 0;
+		unsigned bit = 0;
+		for (size_t i = 0; !bit && i < VMIG_ARRAY_SIZE(gpu_flags); i++)
+			if (span_is(f, gpu_flags[i].name))
+				bit = gpu_flags[i].bit;
 		if (!bit || (flags & bit))
 			return corrupt(p, "flags: bad flag list '%.*s'", SHOW(v));
 		flags |= bit;
@@ -864,7 +876,7 @@ static int validate_gpu(const struct vmig_gpu_state *g, unsigned i, struct vmig_
 	else if ((g->mig_current || g->mig_pending) && !(g->model->flags & VMIG_MF_MIG) &&
 		 !(g->flags & VMIG_GPU_SOFT))
 		bad = "MIG mode on a model without MIG (only software partitions have it there)";
-	else if (g->flags & ~(unsigned)(VMIG_GPU_SIMULATED | VMIG_GPU_SOFT))
+	else if (g->flags & ~(unsigned)GPU_FLAGS_KNOWN)
 		bad = "unknown flags";
 	else if (!vmig_gi_numbering_name(g->gi_numbering))
 		bad = "unknown GI numbering";

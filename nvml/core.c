@@ -21,9 +21,10 @@
 /* Tells vmig's nvml backend that this library is vmig's own (iface/nvml_note.h). */
 VMIG_NVML_NOTE_DEFINE(VMIG_STATE_VERSION);
 
-#define NV_DRIVER_VERSION "580.82.07"
-#define NV_NVML_VERSION	  "13.580.82.07" /* first field: the CUDA major of the driver */
-#define NV_CUDA_VERSION	  13000
+/* The versions vmig's command reports too (include/vmig/vmig.h). */
+#define NV_DRIVER_VERSION VMIG_SIM_DRIVER_VERSION
+#define NV_NVML_VERSION	  VMIG_SIM_NVML_VERSION
+#define NV_CUDA_VERSION	  VMIG_SIM_CUDA_VERSION
 
 struct nv_lib vmig__nv;
 #define L vmig__nv

@@ -296,14 +296,23 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned 
 }
 
 /*
- * Memory of a device, mib: the GPU's, or the GPU instance's for a MIG
- * device.  The driver keeps a small part for itself (reserved); nothing is
- * allocated because no process runs on a simulated GPU.
+ * Memory of a device: the GPU's, or the GPU instance's for a MIG device
+ * (mib: its total), as libvmig gives it to the vmig command's table too.
  */
-static void memory_of(uint64_t mib, unsigned long long *total, unsigned long long *reserved)
+static void memory_of(const struct vmig_model *m, const struct vmig_gi_profile *gp,
+		      unsigned long long *total, unsigned long long *reserved)
 {
-	*total = mib * MIB;
-	*reserved = (mib / 256 + 1) * MIB;
+	struct vmig_mem mem;
+	vmig_gpu_memory(m, gp, 0, &mem);
+	*total = mem.total_mib * MIB;
+	*reserved = mem.reserved_mib * MIB;
+}
+
+/* The same, for a device known only by its memory in MiB (the lock-free path). */
+static void memory_of_mib(uint64_t mib, unsigned long long *total, unsigned long long *reserved)
+{
+	const struct vmig_gi_profile gp = {.mem_mib = mib};
+	memory_of(NULL, &gp, total, reserved);
 }
 
 /* Lock-free: the memory in MiB of a valid GPU or MIG device handle; false: take the lock. */
@@ -337,7 +346,7 @@ static __attribute__((noinline)) nvmlReturn_t memory_locked(nvmlDevice_t device,
 	nvmlReturn_t r = vmig__nv_enter_device(device, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	memory_of(ref.ci ? ref.gp->mem_mib : ref.m->mem_mib, total, reserved);
+	memory_of(ref.m, ref.ci ? ref.gp : NULL, total, reserved);
 	return vmig__nv_leave(out ? NVML_SUCCESS : NVML_ERROR_INVALID_ARGUMENT);
 }
 
@@ -347,7 +356,7 @@ static nvmlReturn_t device_memory(nvmlDevice_t device, const void *out, unsigned
 {
 	uint64_t mib;
 	if (out && hot_memory(device, &mib)) {
-		memory_of(mib, total, reserved);
+		memory_of_mib(mib, total, reserved);
 		return NVML_SUCCESS;
 	}
 	return memory_locked(device, out, total, reserved);

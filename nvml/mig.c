@@ -105,8 +105,9 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int 
 
 /*
  * The call succeeds when the new mode is recorded; whether it took effect
- * is the activation status: SUCCESS on Hopper and newer, RESET_REQUIRED on
- * Ampere, whose mode stays pending until the GPU is reset.
+ * is the activation status: SUCCESS when it took effect, else why an Ampere
+ * GPU's mode stays pending (IN_USE: another process holds it; NOT_SUPPORTED:
+ * a VM that may not reset it), by the sim backend's rules (docs/backends.md).
  */
 NVML_EXPORT nvmlReturn_t nvmlDeviceSetMigMode(nvmlDevice_t device, unsigned int mode,
 					      nvmlReturn_t *activationStatus)

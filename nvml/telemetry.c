@@ -16,40 +16,10 @@
 
 #define L vmig__nv
 
-/* Idle readings and limits of one kind of board. */
-struct board {
-	unsigned tdp_w, idle_w, min_w;
-	unsigned gfx_max, mem_max, gfx_idle, mem_idle; /* MHz */
-	unsigned pcie_gen, bus_width;
-	unsigned temp_idle, temp_slowdown, temp_shutdown, temp_gpu_max, temp_mem_max;
-	const char *vbios;
-};
-
-static const struct board board_ampere = {
-    400, 55, 100, 1410, 1593, 210, 1593, 4, 5120, 30, 92, 95, 88, 95, "92.00.45.00.06"};
-static const struct board board_a30 = {
-    165, 32, 100, 1440, 1215, 210, 1215, 4, 3072, 31, 92, 95, 88, 95, "92.00.6B.00.01"};
-static const struct board board_hopper = {
-    700, 72, 200, 1980, 2619, 345, 2619, 5, 5120, 32, 90, 92, 87, 95, "96.00.99.00.01"};
-static const struct board board_blackwell = {
-    1000, 140, 200, 1965, 3996, 345, 3996, 5, 8192, 33, 90, 92, 87, 95, "97.00.4B.00.01"};
-static const struct board board_ada = {
-    350, 30, 100, 2520, 9001, 210, 405, 4, 384, 35, 93, 96, 90, 95, "95.02.3C.00.01"};
-
-static const struct board *board_of(const struct vmig_model *m)
+/* The board's idle readings and limits: libvmig's, which the vmig command's table shows too. */
+static const struct vmig_board *board_of(const struct vmig_model *m)
 {
-	if (strstr(m->key, "a30"))
-		return &board_a30;
-	switch (m->arch) {
-	case VMIG_ARCH_AMPERE:
-		return &board_ampere;
-	case VMIG_ARCH_HOPPER:
-		return &board_hopper;
-	case VMIG_ARCH_BLACKWELL:
-		return &board_blackwell;
-	default:
-		return &board_ada;
-	}
+	return vmig_gpu_board(m);
 }
 
 /*
@@ -75,14 +45,13 @@ static nvmlReturn_t enter_gpu(nvmlDevice_t device, const void *out, struct nv_re
 		nvmlReturn_t r = enter_gpu(device, out, &ref);                                     \
 		if (r != NVML_SUCCESS)                                                             \
 			return r;                                                                  \
-		const struct board *b = board_of(ref.m);                                           \
+		const struct vmig_board *b = board_of(ref.m);                                      \
 		(void)b;                                                                           \
 		*out = (type)(expr);                                                               \
 		return vmig__nv_leave(NVML_SUCCESS);                                               \
 	}
 
-READING(nvmlDeviceGetPersistenceMode, nvmlEnableState_t, NVML_FEATURE_ENABLED)
-READING(nvmlDeviceGetPowerUsage, unsigned int, (b->idle_w + ref.index % 4) * 1000u)
+READING(nvmlDeviceGetPowerUsage, unsigned int, vmig_gpu_power_w(ref.m, ref.index) * 1000u)
 READING(nvmlDeviceGetPowerManagementLimit, unsigned int, b->tdp_w * 1000u)
 READING(nvmlDeviceGetPowerManagementDefaultLimit, unsigned int, b->tdp_w * 1000u)
 READING(nvmlDeviceGetEnforcedPowerLimit, unsigned int, b->tdp_w * 1000u)
@@ -117,7 +86,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	unsigned long long ms =
 	    (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
-	*energy = ms * (board_of(ref.m)->idle_w + ref.index % 4);
+	*energy = ms * vmig_gpu_power_w(ref.m, ref.index);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
@@ -139,7 +108,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device,
 		return r;
 	if (sensorType != NVML_TEMPERATURE_GPU)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	*temp = board_of(ref.m)->temp_idle + ref.index % 3;
+	*temp = vmig_gpu_temp_c(ref.m, ref.index);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
@@ -150,7 +119,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetTemperatureThreshold(
 	nvmlReturn_t r = enter_gpu(device, temp, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	const struct board *b = board_of(ref.m);
+	const struct vmig_board *b = board_of(ref.m);
 	switch (thresholdType) {
 	case NVML_TEMPERATURE_THRESHOLD_SHUTDOWN:
 		*temp = b->temp_shutdown;
@@ -184,7 +153,8 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(nvmlDevice
 }
 
 /* Clock of a domain: max, or what an idle GPU runs at. */
-static nvmlReturn_t clock_of(const struct board *b, nvmlClockType_t type, bool max, unsigned *mhz)
+static nvmlReturn_t clock_of(const struct vmig_board *b, nvmlClockType_t type, bool max,
+			     unsigned *mhz)
 {
 	switch (type) {
 	case NVML_CLOCK_GRAPHICS:
@@ -299,20 +269,22 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device,
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
+/*
+ * BAR1 of a GPU, or of a MIG device's GPU instance (its share of the GPU's,
+ * which every MIG device of the GI reports), as libvmig gives it.
+ */
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetBAR1MemoryInfo(nvmlDevice_t device,
 						     nvmlBAR1Memory_t *bar1Memory)
 {
 	struct nv_ref ref;
-	nvmlReturn_t r = enter_gpu(device, bar1Memory, &ref);
+	nvmlReturn_t r = vmig__nv_enter_device_out(device, bar1Memory, &ref);
 	if (r != NVML_SUCCESS)
 		return r;
-	/* BAR1 spans the next power of two at or above the memory, as on large-BAR boards. */
-	unsigned long long mib = 1;
-	while (mib < ref.m->mem_mib)
-		mib <<= 1;
-	bar1Memory->bar1Total = mib << 20;
-	bar1Memory->bar1Used = 1ull << 20;
-	bar1Memory->bar1Free = bar1Memory->bar1Total - bar1Memory->bar1Used;
+	struct vmig_mem bar1;
+	vmig_bar1(ref.m, ref.ci ? ref.gp : NULL, &bar1);
+	bar1Memory->bar1Total = bar1.total_mib << 20;
+	bar1Memory->bar1Used = bar1.used_mib << 20;
+	bar1Memory->bar1Free = bar1.free_mib << 20;
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 

@@ -177,6 +177,42 @@ VMIG_API unsigned vmig_ci_placement_size(const struct vmig_ci_profile *cp);
 VMIG_API unsigned vmig_ci_units(const struct vmig_gi_profile *gp);
 
 /* ------------------------------------------------------------------------ */
+/* What a simulated GPU reports (lib/devinfo.c): the CLI and NVML share it   */
+/* ------------------------------------------------------------------------ */
+
+/* The driver the simulated GPUs run: nvidia-smi's banner, --query-gpu, NVML. */
+#define VMIG_SIM_DRIVER_VERSION "580.82.07"
+#define VMIG_SIM_NVML_VERSION	"13.580.82.07" /* first field: the CUDA major of the driver */
+#define VMIG_SIM_CUDA_VERSION	13000	       /* 1000 * major + 10 * minor: "13.0" */
+
+/* Idle readings and limits of one kind of board. */
+struct vmig_board {
+	unsigned tdp_w, idle_w, min_w;
+	unsigned gfx_max, mem_max, gfx_idle, mem_idle; /* MHz */
+	unsigned pcie_gen, bus_width;
+	unsigned temp_idle, temp_slowdown, temp_shutdown, temp_gpu_max, temp_mem_max;
+	const char *vbios;
+};
+VMIG_API const struct vmig_board *vmig_gpu_board(const struct vmig_model *m);
+/* The idle temperature (C) and power draw (W) of GPU index of a model. */
+VMIG_API unsigned vmig_gpu_temp_c(const struct vmig_model *m, unsigned index);
+VMIG_API unsigned vmig_gpu_power_w(const struct vmig_model *m, unsigned index);
+
+/* Device memory or BAR1, in MiB (used includes what the driver reserves). */
+struct vmig_mem {
+	uint64_t total_mib, reserved_mib, used_mib, free_mib;
+};
+/*
+ * Memory of a GPU (gp NULL) or of a GPU instance of profile gp, with
+ * allocated_mib in use by processes.
+ */
+VMIG_API void vmig_gpu_memory(const struct vmig_model *m, const struct vmig_gi_profile *gp,
+			      uint64_t allocated_mib, struct vmig_mem *ret);
+/* BAR1 of a GPU (gp NULL) or of a GPU instance (docs/layouts.md, "BAR1"). */
+VMIG_API void vmig_bar1(const struct vmig_model *m, const struct vmig_gi_profile *gp,
+			struct vmig_mem *ret);
+
+/* ------------------------------------------------------------------------ */
 /* Software partitions: geometry (lib/softgeom.c, docs/soft.md)              */
 /* ------------------------------------------------------------------------ */
 
@@ -267,6 +303,10 @@ struct vmig_gi_state {
 enum vmig_gpu_flags {
 	VMIG_GPU_SIMULATED = 1u << 0, /* a simulated GPU of the sim backend */
 	VMIG_GPU_SOFT = 1u << 1,      /* software MIG mode (soft backend) */
+	/* A GPU passed through to a VM without the right to reset it (sim: vmig sim add --vm). */
+	VMIG_GPU_VM = 1u << 2,
+	/* Persistence mode is disabled (vmig -pm 0); without the flag it is enabled. */
+	VMIG_GPU_NO_PERSISTENCE = 1u << 3,
 };
 
 /*
@@ -407,9 +447,13 @@ VMIG_API uint64_t vmig_store_generation(const struct vmig_store *s);
  * before, so initialise one with {0} or designated initializers.
  */
 struct vmig_sim_gpu_opts {
-	unsigned flags; /* none defined yet: 0 (others are INVALID_ARGUMENT) */
+	unsigned flags; /* enum vmig_sim_gpu_flags (others are INVALID_ARGUMENT) */
 	/* enum vmig_gi_numbering of the new GPUs; 0 = heap */
 	unsigned gi_numbering;
+};
+enum vmig_sim_gpu_flags {
+	/* The new GPUs sit in a VM that may not reset them (VMIG_GPU_VM): see vmig_set_mig_mode. */
+	VMIG_SIM_GPU_VM = 1u << 0,
 };
 
 /*
@@ -456,16 +500,38 @@ VMIG_API const char *vmig_backend_name(const struct vmig_ctx *ctx);
 VMIG_API bool vmig_backend_known(const char *name);
 /* The names vmig_open takes, for messages: "sim, nvml, soft or auto". */
 VMIG_API const char *vmig_backend_names(void);
+/*
+ * 0 when this process may change the backend's GPUs; NO_PERMISSION when it
+ * may not (sim: the state directory is not writable for it), which is what
+ * nvidia-smi reports to a user without the right to manage MIG.  Backends
+ * that cannot tell in advance answer 0 and let each change decide.
+ */
+VMIG_API int vmig_can_change(struct vmig_ctx *ctx, struct vmig_err *err);
+/* The driver's versions, as nvidia-smi's banner and --query-gpu=driver_version give them. */
+struct vmig_versions {
+	char driver[32]; /* "580.82.07" */
+	unsigned cuda;	 /* 1000 * major + 10 * minor (13000 = "13.0"); 0 when unknown */
+};
+/* The simulator's (VMIG_SIM_DRIVER_VERSION) unless the backend asks a real driver. */
+VMIG_API int vmig_versions(struct vmig_ctx *ctx, struct vmig_versions *ret, struct vmig_err *err);
 /* Everything the backend knows now: GPUs, modes, GIs, CIs. */
 VMIG_API int vmig_snapshot(struct vmig_ctx *ctx, struct vmig_state *ret, struct vmig_err *err);
 /*
  * Set the MIG mode.  *ret_activation gets 0 when it took effect at once, or
- * -VMIG_E_RESET_REQUIRED / -VMIG_E_IN_USE when it is pending.
+ * the reason it is pending (Ampere, which needs a GPU reset): -VMIG_E_IN_USE
+ * when another process holds the GPU, -VMIG_E_NOT_SUPPORTED when the GPU may
+ * not be reset (a VM), -VMIG_E_RESET_REQUIRED from drivers that say only
+ * that.  Hopper and later need no reset: another process on the GPU makes
+ * the call fail with IN_USE.  Turning MIG off while GPU instances exist is
+ * IN_USE too.
  */
 VMIG_API int vmig_set_mig_mode(struct vmig_ctx *ctx, unsigned gpu, unsigned mode,
 			       int *ret_activation, struct vmig_err *err);
-/* Reset a GPU: a pending MIG mode takes effect; instances are gone. */
+/* Reset a GPU: a pending MIG mode takes effect; instances are gone.  NOT_SUPPORTED in a VM. */
 VMIG_API int vmig_gpu_reset(struct vmig_ctx *ctx, unsigned gpu, struct vmig_err *err);
+/* Persistence mode (0 disabled, 1 enabled), kept per GPU (VMIG_GPU_NO_PERSISTENCE). */
+VMIG_API int vmig_set_persistence_mode(struct vmig_ctx *ctx, unsigned gpu, unsigned enabled,
+				       struct vmig_err *err);
 VMIG_API int vmig_create_gi(struct vmig_ctx *ctx, unsigned gpu, unsigned profile_id,
 			    const unsigned *start, unsigned *ret_gi_id, struct vmig_err *err);
 VMIG_API int vmig_destroy_gi(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id,

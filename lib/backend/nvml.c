@@ -46,6 +46,10 @@
 	X(nvmlDeviceGetNumGpuCores)                                                                \
 	X(nvmlDeviceGetMigMode)                                                                    \
 	X(nvmlDeviceSetMigMode)                                                                    \
+	X(nvmlDeviceGetPersistenceMode)                                                            \
+	X(nvmlSystemGetDriverVersion)                                                              \
+	X(nvmlSystemGetCudaDriverVersion)                                                          \
+	X(nvmlDeviceSetPersistenceMode)                                                            \
 	X(nvmlDeviceGetGpuInstanceProfileInfo)                                                     \
 	X(nvmlDeviceGetGpuInstanceProfileInfoV)                                                    \
 	X(nvmlDeviceGetGpuInstancePossiblePlacements_v2)                                           \
@@ -75,8 +79,8 @@ struct vmig__nvml_fns {
 static bool optional_fn(const char *name)
 {
 	return strstr(name, "ProfileInfoV") || strstr(name, "WithPlacement") ||
-	       strcmp(name, "nvmlDeviceGetArchitecture") == 0 ||
-	       strcmp(name, "nvmlDeviceGetNumGpuCores") == 0;
+	       strcmp(name, "nvmlDeviceGetArchitecture") == 0 || strstr(name, "PersistenceMode") ||
+	       strstr(name, "DriverVersion") || strcmp(name, "nvmlDeviceGetNumGpuCores") == 0;
 }
 
 /* A model built from NVML's profile information, for a GPU the catalogue lacks. */
@@ -617,6 +621,11 @@ static int read_gpu(struct nvml_priv *p, unsigned i, struct vmig_gpu_state *g, s
 	g->pci_device = pci.device;
 	if (p->f.nvmlDeviceGetMinorNumber(d, &g->minor) != NVML_SUCCESS)
 		g->minor = i;
+	nvmlEnableState_t pm = NVML_FEATURE_ENABLED;
+	if (p->f.nvmlDeviceGetPersistenceMode &&
+	    p->f.nvmlDeviceGetPersistenceMode(d, &pm) == NVML_SUCCESS &&
+	    pm == NVML_FEATURE_DISABLED)
+		g->flags |= VMIG_GPU_NO_PERSISTENCE;
 	r = p->f.nvmlDeviceGetMigMode(d, &g->mig_current, &g->mig_pending);
 	if (r == NVML_ERROR_NOT_SUPPORTED) {
 		g->mig_current = g->mig_pending = 0;
@@ -663,6 +672,17 @@ static int set_mode(struct nvml_priv *p, struct vmig__op *op, struct vmig_err *e
 		return nvml_fail(p, r, err, "setting the MIG mode");
 	op->activation = activation == NVML_SUCCESS ? 0 : -vmig_from_nvml((int)activation);
 	return 0;
+}
+
+/* Persistence mode is a driver setting; a library without it cannot set it. */
+static int set_persistence(struct nvml_priv *p, struct vmig__op *op, struct vmig_err *err)
+{
+	if (!p->f.nvmlDeviceSetPersistenceMode)
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
+	return nvml_code(
+	    p->f.nvmlDeviceSetPersistenceMode(p->dev[op->gpu], op->mode ? NVML_FEATURE_ENABLED
+									: NVML_FEATURE_DISABLED),
+	    err);
 }
 
 /* Only a simulated GPU of vmig's own library can be reset here (mark_simulated). */
@@ -778,6 +798,8 @@ static int nvml_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 		return set_mode(p, op, err);
 	case VMIG_OP_RESET:
 		return gpu_reset(p, op, err);
+	case VMIG_OP_PERSISTENCE:
+		return set_persistence(p, op, err);
 	case VMIG_OP_CREATE_GI:
 		return create_gi(p, op, err);
 	case VMIG_OP_DESTROY_GI:
@@ -792,8 +814,30 @@ static int nvml_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 	return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
 }
 
+/* What the driver's library says of itself; the CUDA version may be unknown (0). */
+static int nvml_versions(void *priv, struct vmig_versions *ret, struct vmig_err *err)
+{
+	struct nvml_priv *p = priv;
+	char buf[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+	int cuda = 0;
+	nvmlReturn_t r = p->f.nvmlSystemGetDriverVersion
+			     ? p->f.nvmlSystemGetDriverVersion(buf, sizeof(buf))
+			     : NVML_ERROR_FUNCTION_NOT_FOUND;
+	if (r != NVML_SUCCESS)
+		return nvml_fail(p, r, err, "reading the driver version");
+	if (!p->f.nvmlSystemGetCudaDriverVersion ||
+	    p->f.nvmlSystemGetCudaDriverVersion(&cuda) != NVML_SUCCESS || cuda < 0)
+		cuda = 0;
+	struct vmig_versions v = {.cuda = (unsigned)cuda};
+	if (!put_str(v.driver, sizeof(v.driver), buf))
+		return vmig_err_set(err, VMIG_E_INVALID_STATE, "driver version too long: %s", buf);
+	*ret = v;
+	return 0;
+}
+
 const struct vmig_backend_ops vmig__backend_nvml = {
     .name = "nvml",
+    .versions = nvml_versions,
     .open = nvml_open,
     .close = nvml_close,
     .snapshot = nvml_snapshot,

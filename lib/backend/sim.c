@@ -7,8 +7,13 @@
  * vmig's own libnvidia-ml.so.1 serves: their "simulated" mark and their
  * reset (docs/backends.md).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "internal.h"
@@ -34,46 +39,124 @@ static int sim_snapshot(void *priv, struct vmig_state *ret, struct vmig_err *err
 }
 
 /*
- * Hopper and newer switch MIG mode at once; Ampere records the new mode as
- * pending until the GPU is reset.  Turning MIG off while GPU instances exist
- * is refused, as the driver holds them.
+ * Another process holds GPU gpu: an NVML client (it holds the whole GPU) or
+ * a program started with `vmig run` in one of its instances.  The caller's
+ * own hold (self) does not count: a process that has vmig's NVML library
+ * initialised changes the mode through it.
  */
-static int sim_set_mode(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
+static const struct vmig_proc *held_by_other(const struct vmig_proc *procs, size_t n, unsigned gpu,
+					     int32_t self)
 {
-	if (!(g->model->flags & VMIG_MF_MIG))
-		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (procs[i].gpu == gpu && procs[i].pid != self &&
+		    (procs[i].kind == VMIG_PROC_NVML || procs[i].kind == VMIG_PROC_RUN))
+			return &procs[i];
+	return NULL;
+}
+
+/*
+ * The driver's rules (docs/backends.md, "MIG mode changes"): a mode that is
+ * already current needs nothing (a pending change is dropped).  Ampere needs
+ * a GPU reset, which the driver does at once unless another process holds
+ * the GPU (pending, IN_USE) or the GPU sits in a VM that may not reset it
+ * (pending, NOT_SUPPORTED).  Hopper and later need no reset, so another
+ * process on the GPU makes the change fail.  Turning MIG off while GPU
+ * instances exist is refused, as the driver holds them.
+ */
+int vmig__sim_mode_change(struct vmig_gpu_state *g, struct vmig__op *op,
+			  const struct vmig_proc *procs, size_t n, int32_t self,
+			  struct vmig_err *err)
+{
+	if (!g->model || !(g->model->flags & VMIG_MF_MIG))
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, "GPU %u has no MIG: %m", op->gpu);
 	if (op->mode == 0 && g->ngi > 0)
-		return vmig_err_set(err, VMIG_E_IN_USE, NULL);
-	g->mig_pending = op->mode;
-	if (g->model->flags & VMIG_MF_MODE_NEEDS_RESET) {
-		op->activation = g->mig_pending == g->mig_current ? 0 : -VMIG_E_RESET_REQUIRED;
+		return vmig_err_set(err, VMIG_E_IN_USE, "GPU %u holds %u GPU instance%s: %m",
+				    op->gpu, g->ngi, g->ngi == 1 ? "" : "s");
+	op->activation = 0;
+	if (op->mode == g->mig_current) {
+		g->mig_pending = op->mode;
 		return 0;
 	}
-	g->mig_current = op->mode;
-	op->activation = 0;
+	const struct vmig_proc *holder = held_by_other(procs, n, op->gpu, self);
+	if (g->model->flags & VMIG_MF_MODE_NEEDS_RESET) {
+		if (holder || (g->flags & VMIG_GPU_VM)) {
+			g->mig_pending = op->mode;
+			op->activation = holder ? -VMIG_E_IN_USE : -VMIG_E_NOT_SUPPORTED;
+			return 0;
+		}
+	} else if (holder) {
+		return vmig_err_set(err, VMIG_E_IN_USE, "GPU %u is used by process %d: %m", op->gpu,
+				    (int)holder->pid);
+	}
+	g->mig_current = g->mig_pending = op->mode;
 	return 0;
 }
 
-/* A reset applies a pending mode; instances do not survive it. */
-static int sim_reset(struct vmig_gpu_state *g)
+/*
+ * A reset applies a pending mode; instances do not survive it.  A GPU in a
+ * VM without the right to reset it, or one that another process holds,
+ * cannot be reset.
+ */
+static int sim_reset(struct vmig_gpu_state *g, unsigned gpu, const struct vmig_proc *procs,
+		     size_t n, struct vmig_err *err)
 {
+	const struct vmig_proc *holder = held_by_other(procs, n, gpu, (int32_t)getpid());
+	if (g->flags & VMIG_GPU_VM)
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+				    "GPU %u is in a VM that may not reset it: %m", gpu);
+	if (holder)
+		return vmig_err_set(err, VMIG_E_IN_USE, "GPU %u is used by process %d: %m", gpu,
+				    (int)holder->pid);
 	g->mig_current = g->mig_pending;
 	g->ngi = 0;
 	return 0;
 }
 
+static int set_persistence(struct vmig_gpu_state *g, unsigned enabled)
+{
+	if (enabled)
+		g->flags &= ~(unsigned)VMIG_GPU_NO_PERSISTENCE;
+	else
+		g->flags |= VMIG_GPU_NO_PERSISTENCE;
+	return 0;
+}
+
+/* What a transaction of the simulator works with: the operation and the store it runs on. */
+struct sim_txn {
+	struct vmig__op *op;
+	struct vmig_store *store;
+};
+
+/* The processes on the GPUs of st (the registry of lib/users.c), for MODE and RESET. */
+static int sim_procs_of(struct vmig_store *store, const struct vmig_state *st,
+			struct vmig_proc **ret, size_t *ret_n, struct vmig_err *err)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	return vmig__sim_procs(store, st, ret, ret_n, err);
+}
+
 static int sim_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
 {
-	struct vmig__op *op = arg;
+	struct sim_txn *t = arg;
+	struct vmig__op *op = t->op;
 	struct vmig_gpu_state *g;
+	_cleanup_free_ struct vmig_proc *procs = NULL;
+	size_t n = 0;
 	int r = vmig__op_gpu(st, op, &g, err);
 	if (r < 0)
 		return r;
 	switch (op->kind) {
 	case VMIG_OP_MODE:
-		return sim_set_mode(g, op, err);
+		if ((r = sim_procs_of(t->store, st, &procs, &n, err)) < 0)
+			return r;
+		return vmig__sim_mode_change(g, op, procs, n, (int32_t)getpid(), err);
 	case VMIG_OP_RESET:
-		return sim_reset(g);
+		if ((r = sim_procs_of(t->store, st, &procs, &n, err)) < 0)
+			return r;
+		return sim_reset(g, op->gpu, procs, n, err);
+	case VMIG_OP_PERSISTENCE:
+		return set_persistence(g, op->mode);
 	case VMIG_OP_SHARE: /* ctx.c refuses it: the simulator has no shares */
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
 	default:
@@ -85,14 +168,44 @@ static int sim_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
 static int sim_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 {
 	struct vmig__op work = *op;
-	int r = vmig__store_transact(priv, sim_txn_apply, &work, NULL, err);
+	struct sim_txn t = {.op = &work, .store = priv};
+	int r = vmig__store_transact(priv, sim_txn_apply, &t, NULL, err);
 	if (r >= 0)
 		*op = work;
 	return r;
 }
 
+/*
+ * A change needs write access to the state directory, or to the nearest
+ * directory above it that exists (the store creates the rest).  Checked
+ * with the effective IDs, as the store's own writes would be; root passes
+ * whatever the mode bits say, as it does for the writes.
+ */
+static int sim_can_change(void *priv, struct vmig_err *err)
+{
+	const char *dir = vmig_store_dir(priv);
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+		return 0; /* the store refused such a path at open; nothing to add */
+	for (;;) {
+		if (faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) == 0)
+			return 0;
+		if (errno != ENOENT)
+			break;
+		char *slash = strrchr(path, '/');
+		if (!slash || slash == path)
+			return 0;
+		*slash = '\0';
+	}
+	if (errno == EACCES || errno == EPERM || errno == EROFS)
+		return vmig_err_set(err, VMIG_E_NO_PERMISSION, "state directory %s is not writable",
+				    dir);
+	return 0;
+}
+
 const struct vmig_backend_ops vmig__backend_sim = {
     .name = "sim",
+    .can_change = sim_can_change,
     .open = sim_open,
     .close = sim_close,
     .snapshot = sim_snapshot,
@@ -121,16 +234,27 @@ void vmig__sim_mark(struct vmig_store *store, struct vmig_state *st)
 			st->gpu[i].flags |= VMIG_GPU_SIMULATED;
 }
 
+struct reset_txn {
+	struct vmig_store *store;
+	const char *uuid;
+};
+
 static int reset_by_uuid(struct vmig_state *st, void *arg, struct vmig_err *err)
 {
-	int i = simulated_index(st, arg);
+	const struct reset_txn *t = arg;
+	_cleanup_free_ struct vmig_proc *procs = NULL;
+	size_t n = 0;
+	int i = simulated_index(st, t->uuid), r;
 	if (i < 0)
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
 				    "resetting a GPU is not supported through NVML");
-	return sim_reset(&st->gpu[i]);
+	if ((r = sim_procs_of(t->store, st, &procs, &n, err)) < 0)
+		return r;
+	return sim_reset(&st->gpu[i], (unsigned)i, procs, n, err);
 }
 
 int vmig__sim_reset(struct vmig_store *store, const char *uuid, struct vmig_err *err)
 {
-	return vmig__store_transact(store, reset_by_uuid, (void *)uuid, NULL, err);
+	struct reset_txn t = {.store = store, .uuid = uuid};
+	return vmig__store_transact(store, reset_by_uuid, &t, NULL, err);
 }

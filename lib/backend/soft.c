@@ -183,7 +183,8 @@ static int merge_gpu(struct vmig_gpu_state *g, const struct vmig_gpu_state *rec,
 		     struct vmig_err *err)
 {
 	const struct vmig_model *m = vmig_soft_model(g->model);
-	g->flags = VMIG_GPU_SOFT;
+	g->flags =
+	    VMIG_GPU_SOFT | (g->flags & VMIG_GPU_NO_PERSISTENCE); /* the hardware's setting */
 	g->mig_current = g->mig_pending = 0;
 	g->ngi = 0;
 	if (!m)
@@ -468,6 +469,9 @@ static int find_device(struct soft *s, unsigned gpu, struct vmig_gpu_state *ret_
 static int soft_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 {
 	struct soft *s = priv;
+	/* Persistence mode is the hardware's: software partitions have none of their own. */
+	if (op->kind == VMIG_OP_PERSISTENCE)
+		return s->hw->apply(s->hw_priv, op, err);
 	_cleanup_free_ struct vmig_gpu_state *hw = malloc(sizeof(*hw));
 	if (!hw)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);

@@ -99,6 +99,7 @@ int vmig__op_apply(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_er
 		return set_share(g, op, err);
 	case VMIG_OP_MODE:
 	case VMIG_OP_RESET:
+	case VMIG_OP_PERSISTENCE:
 		break;
 	}
 	return vmig_err_set(err, VMIG_E_UNKNOWN, "operation %d is not an instance operation",

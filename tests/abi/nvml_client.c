@@ -316,11 +316,13 @@ TEST(mig_mode)
 	enable_mig(gpu(0));
 	CHECK_EQ_I(NV(nvmlDeviceGetMigMode)(gpu(0), &cur, &pend), NVML_SUCCESS);
 	CHECK(cur == 1 && pend == 1);
-	/* Ampere: pending until reset. */
+	/* Ampere on bare metal, held by no other process: at once too (the reset succeeds). */
 	CHECK_EQ_I(NV(nvmlDeviceSetMigMode)(gpu(1), 1, &act), NVML_SUCCESS);
-	CHECK_EQ_I(act, NVML_ERROR_RESET_REQUIRED);
+	CHECK_EQ_I(act, NVML_SUCCESS);
 	CHECK_EQ_I(NV(nvmlDeviceGetMigMode)(gpu(1), &cur, &pend), NVML_SUCCESS);
-	CHECK(cur == 0 && pend == 1);
+	CHECK(cur == 1 && pend == 1);
+	CHECK_EQ_I(NV(nvmlDeviceSetMigMode)(gpu(1), 0, &act), NVML_SUCCESS);
+	CHECK_EQ_I(act, NVML_SUCCESS);
 	/* Not MIG capable. */
 	CHECK_EQ_I(NV(nvmlDeviceGetMigMode)(gpu(2), &cur, &pend), NVML_ERROR_NOT_SUPPORTED);
 	CHECK_EQ_I(NV(nvmlDeviceSetMigMode)(gpu(2), 1, &act), NVML_ERROR_NOT_SUPPORTED);
@@ -335,6 +337,45 @@ TEST(mig_mode)
 	/* Disabling with instances present is refused. */
 	make_gi(gpu(0), P_1G10);
 	CHECK_EQ_I(NV(nvmlDeviceSetMigMode)(gpu(0), 0, &act), NVML_ERROR_IN_USE);
+	teardown();
+}
+
+/* Persistence mode is kept per GPU and read back; BAR1 answers on MIG devices too (nvitop). */
+TEST(settings_and_bar1)
+{
+	setup("h100-80gb a100-40gb");
+	nvmlEnableState_t pm = NVML_FEATURE_DISABLED;
+	CHECK_EQ_I(NV(nvmlDeviceGetPersistenceMode)(gpu(1), &pm), NVML_SUCCESS);
+	CHECK_EQ_I(pm, NVML_FEATURE_ENABLED);
+	CHECK_EQ_I(NV(nvmlDeviceSetPersistenceMode)(gpu(1), NVML_FEATURE_DISABLED), NVML_SUCCESS);
+	CHECK_EQ_I(NV(nvmlDeviceGetPersistenceMode)(gpu(1), &pm), NVML_SUCCESS);
+	CHECK_EQ_I(pm, NVML_FEATURE_DISABLED);
+	CHECK_EQ_I(NV(nvmlDeviceGetPersistenceMode)(gpu(0), &pm), NVML_SUCCESS);
+	CHECK_EQ_I(pm, NVML_FEATURE_ENABLED);
+	CHECK_EQ_I(NV(nvmlDeviceSetPersistenceMode)(gpu(1), (nvmlEnableState_t)7),
+		   NVML_ERROR_INVALID_ARGUMENT);
+	CHECK_EQ_I(NV(nvmlDeviceGetPersistenceMode)(gpu(1), NULL), NVML_ERROR_INVALID_ARGUMENT);
+	/* Another init (another process would do the same) reads the stored setting. */
+	NV(nvmlShutdown)();
+	CHECK_EQ_I(NV(nvmlInit_v2)(), NVML_SUCCESS);
+	CHECK_EQ_I(NV(nvmlDeviceGetPersistenceMode)(gpu(1), &pm), NVML_SUCCESS);
+	CHECK_EQ_I(pm, NVML_FEATURE_DISABLED);
+	nvmlDevice_t d = gpu(0), mig = NULL;
+	nvmlBAR1Memory_t bar1;
+	CHECK_EQ_I(NV(nvmlDeviceGetBAR1MemoryInfo)(d, &bar1), NVML_SUCCESS);
+	CHECK_EQ_U(bar1.bar1Total >> 20, 131072);
+	CHECK_EQ_U(bar1.bar1Used >> 20, 1);
+	enable_mig(d);
+	make_ci(make_gi(d, P_3G40), 2);
+	CHECK_EQ_I(NV(nvmlDeviceGetMigDeviceHandleByIndex)(d, 0, &mig), NVML_SUCCESS);
+	CHECK_EQ_I(NV(nvmlDeviceGetBAR1MemoryInfo)(mig, &bar1), NVML_SUCCESS);
+	CHECK_EQ_U(bar1.bar1Total >> 20, 4 * 16383); /* four memory slices (docs/layouts.md) */
+	CHECK_EQ_U(bar1.bar1Free, bar1.bar1Total - bar1.bar1Used);
+	nvmlMemory_t mem;
+	CHECK_EQ_I(NV(nvmlDeviceGetMemoryInfo)(mig, &mem), NVML_SUCCESS);
+	CHECK_EQ_U(mem.total >> 20, 40448);
+	CHECK_EQ_U(mem.used >> 20, 40448 / 256 + 1);
+	CHECK_EQ_I(NV(nvmlDeviceGetPersistenceMode)(mig, &pm), NVML_ERROR_NOT_SUPPORTED);
 	teardown();
 }
 
@@ -1113,6 +1154,7 @@ int main(int argc, char **argv)
 	RUN(stale_handles);
 	RUN(stale_handles_never_wrap);
 	RUN(foreign_handles);
+	RUN(settings_and_bar1);
 	RUN(null_outputs);
 	RUN(other_process_changes);
 	RUN(threads);

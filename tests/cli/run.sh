@@ -37,6 +37,9 @@ B=${B:-build}
 VMIG=${VMIG_BIN:-$PWD/$B/vmig}
 BACKEND=${VMIG_TEST_BACKEND:-sim}
 CASES_DIR=tests/cli/cases
+# The default table starts with the date; a fixed one makes it comparable
+# (the reproducible-output convention, docs/layouts.md).
+export SOURCE_DATE_EPOCH=1771347518 TZ=UTC
 [ -x "$VMIG" ] || { echo "FAIL - cli: $VMIG not built"; exit 1; }
 # shellcheck source=tests/lib/lib.sh
 . tests/lib/lib.sh

@@ -76,10 +76,10 @@ scenario() {
 	SOFT=$VMIG_STATE_DIR/soft
 
 	check sim-reset 0 sim reset rtx-4090 h200 || return
-	check soft-listing 0 --soft :: 'Backend: soft' 'GPU 1: NVIDIA H200 .*\[soft\]' \
+	check soft-listing 0 --soft --summary :: 'Backend: soft' 'GPU 1: NVIDIA H200 .*\[soft\]' \
 		'MIG: Disabled' || return
 	check mig-on 0 -i 1 -mig 1 --soft :: '^Enabled MIG Mode for GPU' || return
-	check hardware-untouched 0 --backend sim :: 'GPU 1: NVIDIA H200' 'MIG: Disabled' || return
+	check hardware-untouched 0 --backend sim --summary :: 'GPU 1: NVIDIA H200' 'MIG: Disabled' || return
 	check lgip-h200 0 mig --soft -i 1 -lgip :: 'MIG 3g\.71gb +9 +2/2 +69\.50' || return
 	check cgi 0 mig --soft -i 1 -cgi 3g.71gb,1g.18gb -C :: \
 		'Successfully created GPU instance ID +[0-9]+ on GPU +1 using profile MIG 3g\.71gb' \
@@ -146,7 +146,7 @@ scenario() {
 	# nvidia-smi's dialect: Not Supported is a warning for -mig, status 0.
 	check soft-refused-on-hw-mig 0 -i 1 -mig 1 --soft :: \
 		'Unable to enable MIG Mode for GPU .*: Not Supported' || return
-	check soft-off-on-hw-mig 0 --soft :: 'GPU 1: NVIDIA H200' 'MIG: Disabled' || return
+	check soft-off-on-hw-mig 0 --soft --summary :: 'GPU 1: NVIDIA H200' 'MIG: Disabled' || return
 	local hw_gi
 	hw_gi=$("${VMIG[@]}" mig --backend sim -i 1 -lgi | awk '$3 == "MIG" { print $6; exit }')
 	if [ "$MODE" = nvml ]; then

@@ -529,7 +529,7 @@ TEST(validate_refuses_broken_invariants)
 	EXPECT_INVALID(g->pci_bus = 0x100, "bad PCI bus id");
 	EXPECT_INVALID(g->minor = 255, "bad minor number");
 	EXPECT_INVALID(g->mig_pending = 2, "bad MIG mode");
-	EXPECT_INVALID(g->flags = 4, "unknown flags");
+	EXPECT_INVALID(g->flags = 1u << 7, "unknown flags");
 	EXPECT_INVALID(strcpy(st->gpu[1].uuid, g->uuid), "GPUs 0 and 1 have the same UUID");
 	EXPECT_INVALID(strcpy(st->gpu[1].serial, g->serial),
 		       "GPUs 0 and 1 have the same serial number");
