@@ -263,6 +263,12 @@ int cli_exec(const struct cli_cmd *cmd);
 int cli_status(int code);
 /* "vmig: <msg>" on stderr; returns the exit status for e. */
 int cli_report(const struct vmig_err *e);
+/*
+ * After an nvidia-smi-style failure line: the detail on stderr ("vmig: ...")
+ * where NVML has no word for the cause (code 999) or the cause is vmig's own
+ * (TIMEOUT: which process holds the state's lock).
+ */
+void cli_detail(int r, const struct vmig_err *err);
 /* "vmig: <formatted>" on stderr; returns status. */
 int cli_errorf(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

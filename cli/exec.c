@@ -23,6 +23,15 @@ int cli_report(const struct vmig_err *e)
 	return cli_status(e->code ? e->code : VMIG_E_UNKNOWN);
 }
 
+void cli_detail(int r, const struct vmig_err *err)
+{
+	int code = r < 0 ? -r : r;
+	if (!err || !err->msg[0] || strcmp(err->msg, vmig_strerror(code)) == 0)
+		return;
+	if (vmig_nvml_code(r) == 999 || code == VMIG_E_TIMEOUT)
+		fprintf(stderr, "vmig: %s\n", err->msg);
+}
+
 int cli_errorf(int status, const char *fmt, ...)
 {
 	va_list ap;

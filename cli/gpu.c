@@ -173,8 +173,7 @@ static int set_mig(const struct cli_cmd *cmd, struct cli_view *v)
 			printf("Treating as warning and moving on.\n");
 		} else if (r < 0) {
 			printf("%s for GPU %s: %s\n%s\n", what, bus, vmig_strerror(r), terminating);
-			if (vmig_nvml_code(r) == 999)
-				fprintf(stderr, "vmig: %s\n", err.msg);
+			cli_detail(r, &err);
 			return cli_status(r);
 		} else if (activation < 0) {
 			pending_warning(bus, cmd->mig_mode, activation);
@@ -210,8 +209,7 @@ static int set_pm(const struct cli_cmd *cmd, struct cli_view *v)
 		if (r < 0) {
 			printf("Unable to set persistence mode for GPU %s: %s\n%s\n", bus,
 			       vmig_strerror(r), terminating);
-			if (vmig_nvml_code(r) == 999)
-				fprintf(stderr, "vmig: %s\n", err.msg);
+			cli_detail(r, &err);
 			return cli_status(r);
 		}
 		printf("%s persistence mode for GPU %s.\n", mode, bus);
@@ -238,8 +236,7 @@ static int reset(struct cli_view *v)
 		if (r < 0) {
 			printf("The following GPUs could not be reset:\n  GPU %s: %s\n", bus,
 			       vmig_strerror(r));
-			if (vmig_nvml_code(r) == 999)
-				fprintf(stderr, "vmig: %s\n", err.msg);
+			cli_detail(r, &err);
 			return cli_status(r);
 		}
 		printf("GPU %s was successfully reset.\n", bus);

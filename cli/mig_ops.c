@@ -14,8 +14,7 @@
 static int failed(const char *what, int r, const struct vmig_err *err)
 {
 	printf("Failed to %s: %s\n", what, vmig_strerror(r));
-	if (vmig_nvml_code(r) == 999 && err && err->msg[0])
-		fprintf(stderr, "vmig: %s\n", err->msg);
+	cli_detail(r, err);
 	return cli_status(r);
 }
 
