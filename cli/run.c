@@ -470,8 +470,8 @@ static int mig_env(const struct run_target *t, const struct run_dev *d)
  * directory, with a descriptor it inherits across exec, so that it and its
  * children count as the instance's processes (busy for the planner, listed
  * by NVML's running-process queries) exactly as long as one of them lives.
- * Its memory is not known (a simulated GPU has none to hand out): NVML
- * reports it as not available.
+ * It holds no device memory (a simulated GPU has none to hand out), and
+ * NVML reports 0 bytes for it.
  */
 static int record_user(const struct run_target *t)
 {

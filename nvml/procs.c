@@ -11,7 +11,8 @@
  * instance, on the parent GPU's handle with MIG on every process of every
  * instance with its gpuInstanceId and computeInstanceId, with MIG off the
  * processes on the whole GPU (IDs 0xFFFFFFFF); the legacy queries write the
- * v1 entry (pid, memory), _v2 and _v3 the entry with the IDs.  A count too
+ * v1 entry (pid, memory), _v2 and _v3 the entry with the IDs; the memory
+ * is what the process holds on the device, 0 on a simulated one.  A count too
  * small for the list is INSUFFICIENT_SIZE with the count needed.  Every
  * program started by `vmig run` is a compute process; none is a graphics
  * or MPS client (no graphics on these MIG profiles, no MPS server), so
@@ -89,9 +90,13 @@ static nvmlReturn_t running(nvmlDevice_t device, unsigned int *infoCount, void *
 		r = NVML_ERROR_INVALID_ARGUMENT;
 	} else {
 		for (size_t i = 0; i < n; i++) {
-			unsigned long long mem = list[i].mem_bytes
-						     ? list[i].mem_bytes
-						     : (unsigned long long)NVML_VALUE_NOT_AVAILABLE;
+			/*
+			 * The bytes the process holds on the device: none on a
+			 * simulated GPU, which has no memory to hand out.  (The real
+			 * library's NVML_VALUE_NOT_AVAILABLE means "cannot account",
+			 * which is not the case here, and nvtop 3.0 aborts on it.)
+			 */
+			unsigned long long mem = list[i].mem_bytes;
 			bool mig = list[i].gi != VMIG_PROC_WHOLE_GPU;
 			if (v1) {
 				nvmlProcessInfo_v1_t *e = (nvmlProcessInfo_v1_t *)infos + i;

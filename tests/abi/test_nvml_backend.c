@@ -263,7 +263,7 @@ TEST(procs_through_nvml)
 		CHECK_EQ_U(p[0].gpu, 1);
 		CHECK_EQ_U(p[0].gi, gi->id);
 		CHECK_EQ_U(p[0].ci, gi->ci[0].id);
-		CHECK_EQ_U(p[0].mem_bytes, 0); /* NVML: not available */
+		CHECK_EQ_U(p[0].mem_bytes, 0); /* nothing held on a simulated GPU */
 	}
 	free(p);
 	/* The sim backend sees the same program, and the library holding every GPU. */
