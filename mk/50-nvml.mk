@@ -47,6 +47,8 @@ TESTS += $(B)/tests/abi/nvml_host
 # Real clients (gpustat, nvtop, hwloc's NVML plugin) and gpustat's and
 # nvitop's call sequences through ctypes, on a `vmig run` program.
 TESTS += tests/abi/clients.sh
+# Every stub of nvml/symbols.def is explained in docs/nvml.md.
+TESTS += tests/abi/stubs_doc.sh
 
 TEST_PROGRAMS += $(B)/tests/abi/nvml_client $(B)/tests/abi/nvml_seed $(B)/libnvidia-ml.so.1
 TESTS += $(B)/tests/abi/nvml_client tests/abi/symbols.sh tests/abi/pynvml.sh tests/abi/cli_nvml.sh
