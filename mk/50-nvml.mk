@@ -43,6 +43,7 @@ $(B)/tests/abi/nvml_host: tests/abi/nvml_host.c iface/nvml_abi.h $(wildcard test
 
 TEST_PROGRAMS += $(B)/tests/abi/nvml_host
 TESTS += $(B)/tests/abi/nvml_host
+VALGRIND_TESTS += $(B)/tests/abi/nvml_host
 
 # Real clients (gpustat, nvtop, hwloc's NVML plugin) and gpustat's and
 # nvitop's call sequences through ctypes, on a `vmig run` program.
