@@ -531,10 +531,9 @@ static void run_help(FILE *f)
 	      "simulated MIG instance " VMIG_ENV_VISIBLE_DEVICES " names the MIG device and the\n"
 	      "program is recorded as a user of the instance for as long as it or a child\n"
 	      "of it runs.  Its children inherit all of it.  The compute share is enforced\n"
-	      "by MPS\n"
-	      "(" VMIG_ENV_MPS_THREAD_PCT ", " VMIG_ENV_COMPUTE_MODE "=" VMIG_COMPUTE_MODE_MPS
-	      ") when an MPS control\n"
-	      "daemon answers at $" VMIG_ENV_MPS_PIPE_DIR "/control (default "
+	      "by MPS (" VMIG_ENV_MPS_THREAD_PCT ", " VMIG_ENV_COMPUTE_MODE "="
+	      VMIG_COMPUTE_MODE_MPS ") when an MPS\n"
+	      "control daemon answers at $" VMIG_ENV_MPS_PIPE_DIR "/control (default "
 	      VMIG_MPS_PIPE_DIR_DEFAULT "),\n"
 	      "otherwise by the interposer's time-slicing (" VMIG_ENV_COMPUTE_MODE "="
 	      VMIG_COMPUTE_MODE_TIMESLICE ").\n"
