@@ -181,7 +181,13 @@ int vmig_user_register(const char *dir, enum vmig_proc_kind kind, const char *gp
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
 	}
 	u->fd = u->dfd = -1;
-	make_dirs(vmig_store_dir(store));
+	/*
+	 * A program in an instance needs the directory (the instance's state is
+	 * there already); a process that merely holds the NVML library must not
+	 * create a state directory that nothing else has written.
+	 */
+	if (kind == VMIG_PROC_RUN)
+		make_dirs(vmig_store_dir(store));
 	r = users_dir_open(vmig_store_dir(store), true, &u->dfd, err);
 	vmig_store_close(store);
 	if (r >= 0 && vmig__os_getrandom(&rnd, sizeof(rnd)) < 0)

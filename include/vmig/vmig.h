@@ -483,7 +483,8 @@ VMIG_API int vmig_procs(struct vmig_ctx *ctx, struct vmig_proc **ret, size_t *re
  * VMIG_PROC_WHOLE_GPU).  The record lives as long as the open file
  * description of *ret does: in every process that shares it (forked
  * children; with VMIG_USER_INHERIT also across exec) and not a moment after
- * the last one exits or is killed.  vmig_user_release closes this process's
+ * the last one exits or is killed.  Only a VMIG_PROC_RUN record creates a
+ * missing state directory.  vmig_user_release closes this process's
  * share (NULL is accepted).  The record names the registering process's pid;
  * that process finds itself in vmig_procs too.
  */

@@ -379,6 +379,22 @@ TEST(bad_arguments_and_a_linked_directory_are_refused)
 	vmig_close(ctx);
 }
 
+/* Holding the NVML library never creates a state directory; a program in an instance may. */
+TEST(only_a_run_record_creates_the_state_directory)
+{
+	setup();
+	char fresh[400];
+	struct vmig_user *u = NULL;
+	struct vmig_err err = {0};
+	snprintf(fresh, sizeof(fresh), "%s/never-written", dir);
+	CHECK(vmig_user_register(fresh, VMIG_PROC_NVML, NULL, VMIG_PROC_WHOLE_GPU,
+				 VMIG_PROC_WHOLE_GPU, 0, &u, &err) < 0);
+	CHECK(access(fresh, F_OK) < 0);
+	CHECK(vmig_user_register(fresh, VMIG_PROC_RUN, seeded.gpu[0].uuid, 1, 0, 0, &u, &err) == 0);
+	CHECK(access(fresh, F_OK) == 0);
+	vmig_user_release(u);
+}
+
 int main(void)
 {
 	RUN(run_user_listed_until_sigkill);
@@ -388,5 +404,6 @@ int main(void)
 	RUN(stale_and_planted_files_are_never_counted);
 	RUN(malformed_records_are_not_users);
 	RUN(bad_arguments_and_a_linked_directory_are_refused);
+	RUN(only_a_run_record_creates_the_state_directory);
 	return harness_done();
 }
