@@ -8,7 +8,9 @@
  * the program's children inherit the environment and stay inside.  In a
  * software partition the environment preloads the interposer
  * (libvmig-cuda.so) with the instance's limits; on a real MIG instance it
- * only names the MIG device in CUDA_VISIBLE_DEVICES.  What the environment
+ * only names the MIG device in CUDA_VISIBLE_DEVICES; on a simulated one it
+ * names the MIG device and records the program as a user of the instance
+ * (vmig_user_register), a record its children share.  What the environment
  * holds is the contract with the interposer, iface/run_env.h.
  */
 #include <errno.h>
@@ -461,6 +463,41 @@ static int mig_env(const struct run_target *t, const struct run_dev *d)
 	return set(VMIG_ENV_VISIBLE_DEVICES, v);
 }
 
+/*
+ * A simulated MIG instance (sim backend, or vmig's own NVML library seen
+ * through the nvml backend) has no driver to see the program: it is
+ * recorded as a user of the instance in the registry of the state
+ * directory, with a descriptor it inherits across exec, so that it and its
+ * children count as the instance's processes (busy for the planner, listed
+ * by NVML's running-process queries) exactly as long as one of them lives.
+ * It holds no device memory (a simulated GPU has none to hand out), and
+ * NVML reports 0 bytes for it.
+ */
+static int record_user(const struct run_target *t)
+{
+	/* Kept (reachable) until the exec: its descriptor passes to the program. */
+	static struct vmig_user *user;
+	struct vmig_err err = {0};
+	if (vmig_user_register(NULL, VMIG_PROC_RUN, t->gpu.uuid, t->gi, (unsigned)t->ci,
+			       VMIG_USER_INHERIT, &user, &err) < 0)
+		return cli_errorf(
+		    cli_status(err.code),
+		    "recording the program as a user of GPU instance %u on GPU %u: %s", t->gi,
+		    t->gpu_index, err.msg);
+	return 0;
+}
+
+/* The sim backend's instance: the MIG device by the UUID our NVML library reports. */
+static int sim_env(const struct run_target *t)
+{
+	char uuid[VMIG_UUID_LEN];
+	int r = record_user(t);
+	if (r != 0)
+		return r;
+	vmig_mig_uuid(t->gpu.uuid, t->gi, (unsigned)t->ci, uuid);
+	return set(VMIG_ENV_VISIBLE_DEVICES, uuid);
+}
+
 /* On real MIG a program runs on one compute instance; pick the GI's only one. */
 static int pick_ci(struct run_target *t)
 {
@@ -490,11 +527,13 @@ static void run_help(FILE *f)
 	      VMIG_ENV_PARTITION ",\n"
 	      VMIG_ENV_MEM_LIMIT ", " VMIG_ENV_COMPUTE_PCT ", " VMIG_ENV_ACCOUNTING ", and "
 	      VMIG_ENV_VISIBLE_DEVICES "\n"
-	      "set to the GPU; on a real MIG instance only " VMIG_ENV_VISIBLE_DEVICES ".  Its\n"
-	      "children inherit all of it.  The compute share is enforced by MPS\n"
-	      "(" VMIG_ENV_MPS_THREAD_PCT ", " VMIG_ENV_COMPUTE_MODE "=" VMIG_COMPUTE_MODE_MPS
-	      ") when an MPS control\n"
-	      "daemon answers at $" VMIG_ENV_MPS_PIPE_DIR "/control (default "
+	      "set to the GPU; on a real MIG instance only " VMIG_ENV_VISIBLE_DEVICES ".  On a\n"
+	      "simulated MIG instance " VMIG_ENV_VISIBLE_DEVICES " names the MIG device and the\n"
+	      "program is recorded as a user of the instance for as long as it or a child\n"
+	      "of it runs.  Its children inherit all of it.  The compute share is enforced\n"
+	      "by MPS (" VMIG_ENV_MPS_THREAD_PCT ", " VMIG_ENV_COMPUTE_MODE "="
+	      VMIG_COMPUTE_MODE_MPS ") when an MPS\n"
+	      "control daemon answers at $" VMIG_ENV_MPS_PIPE_DIR "/control (default "
 	      VMIG_MPS_PIPE_DIR_DEFAULT "),\n"
 	      "otherwise by the interposer's time-slicing (" VMIG_ENV_COMPUTE_MODE "="
 	      VMIG_COMPUTE_MODE_TIMESLICE ").\n"
@@ -529,13 +568,12 @@ int cli_exec_run(const struct cli_cmd *cmd)
 	if (find_target(cmd, &d, t, &status) > 0) {
 		if (strcmp(t->backend, "soft") == 0)
 			status = soft_env(t);
-		else if (strcmp(t->backend, "nvml") == 0)
-			status = (status = pick_ci(t)) != 0 ? status : mig_env(t, &d);
-		else
-			status = cli_errorf(cli_status(VMIG_E_NOT_SUPPORTED),
-					    "'%s' is an instance of a simulated GPU: there is "
-					    "nothing to run on",
-					    cmd->device);
+		else if ((status = pick_ci(t)) != 0)
+			;
+		else if (strcmp(t->backend, "sim") == 0)
+			status = sim_env(t);
+		else if (!(t->gpu.flags & VMIG_GPU_SIMULATED) || (status = record_user(t)) == 0)
+			status = mig_env(t, &d);
 	}
 	free(t);
 	if (status != 0)

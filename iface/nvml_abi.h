@@ -270,7 +270,16 @@ typedef struct nvmlUtilization_st {
 	unsigned int memory;
 } nvmlUtilization_t;
 
-/* Running-process entry (v2/v3 layout); vmig never writes one: no process runs. */
+/*
+ * Running-process entries: the legacy (unsuffixed) queries write v1 (pid,
+ * memory), the _v2 and _v3 queries this layout, which adds the GI and CI
+ * (0xFFFFFFFF outside MIG).
+ */
+typedef struct nvmlProcessInfo_v1_st {
+	unsigned int pid;
+	unsigned long long usedGpuMemory;
+} nvmlProcessInfo_v1_t;
+
 typedef struct nvmlProcessInfo_st {
 	unsigned int pid;
 	unsigned long long usedGpuMemory;
@@ -428,6 +437,7 @@ NVML_ABI_AT(nvmlMemory_v2_t, used, 32);
 NVML_ABI_PIN(nvmlBAR1Memory_t, 24);
 NVML_ABI_PIN(nvmlUtilization_t, 8);
 NVML_ABI_PIN(nvmlProcessInfo_t, 24);
+NVML_ABI_PIN(nvmlProcessInfo_v1_t, 16);
 NVML_ABI_PIN(nvmlDeviceAttributes_t, 40);
 NVML_ABI_AT(nvmlDeviceAttributes_t, gpuInstanceSliceCount, 24);
 NVML_ABI_AT(nvmlDeviceAttributes_t, computeInstanceSliceCount, 28);
@@ -594,19 +604,19 @@ NVML_FN(nvmlReturn_t, nvmlDeviceGetVbiosVersion,
 NVML_FN(nvmlReturn_t, nvmlDeviceGetMemoryBusWidth, (nvmlDevice_t device, unsigned int *busWidth));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetNumGpuCores, (nvmlDevice_t device, unsigned int *numCores));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetComputeRunningProcesses,
-	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos));
+	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_v1_t *infos));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetComputeRunningProcesses_v2,
 	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetComputeRunningProcesses_v3,
 	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetGraphicsRunningProcesses,
-	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos));
+	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_v1_t *infos));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetGraphicsRunningProcesses_v2,
 	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetGraphicsRunningProcesses_v3,
 	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetMPSComputeRunningProcesses,
-	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos));
+	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_v1_t *infos));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetMPSComputeRunningProcesses_v2,
 	(nvmlDevice_t device, unsigned int *infoCount, nvmlProcessInfo_t *infos));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetMPSComputeRunningProcesses_v3,
@@ -684,6 +694,105 @@ NVML_FN(nvmlReturn_t, nvmlDeviceGetMigDeviceHandleByIndex,
 	(nvmlDevice_t device, unsigned int index, nvmlDevice_t *migDevice));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetDeviceHandleFromMigDeviceHandle,
 	(nvmlDevice_t migDevice, nvmlDevice_t *device));
+
+/* ------------------------------------------------------------------------ */
+/* Host topology, processes, events, units (nvml/host.c, nvml/events.c)     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nvmlUnit_st *nvmlUnit_t;
+typedef struct nvmlEventSet_st *nvmlEventSet_t;
+
+typedef enum nvmlAffinityScope_enum {
+	NVML_AFFINITY_SCOPE_NODE = 0,
+	NVML_AFFINITY_SCOPE_SOCKET = 1
+} nvmlAffinityScope_t;
+
+/* Event type bits (nvmlDeviceRegisterEvents, nvmlEventData_t.eventType). */
+#define nvmlEventTypeSingleBitEccError 0x0000000000000001ULL
+#define nvmlEventTypeDoubleBitEccError 0x0000000000000002ULL
+#define nvmlEventTypePState	       0x0000000000000004ULL
+#define nvmlEventTypeXidCriticalError  0x0000000000000008ULL
+#define nvmlEventTypeClock	       0x0000000000000010ULL
+#define nvmlEventTypePowerSourceChange 0x0000000000000080ULL
+#define nvmlEventMigConfigChange       0x0000000000000100ULL
+#define nvmlEventTypeNone	       0x0000000000000000ULL
+
+/* nvmlEventSetWait_v2's record; the legacy nvmlEventSetWait writes the first three fields. */
+typedef struct nvmlEventData_st {
+	nvmlDevice_t device;
+	unsigned long long eventType;
+	unsigned long long eventData;
+	unsigned int gpuInstanceId;
+	unsigned int computeInstanceId;
+} nvmlEventData_t;
+
+typedef struct nvmlHwbcEntry_st {
+	unsigned int hwbcId;
+	char firmwareVersion[32];
+} nvmlHwbcEntry_t;
+
+typedef struct nvmlTemperature_v1_st {
+	unsigned int version;
+	nvmlTemperatureSensors_t sensorType;
+	int temperature;
+} nvmlTemperature_v1_t;
+typedef nvmlTemperature_v1_t nvmlTemperature_t;
+#define nvmlTemperature_v1 NVML_STRUCT_VERSION(Temperature, 1)
+
+typedef enum nvmlDeviceAddressingModeType_enum {
+	NVML_DEVICE_ADDRESSING_MODE_NONE = 0,
+	NVML_DEVICE_ADDRESSING_MODE_HMM = 1,
+	NVML_DEVICE_ADDRESSING_MODE_ATS = 2
+} nvmlDeviceAddressingModeType_t;
+
+typedef struct nvmlDeviceAddressingMode_v1_st {
+	unsigned int version;
+	unsigned int value; /* nvmlDeviceAddressingModeType_t */
+} nvmlDeviceAddressingMode_v1_t;
+typedef nvmlDeviceAddressingMode_v1_t nvmlDeviceAddressingMode_t;
+#define nvmlDeviceAddressingMode_v1 NVML_STRUCT_VERSION(DeviceAddressingMode, 1)
+
+NVML_ABI_PIN(nvmlEventData_t, 32);
+NVML_ABI_AT(nvmlEventData_t, eventData, 16);
+NVML_ABI_AT(nvmlEventData_t, gpuInstanceId, 24);
+NVML_ABI_PIN(nvmlHwbcEntry_t, 36);
+NVML_ABI_PIN(nvmlTemperature_v1_t, 12);
+NVML_ABI_PIN(nvmlDeviceAddressingMode_v1_t, 8);
+_Static_assert(nvmlTemperature_v1 == 0x0100000Cu, "temperature v1 word");
+_Static_assert(nvmlDeviceAddressingMode_v1 == 0x01000008u, "addressing mode v1 word");
+
+NVML_FN(nvmlReturn_t, nvmlSystemGetProcessName,
+	(unsigned int pid, char *name, unsigned int length));
+NVML_FN(nvmlReturn_t, nvmlSystemGetHicVersion,
+	(unsigned int *hwbcCount, nvmlHwbcEntry_t *hwbcEntries));
+NVML_FN(nvmlReturn_t, nvmlSystemGetTopologyGpuSet,
+	(unsigned int cpuNumber, unsigned int *count, nvmlDevice_t *deviceArray));
+NVML_FN(nvmlReturn_t, nvmlDeviceGetCpuAffinity,
+	(nvmlDevice_t device, unsigned int cpuSetSize, unsigned long *cpuSet));
+NVML_FN(nvmlReturn_t, nvmlDeviceGetCpuAffinityWithinScope,
+	(nvmlDevice_t device, unsigned int cpuSetSize, unsigned long *cpuSet,
+	 nvmlAffinityScope_t scope));
+NVML_FN(nvmlReturn_t, nvmlDeviceGetMemoryAffinity,
+	(nvmlDevice_t device, unsigned int nodeSetSize, unsigned long *nodeSet,
+	 nvmlAffinityScope_t scope));
+NVML_FN(nvmlReturn_t, nvmlDeviceSetCpuAffinity, (nvmlDevice_t device));
+NVML_FN(nvmlReturn_t, nvmlDeviceClearCpuAffinity, (nvmlDevice_t device));
+NVML_FN(nvmlReturn_t, nvmlDeviceGetTemperatureV,
+	(nvmlDevice_t device, nvmlTemperature_t *temperature));
+NVML_FN(nvmlReturn_t, nvmlDeviceGetAddressingMode,
+	(nvmlDevice_t device, nvmlDeviceAddressingMode_t *mode));
+NVML_FN(nvmlReturn_t, nvmlUnitGetCount, (unsigned int *unitCount));
+NVML_FN(nvmlReturn_t, nvmlUnitGetHandleByIndex, (unsigned int index, nvmlUnit_t *unit));
+NVML_FN(nvmlReturn_t, nvmlEventSetCreate, (nvmlEventSet_t * set));
+NVML_FN(nvmlReturn_t, nvmlEventSetFree, (nvmlEventSet_t set));
+NVML_FN(nvmlReturn_t, nvmlDeviceRegisterEvents,
+	(nvmlDevice_t device, unsigned long long eventTypes, nvmlEventSet_t set));
+NVML_FN(nvmlReturn_t, nvmlDeviceGetSupportedEventTypes,
+	(nvmlDevice_t device, unsigned long long *eventTypes));
+NVML_FN(nvmlReturn_t, nvmlEventSetWait,
+	(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms));
+NVML_FN(nvmlReturn_t, nvmlEventSetWait_v2,
+	(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms));
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,22 @@ $(B)/tests/abi/nvml_seed: $(B)/obj/tests/abi/nvml_seed.o $(B)/libvmig.a
 	@mkdir -p $(@D)
 	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/libvmig.a $(LIB_LIBS)
 
+# The calls clients make beyond the MIG API (processes, affinity, events, ...):
+# a client of the same kind, which also starts vmig (vmig run, changes).
+$(B)/tests/abi/nvml_host: tests/abi/nvml_host.c iface/nvml_abi.h $(wildcard tests/lib/*.h)
+	@mkdir -p $(@D)
+	$(CC) -Iiface -Itests/lib $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) -ldl -lpthread
+
+TEST_PROGRAMS += $(B)/tests/abi/nvml_host
+TESTS += $(B)/tests/abi/nvml_host
+VALGRIND_TESTS += $(B)/tests/abi/nvml_host
+
+# Real clients (gpustat, nvtop, hwloc's NVML plugin) and gpustat's and
+# nvitop's call sequences through ctypes, on a `vmig run` program.
+TESTS += tests/abi/clients.sh
+# Every stub of nvml/symbols.def is explained in docs/nvml.md.
+TESTS += tests/abi/stubs_doc.sh
+
 TEST_PROGRAMS += $(B)/tests/abi/nvml_client $(B)/tests/abi/nvml_seed $(B)/libnvidia-ml.so.1
 TESTS += $(B)/tests/abi/nvml_client tests/abi/symbols.sh tests/abi/pynvml.sh tests/abi/cli_nvml.sh
 

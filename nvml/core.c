@@ -232,6 +232,8 @@ nvmlReturn_t vmig__nv_enter_device_out(nvmlDevice_t h, const void *out, struct n
 
 static void lib_close(void)
 {
+	vmig_user_release(L.user);
+	L.user = NULL;
 	vmig__nv_forget();
 	vmig_close(L.ctx);
 	vmig_store_close(L.store);
@@ -251,9 +253,19 @@ static nvmlReturn_t lib_open(void)
 	if (r >= 0 && !(L.st = malloc(sizeof(*L.st))))
 		r = -VMIG_E_NO_MEMORY;
 	nvmlReturn_t ret = r < 0 ? vmig__nv_code(r) : vmig__nv_refresh();
-	if (ret != NVML_SUCCESS)
+	if (ret != NVML_SUCCESS) {
 		lib_close();
-	return ret;
+		return ret;
+	}
+	/*
+	 * From now until the matching shutdown this process holds every
+	 * simulated GPU, as a client holds the driver's device files: a user
+	 * in the registry (lib/users.c).  A state directory we may not write
+	 * (another user's) leaves us unrecorded rather than failing init.
+	 */
+	vmig_user_register(vmig_store_dir(L.store), VMIG_PROC_NVML, NULL, VMIG_PROC_WHOLE_GPU,
+			   VMIG_PROC_WHOLE_GPU, 0, &L.user, NULL);
+	return NVML_SUCCESS;
 }
 
 NVML_EXPORT nvmlReturn_t nvmlInitWithFlags(unsigned int flags)

@@ -95,6 +95,7 @@ struct nv_lib {
 	struct vmig_store *probe; /* the same directory's, for lock-free readers (core.c) */
 	struct vmig_ctx *ctx;	  /* changes go through the sim backend's transactions */
 	struct vmig_state *st;	  /* cached; re-read when the generation moves */
+	struct vmig_user *user;	  /* this process's record as a user of every GPU (NULL: none) */
 	uint64_t generation;	  /* of the cached state; 0: re-read at every call */
 	uint64_t reads;		  /* state reads so far (the benchmark shows it stays put) */
 	uint32_t last_serial;	  /* the serial given last */
@@ -297,5 +298,22 @@ nvmlReturn_t vmig__nv_copy(char *buf, unsigned len, const char *s);
 /* "MIG <CI profile name>": a CI profile's NVML name, and the tail of its MIG device's. */
 void vmig__nv_ci_name(const struct vmig_gi_profile *gp, const struct vmig_ci_profile *cp, char *buf,
 		      size_t size);
+
+/*
+ * host.c: the functions that take an S-class unit's handle.  No unit
+ * exists, so every handle is invalid; only the handle is declared (the
+ * further arguments are never read or written).
+ */
+#define NV_UNIT_FNS(X)                                                                             \
+	X(nvmlUnitGetDevices)                                                                      \
+	X(nvmlUnitGetFanSpeedInfo)                                                                 \
+	X(nvmlUnitGetLedState)                                                                     \
+	X(nvmlUnitGetPsuInfo)                                                                      \
+	X(nvmlUnitGetTemperature)                                                                  \
+	X(nvmlUnitGetUnitInfo)                                                                     \
+	X(nvmlUnitSetLedState)
+#define NV_UNIT_DECL(fn) NVML_EXPORT nvmlReturn_t fn(nvmlUnit_t unit);
+NV_UNIT_FNS(NV_UNIT_DECL)
+#undef NV_UNIT_DECL
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * telemetry.c — the readings monitoring tools poll (temperature, power,
- * energy, clocks, utilisation, ECC, PCIe link, processes, settings), with
+ * energy, clocks, utilisation, ECC, PCIe link, settings), with
  * plausible and stable values for an idle GPU of each architecture.  A
  * simulated GPU does no work, so the values do not move, except the energy
  * counter, which grows with time at the idle power as a real one does.
@@ -310,35 +310,3 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetNumGpuCores(nvmlDevice_t device, unsigned 
 	*numCores = ref.m->sm * vmig_cores_per_sm(ref.m->cc_major, ref.m->cc_minor);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
-
-/*
- * No process runs on a simulated GPU or MIG device: every process list is
- * empty, whatever the struct version, and no entry is ever written.
- */
-static nvmlReturn_t no_processes(nvmlDevice_t device, unsigned int *infoCount)
-{
-	struct nv_ref ref;
-	nvmlReturn_t r = vmig__nv_enter_device_out(device, infoCount, &ref);
-	if (r != NVML_SUCCESS)
-		return r;
-	*infoCount = 0;
-	return vmig__nv_leave(NVML_SUCCESS);
-}
-
-#define NO_PROCESSES(fn)                                                                           \
-	NVML_EXPORT nvmlReturn_t fn(nvmlDevice_t device, unsigned int *infoCount,                  \
-				    nvmlProcessInfo_t *infos)                                      \
-	{                                                                                          \
-		(void)infos;                                                                       \
-		return no_processes(device, infoCount);                                            \
-	}
-
-NO_PROCESSES(nvmlDeviceGetComputeRunningProcesses)
-NO_PROCESSES(nvmlDeviceGetComputeRunningProcesses_v2)
-NO_PROCESSES(nvmlDeviceGetComputeRunningProcesses_v3)
-NO_PROCESSES(nvmlDeviceGetGraphicsRunningProcesses)
-NO_PROCESSES(nvmlDeviceGetGraphicsRunningProcesses_v2)
-NO_PROCESSES(nvmlDeviceGetGraphicsRunningProcesses_v3)
-NO_PROCESSES(nvmlDeviceGetMPSComputeRunningProcesses)
-NO_PROCESSES(nvmlDeviceGetMPSComputeRunningProcesses_v2)
-NO_PROCESSES(nvmlDeviceGetMPSComputeRunningProcesses_v3)

@@ -574,6 +574,27 @@ VMIG_API int vmig_procs(struct vmig_ctx *ctx, struct vmig_proc **ret, size_t *re
 			struct vmig_err *err);
 
 /*
+ * The registry of users of simulated GPUs (lib/users.c, docs/backends.md):
+ * what the sim backend's vmig_procs reads.  vmig_user_register records the
+ * calling process in the state directory dir (NULL: as vmig_store_open) as
+ * a user of kind VMIG_PROC_RUN of the instance (gpu_uuid, gi, ci), or of
+ * kind VMIG_PROC_NVML of every simulated GPU (gpu_uuid NULL, gi = ci =
+ * VMIG_PROC_WHOLE_GPU).  The record lives as long as the open file
+ * description of *ret does: in every process that shares it (forked
+ * children; with VMIG_USER_INHERIT also across exec) and not a moment after
+ * the last one exits or is killed.  Only a VMIG_PROC_RUN record creates a
+ * missing state directory.  vmig_user_release closes this process's
+ * share (NULL is accepted).  The record names the registering process's pid;
+ * that process finds itself in vmig_procs too.
+ */
+#define VMIG_USER_INHERIT 1u /* keep the record's descriptor open across exec */
+struct vmig_user;
+VMIG_API int vmig_user_register(const char *dir, enum vmig_proc_kind kind, const char *gpu_uuid,
+				unsigned gi, unsigned ci, unsigned flags, struct vmig_user **ret,
+				struct vmig_err *err);
+VMIG_API void vmig_user_release(struct vmig_user *u);
+
+/*
  * Set the compute share of GI gi_id to pct percent of the GPU (1-100).
  * Software partitions only (the soft backend): the share is stored with the
  * instance and handed to programs already running in it (docs/soft.md);

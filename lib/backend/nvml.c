@@ -835,6 +835,139 @@ static int nvml_versions(void *priv, struct vmig_versions *ret, struct vmig_err 
 	return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Processes                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The functions the process list needs, looked up when it is asked for (a
+ * driver without one of them answers an empty list rather than failing to
+ * open the backend for everything else).
+ */
+struct nvml_proc_fns {
+	__typeof__(nvmlDeviceGetComputeRunningProcesses_v3) *running;
+	__typeof__(nvmlDeviceGetMaxMigDeviceCount) *max_mig;
+	__typeof__(nvmlDeviceGetMigDeviceHandleByIndex) *mig_by_index;
+	__typeof__(nvmlDeviceGetGpuInstanceId) *gi_id;
+	__typeof__(nvmlDeviceGetComputeInstanceId) *ci_id;
+};
+
+static bool proc_fns(void *dl, struct nvml_proc_fns *f)
+{
+	*(void **)&f->running = dlsym(dl, "nvmlDeviceGetComputeRunningProcesses_v3");
+	if (!f->running)
+		*(void **)&f->running = dlsym(dl, "nvmlDeviceGetComputeRunningProcesses_v2");
+	*(void **)&f->max_mig = dlsym(dl, "nvmlDeviceGetMaxMigDeviceCount");
+	*(void **)&f->mig_by_index = dlsym(dl, "nvmlDeviceGetMigDeviceHandleByIndex");
+	*(void **)&f->gi_id = dlsym(dl, "nvmlDeviceGetGpuInstanceId");
+	*(void **)&f->ci_id = dlsym(dl, "nvmlDeviceGetComputeInstanceId");
+	return f->running && f->max_mig && f->mig_by_index && f->gi_id && f->ci_id;
+}
+
+struct proc_list {
+	struct vmig_proc *v;
+	size_t n, cap;
+};
+
+/* The compute processes NVML reports on one device (a GPU or a MIG device). */
+static int device_procs(struct nvml_priv *p, const struct nvml_proc_fns *f, nvmlDevice_t d,
+			const struct vmig_proc *proto, struct proc_list *l, struct vmig_err *err)
+{
+	unsigned count = 16;
+	nvmlReturn_t r = NVML_ERROR_INSUFFICIENT_SIZE;
+	_cleanup_free_ nvmlProcessInfo_t *info = NULL;
+	/* The list may grow between the calls: ask again, a few times, with room to spare. */
+	for (int tries = 0; r == NVML_ERROR_INSUFFICIENT_SIZE && tries < 4; tries++) {
+		unsigned want = count + 16;
+		free(info);
+		if (!(info = calloc(want, sizeof(*info))))
+			return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+		count = want;
+		r = f->running(d, &count, info);
+	}
+	if (r == NVML_ERROR_NOT_SUPPORTED || r == NVML_ERROR_NO_PERMISSION)
+		return 0; /* the driver will not tell: no process we can name */
+	if (r != NVML_SUCCESS)
+		return nvml_fail(p, r, err, "listing the running compute processes");
+	for (unsigned i = 0; i < count; i++) {
+		if (l->n == l->cap) {
+			size_t c = l->cap ? 2 * l->cap : 16;
+			struct vmig_proc *v = realloc(l->v, c * sizeof(*v));
+			if (!v)
+				return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+			l->v = v;
+			l->cap = c;
+		}
+		struct vmig_proc *e = &l->v[l->n++];
+		*e = *proto;
+		e->pid = (int32_t)info[i].pid;
+		e->mem_bytes = info[i].usedGpuMemory == (unsigned long long)NVML_VALUE_NOT_AVAILABLE
+				   ? 0
+				   : info[i].usedGpuMemory;
+	}
+	return 0;
+}
+
+/* Every MIG device of a MIG-enabled GPU, with its GI and CI. */
+static int mig_procs(struct nvml_priv *p, const struct nvml_proc_fns *f, unsigned gpu,
+		     struct proc_list *l, struct vmig_err *err)
+{
+	unsigned max = 0;
+	if (f->max_mig(p->dev[gpu], &max) != NVML_SUCCESS)
+		return 0;
+	for (unsigned i = 0; i < max; i++) {
+		nvmlDevice_t m;
+		struct vmig_proc proto = {.kind = VMIG_PROC_CUDA, .gpu = gpu};
+		if (f->mig_by_index(p->dev[gpu], i, &m) != NVML_SUCCESS ||
+		    f->gi_id(m, &proto.gi) != NVML_SUCCESS ||
+		    f->ci_id(m, &proto.ci) != NVML_SUCCESS)
+			continue; /* an empty index: NOT_FOUND */
+		int r = device_procs(p, f, m, &proto, l, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * The compute processes of each GPU, as the driver reports them: per MIG
+ * device with MIG on (the GI and CI of the device they run on), per GPU
+ * with MIG off (gi = ci = VMIG_PROC_WHOLE_GPU).
+ */
+static int nvml_procs(void *priv, struct vmig_proc **ret, size_t *ret_n, struct vmig_err *err)
+{
+	struct nvml_priv *p = priv;
+	struct nvml_proc_fns f;
+	struct proc_list l = {0};
+	int r = 0;
+	if (!proc_fns(p->dl, &f)) {
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	for (unsigned g = 0; g < p->ngpu && r >= 0; g++) {
+		unsigned cur = 0, pend = 0;
+		struct vmig_proc whole = {.kind = VMIG_PROC_CUDA,
+					  .gpu = g,
+					  .gi = VMIG_PROC_WHOLE_GPU,
+					  .ci = VMIG_PROC_WHOLE_GPU};
+		if (p->f.nvmlDeviceGetMigMode(p->dev[g], &cur, &pend) == NVML_SUCCESS && cur)
+			r = mig_procs(p, &f, g, &l, err);
+		else
+			r = device_procs(p, &f, p->dev[g], &whole, &l, err);
+	}
+	if (r < 0 || l.n == 0) {
+		free(l.v);
+		l.v = NULL;
+		l.n = 0;
+	}
+	if (r < 0)
+		return r;
+	*ret = l.v;
+	*ret_n = l.n;
+	return 0;
+}
+
 const struct vmig_backend_ops vmig__backend_nvml = {
     .name = "nvml",
     .versions = nvml_versions,
@@ -842,4 +975,5 @@ const struct vmig_backend_ops vmig__backend_nvml = {
     .close = nvml_close,
     .snapshot = nvml_snapshot,
     .apply = nvml_apply,
+    .procs = nvml_procs,
 };

@@ -203,6 +203,16 @@ static int sim_can_change(void *priv, struct vmig_err *err)
 	return 0;
 }
 
+/* The registry of users of the simulated GPUs (lib/users.c), against the GPUs of now. */
+static int sim_procs(void *priv, struct vmig_proc **ret, size_t *ret_n, struct vmig_err *err)
+{
+	_cleanup_free_ struct vmig_state *st = malloc(sizeof(*st));
+	if (!st)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	int r = vmig_store_read(priv, st, err);
+	return r < 0 ? r : vmig__sim_procs(priv, st, ret, ret_n, err);
+}
+
 const struct vmig_backend_ops vmig__backend_sim = {
     .name = "sim",
     .can_change = sim_can_change,
@@ -210,6 +220,7 @@ const struct vmig_backend_ops vmig__backend_sim = {
     .close = sim_close,
     .snapshot = sim_snapshot,
     .apply = sim_apply,
+    .procs = sim_procs,
 };
 
 /* ------------------------------------------------------------------------ */

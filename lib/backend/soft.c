@@ -340,6 +340,88 @@ static int push_share(const struct vmig_gpu_state *rec, unsigned gi_id, struct v
 	return 0;
 }
 
+/* Append the live processes registered in one GI's region, with their charged bytes. */
+static int region_procs(const struct vmig_gpu_state *g, unsigned gpu, unsigned gi_id,
+			struct vmig_proc **list, size_t *n, size_t *cap, struct vmig_err *err)
+{
+	struct vmig_soft_limits l;
+	if (vmig_soft_limits(g, gi_id, &l, NULL) < 0)
+		return 0;
+	/*
+	 * Only read, never created here: no flock needed (a region is whole once
+	 * its magic is there, which region_check tests), so a stopped holder of
+	 * the file's flock cannot make a listing wait.  Nothing but a regular
+	 * file of this layout is read.
+	 */
+	int r = 0, fd = open(l.acct_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return 0; /* no program of the GI ever ran, or nothing we can read */
+	struct stat st;
+	struct vmig__region *reg = MAP_FAILED;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size == (off_t)sizeof(struct vmig__region))
+		reg = mmap(NULL, sizeof(*reg), PROT_READ, MAP_SHARED, fd, 0);
+	if (reg == MAP_FAILED) {
+		close(fd);
+		return 0;
+	}
+	uint32_t hi = vmig__region_check(reg, l.partition) ? 0 : atomic_load(&reg->slot_hi);
+	for (uint32_t i = 0; i < hi && i < VMIG_ACCT_SLOTS && r >= 0; i++) {
+		int32_t pid = atomic_load(&reg->slots[i].pid);
+		if (!vmig__slot_live(reg, fd, i))
+			continue; /* free, or its process is gone (its lock with it) */
+		if (*n == *cap) {
+			size_t c = *cap ? 2 * *cap : 16;
+			struct vmig_proc *p = realloc(*list, c * sizeof(*p));
+			if (!p) {
+				r = vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+				break;
+			}
+			*list = p;
+			*cap = c;
+		}
+		(*list)[(*n)++] = (struct vmig_proc){.kind = VMIG_PROC_RUN,
+						     .pid = pid,
+						     .gpu = gpu,
+						     .gi = gi_id,
+						     .ci = VMIG_PROC_WHOLE_GPU,
+						     .mem_bytes = atomic_load(&reg->bytes[i])};
+	}
+	munmap(reg, sizeof(*reg));
+	close(fd);
+	return r;
+}
+
+/*
+ * The processes of every GI: those registered in its accounting region
+ * (every process of the instance registers at its first CUDA call), alive
+ * now, with the device memory charged to each.  A GI is the unit of
+ * accounting, so ci is VMIG_PROC_WHOLE_GPU (the GI as a whole).
+ */
+static int soft_procs(void *priv, struct vmig_proc **ret, size_t *ret_n, struct vmig_err *err)
+{
+	_cleanup_free_ struct vmig_state *st = malloc(sizeof(*st));
+	struct vmig_proc *list = NULL;
+	size_t n = 0, cap = 0;
+	if (!st)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	int r = soft_snapshot(priv, st, err);
+	for (unsigned g = 0; r >= 0 && g < st->ngpu; g++)
+		for (unsigned i = 0; r >= 0 && i < st->gpu[g].ngi; i++)
+			r = region_procs(&st->gpu[g], g, st->gpu[g].gi[i].id, &list, &n, &cap, err);
+	if (r < 0) {
+		free(list);
+		return r;
+	}
+	if (!n) {
+		free(list);
+		list = NULL;
+	}
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
 static void region_remove(const char *gpu_uuid, unsigned gi_id)
 {
 	char path[PATH_MAX];
@@ -499,4 +581,5 @@ const struct vmig_backend_ops vmig__backend_soft = {
     .close = soft_close,
     .snapshot = soft_snapshot,
     .apply = soft_apply,
+    .procs = soft_procs,
 };

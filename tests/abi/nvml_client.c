@@ -297,10 +297,11 @@ TEST(stubs_touch_nothing)
 	    ((nvmlReturn_t(*)(nvmlDevice_t, unsigned *))sym("nvmlDeviceGetNumFans"))(gpu(0), &v),
 	    NVML_ERROR_NOT_SUPPORTED);
 	CHECK_EQ_U(v, 77);
-	CHECK_EQ_I(((nvmlReturn_t(*)(unsigned *))sym("nvmlUnitGetCount"))(&v),
-		   NVML_ERROR_NOT_SUPPORTED);
+	CHECK_EQ_I(
+	    ((nvmlReturn_t(*)(nvmlDevice_t, unsigned *))sym("nvmlDeviceGetNumaNodeId"))(gpu(0), &v),
+	    NVML_ERROR_NOT_SUPPORTED);
 	CHECK_EQ_U(v, 77);
-	CHECK_EQ_I(((nvmlReturn_t(*)(void *))sym("nvmlEventSetCreate"))(&v),
+	CHECK_EQ_I(((nvmlReturn_t(*)(void *))sym("nvmlSystemEventSetCreate"))(&v),
 		   NVML_ERROR_NOT_SUPPORTED);
 	CHECK_EQ_U(v, 77);
 	teardown();

@@ -232,6 +232,62 @@ TEST(foreign_library_is_not_ours)
 	free(st);
 }
 
+/*
+ * vmig_procs of the nvml backend over our library: the compute processes
+ * NVML reports per MIG device, which for simulated GPUs are the users of
+ * their instances; the library's own record (an NVML client) is a user of
+ * the GPUs for the sim backend but no compute process.
+ */
+TEST(procs_through_nvml)
+{
+	setup();
+	struct vmig_ctx *nv = NULL, *sim = NULL;
+	struct vmig_state *st = calloc(1, sizeof(*st));
+	struct vmig_proc *p = NULL;
+	struct vmig_user *u = NULL;
+	struct vmig_err err = {0};
+	size_t n = 9;
+	CHECK(vmig_open("nvml", &nv, &err) == 0);
+	CHECK(vmig_procs(nv, &p, &n, &err) == 0);
+	CHECK_EQ_U(n, 0);
+	CHECK(vmig_snapshot(nv, st, &err) == 0);
+	const struct vmig_gi_state *gi = &st->gpu[1].gi[0];
+	CHECK(gi->nci == 1);
+	CHECK(vmig_user_register(NULL, VMIG_PROC_RUN, st->gpu[1].uuid, gi->id, gi->ci[0].id, 0, &u,
+				 &err) == 0);
+	CHECK(vmig_procs(nv, &p, &n, &err) == 0);
+	CHECK_EQ_U(n, 1);
+	if (n == 1) {
+		CHECK_EQ_U(p[0].kind, VMIG_PROC_CUDA);
+		CHECK_EQ_I(p[0].pid, getpid());
+		CHECK_EQ_U(p[0].gpu, 1);
+		CHECK_EQ_U(p[0].gi, gi->id);
+		CHECK_EQ_U(p[0].ci, gi->ci[0].id);
+		CHECK_EQ_U(p[0].mem_bytes, 0); /* nothing held on a simulated GPU */
+	}
+	free(p);
+	/* The sim backend sees the same program, and the library holding every GPU. */
+	CHECK(vmig_open("sim", &sim, &err) == 0);
+	CHECK(vmig_procs(sim, &p, &n, &err) == 0);
+	unsigned run = 0, lib = 0;
+	for (size_t i = 0; i < n; i++) {
+		run += p[i].kind == VMIG_PROC_RUN && p[i].gpu == 1 && p[i].gi == gi->id;
+		lib += p[i].kind == VMIG_PROC_NVML && p[i].gi == VMIG_PROC_WHOLE_GPU;
+	}
+	CHECK_EQ_U(run, 1);
+	CHECK_EQ_U(lib, 2); /* one NVML session (this process's), on both GPUs */
+	free(p);
+	vmig_user_release(u);
+	CHECK(vmig_procs(nv, &p, &n, &err) == 0);
+	CHECK_EQ_U(n, 0);
+	vmig_close(nv);
+	/* Closing the nvml backend shuts NVML down: the library's record goes. */
+	CHECK(vmig_procs(sim, &p, &n, &err) == 0);
+	CHECK_EQ_U(n, 0);
+	vmig_close(sim);
+	free(st);
+}
+
 int main(void)
 {
 	RUN(snapshot_equals_sim);
@@ -239,5 +295,6 @@ int main(void)
 	RUN(models_built_from_nvml);
 	RUN(non_mig_sm_from_cores);
 	RUN(foreign_library_is_not_ours);
+	RUN(procs_through_nvml);
 	return harness_done();
 }

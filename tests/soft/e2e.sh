@@ -155,7 +155,10 @@ scenario() {
 		grep -q '^VMIG_PARTITION=' <<<"$OUT" && fail run-real-mig-no-limits "$OUT" ||
 			ok run-real-mig-no-limits
 	else
-		check run-sim-refused 3 run -d "1:$hw_gi" -- env :: 'simulated GPU' || return
+		# A simulated MIG instance: the MIG device's UUID, and a user record.
+		check run-sim-mig 0 run -d "1:$hw_gi" -- env :: '^CUDA_VISIBLE_DEVICES=MIG-' || return
+		grep -q '^VMIG_PARTITION=' <<<"$OUT" && fail run-sim-mig-no-limits "$OUT" ||
+			ok run-sim-mig-no-limits
 	fi
 	check hw-dci 0 mig --backend sim -i 1 -dci || return
 	check hw-dgi 0 mig --backend sim -i 1 -dgi || return
