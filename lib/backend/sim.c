@@ -91,12 +91,41 @@ static int sim_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 	return r;
 }
 
+/* A layout's operations (lib/layout.c): one transaction for all of them. */
+struct sim_batch {
+	uint64_t generation;
+	struct vmig__op *ops;
+	size_t n;
+	unsigned fail_at;
+};
+
+static int sim_txn_batch(struct vmig_state *st, void *arg, struct vmig_err *err)
+{
+	struct sim_batch *b = arg;
+	for (size_t i = 0; i < b->n; i++) {
+		int r = vmig__batch_check(st, b->generation, i, b->fail_at, err);
+		if (r >= 0)
+			r = sim_txn_apply(st, &b->ops[i], err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int sim_apply_batch(void *priv, uint64_t generation, struct vmig__op *ops, size_t n,
+			   unsigned fail_at, struct vmig_err *err)
+{
+	struct sim_batch b = {.generation = generation, .ops = ops, .n = n, .fail_at = fail_at};
+	return vmig__store_transact(priv, sim_txn_batch, &b, NULL, err);
+}
+
 const struct vmig_backend_ops vmig__backend_sim = {
     .name = "sim",
     .open = sim_open,
     .close = sim_close,
     .snapshot = sim_snapshot,
     .apply = sim_apply,
+    .apply_batch = sim_apply_batch,
 };
 
 /* ------------------------------------------------------------------------ */
