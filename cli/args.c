@@ -120,6 +120,8 @@ enum top_opt {
 	TOP_RESET,
 	TOP_QUERY,
 	TOP_FORMAT,
+	TOP_GI,
+	TOP_RG,
 };
 
 static const struct cli_opt top_opts[] = {
@@ -130,6 +132,9 @@ static const struct cli_opt top_opts[] = {
     {"-i", "--id", CLI_ARG_REQ, TOP_ID},
     {"-L", "--list-gpus", CLI_ARG_NONE, TOP_LIST},
     {"-mig", "--multi-instance-gpu", CLI_ARG_REQ, TOP_MIG},
+    {NULL, "--mig", CLI_ARG_REQ, TOP_MIG},
+    {"-gi", "--gpu-instance-id", CLI_ARG_REQ, TOP_GI},
+    {"-rg", "--compute-share", CLI_ARG_REQ, TOP_RG},
     {"-r", "--gpu-reset", CLI_ARG_NONE, TOP_RESET},
     {NULL, "--query-gpu", CLI_ARG_REQ, TOP_QUERY},
     {NULL, "--format", CLI_ARG_REQ, TOP_FORMAT},
@@ -170,14 +175,21 @@ int cli_parse_gpu_ids(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 	return 0;
 }
 
+/* -mig 0|1 (DISABLED/ENABLED, off/on in any case), or N >= 2: split into N GIs. */
 static int parse_mig_mode(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 {
-	if (strcmp(v, "0") == 0 || strcasecmp(v, "DISABLED") == 0)
+	unsigned n;
+	if (strcmp(v, "0") == 0 || strcasecmp(v, "DISABLED") == 0 || strcasecmp(v, "off") == 0)
 		cmd->mig_mode = 0;
-	else if (strcmp(v, "1") == 0 || strcasecmp(v, "ENABLED") == 0)
+	else if (strcmp(v, "1") == 0 || strcasecmp(v, "ENABLED") == 0 || strcasecmp(v, "on") == 0)
 		cmd->mig_mode = 1;
+	else if (cli_parse_uint(v, VMIG_MAX_GIS, &n) == 0 && n >= 2)
+		cmd->mig_mode = n;
 	else
-		return cli_fail(p, "invalid MIG mode '%.32s' (0/DISABLED or 1/ENABLED)", v);
+		return cli_fail(p,
+				"invalid MIG mode '%.32s' (0/DISABLED/off, 1/ENABLED/on, or a "
+				"number of GPU instances, 2-%d)",
+				v, VMIG_MAX_GIS);
 	return 0;
 }
 
@@ -250,6 +262,16 @@ static int top_option(struct cli_parser *p, struct cli_cmd *cmd, const struct cl
 		return parse_query(p, cmd, v);
 	case TOP_FORMAT:
 		return parse_format(p, cmd, v, format_seen);
+	case TOP_GI:
+		/* -i 0 -gi 1 -rg 70 at the top level, as `vmig mig` takes it. */
+		if (cmd->has_gi)
+			return cli_fail(p, "option -gi given twice");
+		cmd->has_gi = true;
+		return cli_parse_ids(v, "GPU instance ID", &cmd->gi, p->err, p->errsize);
+	case TOP_RG:
+		if (cli_set_action(p, cmd, CLI_RG, word) < 0)
+			return -1;
+		return cli_parse_share(p, cmd, v);
 	}
 	return cli_fail(p, "internal error: option %d", o->id);
 }
@@ -295,6 +317,11 @@ static int check_top(struct cli_parser *p, struct cli_cmd *cmd, bool format_seen
 		return cli_fail(p, "--query-gpu needs --format=csv");
 	if (format_seen && cmd->action != CLI_QUERY)
 		return cli_fail(p, "--format is only used with --query-gpu");
+	if (cmd->action == CLI_RG && !cmd->has_gi)
+		return cli_fail(p, "option %s needs -gi (the GPU instances to set)",
+				cmd->action_opt);
+	if (cmd->has_gi && cmd->action != CLI_RG)
+		return cli_fail(p, "option -gi is only used with -rg here (see vmig mig --help)");
 	return 0;
 }
 

@@ -528,27 +528,26 @@ static void try_layout(struct pl *p, uint32_t keep, const unsigned m[])
 	*b = (struct pl_best){
 	    .found = true, .kept_ci = kept_ci, .kept_gi = kept_gi, .nnew = nnew, .keep = keep};
 	memcpy(b->m, m, sizeof(b->m));
-	/* The chosen endings, and which new GI (by its place in list) gets which. */
-	unsigned used[PL_MAX_LAYERS] = {0};
+	/* The chosen endings; new GIs in the order they are placed (largest first). */
+	unsigned fresh_choice[PL_MAX_GROUPS][PL_MAX_LAYERS], nfresh[PL_MAX_GROUPS] = {0};
 	for (unsigned g = 0; g < p->ngroup; g++) {
 		const struct pl_opts *layer[PL_MAX_LAYERS];
 		unsigned which[PL_MAX_LAYERS], choice[PL_MAX_LAYERS];
 		unsigned nl = group_layers(p, g, keep, m[g], layer, which);
 		(void)group_dp(p, &p->group[g], layer, nl, choice);
 		for (unsigned l = 0; l < nl; l++) {
-			if (which[l] < VMIG_MAX_GIS) {
+			if (which[l] < VMIG_MAX_GIS)
 				b->opt_exist[which[l]] = choice[l];
-				continue;
-			}
-			for (unsigned i = 0; i < n; i++)
-				if (!used[i] && list[i] == p->group[g].gp) {
-					used[i] = 1;
-					b->fresh_group[b->nfresh_opt] = g;
-					b->fresh_opt[b->nfresh_opt] = choice[l];
-					b->fresh_start[b->nfresh_opt++] = starts[i];
-					break;
-				}
+			else
+				fresh_choice[g][nfresh[g]++] = choice[l];
 		}
+	}
+	unsigned taken[PL_MAX_GROUPS] = {0};
+	for (unsigned i = 0; i < n; i++) {
+		int g = group_of(p, list[i]->id);
+		b->fresh_group[b->nfresh_opt] = (unsigned)g;
+		b->fresh_opt[b->nfresh_opt] = fresh_choice[g][taken[g]++];
+		b->fresh_start[b->nfresh_opt++] = starts[i];
 	}
 }
 
