@@ -522,7 +522,13 @@ static void try_layout(struct pl *p, uint32_t keep, const unsigned m[])
 	for (unsigned g = 0; g < p->ngroup; g++)
 		for (unsigned i = 0; i < m[g] && n < PL_MAX_LAYERS; i++)
 			list[n++] = p->group[g].gp;
-	if (base.ngi + n > VMIG_MAX_GIS || !place(&base, list, n, starts))
+	if (base.ngi + n > VMIG_MAX_GIS)
+		return;
+	/* Cheap necessary test first: each profile alone must have room for its count. */
+	for (unsigned g = 0; g < p->ngroup; g++)
+		if (m[g] && vmig_gi_remaining(&base, p->group[g].gp) < m[g])
+			return;
+	if (!place(&base, list, n, starts))
 		return;
 	struct pl_best *b = &p->best;
 	*b = (struct pl_best){
@@ -585,24 +591,28 @@ static void search(struct pl *p)
 	for (unsigned e = 0; e < p->nexist; e++)
 		if ((must & (1u << e)) && (p->ex[e].group < 0 || !p->ex[e].opts.n))
 			return; /* a busy GI that cannot end in the layout */
-	/* Subsets of may, by the standard walk of submasks. */
-	uint32_t sub = may;
-	for (;;) {
-		uint32_t keep = must | sub;
-		unsigned ub = 0;
-		for (unsigned e = 0; e < p->nexist; e++)
-			if (keep & (1u << e))
-				ub += p->ex[e].max_kept;
-		if (ub > p->sum_keepable)
-			ub = p->sum_keepable;
-		if (better(&p->best, ub, (unsigned)__builtin_popcount(keep), 0)) {
-			unsigned m[PL_MAX_GROUPS] = {0};
-			try_counts(p, keep, 0, m,
-				   VMIG_MAX_GIS - (unsigned)__builtin_popcount(keep));
+	/*
+	 * Subsets of may, the largest first (so that the bound below soon cuts
+	 * the rest), each level by the standard walk of submasks.
+	 */
+	for (int level = __builtin_popcount(may); level >= 0; level--) {
+		uint32_t sub = may;
+		for (;;) {
+			uint32_t keep = must | sub;
+			unsigned ub = 0, nkeep = (unsigned)__builtin_popcount(keep);
+			for (unsigned e = 0; e < p->nexist; e++)
+				if (keep & (1u << e))
+					ub += p->ex[e].max_kept;
+			if (ub > p->sum_keepable)
+				ub = p->sum_keepable;
+			if (__builtin_popcount(sub) == level && better(&p->best, ub, nkeep, 0)) {
+				unsigned m[PL_MAX_GROUPS] = {0};
+				try_counts(p, keep, 0, m, VMIG_MAX_GIS - nkeep);
+			}
+			if (sub == 0)
+				break;
+			sub = (sub - 1) & may;
 		}
-		if (sub == 0)
-			break;
-		sub = (sub - 1) & may;
 	}
 }
 
