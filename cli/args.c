@@ -304,6 +304,8 @@ static int parse_verb(struct cli_parser *p, struct cli_cmd *cmd, const char *w)
 	if (cmd->action != CLI_NONE)
 		return cli_fail(p, "option %s cannot be used with the command '%s'",
 				cmd->action_opt, w);
+	if (cmd->has_gi)
+		return cli_fail(p, "option -gi cannot be used before the command '%s'", w);
 	cmd->verb = (enum cli_verb)v;
 	return parsers[v](p, cmd);
 }
