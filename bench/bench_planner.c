@@ -127,10 +127,11 @@ static size_t mark_busy(const struct vmig_gpu_state *g, unsigned gpu, struct vmi
 	size_t n = 0;
 	for (unsigned i = 0; i < g->ngi; i++)
 		for (unsigned c = 0; c < g->gi[i].nci; c++)
-			if (rnd(100) < BUSY_PERCENT)
-				out[n++] =
-				    (struct vmig_proc){VMIG_PROC_RUN, (int32_t)(1000 + n), gpu,
+			if (rnd(100) < BUSY_PERCENT) {
+				struct vmig_proc pr = {VMIG_PROC_RUN, (int32_t)(1000 + n), gpu,
 						       g->gi[i].id,   g->gi[i].ci[c].id,   0};
+				out[n++] = pr;
+			}
 	return n;
 }
 

@@ -794,16 +794,18 @@ TEST(random_triples_every_model)
 				for (unsigned c = 0; c < cur.gi[i].nci; c++)
 					if (whole || rnd(odds) == 0)
 						busy[i][c] = true;
-				if (whole && cur.gi[i].nci)
-					procs[np++] = (struct vmig_proc){
-					    VMIG_PROC_RUN, (int32_t)(100 + np), 0,
-					    cur.gi[i].id,  VMIG_PROC_WHOLE_GPU, 0};
-				else
-					for (unsigned c = 0; c < cur.gi[i].nci; c++)
-						if (busy[i][c])
-							procs[np++] = (struct vmig_proc){
-							    VMIG_PROC_RUN, (int32_t)(100 + np), 0,
-							    cur.gi[i].id,  cur.gi[i].ci[c].id,	0};
+				for (unsigned c = 0; c < cur.gi[i].nci; c++) {
+					if (!busy[i][c] || (whole && c > 0))
+						continue;
+					struct vmig_proc pr = {VMIG_PROC_RUN,
+							       (int32_t)(100 + np),
+							       0,
+							       cur.gi[i].id,
+							       whole ? VMIG_PROC_WHOLE_GPU
+								     : cur.gi[i].ci[c].id,
+							       0};
+					procs[np++] = pr;
+				}
 			}
 			/* Processes on another GPU and on the whole GPU never make anything busy.
 			 */
