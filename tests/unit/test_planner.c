@@ -10,7 +10,7 @@
  * (device by device, every start) must agree.
  *
  * VMIG_TEST_SEED replays a run; VMIG_TEST_ITERATIONS sets the triples per
- * model (default 300).
+ * model (default 1000).
  */
 #include <stdint.h>
 
@@ -773,7 +773,7 @@ static void check_triple(const struct vmig_gpu_state *cur, const struct vmig_pro
 TEST(random_triples_every_model)
 {
 	rng_state = test_seed("random_triples_every_model", 0x91a77e2ull);
-	unsigned iters = 300;
+	unsigned iters = 1000;
 	const char *it = getenv("VMIG_TEST_ITERATIONS");
 	if (it && *it)
 		iters = (unsigned)strtoul(it, NULL, 10);
