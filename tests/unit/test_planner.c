@@ -406,6 +406,32 @@ TEST(equal_split_every_model)
 	CHECK_EQ_I(vmig_layout_equal_split(h, 1, &w, NULL), -VMIG_E_INVALID_ARGUMENT);
 }
 
+/* -mig N through the planner: a busy instance the split can hold stays; one it cannot is named. */
+TEST(split_keeps_busy_instances)
+{
+	const struct vmig_model *m = vmig_model_find("h100-80gb");
+	struct vmig_gpu_state g = gpu_of(m), fin;
+	const struct vmig_gi_profile *one = gi_by_name(m, "1g.10gb");
+	unsigned s = 3, id, cid;
+	CHECK_EQ_I(vmig_gpu_create_gi(&g, one, &s, &id, NULL), 0);
+	CHECK_EQ_I(vmig_gpu_create_ci(&g, id, vmig_ci_profile_default(one), NULL, &cid, NULL), 0);
+	mk(&g, "3g.40gb", NULL, 1);
+	struct vmig_proc pr = {.kind = VMIG_PROC_RUN, .pid = 555, .gpu = 0, .gi = id, .ci = cid};
+	struct vmig_layout_gpu w;
+	struct vmig_plan p = {0};
+	struct vmig_err e = {0};
+	CHECK_EQ_I(vmig_layout_equal_split(m, 7, &w, NULL), 0);
+	CHECK_EQ_I(vmig_plan_gpu(&g, &pr, 1, &w, VMIG_LAYOUT_FORCE, &p, &fin, &e), 0);
+	CHECK(at_target(&fin, &w));
+	struct vmig_gi_state *kept = vmig_gpu_find_gi(&fin, id);
+	CHECK(kept && kept->start == 3 && kept->nci == 1 && kept->ci[0].id == cid);
+	vmig_plan_free(&p);
+	CHECK_EQ_I(vmig_layout_equal_split(m, 2, &w, NULL), 0);
+	CHECK_EQ_I(vmig_plan_gpu(&g, &pr, 1, &w, VMIG_LAYOUT_FORCE, &p, &fin, &e), -VMIG_E_IN_USE);
+	CHECK(strstr(e.msg, "process 555") != NULL);
+	CHECK_EQ_U(p.nstep, 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The exhaustive oracle                                                     */
 /* ------------------------------------------------------------------------ */
@@ -834,6 +860,7 @@ int main(void)
 	RUN(mode_changes);
 	RUN(bad_targets);
 	RUN(equal_split_every_model);
+	RUN(split_keeps_busy_instances);
 	RUN(random_triples_every_model);
 	return harness_done();
 }
