@@ -9,12 +9,15 @@
  * vmig_procs are refused, and a plan made on a state that changed meanwhile
  * is made again.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #include "backend.h"
 #include "gpus.h"
 #include "harness.h"
+#include "region.h"
 #include "vmig/vmig.h"
 
 static char dir[512], softdir[600];
@@ -299,6 +302,70 @@ TEST(stale_batch_is_refused)
 	free(st);
 }
 
+/* An accounting region of a soft GI, as the interposer makes it; with this process in it if me. */
+static void region_of(const struct vmig_gpu_state *g, unsigned gi_id, bool me, char *path,
+		      size_t size)
+{
+	struct vmig_soft_limits l;
+	const char *why = NULL;
+	char acct[700];
+	if (vmig_soft_limits(g, gi_id, &l, NULL) < 0)
+		abort();
+	snprintf(acct, sizeof(acct), "%s/acct", softdir);
+	mkdir(acct, 0755);
+	int fd = open(l.acct_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	struct vmig__region *r =
+	    fd < 0 ? NULL : vmig__region_map_fd(fd, l.partition, 1 << 20, 50, &why);
+	if (!r)
+		abort();
+	if (me) {
+		uint32_t i = atomic_fetch_add(&r->slot_hi, 1);
+		r->slots[i].start_time = vmig__proc_start_time(getpid());
+		atomic_store(&r->slots[i].pid, (int32_t)getpid());
+	}
+	munmap(r, sizeof(*r));
+	close(fd);
+	snprintf(path, size, "%s", l.acct_path);
+}
+
+/*
+ * Soft: a GI with a live process is refused in the middle of the batch
+ * (whether the planner or the backend's own check finds it): nothing of the
+ * batch lands, and the regions of GIs destroyed earlier in it are kept.
+ */
+TEST(soft_busy_gi_aborts_the_whole_batch)
+{
+	const char *models[] = {"h100-80gb"};
+	fresh_state(models, 1, false);
+	struct vmig_ctx *ctx = open_ctx("soft", 0);
+	struct vmig_state *before = calloc(1, sizeof(*before)), *now = calloc(1, sizeof(*now));
+	struct vmig_err e = {0};
+	int act;
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, &act, &e), 0);
+	snap(ctx, now);
+	make(ctx, now, 0, "3g.40gb"); /* the lower ID: idle, destroyed first */
+	make(ctx, now, 0, "1g.10gb"); /* this process runs in it */
+	snap(ctx, before);
+	char idle[PATH_MAX], busy[PATH_MAX];
+	CHECK_EQ_U(before->gpu[0].ngi, 2);
+	const struct vmig_gi_state *first = &before->gpu[0].gi[0], *second = &before->gpu[0].gi[1];
+	CHECK_EQ_U(first->profile_id, gi_profile(before, 0, "3g.40gb"));
+	region_of(&before->gpu[0], first->id, false, idle, sizeof(idle));
+	region_of(&before->gpu[0], second->id, true, busy, sizeof(busy));
+	struct vmig_layout_gpu w = {.gpu = 0};
+	want_dev(&w, before, "7g.80gb", 1);
+	struct vmig_plan p = {0};
+	CHECK_EQ_I(vmig_layout_apply(ctx, &w, 1, 0, &p, &e), -VMIG_E_IN_USE);
+	vmig_plan_free(&p);
+	snap(ctx, now);
+	CHECK(same_layout(before, now));
+	CHECK(access(idle, F_OK) == 0);
+	CHECK(access(busy, F_OK) == 0);
+	vmig_close(ctx);
+	free(before);
+	free(now);
+}
+
 int main(void)
 {
 	RUN(sim_every_step_fails);
@@ -307,5 +374,6 @@ int main(void)
 	RUN(sim_mode_change_resets_one_gpu);
 	RUN(bad_requests_change_nothing);
 	RUN(stale_batch_is_refused);
+	RUN(soft_busy_gi_aborts_the_whole_batch);
 	return harness_done();
 }
