@@ -485,7 +485,7 @@ VMIG_API int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, 
 
 /* ------------------------------------------------------------------------ */
 /* Layouts: what GPUs should hold, and the planner that gets them there      */
-/* (lib/planner.c, lib/layout.c, docs/planner.md)                            */
+/* (lib/planner.c, lib/layout.c, lib/split.c, docs/planner.md)               */
 /* ------------------------------------------------------------------------ */
 
 /* One kind of MIG device wanted on a GPU: a CI profile in a GI profile, and how many. */
