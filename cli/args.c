@@ -122,6 +122,8 @@ enum top_opt {
 	TOP_FORMAT,
 	TOP_PM,
 	TOP_SUMMARY,
+	TOP_GI,
+	TOP_RG,
 };
 
 static const struct cli_opt top_opts[] = {
@@ -132,6 +134,9 @@ static const struct cli_opt top_opts[] = {
     {"-i", "--id", CLI_ARG_REQ, TOP_ID},
     {"-L", "--list-gpus", CLI_ARG_NONE, TOP_LIST},
     {"-mig", "--multi-instance-gpu", CLI_ARG_REQ, TOP_MIG},
+    {NULL, "--mig", CLI_ARG_REQ, TOP_MIG},
+    {"-gi", "--gpu-instance-id", CLI_ARG_REQ, TOP_GI},
+    {"-rg", "--compute-share", CLI_ARG_REQ, TOP_RG},
     {"-r", "--gpu-reset", CLI_ARG_NONE, TOP_RESET},
     {NULL, "--query-gpu", CLI_ARG_REQ, TOP_QUERY},
     {NULL, "--format", CLI_ARG_REQ, TOP_FORMAT},
@@ -174,22 +179,30 @@ int cli_parse_gpu_ids(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 	return 0;
 }
 
-/* 0/DISABLED or 1/ENABLED, as nvidia-smi's -mig and -pm take them; -1 for anything else. */
+/* 0/DISABLED/off or 1/ENABLED/on (any case), as nvidia-smi's -mig and -pm take them; -1 else. */
 static int parse_on_off(const char *v)
 {
-	if (strcmp(v, "0") == 0 || strcasecmp(v, "DISABLED") == 0)
+	if (strcmp(v, "0") == 0 || strcasecmp(v, "DISABLED") == 0 || strcasecmp(v, "off") == 0)
 		return 0;
-	if (strcmp(v, "1") == 0 || strcasecmp(v, "ENABLED") == 0)
+	if (strcmp(v, "1") == 0 || strcasecmp(v, "ENABLED") == 0 || strcasecmp(v, "on") == 0)
 		return 1;
 	return -1;
 }
 
+/* -mig 0|1 (DISABLED/ENABLED, off/on in any case), or N >= 2: split into N GIs. */
 static int parse_mig_mode(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 {
+	unsigned n;
 	int m = parse_on_off(v);
-	if (m < 0)
-		return cli_fail(p, "invalid MIG mode '%.32s' (0/DISABLED or 1/ENABLED)", v);
-	cmd->mig_mode = (unsigned)m;
+	if (m >= 0)
+		cmd->mig_mode = (unsigned)m;
+	else if (cli_parse_uint(v, VMIG_MAX_GIS, &n) == 0 && n >= 2)
+		cmd->mig_mode = n;
+	else
+		return cli_fail(p,
+				"invalid MIG mode '%.32s' (0/DISABLED/off, 1/ENABLED/on, or a "
+				"number of GPU instances, 2-%d)",
+				v, VMIG_MAX_GIS);
 	return 0;
 }
 
@@ -277,6 +290,16 @@ static int top_option(struct cli_parser *p, struct cli_cmd *cmd, const struct cl
 		return parse_pm_mode(p, cmd, v);
 	case TOP_SUMMARY:
 		return cli_set_action(p, cmd, CLI_SUMMARY, word);
+	case TOP_GI:
+		/* -i 0 -gi 1 -rg 70 at the top level, as `vmig mig` takes it. */
+		if (cmd->has_gi)
+			return cli_fail(p, "option -gi given twice");
+		cmd->has_gi = true;
+		return cli_parse_ids(v, "GPU instance ID", &cmd->gi, p->err, p->errsize);
+	case TOP_RG:
+		if (cli_set_action(p, cmd, CLI_RG, word) < 0)
+			return -1;
+		return cli_parse_share(p, cmd, v);
 	}
 	return cli_fail(p, "internal error: option %d", o->id);
 }
@@ -309,6 +332,8 @@ static int parse_verb(struct cli_parser *p, struct cli_cmd *cmd, const char *w)
 	if (cmd->action != CLI_NONE)
 		return cli_fail(p, "option %s cannot be used with the command '%s'",
 				cmd->action_opt, w);
+	if (cmd->has_gi)
+		return cli_fail(p, "option -gi cannot be used before the command '%s'", w);
 	cmd->verb = (enum cli_verb)v;
 	return parsers[v](p, cmd);
 }
@@ -322,6 +347,11 @@ static int check_top(struct cli_parser *p, struct cli_cmd *cmd, bool format_seen
 		return cli_fail(p, "--query-gpu needs --format=csv");
 	if (format_seen && cmd->action != CLI_QUERY)
 		return cli_fail(p, "--format is only used with --query-gpu");
+	if (cmd->action == CLI_RG && !cmd->has_gi)
+		return cli_fail(p, "option %s needs -gi (the GPU instances to set)",
+				cmd->action_opt);
+	if (cmd->has_gi && cmd->action != CLI_RG)
+		return cli_fail(p, "option -gi is only used with -rg here (see vmig mig --help)");
 	return 0;
 }
 

@@ -37,7 +37,7 @@ static const struct cli_opt mig_opts[] = {
 };
 
 /* mig -rg: a percentage of the GPU's compute time, 1 to 100. */
-static int parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 {
 	if (cli_parse_uint(v, 100, &cmd->share) < 0 || cmd->share == 0)
 		return cli_fail(p, "invalid compute share '%.32s' (a percentage, 1 to 100)", v);
@@ -135,7 +135,7 @@ int cli_parse_mig(struct cli_parser *p, struct cli_cmd *cmd)
 		if (cli_set_action(p, cmd, a, p->opt_name) < 0)
 			return -1;
 		if (a == CLI_RG) {
-			if (parse_share(p, cmd, v) < 0)
+			if (cli_parse_share(p, cmd, v) < 0)
 				return -1;
 		} else if (v) {
 			if (cli_parse_words(v, "profile", &cmd->profiles, p->err, p->errsize) < 0)

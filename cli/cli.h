@@ -144,7 +144,7 @@ struct cli_cmd {
 	struct cli_list profiles; /* -cgi / -cci tuples */
 	bool default_ci;	  /* -C */
 
-	unsigned mig_mode; /* -mig */
+	unsigned mig_mode; /* -mig: 0, 1, or N >= 2 (split into N GPU instances) */
 	unsigned pm_mode;  /* -pm */
 
 	unsigned nfields; /* --query-gpu */
@@ -229,6 +229,8 @@ extern const struct cli_mig_opt cli_mig_opts[CLI_MO__COUNT];
 
 /* --backend NAME. */
 int cli_parse_backend(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
+/* -rg PERCENT: a compute share, 1 to 100 (mig -rg, and -rg at the top level). */
+int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
 /* -i / --id: a comma list of GPU selectors. */
 int cli_parse_gpu_ids(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
 
@@ -326,5 +328,8 @@ int cli_table(struct cli_view *v);
 /* -L (gpu.c); mig listings (mig_list.c); changes, -rg included (mig_ops.c). */
 int cli_mig_list(const struct cli_cmd *cmd, struct cli_view *v);
 int cli_mig_change(const struct cli_cmd *cmd, struct cli_view *v);
+/* -mig N (N >= 2) and -rg at the top level, through libvmig's layouts (layout_cmds.c). */
+int cli_mig_split(const struct cli_cmd *cmd, struct cli_view *v);
+int cli_top_share(const struct cli_cmd *cmd);
 
 #endif

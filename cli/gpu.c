@@ -360,6 +360,8 @@ int cli_exec_top(const struct cli_cmd *cmd)
 		printf("vmig %s\n", VMIG_VERSION);
 		return 0;
 	}
+	if (cmd->action == CLI_RG)
+		return cli_top_share(cmd);
 	struct cli_view v;
 	int status = 0;
 	if (cli_view_open(cmd, &v, &status) < 0)
@@ -369,6 +371,8 @@ int cli_exec_top(const struct cli_cmd *cmd)
 		status = cli_status(VMIG_E_NOT_FOUND);
 	} else if (cmd->action == CLI_LIST_GPUS) {
 		status = list_gpus(&v);
+	} else if (cmd->action == CLI_SET_MIG && cmd->mig_mode >= 2) {
+		status = cli_mig_split(cmd, &v);
 	} else if (cmd->action == CLI_SET_MIG) {
 		status = set_mig(cmd, &v);
 	} else if (cmd->action == CLI_RESET) {

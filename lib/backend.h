@@ -53,6 +53,13 @@ struct vmig__open_opts {
 	 * GPUs (the nvml backend); the unit tests give it the simulator.
 	 */
 	const struct vmig_backend_ops *hw;
+	/*
+	 * Tests: the fail_op-th change made through the context (1-based,
+	 * counting each operation of a batch) fails with UNKNOWN, inside the
+	 * batch's transaction or before the backend sees it (lib/ctx.c); 0:
+	 * never.  How the transaction tests inject a failure at every step.
+	 */
+	unsigned fail_op;
 };
 
 enum vmig__backend_caps {
@@ -76,6 +83,15 @@ struct vmig_backend_ops {
 	int (*can_change)(void *priv, struct vmig_err *err);
 	/* The driver's versions (vmig_versions); NULL: the simulator's. */
 	int (*versions)(void *priv, struct vmig_versions *ret, struct vmig_err *err);
+	/*
+	 * Carry out ops[0..n) as one change, all of them or none, on a state
+	 * whose generation is still `generation` (else INVALID_STATE, nothing
+	 * done).  fail_at (1-based; 0 none) makes that operation fail: the
+	 * test hook of fail_op.  NULL: the backend has no transaction, and
+	 * layouts are applied one operation at a time with undo (lib/layout.c).
+	 */
+	int (*apply_batch)(void *priv, uint64_t generation, struct vmig__op *ops, size_t n,
+			   unsigned fail_at, struct vmig_err *err);
 };
 
 extern const struct vmig_backend_ops vmig__backend_sim;
@@ -88,6 +104,14 @@ extern const struct vmig_backend_ops vmig__backend_soft;
  */
 int vmig__open(const char *backend, const struct vmig__open_opts *opts, struct vmig_ctx **ret,
 	       struct vmig_err *err);
+
+/*
+ * lib/ctx.c, for lib/layout.c: one change through the context's checks
+ * (and the fail_op hook); a batch, or 1 when the backend has none.
+ */
+int vmig__ctx_apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err);
+int vmig__ctx_apply_batch(struct vmig_ctx *ctx, uint64_t generation, struct vmig__op *ops, size_t n,
+			  struct vmig_err *err);
 
 /* ---- lib/backend/txn.c: shared by the backends over a state store ---- */
 
@@ -111,6 +135,12 @@ int vmig__op_gpu(struct vmig_state *st, const struct vmig__op *op, struct vmig_g
  * RESET differ between backends and are theirs to apply.
  */
 int vmig__op_apply(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err);
+/*
+ * A batch's checks inside its transaction: st is still at generation, and
+ * operation i (0-based) is not the one fail_at names; 0 or a set error.
+ */
+int vmig__batch_check(const struct vmig_state *st, uint64_t generation, size_t i, unsigned fail_at,
+		      struct vmig_err *err);
 
 /* ---- lib/backend/sim.c: simulated GPUs for the nvml backend ---- */
 

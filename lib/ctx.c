@@ -18,6 +18,7 @@
 struct vmig_ctx {
 	const struct vmig_backend_ops *ops;
 	void *priv;
+	unsigned fail_op, nchanges; /* the test hook of vmig__open_opts */
 };
 
 static const struct vmig_backend_ops *const backends[] = {
@@ -67,6 +68,7 @@ static int open_with(const struct vmig_backend_ops *ops, const struct vmig__open
 		return r;
 	}
 	ctx->ops = ops;
+	ctx->fail_op = opts ? opts->fail_op : 0;
 	*ret = ctx;
 	return 0;
 }
@@ -174,7 +176,27 @@ static int apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err
 					    "to software partitions (--soft)",
 					    ctx->ops->name);
 	}
+	if (ctx->fail_op && ++ctx->nchanges == ctx->fail_op)
+		return vmig_err_set(err, VMIG_E_UNKNOWN, "operation %u failed (injected by a test)",
+				    ctx->nchanges);
 	return ctx->ops->apply(ctx->priv, op, err);
+}
+
+int vmig__ctx_apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err)
+{
+	return apply(ctx, op, err);
+}
+
+int vmig__ctx_apply_batch(struct vmig_ctx *ctx, uint64_t generation, struct vmig__op *ops, size_t n,
+			  struct vmig_err *err)
+{
+	if (!ctx->ops->apply_batch)
+		return 1;
+	unsigned fail_at = 0;
+	if (ctx->fail_op > ctx->nchanges && ctx->fail_op - ctx->nchanges <= n)
+		fail_at = ctx->fail_op - ctx->nchanges;
+	ctx->nchanges += (unsigned)n;
+	return ctx->ops->apply_batch(ctx->priv, generation, ops, n, fail_at, err);
 }
 
 int vmig_set_mig_mode(struct vmig_ctx *ctx, unsigned gpu, unsigned mode, int *ret_activation,

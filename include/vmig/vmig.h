@@ -605,7 +605,7 @@ VMIG_API int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, 
 
 /* ------------------------------------------------------------------------ */
 /* Layouts: what GPUs should hold, and the planner that gets them there      */
-/* (lib/planner.c, lib/layout.c, docs/planner.md)                            */
+/* (lib/planner.c, lib/layout.c, lib/split.c, docs/planner.md)               */
 /* ------------------------------------------------------------------------ */
 
 /* One kind of MIG device wanted on a GPU: a CI profile in a GI profile, and how many. */
@@ -644,6 +644,12 @@ enum vmig_step_kind {
 struct vmig_step {
 	enum vmig_step_kind kind;
 	unsigned gpu, mode, gi_id, ci_id, profile_id, start;
+	/*
+	 * CI steps: the GI's profile ID.  Destroy steps also carry the
+	 * destroyed instance's profile_id and start, so that it can be made
+	 * again at the same placement (the undo of docs/planner.md).
+	 */
+	unsigned gi_profile_id;
 };
 
 struct vmig_plan {
@@ -652,6 +658,7 @@ struct vmig_plan {
 	unsigned kept;		/* GIs and CIs left in place */
 	unsigned destroyed;	/* GIs and CIs destroyed */
 	unsigned created;	/* GIs and CIs created */
+	unsigned pending;	/* GPUs left with a pending mode change (VMIG_LAYOUT_SKIP_RESET) */
 };
 
 /*
@@ -665,6 +672,26 @@ struct vmig_plan {
 VMIG_API int vmig_layout_apply(struct vmig_ctx *ctx, const struct vmig_layout_gpu *want, size_t n,
 			       unsigned flags, struct vmig_plan *ret_plan, struct vmig_err *err);
 VMIG_API void vmig_plan_free(struct vmig_plan *p);
+
+/*
+ * The planner (lib/planner.c, pure): the steps that bring one GPU from its
+ * state cur to want, given the processes of the whole node (those of other
+ * GPUs are ignored; a process on an instance makes it busy).  Steps are
+ * appended to *plan (its counts added to); *ret_final (may be NULL) gets
+ * the GPU as the steps leave it.  On a refusal (IN_USE, INSUFFICIENT_-
+ * RESOURCES, INVALID_ARGUMENT, NOT_SUPPORTED) *plan is left as it was.
+ */
+VMIG_API int vmig_plan_gpu(const struct vmig_gpu_state *cur, const struct vmig_proc *procs,
+			   size_t nproc, const struct vmig_layout_gpu *want, unsigned flags,
+			   struct vmig_plan *plan, struct vmig_gpu_state *ret_final,
+			   struct vmig_err *err);
+/*
+ * The layout of `vmig -mig N`: n (>= 2) GPU instances, each with its default
+ * CI, as equal as the model's geometry allows (docs/planner.md, "The equal
+ * split").  ret->gpu is left 0.  INVALID_ARGUMENT when n GIs never fit.
+ */
+VMIG_API int vmig_layout_equal_split(const struct vmig_model *m, unsigned n,
+				     struct vmig_layout_gpu *ret, struct vmig_err *err);
 
 /* ------------------------------------------------------------------------ */
 /* mig-parted configs: the v1 format, read strictly, and the files written   */

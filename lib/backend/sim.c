@@ -213,6 +213,37 @@ static int sim_procs(void *priv, struct vmig_proc **ret, size_t *ret_n, struct v
 	return r < 0 ? r : vmig__sim_procs(priv, st, ret, ret_n, err);
 }
 
+/* A layout's operations (lib/layout.c): one transaction for all of them. */
+struct sim_batch {
+	struct vmig_store *store;
+	uint64_t generation;
+	struct vmig__op *ops;
+	size_t n;
+	unsigned fail_at;
+};
+
+static int sim_txn_batch(struct vmig_state *st, void *arg, struct vmig_err *err)
+{
+	struct sim_batch *b = arg;
+	for (size_t i = 0; i < b->n; i++) {
+		int r = vmig__batch_check(st, b->generation, i, b->fail_at, err);
+		struct sim_txn t = {.op = &b->ops[i], .store = b->store};
+		if (r >= 0)
+			r = sim_txn_apply(st, &t, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int sim_apply_batch(void *priv, uint64_t generation, struct vmig__op *ops, size_t n,
+			   unsigned fail_at, struct vmig_err *err)
+{
+	struct sim_batch b = {
+	    .store = priv, .generation = generation, .ops = ops, .n = n, .fail_at = fail_at};
+	return vmig__store_transact(priv, sim_txn_batch, &b, NULL, err);
+}
+
 const struct vmig_backend_ops vmig__backend_sim = {
     .name = "sim",
     .can_change = sim_can_change,
@@ -221,6 +252,7 @@ const struct vmig_backend_ops vmig__backend_sim = {
     .snapshot = sim_snapshot,
     .apply = sim_apply,
     .procs = sim_procs,
+    .apply_batch = sim_apply_batch,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -438,8 +438,30 @@ struct soft_txn {
 	const struct vmig_gpu_state *hw; /* the device, as the hardware backend shows it */
 	const struct vmig_model *model;	 /* its soft model */
 	struct vmig__op *op;
-	const char *dir; /* the soft store's directory, for messages */
+	const char *dir;	/* the soft store's directory, for messages */
+	struct soft_gone *gone; /* a batch: regions to remove once it commits; NULL: at once */
 };
+
+/* The accounting regions a batch removes after its commit (an abort keeps them). */
+struct soft_gone {
+	size_t n;
+	struct {
+		char uuid[VMIG_UUID_LEN];
+		unsigned gi_id;
+	} v[VMIG_MAX_GPUS * VMIG_MAX_GIS];
+};
+
+static void region_gone(const struct soft_txn *t, const char *uuid, unsigned gi_id)
+{
+	if (!t->gone) {
+		region_remove(uuid, gi_id);
+		return;
+	}
+	if (t->gone->n < VMIG_ARRAY_SIZE(t->gone->v)) {
+		snprintf(t->gone->v[t->gone->n].uuid, VMIG_UUID_LEN, "%s", uuid);
+		t->gone->v[t->gone->n++].gi_id = gi_id;
+	}
+}
 
 /* Identity fields come from the device, so a record follows its GPU's bus moves. */
 static void refresh_identity(struct vmig_gpu_state *rec, const struct vmig_gpu_state *hw)
@@ -516,9 +538,9 @@ static int soft_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err
 	 * unlinked file count on it alone and cannot reach the new one's.
 	 */
 	if (t->op->kind == VMIG_OP_DESTROY_GI)
-		region_remove(rec->uuid, t->op->gi_id);
+		region_gone(t, rec->uuid, t->op->gi_id);
 	else if (t->op->kind == VMIG_OP_CREATE_GI)
-		region_remove(rec->uuid, t->op->out_id);
+		region_gone(t, rec->uuid, t->op->out_id);
 	return r;
 }
 
@@ -574,6 +596,66 @@ static int soft_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 	return r;
 }
 
+/* A layout's operations (lib/layout.c): one transaction of the soft store for all. */
+struct soft_batch {
+	const struct vmig_state *hw;
+	uint64_t generation;
+	struct vmig__op *ops;
+	size_t n;
+	unsigned fail_at;
+	struct soft_gone *gone;
+};
+
+static int soft_txn_batch(struct vmig_state *st, void *arg, struct vmig_err *err)
+{
+	struct soft_batch *b = arg;
+	for (size_t i = 0; i < b->n; i++) {
+		struct vmig__op *op = &b->ops[i];
+		int r = vmig__batch_check(st, b->generation, i, b->fail_at, err);
+		if (r < 0 || (r = vmig__gpu_check(b->hw->ngpu, op->gpu, err)) < 0)
+			return r;
+		const struct vmig_gpu_state *hw = &b->hw->gpu[op->gpu];
+		struct soft_txn t = {
+		    .hw = hw, .model = vmig_soft_model(hw->model), .op = op, .gone = b->gone};
+		if (!t.model)
+			return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+					    "GPU %u is too small to partition in software",
+					    op->gpu);
+		if (op->kind == VMIG_OP_MODE && op->mode == 1 && hw->mig_current)
+			return vmig_err_set(
+			    err, VMIG_E_NOT_SUPPORTED,
+			    "GPU %u has MIG enabled in hardware; manage it with the "
+			    "nvml backend",
+			    op->gpu);
+		if ((r = soft_txn_apply(st, &t, err)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int soft_apply_batch(void *priv, uint64_t generation, struct vmig__op *ops, size_t n,
+			    unsigned fail_at, struct vmig_err *err)
+{
+	struct soft *s = priv;
+	_cleanup_free_ struct vmig_state *hw = malloc(sizeof(*hw));
+	_cleanup_free_ struct soft_gone *gone = calloc(1, sizeof(*gone));
+	if (!hw || !gone)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	int r = s->hw->snapshot(s->hw_priv, hw, err);
+	if (r < 0)
+		return r;
+	struct soft_batch b = {.hw = hw,
+			       .generation = generation,
+			       .ops = ops,
+			       .n = n,
+			       .fail_at = fail_at,
+			       .gone = gone};
+	r = vmig__store_transact(s->store, soft_txn_batch, &b, NULL, err);
+	for (size_t i = 0; r >= 0 && i < gone->n; i++)
+		region_remove(gone->v[i].uuid, gone->v[i].gi_id);
+	return r;
+}
+
 const struct vmig_backend_ops vmig__backend_soft = {
     .name = "soft",
     .caps = VMIG__CAP_SHARE,
@@ -582,4 +664,5 @@ const struct vmig_backend_ops vmig__backend_soft = {
     .snapshot = soft_snapshot,
     .apply = soft_apply,
     .procs = soft_procs,
+    .apply_batch = soft_apply_batch,
 };

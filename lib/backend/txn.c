@@ -105,3 +105,15 @@ int vmig__op_apply(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_er
 	return vmig_err_set(err, VMIG_E_UNKNOWN, "operation %d is not an instance operation",
 			    (int)op->kind);
 }
+
+int vmig__batch_check(const struct vmig_state *st, uint64_t generation, size_t i, unsigned fail_at,
+		      struct vmig_err *err)
+{
+	if (i == 0 && st->generation != generation)
+		return vmig_err_set(err, VMIG_E_INVALID_STATE,
+				    "the GPUs changed while the layout was planned");
+	if (fail_at && i + 1 == fail_at)
+		return vmig_err_set(err, VMIG_E_UNKNOWN,
+				    "operation %zu failed (injected by a test)", i + 1);
+	return 0;
+}

@@ -96,6 +96,9 @@ scenario() {
 		return
 	}
 
+	# The top-level form finds the software partition first (docs/cli.md).
+	check rg-top 0 -i 1 -gi "$big" -rg 60 :: \
+		"Successfully set the compute share of GPU instance ID +$big on GPU +1 to 60%" || return
 	check rg 0 mig --soft -i 1 -gi "$big" -rg 70 :: \
 		"Successfully set the compute share of GPU instance ID +$big on GPU +1 to 70%" || return
 	check rg-bad-value 2 mig --soft -i 1 -gi "$big" -rg 0 :: 'invalid compute share' || return
@@ -149,6 +152,8 @@ scenario() {
 	check soft-off-on-hw-mig 0 --soft --summary :: 'GPU 1: NVIDIA H200' 'MIG: Disabled' || return
 	local hw_gi
 	hw_gi=$("${VMIG[@]}" mig --backend sim -i 1 -lgi | awk '$3 == "MIG" { print $6; exit }')
+	check rg-top-hardware 3 -i 1 -gi "$hw_gi" -rg 50 :: 'is a hardware MIG instance' \
+		'fixed by its profile' || return
 	if [ "$MODE" = nvml ]; then
 		check run-real-mig 0 run -d "1:$hw_gi" -- env :: \
 			"^CUDA_VISIBLE_DEVICES=MIG-$uuid/$hw_gi/0\$" || return
@@ -181,6 +186,13 @@ scenario() {
 	q=$(gi_of 0 1g.6gb)
 	check run-rtx 0 run -d "0:$q" -- env :: '^VMIG_MEM_LIMIT=6308233216$' \
 		'^VMIG_COMPUTE_PCT=25$' || return
+	# -mig N on software partitions, through the planner: 1g + 1g + 2g is already the
+	# split into 3; the split into 2 keeps the 2g GI and replaces the two 1g ones.
+	check mig-split-soft 0 -i 0 -mig 3 --soft :: '^All done\.$' || return
+	check mig-split-soft-2 0 -i 0 --mig 2 --soft :: \
+		'Successfully destroyed GPU instance ID +[0-9]+ from GPU +0' \
+		'Successfully created GPU instance ID +[0-9]+ on GPU +0 using profile MIG 2g\.12gb' ||
+		return
 	rm -rf "$TMP"
 }
 
