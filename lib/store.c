@@ -764,6 +764,13 @@ int vmig_store_commit(struct vmig_store *s, struct vmig_state *st, struct vmig_e
 		goto out;
 	/* Past both the state read and the page's counter, so that the counter never repeats. */
 	uint64_t counter = __atomic_load_n(&s->gen->counter, __ATOMIC_ACQUIRE);
+	/*
+	 * A writer killed between its rename and its bump left the counter
+	 * behind the state on disk: catch it up before this commit's rename, so
+	 * that even a run of such kills never leaves it more than one behind.
+	 */
+	if (counter < s->txn_gen)
+		__atomic_store_n(&s->gen->counter, s->txn_gen, __ATOMIC_RELEASE);
 	uint64_t next = (counter > s->txn_gen ? counter : s->txn_gen) + 1;
 	if (next == 0) {
 		rc =

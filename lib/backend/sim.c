@@ -136,6 +136,34 @@ static int sim_procs_of(struct vmig_store *store, const struct vmig_state *st,
 	return vmig__sim_procs(store, st, ret, ret_n, err);
 }
 
+/*
+ * The driver refuses to destroy a GI or CI that processes run on ("In use
+ * by another client"): so do we, for the programs `vmig run` started in a
+ * simulated instance (the registry).  A CI is busy when a process runs on
+ * it, a GI when a process runs on any of its CIs.
+ */
+static int refuse_busy(const struct vmig__op *op, const struct vmig_proc *procs, size_t n,
+		       struct vmig_err *err)
+{
+	bool ci = op->kind == VMIG_OP_DESTROY_CI;
+	for (size_t i = 0; i < n; i++) {
+		const struct vmig_proc *p = &procs[i];
+		if (p->kind != VMIG_PROC_RUN || p->gpu != op->gpu || p->gi != op->gi_id ||
+		    p->pid == (int32_t)getpid() || (ci && p->ci != op->ci_id))
+			continue;
+		if (ci)
+			return vmig_err_set(
+			    err, VMIG_E_IN_USE,
+			    "compute instance %u of GPU instance %u: process %d runs "
+			    "on it",
+			    op->ci_id, op->gi_id, (int)p->pid);
+		return vmig_err_set(err, VMIG_E_IN_USE,
+				    "GPU instance %u: process %d runs on compute instance %u of it",
+				    op->gi_id, (int)p->pid, p->ci);
+	}
+	return 0;
+}
+
 static int sim_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
 {
 	struct sim_txn *t = arg;
@@ -159,6 +187,12 @@ static int sim_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
 		return set_persistence(g, op->mode);
 	case VMIG_OP_SHARE: /* ctx.c refuses it: the simulator has no shares */
 		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED, NULL);
+	case VMIG_OP_DESTROY_GI:
+	case VMIG_OP_DESTROY_CI:
+		if ((r = sim_procs_of(t->store, st, &procs, &n, err)) < 0 ||
+		    (r = refuse_busy(op, procs, n, err)) < 0)
+			return r;
+		return vmig__op_apply(g, op, err);
 	default:
 		return vmig__op_apply(g, op, err);
 	}

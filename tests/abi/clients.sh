@@ -85,9 +85,23 @@ else
 fi
 
 if command -v nvtop >/dev/null && command -v script >/dev/null; then
-	# nvtop has no batch mode: run it on a pseudo-terminal, interrupt it, read the screen.
-	TERM=xterm LD_PRELOAD=$pre timeout -s INT 3 \
-		script -q -e -c "stty cols 160 rows 40; nvtop -C" "$dir/nvtop.out" >/dev/null 2>&1
+	# nvtop has no batch mode: run it on a pseudo-terminal, interrupt it once the screen
+	# shows what is checked (or after 30 s: a loaded machine may take seconds to draw), read it.
+	: >"$dir/nvtop.out"
+	TERM=xterm LD_PRELOAD=$pre timeout -s INT 30 \
+		script -q -e -f -c "stty cols 160 rows 40; nvtop -C" "$dir/nvtop.out" >/dev/null 2>&1 &
+	nvtop_pid=$!
+	for _ in $(seq 150); do
+		screen=$(sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' "$dir/nvtop.out" | tr -d '\r')
+		grep -aq "H100 80GB HBM3" <<<"$screen" && grep -aq "A100-SXM4-40GB" <<<"$screen" &&
+			grep -aqw "cat" <<<"$screen" && break
+		kill -0 $nvtop_pid 2>/dev/null || break
+		sleep 0.2
+	done
+	sleep 0.5 # one more refresh, so an abort right after drawing shows too
+	pkill -INT -P $nvtop_pid 2>/dev/null
+	kill -INT $nvtop_pid 2>/dev/null
+	wait $nvtop_pid 2>/dev/null
 	screen=$(sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' "$dir/nvtop.out" | tr -d '\r')
 	if grep -q "Assertion\|Aborted\|COMMAND_EXIT_CODE=\"13[0-9]\"" <<<"$screen"; then
 		fail nvtop "nvtop aborted: $(grep -a -m1 'Assertion\|EXIT_CODE' <<<"$screen")"
