@@ -14,6 +14,7 @@
  * holds is the contract with the interposer, iface/run_env.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -422,6 +423,30 @@ static int compute_env(unsigned pct)
 }
 
 /* A software partition: the interposer and the GI's limits. */
+/* Can this process open (or create) the accounting file for reading and writing? */
+static int check_accounting(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0 && errno == ENOENT) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", path);
+		if (access(dirname(dir), W_OK | X_OK) == 0)
+			return 0; /* the first program of the instance creates it */
+	}
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	int e = fd >= 0 ? EINVAL : errno;
+	if (fd >= 0)
+		close(fd);
+	return cli_errorf(cli_status(e == EACCES || e == EPERM ? VMIG_E_NO_PERMISSION : VMIG_E_IO),
+			  "cannot use the instance's accounting file %s: %s (the program would "
+			  "get no GPU at all: the interposer fails closed)",
+			  path, e == EINVAL ? "not a regular file" : strerror(e));
+}
+
 static int soft_env(const struct run_target *t)
 {
 	struct vmig_soft_limits l;
@@ -435,6 +460,13 @@ static int soft_env(const struct run_target *t)
 	if (make_parent(l.acct_path) < 0)
 		return cli_errorf(cli_status(VMIG_E_IO), "cannot create the directory of %s: %s",
 				  l.acct_path, strerror(errno));
+	/*
+	 * The interposer fails closed when it cannot use the instance's
+	 * accounting file (every CUDA call returns NOT_INITIALIZED): refuse up
+	 * front, with the reason, instead of starting a program that cannot run.
+	 */
+	if ((r = check_accounting(l.acct_path)) != 0)
+		return r;
 	if ((r = set_preload(lib)) || (r = set(VMIG_ENV_PARTITION, l.partition)))
 		return r;
 	snprintf(num, sizeof(num), "%" PRIu64, l.mem_bytes);

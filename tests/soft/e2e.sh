@@ -113,6 +113,13 @@ scenario() {
 		'^VMIG_COMPUTE_PCT=70$' "^VMIG_ACCOUNTING=$SOFT/acct/$uuid-gi$big\$" \
 		"^CUDA_VISIBLE_DEVICES=$uuid\$" "^LD_PRELOAD=$VMIG_INTERPOSER\$" || return
 	[ -d "$SOFT/acct" ] && ok acct-dir || fail acct-dir "$SOFT/acct not created"
+	# An accounting file the program could not use (here a FIFO in its place): the
+	# interposer would fail closed, so vmig run refuses up front, saying why.
+	if mkfifo "$SOFT/acct/$uuid-gi$big"; then
+		check run-unusable-accounting 255 run -d "1:$big" -- env :: \
+			"cannot use the instance's accounting file .*not a regular file" || return
+		rm -f "$SOFT/acct/$uuid-gi$big"
+	fi
 	check run-children 0 run -d "$mig_small" -- sh -c 'sh -c env' :: \
 		"^VMIG_PARTITION=$uuid/gi$small\$" '^VMIG_MEM_LIMIT=17179869184$' \
 		'^VMIG_COMPUTE_PCT=12$' "^CUDA_VISIBLE_DEVICES=$uuid\$" || return
