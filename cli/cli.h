@@ -268,7 +268,8 @@ int cli_report(const struct vmig_err *e);
 /*
  * After an nvidia-smi-style failure line: the detail on stderr ("vmig: ...")
  * where NVML has no word for the cause (code 999) or the cause is vmig's own
- * (TIMEOUT: which process holds the state's lock).
+ * (TIMEOUT: which process holds the state's lock; OTHER_OWNER: hardware MIG
+ * and software partitions on one GPU).
  */
 void cli_detail(int r, const struct vmig_err *err);
 /* "vmig: <formatted>" on stderr; returns status. */

@@ -28,7 +28,7 @@ void cli_detail(int r, const struct vmig_err *err)
 	int code = r < 0 ? -r : r;
 	if (!err || !err->msg[0] || strcmp(err->msg, vmig_strerror(code)) == 0)
 		return;
-	if (vmig_nvml_code(r) == 999 || code == VMIG_E_TIMEOUT)
+	if (vmig_nvml_code(r) == 999 || code == VMIG_E_TIMEOUT || code == VMIG_E_OTHER_OWNER)
 		fprintf(stderr, "vmig: %s\n", err->msg);
 }
 

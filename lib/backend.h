@@ -166,6 +166,16 @@ int vmig__sim_mode_change(struct vmig_gpu_state *g, struct vmig__op *op,
 			  const struct vmig_proc *procs, size_t n, int32_t self,
 			  struct vmig_err *err);
 
+/* ---- lib/backend/soft.c: what the hardware backends ask of it ---- */
+
+/*
+ * Each GPU is owned by one kind of MIG at a time: OTHER_OWNER, with the way
+ * out, when the soft store has software partitions (soft MIG on) for GPU g
+ * (index gpu, for the message); 0 otherwise, also when there is no soft
+ * store to read.
+ */
+int vmig__soft_owns(const struct vmig_gpu_state *g, unsigned gpu, struct vmig_err *err);
+
 /* ---- lib/users.c: who uses the simulated GPUs ---- */
 
 /*

@@ -666,6 +666,17 @@ static int nvml_code(nvmlReturn_t r, struct vmig_err *err)
 
 static int set_mode(struct nvml_priv *p, struct vmig__op *op, struct vmig_err *err)
 {
+	/* Not under software partitions (docs/backends.md, "One owner per GPU"). */
+	if (op->mode == 1) {
+		struct vmig_gpu_state g = {0};
+		char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+		if (p->f.nvmlDeviceGetUUID(p->dev[op->gpu], uuid, sizeof(uuid)) == NVML_SUCCESS &&
+		    put_str(g.uuid, sizeof(g.uuid), uuid)) {
+			int r = vmig__soft_owns(&g, op->gpu, err);
+			if (r < 0)
+				return r;
+		}
+	}
 	nvmlReturn_t activation = NVML_SUCCESS;
 	nvmlReturn_t r = p->f.nvmlDeviceSetMigMode(p->dev[op->gpu], op->mode, &activation);
 	if (r != NVML_SUCCESS)

@@ -176,6 +176,8 @@ static int sim_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err)
 		return r;
 	switch (op->kind) {
 	case VMIG_OP_MODE:
+		if (op->mode == 1 && !g->mig_current && (r = vmig__soft_owns(g, op->gpu, err)) < 0)
+			return r;
 		if ((r = sim_procs_of(t->store, st, &procs, &n, err)) < 0)
 			return r;
 		return vmig__sim_mode_change(g, op, procs, n, (int32_t)getpid(), err);

@@ -569,6 +569,41 @@ static int find_device(struct soft *s, unsigned gpu, struct vmig_gpu_state *ret_
 	return 0;
 }
 
+/* Each GPU is owned by one kind of MIG at a time: here the hardware's. */
+static int hw_owns(unsigned gpu, struct vmig_err *err)
+{
+	return vmig_err_set(err, VMIG_E_OTHER_OWNER,
+			    "GPU %u has MIG enabled in hardware, which software partitions cannot "
+			    "share: disable it first (vmig -i %u -mig 0), or manage its instances "
+			    "with the nvml backend",
+			    gpu, gpu);
+}
+
+int vmig__soft_owns(const struct vmig_gpu_state *g, unsigned gpu, struct vmig_err *err)
+{
+	char dir[PATH_MAX];
+	struct vmig_err e = {0};
+	struct vmig_store *store = NULL;
+	_cleanup_free_ struct vmig_state *st = malloc(sizeof(*st));
+	if (!st)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	/* A soft store that cannot be read holds nothing we could honour: the change goes on. */
+	if (vmig_soft_dir(dir, sizeof(dir), &e) < 0 || vmig_store_open(dir, &store, &e) < 0)
+		return 0;
+	int r = vmig_store_read(store, st, &e);
+	vmig_store_close(store);
+	if (r < 0 || st->generation == 0)
+		return 0;
+	const struct vmig_gpu_state *rec = record_of(st, g->uuid);
+	if (!rec || !(rec->flags & VMIG_GPU_SOFT) || !(rec->mig_current || rec->mig_pending))
+		return 0;
+	return vmig_err_set(err, VMIG_E_OTHER_OWNER,
+			    "GPU %u has software partitions (soft MIG mode, %u GPU instance%s), "
+			    "which hardware MIG cannot share: turn them off first "
+			    "(vmig -i %u -mig 0 --soft)",
+			    gpu, rec->ngi, rec->ngi == 1 ? "" : "s", gpu);
+}
+
 /* One operation on one device: either all of it is written or nothing. */
 static int soft_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 {
@@ -585,11 +620,8 @@ static int soft_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 	if (r < 0)
 		return r;
 	/* The hardware's own MIG owns the GPU: nothing to add in software. */
-	if (op->kind == VMIG_OP_MODE && op->mode == 1 && hw->mig_current)
-		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
-				    "GPU %u has MIG enabled in hardware; manage it with the nvml "
-				    "backend",
-				    op->gpu);
+	if (op->kind == VMIG_OP_MODE && op->mode == 1 && (hw->mig_current || hw->mig_pending))
+		return hw_owns(op->gpu, err);
 	/* A GI with processes running in it is refused (In use): see region_in_use. */
 	if ((r = vmig__store_transact(s->store, soft_txn_apply, &t, NULL, err)) >= 0)
 		*op = work;
@@ -598,6 +630,7 @@ static int soft_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 
 /* A layout's operations (lib/layout.c): one transaction of the soft store for all. */
 struct soft_batch {
+	const char *dir; /* the soft store's directory, for messages */
 	const struct vmig_state *hw;
 	uint64_t generation;
 	struct vmig__op *ops;
@@ -615,18 +648,18 @@ static int soft_txn_batch(struct vmig_state *st, void *arg, struct vmig_err *err
 		if (r < 0 || (r = vmig__gpu_check(b->hw->ngpu, op->gpu, err)) < 0)
 			return r;
 		const struct vmig_gpu_state *hw = &b->hw->gpu[op->gpu];
-		struct soft_txn t = {
-		    .hw = hw, .model = vmig_soft_model(hw->model), .op = op, .gone = b->gone};
+		struct soft_txn t = {.hw = hw,
+				     .model = vmig_soft_model(hw->model),
+				     .op = op,
+				     .gone = b->gone,
+				     .dir = b->dir};
 		if (!t.model)
 			return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
 					    "GPU %u is too small to partition in software",
 					    op->gpu);
-		if (op->kind == VMIG_OP_MODE && op->mode == 1 && hw->mig_current)
-			return vmig_err_set(
-			    err, VMIG_E_NOT_SUPPORTED,
-			    "GPU %u has MIG enabled in hardware; manage it with the "
-			    "nvml backend",
-			    op->gpu);
+		if (op->kind == VMIG_OP_MODE && op->mode == 1 &&
+		    (hw->mig_current || hw->mig_pending))
+			return hw_owns(op->gpu, err);
 		if ((r = soft_txn_apply(st, &t, err)) < 0)
 			return r;
 	}
@@ -644,7 +677,8 @@ static int soft_apply_batch(void *priv, uint64_t generation, struct vmig__op *op
 	int r = s->hw->snapshot(s->hw_priv, hw, err);
 	if (r < 0)
 		return r;
-	struct soft_batch b = {.hw = hw,
+	struct soft_batch b = {.dir = vmig_store_dir(s->store),
+			       .hw = hw,
 			       .generation = generation,
 			       .ops = ops,
 			       .n = n,

@@ -144,18 +144,23 @@ scenario() {
 		'VMIG_INTERPOSER' || return
 
 	check mig-off-in-use 19 -i 1 -mig 0 --soft || return
+	# One owner per GPU: hardware MIG is refused while software partitions are there.
+	check hw-refused-under-soft 19 --backend sim -i 1 -mig 1 :: \
+		'Unable to enable MIG Mode for GPU .*: In use by another client' \
+		'has software partitions .*vmig -i 1 -mig 0 --soft' || return
 	check dci 0 mig --soft -i 1 -dci :: 'Successfully destroyed compute instance' || return
 	check dgi 0 mig --soft -i 1 -dgi :: "Successfully destroyed GPU instance ID +$big" || return
 	check mig-off 0 -i 1 -mig 0 --soft :: '^Disabled MIG Mode for GPU' || return
 	check run-after-destroy 6 run -d "1:$big" -- env || return
 
-	# Hardware MIG (the simulator's mode, which NVML reports) wins over soft MIG,
-	# and `vmig run` on a real MIG instance only names the MIG device.
+	# With the soft partitions gone, hardware MIG (the simulator's mode, which NVML
+	# reports) may take the GPU; then soft MIG is refused there, saying why, and
+	# `vmig run` on a real MIG instance only names the MIG device.
 	check hw-mig-on 0 --backend sim -i 1 -mig 1 || return
 	check hw-cgi 0 mig --backend sim -i 1 -cgi 1g.18gb -C || return
-	# nvidia-smi's dialect: Not Supported is a warning for -mig, status 0.
-	check soft-refused-on-hw-mig 0 -i 1 -mig 1 --soft :: \
-		'Unable to enable MIG Mode for GPU .*: Not Supported' || return
+	check soft-refused-on-hw-mig 19 -i 1 -mig 1 --soft :: \
+		'Unable to enable MIG Mode for GPU .*: In use by another client' \
+		'MIG enabled in hardware.*vmig -i 1 -mig 0' || return
 	check soft-off-on-hw-mig 0 --soft --summary :: 'GPU 1: NVIDIA H200' 'MIG: Disabled' || return
 	local hw_gi
 	hw_gi=$("${VMIG[@]}" mig --backend sim -i 1 -lgi | awk '$3 == "MIG" { print $6; exit }')

@@ -387,6 +387,29 @@ TEST(a_held_or_replaced_accounting_file_is_in_use_within_the_bound)
 	vmig_close(ctx);
 }
 
+/* One owner per GPU, the other way: no hardware MIG under live software partitions. */
+TEST(no_hardware_mig_under_software_partitions)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft(), *hw = NULL;
+	struct vmig_err err = {0};
+	unsigned gi;
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, NULL), 0);
+	CHECK_EQ_I(vmig_open("sim", &hw, NULL), 0);
+	CHECK_EQ_I(vmig_set_mig_mode(hw, 0, 1, NULL, &err), -VMIG_E_OTHER_OWNER);
+	CHECK(strstr(err.msg, "has software partitions") && strstr(err.msg, "--soft"));
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, &gi, NULL), 0);
+	CHECK_EQ_I(vmig_set_mig_mode(hw, 0, 1, NULL, &err), -VMIG_E_OTHER_OWNER);
+	CHECK(strstr(err.msg, "1 GPU instance") != NULL);
+	CHECK_EQ_U(snap(ctx)->gpu[0].ngi, 1);
+	/* Soft MIG off again: the hardware may have the GPU. */
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi, NULL), 0);
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 0, NULL, NULL), 0);
+	CHECK_EQ_I(vmig_set_mig_mode(hw, 0, 1, NULL, &err), 0);
+	vmig_close(hw);
+	vmig_close(ctx);
+}
+
 TEST(hardware_mig_wins)
 {
 	setup(H200_4090, 2);
@@ -397,8 +420,8 @@ TEST(hardware_mig_wins)
 	CHECK_EQ_I(vmig_create_gi(hw, 0, 19, NULL, &gi, NULL), 0);
 	struct vmig_ctx *ctx = open_soft();
 	struct vmig_err err = {0};
-	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, &err), -VMIG_E_NOT_SUPPORTED);
-	CHECK(strstr(err.msg, "hardware") != NULL);
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, &err), -VMIG_E_OTHER_OWNER);
+	CHECK(strstr(err.msg, "MIG enabled in hardware") != NULL);
 	/* The hardware's instances are not the soft backend's. */
 	CHECK_EQ_U(snap(ctx)->gpu[0].ngi, 0);
 	CHECK_EQ_U(snap(ctx)->gpu[0].mig_current, 0);
@@ -525,6 +548,7 @@ int main(void)
 	RUN(compute_share_is_stored_and_handed_to_running_programs);
 	RUN(destroying_a_gi_in_use_is_refused);
 	RUN(a_held_or_replaced_accounting_file_is_in_use_within_the_bound);
+	RUN(no_hardware_mig_under_software_partitions);
 	RUN(hardware_mig_wins);
 	RUN(derived_models_partition);
 	RUN(damaged_soft_state_is_refused);
