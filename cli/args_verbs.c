@@ -216,8 +216,8 @@ static int sim_check(struct cli_parser *p, struct cli_cmd *cmd, unsigned nargs, 
 	}
 	if (count_seen && cmd->action != CLI_SIM_ADD)
 		return cli_fail(p, "option --count is only used with sim add");
-	if (cmd->force && cmd->action != CLI_SIM_REMOVE)
-		return cli_fail(p, "option --force is only used with sim remove");
+	if (cmd->force && cmd->action != CLI_SIM_REMOVE && cmd->action != CLI_SIM_RESET)
+		return cli_fail(p, "option --force is only used with sim remove and sim reset");
 	if (cmd->gi_numbering_seen && cmd->action != CLI_SIM_ADD && cmd->action != CLI_SIM_RESET)
 		return cli_fail(p, "option --gi-numbering is only used with sim add and sim reset");
 	if (cmd->sim_vm && cmd->action != CLI_SIM_ADD && cmd->action != CLI_SIM_RESET)

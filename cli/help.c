@@ -178,7 +178,9 @@ void cli_help_sim(FILE *f)
 	      "                            models (default: one " VMIG_SIM_DEFAULT_MODEL
 	      "), without instances\n"
 	      "\n"
-	      "Options: -n, --count=N; -f, --force; -h, --help.\n"
+	      "Options: -n, --count=N; -h, --help.\n"
+	      "  -f, --force               (remove, reset) also take away the GPU instances\n"
+	      "                            (remove) and software partitions of the GPUs that go\n"
 	      "  --gi-numbering=heap|swapped  (add, reset) how the new GPUs number their GPU\n"
 	      "                            instances: heap (default) or with the halves swapped\n"
 	      "  --vm                      (add, reset) GPUs passed through to a VM without the\n"

@@ -84,7 +84,8 @@ static int change(const struct cli_cmd *cmd)
 	struct vmig_err err = {0};
 	struct vmig_state *st = calloc(1, sizeof(*st));
 	const char *keys[CLI_MAX_ITEMS];
-	const struct vmig_sim_gpu_opts opts = {.flags = cmd->sim_vm ? VMIG_SIM_GPU_VM : 0,
+	const struct vmig_sim_gpu_opts opts = {.flags = (cmd->sim_vm ? VMIG_SIM_GPU_VM : 0) |
+							(cmd->force ? VMIG_SIM_GPU_FORCE : 0),
 					       .gi_numbering = cmd->gi_numbering};
 	int r;
 	if (!st)

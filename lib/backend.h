@@ -175,6 +175,14 @@ int vmig__sim_mode_change(struct vmig_gpu_state *g, struct vmig__op *op,
  * store to read.
  */
 int vmig__soft_owns(const struct vmig_gpu_state *g, unsigned gpu, struct vmig_err *err);
+/*
+ * Before a simulated GPU goes (sim remove, sim reset): IN_USE, naming the
+ * way out, when the soft store has a record for it; vmig__soft_forget then
+ * drops the records of the uuids (a NULL-terminated list) and their
+ * accounting files, for --force.
+ */
+int vmig__soft_check_gone(const char *gpu_uuid, unsigned gpu, struct vmig_err *err);
+int vmig__soft_forget(const char *const *uuids, struct vmig_err *err);
 
 /* ---- lib/users.c: who uses the simulated GPUs ---- */
 

@@ -9,6 +9,7 @@
  * the default model, removal of a GPU with instances only when forced); the
  * command only parses and prints.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,8 @@ struct change {
 	bool force;	    /* remove */
 	/* add, reset: the GI numbering of the new GPUs */
 	unsigned gi_numbering;
+	/* remove, reset: the UUIDs of the GPUs that go (their soft records, with --force) */
+	struct gone *gone;
 };
 
 /* Every key names a catalogue model (checked before the store is locked). */
@@ -43,7 +46,7 @@ static int check_models(const char *const *keys, size_t n, struct vmig_err *err)
 /* Only the flags of enum vmig_sim_gpu_flags are known; the GI numbering must be one vmig knows. */
 static int check_opts(const struct vmig_sim_gpu_opts *opts, struct vmig_err *err)
 {
-	if (opts && (opts->flags & ~(unsigned)VMIG_SIM_GPU_VM))
+	if (opts && (opts->flags & ~(unsigned)(VMIG_SIM_GPU_VM | VMIG_SIM_GPU_FORCE)))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "unknown simulated GPU option flags 0x%x", opts->flags);
 	if (opts && !vmig_gi_numbering_name(opts->gi_numbering))
@@ -81,6 +84,34 @@ static int apply_add(struct vmig_state *st, const struct change *c, struct vmig_
 	return add_models(st, c, c->models, 1, c->count, err);
 }
 
+struct gone {
+	char uuid[VMIG_MAX_GPUS][VMIG_UUID_LEN];
+	const char *list[VMIG_MAX_GPUS + 1];
+	unsigned n;
+};
+
+/*
+ * A GPU that goes must not leave software partitions behind (their records
+ * would collide with the GPU that takes its PCI address): refused unless
+ * --force, which drops them after the commit.
+ */
+static int going(const struct vmig_gpu_state *g, unsigned x, const struct change *c,
+		 struct vmig_err *err)
+{
+	if (!c->force) {
+		int r = vmig__soft_check_gone(g->uuid, x, err);
+		if (r < 0)
+			return r;
+	}
+	if (c->gone && c->gone->n < VMIG_MAX_GPUS) {
+		snprintf(c->gone->uuid[c->gone->n], VMIG_UUID_LEN, "%s", g->uuid);
+		c->gone->list[c->gone->n] = c->gone->uuid[c->gone->n];
+		c->gone->n++;
+		c->gone->list[c->gone->n] = NULL;
+	}
+	return 0;
+}
+
 static int apply_remove(struct vmig_state *st, const struct change *c, struct vmig_err *err)
 {
 	unsigned x = c->index;
@@ -96,6 +127,9 @@ static int apply_remove(struct vmig_state *st, const struct change *c, struct vm
 		    err, VMIG_E_IN_USE,
 		    "GPU %u has %u GPU instance%s; destroy them first or use --force", x,
 		    st->gpu[x].ngi, st->gpu[x].ngi == 1 ? "" : "s");
+	int r = going(&st->gpu[x], x, c, err);
+	if (r < 0)
+		return r;
 	memmove(&st->gpu[x], &st->gpu[x + 1], (st->ngpu - x - 1) * sizeof(st->gpu[0]));
 	st->ngpu--;
 	memset(&st->gpu[st->ngpu], 0, sizeof(st->gpu[0]));
@@ -105,10 +139,16 @@ static int apply_remove(struct vmig_state *st, const struct change *c, struct vm
 static int apply_reset(struct vmig_state *st, const struct change *c, struct vmig_err *err)
 {
 	unsigned kept = 0;
-	/* Simulated GPUs go; records of other kinds (software partitions) stay. */
-	for (unsigned x = 0; x < st->ngpu; x++)
-		if (!(st->gpu[x].flags & VMIG_GPU_SIMULATED))
+	/* Simulated GPUs go; records of other kinds stay. */
+	for (unsigned x = 0; x < st->ngpu; x++) {
+		if (!(st->gpu[x].flags & VMIG_GPU_SIMULATED)) {
 			st->gpu[kept++] = st->gpu[x];
+			continue;
+		}
+		int r = going(&st->gpu[x], x, c, err);
+		if (r < 0)
+			return r;
+	}
 	st->ngpu = kept;
 	if (st->ngpu + c->n > VMIG_MAX_GPUS)
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES, "at most %u GPUs can exist",
@@ -150,11 +190,21 @@ int vmig_sim_add(const char *dir, const char *model, unsigned count,
 	return transact(dir, &c, ret, err);
 }
 
+/* After the GPUs went, with --force: their software partitions go too. */
+static int forget_soft(int r, const struct change *c, struct vmig_err *err)
+{
+	if (r < 0 || !c->force || c->gone->n == 0)
+		return r;
+	return vmig__soft_forget(c->gone->list, err);
+}
+
 int vmig_sim_remove(const char *dir, unsigned index, bool force, struct vmig_state *ret,
 		    struct vmig_err *err)
 {
-	const struct change c = {.apply = apply_remove, .index = index, .force = force};
-	return transact(dir, &c, ret, err);
+	struct gone gone = {.n = 0};
+	const struct change c = {
+	    .apply = apply_remove, .index = index, .force = force, .gone = &gone};
+	return forget_soft(transact(dir, &c, ret, err), &c, err);
 }
 
 int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
@@ -162,11 +212,14 @@ int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
 		   struct vmig_err *err)
 {
 	static const char *const default_models[] = {VMIG_SIM_DEFAULT_MODEL};
+	struct gone gone = {.n = 0};
 	struct change c = {.apply = apply_reset,
 			   .models = models,
 			   .n = n,
 			   .gpu_flags = vm_flag(opts),
-			   .gi_numbering = opts ? opts->gi_numbering : 0};
+			   .gi_numbering = opts ? opts->gi_numbering : 0,
+			   .force = opts && (opts->flags & VMIG_SIM_GPU_FORCE),
+			   .gone = &gone};
 	int r;
 	if (n == 0) {
 		c.models = default_models;
@@ -174,5 +227,5 @@ int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
 	}
 	if ((r = check_opts(opts, err)) < 0 || (r = check_models(c.models, c.n, err)) < 0)
 		return r;
-	return transact(dir, &c, ret, err);
+	return forget_soft(transact(dir, &c, ret, err), &c, err);
 }

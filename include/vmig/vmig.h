@@ -454,6 +454,8 @@ struct vmig_sim_gpu_opts {
 enum vmig_sim_gpu_flags {
 	/* The new GPUs sit in a VM that may not reset them (VMIG_GPU_VM): see vmig_set_mig_mode. */
 	VMIG_SIM_GPU_VM = 1u << 0,
+	/* vmig_sim_reset: drop the software partitions of the GPUs that go (else IN_USE). */
+	VMIG_SIM_GPU_FORCE = 1u << 1,
 };
 
 /*
@@ -471,14 +473,15 @@ VMIG_API int vmig_sim_add(const char *dir, const char *model, unsigned count,
 /*
  * Remove GPU index; later GPUs move down one.  NOT_FOUND for no such GPU,
  * INVALID_ARGUMENT for one that is not simulated, IN_USE for one that holds
- * GPU instances unless force (they go with it).
+ * GPU instances or software partitions unless force (they go with it).
  */
 VMIG_API int vmig_sim_remove(const char *dir, unsigned index, bool force, struct vmig_state *ret,
 			     struct vmig_err *err);
 /*
  * Replace every simulated GPU by one new GPU per model key, in order, without
- * instances (n 0: one VMIG_SIM_DEFAULT_MODEL); records of software partitions
- * stay.  INSUFFICIENT_RESOURCES when they would pass VMIG_MAX_GPUS.
+ * instances (n 0: one VMIG_SIM_DEFAULT_MODEL).  IN_USE when a GPU that goes
+ * has software partitions, unless opts has VMIG_SIM_GPU_FORCE (they go too). INSUFFICIENT_RESOURCES
+ * when they would pass VMIG_MAX_GPUS.
  */
 VMIG_API int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
 			    const struct vmig_sim_gpu_opts *opts, struct vmig_state *ret,

@@ -477,6 +477,31 @@ static void refresh_identity(struct vmig_gpu_state *rec, const struct vmig_gpu_s
 	snprintf(rec->serial, sizeof(rec->serial), "%s", ok ? hw->serial : "[N/A]");
 }
 
+/*
+ * Two GPUs never share a PCI address or a minor number, so a record of
+ * another UUID that has this device's (its GPU was removed, replaced or
+ * moved without vmig being told) is stale: it goes, with its accounting
+ * files, instead of making the store invalid ("Corrupt state file") the
+ * moment this device's record takes its identity.
+ */
+static void drop_stale_twins(struct vmig_state *st, const struct vmig_gpu_state *hw)
+{
+	for (unsigned i = 0; i < st->ngpu;) {
+		struct vmig_gpu_state *r = &st->gpu[i];
+		bool twin = strcmp(r->uuid, hw->uuid) != 0 &&
+			    ((r->pci_domain == hw->pci_domain && r->pci_bus == hw->pci_bus &&
+			      r->pci_device == hw->pci_device) ||
+			     r->minor == hw->minor);
+		if (!twin) {
+			i++;
+			continue;
+		}
+		for (unsigned k = 0; k < r->ngi; k++)
+			region_remove(r->uuid, r->gi[k].id);
+		*r = st->gpu[--st->ngpu];
+	}
+}
+
 static int set_mode(struct vmig_state *st, struct vmig_gpu_state *rec, const struct soft_txn *t,
 		    struct vmig_err *err)
 {
@@ -510,6 +535,7 @@ static int soft_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err
 	int kr = keep_soft_records(st, t->dir, err);
 	if (kr < 0)
 		return kr;
+	drop_stale_twins(st, t->hw);
 	struct vmig_gpu_state *rec = record_of(st, t->hw->uuid);
 	if (rec && rec->model != t->model)
 		return vmig_err_set(err, VMIG_E_CORRUPT,
@@ -602,6 +628,66 @@ int vmig__soft_owns(const struct vmig_gpu_state *g, unsigned gpu, struct vmig_er
 			    "which hardware MIG cannot share: turn them off first "
 			    "(vmig -i %u -mig 0 --soft)",
 			    gpu, rec->ngi, rec->ngi == 1 ? "" : "s", gpu);
+}
+
+/* The soft store's directory and its state; 0 with *ret_st empty when there is none to read. */
+static int soft_state(char dir[PATH_MAX], struct vmig_state *st)
+{
+	struct vmig_err e = {0};
+	struct vmig_store *store = NULL;
+	st->ngpu = 0;
+	if (vmig_soft_dir(dir, PATH_MAX, &e) < 0 || vmig_store_open(dir, &store, &e) < 0)
+		return 0;
+	int r = vmig_store_read(store, st, &e);
+	vmig_store_close(store);
+	if (r < 0 || st->generation == 0)
+		st->ngpu = 0;
+	return 0;
+}
+
+int vmig__soft_check_gone(const char *gpu_uuid, unsigned gpu, struct vmig_err *err)
+{
+	char dir[PATH_MAX];
+	_cleanup_free_ struct vmig_state *st = malloc(sizeof(*st));
+	if (!st)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	soft_state(dir, st);
+	const struct vmig_gpu_state *rec = record_of(st, gpu_uuid);
+	if (!rec || !(rec->flags & VMIG_GPU_SOFT))
+		return 0;
+	return vmig_err_set(err, VMIG_E_IN_USE,
+			    "GPU %u has software partitions (soft MIG mode, %u GPU instance%s); "
+			    "turn them off first (vmig -i %u -mig 0 --soft) or use --force",
+			    gpu, rec->ngi, rec->ngi == 1 ? "" : "s", gpu);
+}
+
+static int drop_records(struct vmig_state *st, void *arg, struct vmig_err *err)
+{
+	const char *const *uuids = arg;
+	(void)err;
+	for (size_t k = 0; uuids[k]; k++) {
+		struct vmig_gpu_state *rec = record_of(st, uuids[k]);
+		if (!rec)
+			continue;
+		for (unsigned i = 0; i < rec->ngi; i++)
+			region_remove(rec->uuid, rec->gi[i].id);
+		*rec = st->gpu[--st->ngpu];
+	}
+	return 0;
+}
+
+int vmig__soft_forget(const char *const *uuids, struct vmig_err *err)
+{
+	char dir[PATH_MAX];
+	struct vmig_store *store = NULL;
+	if (vmig_soft_dir(dir, sizeof(dir), err) < 0)
+		return 0;
+	int r = vmig_store_open(dir, &store, err);
+	if (r < 0)
+		return r;
+	r = vmig__store_transact(store, drop_records, (void *)uuids, NULL, err);
+	vmig_store_close(store);
+	return r < 0 ? r : 0;
 }
 
 /* One operation on one device: either all of it is written or nothing. */

@@ -410,6 +410,53 @@ TEST(no_hardware_mig_under_software_partitions)
 	vmig_close(ctx);
 }
 
+/*
+ * A simulated GPU with software partitions is not removed or reset away
+ * under them (its records would collide with the GPU that takes its PCI
+ * address) unless --force, which drops them too; and a record left behind
+ * anyway (a GPU that went without vmig) is reconciled, not fatal.
+ */
+TEST(removing_a_gpu_with_software_partitions)
+{
+	static const char *const models[] = {"h200", "h200"};
+	setup(models, 2);
+	struct vmig_ctx *ctx = open_soft();
+	struct vmig_err err = {0};
+	struct vmig_state *st = calloc(1, sizeof(*st));
+	unsigned gi;
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 1, 1, NULL, NULL), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 1, 9, NULL, &gi, NULL), 0);
+	CHECK_EQ_I(vmig_sim_remove(hwdir, 1, false, st, &err), -VMIG_E_IN_USE);
+	CHECK(strstr(err.msg, "has software partitions") && strstr(err.msg, "--force"));
+	const struct vmig_sim_gpu_opts plain = {0}, force = {.flags = VMIG_SIM_GPU_FORCE};
+	const char *const two[] = {"h200", "h200"};
+	CHECK_EQ_I(vmig_sim_reset(hwdir, two, 2, &plain, st, &err), -VMIG_E_IN_USE);
+	CHECK_EQ_U(snap(ctx)->gpu[1].ngi, 1); /* refused: all still there */
+	CHECK_EQ_I(vmig_sim_remove(hwdir, 1, true, st, &err), 0);
+	CHECK_EQ_U(st->ngpu, 1);
+	/* The record went with it: a new GPU at the same PCI address partitions freely. */
+	CHECK_EQ_I(vmig_sim_add(hwdir, "h200", 1, NULL, st, &err), 0);
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 1, 1, NULL, &err), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 1, 9, NULL, &gi, &err), 0);
+	CHECK_EQ_I(vmig_sim_reset(hwdir, two, 2, &force, st, &err), 0);
+	CHECK_EQ_U(snap(ctx)->gpu[1].ngi, 0);
+	CHECK_EQ_U(snap(ctx)->gpu[1].mig_current, 0);
+	/* A record left behind by a GPU that went behind vmig's back: reconciled. */
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 1, 1, NULL, &err), 0);
+	struct vmig_store *s = NULL;
+	CHECK_EQ_I(vmig_store_open(hwdir, &s, &err), 0);
+	CHECK_EQ_I(vmig_store_begin(s, st, &err), 0);
+	st->ngpu = 1; /* GPU 1 vanishes without a word to the soft store */
+	CHECK_EQ_I(vmig_store_commit(s, st, &err), 0);
+	vmig_store_close(s);
+	CHECK_EQ_I(vmig_sim_add(hwdir, "h200", 1, NULL, st, &err), 0); /* takes its address */
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 1, 1, NULL, &err), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 1, 9, NULL, &gi, &err), 0);
+	CHECK_EQ_U(snap(ctx)->gpu[1].ngi, 1);
+	free(st);
+	vmig_close(ctx);
+}
+
 TEST(hardware_mig_wins)
 {
 	setup(H200_4090, 2);
@@ -549,6 +596,7 @@ int main(void)
 	RUN(destroying_a_gi_in_use_is_refused);
 	RUN(a_held_or_replaced_accounting_file_is_in_use_within_the_bound);
 	RUN(no_hardware_mig_under_software_partitions);
+	RUN(removing_a_gpu_with_software_partitions);
 	RUN(hardware_mig_wins);
 	RUN(derived_models_partition);
 	RUN(damaged_soft_state_is_refused);
