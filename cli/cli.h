@@ -282,6 +282,13 @@ struct cli_view {
 	bool sel[VMIG_MAX_GPUS]; /* GPUs chosen by -i (all when -i is absent) */
 };
 /* Open the backend and take a snapshot; on failure the error is printed. */
+/*
+ * Run a command's changes as one commit (vmig_hold/vmig_release): each
+ * change is still refused or made on its own, with its own message, and the
+ * ones made are written once at the end.
+ */
+int cli_held(const struct cli_cmd *cmd, struct cli_view *v,
+	     int (*change)(const struct cli_cmd *, struct cli_view *));
 int cli_view_open(const struct cli_cmd *cmd, struct cli_view *v, int *ret_status);
 void cli_view_close(struct cli_view *v);
 /* Re-read the state after changes. */

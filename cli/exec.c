@@ -162,6 +162,23 @@ void cli_view_close(struct cli_view *v)
 
 /* ---- dispatch ---- */
 
+int cli_held(const struct cli_cmd *cmd, struct cli_view *v,
+	     int (*change)(const struct cli_cmd *, struct cli_view *))
+{
+	/*
+	 * Without the hold (the lock was not to be had) each change still
+	 * tries, and fails with its own message.
+	 */
+	struct vmig_err err = {0};
+	bool held = vmig_hold(v->ctx, NULL) == 0;
+	int status = change(cmd, v);
+	if (held && vmig_release(v->ctx, true, &err) < 0) {
+		fprintf(stderr, "vmig: %s (the changes above were not kept)\n", err.msg);
+		status = cli_status(-err.code);
+	}
+	return status;
+}
+
 int cli_exec_mig(const struct cli_cmd *cmd)
 {
 	if (cmd->action == CLI_MIG_HELP) {
@@ -178,7 +195,7 @@ int cli_exec_mig(const struct cli_cmd *cmd)
 	case CLI_CCI:
 	case CLI_DCI:
 	case CLI_RG:
-		status = cli_mig_change(cmd, &v);
+		status = cli_held(cmd, &v, cli_mig_change);
 		break;
 	default:
 		status = cli_mig_list(cmd, &v);

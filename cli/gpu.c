@@ -374,11 +374,11 @@ int cli_exec_top(const struct cli_cmd *cmd)
 	} else if (cmd->action == CLI_SET_MIG && cmd->mig_mode >= 2) {
 		status = cli_mig_split(cmd, &v);
 	} else if (cmd->action == CLI_SET_MIG) {
-		status = set_mig(cmd, &v);
+		status = cli_held(cmd, &v, set_mig);
 	} else if (cmd->action == CLI_RESET) {
 		status = reset(&v);
 	} else if (cmd->action == CLI_SET_PM) {
-		status = set_pm(cmd, &v);
+		status = cli_held(cmd, &v, set_pm);
 	} else if (cmd->action == CLI_QUERY) {
 		status = query(cmd, &v);
 	} else if (cmd->action == CLI_SUMMARY) {

@@ -92,6 +92,12 @@ struct vmig_backend_ops {
 	 */
 	int (*apply_batch)(void *priv, uint64_t generation, struct vmig__op *ops, size_t n,
 			   unsigned fail_at, struct vmig_err *err);
+	/*
+	 * vmig_hold / vmig_release: on, keep the backend's state locked and in
+	 * memory so that the operations that follow commit once; off, write
+	 * them (commit) or drop them.  NULL: every operation is its own change.
+	 */
+	int (*hold)(void *priv, bool on, bool commit, struct vmig_err *err);
 };
 
 extern const struct vmig_backend_ops vmig__backend_sim;

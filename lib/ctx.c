@@ -148,6 +148,16 @@ int vmig_versions(struct vmig_ctx *ctx, struct vmig_versions *ret, struct vmig_e
 	return 0;
 }
 
+int vmig_hold(struct vmig_ctx *ctx, struct vmig_err *err)
+{
+	return ctx->ops->hold ? ctx->ops->hold(ctx->priv, true, false, err) : 0;
+}
+
+int vmig_release(struct vmig_ctx *ctx, bool commit, struct vmig_err *err)
+{
+	return ctx->ops->hold ? ctx->ops->hold(ctx->priv, false, commit, err) : 0;
+}
+
 int vmig_procs(struct vmig_ctx *ctx, struct vmig_proc **ret, size_t *ret_n, struct vmig_err *err)
 {
 	*ret = NULL;

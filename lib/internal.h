@@ -32,4 +32,17 @@ bool vmig__read_dec(const char **p, unsigned max, unsigned *ret);
 int vmig__state_parse_into(const char *buf, size_t len, struct vmig_state *scratch,
 			   struct vmig_err *err);
 
+/*
+ * Holding a store (lib/store.c, docs/state.md "One command, one commit"):
+ * take the exclusive lock and keep the state in memory; every transaction
+ * of the same handle (vmig__store_transact) then changes the held state
+ * (each one still all or nothing) and reads of it see the changes; release
+ * writes it once (commit) or drops it.
+ */
+int vmig__store_hold(struct vmig_store *s, struct vmig_err *err);
+struct vmig_state *vmig__store_held(struct vmig_store *s);
+/* A change landed in the held state: release writes it. */
+void vmig__store_touch(struct vmig_store *s);
+int vmig__store_release(struct vmig_store *s, bool commit, struct vmig_err *err);
+
 #endif

@@ -69,7 +69,9 @@ struct vmig_store {
 	bool gen_rw;
 	dev_t gen_dev;
 	ino_t gen_ino;
-	char *rbuf; /* the last read's text, kept for the next read */
+	struct vmig_state *held; /* vmig__store_hold: the state changes go to until release */
+	bool held_changed;	 /* a change landed in it: release has something to write */
+	char *rbuf;		 /* the last read's text, kept for the next read */
 	size_t rcap;
 	struct vmig_state *scratch; /* what a read parses into before it is valid */
 };
@@ -623,6 +625,8 @@ void vmig_store_close(struct vmig_store *s)
 {
 	if (!s)
 		return;
+	if (s->held)
+		vmig__store_release(s, false, NULL);
 	unlock(s);
 	gen_unmap(s);
 	free(s->rbuf);
@@ -650,6 +654,10 @@ int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_er
 		err = &local; /* vmig_err_wrap needs one to keep the code */
 	if (!s || !ret)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "reading state: no store");
+	if (s->held) {
+		memcpy(ret, s->held, sizeof(*ret));
+		return 0;
+	}
 	if (s->in_txn)
 		return load(s, ret, err);
 	int rc = trust_dir(s, err);
@@ -809,6 +817,50 @@ int vmig_store_commit(struct vmig_store *s, struct vmig_state *st, struct vmig_e
 out:
 	unlock(s);
 	return rc;
+}
+
+int vmig__store_hold(struct vmig_store *s, struct vmig_err *err)
+{
+	if (!s || s->held)
+		return vmig_err_set(err, VMIG_E_INVALID_STATE, "holding the state: already held");
+	struct vmig_state *st = malloc(sizeof(*st));
+	if (!st)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	int r = vmig_store_begin(s, st, err);
+	if (r < 0) {
+		free(st);
+		return r;
+	}
+	s->held = st;
+	s->held_changed = false;
+	return 0;
+}
+
+void vmig__store_touch(struct vmig_store *s)
+{
+	if (s && s->held)
+		s->held_changed = true;
+}
+
+struct vmig_state *vmig__store_held(struct vmig_store *s)
+{
+	return s ? s->held : NULL;
+}
+
+int vmig__store_release(struct vmig_store *s, bool commit, struct vmig_err *err)
+{
+	if (!s || !s->held)
+		return 0;
+	struct vmig_state *st = s->held;
+	s->held = NULL;
+	int r = 0;
+	/* Nothing changed (every change refused): nothing is written, as without a hold. */
+	if (commit && s->held_changed)
+		r = vmig_store_commit(s, st, err);
+	else
+		vmig_store_abort(s);
+	free(st);
+	return r;
 }
 
 void vmig_store_abort(struct vmig_store *s)

@@ -546,6 +546,20 @@ VMIG_API int vmig_destroy_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id,
 			     struct vmig_err *err);
 
 /*
+ * One commit for many changes: after vmig_hold, the backend keeps its state
+ * locked and in memory, each change is applied to it (still all or nothing
+ * on its own: a refused one changes nothing), and reads through ctx see
+ * them; vmig_release writes them once (commit) or drops them.  What
+ * `vmig mig -cgi 19,19,19 -C` does, so that a command is one commit however
+ * many instances it makes, with nvidia-smi's per-instance messages and
+ * partial success.  Backends without a store of their own (nvml) make each
+ * change at once and ignore both calls.  A hold waits for the lock as a
+ * change does (VMIG_LOCK_TIMEOUT).
+ */
+VMIG_API int vmig_hold(struct vmig_ctx *ctx, struct vmig_err *err);
+VMIG_API int vmig_release(struct vmig_ctx *ctx, bool commit, struct vmig_err *err);
+
+/*
  * Processes using the backend's GPUs and instances, as the backend knows
  * them: sim, programs started by `vmig run` in a simulated instance and
  * processes that have vmig's NVML library initialised (they hold every

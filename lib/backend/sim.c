@@ -280,6 +280,11 @@ static int sim_apply_batch(void *priv, uint64_t generation, struct vmig__op *ops
 	return vmig__store_transact(priv, sim_txn_batch, &b, NULL, err);
 }
 
+static int sim_hold(void *priv, bool on, bool commit, struct vmig_err *err)
+{
+	return on ? vmig__store_hold(priv, err) : vmig__store_release(priv, commit, err);
+}
+
 const struct vmig_backend_ops vmig__backend_sim = {
     .name = "sim",
     .can_change = sim_can_change,
@@ -289,6 +294,7 @@ const struct vmig_backend_ops vmig__backend_sim = {
     .apply = sim_apply,
     .procs = sim_procs,
     .apply_batch = sim_apply_batch,
+    .hold = sim_hold,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -776,6 +776,13 @@ static int soft_apply_batch(void *priv, uint64_t generation, struct vmig__op *op
 	return r;
 }
 
+/* The soft store is held; the hardware's is only read (the soft backend never changes it). */
+static int soft_hold(void *priv, bool on, bool commit, struct vmig_err *err)
+{
+	struct soft *s = priv;
+	return on ? vmig__store_hold(s->store, err) : vmig__store_release(s->store, commit, err);
+}
+
 const struct vmig_backend_ops vmig__backend_soft = {
     .name = "soft",
     .caps = VMIG__CAP_SHARE,
@@ -785,4 +792,5 @@ const struct vmig_backend_ops vmig__backend_soft = {
     .apply = soft_apply,
     .procs = soft_procs,
     .apply_batch = soft_apply_batch,
+    .hold = soft_hold,
 };

@@ -18,6 +18,20 @@ int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg,
 	struct vmig_state *st = malloc(sizeof(*st));
 	if (!st)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	struct vmig_state *held = vmig__store_held(store);
+	if (held) {
+		/* Under a hold: on a copy, kept only if the whole change worked. */
+		memcpy(st, held, sizeof(*st));
+		int r = fn(st, arg, err);
+		if (r >= 0) {
+			memcpy(held, st, sizeof(*st));
+			vmig__store_touch(store);
+		}
+		if (r >= 0 && ret_committed)
+			memcpy(ret_committed, st, sizeof(*st));
+		free(st);
+		return r;
+	}
 	int r = vmig_store_begin(store, st, err);
 	if (r < 0)
 		goto out;

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "backend.h"
+#include "internal.h"
 #include "os.h"
 #include "gen.h"
 #include "harness.h"
@@ -847,6 +849,68 @@ TEST(directory_others_may_write_is_refused)
 	free(st);
 }
 
+static int add_serial_x(struct vmig_state *st, void *arg, struct vmig_err *err)
+{
+	(void)err;
+	strcpy(st->gpu[0].serial, arg);
+	return 0;
+}
+
+static int refuse(struct vmig_state *st, void *arg, struct vmig_err *err)
+{
+	(void)arg;
+	strcpy(st->gpu[0].serial, "never"); /* on the copy: dropped with the refusal */
+	return vmig_err_set(err, VMIG_E_IN_USE, NULL);
+}
+
+/*
+ * One command, one commit: under a hold, every transaction of the handle
+ * changes the held state (a refused one changes nothing), its reads see
+ * them, other handles see the state before, and release writes once; a hold
+ * whose changes were all refused writes nothing.
+ */
+TEST(a_hold_commits_once)
+{
+	const char *dir = tmp_base();
+	struct vmig_state *a = new_state(), *st = new_state();
+	struct vmig_store *s = committed(dir, a, 37), *other = NULL;
+	struct vmig_err e = {0};
+	CHECK_EQ_I(vmig_store_open(dir, &other, &e), 0);
+	uint64_t gen = vmig_store_generation(s);
+	CHECK_EQ_I(vmig__store_hold(s, &e), 0);
+	CHECK_EQ_I(vmig__store_hold(s, &e), -VMIG_E_INVALID_STATE);
+	static char first[] = "first", second[] = "second", dropped[] = "dropped";
+	CHECK_EQ_I(vmig__store_transact(s, add_serial_x, first, NULL, &e), 0);
+	CHECK_EQ_I(vmig__store_transact(s, refuse, NULL, NULL, &e), -VMIG_E_IN_USE);
+	CHECK_EQ_I(vmig__store_transact(s, add_serial_x, second, st, &e), 0);
+	CHECK_STR(st->gpu[0].serial, "second");
+	CHECK_EQ_I(vmig_store_read(s, st, &e), 0);
+	CHECK_STR(st->gpu[0].serial, "second"); /* its own changes */
+	CHECK_EQ_I(vmig_store_read(other, st, &e), 0);
+	CHECK_STR(st->gpu[0].serial, a->gpu[0].serial); /* not yet for others */
+	CHECK_EQ_U(vmig_store_generation(other), gen);
+	CHECK_EQ_I(vmig__store_release(s, true, &e), 0);
+	CHECK_EQ_U(vmig_store_generation(other), gen + 1); /* three changes, one commit */
+	CHECK_EQ_I(vmig_store_read(other, st, &e), 0);
+	CHECK_STR(st->gpu[0].serial, "second");
+	/* All refused: nothing written; dropped: nothing written either. */
+	CHECK_EQ_I(vmig__store_hold(s, &e), 0);
+	CHECK_EQ_I(vmig__store_transact(s, refuse, NULL, NULL, &e), -VMIG_E_IN_USE);
+	CHECK_EQ_I(vmig__store_release(s, true, &e), 0);
+	CHECK_EQ_I(vmig__store_hold(s, &e), 0);
+	CHECK_EQ_I(vmig__store_transact(s, add_serial_x, dropped, NULL, &e), 0);
+	CHECK_EQ_I(vmig__store_release(s, false, &e), 0);
+	CHECK_EQ_U(vmig_store_generation(other), gen + 1);
+	CHECK_EQ_I(vmig_store_read(other, st, &e), 0);
+	CHECK_STR(st->gpu[0].serial, "second");
+	CHECK_EQ_I(vmig_store_begin(other, st, &e), 0); /* the lock is free again */
+	vmig_store_abort(other);
+	vmig_store_close(other);
+	vmig_store_close(s);
+	free(a);
+	free(st);
+}
+
 int main(void)
 {
 	RUN(never_written_directory_reads_as_default_without_writing);
@@ -865,5 +929,6 @@ int main(void)
 	RUN(stopped_lock_holder_bounds_writers_and_not_readers);
 	RUN(planted_links_are_not_followed);
 	RUN(directory_others_may_write_is_refused);
+	RUN(a_hold_commits_once);
 	return harness_done();
 }
