@@ -733,6 +733,53 @@ VMIG_API int vmig_select_one(const struct vmig_state *st, const char *text, unsi
 VMIG_API int vmig_snapshot_devices(const char *backend, struct vmig_state *ret,
 				   struct vmig_err *err);
 
+/* ------------------------------------------------------------------------ */
+/* CDI specs: GPUs and instances for containers (lib/cdi.c,                  */
+/* docs/containers.md)                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* vmig's own kind: never nvidia.com/gpu, whose specs belong to NVIDIA's toolkit. */
+#define VMIG_CDI_KIND_DEFAULT "vmig.dev/gpu"
+/* The driver's table of capability minors, and the variable that replaces it (tests). */
+#define VMIG_CDI_MIG_MINORS_DEFAULT "/proc/driver/nvidia-caps/mig-minors"
+#define VMIG_ENV_MIG_MINORS	    "VMIG_MIG_MINORS"
+/* Where the host's device nodes are (default /dev); stand-in nodes for tests. */
+#define VMIG_ENV_DEV_ROOT "VMIG_DEV_ROOT"
+/* Where a software partition's container finds the interposer. */
+#define VMIG_CDI_INTERPOSER_PATH "/usr/lib/vmig/" VMIG_INTERPOSER_NAME
+
+struct vmig_cdi_opts {
+	const char *kind;	/* NULL: VMIG_CDI_KIND_DEFAULT */
+	const char *mig_minors; /* NULL: $VMIG_MIG_MINORS, else VMIG_CDI_MIG_MINORS_DEFAULT */
+	const char *dev_root;	/* NULL: $VMIG_DEV_ROOT, else "/dev" */
+	const char *interposer; /* host path of the interposer; NULL: vmig_interposer_find */
+};
+
+/*
+ * Is kind "VENDOR/CLASS" one that the CDI rules and podman 4.3 accept
+ * (docs/containers.md, "Names")?  INVALID_ARGUMENT naming the rule broken.
+ */
+VMIG_API int vmig_cdi_kind_check(const char *kind, struct vmig_err *err);
+/*
+ * The spec of every GPU and MIG device of st (JSON, malloc'ed into *ret):
+ * devices by index, GPU UUID, MIG UUID, GPU:GI:CI, GPU:MIG and "all",
+ * cdiVersion the lowest its features need.  Creates the accounting
+ * directories of software partitions, which the spec mounts.
+ */
+VMIG_API int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, char **ret,
+			   struct vmig_err *err);
+/* "<dir>/<vendor>-<class>.json", the spec's conventional file name. */
+VMIG_API int vmig_cdi_spec_path(const char *dir, const char *kind, char *buf, size_t size,
+				struct vmig_err *err);
+/* Write text to path atomically (temp file in the same directory, fsync, rename). */
+VMIG_API int vmig_cdi_write(const char *path, const char *text, struct vmig_err *err);
+/*
+ * The interposer (VMIG_INTERPOSER_NAME): $VMIG_INTERPOSER, else beside the
+ * running program, in interpose/ beside it (the build tree), or in
+ * ../lib/vmig/ (an installed <prefix>/bin).
+ */
+VMIG_API int vmig_interposer_find(char *buf, size_t size, struct vmig_err *err);
+
 #ifdef __cplusplus
 }
 #endif
