@@ -1,0 +1,15 @@
+# Containers: vmig-container-runtime (runtime/), an OCI runtime wrapper that
+# gives containers the devices they name through vmig's CDI edits, then
+# execs runc; it links the static libvmig and jansson (mk/11-cdi-lib.mk).
+RUNTIME_SRCS := $(sort $(wildcard runtime/*.c))
+RUNTIME_OBJS := $(RUNTIME_SRCS:%.c=$(B)/obj/%.o)
+RUNTIME_BIN := $(B)/vmig-container-runtime
+
+$(B)/obj/runtime/%.o: VMIG_CPPFLAGS += -Iruntime
+$(B)/obj/runtime/%.o: MODULE_CFLAGS += -Wconversion
+
+$(RUNTIME_BIN): $(RUNTIME_OBJS) $(B)/libvmig.a
+	$(CC) $(VMIG_LDFLAGS) -o $@ $(RUNTIME_OBJS) $(B)/libvmig.a $(LIB_LIBS)
+
+ALL_TARGETS += $(RUNTIME_BIN)
+INSTALL_BIN += $(RUNTIME_BIN)
