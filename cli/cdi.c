@@ -84,7 +84,8 @@ static void cdi_help(FILE *f)
 	      "Options:\n"
 	      "  -o, --output=DIR|-     a spec directory (/etc/cdi, /var/run/cdi): writes\n"
 	      "                         DIR/VENDOR-CLASS.json atomically; - or none: stdout\n"
-	      "      --kind=VENDOR/CLASS  the spec's kind (default " VMIG_CDI_KIND_DEFAULT ")\n"
+	      "      --kind=VENDOR/CLASS  the spec's kind [" VMIG_ENV_CDI_KIND ", default\n"
+	      "                         " VMIG_CDI_KIND_DEFAULT "]\n"
 	      "      --backend=NAME     the GPUs of this backend (default: as vmig), with\n"
 	      "                         software partitions merged in\n"
 	      "      --mig-minors=FILE  the capability minors [" VMIG_ENV_MIG_MINORS ", default\n"
@@ -113,8 +114,7 @@ int cli_exec_cdi(const struct cli_cmd *cmd)
 		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
 	int r = vmig_snapshot_devices(cmd->backend, st, &err);
 	if (r >= 0 && out && strcmp(out, "-") != 0)
-		r = vmig_cdi_spec_path(out, o.kind ? o.kind : VMIG_CDI_KIND_DEFAULT, path,
-				       sizeof(path), &err);
+		r = vmig_cdi_spec_path(out, vmig_cdi_kind(o.kind), path, sizeof(path), &err);
 	if (r >= 0)
 		r = vmig_cdi_spec(st, &o, &text, &err);
 	free(st);

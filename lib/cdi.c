@@ -432,12 +432,17 @@ static const char *env_or(const char *opt, const char *name, const char *dflt)
 	return opt ? opt : v && *v ? v : dflt;
 }
 
+const char *vmig_cdi_kind(const char *kind)
+{
+	return env_or(kind, VMIG_ENV_CDI_KIND, VMIG_CDI_KIND_DEFAULT);
+}
+
 int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, char **ret,
 		  struct vmig_err *err)
 {
 	static const struct vmig_cdi_opts none;
 	o = o ? o : &none;
-	const char *kind = o->kind ? o->kind : VMIG_CDI_KIND_DEFAULT;
+	const char *kind = vmig_cdi_kind(o->kind);
 	struct build b = {.st = st, .err = err, .interposer_opt = o->interposer};
 	b.dev_root = env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev");
 	b.minors_path = env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT);

@@ -174,8 +174,7 @@ int main(int argc, char **argv)
 		return 1;
 	int cmd = command_index(argc, argv);
 	if (cmd < argc && (strcmp(argv[cmd], "create") == 0 || strcmp(argv[cmd], "run") == 0)) {
-		const char *kind = getenv(RT_ENV_KIND);
-		kind = kind && *kind ? kind : VMIG_CDI_KIND_DEFAULT;
+		const char *kind = vmig_cdi_kind(NULL);
 		if (vmig_cdi_kind_check(kind, &err) < 0 ||
 		    rt_edit_bundle(bundle_of(argc, argv, cmd), kind, &err) < 0)
 			return die("%s", err.msg);

@@ -17,10 +17,9 @@
 /* Annotations whose keys start with this name devices as comma lists of KIND=NAME. */
 #define RT_CDI_ANNOTATION "cdi.k8s.io/"
 
-/* The real runtime to exec, and the kind of vmig's devices. */
+/* The real runtime to exec. */
 #define RT_ENV_RUNTIME	   "VMIG_RUNTIME"
 #define RT_RUNTIME_DEFAULT "runc"
-#define RT_ENV_KIND	   "VMIG_CDI_KIND"
 /* A file of NAME=VALUE lines (VMIG_* variables) read at start; the environment wins. */
 #define RT_ENV_CONFIG	  "VMIG_RUNTIME_CONFIG"
 #define RT_CONFIG_DEFAULT "/etc/vmig/container-runtime.conf"

@@ -740,6 +740,8 @@ VMIG_API int vmig_snapshot_devices(const char *backend, struct vmig_state *ret,
 
 /* vmig's own kind: never nvidia.com/gpu, whose specs belong to NVIDIA's toolkit. */
 #define VMIG_CDI_KIND_DEFAULT "vmig.dev/gpu"
+/* The variable that changes the default kind, for vmig cdi and the container runtime. */
+#define VMIG_ENV_CDI_KIND "VMIG_CDI_KIND"
 /* The driver's table of capability minors, and the variable that replaces it (tests). */
 #define VMIG_CDI_MIG_MINORS_DEFAULT "/proc/driver/nvidia-caps/mig-minors"
 #define VMIG_ENV_MIG_MINORS	    "VMIG_MIG_MINORS"
@@ -749,7 +751,7 @@ VMIG_API int vmig_snapshot_devices(const char *backend, struct vmig_state *ret,
 #define VMIG_CDI_INTERPOSER_PATH "/usr/lib/vmig/" VMIG_INTERPOSER_NAME
 
 struct vmig_cdi_opts {
-	const char *kind;	/* NULL: VMIG_CDI_KIND_DEFAULT */
+	const char *kind;	/* NULL: vmig_cdi_kind(NULL) */
 	const char *mig_minors; /* NULL: $VMIG_MIG_MINORS, else VMIG_CDI_MIG_MINORS_DEFAULT */
 	const char *dev_root;	/* NULL: $VMIG_DEV_ROOT, else "/dev" */
 	const char *interposer; /* host path of the interposer; NULL: vmig_interposer_find */
@@ -760,6 +762,8 @@ struct vmig_cdi_opts {
  * (docs/containers.md, "Names")?  INVALID_ARGUMENT naming the rule broken.
  */
 VMIG_API int vmig_cdi_kind_check(const char *kind, struct vmig_err *err);
+/* The kind to use: kind when not NULL, else $VMIG_CDI_KIND when set, else VMIG_CDI_KIND_DEFAULT. */
+VMIG_API const char *vmig_cdi_kind(const char *kind);
 /*
  * The spec of every GPU and MIG device of st (JSON, malloc'ed into *ret):
  * devices by index, GPU UUID, MIG UUID, GPU:GI:CI, GPU:MIG and "all",
