@@ -13,3 +13,8 @@ $(RUNTIME_BIN): $(RUNTIME_OBJS) $(B)/libvmig.a
 
 ALL_TARGETS += $(RUNTIME_BIN)
 INSTALL_BIN += $(RUNTIME_BIN)
+
+# tests/containers/runtime.sh: the runtime on bundles of our own (no engine);
+# tests/containers/podman.sh: specs and the runtime with podman and runc
+# (skipped, saying why, where podman cannot start a container).
+TESTS += tests/containers/runtime.sh tests/containers/podman.sh
