@@ -18,3 +18,11 @@ INSTALL_BIN += $(RUNTIME_BIN)
 # tests/containers/podman.sh: specs and the runtime with podman and runc
 # (skipped, saying why, where podman cannot start a container).
 TESTS += tests/containers/runtime.sh tests/containers/podman.sh
+
+# bench_runtime: the time the runtime adds to `runc run`, as a ratio to runc alone.
+$(B)/bench/bench_runtime: bench/bench_runtime.c tests/lib/tmpdir.h $(ALL_TARGETS)
+	@mkdir -p $(@D)
+	$(CC) -Itests/lib $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) $(JANSSON_LIBS)
+
+BENCHES += $(B)/bench/bench_runtime
+BENCH_RUNS += $(B)/bench/bench_runtime
