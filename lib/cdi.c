@@ -38,7 +38,7 @@ static const char *kind_part_error(const char *s, size_t n, bool is_class)
 {
 	/* podman 4.3 panics on a one-character vendor or class. */
 	if (n < 2)
-		return "at least 2 characters";
+		return "needs at least 2 characters";
 	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
 		return "must start with a letter";
 	if (!alnum(s[n - 1]))

@@ -113,8 +113,8 @@ TEST(kinds)
 		const char *kind, *why;
 	} bad[] = {
 	    {"x/y", "at least 2"},
-	    {"v/gpu", "vendor at least 2"},
-	    {"vmig.local/g", "class at least 2"},
+	    {"v/gpu", "vendor needs at least 2"},
+	    {"vmig.local/g", "class needs at least 2"},
 	    {"vmig.local/gpu.mig", "class may hold"},
 	    {"9v/gpu", "start with a letter"},
 	    {"vmig.dev/gpu-", "end with a letter"},
