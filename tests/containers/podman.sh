@@ -216,4 +216,47 @@ prun -- --device "$KIND=$MIG2"
 rc=$?
 [ $rc -ne 0 ] && grep -q "unresolvable CDI devices" "$TMP/err" && ok stale-destroyed-instance ||
 	fail stale-destroyed-instance "podman exited $rc; $(head -c 200 "$TMP/out")"
+
+# A software partition (the A100, GPU 1, in soft MIG mode; the soft backend finds the simulated
+# GPUs through vmig's NVML library): the container gets the environment `vmig run` sets, the
+# interposer mounted read-only, and the accounting directory writable.
+export VMIG_NVML_LIBRARY=$ROOT/$B/libnvidia-ml.so.1 VMIG_INTERPOSER=$ROOT/$B/interpose/libvmig-cuda.so
+echo "VMIG_NVML_LIBRARY=$VMIG_NVML_LIBRARY" >>"$TMP/rt.conf"
+echo "VMIG_SOFT_STATE_DIR=$VMIG_SOFT_STATE_DIR" >>"$TMP/rt.conf"
+echo "VMIG_INTERPOSER=$VMIG_INTERPOSER" >>"$TMP/rt.conf"
+"${VMIG[@]}" -i 1 -mig 1 --soft >/dev/null && "${VMIG[@]}" mig --soft -i 1 -cgi 1g.5gb -C >/dev/null &&
+	SOFT=$("${VMIG[@]}" --soft -L | grep -o 'MIG-[0-9a-f-]*' | tail -1) &&
+	"${VMIG[@]}" cdi generate --output $SPECDIR >/dev/null || fail soft-setup "no software partition"
+VARS='VMIG_PARTITION|VMIG_MEM_LIMIT|VMIG_COMPUTE_PCT|VMIG_ACCOUNTING|VMIG_COMPUTE_MODE|CUDA_VISIBLE_DEVICES'
+# What vmig run gives a program in the instance (the stand-in interposer: env(1) loads it).
+# vmig run takes $VMIG_BACKEND as the only backend to look in: without it, soft comes first.
+env -u VMIG_BACKEND VMIG_INTERPOSER="$ROOT/$B/tests/soft/libstub-interposer.so" "${VMIG[@]}" run -d "$SOFT" -- env |
+	grep -E "^($VARS)=" | sort >"$TMP/want-soft"
+echo "LD_PRELOAD=/usr/lib/vmig/libvmig-cuda.so" >>"$TMP/want-soft"
+echo "mounted $(wc -c <"$VMIG_INTERPOSER")" >>"$TMP/want-soft"
+echo "accounting writable" >>"$TMP/want-soft"
+SEE_SOFT='env | grep -E "^('$VARS')=" | sort; echo "LD_PRELOAD=$LD_PRELOAD"
+echo "mounted $(wc -c </usr/lib/vmig/libvmig-cuda.so)"
+touch /usr/lib/vmig/libvmig-cuda.so 2>/dev/null && echo "the interposer is writable"
+touch "$(dirname "$VMIG_ACCOUNTING")/probe-$$" && echo "accounting writable"'
+soft_run() {
+	n=$((n + 1))
+	"${PODMAN[@]}" "$@" --name "$NAME-$n" "${RUNOPTS[@]}" --rootfs "$R" /bin/sh -c "$SEE_SOFT" \
+		>"$TMP/out" 2>"$TMP/err"
+}
+check_soft() {
+	if [ "$rc" -ne 0 ]; then
+		fail "$1" "podman exited $rc: $(tail -2 "$TMP/err")"
+	elif [ "$(wc -l <"$TMP/want-soft")" -lt 9 ] || ! diff "$TMP/want-soft" "$TMP/out" >"$TMP/diff"; then
+		fail "$1" "$(tr '\n' ' ' <"$TMP/diff") (vmig run gave $(wc -l <"$TMP/want-soft") lines)"
+	else
+		ok "$1"
+	fi
+}
+soft_run --runtime runc run --rm --device "$KIND=$SOFT"
+rc=$?
+check_soft soft-device
+soft_run --runtime "$RT" --runtime-flag "vmig-config=$TMP/rt.conf" run --rm -e "NVIDIA_VISIBLE_DEVICES=$SOFT"
+rc=$?
+check_soft soft-runtime
 exit $failed
