@@ -107,6 +107,8 @@ struct cli_cdi_opts {
 	const char *kind;	/* --kind VENDOR/CLASS */
 	const char *mig_minors; /* --mig-minors FILE */
 	const char *dev_root;	/* --dev-root DIR */
+	bool watch;		/* --watch */
+	unsigned interval_ms;	/* --interval MS (--watch's period; 500 when not given) */
 };
 
 /* The options of `vmig config` (config.c); NULL / false: not given (the MIG_PARTED_* variables

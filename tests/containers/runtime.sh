@@ -206,4 +206,33 @@ wait
 others=$(find "$TMP/cdi" -type f ! -name "$(basename "$SPEC")" | wc -l)
 [ "$torn" = 0 ] && [ "$reads" -gt 0 ] && [ "$others" = 0 ] && ok "spec-never-half-written ($reads reads)" ||
 	fail spec-never-half-written "$torn of $reads reads differed; $others other files"
+
+# --watch keeps the spec current: a new instance appears in it, a destroyed one goes.
+spec_has() { grep -q "\"name\": \"$1\"" "$SPEC"; }
+wait_for() { # wait_for CONDITION...: up to 5 s
+	for _ in $(seq 100); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+"${VMIG[@]}" cdi generate --output "$TMP/cdi" --watch --interval 20 >"$TMP/watch.out" 2>"$TMP/watch.err" &
+watcher=$!
+"${VMIG[@]}" mig -i 0 -cgi 1g.10gb -C >/dev/null
+NEW=$(mig_uuids | sed -n 3p)
+if wait_for spec_has "$NEW"; then
+	gi=$("${VMIG[@]}" mig -i 0 -lgi | awk '/1g.10gb/ {print $6}' | tail -1)
+	"${VMIG[@]}" mig -i 0 -gi "$gi" -dci >/dev/null && "${VMIG[@]}" mig -i 0 -gi "$gi" -dgi >/dev/null
+	wait_for eval '! spec_has "$NEW"' && ok watch-follows-instances ||
+		fail watch-follows-instances "$NEW stayed in the spec after -dgi"
+else
+	fail watch-follows-instances "$NEW never reached the spec"
+fi
+kill -TERM $watcher
+wait $watcher
+rc=$?
+[ $rc = 0 ] && [ ! -s "$TMP/watch.err" ] && ok watch-stops-on-sigterm ||
+	fail watch-stops-on-sigterm "exit $rc; $(cat "$TMP/watch.err")"
+"${VMIG[@]}" cdi generate --watch >/dev/null 2>"$TMP/err"
+[ $? = 2 ] && grep -q -- "--watch writes a spec directory" "$TMP/err" && ok watch-needs-output ||
+	fail watch-needs-output "$(cat "$TMP/err")"
+"${VMIG[@]}" cdi generate --output "$TMP/no/dir" --watch >/dev/null 2>"$TMP/err"
+[ $? != 0 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && ok watch-bad-dir-exits || fail watch-bad-dir-exits "$(cat "$TMP/err")"
 exit $failed
