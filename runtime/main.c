@@ -44,14 +44,13 @@ static int die(const char *fmt, ...)
 static int load_config(const char *opt)
 {
 	const char *env = getenv(RT_ENV_CONFIG);
-	const char *path = opt ? opt : env && *env ? env : RT_CONFIG_DEFAULT;
+	bool named = opt || (env && *env);
+	const char *path = opt ? opt : named ? env : RT_CONFIG_DEFAULT;
 	char line[4096];
 	unsigned no = 0;
 	FILE *f = fopen(path, "re");
 	if (!f)
-		return errno == ENOENT && path == (const char *)RT_CONFIG_DEFAULT
-			   ? 0
-			   : die("%s: %s", path, strerror(errno));
+		return errno == ENOENT && !named ? 0 : die("%s: %s", path, strerror(errno));
 	int r = 0;
 	while (r == 0 && fgets(line, sizeof(line), f)) {
 		no++;
