@@ -145,8 +145,8 @@ static const char *bundle_of(int argc, char **argv, int cmd)
 
 /*
  * Take our own global option out of argv: --vmig-config=FILE (podman:
- * --runtime-flag vmig-config=FILE), since engines do not hand their
- * environment to the runtime.  Returns the new argc; *ret the file or NULL.
+ * --runtime-flag vmig-config=FILE), since podman (through conmon) does not
+ * hand its environment to the runtime.  Returns the new argc; *ret the file or NULL.
  */
 static int take_own_option(int argc, char **argv, const char **ret)
 {
