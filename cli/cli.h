@@ -106,6 +106,19 @@ enum cli_action {
 	CLI_CONFIG_ASSERT,
 	CLI_CONFIG_EXPORT,
 	CLI_CONFIG_GENERATE,
+	/* vmig cdi (cdi.c) */
+	CLI_CDI_HELP,
+	CLI_CDI_GENERATE,
+};
+
+/* The options of `vmig cdi generate` (cdi.c); NULL: not given. */
+struct cli_cdi_opts {
+	const char *output;	/* --output DIR, or "-" (stdout) */
+	const char *kind;	/* --kind VENDOR/CLASS */
+	const char *mig_minors; /* --mig-minors FILE */
+	const char *dev_root;	/* --dev-root DIR */
+	bool watch;		/* --watch */
+	unsigned interval_ms;	/* --interval MS (--watch's period; 500 when not given) */
 };
 
 /* The options of `vmig config` (config.c); NULL / false: not given (the MIG_PARTED_* variables
@@ -160,6 +173,7 @@ struct cli_cmd {
 	bool sim_vm; /* sim add/reset --vm: GPUs in a VM that may not reset them */
 
 	struct cli_config_opts config; /* vmig config */
+	struct cli_cdi_opts cdi;       /* vmig cdi */
 
 	const char *device; /* run -d */
 	unsigned share;	    /* mig -rg, 1-100 */

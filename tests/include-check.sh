@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 status=0
-for mod in lib cli nvml interpose iface; do
+for mod in lib cli nvml interpose iface runtime; do
 	bad=()
 	while IFS= read -r file; do
 		dir=$(dirname "$file")

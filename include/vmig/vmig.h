@@ -832,6 +832,122 @@ struct vmig_soft_limits {
 VMIG_API int vmig_soft_limits(const struct vmig_gpu_state *g, unsigned gi_id,
 			      struct vmig_soft_limits *ret, struct vmig_err *err);
 
+/* ------------------------------------------------------------------------ */
+/* Device selectors: what users type to name GPUs and MIG devices            */
+/* (lib/selector.c, docs/containers.md)                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A selector is a comma list of items, each one of: a GPU index ("0"); a
+ * GPU UUID or a unique prefix of one ("GPU-1b2c", any case); a MIG UUID or
+ * a unique prefix ("MIG-7089"); GPU:MIG, the GPU (index or GPU UUID) and
+ * the MIG device's index in that GPU's -L list (nvidia-ctk's "0:1");
+ * GPU:GI:CI; the legacy "MIG-GPU-<uuid>/<gi>/<ci>".  Alone, "all", "none"
+ * or "void" (and the empty string, which is "void", as NVIDIA's runtime
+ * reads it).  Spaces around items are ignored; a device named twice counts once.
+ */
+enum vmig_sel_kind {
+	VMIG_SEL_LIST = 0, /* the devices listed */
+	VMIG_SEL_ALL,	   /* "all": every GPU, then every MIG device */
+	VMIG_SEL_NONE,	   /* "none": no device */
+	VMIG_SEL_VOID,	   /* "void" or "": no device, nothing at all */
+};
+
+/* ci of a GI named as a whole (GPU:GI with VMIG_SEL_PAIR_IS_GI). */
+#define VMIG_SEL_NO_CI 0xffffffffu
+
+struct vmig_sel_dev {
+	unsigned gpu;		  /* index in the snapshot */
+	bool mig;		  /* a MIG device (a CI of a GI), not the whole GPU */
+	unsigned gi, ci;	  /* mig: GI ID and CI ID (ci may be VMIG_SEL_NO_CI) */
+	unsigned mig_index;	  /* mig: its index in the GPU's -L list (of its first CI) */
+	char uuid[VMIG_UUID_LEN]; /* "GPU-..." or "MIG-..." ("" for a GI as a whole) */
+};
+
+struct vmig_selection {
+	enum vmig_sel_kind kind;
+	size_t n;
+	struct vmig_sel_dev *dev; /* malloc'ed, n entries (NULL when 0); vmig_selection_free */
+};
+
+enum vmig_sel_flags {
+	/* "A:B" is GPU:GI (vmig run's form, the GI as a whole), not GPU:MIG index. */
+	VMIG_SEL_PAIR_IS_GI = 1u << 0,
+};
+
+/*
+ * Resolve text against the GPUs of st.  INVALID_ARGUMENT for an item of no
+ * form above, NOT_FOUND for one that names nothing in st, both with one line
+ * naming the item; *ret is written only on success.
+ */
+VMIG_API int vmig_select(const struct vmig_state *st, const char *text, unsigned flags,
+			 struct vmig_selection *ret, struct vmig_err *err);
+VMIG_API void vmig_selection_free(struct vmig_selection *s);
+/*
+ * Exactly one MIG device (what `vmig run -d` needs): as vmig_select, and
+ * INVALID_ARGUMENT for a list, all/none/void or a whole GPU.
+ */
+VMIG_API int vmig_select_one(const struct vmig_state *st, const char *text, unsigned flags,
+			     struct vmig_sel_dev *ret, struct vmig_err *err);
+/*
+ * The GPUs every front end that hands out devices sees: the default backend's
+ * snapshot (backend NULL: as vmig_open), with each GPU in soft MIG mode taken
+ * from the soft backend's snapshot instead (flagged VMIG_GPU_SOFT).
+ */
+VMIG_API int vmig_snapshot_devices(const char *backend, struct vmig_state *ret,
+				   struct vmig_err *err);
+
+/* ------------------------------------------------------------------------ */
+/* CDI specs: GPUs and instances for containers (lib/cdi.c,                  */
+/* docs/containers.md)                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* vmig's own kind: never nvidia.com/gpu, whose specs belong to NVIDIA's toolkit. */
+#define VMIG_CDI_KIND_DEFAULT "vmig.dev/gpu"
+/* The variable that changes the default kind, for vmig cdi and the container runtime. */
+#define VMIG_ENV_CDI_KIND "VMIG_CDI_KIND"
+/* The driver's table of capability minors, and the variable that replaces it (tests). */
+#define VMIG_CDI_MIG_MINORS_DEFAULT "/proc/driver/nvidia-caps/mig-minors"
+#define VMIG_ENV_MIG_MINORS	    "VMIG_MIG_MINORS"
+/* Where the host's device nodes are (default /dev); stand-in nodes for tests. */
+#define VMIG_ENV_DEV_ROOT "VMIG_DEV_ROOT"
+/* Where a software partition's container finds the interposer. */
+#define VMIG_CDI_INTERPOSER_PATH "/usr/lib/vmig/" VMIG_INTERPOSER_NAME
+
+struct vmig_cdi_opts {
+	const char *kind;	/* NULL: vmig_cdi_kind(NULL) */
+	const char *mig_minors; /* NULL: $VMIG_MIG_MINORS, else VMIG_CDI_MIG_MINORS_DEFAULT */
+	const char *dev_root;	/* NULL: $VMIG_DEV_ROOT, else "/dev" */
+	const char *interposer; /* host path of the interposer; NULL: vmig_interposer_find */
+};
+
+/*
+ * Is kind "VENDOR/CLASS" one that the CDI rules and podman 4.3 accept
+ * (docs/containers.md, "Names")?  INVALID_ARGUMENT naming the rule broken.
+ */
+VMIG_API int vmig_cdi_kind_check(const char *kind, struct vmig_err *err);
+/* The kind to use: kind when not NULL, else $VMIG_CDI_KIND when set, else VMIG_CDI_KIND_DEFAULT. */
+VMIG_API const char *vmig_cdi_kind(const char *kind);
+/*
+ * The spec of every GPU and MIG device of st (JSON, malloc'ed into *ret):
+ * devices by index, GPU UUID, MIG UUID, GPU:GI:CI, GPU:MIG and "all",
+ * cdiVersion the lowest its features need.  Creates the accounting
+ * directories of software partitions, which the spec mounts.
+ */
+VMIG_API int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, char **ret,
+			   struct vmig_err *err);
+/* "<dir>/<vendor>-<class>.json", the spec's conventional file name. */
+VMIG_API int vmig_cdi_spec_path(const char *dir, const char *kind, char *buf, size_t size,
+				struct vmig_err *err);
+/* Write text to path atomically (temp file in the same directory, fsync, rename). */
+VMIG_API int vmig_cdi_write(const char *path, const char *text, struct vmig_err *err);
+/*
+ * The interposer (VMIG_INTERPOSER_NAME): $VMIG_INTERPOSER, else beside the
+ * running program, in interpose/ beside it (the build tree), or in
+ * ../lib/vmig/ (an installed <prefix>/bin).
+ */
+VMIG_API int vmig_interposer_find(char *buf, size_t size, struct vmig_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,577 @@
+/*
+ * cdi.c — Container Device Interface specs of the GPUs and instances of a
+ * snapshot (docs/containers.md), built with jansson (Debian libjansson-dev).
+ *
+ * One spec names every device several ways: a GPU by index and by UUID, a
+ * MIG device by MIG UUID, GPU:GI:CI and GPU:MIG index, and "all".  Each
+ * device's edits are built once (struct edits) and attached under each of
+ * its names.  A hardware or simulated MIG device gets its parent's node and
+ * the two capability nodes of its GI and CI, whose minors come from the
+ * driver's mig-minors table; a software partition gets its parent's node,
+ * the interposer and its accounting directory mounted, and the environment
+ * `vmig run` sets.  The last part writes a spec file atomically.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- names (docs/containers.md, "Names") ---- */
+
+static bool alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Vendor or class: a letter, then [A-Za-z0-9_.-] (no dot in a class), ending alphanumeric. */
+static const char *kind_part_error(const char *s, size_t n, bool is_class)
+{
+	/* podman 4.3 panics on a one-character vendor or class. */
+	if (n < 2)
+		return "needs at least 2 characters";
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return "must start with a letter";
+	if (!alnum(s[n - 1]))
+		return "must end with a letter or digit";
+	for (size_t i = 1; i < n; i++)
+		if (!alnum(s[i]) && s[i] != '_' && s[i] != '-' && (is_class || s[i] != '.'))
+			return is_class ? "may hold only letters, digits, '_' and '-'"
+					: "may hold only letters, digits, '_', '-' and '.'";
+	return NULL;
+}
+
+int vmig_cdi_kind_check(const char *kind, struct vmig_err *err)
+{
+	const char *slash = strchr(kind, '/');
+	const char *why;
+	if (!slash || strchr(slash + 1, '/'))
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "invalid CDI kind '%.64s': VENDOR/CLASS, one slash", kind);
+	size_t nv = (size_t)(slash - kind);
+	if (nv > 253 || strlen(slash + 1) > 63)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "invalid CDI kind '%.64s': too long", kind);
+	if ((why = kind_part_error(kind, nv, false)))
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "invalid CDI kind '%.64s': the vendor %s", kind, why);
+	if ((why = kind_part_error(slash + 1, strlen(slash + 1), true)))
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "invalid CDI kind '%.64s': the class %s", kind, why);
+	if (nv == 10 && strncasecmp(kind, "nvidia.com", nv) == 0)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "CDI kind '%.64s': the vendor nvidia.com belongs to NVIDIA's "
+				    "toolkit, whose specs vmig must not replace",
+				    kind);
+	return 0;
+}
+
+/* A device name: alphanumeric at both ends, [A-Za-z0-9_.:-] inside. */
+static bool device_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || !alnum(s[0]) || !alnum(s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!alnum(s[i]) && !strchr("_.:-", s[i]))
+			return false;
+	return true;
+}
+
+/* ---- the mig-minors table ---- */
+
+struct minors {
+	char *text; /* the file, lines "<name> <minor>" */
+};
+
+static int minors_load(struct minors *m, const char *path, struct vmig_err *err)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return vmig_err_set(err, VMIG_E_NOT_FOUND,
+				    "cannot read the MIG capability minors %s: %s (set %s or "
+				    "--mig-minors)",
+				    path, strerror(errno), VMIG_ENV_MIG_MINORS);
+	size_t cap = 0, n = 0;
+	char *buf = NULL, chunk[65536];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (n + got + 1 > cap) {
+			cap = (n + got + 1) * 2;
+			char *p = realloc(buf, cap);
+			if (!p) {
+				free(buf);
+				fclose(f);
+				return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+			}
+			buf = p;
+		}
+		memcpy(buf + n, chunk, got);
+		n += got;
+	}
+	bool bad = ferror(f);
+	fclose(f);
+	if (bad || !buf) {
+		free(buf);
+		return vmig_err_set(err, VMIG_E_IO, "cannot read %s%s", path,
+				    bad ? "" : ": the file is empty");
+	}
+	buf[n] = '\0';
+	m->text = buf;
+	return 0;
+}
+
+/*
+ * The minor of capability name ("gpu0/gi3/access"), as the driver's
+ * consumers read the table: whitespace-separated name and number per line,
+ * lines of another shape skipped.
+ */
+static int minors_find(const struct minors *m, const char *path, const char *name, unsigned *ret,
+		       struct vmig_err *err)
+{
+	size_t n = strlen(name);
+	for (const char *p = m->text; *p;) {
+		const char *eol = p + strcspn(p, "\n");
+		const char *q = p + n;
+		unsigned v;
+		if ((size_t)(eol - p) > n && strncmp(p, name, n) == 0 &&
+		    (*q == ' ' || *q == '\t')) {
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (vmig__read_dec(&q, 1u << 20, &v) &&
+			    (q == eol || *q == ' ' || *q == '\r')) {
+				*ret = v;
+				return 0;
+			}
+		}
+		p = *eol ? eol + 1 : eol;
+	}
+	return vmig_err_set(err, VMIG_E_NOT_FOUND, "%s has no line for %s", path, name);
+}
+
+/* ---- building ---- */
+
+struct build {
+	const struct vmig_state *st;
+	const char *dev_root;
+	const char *minors_path;
+	struct minors minors; /* loaded on first use */
+	char interposer[PATH_MAX];
+	const char *interposer_opt;
+	bool host_paths;   /* some node has a hostPath */
+	bool digit_name;   /* some device name starts with a digit */
+	json_t *all_nodes; /* the "all" device's nodes, by container path */
+	struct vmig_err *err;
+};
+
+static int oom(struct build *b)
+{
+	return vmig_err_set(b->err, VMIG_E_NO_MEMORY, NULL);
+}
+
+/* A node /dev/<rel>, taken from <dev root>/<rel> on the host. */
+static json_t *node(struct build *b, const char *rel)
+{
+	char path[PATH_MAX], host[PATH_MAX];
+	snprintf(path, sizeof(path), "/dev/%s", rel);
+	snprintf(host, sizeof(host), "%s/%s", b->dev_root, rel);
+	json_t *n = json_pack("{ss}", "path", path);
+	if (n && strcmp(path, host) != 0) {
+		json_object_set_new(n, "hostPath", json_string(host));
+		b->host_paths = true;
+	}
+	if (n && !json_object_get(b->all_nodes, path))
+		json_object_set(b->all_nodes, path, n);
+	return n;
+}
+
+static bool host_node_exists(const struct build *b, const char *rel)
+{
+	char host[PATH_MAX];
+	snprintf(host, sizeof(host), "%s/%s", b->dev_root, rel);
+	return access(host, F_OK) == 0;
+}
+
+/* The edits of one device: nodes, env, mounts. */
+struct edits {
+	json_t *nodes, *env, *mounts;
+};
+
+static int edits_new(struct build *b, struct edits *e)
+{
+	e->nodes = json_array();
+	e->env = json_array();
+	e->mounts = json_array();
+	return e->nodes && e->env && e->mounts ? 0 : oom(b);
+}
+
+static void edits_free(struct edits *e)
+{
+	json_decref(e->nodes);
+	json_decref(e->env);
+	json_decref(e->mounts);
+}
+
+static json_t *edits_json(const struct edits *e)
+{
+	json_t *o = json_object();
+	if (o && json_array_size(e->nodes))
+		json_object_set(o, "deviceNodes", e->nodes);
+	if (o && json_array_size(e->env))
+		json_object_set(o, "env", e->env);
+	if (o && json_array_size(e->mounts))
+		json_object_set(o, "mounts", e->mounts);
+	return o;
+}
+
+static int add_env(struct build *b, struct edits *e, const char *name, const char *value)
+{
+	char *kv;
+	if (asprintf(&kv, "%s=%s", name, value) < 0)
+		return oom(b);
+	int r = json_array_append_new(e->env, json_string(kv));
+	free(kv);
+	return r < 0 ? oom(b) : 0;
+}
+
+/* A device under each of its names (NULL-terminated). */
+static int add_device(struct build *b, json_t *devices, const char *const *names,
+		      const struct edits *e)
+{
+	for (size_t i = 0; names[i]; i++) {
+		if (!device_name_ok(names[i]))
+			return vmig_err_set(b->err, VMIG_E_INVALID_ARGUMENT,
+					    "CDI device name '%.64s' is not valid", names[i]);
+		if (names[i][0] >= '0' && names[i][0] <= '9')
+			b->digit_name = true;
+		json_t *d =
+		    json_pack("{s:s,s:o}", "name", names[i], "containerEdits", edits_json(e));
+		if (!d || json_array_append_new(devices, d) < 0)
+			return oom(b);
+	}
+	return 0;
+}
+
+static int add_gpu_node(struct build *b, struct edits *e, const struct vmig_gpu_state *g)
+{
+	char rel[32];
+	snprintf(rel, sizeof(rel), "nvidia%u", g->minor);
+	return json_array_append_new(e->nodes, node(b, rel)) < 0 ? oom(b) : 0;
+}
+
+/* The GI's and CI's capability nodes, numbered by the mig-minors table. */
+static int add_cap_nodes(struct build *b, struct edits *e, const struct vmig_gpu_state *g,
+			 unsigned gi, unsigned ci)
+{
+	char name[64], rel[64];
+	unsigned minor = 0;
+	int r = 0;
+	if (!b->minors.text && (r = minors_load(&b->minors, b->minors_path, b->err)) < 0)
+		return r;
+	for (int k = 0; k < 2 && r >= 0; k++) {
+		if (k == 0)
+			snprintf(name, sizeof(name), "gpu%u/gi%u/access", g->minor, gi);
+		else
+			snprintf(name, sizeof(name), "gpu%u/gi%u/ci%u/access", g->minor, gi, ci);
+		if ((r = minors_find(&b->minors, b->minors_path, name, &minor, b->err)) < 0)
+			break;
+		snprintf(rel, sizeof(rel), "nvidia-caps/nvidia-cap%u", minor);
+		if (json_array_append_new(e->nodes, node(b, rel)) < 0)
+			r = oom(b);
+	}
+	return r;
+}
+
+/* mkdir -p */
+static int make_dirs(struct build *b, const char *dir)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s", dir);
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return vmig_err_set(b->err, VMIG_E_IO, "cannot create %s: %s", p,
+					    strerror(errno));
+		if (!(*s = c))
+			return 0;
+	}
+}
+
+/* A software partition: what `vmig run` sets, with the files it names mounted. */
+static int add_soft(struct build *b, struct edits *e, const struct vmig_gpu_state *g, unsigned gi)
+{
+	struct vmig_soft_limits l;
+	char num[32], dir[VMIG_ACCT_PATH_LEN];
+	int r = vmig_soft_limits(g, gi, &l, b->err);
+	if (r < 0)
+		return r;
+	if (!b->interposer[0]) {
+		if (b->interposer_opt)
+			snprintf(b->interposer, sizeof(b->interposer), "%s", b->interposer_opt);
+		else if ((r = vmig_interposer_find(b->interposer, sizeof(b->interposer), b->err)) <
+			 0)
+			return r;
+	}
+	snprintf(dir, sizeof(dir), "%s", l.acct_path);
+	dirname(dir);
+	if ((r = make_dirs(b, dir)) < 0)
+		return r;
+	json_t *lib =
+	    json_pack("{s:s,s:s,s:[ssss]}", "hostPath", b->interposer, "containerPath",
+		      VMIG_CDI_INTERPOSER_PATH, "options", "ro", "nosuid", "nodev", "bind");
+	json_t *acct = json_pack("{s:s,s:s,s:[sss]}", "hostPath", dir, "containerPath", dir,
+				 "options", "nosuid", "nodev", "rbind");
+	if (json_array_append_new(e->mounts, lib) < 0 || json_array_append_new(e->mounts, acct) < 0)
+		return oom(b);
+	snprintf(num, sizeof(num), "%" PRIu64, l.mem_bytes);
+	if ((r = add_env(b, e, VMIG_ENV_PRELOAD, VMIG_CDI_INTERPOSER_PATH)) < 0 ||
+	    (r = add_env(b, e, VMIG_ENV_PARTITION, l.partition)) < 0 ||
+	    (r = add_env(b, e, VMIG_ENV_MEM_LIMIT, num)) < 0)
+		return r;
+	snprintf(num, sizeof(num), "%u", l.compute_pct);
+	if ((r = add_env(b, e, VMIG_ENV_COMPUTE_PCT, num)) < 0 ||
+	    (r = add_env(b, e, VMIG_ENV_ACCOUNTING, l.acct_path)) < 0 ||
+	    (r = add_env(b, e, VMIG_ENV_COMPUTE_MODE, VMIG_COMPUTE_MODE_TIMESLICE)) < 0)
+		return r;
+	return add_env(b, e, VMIG_ENV_VISIBLE_DEVICES, g->uuid);
+}
+
+/* One MIG device (a CI of a GI) under its three names. */
+static int add_mig(struct build *b, json_t *devices, unsigned gx, unsigned k, unsigned c,
+		   unsigned idx)
+{
+	const struct vmig_gpu_state *g = &b->st->gpu[gx];
+	unsigned gi = g->gi[k].id, ci = g->gi[k].ci[c].id;
+	char uuid[VMIG_UUID_LEN], ids[48], byidx[32];
+	struct edits e;
+	int r = edits_new(b, &e);
+	vmig_mig_uuid(g->uuid, gi, ci, uuid);
+	if (r >= 0)
+		r = add_gpu_node(b, &e, g);
+	if (r >= 0 && (g->flags & VMIG_GPU_SOFT))
+		r = add_soft(b, &e, g, gi);
+	else if (r >= 0 && (r = add_cap_nodes(b, &e, g, gi, ci)) >= 0)
+		r = add_env(b, &e, VMIG_ENV_VISIBLE_DEVICES, uuid);
+	snprintf(ids, sizeof(ids), "%u:%u:%u", gx, gi, ci);
+	snprintf(byidx, sizeof(byidx), "%u:%u", gx, idx);
+	const char *const names[] = {uuid, ids, byidx, NULL};
+	if (r >= 0)
+		r = add_device(b, devices, names, &e);
+	edits_free(&e);
+	return r;
+}
+
+static int add_gpu(struct build *b, json_t *devices, unsigned gx)
+{
+	const struct vmig_gpu_state *g = &b->st->gpu[gx];
+	char idx[16];
+	struct edits e;
+	int r = edits_new(b, &e);
+	if (r >= 0)
+		r = add_gpu_node(b, &e, g);
+	snprintf(idx, sizeof(idx), "%u", gx);
+	const char *const names[] = {idx, g->uuid, NULL};
+	if (r >= 0)
+		r = add_device(b, devices, names, &e);
+	edits_free(&e);
+	for (unsigned k = 0, n = 0; r >= 0 && g->mig_current && k < g->ngi; k++)
+		for (unsigned c = 0; r >= 0 && c < g->gi[k].nci; c++, n++)
+			r = add_mig(b, devices, gx, k, c, n);
+	return r;
+}
+
+/* The edits of every device: the control nodes present on the host. */
+static json_t *common_edits(struct build *b)
+{
+	static const char *const optional[] = {"nvidia-uvm", "nvidia-uvm-tools"};
+	json_t *nodes = json_array();
+	json_array_append_new(nodes, node(b, "nvidiactl"));
+	for (size_t i = 0; i < VMIG_ARRAY_SIZE(optional); i++)
+		if (host_node_exists(b, optional[i]))
+			json_array_append_new(nodes, node(b, optional[i]));
+	/* As NVIDIA's specs do: the legacy runtime hook, if any, then adds nothing. */
+	return json_pack("{s:o,s:[s]}", "deviceNodes", nodes, "env", "NVIDIA_VISIBLE_DEVICES=void");
+}
+
+/* The lowest version that has every feature used (docs/containers.md, "Versions"). */
+static const char *version(const struct build *b)
+{
+	return b->host_paths || b->digit_name ? "0.5.0" : "0.3.0";
+}
+
+static int all_device(struct build *b, json_t *devices)
+{
+	json_t *nodes = json_array(), *n;
+	const char *path;
+	json_object_foreach(b->all_nodes, path, n)
+	{
+		if (strcmp(path, "/dev/nvidiactl") != 0 &&
+		    strncmp(path, "/dev/nvidia-uvm", 15) != 0)
+			json_array_append(nodes, n);
+	}
+	json_t *d =
+	    json_pack("{s:s,s:{s:o}}", "name", "all", "containerEdits", "deviceNodes", nodes);
+	return d && json_array_append_new(devices, d) == 0 ? 0 : oom(b);
+}
+
+static const char *env_or(const char *opt, const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+	return opt ? opt : v && *v ? v : dflt;
+}
+
+const char *vmig_cdi_kind(const char *kind)
+{
+	return env_or(kind, VMIG_ENV_CDI_KIND, VMIG_CDI_KIND_DEFAULT);
+}
+
+int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, char **ret,
+		  struct vmig_err *err)
+{
+	static const struct vmig_cdi_opts none;
+	o = o ? o : &none;
+	const char *kind = vmig_cdi_kind(o->kind);
+	struct build b = {.st = st, .err = err, .interposer_opt = o->interposer};
+	b.dev_root = env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev");
+	b.minors_path = env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT);
+	int r = vmig_cdi_kind_check(kind, err);
+	if (r < 0)
+		return r;
+	if (st->ngpu == 0)
+		return vmig_err_set(err, VMIG_E_NOT_FOUND, "no GPU to describe");
+	json_t *devices = json_array();
+	b.all_nodes = json_object();
+	if (!devices || !b.all_nodes)
+		r = oom(&b);
+	for (unsigned g = 0; r >= 0 && g < st->ngpu; g++)
+		r = add_gpu(&b, devices, g);
+	if (r >= 0)
+		r = all_device(&b, devices);
+	json_t *common = r >= 0 ? common_edits(&b) : NULL;
+	json_t *spec = common ? json_pack("{s:s,s:s,s:O,s:o}", "cdiVersion", version(&b), "kind",
+					  kind, "devices", devices, "containerEdits", common)
+			      : NULL;
+	char *text = spec ? json_dumps(spec, JSON_INDENT(2)) : NULL;
+	if (r >= 0 && !text)
+		r = oom(&b);
+	json_decref(spec);
+	json_decref(devices);
+	json_decref(b.all_nodes);
+	free(b.minors.text);
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+	*ret = text;
+	return 0;
+}
+
+/* ---- files ---- */
+
+int vmig_cdi_spec_path(const char *dir, const char *kind, char *buf, size_t size,
+		       struct vmig_err *err)
+{
+	int r = vmig_cdi_kind_check(kind, err);
+	if (r < 0)
+		return r;
+	const char *slash = strchr(kind, '/');
+	int n = snprintf(buf, size, "%s/%.*s-%s.json", dir, (int)(slash - kind), kind, slash + 1);
+	if (n < 0 || (size_t)n >= size)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "spec path too long");
+	return 0;
+}
+
+static int write_all(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int vmig_cdi_write(const char *path, const char *text, struct vmig_err *err)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	const char *d = dirname(dir);
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	/* No .json or .yaml suffix: a runtime scanning the directory never reads it. */
+	int n = snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-XXXXXX", d, base);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "spec path too long");
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return vmig_err_set(err, VMIG_E_IO, "cannot write a spec in %s: %s", d,
+				    strerror(errno));
+	int ok = fchmod(fd, 0644) == 0 && write_all(fd, text, strlen(text)) == 0 &&
+		 write_all(fd, "\n", 1) == 0 && fsync(fd) == 0;
+	int e = errno;
+	if (close(fd) < 0 && ok) {
+		ok = 0;
+		e = errno;
+	}
+	if (ok && rename(tmp, path) < 0) {
+		ok = 0;
+		e = errno;
+	}
+	if (!ok) {
+		unlink(tmp);
+		return vmig_err_set(err, VMIG_E_IO, "cannot write %s: %s", path, strerror(e));
+	}
+	int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/* dir/rel when it is a readable file. */
+static bool try_path(char *buf, size_t size, const char *dir, const char *rel)
+{
+	int n = snprintf(buf, size, "%s/%s", dir, rel);
+	return n > 0 && (size_t)n < size && access(buf, R_OK) == 0;
+}
+
+int vmig_interposer_find(char *buf, size_t size, struct vmig_err *err)
+{
+	const char *env = getenv(VMIG_ENV_INTERPOSER);
+	char exe[PATH_MAX];
+	if (env && *env) {
+		if (access(env, R_OK) < 0)
+			return vmig_err_set(err, VMIG_E_NOT_FOUND, "%s=%s: %s", VMIG_ENV_INTERPOSER,
+					    env, strerror(errno));
+		snprintf(buf, size, "%s", env);
+		return 0;
+	}
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		const char *dir = dirname(exe);
+		if (try_path(buf, size, dir, VMIG_INTERPOSER_NAME) ||
+		    try_path(buf, size, dir, "interpose/" VMIG_INTERPOSER_NAME) ||
+		    try_path(buf, size, dir, "../lib/vmig/" VMIG_INTERPOSER_NAME))
+			return 0;
+	}
+	return vmig_err_set(err, VMIG_E_NOT_FOUND,
+			    "cannot find %s beside the program or in <prefix>/lib/vmig (set %s)",
+			    VMIG_INTERPOSER_NAME, VMIG_ENV_INTERPOSER);
+}
