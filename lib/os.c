@@ -375,7 +375,6 @@ int vmig__os_flock_wait(int fd, int op, double timeout)
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_attr_init(&ta);
-	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&ta, 64 * 1024);
 	int started = pthread_create(&t, &ta, waiter_main, w);
 	pthread_attr_destroy(&ta);
@@ -394,8 +393,12 @@ int vmig__os_flock_wait(int fd, int op, double timeout)
 	if (state == W_WAITING)
 		w->state = W_ABANDONED; /* the waiter frees it */
 	pthread_mutex_unlock(&w->mu);
-	if (state == W_WAITING)
+	if (state == W_WAITING) {
+		pthread_detach(t); /* it lets go of the lock and exits whenever it gets it */
 		return 1;
+	}
+	/* It has decided: wait for it to be gone, so no thread outlives its work. */
+	pthread_join(t, NULL);
 	waiter_free(w);
 	return state == W_GOT ? 0 : -err;
 }
