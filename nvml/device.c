@@ -49,7 +49,7 @@ static __attribute__((noinline)) nvmlReturn_t handle_by_index_locked(unsigned in
 		return r;
 	if (!device || index >= L.st->ngpu)
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
-	*device = &L.dev[index];
+	*device = nv_dev(index);
 	return vmig__nv_leave(NVML_SUCCESS);
 }
 
@@ -57,7 +57,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlD
 {
 	uint64_t seq;
 	if (device && nv_hot_enter(&seq) && index < NV_LD(H.ngpu) && nv_hot_valid(seq)) {
-		*device = &L.dev[index];
+		*device = nv_dev(index);
 		return NVML_SUCCESS;
 	}
 	return handle_by_index_locked(index, device);
@@ -88,7 +88,7 @@ static nvmlDevice_t gpu_by_string(const char *s, bool serial)
 	for (unsigned i = 0; i < L.st->ngpu; i++) {
 		const struct vmig_gpu_state *g = &L.st->gpu[i];
 		if (strcmp(serial ? g->serial : g->uuid, s) == 0)
-			return &L.dev[i];
+			return nv_dev(i);
 	}
 	return NULL;
 }
@@ -173,7 +173,7 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *pciBusId,
 	for (unsigned i = 0; fn == 0 && !h && i < L.st->ngpu; i++) {
 		const struct vmig_gpu_state *g = &L.st->gpu[i];
 		if (g->pci_domain == dom && g->pci_bus == bus && g->pci_device == dev)
-			h = &L.dev[i];
+			h = nv_dev(i);
 	}
 	return leave_found(h, device);
 }

@@ -155,7 +155,7 @@ static bool take_event(struct nvmlEventSet_st *s, nvmlEventData_t *data)
 			continue;
 		e->sig = sig;
 		memset(data, 0, sizeof(*data));
-		data->device = &vmig__nv.dev[i];
+		data->device = nv_dev(i);
 		data->eventType = nvmlEventMigConfigChange;
 		data->gpuInstanceId = NV_EVENT_NO_ID;
 		data->computeInstanceId = NV_EVENT_NO_ID;

@@ -176,7 +176,6 @@ static void sync_gpu(unsigned i)
 			forget_gpu(s);
 		return;
 	}
-	L.dev[i].index = i;
 	if (strcmp(s->uuid, g->uuid) != 0) {
 		/* Another GPU at this index: nothing of the old one survives. */
 		forget_gpu(s);
@@ -244,9 +243,47 @@ static void publish_gpu(unsigned i)
 	publish_gis(g, s, h);
 }
 
+/*
+ * Bind a handle to every GPU of the state: the one bound to its UUID
+ * before, else a new one (a slot never bound, else the first whose GPU is
+ * gone: after NV_MAX_DEV_HANDLES GPUs have come and gone, an old handle can
+ * name a new GPU again).  Handles whose GPU is not in the state are lost.
+ */
+static void bind_handles(void)
+{
+	bool used[NV_MAX_DEV_HANDLES] = {false};
+	int slot[VMIG_MAX_GPUS];
+	for (unsigned k = 0; k < NV_MAX_DEV_HANDLES; k++)
+		NV_ST(L.dev[k].index, NV_LOST);
+	/* First the GPUs that have a handle already, so that none of theirs is taken. */
+	for (unsigned i = 0; i < L.st->ngpu; i++) {
+		slot[i] = -1;
+		for (unsigned k = 0; k < NV_MAX_DEV_HANDLES && slot[i] < 0; k++)
+			if (!used[k] && L.dev[k].uuid[0] &&
+			    strcmp(L.dev[k].uuid, L.st->gpu[i].uuid) == 0) {
+				slot[i] = (int)k;
+				used[k] = true;
+			}
+	}
+	/* Then the new ones: a slot never bound, else one whose GPU is gone. */
+	for (unsigned i = 0; i < L.st->ngpu; i++) {
+		for (int pass = 0; pass < 2 && slot[i] < 0; pass++)
+			for (unsigned k = 0; k < NV_MAX_DEV_HANDLES && slot[i] < 0; k++)
+				if (!used[k] && (pass == 1 || !L.dev[k].uuid[0])) {
+					slot[i] = (int)k;
+					used[k] = true;
+					snprintf(L.dev[k].uuid, sizeof(L.dev[k].uuid), "%s",
+						 L.st->gpu[i].uuid);
+				}
+		NV_ST(L.dev[slot[i]].index, i);
+		NV_ST(L.dev_of[i], (uint16_t)slot[i]);
+	}
+}
+
 void vmig__nv_sync(void)
 {
 	vmig__nv_hot_begin();
+	bind_handles();
 	for (unsigned i = 0; i < VMIG_MAX_GPUS; i++)
 		sync_gpu(i);
 	for (unsigned i = 0; i < L.st->ngpu; i++)
@@ -278,7 +315,7 @@ static nvmlReturn_t fill_gpu(unsigned i, struct nv_ref *ref)
 	ref->index = i;
 	ref->g = &L.st->gpu[i];
 	ref->m = ref->g->model;
-	ref->dev = &L.dev[i];
+	ref->dev = nv_dev(i);
 	return NVML_SUCCESS;
 }
 
@@ -312,9 +349,14 @@ static nvmlReturn_t fill_token(const void *h, unsigned kind, struct nv_ref *ref)
 
 nvmlReturn_t vmig__nv_resolve(const void *h, unsigned kind, struct nv_ref *ref)
 {
-	int i = kind == NV_MIG ? nv_gpu_index(h) : -1;
-	if (i >= 0) {
+	int k = kind == NV_MIG ? nv_dev_slot(h) : -1;
+	if (k >= 0) {
 		memset(ref, 0, sizeof(*ref));
+		int i = nv_gpu_index(h);
+		/* One of our handles whose GPU has gone: lost, never another GPU's. */
+		if (i < 0)
+			return L.dev[k].uuid[0] ? NVML_ERROR_GPU_IS_LOST
+						: NVML_ERROR_INVALID_ARGUMENT;
 		return fill_gpu((unsigned)i, ref);
 	}
 	return fill_token(h, kind, ref);

@@ -182,7 +182,7 @@ NVML_EXPORT nvmlReturn_t nvmlSystemGetTopologyGpuSet(unsigned int cpuNumber, uns
 		return vmig__nv_leave(NVML_ERROR_INVALID_ARGUMENT);
 	unsigned k = n < *count ? n : *count;
 	for (unsigned i = 0; i < k; i++)
-		deviceArray[i] = &vmig__nv.dev[i];
+		deviceArray[i] = nv_dev(i);
 	*count = k;
 	return vmig__nv_leave(NVML_SUCCESS);
 }

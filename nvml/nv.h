@@ -47,9 +47,18 @@ _Static_assert(NV_TAB_SIZE >= 2 * VMIG_MAX_GPUS * NV_MAX_GI_ID * (1 + 2 * NV_MAX
 /* Kinds of token. */
 enum nv_kind { NV_GI = 1, NV_CI = 2, NV_MIG = 3 };
 
-/* A GPU handle; only its address matters (it is never read). */
+/*
+ * A GPU handle, bound to one GPU (by UUID) for as long as the library is
+ * loaded: index is that GPU's index now, or NV_LOST once it is gone
+ * (NVML_ERROR_GPU_IS_LOST), so a handle never answers for another GPU that
+ * moved into its index.  Written only under the lock, inside the hot
+ * table's writer section (read with NV_LD).
+ */
+#define NV_LOST		   0xffffffffu
+#define NV_MAX_DEV_HANDLES (4 * VMIG_MAX_GPUS)
 struct nvmlDevice_st {
 	uint32_t index;
+	char uuid[VMIG_UUID_LEN]; /* "" = never bound */
 };
 
 /* Per-slot records of the locked path (indexed by GPU, GI ID, CI ID); serial 0 = empty. */
@@ -99,7 +108,8 @@ struct nv_lib {
 	uint64_t generation;	  /* of the cached state; 0: re-read at every call */
 	uint64_t reads;		  /* state reads so far (the benchmark shows it stays put) */
 	uint32_t last_serial;	  /* the serial given last */
-	struct nvmlDevice_st dev[VMIG_MAX_GPUS];
+	struct nvmlDevice_st dev[NV_MAX_DEV_HANDLES]; /* GPU handles, bound to GPUs */
+	uint16_t dev_of[VMIG_MAX_GPUS];		      /* the handle of each GPU index (NV_LD) */
 	struct nv_gpu_slot gpu[VMIG_MAX_GPUS];
 };
 
@@ -208,14 +218,28 @@ static inline unsigned nv_max_mig(const struct vmig_gpu_state *g)
 	return nv_mig_on(g) ? g->model->compute_slices : 0;
 }
 
-/* GPU index of a GPU handle, or -1 (the address alone decides). */
-static inline int nv_gpu_index(const void *h)
+/* The handle slot of a GPU handle, or -1 (the address alone decides). */
+static inline int nv_dev_slot(const void *h)
 {
 	uintptr_t off = (uintptr_t)h - (uintptr_t)vmig__nv.dev;
 	if (off % sizeof(struct nvmlDevice_st) ||
-	    off / sizeof(struct nvmlDevice_st) >= VMIG_MAX_GPUS)
+	    off / sizeof(struct nvmlDevice_st) >= NV_MAX_DEV_HANDLES)
 		return -1;
 	return (int)(off / sizeof(struct nvmlDevice_st));
+}
+
+/* GPU index of a GPU handle, or -1: not a GPU handle, or its GPU is gone. */
+static inline int nv_gpu_index(const void *h)
+{
+	int k = nv_dev_slot(h);
+	uint32_t i = k < 0 ? NV_LOST : NV_LD(vmig__nv.dev[k].index);
+	return i == NV_LOST ? -1 : (int)i;
+}
+
+/* The handle of GPU index i (i below the number of GPUs). */
+static inline nvmlDevice_t nv_dev(unsigned i)
+{
+	return &vmig__nv.dev[NV_LD(vmig__nv.dev_of[i])];
 }
 
 /*

@@ -482,6 +482,46 @@ TEST(the_library_records_its_user)
 	CHECK_EQ_U(my_nvml_records(), 0);
 }
 
+/*
+ * A GPU handle stays bound to its GPU: after another process removes GPU 1,
+ * the old handle of GPU 1 is lost (GPU_IS_LOST, for reads and changes
+ * alike) and never answers for, or changes, the GPU that moved into index
+ * 1; that GPU keeps its own handle.
+ */
+TEST(stale_device_handle_is_lost)
+{
+	setup("a100-40gb a100-40gb h100-80gb");
+	nvmlDevice_t h0 = gpu(0), h1 = gpu(1), h2 = gpu(2);
+	char u2[96] = "", u[96] = "";
+	CHECK_EQ_I(NV(nvmlDeviceGetUUID)(h2, u2, sizeof(u2)), NVML_SUCCESS);
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "%s sim remove 1 >/dev/null", vmig_path);
+	CHECK(system(cmd) == 0);
+	unsigned cur = 9, pend = 9, n = 0;
+	nvmlReturn_t act;
+	CHECK_EQ_I(NV(nvmlDeviceGetMigMode)(h1, &cur, &pend), NVML_ERROR_GPU_IS_LOST);
+	CHECK_EQ_I(NV(nvmlDeviceSetMigMode)(h1, 1, &act), NVML_ERROR_GPU_IS_LOST);
+	CHECK_EQ_I(NV(nvmlDeviceGetUUID)(h1, u, sizeof(u)), NVML_ERROR_GPU_IS_LOST);
+	CHECK_EQ_I(NV(nvmlDeviceGetCount_v2)(&n), NVML_SUCCESS);
+	CHECK_EQ_U(n, 2);
+	/* The H100 moved to index 1 with its own handle, untouched by the lost one's change. */
+	CHECK(gpu(1) == h2);
+	CHECK_EQ_I(NV(nvmlDeviceGetUUID)(h2, u, sizeof(u)), NVML_SUCCESS);
+	CHECK_STR(u, u2);
+	CHECK_EQ_I(NV(nvmlDeviceGetMigMode)(h2, &cur, &pend), NVML_SUCCESS);
+	CHECK_EQ_U(cur, 0);
+	unsigned idx = 9;
+	CHECK_EQ_I(NV(nvmlDeviceGetIndex)(h2, &idx), NVML_SUCCESS);
+	CHECK_EQ_U(idx, 1);
+	CHECK_EQ_I(NV(nvmlDeviceGetMigMode)(h0, &cur, &pend), NVML_SUCCESS);
+	/* A GPU added later gets a handle of its own, not the lost one. */
+	snprintf(cmd, sizeof(cmd), "%s sim add a30 >/dev/null", vmig_path);
+	CHECK(system(cmd) == 0);
+	CHECK(gpu(2) != h1);
+	CHECK_EQ_I(NV(nvmlDeviceGetMigMode)(h1, &cur, &pend), NVML_ERROR_GPU_IS_LOST);
+	NV(nvmlShutdown)();
+}
+
 int main(int argc, char **argv)
 {
 	const char *b = getenv("B") ? getenv("B") : "build";
@@ -496,6 +536,7 @@ int main(int argc, char **argv)
 	/* The vmig commands the tests start work on the simulated GPUs directly. */
 	setenv("VMIG_BACKEND", "sim", 1);
 	RUN(running_processes);
+	RUN(stale_device_handle_is_lost);
 	RUN(process_name);
 	RUN(cpu_and_memory_affinity);
 	RUN(topology_hic_units);
