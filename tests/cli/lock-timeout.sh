@@ -65,6 +65,20 @@ for phase in sleeping stopped; do
 	run -L
 	check "$phase-list-works" '[ $rc = 0 ] && [[ "$out" == "GPU 0: NVIDIA H100 80GB HBM3 "* ]]' \
 		"status $rc: $out $err"
+	# Through vmig's NVML library: reads answer, a change returns NVML_ERROR_TIMEOUT (10).
+	if command -v python3 >/dev/null; then
+		nv=$(timeout 60 python3 -c '
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+assert lib.nvmlInit_v2() == 0
+d = ctypes.c_void_p(); gi = ctypes.c_void_p(); n = ctypes.c_uint(0)
+print(lib.nvmlDeviceGetCount_v2(ctypes.byref(n)), n.value,
+      lib.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(d)),
+      lib.nvmlDeviceCreateGpuInstance(d, 19, ctypes.byref(gi)))
+' "$PWD/$B/libnvidia-ml.so.1" 2>&1)
+		check "$phase-nvml-change-times-out" '[ "$nv" = "0 1 0 10" ]' \
+			"count, handle and create returned: $nv (want 0 1 0 10)"
+	fi
 done
 
 stop_holder
