@@ -21,6 +21,8 @@ vmig_tmpdir T
 export VMIG_STATE_DIR=$T/state VMIG_BACKEND=sim
 WRAP=()
 [ "${VMIG_VALGRIND:-0}" = 1 ] && WRAP=("${VMIG_VALGRIND_CMD[@]}")
+# python3 is not built with the sanitizers: an ASan build of the library needs its runtime first.
+PY=(env "LD_PRELOAD=$(vmig_san_preload "$PWD/$B/libnvidia-ml.so.1")" ASAN_OPTIONS=detect_leaks=0 python3)
 "$VMIG" sim reset a100-40gb h100-80gb >/dev/null || exit 1
 bus0=$("$VMIG" --query-gpu=pci.bus_id --format=csv,noheader -i 0)
 bus1=$("$VMIG" --query-gpu=pci.bus_id --format=csv,noheader -i 1)
@@ -34,7 +36,7 @@ run() {
 }
 
 # An NVML client holding every simulated GPU until its stdin closes.
-coproc HOLDER { exec python3 -c '
+coproc HOLDER { exec "${PY[@]}" -c '
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
 assert lib.nvmlInit_v2() == 0

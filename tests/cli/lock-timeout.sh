@@ -18,6 +18,8 @@ vmig_tmpdir T
 export VMIG_STATE_DIR=$T/state VMIG_BACKEND=sim VMIG_LOCK_TIMEOUT=0.5
 WRAP=()
 [ "${VMIG_VALGRIND:-0}" = 1 ] && WRAP=("${VMIG_VALGRIND_CMD[@]}")
+# python3 is not built with the sanitizers: an ASan build of the library needs its runtime first.
+PY=(env "LD_PRELOAD=$(vmig_san_preload "$PWD/$B/libnvidia-ml.so.1")" ASAN_OPTIONS=detect_leaks=0 python3)
 "$VMIG" sim reset h100-80gb >/dev/null || exit 1
 "$VMIG" -mig 1 >/dev/null || exit 1
 
@@ -67,7 +69,7 @@ for phase in sleeping stopped; do
 		"status $rc: $out $err"
 	# Through vmig's NVML library: reads answer, a change returns NVML_ERROR_TIMEOUT (10).
 	if command -v python3 >/dev/null; then
-		nv=$(timeout 60 python3 -c '
+		nv=$(timeout 60 "${PY[@]}" -c '
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
 assert lib.nvmlInit_v2() == 0
