@@ -283,9 +283,16 @@ static void *thread_writer(void *arg)
 	nvmlDevice_t d;
 	if (NV(nvmlDeviceGetHandleByIndex_v2)(7, &d) != NVML_SUCCESS)
 		return NULL;
+	nvmlGpuInstance_t gi;
+	nvmlComputeInstance_t ci;
+	/* The other process was killed mid-cycle: GI 7 or its CI may be gone; make them again. */
+	if (NV(nvmlDeviceGetGpuInstanceById)(d, 7, &gi) != NVML_SUCCESS &&
+	    NV(nvmlDeviceCreateGpuInstance)(d, 19, &gi) != NVML_SUCCESS)
+		return NULL;
+	if (NV(nvmlGpuInstanceGetComputeInstanceById)(gi, 0, &ci) != NVML_SUCCESS &&
+	    NV(nvmlGpuInstanceCreateComputeInstance)(gi, 0, &ci) != NVML_SUCCESS)
+		return NULL;
 	while (!atomic_load(&writer_stop)) {
-		nvmlGpuInstance_t gi;
-		nvmlComputeInstance_t ci;
 		if (NV(nvmlDeviceGetGpuInstanceById)(d, 7, &gi) != NVML_SUCCESS ||
 		    NV(nvmlGpuInstanceGetComputeInstanceById)(gi, 0, &ci) != NVML_SUCCESS ||
 		    NV(nvmlComputeInstanceDestroy)(ci) != NVML_SUCCESS ||
