@@ -74,6 +74,8 @@ struct vmig_store {
 	char *rbuf;		 /* the last read's text, kept for the next read */
 	size_t rcap;
 	struct vmig_state *scratch; /* what a read parses into before it is valid */
+	struct vmig_state *work;    /* vmig__store_work's record, kept for the next change */
+	bool work_taken;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -631,6 +633,7 @@ void vmig_store_close(struct vmig_store *s)
 	gen_unmap(s);
 	free(s->rbuf);
 	free(s->scratch);
+	free(s->work);
 	free(s->dir);
 	free(s);
 }
@@ -834,6 +837,24 @@ int vmig__store_hold(struct vmig_store *s, struct vmig_err *err)
 	s->held = st;
 	s->held_changed = false;
 	return 0;
+}
+
+struct vmig_state *vmig__store_work(struct vmig_store *s)
+{
+	if (!s || s->work_taken)
+		return NULL;
+	if (!s->work && !(s->work = malloc(sizeof(*s->work))))
+		return NULL;
+	s->work_taken = true;
+	return s->work;
+}
+
+void vmig__store_work_done(struct vmig_store *s, struct vmig_state *st)
+{
+	if (s && st == s->work)
+		s->work_taken = false;
+	else
+		free(st);
 }
 
 void vmig__store_touch(struct vmig_store *s)

@@ -15,8 +15,8 @@
 int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg,
 			 struct vmig_state *ret_committed, struct vmig_err *err)
 {
-	struct vmig_state *st = malloc(sizeof(*st));
-	if (!st)
+	struct vmig_state *st = vmig__store_work(store);
+	if (!st && !(st = malloc(sizeof(*st))))
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
 	struct vmig_state *held = vmig__store_held(store);
 	if (held) {
@@ -29,7 +29,7 @@ int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg,
 		}
 		if (r >= 0 && ret_committed)
 			memcpy(ret_committed, st, sizeof(*st));
-		free(st);
+		vmig__store_work_done(store, st);
 		return r;
 	}
 	int r = vmig_store_begin(store, st, err);
@@ -43,7 +43,7 @@ int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg,
 	if (r >= 0 && ret_committed)
 		memcpy(ret_committed, st, sizeof(*st));
 out:
-	free(st);
+	vmig__store_work_done(store, st);
 	return r;
 }
 

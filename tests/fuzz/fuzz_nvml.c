@@ -20,7 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gpus.h"
 #include "nvml_abi.h"
 #include "tmpdir.h"
 
@@ -194,8 +193,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 		ready = true;
 	}
+	/*
+	 * Seeded through the one store this process keeps, not a fresh one
+	 * per input: a store's records are allocated once (fuzz_exec.c).
+	 */
+	static struct vmig_state seed;
 	struct vmig_err e = {0};
-	if (test_seed_gpus(dir, models, 4, false, NULL, &e) != 0)
+	if (vmig_store_begin(store, &seed, &e) != 0)
+		abort();
+	seed.ngpu = 0;
+	for (unsigned i = 0; i < 4; i++)
+		if (vmig_state_add_gpu(&seed, vmig_model_find(models[i]), &e) != 0)
+			abort();
+	if (vmig_store_commit(store, &seed, &e) != 0)
 		abort();
 	struct held h;
 	memset(&h, 0, sizeof(h));
