@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gpus.h"
 #include "nvml_abi.h"
 #include "tmpdir.h"
 
@@ -39,7 +40,8 @@ static void cleanup(void)
 
 static void setup(void)
 {
-	/* State records of 160 KiB come and go with every call: keep them off mmap (fuzz_exec.c). */
+	/* State records of 160 KiB come and go with every call: keep them off mmap (fuzz_exec.c).
+	 */
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	mallopt(M_MMAP_THRESHOLD, 16 << 20);
 	if (access("/dev/shm", W_OK) == 0)
