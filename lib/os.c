@@ -229,6 +229,14 @@ int vmig__os_stat(const char *path, struct stat *st)
 	return stat(path, st) == 0 ? 0 : -errno;
 }
 
+int vmig__os_lstat(const char *path, struct stat *st)
+{
+	int e;
+	if (fault_hit(VMIG_OS_STAT, &e) && e && e != EINTR)
+		return -e;
+	return lstat(path, st) == 0 ? 0 : -errno;
+}
+
 int vmig__os_fstat(int fd, struct stat *st)
 {
 	int e;

@@ -70,6 +70,7 @@ int vmig__os_flock(int fd, int op);
 int vmig__os_mkdir(const char *path, mode_t mode);
 int vmig__os_unlink(const char *path);
 int vmig__os_stat(const char *path, struct stat *st);
+int vmig__os_lstat(const char *path, struct stat *st); /* the link itself, not followed */
 int vmig__os_fstat(int fd, struct stat *st);
 /* mmap(2) of a whole small file from offset 0; *ret is the mapping. */
 int vmig__os_mmap(int fd, size_t len, int prot, void **ret);

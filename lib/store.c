@@ -74,7 +74,16 @@ struct vmig_store {
 	char *rbuf;		 /* the last read's text, kept for the next read */
 	size_t rcap;
 	struct vmig_state *scratch; /* what a read parses into before it is valid */
-	struct vmig_state *work;    /* vmig__store_work's record, kept for the next change */
+	/*
+	 * The file scratch holds, valid, while cached: a read that finds the
+	 * same file under the same counter copies it instead of parsing (load).
+	 */
+	bool cached;
+	dev_t cached_dev;
+	ino_t cached_ino;
+	off_t cached_size;
+	struct timespec cached_mtim;
+	struct vmig_state *work; /* vmig__store_work's record, kept for the next change */
 	bool work_taken;
 };
 
@@ -517,19 +526,15 @@ static void default_state(const struct vmig_store *s, struct vmig_state *st)
  * Read the whole file into the store's read buffer, which is kept (and
  * grown) across reads, so that a read allocates nothing once warm.
  */
-static int read_all(struct vmig_store *s, int fd, const char *path, size_t *ret_len,
-		    struct vmig_err *err)
+static int read_all(struct vmig_store *s, int fd, const struct stat *st, const char *path,
+		    size_t *ret_len, struct vmig_err *err)
 {
-	struct stat st;
-	int rc = vmig__os_fstat(fd, &st);
-	if (rc < 0)
-		return os_error(err, rc, "reading %s", path);
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st->st_mode))
 		return vmig_err_set(err, VMIG_E_CORRUPT, "%s is not a regular file", path);
-	if (st.st_size > MAX_STATE_BYTES)
+	if (st->st_size > MAX_STATE_BYTES)
 		return vmig_err_set(err, VMIG_E_CORRUPT, "%s is larger than %u bytes", path,
 				    MAX_STATE_BYTES);
-	size_t want = (size_t)st.st_size + 1, len = 0;
+	size_t want = (size_t)st->st_size + 1, len = 0;
 	for (;;) {
 		if (s->rcap < want) {
 			/* First use, or the file grew since fstat: allow that up to the limit. */
@@ -561,8 +566,31 @@ static int read_all(struct vmig_store *s, int fd, const char *path, size_t *ret_
  * store's scratch record and copied out only when it is valid, so *ret is
  * written once, and only on success.
  */
+/*
+ * Whether the file just opened is the one scratch holds, so that a read can
+ * copy scratch instead of reading and parsing it again.  The counter must
+ * equal the cached state's generation both before the open (before) and now,
+ * and the file must be the same inode, size and modification time.  Why that
+ * is enough: a commit renames its new file over the state, then bumps the
+ * counter, and the next commit cannot rename before that bump (it catches the
+ * counter up first, commit).  While the counter reads the cached generation
+ * G, then, at most one file replaced G's (G + 1's, not yet bumped), and it was
+ * created while G's still existed, so its inode differs.  A state file
+ * rewritten in place by hand keeps the inode but changes the modification
+ * time; it is seen at the latest by the next commit's bump.
+ */
+static bool cache_fresh(const struct vmig_store *s, uint64_t before, const struct stat *st)
+{
+	return s->cached && before != 0 && before == s->scratch->generation &&
+	       S_ISREG(st->st_mode) && vmig_store_generation(s) == before &&
+	       st->st_dev == s->cached_dev && st->st_ino == s->cached_ino &&
+	       st->st_size == s->cached_size && st->st_mtim.tv_sec == s->cached_mtim.tv_sec &&
+	       st->st_mtim.tv_nsec == s->cached_mtim.tv_nsec;
+}
+
 static int load(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *err)
 {
+	uint64_t before = vmig_store_generation(s);
 	char path[PATH_MAX];
 	path_in(s, STATE_NAME, path);
 	int fd = vmig__os_open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
@@ -576,21 +604,39 @@ static int load(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *e
 				    path);
 	if (fd < 0)
 		return os_error(err, fd, "opening state file %s", path);
+	struct stat fst;
 	size_t len = 0;
-	int rc = read_all(s, fd, path, &len, err);
+	int rc = vmig__os_fstat(fd, &fst);
+	if (rc < 0) {
+		vmig__os_close(fd);
+		return os_error(err, rc, "reading %s", path);
+	}
+	if (cache_fresh(s, before, &fst)) {
+		vmig__os_close(fd);
+		memcpy(ret, s->scratch, sizeof(*ret));
+		return 0;
+	}
+	rc = read_all(s, fd, &fst, path, &len, err);
 	vmig__os_close(fd);
 	if (rc)
 		return rc;
 	if (!s->scratch && !(s->scratch = malloc(sizeof(*s->scratch))))
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	s->cached = false;
 	rc = vmig__state_parse_into(s->rbuf, len, s->scratch, err);
 	if (rc == 0)
 		rc = vmig_state_validate(s->scratch, err);
-	if (rc == 0)
-		memcpy(ret, s->scratch, sizeof(*ret));
-	else
+	if (rc) {
 		vmig_err_wrap(err, "state file %s", path);
-	return rc;
+		return rc;
+	}
+	memcpy(ret, s->scratch, sizeof(*ret));
+	s->cached = true;
+	s->cached_dev = fst.st_dev;
+	s->cached_ino = fst.st_ino;
+	s->cached_size = fst.st_size;
+	s->cached_mtim = fst.st_mtim;
+	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -663,6 +709,21 @@ int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_er
 	}
 	if (s->in_txn)
 		return load(s, ret, err);
+	/*
+	 * The common case of a reader that polls: nothing changed since its
+	 * last read.  One lstat says so (cache_fresh); the directory was trusted
+	 * and the counter's page mapped when that file was read, and a file that
+	 * is not the same is read as below, checks and all.
+	 */
+	char path[PATH_MAX];
+	struct stat fst;
+	uint64_t before = vmig_store_generation(s);
+	path_in(s, STATE_NAME, path);
+	if (s->cached && before && vmig__os_lstat(path, &fst) == 0 &&
+	    cache_fresh(s, before, &fst)) {
+		memcpy(ret, s->scratch, sizeof(*ret));
+		return 0;
+	}
 	int rc = trust_dir(s, err);
 	if (rc)
 		return rc;

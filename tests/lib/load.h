@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,27 @@ struct load_spec {
 	unsigned writers, readers, threads;
 	uint64_t seed;
 	unsigned pause_us; /* readers and threads nap this long between reads (0: a tight loop) */
+	/*
+	 * CPU + 1 to pin the writers, and the readers and NVML threads, to (0: not
+	 * pinned): on a machine of two cores, writers on one and readers on the
+	 * other measure what readers cost a writer through the store (locks,
+	 * caches, the disk) apart from the CPU time they would otherwise share.
+	 */
+	unsigned writer_cpu, reader_cpu;
 };
+
+static inline void load_pin(unsigned cpu_plus_1)
+{
+	if (!cpu_plus_1)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu_plus_1 - 1, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+		perror("load: sched_setaffinity");
+		_exit(1);
+	}
+}
 
 static inline double load_us_since(double t0)
 {
@@ -237,15 +258,18 @@ static inline int load_run(const struct load_spec *sp, struct load_shared *sh)
 	fflush(stdout);
 	for (unsigned i = 0; i < sp->writers; i++)
 		if ((pids[n++] = fork()) == 0) {
+			load_pin(sp->writer_cpu);
 			load_writer(sp, &sh->w[i], i);
 			_exit(0);
 		}
 	for (unsigned i = 0; i < sp->readers; i++)
 		if ((pids[n++] = fork()) == 0) {
+			load_pin(sp->reader_cpu);
 			load_reader(sp, &sh->r[i]);
 			_exit(0);
 		}
 	if (sp->threads && (pids[n++] = fork()) == 0) {
+		load_pin(sp->reader_cpu);
 		load_nvml(sp, sh);
 		_exit(0);
 	}

@@ -56,7 +56,7 @@ int main(void)
 	}
 	strncat(lib, "/libnvidia-ml.so.1", sizeof(lib) - strlen(lib) - 1);
 	setenv("VMIG_STATE_DIR", base, 1);
-	struct load_spec sp = {base, lib, secs ? atof(secs) : 10.0, 2, 4, 4, 0, 0};
+	struct load_spec sp = {base, lib, secs ? atof(secs) : 10.0, 2, 4, 4, 0, 0, 0, 0};
 	sp.seed = test_seed("load", 0x10ad0000u);
 	struct load_shared *sh = load_shared_new();
 	if (!sh || test_seed_gpus(base, models, 8, true, &initial, &e) != 0) {

@@ -911,6 +911,67 @@ TEST(a_hold_commits_once)
 	free(st);
 }
 
+/*
+ * A read that finds the file it read last under the same counter copies what
+ * it parsed then (no read(2) at all: a read fault shows it); a commit, a file
+ * renamed into place without a bump (a writer killed between the two) and a
+ * file rewritten in place are each read afresh.
+ */
+TEST(unchanged_file_is_not_read_again)
+{
+	const char *dir = tmp_base();
+	struct vmig_state *a = new_state(), *st = new_state(), *want = new_state();
+	struct vmig_store *w = committed(dir, a, 41), *r = NULL;
+	struct vmig_err e = {0};
+	CHECK_EQ_I(vmig_store_open(dir, &r, &e), 0);
+	CHECK_EQ_I(vmig_store_read(r, st, &e), 0);
+	CHECK(same_state(st, a));
+	vmig__os_fault_set(VMIG_OS_READ, 1, EIO, true);
+	memset(st, 0, sizeof(*st));
+	CHECK_EQ_I(vmig_store_read(r, st, &e), 0);
+	CHECK(same_state(st, a));
+	vmig__os_fault_reset();
+
+	/* A commit: the next read reads (and here meets the fault). */
+	CHECK_EQ_I(vmig_store_begin(w, st, &e), 0);
+	gen_state(want, 42, 2);
+	CHECK_EQ_I(vmig_store_commit(w, want, &e), 0);
+	vmig__os_fault_set(VMIG_OS_READ, 1, EIO, true);
+	CHECK(vmig_store_read(r, st, &e) < 0);
+	vmig__os_fault_reset();
+	CHECK_EQ_I(vmig_store_read(r, st, &e), 0);
+	CHECK(same_state(st, want));
+
+	/* Renamed into place, counter not bumped. */
+	char *text = NULL;
+	gen_state(want, 43, 4);
+	want->generation = vmig_store_generation(r) + 1;
+	CHECK_EQ_I(vmig_state_format(want, &text, NULL), 0);
+	spit(path_join(dir, "state.new"), text);
+	CHECK_EQ_I(rename(path_join(dir, "state.new"), path_join(dir, "state")), 0);
+	CHECK_EQ_I(vmig_store_read(r, st, &e), 0);
+	CHECK(same_state(st, want));
+	free(text);
+
+	/* Rewritten in place (same inode), with a later modification time. */
+	gen_state(want, 44, 4);
+	want->generation = vmig_store_generation(r);
+	text = NULL;
+	CHECK_EQ_I(vmig_state_format(want, &text, NULL), 0);
+	CHECK_EQ_I(vmig_store_read(r, st, &e), 0);
+	spit(path_join(dir, "state"), text);
+	struct timespec later[2] = {{0, UTIME_OMIT}, {time(NULL) + 5, 0}};
+	CHECK_EQ_I(utimensat(AT_FDCWD, path_join(dir, "state"), later, 0), 0);
+	CHECK_EQ_I(vmig_store_read(r, st, &e), 0);
+	CHECK(same_state(st, want));
+	free(text);
+	vmig_store_close(r);
+	vmig_store_close(w);
+	free(a);
+	free(st);
+	free(want);
+}
+
 int main(void)
 {
 	RUN(never_written_directory_reads_as_default_without_writing);
@@ -930,5 +991,6 @@ int main(void)
 	RUN(planted_links_are_not_followed);
 	RUN(directory_others_may_write_is_refused);
 	RUN(a_hold_commits_once);
+	RUN(unchanged_file_is_not_read_again);
 	return harness_done();
 }
