@@ -1,19 +1,22 @@
 /*
  * bench_store.c — the state store under load (the machinery of
- * tests/lib/load.h, the same as the load test's): 2 writers alone, then the
- * same 2 writers with 4 reader processes and 4 NVML threads reading in tight
- * loops, then with the readers pausing 1 ms between reads (a monitor far
- * busier than any real one), each run SECONDS long (default 5) on 8
- * partitioned H100s.  The three runs are made twice: with every process free
- * to run on any CPU, and pinned, writers on CPU 0 and readers on CPU 1.  On a
- * machine of two cores, unpinned readers in tight loops take CPU time the
- * writers would have had, as any program would; pinned, the ratio shows what
- * readers cost a writer through the store itself.  It prints writer
- * throughput and its ratio to the writers alone of the same pinning (goal:
- * readers cost a writer under 20%), and latency percentiles of writers (goal:
- * p99 under 50 ms), readers and NVML query rounds (goal: p99 under 1 ms),
- * all measured in this run.  A state read of 64 partitioned GPUs is timed
- * too, of an unchanged file and after a change.
+ * tests/lib/load.h, the same as the load test's) on 8 partitioned H100s: 2
+ * writers alone, then the same 2 writers with 4 reader processes and 4 NVML
+ * threads reading in tight loops, then with the readers pausing 1 ms between
+ * reads (a monitor far busier than any real one).  The three are made twice:
+ * with every process free to run on any CPU, and pinned, writers on CPU 0 and
+ * readers on CPU 1, beside a control (the writers with a busy loop that
+ * touches no file on CPU 1).  On a machine of two cores, unpinned readers in
+ * tight loops take CPU time the writers would have had, as any program would;
+ * pinned, the ratio shows what readers cost a writer through the store.
+ *
+ * Each run lasts SECONDS (default 3); all runs are repeated in 3 interleaved
+ * rounds, and throughput is the median of the rounds, its ratio the median of
+ * each round's ratio to that round's writers alone (the machine's drift then
+ * hits both sides alike).  Goals: readers cost a writer under 20%, writer p99
+ * under 50 ms, NVML query p99 under 1 ms (percentiles of the last round).  A
+ * state read of 64 partitioned GPUs is timed too, of an unchanged file and
+ * after a change.
  *
  * Usage: bench_store [SECONDS]   (B names the build directory)
  */
@@ -92,21 +95,60 @@ static int read_64(const char *dir, double *ret_same, double *ret_changed)
 	return 0;
 }
 
-/* One loaded run (after the writers-alone one): throughput ratio and percentiles. */
-static int loaded_run(const char *label, const struct load_spec *sp, struct load_shared *sh,
-		      double w_alone)
+#define ROUNDS 3
+
+/* One configuration: its spec, the run its ratio is to, a busy loop beside it. */
+struct cfg {
+	const char *label;
+	struct load_spec sp;
+	int base;  /* index of the writers-alone configuration to compare with; -1 for none */
+	bool burn; /* a loop that touches no file runs on CPU 1 meanwhile */
+	double w[ROUNDS];
+};
+
+static int cmp_double(const void *a, const void *b)
 {
-	if (load_run(sp, sh) < 0) {
-		fprintf(stderr, "bench_store: the loaded run failed\n");
-		return -1;
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median3(const double *v)
+{
+	double t[ROUNDS];
+	memcpy(t, v, sizeof(t));
+	qsort(t, ROUNDS, sizeof(t[0]), cmp_double);
+	return t[ROUNDS / 2];
+}
+
+/* Run c once; with last, print its percentiles.  Commits per second, or -1. */
+static double run_cfg(const struct cfg *c, struct load_shared *sh, bool last)
+{
+	pid_t burn = -1;
+	if (c->burn && (burn = fork()) == 0) {
+		load_pin(2);
+		for (volatile unsigned long n = 0;; n++)
+			;
+	}
+	setenv("VMIG_STATE_DIR", c->sp.dir, 1);
+	int rc = load_run(&c->sp, sh);
+	if (burn > 0) {
+		kill(burn, SIGKILL);
+		waitpid(burn, NULL, 0);
 	}
 	for (unsigned i = 0; i < 4; i++)
 		if (sh->r[i].error[0] || sh->t[i].error[0] || (i < 2 && sh->w[i].a.error[0])) {
-			fprintf(stderr, "bench_store: %s%s%s\n", sh->r[i].error, sh->t[i].error,
-				i < 2 ? sh->w[i].a.error : "");
+			fprintf(stderr, "bench_store: %s: %s%s%s\n", c->label, sh->r[i].error,
+				sh->t[i].error, i < 2 ? sh->w[i].a.error : "");
 			return -1;
 		}
+	if (rc < 0) {
+		fprintf(stderr, "bench_store: %s: a process failed\n", c->label);
+		return -1;
+	}
+	const struct load_spec *sp = &c->sp;
 	double w = (double)(sh->w[0].a.ops + sh->w[1].a.ops) / sp->seconds;
+	if (!last)
+		return w;
 	unsigned long reads = 0, rounds = 0;
 	for (unsigned i = 0; i < 4; i++) {
 		reads += sh->r[i].ops;
@@ -115,40 +157,26 @@ static int loaded_run(const char *label, const struct load_spec *sp, struct load
 	struct load_actor *wa[] = {&sh->w[0].a, &sh->w[1].a};
 	struct load_actor *ra[] = {&sh->r[0], &sh->r[1], &sh->r[2], &sh->r[3]};
 	struct load_actor *ta[] = {&sh->t[0], &sh->t[1], &sh->t[2], &sh->t[3]};
-	printf("-- %s: %lu state reads/s, %lu NVML query rounds/s (4 calls each)\n", label,
-	       (unsigned long)((double)reads / sp->seconds),
-	       (unsigned long)((double)rounds / sp->seconds));
-	printf("writers                %9.1f commits/s  %.2fx alone  (goal: readers cost under "
-	       "20%%: %s)\n",
-	       w, w / w_alone, w >= 0.8 * w_alone ? "met" : "MISSED");
+	printf("-- %s (last round)", c->label);
+	if (sp->readers)
+		printf(": %lu state reads/s, %lu NVML query rounds/s (4 calls each)",
+		       (unsigned long)((double)reads / sp->seconds),
+		       (unsigned long)((double)rounds / sp->seconds));
+	printf("\n");
 	pct_line("writer commit", wa, 2);
-	pct_line("state read", ra, 4);
-	pct_line("NVML query round", ta, 4);
-	double wp99 = load_quantile(wa, 2, 0.99), np99 = load_quantile(ta, 4, 0.99);
-	printf("goals: writer p99 under 50 ms: %s; NVML p99 under 1 ms: %s\n",
-	       wp99 < 50000 ? "met" : "MISSED", np99 < 1000 ? "met" : "MISSED");
-	return 0;
-}
-
-/* Writers alone on sp's directory: commits per second, and its percentiles printed. */
-static double alone_run(const char *label, const struct load_spec *sp, struct load_shared *sh)
-{
-	setenv("VMIG_STATE_DIR", sp->dir, 1);
-	if (load_run(sp, sh) < 0 || sh->w[0].a.error[0] || sh->w[1].a.error[0]) {
-		fprintf(stderr, "bench_store: writers alone failed: %s%s\n", sh->w[0].a.error,
-			sh->w[1].a.error);
-		return -1;
+	if (sp->readers) {
+		pct_line("state read", ra, 4);
+		pct_line("NVML query round", ta, 4);
+		double wp99 = load_quantile(wa, 2, 0.99), np99 = load_quantile(ta, 4, 0.99);
+		printf("goals: writer p99 under 50 ms: %s; NVML p99 under 1 ms: %s\n",
+		       wp99 < 50000 ? "met" : "MISSED", np99 < 1000 ? "met" : "MISSED");
 	}
-	double w = (double)(sh->w[0].a.ops + sh->w[1].a.ops) / sp->seconds;
-	struct load_actor *wa[] = {&sh->w[0].a, &sh->w[1].a};
-	printf("-- %s\nwriters                %9.1f commits/s\n", label, w);
-	pct_line("writer commit", wa, 2);
 	return w;
 }
 
 int main(int argc, char **argv)
 {
-	double secs = argc > 1 ? atof(argv[1]) : 5.0;
+	double secs = argc > 1 ? atof(argv[1]) : 3.0;
 	const char *b = getenv("B") ? getenv("B") : "build";
 	char base[512], dirs[8][600], lib[PATH_MAX + 32];
 	if (secs <= 0 || secs > 600 || !test_mkdtemp(base, sizeof(base), "bench-store") ||
@@ -162,68 +190,69 @@ int main(int argc, char **argv)
 	struct load_shared *sh = load_shared_new();
 	if (!sh)
 		return 1;
-	for (int i = 0; i < 7; i++)
-		if (seed_dir(dirs[i]))
-			return 1;
 	const uint64_t seed = 0x5107e000u;
-	struct load_spec alone = {dirs[0], lib, secs, 2, 0, 0, seed, 0, 0, 0};
-	struct load_spec tight = {dirs[1], lib, secs, 2, 4, 4, seed, 0, 0, 0};
-	struct load_spec paced = {dirs[2], lib, secs, 2, 4, 4, seed, 1000, 0, 0};
-	/* The same three, writers on CPU 0, readers on CPU 1. */
-	struct load_spec alone_p = {dirs[3], lib, secs, 2, 0, 0, seed, 0, 1, 2};
-	struct load_spec tight_p = {dirs[4], lib, secs, 2, 4, 4, seed, 0, 1, 2};
-	struct load_spec paced_p = {dirs[5], lib, secs, 2, 4, 4, seed, 1000, 1, 2};
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	printf("store under load: 8 partitioned H100s, %.0f s per run, 2 writers making random "
-	       "GI/CI changes\n",
-	       secs);
-	double w_alone = alone_run("writers alone", &alone, sh);
-	if (w_alone < 0)
-		return 1;
-	setenv("VMIG_STATE_DIR", dirs[1], 1);
-	if (loaded_run("with 4 readers and 4 NVML threads in tight loops (all share the CPUs)",
-		       &tight, sh, w_alone) < 0)
-		return 1;
-	setenv("VMIG_STATE_DIR", dirs[2], 1);
-	if (loaded_run("with the same readers pausing 1 ms after each read", &paced, sh, w_alone) <
-	    0)
-		return 1;
-	if (ncpu >= 2) {
-		printf("pinned: writers on CPU 0, readers and NVML threads on CPU 1 (what readers "
-		       "cost a writer through the store, not through CPU time)\n");
-		double wp = alone_run("writers alone, pinned", &alone_p, sh);
-		if (wp < 0)
+	struct cfg cfgs[] = {
+	    {"writers alone", {dirs[0], lib, secs, 2, 0, 0, seed, 0, 0, 0}, -1, false, {0}},
+	    {"4 readers and 4 NVML threads in tight loops (all share the CPUs)",
+	     {dirs[1], lib, secs, 2, 4, 4, seed, 0, 0, 0},
+	     0,
+	     false,
+	     {0}},
+	    {"the same readers pausing 1 ms after each read",
+	     {dirs[2], lib, secs, 2, 4, 4, seed, 1000, 0, 0},
+	     0,
+	     false,
+	     {0}},
+	    /* The same, writers on CPU 0 and readers on CPU 1, and the control. */
+	    {"pinned: writers alone on CPU 0",
+	     {dirs[3], lib, secs, 2, 0, 0, seed, 0, 1, 2},
+	     -1,
+	     false,
+	     {0}},
+	    {"pinned: a busy loop that touches no file on CPU 1",
+	     {dirs[4], lib, secs, 2, 0, 0, seed, 0, 1, 2},
+	     3,
+	     true,
+	     {0}},
+	    {"pinned: readers in tight loops on CPU 1",
+	     {dirs[5], lib, secs, 2, 4, 4, seed, 0, 1, 2},
+	     3,
+	     false,
+	     {0}},
+	    {"pinned: readers pausing 1 ms on CPU 1",
+	     {dirs[6], lib, secs, 2, 4, 4, seed, 1000, 1, 2},
+	     3,
+	     false,
+	     {0}},
+	};
+	unsigned ncfg = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 7 : 3;
+	for (unsigned c = 0; c < ncfg; c++)
+		if (seed_dir(cfgs[c].sp.dir))
 			return 1;
-		/* The control: a loop that touches no file, where the readers would run. */
-		pid_t burn = fork();
-		if (burn == 0) {
-			load_pin(2);
-			for (volatile unsigned long n = 0;; n++)
-				;
+	printf("store under load: 8 partitioned H100s, 2 writers making random GI/CI changes; "
+	       "%d rounds of every run, %.0f s each, interleaved%s\n",
+	       ROUNDS, secs, ncfg < 7 ? " (pinned runs skipped: one CPU online)" : "");
+	for (int r = 0; r < ROUNDS; r++)
+		for (unsigned c = 0; c < ncfg; c++)
+			if ((cfgs[c].w[r] = run_cfg(&cfgs[c], sh, r == ROUNDS - 1)) < 0)
+				return 1;
+	printf("== writer throughput, median of %d rounds; ratio to the writers alone of the same "
+	       "round and pinning (goal: readers cost a writer under 20%%)\n",
+	       ROUNDS);
+	for (unsigned c = 0; c < ncfg; c++) {
+		printf("%-66s %8.1f commits/s", cfgs[c].label, median3(cfgs[c].w));
+		if (cfgs[c].base >= 0) {
+			double ratio[ROUNDS];
+			for (int r = 0; r < ROUNDS; r++)
+				ratio[r] = cfgs[c].w[r] / cfgs[cfgs[c].base].w[r];
+			double m = median3(ratio);
+			printf("  %.2fx", m);
+			if (cfgs[c].sp.readers)
+				printf(" (goal %s)", m >= 0.8 ? "met" : "MISSED");
+			else
+				printf(" (what any busy neighbour costs)");
 		}
-		struct load_spec alone_b = alone_p;
-		alone_b.dir = dirs[6];
-		double wb = burn > 0 ? alone_run("writers, pinned, a busy loop that touches no "
-						 "file on CPU 1",
-						 &alone_b, sh)
-				     : -1;
-		if (burn > 0) {
-			kill(burn, SIGKILL);
-			waitpid(burn, NULL, 0);
-		}
-		if (wb < 0)
-			return 1;
-		printf("writers                                       %.2fx alone (what any busy "
-		       "neighbour costs)\n",
-		       wb / wp);
-		setenv("VMIG_STATE_DIR", dirs[4], 1);
-		if (loaded_run("pinned, readers in tight loops", &tight_p, sh, wp) < 0)
-			return 1;
-		setenv("VMIG_STATE_DIR", dirs[5], 1);
-		if (loaded_run("pinned, readers pausing 1 ms", &paced_p, sh, wp) < 0)
-			return 1;
-	} else {
-		printf("pinned runs skipped: one CPU online\n");
+		printf("\n");
 	}
 	double same = 0, changed = 0;
 	int r64 = read_64(dirs[7], &same, &changed);
