@@ -47,7 +47,7 @@ int vmig__store_release(struct vmig_store *s, bool commit, struct vmig_err *err)
 
 /*
  * A state record to run one change in, the same for every change of the
- * handle: a record of 160 KiB, allocated per change, costs its pages' faults
+ * handle: a record of 64 KiB, allocated per change, costs its pages' faults
  * every time where the allocator maps it afresh (sanitizer builds, a trimmed
  * heap).  NULL when it is taken (a change inside a change) or memory ran out:
  * the caller then allocates its own.  vmig__store_work_done gives it back, or

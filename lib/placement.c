@@ -652,10 +652,11 @@ int vmig_gpu_create_ci(struct vmig_gpu_state *g, unsigned gi_id, const struct vm
 		return vmig_err_set(err, VMIG_E_INSUFFICIENT_RESOURCES,
 				    "creating compute instance %s in GPU instance %u: %m", name,
 				    gi_id);
-	struct vmig_ci_state rec = {.id = ci_free_id(gi),
-				    .profile_id = cp->id,
-				    .start = s,
-				    .size = vmig_ci_placement_size(cp)};
+	/* Every value is below 16 (a GI has at most 16 CI units and 8 CIs). */
+	struct vmig_ci_state rec = {.id = (uint8_t)ci_free_id(gi),
+				    .profile_id = (uint8_t)cp->id,
+				    .start = (uint8_t)s,
+				    .size = (uint8_t)vmig_ci_placement_size(cp)};
 	ci_insert(gi, &rec);
 	if (ret_ci_id)
 		*ret_ci_id = rec.id;

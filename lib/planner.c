@@ -255,10 +255,11 @@ static void opts_grow(const struct pl *p, const struct pl_group *grp, struct vmi
 				continue;
 			cur->cnt[j]++;
 			cur->code += grp->stride[j];
-			cur->add[cur->nadd++] = (struct vmig_ci_state){.id = ci_id,
-								       .profile_id = k->cp->id,
-								       .start = s,
-								       .size = k->cp->slices};
+			cur->add[cur->nadd++] =
+			    (struct vmig_ci_state){.id = (uint8_t)ci_id,
+						   .profile_id = (uint8_t)k->cp->id,
+						   .start = (uint8_t)s,
+						   .size = (uint8_t)k->cp->slices};
 			opts_grow(p, grp, g, gi_id, s + 1, cur, out);
 			cur->nadd--;
 			cur->code -= grp->stride[j];

@@ -591,17 +591,21 @@ static int parse_ci(struct parser *p, const struct span *tok, unsigned ntok)
 {
 	static const char *const keys[] = {"gpu", "gi", "id", "profile", "start", "size"};
 	struct span v[VMIG_ARRAY_SIZE(keys)];
-	struct vmig_ci_state ci = {0};
-	unsigned gpu, gi_id;
+	unsigned gpu, gi_id, id, profile, start, size;
 	int rc;
+	/* MAX_ID is 255: each value fits the record's byte. */
 	if ((rc = match_keys(p, "ci", tok, ntok, keys, VMIG_ARRAY_SIZE(keys), v)) ||
 	    (rc = parse_uint(p, "gpu", v[0], VMIG_MAX_GPUS - 1, &gpu)) ||
 	    (rc = parse_uint(p, "gi", v[1], MAX_ID, &gi_id)) ||
-	    (rc = parse_uint(p, "id", v[2], MAX_ID, &ci.id)) ||
-	    (rc = parse_uint(p, "profile", v[3], MAX_ID, &ci.profile_id)) ||
-	    (rc = parse_uint(p, "start", v[4], MAX_ID, &ci.start)) ||
-	    (rc = parse_uint(p, "size", v[5], MAX_ID, &ci.size)))
+	    (rc = parse_uint(p, "id", v[2], MAX_ID, &id)) ||
+	    (rc = parse_uint(p, "profile", v[3], MAX_ID, &profile)) ||
+	    (rc = parse_uint(p, "start", v[4], MAX_ID, &start)) ||
+	    (rc = parse_uint(p, "size", v[5], MAX_ID, &size)))
 		return rc;
+	struct vmig_ci_state ci = {.id = (uint8_t)id,
+				   .profile_id = (uint8_t)profile,
+				   .start = (uint8_t)start,
+				   .size = (uint8_t)size};
 	struct vmig_gi_state *gi =
 	    gpu < p->st->ngpu ? vmig_gpu_find_gi(&p->st->gpu[gpu], gi_id) : NULL;
 	if (!gi)
@@ -750,7 +754,7 @@ int vmig_state_parse(const char *buf, size_t len, struct vmig_state *ret, struct
 {
 	if ((!buf && len) || !ret)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "parsing state: no buffer");
-	/* The record is large (about 160 KiB), too large for the stacks of threads in client
+	/* The record is large (64 KiB), too large for the stacks of threads in client
 	 * programs. */
 	struct vmig_state *st = malloc(sizeof(*st));
 	if (!st)

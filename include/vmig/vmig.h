@@ -285,10 +285,17 @@ VMIG_API int vmig_tuple_parse(const char *s, char *profile, size_t size, bool *r
 #define VMIG_MAX_CIS  8
 #define VMIG_UUID_LEN 48 /* buffer for "GPU-..." / "MIG-..." with NUL */
 
+/*
+ * One byte per field: every value is far below 256 (IDs under 8, profile
+ * IDs under 16, placements in at most 16 units), and the state record (64
+ * GPUs of 16 GIs of 8 CIs) is copied whole by every read, so its size
+ * matters: 64 KiB with these, 160 KiB with unsigned fields.  Parsers check
+ * the range before they store (lib/state.c, the nvml backend).
+ */
 struct vmig_ci_state {
-	unsigned id;	      /* CI ID, unique in its GI */
-	unsigned profile_id;  /* CI profile ID */
-	unsigned start, size; /* placement in compute slices of the GI */
+	uint8_t id;	     /* CI ID, unique in its GI */
+	uint8_t profile_id;  /* CI profile ID */
+	uint8_t start, size; /* placement in compute slices of the GI */
 };
 
 struct vmig_gi_state {

@@ -561,10 +561,17 @@ static int read_cis(struct nvml_priv *p, nvmlGpuInstance_t h, const struct vmig_
 			r = p->f.nvmlComputeInstanceGetInfo_v2(cis[j], &info);
 			if (r != NVML_SUCCESS)
 				return nvml_fail(p, r, err, "reading a compute instance");
-			gi->ci[gi->nci++] = (struct vmig_ci_state){.id = info.id,
-								   .profile_id = info.profileId,
-								   .start = info.placement.start,
-								   .size = info.placement.size};
+			if (info.id > UINT8_MAX || info.profileId > UINT8_MAX ||
+			    info.placement.start > UINT8_MAX || info.placement.size > UINT8_MAX)
+				return vmig_err_set(err, VMIG_E_UNKNOWN,
+						    "NVML reported compute instance %u of GPU "
+						    "instance %u with values out of range",
+						    info.id, gi->id);
+			gi->ci[gi->nci++] =
+			    (struct vmig_ci_state){.id = (uint8_t)info.id,
+						   .profile_id = (uint8_t)info.profileId,
+						   .start = (uint8_t)info.placement.start,
+						   .size = (uint8_t)info.placement.size};
 		}
 	}
 	qsort(gi->ci, gi->nci, sizeof(gi->ci[0]), cmp_ci);

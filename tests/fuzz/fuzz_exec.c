@@ -45,7 +45,7 @@ static void cleanup(void)
 static void setup(void)
 {
 	/*
-	 * Each command allocates and frees several state records of 160 KiB;
+	 * Each command allocates and frees several state records of 64 KiB;
 	 * without this the heap grows and shrinks (brk, page faults) around
 	 * every input, which is most of the time an input takes.
 	 */

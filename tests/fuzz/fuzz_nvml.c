@@ -40,7 +40,7 @@ static void cleanup(void)
 
 static void setup(void)
 {
-	/* State records of 160 KiB come and go with every call: keep them off mmap (fuzz_exec.c).
+	/* State records of 64 KiB come and go with every call: keep them off mmap (fuzz_exec.c).
 	 */
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	mallopt(M_MMAP_THRESHOLD, 16 << 20);

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* Static: the record is about 160 KiB. */
+	/* Static: the record is 64 KiB. */
 	static struct vmig_state a, b;
 	struct vmig_err e = {0};
 	char *t1 = NULL, *t2 = NULL;

@@ -49,8 +49,10 @@ static inline void gen_cis(struct vmig_gi_state *gi, const struct vmig_gi_profil
 		count[k]++;
 		unsigned id =
 		    gi->nci ? gi->ci[gi->nci - 1].id + 1 + gen_below(rng, 2) : gen_below(rng, 2);
-		gi->ci[gi->nci] = (struct vmig_ci_state){
-		    .id = id, .profile_id = cp->id, .start = start, .size = w};
+		gi->ci[gi->nci] = (struct vmig_ci_state){.id = (uint8_t)id,
+							 .profile_id = (uint8_t)cp->id,
+							 .start = (uint8_t)start,
+							 .size = (uint8_t)w};
 		gi->nci++;
 	}
 }
