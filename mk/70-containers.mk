@@ -26,3 +26,12 @@ $(B)/bench/bench_runtime: bench/bench_runtime.c tests/lib/tmpdir.h $(ALL_TARGETS
 
 BENCHES += $(B)/bench/bench_runtime
 BENCH_RUNS += $(B)/bench/bench_runtime
+
+# tests/containers/keep.sh: specs kept current by every change (vmig cdi
+# enable); its reader parses the spec with jansson while commands rewrite it.
+$(B)/tests/containers/spec_reader: tests/containers/spec_reader.c
+	@mkdir -p $(@D)
+	$(CC) $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) $(JANSSON_LIBS)
+
+TEST_PROGRAMS += $(B)/tests/containers/spec_reader
+TESTS += tests/containers/keep.sh

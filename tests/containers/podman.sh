@@ -7,7 +7,8 @@
 # device's nodes and CUDA_VISIBLE_DEVICES; a container naming no device is
 # passed through with its config.json byte for byte; podman accepts every
 # device of a spec (and the CDI JSON schema does); a spec follows a change
-# of instances when regenerated; a bad selector starts no container.
+# of instances when regenerated, and in the same command when kept current
+# (vmig cdi enable); a bad selector starts no container.
 # Skips, saying why, only where podman cannot start a container at all.
 # The spec goes to /var/run/cdi (podman 4.3 reads no other directory) under
 # a kind of this run's own, and is removed at the end with every container
@@ -216,6 +217,24 @@ prun -- --device "$KIND=$MIG2"
 rc=$?
 [ $rc -ne 0 ] && grep -q "unresolvable CDI devices" "$TMP/err" && ok stale-destroyed-instance ||
 	fail stale-destroyed-instance "podman exited $rc; $(head -c 200 "$TMP/out")"
+
+# Kept current (vmig cdi enable): the spec follows each change in the same command, so a
+# new instance is usable at once and a destroyed one is gone, without regenerating.
+"${VMIG[@]}" cdi enable --output $SPECDIR >/dev/null || fail keep-enable "cannot enable"
+"${VMIG[@]}" mig -i 0 -cgi 1g.10gb -C >/dev/null
+MIG3=$(mig_uuids | sed -n 3p)
+make_nodes "$SPEC" # stand-ins for the new instance's nodes, which a driver would make
+expected "$MIG3" >"$TMP/want3"
+prun -- --device "$KIND=$MIG3"
+rc=$?
+same kept-new-instance "$TMP/want3"
+gi=$("${VMIG[@]}" mig -i 0 -lgi | awk '/1g.10gb/ {print $6}' | tail -1)
+"${VMIG[@]}" mig -i 0 -gi "$gi" -dci >/dev/null && "${VMIG[@]}" mig -i 0 -gi "$gi" -dgi >/dev/null
+prun -- --device "$KIND=$MIG3"
+rc=$?
+[ $rc -ne 0 ] && grep -q "unresolvable CDI devices" "$TMP/err" && ok kept-destroyed-instance ||
+	fail kept-destroyed-instance "podman exited $rc; $(head -c 200 "$TMP/out")"
+"${VMIG[@]}" cdi disable >/dev/null || fail keep-disable "cannot disable"
 
 # A software partition (the A100, GPU 1, in soft MIG mode; the soft backend finds the simulated
 # GPUs through vmig's NVML library): the container gets the environment `vmig run` sets, the
