@@ -448,7 +448,7 @@ static __attribute__((format(printf, 1, 2))) void report(const char *fmt, ...)
  */
 static void refresh(const char *dir)
 {
-	struct vmig_cdi_keeps *k = malloc(sizeof(*k));
+	struct vmig_cdi_keeps *k = calloc(1, sizeof(*k));
 	struct vmig_err err = {0};
 	struct place p;
 	int fd = -1, r = k ? place_of(dir, &p, &err) : vmig_err_set(&err, VMIG_E_NO_MEMORY, NULL);
@@ -522,7 +522,7 @@ static int resolve(const struct vmig_cdi_keep *want, struct vmig_cdi_keep *k, st
 				    "spec directory %.256s: not a directory", want->output);
 	if (strlen(real) >= sizeof(k->output))
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "spec directory path too long");
-	snprintf(k->output, sizeof(k->output), "%s", real);
+	memcpy(k->output, real, strlen(real) + 1); /* the length was checked */
 	const char *kind = vmig_cdi_kind(want->kind[0] ? want->kind : NULL);
 	if ((r = vmig_cdi_kind_check(kind, err)) < 0)
 		return r;
@@ -549,7 +549,7 @@ static int resolve(const struct vmig_cdi_keep *want, struct vmig_cdi_keep *k, st
 int vmig_cdi_enable(const struct vmig_cdi_keep *want, char *ret_path, size_t size,
 		    struct vmig_err *err)
 {
-	struct vmig_cdi_keeps *k = malloc(sizeof(*k));
+	struct vmig_cdi_keeps *k = calloc(1, sizeof(*k));
 	struct vmig_cdi_keep spec;
 	struct place p;
 	int fd = -1, r = k ? resolve(want, &spec, err) : vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
@@ -579,7 +579,7 @@ int vmig_cdi_enable(const struct vmig_cdi_keep *want, char *ret_path, size_t siz
 int vmig_cdi_disable(const char *output, const char *kind, bool remove, unsigned *ret_n,
 		     struct vmig_err *err)
 {
-	struct vmig_cdi_keeps *k = malloc(sizeof(*k));
+	struct vmig_cdi_keeps *k = calloc(1, sizeof(*k));
 	struct place p;
 	char real[PATH_MAX];
 	int fd = -1, r = k ? place_of(NULL, &p, err) : vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
