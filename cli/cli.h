@@ -109,9 +109,12 @@ enum cli_action {
 	/* vmig cdi (cdi.c) */
 	CLI_CDI_HELP,
 	CLI_CDI_GENERATE,
+	CLI_CDI_ENABLE,
+	CLI_CDI_DISABLE,
+	CLI_CDI_STATUS,
 };
 
-/* The options of `vmig cdi generate` (cdi.c); NULL: not given. */
+/* The options of `vmig cdi` (cdi.c); NULL: not given. */
 struct cli_cdi_opts {
 	const char *output;	/* --output DIR, or "-" (stdout) */
 	const char *kind;	/* --kind VENDOR/CLASS */
@@ -119,6 +122,8 @@ struct cli_cdi_opts {
 	const char *dev_root;	/* --dev-root DIR */
 	bool watch;		/* --watch */
 	unsigned interval_ms;	/* --interval MS (--watch's period; 500 when not given) */
+	bool remove;		/* disable --remove */
+	unsigned given;		/* the options given, a bit per option of cdi.c */
 };
 
 /* The options of `vmig config` (config.c); NULL / false: not given (the MIG_PARTED_* variables

@@ -31,63 +31,11 @@
 
 /* ---- parsing (pure) ---- */
 
-/* DEVICE: a MIG UUID, or GPU:GI[:CI] with GPU an index or a GPU UUID. */
-struct run_dev {
-	bool by_uuid;
-	char uuid[VMIG_UUID_LEN]; /* "MIG-..." */
-	char gpu[VMIG_UUID_LEN];  /* index or "GPU-..." */
-	unsigned gi, ci;
-	bool has_ci;
-};
-
-/* "<PFX>xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" with hex digits of either case. */
-static bool uuid_shaped(const char *s, const char *pfx)
-{
-	size_t n = strlen(pfx);
-	if (strncasecmp(s, pfx, n) != 0 || strlen(s) != n + 36)
-		return false;
-	for (size_t i = 0; i < 36; i++) {
-		char c = s[n + i];
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-		if (dash ? c != '-'
-			 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			     (c >= 'A' && c <= 'F')))
-			return false;
-	}
-	return true;
-}
-
-static int parse_device(const char *s, struct run_dev *d)
-{
-	memset(d, 0, sizeof(*d));
-	if (strncasecmp(s, "MIG-", 4) == 0) {
-		if (!uuid_shaped(s, "MIG-"))
-			return -1;
-		d->by_uuid = true;
-		memcpy(d->uuid, s, strlen(s) + 1);
-		return 0;
-	}
-	const char *c1 = strchr(s, ':');
-	if (!c1 || (size_t)(c1 - s) >= sizeof(d->gpu))
-		return -1;
-	memcpy(d->gpu, s, (size_t)(c1 - s));
-	unsigned idx;
-	if (!uuid_shaped(d->gpu, "GPU-") && cli_parse_uint(d->gpu, 999999, &idx) < 0)
-		return -1;
-	char rest[32];
-	if (strlen(c1 + 1) >= sizeof(rest))
-		return -1;
-	strcpy(rest, c1 + 1);
-	char *c2 = strchr(rest, ':');
-	if (c2) {
-		*c2 = '\0';
-		if (cli_parse_uint(c2 + 1, 999999, &d->ci) < 0)
-			return -1;
-		d->has_ci = true;
-	}
-	return cli_parse_uint(rest, 999999, &d->gi) < 0 ? -1 : 0;
-}
-
+/*
+ * The device is taken as typed: what it names, and whether it is well
+ * formed, is the selector's to say (vmig_select_one, lib/selector.c), once
+ * there is a snapshot to resolve it against.
+ */
 enum run_opt { RO_HELP, RO_BACKEND, RO_DEVICE };
 
 static const struct cli_opt run_opts[] = {
@@ -100,16 +48,10 @@ static const struct cli_opt run_opts[] = {
 static int run_option(struct cli_parser *p, struct cli_cmd *cmd, const struct cli_opt *o,
 		      const char *v)
 {
-	struct run_dev d;
 	if (o->id == RO_BACKEND)
 		return cli_parse_backend(p, cmd, v);
 	if (cmd->device)
 		return cli_fail(p, "option -d given twice");
-	if (parse_device(v, &d) < 0)
-		return cli_fail(p,
-				"invalid device '%.64s' (a MIG UUID, or GPU:GI[:CI] with GPU an "
-				"index or a GPU UUID)",
-				v);
 	cmd->device = v;
 	return 0;
 }
@@ -152,48 +94,9 @@ struct run_target {
 	const char *backend; /* "soft", "nvml", "sim" */
 	struct vmig_gpu_state gpu;
 	unsigned gpu_index, gi;
-	int ci; /* -1: the GI as a whole (soft only) */
+	int ci;			      /* -1: the GI as a whole (soft only) */
+	char mig_uuid[VMIG_UUID_LEN]; /* the device was named by its MIG UUID (or a prefix) */
 };
-
-static bool find_by_uuid(const struct vmig_state *st, const char *uuid, struct run_target *t)
-{
-	char u[VMIG_UUID_LEN];
-	for (unsigned g = 0; g < st->ngpu; g++)
-		for (unsigned i = 0; i < st->gpu[g].ngi; i++)
-			for (unsigned k = 0; k < st->gpu[g].gi[i].nci; k++) {
-				const struct vmig_gi_state *gi = &st->gpu[g].gi[i];
-				vmig_mig_uuid(st->gpu[g].uuid, gi->id, gi->ci[k].id, u);
-				if (strcasecmp(u, uuid) != 0)
-					continue;
-				t->gpu_index = g;
-				t->gi = gi->id;
-				t->ci = (int)gi->ci[k].id;
-				return true;
-			}
-	return false;
-}
-
-/* GPU:GI[:CI] in a snapshot: 1 found, 0 not there, -1 there but unusable (printed). */
-static int find_by_ids(const struct vmig_state *st, const struct run_dev *d, struct run_target *t,
-		       int *status)
-{
-	int g = cli_match_gpu(d->gpu, st);
-	struct vmig_gpu_state *gpu = g < 0 ? NULL : (struct vmig_gpu_state *)&st->gpu[g];
-	struct vmig_gi_state *gi = gpu ? vmig_gpu_find_gi(gpu, d->gi) : NULL;
-	if (!gi || (d->has_ci && !vmig_gi_find_ci(gi, d->ci)))
-		return 0;
-	if (gi->nci == 0) {
-		*status = cli_errorf(cli_status(VMIG_E_NOT_FOUND),
-				     "GPU instance %u on GPU %d has no compute instance to run on "
-				     "(create one with vmig mig -gi %u -cci)",
-				     d->gi, g, d->gi);
-		return -1;
-	}
-	t->gpu_index = (unsigned)g;
-	t->gi = d->gi;
-	t->ci = d->has_ci ? (int)d->ci : -1;
-	return 1;
-}
 
 /* The backend's name as a constant string that outlives its context. */
 static const char *backend_kind(const struct vmig_ctx *ctx)
@@ -202,12 +105,26 @@ static const char *backend_kind(const struct vmig_ctx *ctx)
 	return strcmp(n, "soft") == 0 ? "soft" : strcmp(n, "nvml") == 0 ? "nvml" : "sim";
 }
 
-/* Look in one backend's snapshot: 1 found, 0 not (or no backend), -1 error printed. */
-static int look_in(const char *backend, const struct run_dev *d, struct run_target *t,
-		   struct vmig_err *open_err, int *status)
+/* Is the device named by a MIG UUID (not the legacy MIG-GPU-... form)? */
+static bool named_by_mig_uuid(const char *dev)
+{
+	dev += strspn(dev, " \t");
+	return strncasecmp(dev, "MIG-", 4) == 0 && strncasecmp(dev, "MIG-GPU-", 8) != 0;
+}
+
+/*
+ * Resolve the device in one backend's snapshot with the selector (GPU:GI is
+ * a GI as a whole): 1 found, 0 no backend or no such device there (*sel_err
+ * says why), -1 an error to stop at, printed: the snapshot failed, the
+ * device is malformed (or names several, or a whole GPU), or the GI has no
+ * compute instance.
+ */
+static int look_in(const char *backend, const char *dev, struct run_target *t,
+		   struct vmig_err *open_err, struct vmig_err *sel_err, int *status)
 {
 	struct vmig_ctx *ctx = NULL;
 	struct vmig_err err = {0};
+	struct vmig_sel_dev d;
 	int r;
 	if (vmig_open(backend, &ctx, open_err) < 0)
 		return 0;
@@ -220,14 +137,32 @@ static int look_in(const char *backend, const struct run_dev *d, struct run_targ
 	if (vmig_snapshot(ctx, st, &err) < 0) {
 		*status = cli_report(&err);
 		r = -1;
-	} else if (d->by_uuid) {
-		r = find_by_uuid(st, d->uuid, t);
+	} else if ((r = vmig_select_one(st, dev, VMIG_SEL_PAIR_IS_GI, &d, sel_err)) < 0) {
+		if (sel_err->code != VMIG_E_NOT_FOUND) {
+			*status = cli_report(sel_err);
+			r = -1;
+		} else {
+			r = 0;
+		}
 	} else {
-		r = find_by_ids(st, d, t, status);
+		const struct vmig_gi_state *gi = vmig_gpu_find_gi(&st->gpu[d.gpu], d.gi);
+		r = 1;
+		if (!gi || gi->nci == 0) {
+			*status = cli_errorf(cli_status(VMIG_E_NOT_FOUND),
+					     "GPU instance %u on GPU %u has no compute instance to "
+					     "run on (create one with vmig mig -gi %u -cci)",
+					     d.gi, d.gpu, d.gi);
+			r = -1;
+		}
 	}
 	if (r > 0) {
 		t->backend = backend_kind(ctx);
-		t->gpu = st->gpu[t->gpu_index];
+		t->gpu_index = d.gpu;
+		t->gpu = st->gpu[d.gpu];
+		t->gi = d.gi;
+		t->ci = d.ci == VMIG_SEL_NO_CI ? -1 : (int)d.ci;
+		if (named_by_mig_uuid(dev))
+			snprintf(t->mig_uuid, sizeof(t->mig_uuid), "%s", d.uuid);
 	}
 	free(st);
 	vmig_close(ctx);
@@ -236,30 +171,30 @@ static int look_in(const char *backend, const struct run_dev *d, struct run_targ
 
 /*
  * The backend given (--backend or $VMIG_BACKEND) alone; otherwise software
- * partitions first, then the default backend (real MIG through NVML).
+ * partitions first, then the default backend (real MIG through NVML).  A
+ * device found in neither gets the selector's message of the last backend
+ * looked in.
  */
-static int find_target(const struct cli_cmd *cmd, const struct run_dev *d, struct run_target *t,
-		       int *status)
+static int find_target(const struct cli_cmd *cmd, struct run_target *t, int *status)
 {
 	const char *env = getenv("VMIG_BACKEND");
 	const char *chosen = cmd->backend ? cmd->backend : env && *env ? env : NULL;
-	struct vmig_err soft_err = {0}, err = {0};
-	int r = look_in(chosen ? chosen : "soft", d, t, chosen ? &err : &soft_err, status);
+	struct vmig_err soft_err = {0}, err = {0}, sel_err = {0};
+	int r = look_in(chosen ? chosen : "soft", cmd->device, t, chosen ? &err : &soft_err,
+			&sel_err, status);
 	if (r == 0 && !chosen)
-		r = look_in(NULL, d, t, &err, status);
+		r = look_in(NULL, cmd->device, t, &err, &sel_err, status);
 	if (r != 0)
 		return r;
-	if (chosen && err.code) {
+	if (!sel_err.code) { /* no backend opened */
 		*status = cli_report(&err);
 		return -1;
 	}
 	if (soft_err.code)
-		*status = cli_errorf(cli_status(VMIG_E_NOT_FOUND),
-				     "no GPU instance matches '%s' (soft backend: %s)", cmd->device,
+		*status = cli_errorf(cli_status(sel_err.code), "%s (soft backend: %s)", sel_err.msg,
 				     soft_err.msg);
 	else
-		*status = cli_errorf(cli_status(VMIG_E_NOT_FOUND), "no GPU instance matches '%s'",
-				     cmd->device);
+		*status = cli_report(&sel_err);
 	return -1;
 }
 
@@ -485,11 +420,11 @@ static int soft_env(const struct run_target *t)
  * CUDA's "MIG-<GPU UUID>/<GI>/<CI>" form, which needs no lookup of the
  * driver's MIG UUID.
  */
-static int mig_env(const struct run_target *t, const struct run_dev *d)
+static int mig_env(const struct run_target *t)
 {
 	char v[VMIG_UUID_LEN + 32];
-	if (d->by_uuid)
-		snprintf(v, sizeof(v), "%s", d->uuid);
+	if (t->mig_uuid[0])
+		snprintf(v, sizeof(v), "%s", t->mig_uuid);
 	else
 		snprintf(v, sizeof(v), "MIG-%s/%u/%d", t->gpu.uuid, t->gi, t->ci);
 	return set(VMIG_ENV_VISIBLE_DEVICES, v);
@@ -553,7 +488,8 @@ static void run_help(FILE *f)
 	fputs("Usage: vmig run [--backend NAME] -d DEVICE [--] PROGRAM [ARGS...]\n"
 	      "\n"
 	      "Start PROGRAM inside a GPU instance.  DEVICE is a MIG UUID (as vmig -L shows\n"
-	      "it) or GPU:GI[:CI], with GPU an index or a GPU UUID.  In a software\n"
+	      "it) or a unique prefix of one, GPU:GI[:CI] with GPU an index or a GPU UUID\n"
+	      "(or a unique prefix), or MIG-GPU-<uuid>/<GI>/<CI>.  In a software\n"
 	      "partition (vmig -mig 1 --soft) the program gets the interposer\n"
 	      "(" VMIG_ENV_PRELOAD "=" VMIG_INTERPOSER_NAME ") and the instance's limits: "
 	      VMIG_ENV_PARTITION ",\n"
@@ -586,18 +522,15 @@ static void run_help(FILE *f)
 
 int cli_exec_run(const struct cli_cmd *cmd)
 {
-	struct run_dev d;
 	struct run_target *t;
 	int status = 0;
 	if (cmd->action == CLI_RUN_HELP) {
 		run_help(stdout);
 		return 0;
 	}
-	if (parse_device(cmd->device, &d) < 0) /* checked by the parser */
-		return cli_errorf(2, "invalid device '%s'", cmd->device);
 	if (!(t = calloc(1, sizeof(*t))))
 		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
-	if (find_target(cmd, &d, t, &status) > 0) {
+	if (find_target(cmd, t, &status) > 0) {
 		if (strcmp(t->backend, "soft") == 0)
 			status = soft_env(t);
 		else if ((status = pick_ci(t)) != 0)
@@ -605,7 +538,7 @@ int cli_exec_run(const struct cli_cmd *cmd)
 		else if (strcmp(t->backend, "sim") == 0)
 			status = sim_env(t);
 		else if (!(t->gpu.flags & VMIG_GPU_SIMULATED) || (status = record_user(t)) == 0)
-			status = mig_env(t, &d);
+			status = mig_env(t);
 	}
 	free(t);
 	if (status != 0)

@@ -4,8 +4,10 @@
  * or NVML when a real driver reports GPUs, else the simulator), turns each
  * call of the public API into one struct vmig__op, makes the checks that
  * hold for every backend once, and hands the operation to the backend's
- * apply.  Results reach the caller only on success.  The table of backends
- * below is the one list of their names.
+ * apply.  Results reach the caller only on success.  After every change
+ * that was committed (at once, or at the release of a hold) it tells
+ * vmig__changed, so the kept CDI specs follow in the same call.  The table
+ * of backends below is the one list of their names.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +21,26 @@ struct vmig_ctx {
 	const struct vmig_backend_ops *ops;
 	void *priv;
 	unsigned fail_op, nchanges; /* the test hook of vmig__open_opts */
+	bool held;		    /* vmig_hold took the backend's store */
+	bool changed;		    /* a change landed in the held state */
 };
+
+void (*vmig__on_change)(const char *dir);
+
+void vmig__changed(const char *dir)
+{
+	if (vmig__on_change)
+		vmig__on_change(dir);
+}
+
+/* A change succeeded: committed now, or at the release of the hold. */
+static void done(struct vmig_ctx *ctx)
+{
+	if (ctx->held)
+		ctx->changed = true;
+	else
+		vmig__changed(NULL);
+}
 
 static const struct vmig_backend_ops *const backends[] = {
     &vmig__backend_sim,
@@ -150,12 +171,20 @@ int vmig_versions(struct vmig_ctx *ctx, struct vmig_versions *ret, struct vmig_e
 
 int vmig_hold(struct vmig_ctx *ctx, struct vmig_err *err)
 {
-	return ctx->ops->hold ? ctx->ops->hold(ctx->priv, true, false, err) : 0;
+	int r = ctx->ops->hold ? ctx->ops->hold(ctx->priv, true, false, err) : 0;
+	if (r >= 0 && ctx->ops->hold)
+		ctx->held = true;
+	return r;
 }
 
 int vmig_release(struct vmig_ctx *ctx, bool commit, struct vmig_err *err)
 {
-	return ctx->ops->hold ? ctx->ops->hold(ctx->priv, false, commit, err) : 0;
+	int r = ctx->ops->hold ? ctx->ops->hold(ctx->priv, false, commit, err) : 0;
+	bool changed = ctx->held && ctx->changed;
+	ctx->held = ctx->changed = false;
+	if (r >= 0 && commit && changed)
+		vmig__changed(NULL);
+	return r;
 }
 
 int vmig_procs(struct vmig_ctx *ctx, struct vmig_proc **ret, size_t *ret_n, struct vmig_err *err)
@@ -189,7 +218,10 @@ static int apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err
 	if (ctx->fail_op && ++ctx->nchanges == ctx->fail_op)
 		return vmig_err_set(err, VMIG_E_UNKNOWN, "operation %u failed (injected by a test)",
 				    ctx->nchanges);
-	return ctx->ops->apply(ctx->priv, op, err);
+	int r = ctx->ops->apply(ctx->priv, op, err);
+	if (r >= 0)
+		done(ctx);
+	return r;
 }
 
 int vmig__ctx_apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err)
@@ -206,7 +238,10 @@ int vmig__ctx_apply_batch(struct vmig_ctx *ctx, uint64_t generation, struct vmig
 	if (ctx->fail_op > ctx->nchanges && ctx->fail_op - ctx->nchanges <= n)
 		fail_at = ctx->fail_op - ctx->nchanges;
 	ctx->nchanges += (unsigned)n;
-	return ctx->ops->apply_batch(ctx->priv, generation, ops, n, fail_at, err);
+	int r = ctx->ops->apply_batch(ctx->priv, generation, ops, n, fail_at, err);
+	if (r == 0)
+		done(ctx);
+	return r;
 }
 
 int vmig_set_mig_mode(struct vmig_ctx *ctx, unsigned gpu, unsigned mode, int *ret_activation,

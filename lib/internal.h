@@ -56,4 +56,23 @@ int vmig__store_release(struct vmig_store *s, bool commit, struct vmig_err *err)
 struct vmig_state *vmig__store_work(struct vmig_store *s);
 void vmig__store_work_done(struct vmig_store *s, struct vmig_state *st);
 
+/*
+ * lib/store.c, for the files that live beside the state (lib/cdi_keep.c):
+ * the state directory as vmig_store_open(NULL) finds it (malloc'ed); the
+ * refusal of a directory others may write; $VMIG_LOCK_TIMEOUT.
+ */
+int vmig__state_dir(char **ret, struct vmig_err *err);
+int vmig__dir_trust(const char *dir, struct vmig_err *err);
+int vmig__lock_timeout(double *ret, struct vmig_err *err);
+
+/*
+ * lib/ctx.c: a change reached the state of the state directory dir (NULL:
+ * the default one), committed.  Runs the hook that vmig_cdi_keep_install
+ * sets (lib/cdi_keep.c, which rewrites the kept CDI specs); nothing when
+ * none is installed, as in the simulated NVML library, which is linked
+ * without it.
+ */
+extern void (*vmig__on_change)(const char *dir);
+void vmig__changed(const char *dir);
+
 #endif

@@ -174,6 +174,17 @@ static int transact(const char *dir, const struct change *c, struct vmig_state *
 	return r < 0 ? r : 0;
 }
 
+/*
+ * The kept CDI specs follow a change that was committed (lib/ctx.c), also
+ * when the software partitions of the GPUs that went could not be dropped.
+ */
+static int changed(const char *dir, int committed, int r)
+{
+	if (committed >= 0)
+		vmig__changed(dir);
+	return r;
+}
+
 int vmig_sim_add(const char *dir, const char *model, unsigned count,
 		 const struct vmig_sim_gpu_opts *opts, struct vmig_state *ret, struct vmig_err *err)
 {
@@ -187,7 +198,8 @@ int vmig_sim_add(const char *dir, const char *model, unsigned count,
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "adding GPUs: a count of 0");
 	if ((r = check_opts(opts, err)) < 0 || (r = check_models(&model, 1, err)) < 0)
 		return r;
-	return transact(dir, &c, ret, err);
+	r = transact(dir, &c, ret, err);
+	return changed(dir, r, r);
 }
 
 /* After the GPUs went, with --force: their software partitions go too. */
@@ -204,7 +216,8 @@ int vmig_sim_remove(const char *dir, unsigned index, bool force, struct vmig_sta
 	struct gone gone = {.n = 0};
 	const struct change c = {
 	    .apply = apply_remove, .index = index, .force = force, .gone = &gone};
-	return forget_soft(transact(dir, &c, ret, err), &c, err);
+	int t = transact(dir, &c, ret, err);
+	return changed(dir, t, forget_soft(t, &c, err));
 }
 
 int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
@@ -227,5 +240,6 @@ int vmig_sim_reset(const char *dir, const char *const *models, size_t n,
 	}
 	if ((r = check_opts(opts, err)) < 0 || (r = check_models(c.models, c.n, err)) < 0)
 		return r;
-	return forget_soft(transact(dir, &c, ret, err), &c, err);
+	int t = transact(dir, &c, ret, err);
+	return changed(dir, t, forget_soft(t, &c, err));
 }

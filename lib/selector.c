@@ -224,7 +224,9 @@ static int by_colons(struct sel_build *b, const char *item)
 	if (!number(c1 + 1, &x) || (c2 && !number(c2 + 1, &y)))
 		return bad(b, item,
 			   c2 ? "GI and CI are decimal numbers"
-			      : "the MIG index is a decimal number");
+			   : (b->flags & VMIG_SEL_PAIR_IS_GI)
+			       ? "the GI is a decimal number"
+			       : "the MIG index is a decimal number");
 	int g = gpu_ref(b, item, ref);
 	if (g < 0)
 		return g;
@@ -376,8 +378,8 @@ int vmig_select_one(const struct vmig_state *st, const char *text, unsigned flag
 	else if (!s.dev[0].mig)
 		r = vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				 "device '%.64s' is a whole GPU, not a GPU instance (a MIG UUID, "
-				 "GPU:GI:CI or GPU:MIG)",
-				 text);
+				 "GPU:GI:CI or %s)",
+				 text, (flags & VMIG_SEL_PAIR_IS_GI) ? "GPU:GI" : "GPU:MIG");
 	else
 		*ret = s.dev[0];
 	vmig_selection_free(&s);

@@ -258,21 +258,26 @@ static bool same_file(int fd, const char *path)
  * changing, and say how to fix it.  A changer also wants the directory to be
  * its own or root's.  A missing directory has nothing to trust yet.
  */
-static int trust_dir(const struct vmig_store *s, struct vmig_err *err)
+int vmig__dir_trust(const char *dir, struct vmig_err *err)
 {
 	struct stat st;
-	int rc = vmig__os_stat(s->dir, &st);
+	int rc = vmig__os_stat(dir, &st);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc < 0)
-		return os_error(err, rc, "cannot access state directory %s", s->dir);
+		return os_error(err, rc, "cannot access state directory %s", dir);
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
 		return vmig_err_set(err, VMIG_E_NO_PERMISSION,
 				    "state directory %s may be written by %s (mode %04o): refusing "
 				    "to trust it (chmod go-w it)",
-				    s->dir, st.st_mode & S_IWOTH ? "anyone" : "its group",
+				    dir, st.st_mode & S_IWOTH ? "anyone" : "its group",
 				    (unsigned)(st.st_mode & 07777));
 	return 0;
+}
+
+static int trust_dir(const struct vmig_store *s, struct vmig_err *err)
+{
+	return vmig__dir_trust(s->dir, err);
 }
 
 /* ---- bounded waits ---- */
@@ -282,7 +287,7 @@ static int trust_dir(const struct vmig_store *s, struct vmig_err *err)
 #define LOCK_TIMEOUT_MAX     3600.0 /* seconds */
 
 /* How long a writer waits for the lock: $VMIG_LOCK_TIMEOUT seconds, else the default. */
-static int lock_timeout(double *ret, struct vmig_err *err)
+int vmig__lock_timeout(double *ret, struct vmig_err *err)
 {
 	const char *v = secure_getenv(LOCK_TIMEOUT_ENV);
 	*ret = LOCK_TIMEOUT_DEFAULT;
@@ -326,7 +331,7 @@ static int lock(struct vmig_store *s, struct vmig_err *err)
 {
 	char path[PATH_MAX];
 	double timeout;
-	int rc = lock_timeout(&timeout, err);
+	int rc = vmig__lock_timeout(&timeout, err);
 	if (rc)
 		return rc;
 	path_in(s, LOCK_NAME, path);
@@ -642,6 +647,11 @@ static int load(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *e
 /* ------------------------------------------------------------------------ */
 /* The public interface                                                      */
 /* ------------------------------------------------------------------------ */
+
+int vmig__state_dir(char **ret, struct vmig_err *err)
+{
+	return resolve_dir(NULL, ret, err);
+}
 
 int vmig_store_open(const char *dir, struct vmig_store **ret, struct vmig_err *err)
 {

@@ -4,4 +4,4 @@
 # NVML clients need neither.
 JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 LIB_LIBS += $(JANSSON_LIBS)
-LIB_YAML_OBJS += $(B)/obj/lib/cdi.o
+LIB_YAML_OBJS += $(B)/obj/lib/cdi.o $(B)/obj/lib/cdi_keep.o

@@ -26,3 +26,21 @@ $(B)/bench/bench_runtime: bench/bench_runtime.c tests/lib/tmpdir.h $(ALL_TARGETS
 
 BENCHES += $(B)/bench/bench_runtime
 BENCH_RUNS += $(B)/bench/bench_runtime
+
+# tests/containers/keep.sh: specs kept current by every change (vmig cdi
+# enable); its reader parses the spec with jansson while commands rewrite it.
+$(B)/tests/containers/spec_reader: tests/containers/spec_reader.c
+	@mkdir -p $(@D)
+	$(CC) $(ABI_CFLAGS) -o $@ $< $(VMIG_LDFLAGS) $(JANSSON_LIBS)
+
+TEST_PROGRAMS += $(B)/tests/containers/spec_reader
+TESTS += tests/containers/keep.sh
+
+# tests/containers/podman.sh: the program that allocates device memory in a
+# software partition, in a container and beside it on the host (through the
+# stand-in libcuda.so.1, found beside it as in the build tree).
+$(B)/tests/containers/cuda_alloc: $(B)/obj/tests/containers/cuda_alloc.o $(IP_STUB)
+	@mkdir -p $(@D)
+	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(IP_STUB) -Wl,-rpath,'$$ORIGIN/../interpose/stub'
+
+TEST_PROGRAMS += $(B)/tests/containers/cuda_alloc

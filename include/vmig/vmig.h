@@ -955,6 +955,72 @@ VMIG_API int vmig_cdi_write(const char *path, const char *text, struct vmig_err 
  */
 VMIG_API int vmig_interposer_find(char *buf, size_t size, struct vmig_err *err);
 
+/*
+ * CDI specs kept current by every change (lib/cdi_keep.c, docs/containers.md,
+ * "Keeping specs current").  The setting is a small file of the state
+ * directory (cdi.json): the specs to rewrite, each with the options it is
+ * generated with, resolved when it was enabled.
+ */
+#define VMIG_CDI_KEEP_MAX  16	/* specs kept current at once */
+#define VMIG_CDI_PATH_LEN  1024 /* longest path in the setting, with its NUL */
+#define VMIG_CDI_KIND_LEN  320	/* longest kind, with its NUL */
+#define VMIG_CDI_KEEP_FILE "cdi.json"
+
+struct vmig_cdi_keep {
+	char output[VMIG_CDI_PATH_LEN];	    /* the spec directory (absolute) */
+	char kind[VMIG_CDI_KIND_LEN];	    /* VENDOR/CLASS */
+	char backend[16];		    /* "": as vmig_open(NULL) picks it then */
+	char mig_minors[VMIG_CDI_PATH_LEN]; /* the capability minors table (absolute) */
+	char dev_root[VMIG_CDI_PATH_LEN];   /* the host's device nodes (absolute) */
+	char interposer[VMIG_CDI_PATH_LEN]; /* "": vmig_interposer_find at each write */
+};
+
+struct vmig_cdi_keeps {
+	unsigned n;
+	struct vmig_cdi_keep spec[VMIG_CDI_KEEP_MAX];
+};
+
+/* The specs kept current in the state directory ($VMIG_STATE_DIR, as vmig_store_open(NULL)). */
+VMIG_API int vmig_cdi_keeps_read(struct vmig_cdi_keeps *ret, struct vmig_err *err);
+/* "<output>/<vendor>-<class>.json" of a kept spec. */
+VMIG_API int vmig_cdi_keep_path(const struct vmig_cdi_keep *k, char *buf, size_t size,
+				struct vmig_err *err);
+/*
+ * Keep a spec current: resolve want (output an existing directory; empty
+ * kind, mig_minors, dev_root and backend take the defaults and variables
+ * vmig cdi generate would; interposer is found now when it can be), write
+ * the spec now, then record it (replacing a record of the same file).
+ * Nothing is recorded when the spec cannot be written.  The spec's path
+ * goes to ret_path.
+ */
+VMIG_API int vmig_cdi_enable(const struct vmig_cdi_keep *want, char *ret_path, size_t size,
+			     struct vmig_err *err);
+/*
+ * Stop keeping specs current: those in output (NULL: every one) of kind
+ * (NULL: any); with remove their files are deleted too.  NOT_FOUND when
+ * output is given and nothing matches.  *ret_n: how many were dropped.
+ */
+VMIG_API int vmig_cdi_disable(const char *output, const char *kind, bool remove, unsigned *ret_n,
+			      struct vmig_err *err);
+
+enum vmig_cdi_freshness {
+	VMIG_CDI_CURRENT = 0, /* the file holds the spec of the node now */
+	VMIG_CDI_STALE,	      /* it holds another */
+	VMIG_CDI_MISSING,     /* there is no file */
+};
+/* Is a kept spec's file the spec that would be written now? */
+VMIG_API int vmig_cdi_keep_check(const struct vmig_cdi_keep *k, enum vmig_cdi_freshness *ret,
+				 struct vmig_err *err);
+/*
+ * Make every change of this process (through a context, or vmig_sim_*)
+ * rewrite the kept specs before the call returns.  A spec that cannot be
+ * rewritten does not undo the change: report (when not NULL) gets one line
+ * per failure.  Front ends that change instances call it once (the vmig
+ * command does); the simulated NVML library does not (docs/containers.md).
+ */
+typedef void vmig_cdi_report_fn(const char *msg, void *arg);
+VMIG_API void vmig_cdi_keep_install(vmig_cdi_report_fn *report, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,7 +7,9 @@
 #   # comment
 #   @only sim            run this case only with these backends
 #   % ARGS               a setup command: vmig ARGS must exit 0; output ignored
-#   $ ARGS               a command under test (ARGS are split by the shell)
+#   $ ARGS               a command under test (ARGS are split by the shell; the
+#                        labels below, and LABEL~K for its first K characters, stand
+#                        for the identities they replace in outputs)
 #   LINE                 a line of its expected stdout
 #   ! LINE               a line of its expected stderr
 #   ~ LINE               a line its stdout must contain (then stdout is not compared whole)
@@ -94,11 +96,18 @@ normalise() {
 	done
 }
 
-# Split a command line written with labels into argv, with the real identities.
+# Split a command line written with labels into argv, with the real identities:
+# GPU-<n>, <bus-n> and the MIG-<n> seen so far; LABEL~K is the first K
+# characters of the identity (a UUID prefix).
 split_args() {
-	local s=$1 key
+	local s=$1 key id pre
 	for key in "${!GPU_LABEL[@]}"; do s=${s//"${GPU_LABEL[$key]}"/$key}; done
 	for key in "${!BUS_LABEL[@]}"; do s=${s//"${BUS_LABEL[$key]}"/$key}; done
+	for key in "${!MIG_LABEL[@]}"; do s=${s//"${MIG_LABEL[$key]}"/$key}; done
+	while [[ $s =~ ((GPU|MIG)-[0-9a-f-]{36})~([0-9]+) ]]; do
+		id=${BASH_REMATCH[1]} pre=${BASH_REMATCH[3]}
+		s=${s//"${BASH_REMATCH[0]}"/${id:0:pre}}
+	done
 	eval "argv=($s)"
 }
 

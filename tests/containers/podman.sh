@@ -7,7 +7,11 @@
 # device's nodes and CUDA_VISIBLE_DEVICES; a container naming no device is
 # passed through with its config.json byte for byte; podman accepts every
 # device of a spec (and the CDI JSON schema does); a spec follows a change
-# of instances when regenerated; a bad selector starts no container.
+# of instances when regenerated, and in the same command when kept current
+# (vmig cdi enable); a bad selector starts no container; a software
+# partition given to a container holds its quota there to the byte, shares
+# it exactly with a host process of the instance, and keeps the instance
+# from being destroyed until the container is SIGKILLed.
 # Skips, saying why, only where podman cannot start a container at all.
 # The spec goes to /var/run/cdi (podman 4.3 reads no other directory) under
 # a kind of this run's own, and is removed at the end with every container
@@ -217,6 +221,24 @@ rc=$?
 [ $rc -ne 0 ] && grep -q "unresolvable CDI devices" "$TMP/err" && ok stale-destroyed-instance ||
 	fail stale-destroyed-instance "podman exited $rc; $(head -c 200 "$TMP/out")"
 
+# Kept current (vmig cdi enable): the spec follows each change in the same command, so a
+# new instance is usable at once and a destroyed one is gone, without regenerating.
+"${VMIG[@]}" cdi enable --output $SPECDIR >/dev/null || fail keep-enable "cannot enable"
+"${VMIG[@]}" mig -i 0 -cgi 1g.10gb -C >/dev/null
+MIG3=$(mig_uuids | sed -n 3p)
+make_nodes "$SPEC" # stand-ins for the new instance's nodes, which a driver would make
+expected "$MIG3" >"$TMP/want3"
+prun -- --device "$KIND=$MIG3"
+rc=$?
+same kept-new-instance "$TMP/want3"
+gi=$("${VMIG[@]}" mig -i 0 -lgi | awk '/1g.10gb/ {print $6}' | tail -1)
+"${VMIG[@]}" mig -i 0 -gi "$gi" -dci >/dev/null && "${VMIG[@]}" mig -i 0 -gi "$gi" -dgi >/dev/null
+prun -- --device "$KIND=$MIG3"
+rc=$?
+[ $rc -ne 0 ] && grep -q "unresolvable CDI devices" "$TMP/err" && ok kept-destroyed-instance ||
+	fail kept-destroyed-instance "podman exited $rc; $(head -c 200 "$TMP/out")"
+"${VMIG[@]}" cdi disable >/dev/null || fail keep-disable "cannot disable"
+
 # A software partition (the A100, GPU 1, in soft MIG mode; the soft backend finds the simulated
 # GPUs through vmig's NVML library): the container gets the environment `vmig run` sets, the
 # interposer mounted read-only, and the accounting directory writable.
@@ -259,4 +281,115 @@ check_soft soft-device
 soft_run --runtime "$RT" --runtime-flag "vmig-config=$TMP/rt.conf" run --rm -e "NVIDIA_VISIBLE_DEVICES=$SOFT"
 rc=$?
 check_soft soft-runtime
+
+# The quota of the software partition inside a container.  The program allocates through
+# the CUDA driver API (the stand-in libcuda.so.1, under the interposer the spec preloads); it
+# is linked dynamically (a preloaded interposer needs a dynamic program), so the host's
+# shared libraries are bind-mounted read-only, with the program and the stand-in driver.
+# The container has a PID namespace of its own; the instance's processes are told apart by
+# the locks on their slots of the accounting file, not by PIDs (docs/interpose.md).
+ALLOC=$ROOT/$B/tests/containers/cuda_alloc
+LOADER=$(readlink -f /lib64/ld-linux-x86-64.so.2)
+LIBDIR=$(dirname "$LOADER")
+L=$(sed -n 's/^VMIG_MEM_LIMIT=//p' "$TMP/want-soft")
+X=$((L / 4 + 12345)) # odd sizes: the sharing is exact to the byte
+Y=$((L / 2 + 777))
+mkdir -p "$TMP/cout"
+CMOUNTS=(-v "$LIBDIR:$LIBDIR:ro" -v "$LOADER:/lib64/ld-linux-x86-64.so.2:ro"
+	-v "$ALLOC:/opt/vmig/containers/cuda_alloc:ro"
+	-v "$ROOT/$B/tests/interpose/stub:/opt/vmig/interpose/stub:ro" -v "$TMP/cout:/out")
+# Under the sanitizers the ASan runtime must be loaded first, before the interposer.
+SAN=$(ldd "$ALLOC" 2>/dev/null | awk '/libasan/ { print $3; exit }')
+PRE=
+[ -n "$SAN" ] && PRE="LD_PRELOAD=$SAN:\$LD_PRELOAD"
+HOSTRUN=(env -u VMIG_BACKEND ASAN_OPTIONS=detect_leaks=0)
+[ -n "$SAN" ] && HOSTRUN+=("LD_PRELOAD=$SAN")
+HOSTRUN+=("${VMIG[@]}" run -d "$SOFT" --)
+# calloc [podman run options] -- ARGS: cuda_alloc ARGS in a container given the partition,
+# its output in $TMP/cout/$NAME-$n (and $TMP/out for a container run to its end).
+calloc() {
+	local opts=()
+	while [ "$1" != -- ]; do
+		opts+=("$1")
+		shift
+	done
+	shift
+	n=$((n + 1))
+	"${PODMAN[@]}" --runtime runc run "${opts[@]}" --name "$NAME-$n" "${RUNOPTS[@]}" \
+		--device "$KIND=$SOFT" "${CMOUNTS[@]}" -e ASAN_OPTIONS=detect_leaks=0 \
+		-e "LD_LIBRARY_PATH=$LIBDIR" --rootfs "$R" \
+		/bin/sh -c "$PRE exec /opt/vmig/containers/cuda_alloc $* >/out/$NAME-$n 2>&1" \
+		>"$TMP/podman.out" 2>"$TMP/err"
+	local st=$?
+	cp "$TMP/cout/$NAME-$n" "$TMP/out" 2>/dev/null || : >"$TMP/out"
+	return $st
+}
+# saw NAME EXPECTED...: the container ran and printed exactly these lines.
+saw() {
+	local name=$1
+	shift
+	printf '%s\n' "$@" >"$TMP/want-alloc"
+	if [ "$rc" -ne 0 ]; then
+		fail "$name" "exit $rc: $(tail -2 "$TMP/err") $(tr '\n' ' ' <"$TMP/out")"
+	elif ! diff "$TMP/want-alloc" "$TMP/out" >"$TMP/diff"; then
+		fail "$name" "$(tr '\n' ' ' <"$TMP/diff")"
+	else
+		ok "$name"
+	fi
+}
+wait_for() { # FILE PATTERN SECONDS
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+[ -n "$L" ] && [ "$L" -gt 0 ] || fail soft-quota-setup "no VMIG_MEM_LIMIT for $SOFT"
+
+calloc --rm -- $((L + 1)) "$L" 1
+rc=$?
+saw quota-in-container "free $L" "alloc $((L + 1)) oom" "alloc $L ok" "alloc 1 oom" "free 0"
+
+# A host process of the instance holds X: the container gets exactly the rest.
+"${HOSTRUN[@]}" "$ALLOC" hold "$X" >"$TMP/host-hold" 2>&1 &
+HOST=$!
+if ! wait_for "$TMP/host-hold" '^holding' 20; then
+	fail quota-shared-with-host "the host process did not start: $(head -c 300 "$TMP/host-hold")"
+else
+	calloc --rm -- $((L - X + 1)) $((L - X)) 1
+	rc=$?
+	saw quota-shared-with-host "free $((L - X))" "alloc $((L - X + 1)) oom" "alloc $((L - X)) ok" \
+		"alloc 1 oom" "free 0"
+fi
+kill -9 "$HOST" 2>/dev/null
+wait "$HOST" 2>/dev/null
+
+# A container holds Y while it runs: a host process gets exactly the rest, and the
+# instance cannot be destroyed; once the container is killed, its slot is free.
+calloc -d -- hold "$Y"
+rc=$?
+HOLDER=$NAME-$n
+if [ $rc -ne 0 ] || ! wait_for "$TMP/cout/$HOLDER" '^holding' 30; then
+	fail container-holds "podman exited $rc: $(tail -2 "$TMP/err") $(cat "$TMP/cout/$HOLDER" 2>/dev/null)"
+else
+	ok container-holds
+	"${HOSTRUN[@]}" "$ALLOC" $((L - Y + 1)) $((L - Y)) >"$TMP/out" 2>&1
+	rc=$?
+	saw host-shares-with-container "free $((L - Y))" "alloc $((L - Y + 1)) oom" \
+		"alloc $((L - Y)) ok" "free 0"
+	sgi=$("${VMIG[@]}" mig --soft -i 1 -lgi | awk '$3 == "MIG" && $4 == "1g.5gb" { print $6; exit }')
+	"${VMIG[@]}" mig --soft -i 1 -gi "$sgi" -dci >/dev/null 2>&1
+	"${VMIG[@]}" mig --soft -i 1 -gi "$sgi" -dgi >"$TMP/out" 2>&1
+	rc=$?
+	[ $rc = 19 ] && grep -q "Unable to destroy GPU instance ID *$sgi from GPU *1: In use by another client" "$TMP/out" &&
+		"${VMIG[@]}" mig --soft -i 1 -lgi | grep -q "MIG 1g.5gb .* $sgi " &&
+		ok dgi-refused-while-container-runs || fail dgi-refused-while-container-runs "exit $rc: $(cat "$TMP/out")"
+	podman kill --signal KILL "$HOLDER" >/dev/null 2>&1
+	podman wait "$HOLDER" >/dev/null 2>&1
+	"${VMIG[@]}" mig --soft -i 1 -gi "$sgi" -dgi >"$TMP/out" 2>&1
+	rc=$?
+	[ $rc = 0 ] && grep -q "Successfully destroyed GPU instance ID *$sgi from GPU *1" "$TMP/out" &&
+		ok dgi-after-container-killed || fail dgi-after-container-killed "exit $rc: $(cat "$TMP/out")"
+fi
 exit $failed

@@ -132,9 +132,14 @@ scenario() {
 		LD_PRELOAD=$TMP/other.so check run-keeps-preload 0 run -d "1:$small:0" -- env :: \
 			"^LD_PRELOAD=$VMIG_INTERPOSER:$TMP/other.so\$" || return
 	fi
-	check run-unknown 6 run -d 1:13 -- env :: "no GPU instance matches '1:13'" || return
+	check run-unknown 6 run -d 1:13 -- env :: "device '1:13': no such GPU instance" || return
 	check run-unknown-mig 6 run -d MIG-00000000-0000-5000-8000-000000000000 -- env :: \
-		'no GPU instance matches' || return
+		'no MIG device has this UUID' || return
+	check run-mig-prefix 0 run -d "${mig_small:0:12}" -- env :: \
+		"^VMIG_PARTITION=$uuid/gi$small\$" || return
+	check run-legacy 0 run -d "MIG-${uuid:0:12}/$small/0" -- env :: \
+		"^VMIG_PARTITION=$uuid/gi$small\$" || return
+	check run-whole-gpu 2 run -d 1 -- env :: "device '1' is a whole GPU" || return
 	check run-bad-device 2 run -d 1:x -- env :: 'invalid device' || return
 	check run-no-program 2 run -d "1:$big" :: 'no program given' || return
 	check run-no-device 2 run -- env :: 'no device given' || return

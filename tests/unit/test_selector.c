@@ -230,6 +230,9 @@ TEST(colon_forms)
 	struct vmig_err err = {0};
 	CHECK_EQ_I(vmig_select(&st, "0:99", VMIG_SEL_PAIR_IS_GI, &s, &err), -VMIG_E_NOT_FOUND);
 	CHECK(strstr(err.msg, "no such GPU instance") != NULL);
+	CHECK_EQ_I(vmig_select(&st, "0:x", VMIG_SEL_PAIR_IS_GI, &s, &err),
+		   -VMIG_E_INVALID_ARGUMENT);
+	CHECK(strstr(err.msg, "the GI is a decimal number") != NULL);
 	CHECK_EQ_I(vmig_select(&st, "0", 0x80, &s, &err), -VMIG_E_INVALID_ARGUMENT);
 }
 
@@ -269,6 +272,9 @@ TEST(select_one)
 	CHECK(strstr(err.msg, "exactly one GPU instance") != NULL);
 	vmig_select_one(&st, "1", 0, &d, &err);
 	CHECK(strstr(err.msg, "is a whole GPU") != NULL);
+	CHECK(strstr(err.msg, "GPU:MIG)") != NULL);
+	vmig_select_one(&st, "1", VMIG_SEL_PAIR_IS_GI, &d, &err);
+	CHECK(strstr(err.msg, "GPU:GI)") != NULL);
 	CHECK_EQ_I(vmig_select_one(&st, "9", 0, &d, &err), -VMIG_E_NOT_FOUND);
 }
 
