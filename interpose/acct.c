@@ -54,12 +54,11 @@ static struct vmig__region *open_file(const struct vmig__config *c, char *why, s
 {
 	const char *err = NULL;
 	struct vmig__region *r = NULL;
-	int fd = open(c->acct_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-	struct stat st;
+	/* vmig made the file with the instance (never this process: it would own it). */
+	int fd = open(c->acct_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
-		err = strerror(errno);
-	} else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err = "not a regular file";
+		err = errno == ELOOP ? "a symbolic link" : strerror(errno);
+	} else if ((err = vmig__limits_check_acct(fd, &c->limits_st, &c->limits))) {
 		close(fd);
 		fd = -1;
 	} else {

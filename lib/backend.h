@@ -41,7 +41,9 @@ struct vmig__op {
 	unsigned mode, profile_id, gi_id, ci_id, share;
 	const unsigned *start;
 	unsigned out_id; /* the new GI or CI ID */
-	int activation;	 /* MODE: 0 at once, or why it is pending (vmig_set_mig_mode) */
+	/* CREATE_GI: the new GI's owner (vmig_set_owner; lib/ctx.c fills it in) */
+	unsigned owner_uid, owner_gid;
+	int activation; /* MODE: 0 at once, or why it is pending (vmig_set_mig_mode) */
 };
 
 struct vmig_backend_ops;
@@ -64,6 +66,7 @@ struct vmig__open_opts {
 
 enum vmig__backend_caps {
 	VMIG__CAP_SHARE = 1u << 0, /* compute shares of GIs (VMIG_OP_SHARE) */
+	VMIG__CAP_OWNER = 1u << 1, /* GI owners are recorded (vmig_set_owner) */
 };
 
 struct vmig_backend_ops {

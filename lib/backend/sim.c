@@ -287,6 +287,7 @@ static int sim_hold(void *priv, bool on, bool commit, struct vmig_err *err)
 
 const struct vmig_backend_ops vmig__backend_sim = {
     .name = "sim",
+    .caps = VMIG__CAP_OWNER,
     .can_change = sim_can_change,
     .open = sim_open,
     .close = sim_close,

@@ -67,7 +67,14 @@ static int create_gi(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_
 	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, op->profile_id);
 	if (!gp)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
-	return vmig_gpu_create_gi(g, gp, op->start, &op->out_id, err);
+	int r = vmig_gpu_create_gi(g, gp, op->start, &op->out_id, err);
+	struct vmig_gi_state *gi = r < 0 ? NULL : vmig_gpu_find_gi(g, op->out_id);
+	if (gi) {
+		gi->owned = true;
+		gi->owner_uid = op->owner_uid;
+		gi->owner_gid = op->owner_gid;
+	}
+	return r;
 }
 
 static int create_ci(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
