@@ -2,7 +2,7 @@
  * config.c — the instance's limits.  The environment is read once
  * (pthread_once) into one validated struct; every later decision reads the
  * struct.  The environment names the instance (iface/run_env.h); its limits
- * come from its limits file (iface/limits.h), which vmig wrote, and a file
+ * come from its limits file (iface/limits_file.h), which vmig wrote, and a file
  * that cannot be trusted, or an instance this process is not admitted to,
  * fails closed.  Other bad values never stop the host program: that
  * setting falls back and the reason goes into why[], which is printed only

@@ -51,7 +51,7 @@ struct vmig__config {
 	bool debug;
 	char why[1024]; /* why something fell back to passthrough ("" = nothing did) */
 	/*
-	 * The instance's limits file (limits.h) could not be used, or does not
+	 * The instance's limits file (limits_file.h) could not be used, or does not
 	 * admit this process: every CUDA call fails (hooks.c), and closed_why
 	 * says why.
 	 */

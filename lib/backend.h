@@ -132,6 +132,11 @@ typedef int (*vmig__txn_fn)(struct vmig_state *st, void *arg, struct vmig_err *e
  */
 int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg,
 			 struct vmig_state *ret_committed, struct vmig_err *err);
+/*
+ * May this process change the store (vmig_can_change)?  Write access to its
+ * directory, or to the nearest one above it that exists; else NO_PERMISSION.
+ */
+int vmig__store_can_change(struct vmig_store *store, struct vmig_err *err);
 /* NOT_FOUND ("GPU N not found") unless gpu < ngpu: the one check of a GPU index. */
 int vmig__gpu_check(unsigned ngpu, unsigned gpu, struct vmig_err *err);
 /* The GPU record op->gpu names in st (vmig__gpu_check). */

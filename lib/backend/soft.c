@@ -864,10 +864,24 @@ int vmig__soft_forget(const char *const *uuids, struct vmig_err *err)
 	return r < 0 ? r : 0;
 }
 
+/*
+ * Only a user who may write the soft state changes it: checked before any
+ * operation, since a new share reaches running programs (and the limits
+ * file) inside the transaction, before its commit could fail.
+ */
+static int soft_can_change(void *priv, struct vmig_err *err)
+{
+	struct soft *s = priv;
+	return vmig__store_can_change(s->store, err);
+}
+
 /* One operation on one device: either all of it is written or nothing. */
 static int soft_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 {
 	struct soft *s = priv;
+	int pr = op->kind == VMIG_OP_PERSISTENCE ? 0 : soft_can_change(priv, err);
+	if (pr < 0)
+		return pr;
 	/* Persistence mode is the hardware's: software partitions have none of their own. */
 	if (op->kind == VMIG_OP_PERSISTENCE)
 		return s->hw->apply(s->hw_priv, op, err);
@@ -934,7 +948,10 @@ static int soft_apply_batch(void *priv, uint64_t generation, struct vmig__op *op
 	_cleanup_free_ struct soft_gone *gone = calloc(1, sizeof(*gone));
 	if (!hw || !gone)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
-	int r = s->hw->snapshot(s->hw_priv, hw, err);
+	int r = soft_can_change(priv, err);
+	if (r < 0)
+		return r;
+	r = s->hw->snapshot(s->hw_priv, hw, err);
 	if (r < 0)
 		return r;
 	struct soft_batch b = {.dir = vmig_store_dir(s->store),
@@ -960,6 +977,7 @@ static int soft_hold(void *priv, bool on, bool commit, struct vmig_err *err)
 const struct vmig_backend_ops vmig__backend_soft = {
     .name = "soft",
     .caps = VMIG__CAP_SHARE | VMIG__CAP_OWNER,
+    .can_change = soft_can_change,
     .open = soft_open,
     .close = soft_close,
     .snapshot = soft_snapshot,
