@@ -21,20 +21,22 @@
 static void why_add(struct vmig__config *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Add a reason, once: the compute mode is decided again after the limits file is read. */
 static void why_add(struct vmig__config *c, const char *fmt, ...)
 {
-	size_t len = strlen(c->why);
-	if (len + 2 >= sizeof(c->why))
-		return;
-	if (len) {
-		c->why[len++] = ';';
-		c->why[len++] = ' ';
-		c->why[len] = '\0';
-	}
+	char one[sizeof(c->why)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->why + len, sizeof(c->why) - len, fmt, ap);
+	vsnprintf(one, sizeof(one), fmt, ap);
 	va_end(ap);
+	size_t len = strlen(c->why), n = strlen(one);
+	if (strstr(c->why, one) || len + 2 + n >= sizeof(c->why))
+		return; /* said already, or no room */
+	if (len) {
+		memcpy(c->why + len, "; ", 2);
+		len += 2;
+	}
+	memcpy(c->why + len, one, n + 1);
 }
 
 /* Decimal bytes with an optional binary suffix (K, M, G, T, optionally "iB"). */
@@ -132,7 +134,7 @@ static void parse_compute(struct vmig__config *c, vmig__getenv_fn get)
 {
 	const char *pct = get(VMIG_ENV_COMPUTE_PCT);
 	if (pct && parse_pct(pct, &c->compute_pct) < 0)
-		why_add(c, VMIG_ENV_COMPUTE_PCT "=\"%.32s\" is not 1-100: no compute cap", pct);
+		why_add(c, VMIG_ENV_COMPUTE_PCT "=\"%.32s\" is not 1-100: ignored", pct);
 	compute_mode(c, get);
 }
 
@@ -170,8 +172,7 @@ void vmig__config_parse(struct vmig__config *c, vmig__getenv_fn get)
 	if (mem && parse_bytes(mem, &c->mem_limit) == 0)
 		c->mem_limited = true;
 	else if (mem)
-		why_add(c, VMIG_ENV_MEM_LIMIT "=\"%.32s\" is not a byte count: no memory limit",
-			mem);
+		why_add(c, VMIG_ENV_MEM_LIMIT "=\"%.32s\" is not a byte count: ignored", mem);
 	parse_compute(c, get);
 	copy_path(c, c->acct_path, sizeof(c->acct_path), VMIG_ENV_ACCOUNTING,
 		  get(VMIG_ENV_ACCOUNTING));

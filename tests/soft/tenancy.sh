@@ -90,6 +90,16 @@ out=$(env "${PRE[@]}" LD_PRELOAD="${SAN:+$SAN }$ROOT/$B/interpose/libvmig-cuda.s
 	VMIG_PARTITION="$(awk '/^partition/ { print $2 }' "$a3.limits")" VMIG_ACCOUNTING="$a3" \
 	"${NOBODY[@]}" "$PROBE" closed 2>&1)
 [ "$out" = closed ] && ok interposer-closed || fail interposer-closed "$out"
+# A GI of an older vmig has no files: vmig run says how to give it them, and -rg does.
+mv "$a3.limits" "$TMP/saved.limits"
+mv "$a3" "$TMP/saved.acct"
+out=$("$VMIG" run -d 0:3 -- true 2>&1)
+rc=$?
+[ "$rc" = 6 ] && grep -q "has no limits file .*-rg PERCENT" <<<"$out" && ok run-legacy-gi ||
+	fail run-legacy-gi "status $rc: $out"
+"$VMIG" mig --soft -i 0 -gi 3 -rg 25 >/dev/null
+[ "$(stat -c %a:%g "$a3")" = 660:0 ] && grep -q "^compute_pct 25$" "$a3.limits" &&
+	"$VMIG" run -d 0:3 -- true && ok rg-gives-files || fail rg-gives-files "$(ls -l "$A")"
 # -lgi keeps nvidia-smi's layout; --owners adds the column.
 out=$("$VMIG" mig --soft -i 0 -lgi)
 grep -q Owner <<<"$out" && fail lgi-layout "an Owner column without --owners" || ok lgi-layout
