@@ -69,6 +69,16 @@ static int mig_selector(struct cli_parser *p, struct cli_cmd *cmd, int id, const
 			return cli_fail(p, "option -C given twice");
 		cmd->default_ci = true;
 		return 0;
+	case CLI_MO_OWNER:
+		if (cmd->owner)
+			return cli_fail(p, "option --owner given twice");
+		if (!*v || strlen(v) > 256)
+			return cli_fail(p, "invalid owner '%.64s' (USER[:GROUP])", v);
+		cmd->owner = v;
+		return 0;
+	case CLI_MO_OWNERS:
+		cmd->show_owners = true;
+		return 0;
 	}
 	return cli_fail(p, "internal error: option %d", id);
 }
@@ -104,6 +114,10 @@ static int mig_check(struct cli_parser *p, struct cli_cmd *cmd)
 		return no_operation(p);
 	if (cmd->default_ci && cmd->action != CLI_CGI)
 		return cli_fail(p, "option -C is only used with -cgi");
+	if (cmd->owner && cmd->action != CLI_CGI)
+		return cli_fail(p, "option --owner is only used with -cgi");
+	if (cmd->show_owners && cmd->action != CLI_LGI)
+		return cli_fail(p, "option --owners is only used with -lgi");
 	if (cmd->has_gi && op->gi == CLI_MIG_USE_NO)
 		return cli_fail(p, "option -gi cannot be used with %s", cmd->action_opt);
 	if (cmd->has_ci && op->ci == CLI_MIG_USE_NO)

@@ -161,6 +161,8 @@ struct cli_cmd {
 	bool has_profiles;
 	struct cli_list profiles; /* -cgi / -cci tuples */
 	bool default_ci;	  /* -C */
+	const char *owner;	  /* -cgi --owner USER[:GROUP], resolved when run */
+	bool show_owners;	  /* -lgi --owners */
 
 	unsigned mig_mode; /* -mig: 0, 1, or N >= 2 (split into N GPU instances) */
 	unsigned pm_mode;  /* -pm */

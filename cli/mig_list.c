@@ -5,6 +5,8 @@
  * -lci (layout C2, 70 columns); see docs/cli.md.  Also the choice of the
  * GPUs and instances a mig operation targets, shared with mig_ops.c.
  */
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 
 #include "cli.h"
@@ -164,10 +166,35 @@ static int list_lgipp(const struct cli_view *v, const bool tgt[])
 
 #define LGI_W 57
 
+/* "user:group" by name where the system knows them, else by number; "-" for unowned. */
+static void owner_text(const struct vmig_gi_state *gi, char *buf, size_t size)
+{
+	if (!gi->owned) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	const struct passwd *pw = getpwuid(gi->owner_uid);
+	char user[64];
+	if (pw)
+		snprintf(user, sizeof(user), "%s", pw->pw_name);
+	else
+		snprintf(user, sizeof(user), "%u", gi->owner_uid);
+	const struct group *gr = getgrgid(gi->owner_gid);
+	if (gr)
+		snprintf(buf, size, "%s:%s", user, gr->gr_name);
+	else
+		snprintf(buf, size, "%s:%u", user, gi->owner_gid);
+}
+
+/* --owners (vmig's own): nvidia-smi's table with an Owner column on the right. */
+#define LGI_OWNER_W 26
+
 static int list_lgi(const struct cli_cmd *cmd, const struct cli_view *v, const bool tgt[])
 {
 	const struct vmig_gi_state *gis[VMIG_MAX_GPUS][VMIG_MAX_GIS];
 	unsigned n[VMIG_MAX_GPUS] = {0}, total = 0;
+	bool own = cmd->show_owners;
+	unsigned w = LGI_W + (own ? LGI_OWNER_W : 0);
 	for (unsigned x = 0; x < v->st->ngpu; x++)
 		total += n[x] = tgt[x] ? cli_mig_gis(cmd, &v->st->gpu[x], gis[x]) : 0;
 	if (!total) {
@@ -175,21 +202,27 @@ static int list_lgi(const struct cli_cmd *cmd, const struct cli_view *v, const b
 		return cli_status(VMIG_E_NOT_FOUND);
 	}
 	/* clang-format off */
-	rule(LGI_W, '-', '+');
-	title(LGI_W, " GPU instances:");
-	title(LGI_W, " GPU   Name               Profile  Instance   Placement  ");
-	title(LGI_W, "                            ID       ID       Start:Size ");
-	rule(LGI_W, '=', '|');
+	rule(w, '-', '+');
+	title(w, " GPU instances:");
+	title(w, own ? " GPU   Name               Profile  Instance   Placement   Owner                    "
+		     : " GPU   Name               Profile  Instance   Placement  ");
+	title(w, "                            ID       ID       Start:Size ");
+	rule(w, '=', '|');
 	/* clang-format on */
 	for (unsigned x = 0; x < v->st->ngpu; x++)
 		for (unsigned k = 0; k < n[x]; k++) {
 			const struct vmig_gi_state *gi = gis[x][k];
 			const struct vmig_gi_profile *gp = cli_gi_profile(&v->st->gpu[x], gi);
-			char pl[24];
+			char pl[24], owner[160];
 			snprintf(pl, sizeof(pl), "%u:%u", gi->start, gi->size);
-			printf("|%4u  MIG %-17s%3u   %6u          %-8s|\n", x, gp ? gp->name : "?",
+			printf("|%4u  MIG %-17s%3u   %6u          %-8s", x, gp ? gp->name : "?",
 			       gi->profile_id, gi->id, pl);
-			rule(LGI_W, '-', '+');
+			if (own) {
+				owner_text(gi, owner, sizeof(owner));
+				printf(" %-*s", LGI_OWNER_W - 1, owner);
+			}
+			printf("|\n");
+			rule(w, '-', '+');
 		}
 	return 0;
 }

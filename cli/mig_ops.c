@@ -6,6 +6,10 @@
  * first failure: "Unable to ..." names the instance and the NVML error,
  * "Failed to ..." closes, and the exit status is the NVML error number.
  */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -62,8 +66,65 @@ static int create_gi(const struct cli_cmd *cmd, struct cli_view *v, unsigned x, 
 	return cmd->default_ci ? create_default_ci(v, x, gi_id, gp) : 0;
 }
 
+/* A decimal ID (0 .. VMIG_OWNER_ID_MAX) without sign or leading zeros. */
+static bool owner_number(const char *s, unsigned *ret)
+{
+	unsigned v;
+	if (cli_parse_uint(s, VMIG_OWNER_ID_MAX, &v) < 0)
+		return false;
+	*ret = v;
+	return true;
+}
+
+/*
+ * --owner USER[:GROUP]: names (the system's user and group databases) or
+ * numbers.  Without GROUP, the user's primary group, which a number without
+ * a passwd entry does not have.  One error line, status 2, for anything else.
+ */
+static int resolve_owner(const char *text, unsigned *uid, unsigned *gid)
+{
+	char user[257];
+	snprintf(user, sizeof(user), "%s", text);
+	char *group = strchr(user, ':');
+	if (group)
+		*group++ = '\0';
+	if (!*user || (group && !*group))
+		return cli_errorf(2, "invalid owner '%s' (USER[:GROUP])", text);
+	errno = 0;
+	const struct passwd *pw = owner_number(user, uid) ? getpwuid(*uid) : getpwnam(user);
+	if (pw)
+		*uid = pw->pw_uid;
+	else if (!owner_number(user, uid))
+		return cli_errorf(2, "invalid owner '%s': no user '%s'", text, user);
+	if (!group) {
+		if (!pw)
+			return cli_errorf(2,
+					  "invalid owner '%s': user %s has no entry to take its "
+					  "group from (give one: --owner %s:GROUP)",
+					  text, user, user);
+		*gid = pw->pw_gid;
+		return 0;
+	}
+	if (owner_number(group, gid))
+		return 0;
+	const struct group *gr = getgrnam(group);
+	if (!gr)
+		return cli_errorf(2, "invalid owner '%s': no group '%s'", text, group);
+	*gid = gr->gr_gid;
+	return 0;
+}
+
 static int op_cgi(const struct cli_cmd *cmd, struct cli_view *v, const bool tgt[])
 {
+	if (cmd->owner) {
+		unsigned uid = 0, gid = 0;
+		struct vmig_err err = {0};
+		int status = resolve_owner(cmd->owner, &uid, &gid);
+		if (status)
+			return status;
+		if (vmig_set_owner(v->ctx, uid, gid, &err) < 0)
+			return cli_report(&err);
+	}
 	for (unsigned x = 0; x < v->st->ngpu; x++)
 		for (unsigned k = 0; tgt[x] && k < cmd->profiles.n; k++) {
 			int status = create_gi(cmd, v, x, cmd->profiles.item[k]);

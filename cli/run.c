@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "limits_file.h"
 #include "run_env.h"
 
 /* ---- parsing (pure) ---- */
@@ -238,26 +239,6 @@ static int find_interposer(char *buf, size_t size)
 			  VMIG_INTERPOSER_NAME, VMIG_ENV_INTERPOSER);
 }
 
-/* mkdir -p of the directory that holds path. */
-static int make_parent(const char *path)
-{
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(dir, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int set(const char *name, const char *value)
 {
 	if (setenv(name, value, 1) == 0)
@@ -357,29 +338,52 @@ static int compute_env(unsigned pct)
 	return r ? r : set(VMIG_ENV_MPS_THREAD_PCT, num);
 }
 
-/* A software partition: the interposer and the GI's limits. */
-/* Can this process open (or create) the accounting file for reading and writing? */
-static int check_accounting(const char *path)
+/*
+ * May this process attach to the software partition?  The checks the
+ * interposer makes (iface/limits_file.h), made up front so that a program
+ * that would get no GPU at all (the interposer fails closed: every CUDA call
+ * returns CUDA_ERROR_NOT_INITIALIZED) is not started: the limits file is one
+ * vmig wrote, the instance's group admits this user, and the accounting file
+ * is the instance's and can be opened for reading and writing.
+ */
+static int check_instance(const struct run_target *t, const struct vmig_soft_limits *l)
 {
-	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0 && errno == ENOENT) {
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", path);
-		if (access(dirname(dir), W_OK | X_OK) == 0)
-			return 0; /* the first program of the instance creates it */
-	}
-	struct stat st;
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		close(fd);
-		return 0;
-	}
-	int e = fd >= 0 ? EINVAL : errno;
+	char path[VMIG_ACCT_PATH_LEN + sizeof(VMIG_LIMITS_SUFFIX)];
+	struct vmig__limits lim;
+	struct stat lst;
+	snprintf(path, sizeof(path), "%s%s", l->acct_path, VMIG_LIMITS_SUFFIX);
+	errno = 0;
+	const char *bad = vmig__limits_read(path, &lim, &lst);
+	if (bad && errno == ENOENT)
+		return cli_errorf(cli_status(VMIG_E_NOT_FOUND),
+				  "GPU instance %u on GPU %u has no limits file %s (made by an "
+				  "older vmig: give it one with vmig mig --soft -i %u -gi %u -rg "
+				  "PERCENT)",
+				  t->gi, t->gpu_index, path, t->gpu_index, t->gi);
+	if (!bad && strcmp(lim.partition, l->partition) != 0)
+		bad = "it is another instance's";
+	if (bad)
+		return cli_errorf(cli_status(VMIG_E_CORRUPT),
+				  "cannot use the limits file %s of GPU instance %u: %s", path,
+				  t->gi, bad);
+	if (!vmig__limits_admits(&lim, &lst))
+		return cli_errorf(cli_status(VMIG_E_NO_PERMISSION),
+				  "GPU instance %u on GPU %u admits only group %u, and user %u is "
+				  "not in it",
+				  t->gi, t->gpu_index, (unsigned)lim.gid, (unsigned)geteuid());
+	int fd = open(l->acct_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int e = errno;
+	bad = fd < 0 ? (e == ELOOP ? "a symbolic link" : strerror(e))
+		     : vmig__limits_check_acct(fd, &lst, &lim);
 	if (fd >= 0)
 		close(fd);
-	return cli_errorf(cli_status(e == EACCES || e == EPERM ? VMIG_E_NO_PERMISSION : VMIG_E_IO),
-			  "cannot use the instance's accounting file %s: %s (the program would "
-			  "get no GPU at all: the interposer fails closed)",
-			  path, e == EINVAL ? "not a regular file" : strerror(e));
+	if (!bad)
+		return 0;
+	return cli_errorf(
+	    cli_status(fd < 0 && (e == EACCES || e == EPERM) ? VMIG_E_NO_PERMISSION : VMIG_E_IO),
+	    "cannot use the instance's accounting file %s: %s (the program would "
+	    "get no GPU at all: the interposer fails closed)",
+	    l->acct_path, bad);
 }
 
 static int soft_env(const struct run_target *t)
@@ -392,15 +396,7 @@ static int soft_env(const struct run_target *t)
 		return r;
 	if (vmig_soft_limits(&t->gpu, t->gi, &l, &err) < 0)
 		return cli_report(&err);
-	if (make_parent(l.acct_path) < 0)
-		return cli_errorf(cli_status(VMIG_E_IO), "cannot create the directory of %s: %s",
-				  l.acct_path, strerror(errno));
-	/*
-	 * The interposer fails closed when it cannot use the instance's
-	 * accounting file (every CUDA call returns NOT_INITIALIZED): refuse up
-	 * front, with the reason, instead of starting a program that cannot run.
-	 */
-	if ((r = check_accounting(l.acct_path)) != 0)
+	if ((r = check_instance(t, &l)) != 0)
 		return r;
 	if ((r = set_preload(lib)) || (r = set(VMIG_ENV_PARTITION, l.partition)))
 		return r;

@@ -1,9 +1,9 @@
 /*
  * acct.c — the accounting region shared by every process of an instance.
  *
- * The region is a file (VMIG_ACCOUNTING) mapped MAP_SHARED; without one, an
- * anonymous shared mapping stands in, so the code paths are the same and a
- * forked child still shares its parent's counters.  It starts with magic,
+ * The region is a file (VMIG_ACCOUNTING) mapped MAP_SHARED, which vmig made
+ * with the instance (docs/tenancy.md); without one the interposer fails
+ * closed rather than count a process alone.  It starts with magic,
  * version and size, and is created or checked under flock, so two builds
  * never read each other's layout wrongly.
  *
@@ -54,12 +54,11 @@ static struct vmig__region *open_file(const struct vmig__config *c, char *why, s
 {
 	const char *err = NULL;
 	struct vmig__region *r = NULL;
-	int fd = open(c->acct_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-	struct stat st;
+	/* vmig made the file with the instance (never this process: it would own it). */
+	int fd = open(c->acct_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
-		err = strerror(errno);
-	} else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err = "not a regular file";
+		err = errno == ELOOP ? "a symbolic link" : strerror(errno);
+	} else if ((err = vmig__limits_check_acct(fd, &c->limits_st, &c->limits))) {
 		close(fd);
 		fd = -1;
 	} else {
@@ -86,33 +85,26 @@ struct vmig__region *vmig__acct_open(const struct vmig__config *c, char *why, si
 {
 	if (region)
 		return region;
-	if (c->acct_path[0]) {
-		/*
-		 * A named file that cannot be used is never replaced by a
-		 * private region: counting this process alone would let every
-		 * process of the instance use the whole quota.  The caller fails
-		 * closed instead.
-		 */
-		struct vmig__region *r = open_file(c, why, whylen);
-		if (!r)
-			return NULL;
-		/*
-		 * Register now, not at the first allocation: a process that
-		 * only launches kernels still runs in the instance, and
-		 * destroying the GI must see it.
-		 */
-		region = r;
-		region_shared = true;
-		vmig__acct_slot();
-		return r;
-	}
-	void *p =
-	    mmap(NULL, sizeof(*region), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	/*
+	 * A file that cannot be used is never replaced by a private region:
+	 * counting this process alone would let every process of the instance
+	 * use the whole quota.  The caller fails closed instead.
+	 */
+	if (!c->acct_path[0]) {
+		snprintf(why, whylen, "no " VMIG_ENV_ACCOUNTING ": failing closed");
 		return NULL;
-	struct vmig__region *r = p;
-	vmig__region_init(r, c->partition, creator_limit(c), c->compute_pct);
+	}
+	struct vmig__region *r = open_file(c, why, whylen);
+	if (!r)
+		return NULL;
+	/*
+	 * Register now, not at the first allocation: a process that only
+	 * launches kernels still runs in the instance, and destroying the GI
+	 * must see it.
+	 */
 	region = r;
+	region_shared = true;
+	vmig__acct_slot();
 	return r;
 }
 

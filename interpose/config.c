@@ -1,10 +1,12 @@
 /*
  * config.c — the instance's limits.  The environment is read once
  * (pthread_once) into one validated struct; every later decision reads the
- * struct.  A bad value never stops the host program: that limit falls back
- * to passthrough and the reason goes into why[], which is printed only when
- * VMIG_DEBUG is set.  The names and formats are the contract with
- * `vmig run`, iface/run_env.h.  Also the one logging function.
+ * struct.  The environment names the instance (iface/run_env.h); its limits
+ * come from its limits file (iface/limits_file.h), which vmig wrote, and a file
+ * that cannot be trusted, or an instance this process is not admitted to,
+ * fails closed.  Other bad values never stop the host program: that
+ * setting falls back and the reason goes into why[], which is printed only
+ * when VMIG_DEBUG is set.  Also the one logging function.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,20 +21,22 @@
 static void why_add(struct vmig__config *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Add a reason, once: the compute mode is decided again after the limits file is read. */
 static void why_add(struct vmig__config *c, const char *fmt, ...)
 {
-	size_t len = strlen(c->why);
-	if (len + 2 >= sizeof(c->why))
-		return;
-	if (len) {
-		c->why[len++] = ';';
-		c->why[len++] = ' ';
-		c->why[len] = '\0';
-	}
+	char one[sizeof(c->why)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->why + len, sizeof(c->why) - len, fmt, ap);
+	vsnprintf(one, sizeof(one), fmt, ap);
 	va_end(ap);
+	size_t len = strlen(c->why), n = strlen(one);
+	if (strstr(c->why, one) || len + 2 + n >= sizeof(c->why))
+		return; /* said already, or no room */
+	if (len) {
+		memcpy(c->why + len, "; ", 2);
+		len += 2;
+	}
+	memcpy(c->why + len, one, n + 1);
 }
 
 /* Decimal bytes with an optional binary suffix (K, M, G, T, optionally "iB"). */
@@ -104,12 +108,11 @@ static bool printable_id(const char *s, size_t max)
  * sets to the share; the launch gate then only acts when a later `-rg`
  * lowers the share below it (launch.c).
  */
-static void parse_compute(struct vmig__config *c, vmig__getenv_fn get)
+static void compute_mode(struct vmig__config *c, vmig__getenv_fn get)
 {
-	const char *pct = get(VMIG_ENV_COMPUTE_PCT);
 	const char *mode = get(VMIG_ENV_COMPUTE_MODE);
-	if (pct && parse_pct(pct, &c->compute_pct) < 0)
-		why_add(c, VMIG_ENV_COMPUTE_PCT "=\"%.32s\" is not 1-100: no compute cap", pct);
+	c->compute_mode = VMIG_COMPUTE_NONE;
+	c->mps_pct = 0;
 	if (mode && *mode && strcmp(mode, VMIG_COMPUTE_MODE_TIMESLICE) != 0 &&
 	    strcmp(mode, VMIG_COMPUTE_MODE_MPS) != 0) {
 		why_add(c, VMIG_ENV_COMPUTE_MODE "=\"%.32s\" unknown: time-slicing", mode);
@@ -125,6 +128,14 @@ static void parse_compute(struct vmig__config *c, vmig__getenv_fn get)
 	}
 	if (c->compute_pct < 100)
 		c->compute_mode = VMIG_COMPUTE_TIMESLICE;
+}
+
+static void parse_compute(struct vmig__config *c, vmig__getenv_fn get)
+{
+	const char *pct = get(VMIG_ENV_COMPUTE_PCT);
+	if (pct && parse_pct(pct, &c->compute_pct) < 0)
+		why_add(c, VMIG_ENV_COMPUTE_PCT "=\"%.32s\" is not 1-100: ignored", pct);
+	compute_mode(c, get);
 }
 
 static void copy_path(struct vmig__config *c, char *dst, size_t len, const char *var,
@@ -161,13 +172,70 @@ void vmig__config_parse(struct vmig__config *c, vmig__getenv_fn get)
 	if (mem && parse_bytes(mem, &c->mem_limit) == 0)
 		c->mem_limited = true;
 	else if (mem)
-		why_add(c, VMIG_ENV_MEM_LIMIT "=\"%.32s\" is not a byte count: no memory limit",
-			mem);
+		why_add(c, VMIG_ENV_MEM_LIMIT "=\"%.32s\" is not a byte count: ignored", mem);
 	parse_compute(c, get);
 	copy_path(c, c->acct_path, sizeof(c->acct_path), VMIG_ENV_ACCOUNTING,
 		  get(VMIG_ENV_ACCOUNTING));
-	if (!c->acct_path[0] && (c->mem_limited || c->compute_mode == VMIG_COMPUTE_TIMESLICE))
-		why_add(c, "no " VMIG_ENV_ACCOUNTING ": limits count this process alone");
+}
+
+static void close_with(struct vmig__config *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void close_with(struct vmig__config *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(c->closed_why, sizeof(c->closed_why), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(c->closed_why))
+		snprintf(c->closed_why + n, sizeof(c->closed_why) - (size_t)n,
+			 ": failing closed (CUDA calls return CUDA_ERROR_NOT_INITIALIZED)");
+	c->closed = true;
+}
+
+/*
+ * The instance's limits come from the file vmig wrote for it, never from
+ * the environment: a process that sets VMIG_MEM_LIMIT itself, or lost it
+ * (env -i, ssh, a login shell), gets the instance's quota.  The variable
+ * may only lower this process's view of it; VMIG_COMPUTE_PCT counts for
+ * nothing (the share is the file's, then the region's, which -rg changes).
+ */
+void vmig__config_limits(struct vmig__config *c, vmig__getenv_fn get)
+{
+	if (!c->active)
+		return;
+	if (!c->acct_path[0]) {
+		close_with(c, "no " VMIG_ENV_ACCOUNTING ": the instance's limits are unknown");
+		return;
+	}
+	char path[VMIG_ACCT_PATH_LEN + sizeof(VMIG_LIMITS_SUFFIX)];
+	snprintf(path, sizeof(path), "%s%s", c->acct_path, VMIG_LIMITS_SUFFIX);
+	const char *bad = vmig__limits_read(path, &c->limits, &c->limits_st);
+	if (bad) {
+		close_with(c, "limits file %s: %s", path, bad);
+		return;
+	}
+	if (strcmp(c->limits.partition, c->partition) != 0) {
+		close_with(c, "limits file %s is the instance %s's, not %s's", path,
+			   c->limits.partition, c->partition);
+		return;
+	}
+	if (!vmig__limits_admits(&c->limits, &c->limits_st)) {
+		close_with(c, "user %u is not in group %u of the instance %s", (unsigned)geteuid(),
+			   (unsigned)c->limits.gid, c->partition);
+		return;
+	}
+	if (c->mem_limited && c->mem_limit < c->limits.mem_limit) {
+		why_add(c, VMIG_ENV_MEM_LIMIT " lowers the quota of %s to %llu bytes", c->partition,
+			(unsigned long long)c->mem_limit);
+	} else {
+		if (c->mem_limited && c->mem_limit > c->limits.mem_limit)
+			why_add(c, VMIG_ENV_MEM_LIMIT " above the instance's quota: ignored");
+		c->mem_limit = c->limits.mem_limit;
+	}
+	c->mem_limited = true;
+	c->compute_pct = c->limits.compute_pct;
+	compute_mode(c, get);
 }
 
 static struct vmig__config cfg;
@@ -181,6 +249,7 @@ static const char *env_get(const char *name)
 static void cfg_load(void)
 {
 	vmig__config_parse(&cfg, env_get);
+	vmig__config_limits(&cfg, env_get);
 }
 
 const struct vmig__config *vmig__config(void)

@@ -45,7 +45,8 @@ struct hook {
 /* Written once inside init_once, read-only afterwards. */
 static void *real_addr[VMIG_NHOOKS];
 /*
- * Set when the instance's accounting file is named but cannot be used: every
+ * Set when the instance's limits or accounting file cannot be used, or the
+ * instance does not admit this process (config.c): every
  * hooked call then fails as an uninitialised driver would, instead of
  * running without the instance's limits.
  */
@@ -140,7 +141,10 @@ static void init_all(void)
 								     : "no cap",
 			 c->acct_path[0] ? c->acct_path : "(private)");
 		char why[VMIG_ACCT_PATH_LEN + 160] = "";
-		if (!vmig__acct_open(c, why, sizeof(why))) {
+		if (c->closed) {
+			closed = true;
+			VMIG_LOG("%s", c->closed_why);
+		} else if (!vmig__acct_open(c, why, sizeof(why))) {
 			closed = true;
 			VMIG_LOG("%s", why[0] ? why : "no accounting region: failing closed");
 		}

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "cuda_api.h"
+#include "limits_file.h"
 #include "region.h"
 #include "run_env.h"
 
@@ -49,14 +50,31 @@ struct vmig__config {
 	char cuda_lib[PATH_MAX];	    /* the real driver to load */
 	bool debug;
 	char why[1024]; /* why something fell back to passthrough ("" = nothing did) */
+	/*
+	 * The instance's limits file (limits_file.h) could not be used, or does not
+	 * admit this process: every CUDA call fails (hooks.c), and closed_why
+	 * says why.
+	 */
+	bool closed;
+	char closed_why[VMIG_ACCT_PATH_LEN + 160];
+	struct vmig__limits limits; /* as read, when active and not closed */
+	struct stat limits_st;	    /* the limits file's owner, for the accounting file's check */
 };
 
 /* Largest accepted VMIG_MEM_LIMIT: sums of many slots must not overflow. */
-#define VMIG_MEM_LIMIT_MAX (1ULL << 56)
+#define VMIG_MEM_LIMIT_MAX VMIG_LIMITS_MEM_MAX
 
 typedef const char *(*vmig__getenv_fn)(const char *name);
 /* Fill *c from the environment as seen through get (never fails). */
 void vmig__config_parse(struct vmig__config *c, vmig__getenv_fn get);
+/*
+ * Then, for an active instance, take its limits from its limits file
+ * (VMIG_ACCOUNTING + VMIG_LIMITS_SUFFIX): the quota and share are the file's
+ * (VMIG_MEM_LIMIT may only lower the quota; VMIG_COMPUTE_PCT counts for
+ * nothing), and a file that is missing or untrustworthy, or an instance
+ * whose group this process is not in, sets closed.
+ */
+void vmig__config_limits(struct vmig__config *c, vmig__getenv_fn get);
 /* The process's configuration, parsed on first use (pthread_once). */
 const struct vmig__config *vmig__config(void);
 void vmig__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

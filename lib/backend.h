@@ -41,7 +41,9 @@ struct vmig__op {
 	unsigned mode, profile_id, gi_id, ci_id, share;
 	const unsigned *start;
 	unsigned out_id; /* the new GI or CI ID */
-	int activation;	 /* MODE: 0 at once, or why it is pending (vmig_set_mig_mode) */
+	/* CREATE_GI: the new GI's owner (vmig_set_owner; lib/ctx.c fills it in) */
+	unsigned owner_uid, owner_gid;
+	int activation; /* MODE: 0 at once, or why it is pending (vmig_set_mig_mode) */
 };
 
 struct vmig_backend_ops;
@@ -64,6 +66,7 @@ struct vmig__open_opts {
 
 enum vmig__backend_caps {
 	VMIG__CAP_SHARE = 1u << 0, /* compute shares of GIs (VMIG_OP_SHARE) */
+	VMIG__CAP_OWNER = 1u << 1, /* GI owners are recorded (vmig_set_owner) */
 };
 
 struct vmig_backend_ops {
@@ -129,6 +132,11 @@ typedef int (*vmig__txn_fn)(struct vmig_state *st, void *arg, struct vmig_err *e
  */
 int vmig__store_transact(struct vmig_store *store, vmig__txn_fn fn, void *arg,
 			 struct vmig_state *ret_committed, struct vmig_err *err);
+/*
+ * May this process change the store (vmig_can_change)?  Write access to its
+ * directory, or to the nearest one above it that exists; else NO_PERMISSION.
+ */
+int vmig__store_can_change(struct vmig_store *store, struct vmig_err *err);
 /* NOT_FOUND ("GPU N not found") unless gpu < ngpu: the one check of a GPU index. */
 int vmig__gpu_check(unsigned ngpu, unsigned gpu, struct vmig_err *err);
 /* The GPU record op->gpu names in st (vmig__gpu_check). */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "limits_file.h"
 
 /* ---- names (docs/containers.md, "Names") ---- */
 
@@ -333,7 +334,17 @@ static int add_soft(struct build *b, struct edits *e, const struct vmig_gpu_stat
 		      VMIG_CDI_INTERPOSER_PATH, "options", "ro", "nosuid", "nodev", "bind");
 	json_t *acct = json_pack("{s:s,s:s,s:[sss]}", "hostPath", dir, "containerPath", dir,
 				 "options", "nosuid", "nodev", "rbind");
-	if (json_array_append_new(e->mounts, lib) < 0 || json_array_append_new(e->mounts, acct) < 0)
+	/*
+	 * The limits file, read-only over its place in the directory mounted
+	 * above (mounts are made in order), so that not even root in the
+	 * container can raise the instance's limits (docs/tenancy.md).
+	 */
+	char limits[VMIG_ACCT_PATH_LEN + sizeof(VMIG_LIMITS_SUFFIX)];
+	snprintf(limits, sizeof(limits), "%s%s", l.acct_path, VMIG_LIMITS_SUFFIX);
+	json_t *lim = json_pack("{s:s,s:s,s:[ssss]}", "hostPath", limits, "containerPath", limits,
+				"options", "ro", "nosuid", "nodev", "bind");
+	if (json_array_append_new(e->mounts, lib) < 0 ||
+	    json_array_append_new(e->mounts, acct) < 0 || json_array_append_new(e->mounts, lim) < 0)
 		return oom(b);
 	snprintf(num, sizeof(num), "%" PRIu64, l.mem_bytes);
 	if ((r = add_env(b, e, VMIG_ENV_PRELOAD, VMIG_CDI_INTERPOSER_PATH)) < 0 ||

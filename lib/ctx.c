@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "internal.h"
@@ -23,6 +24,8 @@ struct vmig_ctx {
 	unsigned fail_op, nchanges; /* the test hook of vmig__open_opts */
 	bool held;		    /* vmig_hold took the backend's store */
 	bool changed;		    /* a change landed in the held state */
+	bool owner_set;		    /* vmig_set_owner was called; else the real IDs */
+	unsigned owner_uid, owner_gid;
 };
 
 void (*vmig__on_change)(const char *dir);
@@ -194,6 +197,32 @@ int vmig_procs(struct vmig_ctx *ctx, struct vmig_proc **ret, size_t *ret_n, stru
 	return ctx->ops->procs ? ctx->ops->procs(ctx->priv, ret, ret_n, err) : 0;
 }
 
+int vmig_set_owner(struct vmig_ctx *ctx, unsigned uid, unsigned gid, struct vmig_err *err)
+{
+	if (uid > VMIG_OWNER_ID_MAX || gid > VMIG_OWNER_ID_MAX)
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+				    "owner %u:%u: user and group IDs go up to %u", uid, gid,
+				    VMIG_OWNER_ID_MAX);
+	if (!(ctx->ops->caps & VMIG__CAP_OWNER))
+		return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
+				    "the %s backend records no owners of GPU instances (on real "
+				    "MIG the device nodes' permissions decide who may use one)",
+				    ctx->ops->name);
+	ctx->owner_set = true;
+	ctx->owner_uid = uid;
+	ctx->owner_gid = gid;
+	return 0;
+}
+
+/* A new GI's owner: vmig_set_owner's, else the creating process's real user and group. */
+static void fill_owner(const struct vmig_ctx *ctx, struct vmig__op *op)
+{
+	if (op->kind != VMIG_OP_CREATE_GI)
+		return;
+	op->owner_uid = ctx->owner_set ? ctx->owner_uid : (unsigned)getuid();
+	op->owner_gid = ctx->owner_set ? ctx->owner_gid : (unsigned)getgid();
+}
+
 /* The checks every backend would make, then the backend's own apply. */
 static int apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err)
 {
@@ -218,6 +247,7 @@ static int apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err
 	if (ctx->fail_op && ++ctx->nchanges == ctx->fail_op)
 		return vmig_err_set(err, VMIG_E_UNKNOWN, "operation %u failed (injected by a test)",
 				    ctx->nchanges);
+	fill_owner(ctx, op);
 	int r = ctx->ops->apply(ctx->priv, op, err);
 	if (r >= 0)
 		done(ctx);
@@ -238,6 +268,8 @@ int vmig__ctx_apply_batch(struct vmig_ctx *ctx, uint64_t generation, struct vmig
 	if (ctx->fail_op > ctx->nchanges && ctx->fail_op - ctx->nchanges <= n)
 		fail_at = ctx->fail_op - ctx->nchanges;
 	ctx->nchanges += (unsigned)n;
+	for (size_t i = 0; i < n; i++)
+		fill_owner(ctx, &ops[i]);
 	int r = ctx->ops->apply_batch(ctx->priv, generation, ops, n, fail_at, err);
 	if (r == 0)
 		done(ctx);

@@ -252,8 +252,12 @@ static bool format_gpu(struct out *o, const struct vmig_gpu_state *g, unsigned i
 	}
 	for (unsigned j = 0; ok && j < g->ngi; j++) {
 		const struct vmig_gi_state *gi = &g->gi[j];
-		ok = out_printf(o, "gi gpu=%u id=%u profile=%u start=%u size=%u share=%u\n", i,
+		ok = out_printf(o, "gi gpu=%u id=%u profile=%u start=%u size=%u share=%u", i,
 				gi->id, gi->profile_id, gi->start, gi->size, gi->share_pct);
+		/* The owner only when recorded, so files of before stay canonical. */
+		if (ok && gi->owned)
+			ok = out_printf(o, " owner=%u:%u", gi->owner_uid, gi->owner_gid);
+		ok = ok && out_printf(o, "\n");
 		for (unsigned k = 0; ok && k < gi->nci; k++) {
 			const struct vmig_ci_state *ci = &gi->ci[k];
 			ok = out_printf(o, "ci gpu=%u gi=%u id=%u profile=%u start=%u size=%u\n", i,
@@ -561,13 +565,51 @@ static int parse_gpu(struct parser *p, const struct span *tok, unsigned ntok)
 	return 0;
 }
 
+/*
+ * The optional owner=UID:GID field of a gi line (absent: unowned, as in
+ * files written before owners existed), taken out of the fields so that the
+ * required keys are matched as before.
+ */
+static int take_owner(struct parser *p, const struct span *tok, unsigned ntok, struct span *rest,
+		      unsigned *nrest, struct vmig_gi_state *gi)
+{
+	static const char key[] = "owner=";
+	const size_t klen = sizeof(key) - 1;
+	*nrest = 0;
+	for (unsigned t = 0; t < ntok; t++) {
+		if (tok[t].n < klen || memcmp(tok[t].p, key, klen) != 0) {
+			rest[(*nrest)++] = tok[t];
+			continue;
+		}
+		if (gi->owned)
+			return corrupt(p, "gi: duplicate key 'owner'");
+		struct span v = {tok[t].p + klen, tok[t].n - klen};
+		const char *colon = memchr(v.p, ':', v.n);
+		if (!colon)
+			return corrupt(p, "gi: bad owner '%.*s' (UID:GID)", SHOW(v));
+		struct span u = {v.p, (size_t)(colon - v.p)};
+		struct span g = {colon + 1, v.n - u.n - 1};
+		int rc;
+		if ((rc = parse_uint(p, "owner", u, VMIG_OWNER_ID_MAX, &gi->owner_uid)) ||
+		    (rc = parse_uint(p, "owner", g, VMIG_OWNER_ID_MAX, &gi->owner_gid)))
+			return rc;
+		gi->owned = true;
+	}
+	return 0;
+}
+
 static int parse_gi(struct parser *p, const struct span *tok, unsigned ntok)
 {
 	static const char *const keys[] = {"gpu", "id", "profile", "start", "size", "share"};
 	struct span v[VMIG_ARRAY_SIZE(keys)];
+	struct span rest[MAX_TOKENS];
 	struct vmig_gi_state gi = {0};
-	unsigned gpu;
-	int rc;
+	unsigned gpu, nrest;
+	int rc = take_owner(p, tok, ntok, rest, &nrest, &gi);
+	if (rc)
+		return rc;
+	tok = rest;
+	ntok = nrest;
 	if ((rc = match_keys(p, "gi", tok, ntok, keys, VMIG_ARRAY_SIZE(keys), v)) ||
 	    (rc = parse_uint(p, "gpu", v[0], VMIG_MAX_GPUS - 1, &gpu)) ||
 	    (rc = parse_uint(p, "id", v[1], MAX_ID, &gi.id)) ||

@@ -3,7 +3,7 @@
 # into the command, the tests and the simulated NVML library.  It is not a
 # public library, so no shared libvmig is built or installed (Makefile,
 # install).
-IFACE_SRCS := iface/region.c
+IFACE_SRCS := iface/region.c iface/limits_file.c
 LIB_SRCS := $(sort $(wildcard lib/*.c lib/backend/*.c)) $(IFACE_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 # zlib (Debian zlib1g-dev): the state file's CRC-32 (lib/state.c).  libyaml

@@ -32,13 +32,14 @@ $(IP_STUB): $(B)/obj/tests/interpose/stub_cuda.o mk/55-interpose.mk
 $(IP_TESTDIR)/probe: $(B)/obj/tests/interpose/probe.o $(B)/obj/iface/region.o $(IP_STUB)
 	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/obj/iface/region.o $(IP_STUB) -Wl,-rpath,'$$ORIGIN/stub' -ldl -lpthread
 
-$(IP_TESTDIR)/test_interpose: $(B)/obj/tests/interpose/test_interpose.o $(B)/obj/iface/region.o
+$(IP_TESTDIR)/test_interpose: $(B)/obj/tests/interpose/test_interpose.o $(B)/obj/iface/region.o \
+		$(B)/obj/iface/limits_file.o
 	@mkdir -p $(@D)
 	$(CC) $(VMIG_LDFLAGS) -o $@ $^ -lpthread
 
 # The accounting region and the configuration, tested without the driver.
 $(IP_TESTDIR)/test_acct: $(B)/obj/tests/interpose/test_acct.o $(B)/obj/interpose/acct.o \
-		$(B)/obj/interpose/config.o $(B)/obj/iface/region.o
+		$(B)/obj/interpose/config.o $(B)/obj/iface/region.o $(B)/obj/iface/limits_file.o
 	@mkdir -p $(@D)
 	$(CC) $(VMIG_LDFLAGS) -o $@ $^ -lpthread
 

@@ -19,4 +19,4 @@ $(SOFT_FAKE_MPS): $(B)/obj/tests/soft/fake_mps.o
 	$(CC) $(VMIG_LDFLAGS) -o $@ $^
 
 TEST_PROGRAMS += $(SOFT_STUB) $(SOFT_FAKE_MPS)
-TESTS += tests/soft/e2e.sh tests/soft/inside.sh
+TESTS += tests/soft/e2e.sh tests/soft/inside.sh tests/soft/tenancy.sh

@@ -284,6 +284,8 @@ VMIG_API int vmig_tuple_parse(const char *s, char *profile, size_t size, bool *r
 #define VMIG_MAX_GIS  16
 #define VMIG_MAX_CIS  8
 #define VMIG_UUID_LEN 48 /* buffer for "GPU-..." / "MIG-..." with NUL */
+/* The largest user or group ID an owner may have ((uid_t)-1 means "none" to the kernel). */
+#define VMIG_OWNER_ID_MAX 4294967294u
 
 /*
  * One byte per field: every value is far below 256 (IDs under 8, profile
@@ -303,7 +305,14 @@ struct vmig_gi_state {
 	unsigned profile_id;  /* GI profile ID */
 	unsigned start, size; /* placement in placement units */
 	unsigned share_pct;   /* software partitions: compute share, 0 = by profile */
-	unsigned nci;	      /* CIs, sorted by id */
+	/*
+	 * The owner (docs/tenancy.md): a user and a group, numeric.  Unowned
+	 * (owned false: a GI recorded by a vmig from before owners) counts as
+	 * owned by the state directory's owner (vmig_gi_owner).
+	 */
+	bool owned;
+	unsigned owner_uid, owner_gid;
+	unsigned nci; /* CIs, sorted by id */
 	struct vmig_ci_state ci[VMIG_MAX_CIS];
 };
 
@@ -542,6 +551,15 @@ VMIG_API int vmig_gpu_reset(struct vmig_ctx *ctx, unsigned gpu, struct vmig_err 
 /* Persistence mode (0 disabled, 1 enabled), kept per GPU (VMIG_GPU_NO_PERSISTENCE). */
 VMIG_API int vmig_set_persistence_mode(struct vmig_ctx *ctx, unsigned gpu, unsigned enabled,
 				       struct vmig_err *err);
+/*
+ * The owner (user and group IDs) of the GPU instances this context creates
+ * from now on (docs/tenancy.md); without a call, the calling process's real
+ * user and group.  Recorded by the backends that keep a state (sim, soft);
+ * the nvml backend answers NOT_SUPPORTED (on real MIG the device nodes'
+ * permissions decide who may use an instance).  IDs above
+ * VMIG_OWNER_ID_MAX are INVALID_ARGUMENT.
+ */
+VMIG_API int vmig_set_owner(struct vmig_ctx *ctx, unsigned uid, unsigned gid, struct vmig_err *err);
 VMIG_API int vmig_create_gi(struct vmig_ctx *ctx, unsigned gpu, unsigned profile_id,
 			    const unsigned *start, unsigned *ret_gi_id, struct vmig_err *err);
 VMIG_API int vmig_destroy_gi(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id,

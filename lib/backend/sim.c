@@ -211,32 +211,10 @@ static int sim_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 	return r;
 }
 
-/*
- * A change needs write access to the state directory, or to the nearest
- * directory above it that exists (the store creates the rest).  Checked
- * with the effective IDs, as the store's own writes would be; root passes
- * whatever the mode bits say, as it does for the writes.
- */
+/* A change needs write access to the state directory (vmig__store_can_change). */
 static int sim_can_change(void *priv, struct vmig_err *err)
 {
-	const char *dir = vmig_store_dir(priv);
-	char path[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
-		return 0; /* the store refused such a path at open; nothing to add */
-	for (;;) {
-		if (faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) == 0)
-			return 0;
-		if (errno != ENOENT)
-			break;
-		char *slash = strrchr(path, '/');
-		if (!slash || slash == path)
-			return 0;
-		*slash = '\0';
-	}
-	if (errno == EACCES || errno == EPERM || errno == EROFS)
-		return vmig_err_set(err, VMIG_E_NO_PERMISSION, "state directory %s is not writable",
-				    dir);
-	return 0;
+	return vmig__store_can_change(priv, err);
 }
 
 /* The registry of users of the simulated GPUs (lib/users.c), against the GPUs of now. */
@@ -287,6 +265,7 @@ static int sim_hold(void *priv, bool on, bool commit, struct vmig_err *err)
 
 const struct vmig_backend_ops vmig__backend_sim = {
     .name = "sim",
+    .caps = VMIG__CAP_OWNER,
     .can_change = sim_can_change,
     .open = sim_open,
     .close = sim_close,

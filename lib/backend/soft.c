@@ -27,7 +27,8 @@
 
 #include "backend.h"
 #include "internal.h"
-/* The interposer's accounting region: one definition for both sides. */
+/* The interposer's accounting region and limits file: one definition for both sides. */
+#include "limits_file.h"
 #include "os.h"
 #include "region.h"
 
@@ -311,6 +312,160 @@ static int region_in_use(const struct vmig_gpu_state *rec, unsigned gi_id, struc
 }
 
 /*
+ * The owner of a GI: the recorded one, else (a GI of a vmig from before
+ * owners) the owner of the soft state's directory, who administers it.
+ */
+static int gi_owner(const struct vmig_gpu_state *rec, unsigned gi_id, unsigned *uid, unsigned *gid,
+		    struct vmig_err *err)
+{
+	const struct vmig_gi_state *gi = vmig_gpu_find_gi((struct vmig_gpu_state *)rec, gi_id);
+	if (gi && gi->owned) {
+		*uid = gi->owner_uid;
+		*gid = gi->owner_gid;
+		return 0;
+	}
+	char dir[PATH_MAX];
+	struct stat st;
+	int r = vmig_soft_dir(dir, sizeof(dir), err);
+	if (r < 0)
+		return r;
+	if (vmig__os_stat(dir, &st) < 0)
+		return vmig_err_set(err, VMIG_E_IO, "soft state directory %s: %s", dir,
+				    strerror(errno));
+	*uid = (unsigned)st.st_uid;
+	*gid = (unsigned)st.st_gid;
+	return 0;
+}
+
+/* mkdir of the accounting directory (and the soft directory above it), mode 0755. */
+static int make_acct_dir(const char *acct, struct vmig_err *err)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", acct);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	char *up = strrchr(dir, '/');
+	if (up && up != dir) {
+		*up = '\0';
+		if (vmig__os_mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return vmig_err_set(err, errno == EACCES ? VMIG_E_NO_PERMISSION : VMIG_E_IO,
+					    "creating %s: %s", dir, strerror(errno));
+		*up = '/';
+	}
+	if (vmig__os_mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return vmig_err_set(err, errno == EACCES ? VMIG_E_NO_PERMISSION : VMIG_E_IO,
+				    "creating %s: %s", dir, strerror(errno));
+	return 0;
+}
+
+/*
+ * One file of an instance, made whole beside its place and renamed into it,
+ * so a reader sees the old file or the new one: a temporary made afresh
+ * (O_EXCL, no link followed), filled by fill, given its group and mode, then
+ * renamed.  fill returns NULL or why it failed.
+ */
+static int put_file(const char *path, unsigned gid, mode_t mode,
+		    const char *(*fill)(int fd, const void *arg), const void *arg,
+		    struct vmig_err *err)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "path too long: %s", path);
+	vmig__os_unlink(tmp);
+	int fd = vmig__os_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return vmig_err_set(err, errno == EACCES ? VMIG_E_NO_PERMISSION : VMIG_E_IO,
+				    "creating %s: %s", tmp, strerror(errno));
+	const char *why = fill(fd, arg);
+	int e = 0;
+	if (!why && fchown(fd, (uid_t)-1, (gid_t)gid) < 0) {
+		e = errno;
+		why = "giving it the instance's group";
+	}
+	if (!why && fchmod(fd, mode) < 0) {
+		e = errno;
+		why = "setting its mode";
+	}
+	if (!why && vmig__os_fsync(fd) < 0) {
+		e = errno;
+		why = "writing it";
+	}
+	vmig__os_close(fd);
+	if (!why && vmig__os_rename(tmp, path) < 0) {
+		e = errno;
+		why = "putting it in place";
+	}
+	if (!why)
+		return 0;
+	vmig__os_unlink(tmp);
+	return vmig_err_set(err, e == EPERM || e == EACCES ? VMIG_E_NO_PERMISSION : VMIG_E_IO,
+			    "%s: %s%s%s", path, why, e ? ": " : "", e ? strerror(e) : "");
+}
+
+struct acct_fill {
+	const struct vmig_soft_limits *l;
+};
+
+static const char *fill_region(int fd, const void *arg)
+{
+	const struct vmig_soft_limits *l = ((const struct acct_fill *)arg)->l;
+	const char *why = NULL;
+	struct vmig__region *reg =
+	    vmig__region_map_fd(fd, l->partition, l->mem_bytes, l->compute_pct, &why);
+	if (!reg)
+		return why ? why : "mapping it";
+	munmap(reg, sizeof(*reg));
+	return NULL;
+}
+
+static const char *fill_text(int fd, const void *arg)
+{
+	const char *text = arg;
+	return vmig__os_write_all(fd, text, strlen(text)) < 0 ? "writing it" : NULL;
+}
+
+/* The limits file of a GI, from its record (owner, share) and profile (memory). */
+static int write_limits(const struct vmig_soft_limits *l, unsigned uid, unsigned gid,
+			struct vmig_err *err)
+{
+	struct vmig__limits lim = {
+	    .mem_limit = l->mem_bytes, .compute_pct = l->compute_pct, .uid = uid, .gid = gid};
+	char path[VMIG_ACCT_PATH_LEN + sizeof(VMIG_LIMITS_SUFFIX)], text[VMIG_LIMITS_MAX];
+	snprintf(lim.partition, sizeof(lim.partition), "%s", l->partition);
+	snprintf(path, sizeof(path), "%s%s", l->acct_path, VMIG_LIMITS_SUFFIX);
+	if (vmig__limits_format(&lim, text, sizeof(text)) < 0)
+		return vmig_err_set(err, VMIG_E_UNKNOWN, "limits of %s cannot be written",
+				    l->partition);
+	/* Owned by the writer (root on the system state), for everyone to read. */
+	return put_file(path, (unsigned)getegid(), 0644, fill_text, text, err);
+}
+
+/*
+ * The files of a new GI (docs/tenancy.md): its accounting region, created
+ * here rather than by its first program, owned by the state's writer and the
+ * GI's group, mode 0660, so that only the group's processes can attach; and
+ * its limits file, owned by the writer, mode 0644, which the interposer takes
+ * the quota and share from.  Stale files of an earlier GI with the ID are
+ * replaced, so a new GI's counters start from zero.
+ */
+static int instance_files(const struct vmig_gpu_state *rec, unsigned gi_id, struct vmig_err *err)
+{
+	struct vmig_soft_limits l;
+	unsigned uid, gid;
+	int r = vmig_soft_limits(rec, gi_id, &l, err);
+	if (r < 0 || (r = gi_owner(rec, gi_id, &uid, &gid, err)) < 0 ||
+	    (r = make_acct_dir(l.acct_path, err)) < 0)
+		return r;
+	struct acct_fill f = {&l};
+	if ((r = write_limits(&l, uid, gid, err)) < 0 ||
+	    (r = put_file(l.acct_path, gid, 0660, fill_region, &f, err)) < 0)
+		return r;
+	return 0;
+}
+
+/*
  * Hand a GI's share to the programs already running in it: they follow the
  * compute_pct field of their region, stored here with one atomic store
  * through a MAP_SHARED mapping.  A program started but not yet inside CUDA
@@ -322,13 +477,15 @@ static int region_in_use(const struct vmig_gpu_state *rec, unsigned gi_id, struc
 static int push_share(const struct vmig_gpu_state *rec, unsigned gi_id, struct vmig_err *err)
 {
 	struct vmig_soft_limits l;
+	unsigned uid, gid;
 	int r = vmig_soft_limits(rec, gi_id, &l, err);
 	if (r < 0)
 		return r;
 	int fd;
-	if ((r = region_open(l.acct_path, O_RDWR | O_CREAT, LOCK_EX, gi_id, &fd, err)) < 0 ||
-	    fd < 0)
-		return r; /* r == 0: no accounting directory, no program was ever started */
+	if ((r = region_open(l.acct_path, O_RDWR, LOCK_EX, gi_id, &fd, err)) < 0)
+		return r;
+	if (fd < 0) /* a GI of a vmig from before its files: made now */
+		return instance_files(rec, gi_id, err);
 	const char *why = NULL;
 	struct vmig__region *reg =
 	    vmig__region_map_fd(fd, l.partition, l.mem_bytes, l.compute_pct, &why);
@@ -337,7 +494,10 @@ static int push_share(const struct vmig_gpu_state *rec, unsigned gi_id, struct v
 		munmap(reg, sizeof(*reg));
 	}
 	close(fd);
-	return 0;
+	/* Programs started from now on read the share from the limits file. */
+	if ((r = gi_owner(rec, gi_id, &uid, &gid, err)) < 0)
+		return r;
+	return write_limits(&l, uid, gid, err);
 }
 
 /* Append the live processes registered in one GI's region, with their charged bytes. */
@@ -422,11 +582,15 @@ static int soft_procs(void *priv, struct vmig_proc **ret, size_t *ret_n, struct 
 	return 0;
 }
 
+/* A GI's files go with it: its accounting region and its limits file. */
 static void region_remove(const char *gpu_uuid, unsigned gi_id)
 {
-	char path[PATH_MAX];
-	if (acct_path(gpu_uuid, gi_id, path, sizeof(path), NULL) == 0)
-		unlink(path);
+	char path[PATH_MAX + sizeof(VMIG_LIMITS_SUFFIX)];
+	if (acct_path(gpu_uuid, gi_id, path, PATH_MAX, NULL) < 0)
+		return;
+	unlink(path);
+	strcat(path, VMIG_LIMITS_SUFFIX);
+	unlink(path);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -461,6 +625,14 @@ static void region_gone(const struct soft_txn *t, const char *uuid, unsigned gi_
 		snprintf(t->gone->v[t->gone->n].uuid, VMIG_UUID_LEN, "%s", uuid);
 		t->gone->v[t->gone->n++].gi_id = gi_id;
 	}
+}
+
+/* A GI created in the batch after one of its ID was destroyed: its new files stay. */
+static void region_kept(const struct soft_txn *t, const char *uuid, unsigned gi_id)
+{
+	for (size_t i = 0; t->gone && i < t->gone->n; i++)
+		if (t->gone->v[i].gi_id == gi_id && strcmp(t->gone->v[i].uuid, uuid) == 0)
+			t->gone->v[i] = t->gone->v[--t->gone->n];
 }
 
 /* Identity fields come from the device, so a record follows its GPU's bus moves. */
@@ -565,8 +737,10 @@ static int soft_txn_apply(struct vmig_state *st, void *arg, struct vmig_err *err
 	 */
 	if (t->op->kind == VMIG_OP_DESTROY_GI)
 		region_gone(t, rec->uuid, t->op->gi_id);
-	else if (t->op->kind == VMIG_OP_CREATE_GI)
-		region_gone(t, rec->uuid, t->op->out_id);
+	else if (t->op->kind == VMIG_OP_CREATE_GI) {
+		region_kept(t, rec->uuid, t->op->out_id);
+		r = instance_files(rec, t->op->out_id, err);
+	}
 	return r;
 }
 
@@ -690,10 +864,24 @@ int vmig__soft_forget(const char *const *uuids, struct vmig_err *err)
 	return r < 0 ? r : 0;
 }
 
+/*
+ * Only a user who may write the soft state changes it: checked before any
+ * operation, since a new share reaches running programs (and the limits
+ * file) inside the transaction, before its commit could fail.
+ */
+static int soft_can_change(void *priv, struct vmig_err *err)
+{
+	struct soft *s = priv;
+	return vmig__store_can_change(s->store, err);
+}
+
 /* One operation on one device: either all of it is written or nothing. */
 static int soft_apply(void *priv, struct vmig__op *op, struct vmig_err *err)
 {
 	struct soft *s = priv;
+	int pr = op->kind == VMIG_OP_PERSISTENCE ? 0 : soft_can_change(priv, err);
+	if (pr < 0)
+		return pr;
 	/* Persistence mode is the hardware's: software partitions have none of their own. */
 	if (op->kind == VMIG_OP_PERSISTENCE)
 		return s->hw->apply(s->hw_priv, op, err);
@@ -760,7 +948,10 @@ static int soft_apply_batch(void *priv, uint64_t generation, struct vmig__op *op
 	_cleanup_free_ struct soft_gone *gone = calloc(1, sizeof(*gone));
 	if (!hw || !gone)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
-	int r = s->hw->snapshot(s->hw_priv, hw, err);
+	int r = soft_can_change(priv, err);
+	if (r < 0)
+		return r;
+	r = s->hw->snapshot(s->hw_priv, hw, err);
 	if (r < 0)
 		return r;
 	struct soft_batch b = {.dir = vmig_store_dir(s->store),
@@ -785,7 +976,8 @@ static int soft_hold(void *priv, bool on, bool commit, struct vmig_err *err)
 
 const struct vmig_backend_ops vmig__backend_soft = {
     .name = "soft",
-    .caps = VMIG__CAP_SHARE,
+    .caps = VMIG__CAP_SHARE | VMIG__CAP_OWNER,
+    .can_change = soft_can_change,
     .open = soft_open,
     .close = soft_close,
     .snapshot = soft_snapshot,

@@ -6,8 +6,13 @@
  * semantics, so both backends behave alike by construction; and the one
  * check of a GPU index against the GPUs a backend has.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "internal.h"
@@ -67,7 +72,14 @@ static int create_gi(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_
 	const struct vmig_gi_profile *gp = vmig_gi_profile_by_id(g->model, op->profile_id);
 	if (!gp)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, NULL);
-	return vmig_gpu_create_gi(g, gp, op->start, &op->out_id, err);
+	int r = vmig_gpu_create_gi(g, gp, op->start, &op->out_id, err);
+	struct vmig_gi_state *gi = r < 0 ? NULL : vmig_gpu_find_gi(g, op->out_id);
+	if (gi) {
+		gi->owned = true;
+		gi->owner_uid = op->owner_uid;
+		gi->owner_gid = op->owner_gid;
+	}
+	return r;
 }
 
 static int create_ci(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
@@ -129,5 +141,33 @@ int vmig__batch_check(const struct vmig_state *st, uint64_t generation, size_t i
 	if (fail_at && i + 1 == fail_at)
 		return vmig_err_set(err, VMIG_E_UNKNOWN,
 				    "operation %zu failed (injected by a test)", i + 1);
+	return 0;
+}
+
+/*
+ * A change needs write access to the state directory, or to the nearest
+ * directory above it that exists (the store creates the rest).  Checked
+ * with the effective IDs, as the store's own writes would be; root passes
+ * whatever the mode bits say, as it does for the writes.
+ */
+int vmig__store_can_change(struct vmig_store *store, struct vmig_err *err)
+{
+	const char *dir = vmig_store_dir(store);
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+		return 0; /* the store refused such a path at open; nothing to add */
+	for (;;) {
+		if (faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS) == 0)
+			return 0;
+		if (errno != ENOENT)
+			break;
+		char *slash = strrchr(path, '/');
+		if (!slash || slash == path)
+			return 0;
+		*slash = '\0';
+	}
+	if (errno == EACCES || errno == EPERM || errno == EROFS)
+		return vmig_err_set(err, VMIG_E_NO_PERMISSION, "state directory %s is not writable",
+				    dir);
 	return 0;
 }

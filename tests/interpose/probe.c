@@ -52,9 +52,11 @@ static const char *const hooked[] = {
 #undef VMIG_HOOK
 };
 
+/* PROBE_QUOTA, when set, is the quota to expect instead of VMIG_MEM_LIMIT (a forged one). */
 static uint64_t env_u64(const char *name)
 {
-	const char *s = getenv(name);
+	const char *q = getenv("PROBE_QUOTA");
+	const char *s = q && strcmp(name, "VMIG_MEM_LIMIT") == 0 ? q : getenv(name);
 	return s ? strtoull(s, NULL, 10) : 0;
 }
 

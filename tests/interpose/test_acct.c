@@ -97,8 +97,22 @@ TEST(config_bad_values_fall_back_with_reasons)
 	CHECK(!c.active && strstr(c.why, "VMIG_PARTITION") != NULL);
 	parse(&c, ENV("VMIG_PARTITION=a", "VMIG_COMPUTE_PCT=70", "VMIG_COMPUTE_MODE=mps"));
 	CHECK_EQ_U(c.compute_mode, VMIG_COMPUTE_TIMESLICE); /* no MPS percentage: we throttle */
+	/* An instance without VMIG_ACCOUNTING has no limits file to read: closed. */
 	parse(&c, ENV("VMIG_PARTITION=a", "VMIG_MEM_LIMIT=1M"));
-	CHECK(strstr(c.why, "VMIG_ACCOUNTING") != NULL);
+	CHECK(!c.closed);
+	vmig__config_limits(&c, fake_get);
+	CHECK(c.closed);
+	CHECK(strstr(c.closed_why, "no VMIG_ACCOUNTING") != NULL);
+	CHECK(strstr(c.closed_why, "failing closed") != NULL);
+	/* Nor with one whose limits file does not exist. */
+	parse(&c, ENV("VMIG_PARTITION=a", "VMIG_ACCOUNTING=/nonexistent/acct"));
+	vmig__config_limits(&c, fake_get);
+	CHECK(c.closed);
+	CHECK(strstr(c.closed_why, "/nonexistent/acct.limits: No such file") != NULL);
+	/* Without an instance there is nothing to close. */
+	parse(&c, ENV("VMIG_MEM_LIMIT=1M"));
+	vmig__config_limits(&c, fake_get);
+	CHECK(!c.closed);
 }
 
 static char path[64];
@@ -111,6 +125,16 @@ static struct vmig__region *open_region(const char *part, uint64_t limit)
 	snprintf(m, sizeof(m), "VMIG_MEM_LIMIT=%llu", (unsigned long long)limit);
 	snprintf(a, sizeof(a), "VMIG_ACCOUNTING=%s", path);
 	parse(&c, ENV(p, m, a));
+	/*
+	 * The file as vmig makes it with the instance (the interposer never
+	 * creates it): empty until its first process initialises it, of the
+	 * owner and group that the limits file names.
+	 */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+	if (fd >= 0 && fstat(fd, &c.limits_st) == 0)
+		c.limits.gid = (uint32_t)c.limits_st.st_gid;
+	if (fd >= 0)
+		close(fd);
 	char why[256] = "";
 	struct vmig__region *r = vmig__acct_open(&c, why, sizeof(why));
 	if (why[0])

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "limits_file.h"
 #include "region.h"
 
 #ifndef VMIG_SAN_PRELOAD
@@ -164,6 +165,42 @@ static const char *acct_file(const char *name)
 	return b;
 }
 
+static double share_of(const struct run *r);
+static void check_share(double got, double want);
+
+/*
+ * An instance's files as vmig makes them (docs/tenancy.md): the limits file
+ * <name>.limits (this process's, mode 0644) and an empty accounting file of
+ * group gid, mode 0660, which the first process initialises.  Returns the
+ * VMIG_ACCOUNTING=... entry that names them.
+ */
+static const char *inst_as(const char *name, const char *partition, uint64_t mem, unsigned pct,
+			   unsigned gid)
+{
+	const char *acct = acct_file(name);
+	const char *path = acct + strlen("VMIG_ACCOUNTING=");
+	char lpath[PATH_MAX + 64], text[VMIG_LIMITS_MAX];
+	struct vmig__limits l = {.mem_limit = mem, .compute_pct = pct, .uid = 0, .gid = gid};
+	snprintf(l.partition, sizeof(l.partition), "%s", partition);
+	snprintf(lpath, sizeof(lpath), "%s%s", path, VMIG_LIMITS_SUFFIX);
+	int n = vmig__limits_format(&l, text, sizeof(text));
+	int fd = open(lpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	CHECK(n > 0 && fd >= 0 && write(fd, text, (size_t)n) == n);
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && fchown(fd, (uid_t)-1, (gid_t)gid) == 0 && fchmod(fd, 0660) == 0);
+	if (fd >= 0)
+		close(fd);
+	return acct;
+}
+
+static const char *inst(const char *name, const char *partition, uint64_t mem, unsigned pct)
+{
+	return inst_as(name, partition, mem, pct, (unsigned)getegid());
+}
+
 /* ---- Passthrough and configuration ---------------------------------------------- */
 
 TEST(passthrough_without_instance)
@@ -179,8 +216,13 @@ TEST(passthrough_without_instance)
 TEST(invalid_settings_fall_back_silently)
 {
 	struct run r;
-	const char *const bad[] = {"VMIGSTUB_TOTAL_MEM=1073741824", "VMIG_PARTITION=gpu0:1",
-				   "VMIG_MEM_LIMIT=12abc", "VMIG_COMPUTE_PCT=0", NULL};
+	const char *acct = inst("bad", "gpu0:1", 1073741824, 100);
+	const char *const bad[] = {"VMIGSTUB_TOTAL_MEM=1073741824",
+				   "VMIG_PARTITION=gpu0:1",
+				   "VMIG_MEM_LIMIT=12abc",
+				   "VMIG_COMPUTE_PCT=0",
+				   acct,
+				   NULL};
 	CHECK_EQ_I(run_probe(&r, ARGV("passthrough"), bad), 0);
 	CHECK_STR(r.stdout_buf, "");
 	CHECK_STR(r.stderr_buf, "");
@@ -189,6 +231,7 @@ TEST(invalid_settings_fall_back_silently)
 				   "VMIG_MEM_LIMIT=12abc",
 				   "VMIG_COMPUTE_PCT=0",
 				   "VMIG_DEBUG=1",
+				   acct,
 				   NULL};
 	CHECK_EQ_I(run_probe(&r, ARGV("passthrough"), dbg), 0);
 	CHECK(strstr(r.stderr_buf, "VMIG_MEM_LIMIT=\"12abc\"") != NULL);
@@ -203,7 +246,7 @@ TEST(quota_exact_to_the_byte)
 	struct run r;
 	CHECK_EQ_I(run_probe(&r, ARGV("quota"),
 			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=10000000",
-				 acct_file("quota"))),
+				 inst("quota", "MIG-test", 10000000, 100))),
 		   0);
 	CHECK_STR(r.stderr_buf, "");
 }
@@ -214,7 +257,7 @@ TEST(vmm_mapped_memory_stays_charged)
 	struct run r;
 	CHECK_EQ_I(run_probe(&r, ARGV("vmm"),
 			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=17179869184",
-				 acct_file("vmm"))),
+				 inst("vmm", "MIG-test", 17179869184ull, 100))),
 		   0);
 	CHECK_STR(r.stdout_buf, "vmm ok\n");
 	CHECK_STR(r.stderr_buf, "");
@@ -253,22 +296,121 @@ TEST(unusable_accounting_file_fails_closed)
 	unlink(fifo);
 }
 
+/*
+ * The quota is the limits file's, whatever the environment says: a forged
+ * VMIG_MEM_LIMIT grants nothing, one stripped from the environment (env -i,
+ * ssh) takes nothing away, and one below the quota lowers it for that
+ * process only.  The probe is told the quota to expect in PROBE_QUOTA.
+ */
+TEST(forged_mem_limit_changes_nothing)
+{
+	struct run r;
+	const char *acct = inst("forged", "MIG-f1", 10000000, 100);
+	CHECK_EQ_I(run_probe(&r, ARGV("quota"),
+			     ENV("VMIG_PARTITION=MIG-f1", "VMIG_MEM_LIMIT=17179869184",
+				 "PROBE_QUOTA=10000000", acct)),
+		   0);
+	CHECK_EQ_I(run_probe(&r, ARGV("quota"),
+			     ENV("VMIG_PARTITION=MIG-f1", "VMIG_MEM_LIMIT=1T",
+				 "PROBE_QUOTA=10000000", acct)),
+		   0);
+	CHECK_EQ_I(run_probe(&r, ARGV("quota"),
+			     ENV("VMIG_PARTITION=MIG-f1", "PROBE_QUOTA=10000000", acct)),
+		   0);
+	CHECK_EQ_I(run_probe(&r, ARGV("quota"),
+			     ENV("VMIG_PARTITION=MIG-f1", "VMIG_MEM_LIMIT=4000000", acct)),
+		   0);
+	/* A forged share is nothing either: the file's 30 % holds against 100. */
+	CHECK_EQ_I(run_probe(&r, ARGV("share", "kernel", "1.5"),
+			     ENV("VMIG_PARTITION=MIG-f2", "VMIG_COMPUTE_PCT=100",
+				 inst("forged-share", "MIG-f2", GiB, 30))),
+		   0);
+	check_share(share_of(&r), 30);
+}
+
+/*
+ * Limits that cannot be trusted fail closed: no limits file, one writable by
+ * others, a symbolic link, another instance's, and no VMIG_ACCOUNTING at all
+ * (the limits would then be unknown).
+ */
+TEST(untrusted_limits_fail_closed)
+{
+	struct run r;
+	char lpath[PATH_MAX + 64], link[PATH_MAX + 80];
+	const char *acct = inst("untrusted", "MIG-u", 10000000, 100);
+	const char *path = acct + strlen("VMIG_ACCOUNTING=");
+	snprintf(lpath, sizeof(lpath), "%s%s", path, VMIG_LIMITS_SUFFIX);
+	CHECK_EQ_I(run_probe(&r, ARGV("closed"), ENV("VMIG_PARTITION=MIG-u", "VMIG_DEBUG=1")), 0);
+	CHECK(strstr(r.stderr_buf, "no VMIG_ACCOUNTING") != NULL);
+	CHECK_EQ_I(
+	    run_probe(&r, ARGV("closed"), ENV("VMIG_PARTITION=MIG-other", acct, "VMIG_DEBUG=1")),
+	    0);
+	CHECK(strstr(r.stderr_buf, "is the instance MIG-u's") != NULL);
+	CHECK(chmod(lpath, 0666) == 0);
+	CHECK_EQ_I(run_probe(&r, ARGV("closed"), ENV("VMIG_PARTITION=MIG-u", acct, "VMIG_DEBUG=1")),
+		   0);
+	CHECK(strstr(r.stderr_buf, "writable by its group or others") != NULL);
+	CHECK(chmod(lpath, 0644) == 0);
+	snprintf(link, sizeof(link), "%s.real", lpath);
+	CHECK(rename(lpath, link) == 0 && symlink(link, lpath) == 0);
+	CHECK_EQ_I(run_probe(&r, ARGV("closed"), ENV("VMIG_PARTITION=MIG-u", acct, "VMIG_DEBUG=1")),
+		   0);
+	CHECK(strstr(r.stderr_buf, "a symbolic link") != NULL);
+	CHECK(unlink(lpath) == 0);
+	CHECK_EQ_I(run_probe(&r, ARGV("closed"), ENV("VMIG_PARTITION=MIG-u", acct)), 0);
+	CHECK_STR(r.stdout_buf, "closed\n");
+	CHECK(rename(link, lpath) == 0);
+	/* Put back, the same instance runs. */
+	CHECK_EQ_I(run_probe(&r, ARGV("quota"),
+			     ENV("VMIG_PARTITION=MIG-u", "VMIG_MEM_LIMIT=10000000", acct)),
+		   0);
+}
+
+/*
+ * A process whose user is not in the instance's group cannot attach: the
+ * interposer fails closed.  A member of the group (the same user with that
+ * group) can.  Runs the probe as user nobody (65534) through setpriv.
+ */
+TEST(outside_the_group_cannot_attach)
+{
+	if (geteuid() != 0)
+		SKIP("switching to another user needs root");
+	if (access("/usr/bin/setpriv", X_OK) != 0)
+		SKIP("no setpriv(1) (util-linux) to run as another user");
+	static const char *const nobody[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+					     "--clear-groups", NULL};
+	struct run r;
+	CHECK(chmod(tmpdir, 0755) == 0); /* nobody must reach the files to be refused by them */
+	const char *acct = inst_as("group0", "MIG-g0", 10000000, 100, 0);
+	start_with(&r, nobody, ARGV("closed"), ENV("VMIG_PARTITION=MIG-g0", acct, "VMIG_DEBUG=1"));
+	CHECK_EQ_I(finish(&r), 0);
+	CHECK_STR(r.stdout_buf, "closed\n");
+	CHECK(strstr(r.stderr_buf, "user 65534 is not in group 0 of the instance MIG-g0") != NULL);
+	acct = inst_as("group65534", "MIG-g1", 10000000, 100, 65534);
+	start_with(&r, nobody, ARGV("quota"),
+		   ENV("VMIG_PARTITION=MIG-g1", "VMIG_MEM_LIMIT=10000000", acct));
+	CHECK_EQ_I(finish(&r), 0);
+	CHECK(chmod(tmpdir, 0700) == 0);
+}
+
 TEST(every_allocation_path_counted)
 {
 	struct run r;
-	CHECK_EQ_I(run_probe(&r, ARGV("paths"),
-			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1073741824",
-				 "VMIGSTUB_PITCH_ALIGN=1024", acct_file("paths"))),
-		   0);
+	CHECK_EQ_I(
+	    run_probe(&r, ARGV("paths"),
+		      ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1073741824",
+			  "VMIGSTUB_PITCH_ALIGN=1024", inst("paths", "MIG-test", 1073741824, 100))),
+	    0);
 }
 
 TEST(report_never_exceeds_the_gpu)
 {
 	struct run r;
-	CHECK_EQ_I(run_probe(&r, ARGV("clamp"),
-			     ENV("VMIG_PARTITION=big", "VMIG_MEM_LIMIT=2GiB",
-				 "VMIGSTUB_TOTAL_MEM=1073741824")),
-		   0);
+	CHECK_EQ_I(
+	    run_probe(&r, ARGV("clamp"),
+		      ENV("VMIG_PARTITION=big", "VMIG_MEM_LIMIT=2GiB",
+			  "VMIGSTUB_TOTAL_MEM=1073741824", inst("big", "big", 2 * GiB, 100))),
+	    0);
 }
 
 /* ---- How the driver is reached ------------------------------------------------------ */
@@ -276,9 +418,10 @@ TEST(report_never_exceeds_the_gpu)
 TEST(dlsym_returns_wrappers)
 {
 	struct run r;
-	CHECK_EQ_I(
-	    run_probe(&r, ARGV("dlsym"), ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1048576")),
-	    0);
+	CHECK_EQ_I(run_probe(&r, ARGV("dlsym"),
+			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1048576",
+				 inst("dlsym", "MIG-test", 1048576, 100))),
+		   0);
 	/* Without the interposer the same checks see the driver's own addresses. */
 	CHECK_EQ_I(run_probe(&r, ARGV("dlsym"), ENV("LD_PRELOAD=")), 0);
 }
@@ -286,9 +429,10 @@ TEST(dlsym_returns_wrappers)
 TEST(get_proc_address_every_version_and_flag)
 {
 	struct run r;
-	CHECK_EQ_I(
-	    run_probe(&r, ARGV("gpa"), ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1048576")),
-	    0);
+	CHECK_EQ_I(run_probe(&r, ARGV("gpa"),
+			     ENV("VMIG_PARTITION=MIG-test", "VMIG_MEM_LIMIT=1048576",
+				 inst("gpa", "MIG-test", 1048576, 100))),
+		   0);
 	CHECK_EQ_I(run_probe(&r, ARGV("gpa"), ENV("LD_PRELOAD=")), 0);
 	CHECK_EQ_I(run_probe(&r, ARGV("gpa"), ENV("VMIG_COMPUTE_PCT=50")), 0);
 }
@@ -298,10 +442,10 @@ TEST(get_proc_address_every_version_and_flag)
 static void race(const char *n)
 {
 	struct run r;
-	CHECK_EQ_I(
-	    run_probe(&r, ARGV("race", n),
-		      ENV("VMIG_PARTITION=MIG-race", "VMIG_MEM_LIMIT=67108864", acct_file(n))),
-	    0);
+	CHECK_EQ_I(run_probe(&r, ARGV("race", n),
+			     ENV("VMIG_PARTITION=MIG-race", "VMIG_MEM_LIMIT=67108864",
+				 inst(n, "MIG-race", 67108864, 100))),
+		   0);
 	CHECK(strstr(r.stdout_buf, "race ") != NULL);
 }
 
@@ -330,7 +474,7 @@ static void kill_holder(const char *const *env, const char *bytes)
 
 TEST(killed_process_memory_comes_back)
 {
-	const char *acct = acct_file("killed");
+	const char *acct = inst("killed", "MIG-k", 50000000, 100);
 	const char *const env[] = {"VMIG_PARTITION=MIG-k", "VMIG_MEM_LIMIT=50000000", acct, NULL};
 	kill_holder(env, "30000000");
 	kill_holder(env, "20000000");
@@ -351,7 +495,7 @@ TEST(instance_shared_across_pid_namespaces)
 		SKIP("no unshare(1) (util-linux) to make a PID namespace");
 	if (geteuid() != 0)
 		SKIP("making a PID namespace needs root here");
-	const char *acct = acct_file("pidns");
+	const char *acct = inst("pidns", "MIG-ns", 67108864, 100);
 	const char *const env[] = {"VMIG_PARTITION=MIG-ns", "VMIG_MEM_LIMIT=67108864", acct, NULL};
 	static const char *const ns[] = {"/usr/bin/unshare", "--pid", "--fork", "--kill-child",
 					 NULL};
@@ -414,9 +558,9 @@ TEST(compute_shares_30_70)
 {
 	struct run a, b;
 	start(&a, ARGV("share", "kernel", "2.5"),
-	      ENV("VMIG_PARTITION=MIG-a", "VMIG_COMPUTE_PCT=30", acct_file("c30")));
+	      ENV("VMIG_PARTITION=MIG-a", "VMIG_COMPUTE_PCT=30", inst("c30", "MIG-a", GiB, 30)));
 	start(&b, ARGV("share", "kernel", "2.5"),
-	      ENV("VMIG_PARTITION=MIG-b", "VMIG_COMPUTE_PCT=70", acct_file("c70")));
+	      ENV("VMIG_PARTITION=MIG-b", "VMIG_COMPUTE_PCT=70", inst("c70", "MIG-b", GiB, 70)));
 	CHECK_EQ_I(finish(&a), 0);
 	CHECK_EQ_I(finish(&b), 0);
 	check_share(share_of(&a), 30);
@@ -427,7 +571,8 @@ TEST(compute_share_through_every_launch_api)
 {
 	struct run r;
 	CHECK_EQ_I(run_probe(&r, ARGV("share", "mixed", "1.5"),
-			     ENV("VMIG_PARTITION=MIG-m", "VMIG_COMPUTE_PCT=40", acct_file("mix"))),
+			     ENV("VMIG_PARTITION=MIG-m", "VMIG_COMPUTE_PCT=40",
+				 inst("mix", "MIG-m", GiB, 40))),
 		   0);
 	check_share(share_of(&r), 40);
 }
@@ -435,7 +580,7 @@ TEST(compute_share_through_every_launch_api)
 TEST(compute_share_is_per_instance_not_per_process)
 {
 	struct run a, b;
-	const char *acct = acct_file("two");
+	const char *acct = inst("two", "MIG-2", GiB, 50);
 	start(&a, ARGV("share", "kernel", "2"),
 	      ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", acct));
 	start(&b, ARGV("share", "kernel", "2"),
@@ -448,7 +593,9 @@ TEST(compute_share_is_per_instance_not_per_process)
 TEST(no_cap_means_no_throttle)
 {
 	struct run r;
-	CHECK_EQ_I(run_probe(&r, ARGV("share", "kernel", "1"), ENV("VMIG_PARTITION=MIG-f")), 0);
+	CHECK_EQ_I(run_probe(&r, ARGV("share", "kernel", "1"),
+			     ENV("VMIG_PARTITION=MIG-f", inst("free", "MIG-f", GiB, 100))),
+		   0);
 	fprintf(stderr, "  share %.1f%%\n", share_of(&r));
 	CHECK(share_of(&r) >= 90);
 }
@@ -458,7 +605,7 @@ TEST(armed_at_full_share_does_not_throttle)
 {
 	struct run r;
 	CHECK_EQ_I(run_probe(&r, ARGV("share", "kernel", "1"),
-			     ENV("VMIG_PARTITION=MIG-armed", acct_file("armed"))),
+			     ENV("VMIG_PARTITION=MIG-armed", inst("armed", "MIG-armed", GiB, 100))),
 		   0);
 	fprintf(stderr, "  share %.1f%%\n", share_of(&r));
 	CHECK(share_of(&r) >= 90);
@@ -472,6 +619,9 @@ int main(void)
 	RUN(quota_exact_to_the_byte);
 	RUN(vmm_mapped_memory_stays_charged);
 	RUN(unusable_accounting_file_fails_closed);
+	RUN(forged_mem_limit_changes_nothing);
+	RUN(untrusted_limits_fail_closed);
+	RUN(outside_the_group_cannot_attach);
 	RUN(every_allocation_path_counted);
 	RUN(report_never_exceeds_the_gpu);
 	RUN(dlsym_returns_wrappers);

@@ -90,6 +90,10 @@ static inline void gen_gis(struct vmig_gpu_state *g, uint64_t *rng)
 		gi->start = start;
 		gi->size = gp->size;
 		gi->share_pct = gen_below(rng, 4) == 0 ? gen_below(rng, 101) : 0;
+		/* Owners from the placement, not the generator, so every seed's sequence stays. */
+		gi->owned = id % 3 != 0;
+		gi->owner_uid = gi->owned ? 1000u * id + start : 0;
+		gi->owner_gid = gi->owned ? (id % 2 ? 4294967294u : start) : 0;
 		g->ngi++;
 		gen_cis(gi, gp, rng);
 	}

@@ -112,14 +112,17 @@ scenario() {
 		"^VMIG_PARTITION=$uuid/gi$big\$" '^VMIG_MEM_LIMIT=74625056768$' \
 		'^VMIG_COMPUTE_PCT=70$' "^VMIG_ACCOUNTING=$SOFT/acct/$uuid-gi$big\$" \
 		"^CUDA_VISIBLE_DEVICES=$uuid\$" "^LD_PRELOAD=$VMIG_INTERPOSER\$" || return
-	[ -d "$SOFT/acct" ] && ok acct-dir || fail acct-dir "$SOFT/acct not created"
+	[ -f "$SOFT/acct/$uuid-gi$big" ] && [ -f "$SOFT/acct/$uuid-gi$big.limits" ] &&
+		ok acct-files || fail acct-files "the GI's files are not in $SOFT/acct"
 	# An accounting file the program could not use (here a FIFO in its place): the
 	# interposer would fail closed, so vmig run refuses up front, saying why.
+	mv "$SOFT/acct/$uuid-gi$big" "$TMP/acct.saved"
 	if mkfifo "$SOFT/acct/$uuid-gi$big"; then
 		check run-unusable-accounting 255 run -d "1:$big" -- env :: \
 			"cannot use the instance's accounting file .*not a regular file" || return
 		rm -f "$SOFT/acct/$uuid-gi$big"
 	fi
+	mv "$TMP/acct.saved" "$SOFT/acct/$uuid-gi$big"
 	check run-children 0 run -d "$mig_small" -- sh -c 'sh -c env' :: \
 		"^VMIG_PARTITION=$uuid/gi$small\$" '^VMIG_MEM_LIMIT=17179869184$' \
 		'^VMIG_COMPUTE_PCT=12$' "^CUDA_VISIBLE_DEVICES=$uuid\$" || return

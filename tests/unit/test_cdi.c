@@ -281,6 +281,13 @@ TEST(software_partition)
 	CHECK_STR(json_string_value(json_object_get(m1, "hostPath")), acct);
 	struct stat sb;
 	CHECK(stat(acct, &sb) == 0 && S_ISDIR(sb.st_mode)); /* created: the mount needs it */
+	/* The limits file, read-only over its place, after the directory (mount order). */
+	json_t *m2 = json_array_get(json_object_get(e, "mounts"), 2);
+	snprintf(want, sizeof(want), "%s.limits", l.acct_path);
+	CHECK_STR(json_string_value(json_object_get(m2, "hostPath")), want);
+	CHECK_STR(json_string_value(json_object_get(m2, "containerPath")), want);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(m2, "options"), 0)), "ro");
+	CHECK_EQ_U(json_array_size(json_object_get(e, "mounts")), 3);
 	json_decref(s);
 }
 

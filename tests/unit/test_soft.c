@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "limits_file.h"
 #include "region.h"
 #include "backend.h"
 #include "gpus.h"
@@ -288,7 +289,7 @@ TEST(compute_share_is_stored_and_handed_to_running_programs)
 	CHECK_EQ_I(vmig_set_share(ctx, 0, gi2, 35, &err), 0);
 	CHECK_EQ_U(acct_pct(l2.acct_path), 35);
 	struct stat sb;
-	CHECK(stat(l2.acct_path, &sb) == 0 && (sb.st_mode & 0777) == 0600 &&
+	CHECK(stat(l2.acct_path, &sb) == 0 && (sb.st_mode & 0777) == 0660 &&
 	      sb.st_size == (off_t)sizeof(struct vmig__region));
 	vmig_close(ctx);
 	/* Shares belong to software partitions only. */
@@ -297,6 +298,63 @@ TEST(compute_share_is_stored_and_handed_to_running_programs)
 	CHECK_EQ_I(vmig_set_share(sim, 0, 0, 50, &err), -VMIG_E_NOT_SUPPORTED);
 	CHECK(strstr(err.msg, "soft") != NULL);
 	vmig_close(sim);
+}
+
+/*
+ * Creating a GI makes its files (docs/tenancy.md): the accounting region,
+ * initialised, of the GI owner's group, mode 0660; the limits file, mode
+ * 0644, with the GI's quota, share and owner, rewritten by a new share; both
+ * gone with the GI.  The owner is the creator's unless the context names one.
+ */
+TEST(instance_files_carry_the_limits_and_the_group)
+{
+	setup(H200_4090, 2);
+	struct vmig_ctx *ctx = open_soft();
+	unsigned gi, gi2;
+	struct vmig_err err = {0};
+	CHECK_EQ_I(vmig_set_mig_mode(ctx, 0, 1, NULL, NULL), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 9, NULL, &gi, NULL), 0);
+	struct vmig_soft_limits l;
+	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi, &l, NULL), 0);
+	char lpath[VMIG_ACCT_PATH_LEN + 16];
+	snprintf(lpath, sizeof(lpath), "%s%s", l.acct_path, VMIG_LIMITS_SUFFIX);
+	struct vmig__limits lim;
+	struct stat lst, ast;
+	CHECK(vmig__limits_read(lpath, &lim, &lst) == NULL);
+	CHECK_EQ_U(lst.st_mode & 07777, 0644);
+	CHECK_STR(lim.partition, l.partition);
+	CHECK_EQ_U(lim.mem_limit, l.mem_bytes);
+	CHECK_EQ_U(lim.compute_pct, l.compute_pct);
+	CHECK_EQ_U(lim.uid, (unsigned)getuid());
+	CHECK_EQ_U(lim.gid, (unsigned)getgid());
+	CHECK(stat(l.acct_path, &ast) == 0);
+	CHECK_EQ_U(ast.st_mode & 07777, 0660);
+	CHECK_EQ_U(ast.st_gid, (unsigned)getgid());
+	CHECK_EQ_U(acct_pct(l.acct_path), l.compute_pct);
+	CHECK_EQ_U(snap(ctx)->gpu[0].gi[0].owned, true);
+	/* A new share reaches the limits file as well as the region. */
+	CHECK_EQ_I(vmig_set_share(ctx, 0, gi, 20, &err), 0);
+	CHECK(vmig__limits_read(lpath, &lim, &lst) == NULL);
+	CHECK_EQ_U(lim.compute_pct, 20);
+	CHECK_EQ_U(acct_pct(l.acct_path), 20);
+	/* A named owner: its group gets the accounting file (root may give any). */
+	unsigned gid = geteuid() == 0 ? 65534 : (unsigned)getegid();
+	CHECK_EQ_I(vmig_set_owner(ctx, 4321, gid, &err), 0);
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 19, NULL, &gi2, NULL), 0);
+	struct vmig_soft_limits l2;
+	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi2, &l2, NULL), 0);
+	snprintf(lpath, sizeof(lpath), "%s%s", l2.acct_path, VMIG_LIMITS_SUFFIX);
+	CHECK(vmig__limits_read(lpath, &lim, &lst) == NULL);
+	CHECK_EQ_U(lim.uid, 4321);
+	CHECK_EQ_U(lim.gid, gid);
+	CHECK(stat(l2.acct_path, &ast) == 0 && ast.st_gid == gid);
+	const struct vmig_gi_state *g2 = vmig_gpu_find_gi(&snap(ctx)->gpu[0], gi2);
+	CHECK(g2 && g2->owned && g2->owner_uid == 4321 && g2->owner_gid == gid);
+	CHECK_EQ_I(vmig_set_owner(ctx, VMIG_OWNER_ID_MAX + 1u, 0, &err), -VMIG_E_INVALID_ARGUMENT);
+	/* Destroying a GI takes both its files. */
+	CHECK_EQ_I(vmig_destroy_gi(ctx, 0, gi2, &err), 0);
+	CHECK(access(l2.acct_path, F_OK) != 0 && access(lpath, F_OK) != 0);
+	vmig_close(ctx);
 }
 
 /* As the driver does, a GI that processes run in cannot be destroyed; dead ones do not count. */
@@ -593,6 +651,7 @@ int main(void)
 	RUN(instances_on_a_mig_model);
 	RUN(limits_of_an_instance);
 	RUN(compute_share_is_stored_and_handed_to_running_programs);
+	RUN(instance_files_carry_the_limits_and_the_group);
 	RUN(destroying_a_gi_in_use_is_refused);
 	RUN(a_held_or_replaced_accounting_file_is_in_use_within_the_bound);
 	RUN(no_hardware_mig_under_software_partitions);

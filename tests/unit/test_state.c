@@ -342,6 +342,18 @@ static const struct {
 	  "gi_numbering=swapped\nend\n",
      "line 3: gpu: duplicate key 'gi_numbering'"},
     {HEAD "gpu index=0 model=h100-80gb\nend\n", "line 3: gpu: missing key 'uuid'"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=0 owner=1000\nend\n",
+     "line 4: gi: bad owner '1000' (UID:GID)"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=0 owner=1000:\nend\n",
+     "line 4: owner: bad number ''"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=0 owner=-1:0\nend\n",
+     "line 4: owner: bad number '-1'"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=0 owner=4294967295:0\nend\n",
+     "line 4: owner=4294967295 out of range"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=0 owner=1:1 owner=1:1\nend\n",
+     "line 4: gi: duplicate key 'owner'"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 owner=01:1 size=4 share=0\nend\n",
+     "line 4: owner: bad number '01'"},
     {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=101\nend\n",
      "line 4: share=101 out of range"},
     {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=99999999999999999999999 share=0\nend\n",
@@ -613,6 +625,40 @@ TEST(gi_numbering_is_kept_and_checked)
 	free(back);
 }
 
+/*
+ * A GI's owner: absent in a file (every file written before owners existed)
+ * reads as unowned and is written back without the key; an owner is written
+ * last on the gi line and read back, anywhere on the line.
+ */
+TEST(gi_owner_is_optional_and_kept)
+{
+	struct vmig_state *st = new_state(), *back = new_state();
+	struct vmig_err e = {0};
+	sample_state(st);
+	char *text = text_of(st, NULL);
+	CHECK(strstr(text, "owner") == NULL);
+	CHECK_EQ_I(vmig_state_parse(text, strlen(text), back, &e), 0);
+	CHECK(!back->gpu[0].gi[0].owned);
+	free(text);
+	st->gpu[0].gi[0].owned = true;
+	st->gpu[0].gi[0].owner_uid = 1000;
+	st->gpu[0].gi[0].owner_gid = 4294967294u;
+	text = text_of(st, NULL);
+	CHECK(strstr(text, "share=0 owner=1000:4294967294\nci gpu=0 gi=2") != NULL);
+	CHECK_EQ_I(vmig_state_parse(text, strlen(text), back, &e), 0);
+	CHECK(same_state(st, back));
+	CHECK(back->gpu[0].gi[0].owned && !back->gpu[0].gi[1].owned);
+	CHECK_EQ_U(back->gpu[0].gi[0].owner_uid, 1000);
+	CHECK_EQ_U(back->gpu[0].gi[0].owner_gid, 4294967294u);
+	free(text);
+	const char *first =
+	    HEAD GPU0 "gi owner=0:0 gpu=0 id=1 profile=9 start=4 size=4 share=0\nend\n";
+	CHECK_EQ_I(vmig_state_parse(first, strlen(first), back, &e), 0);
+	CHECK(back->gpu[0].gi[0].owned && back->gpu[0].gi[0].owner_uid == 0);
+	free(st);
+	free(back);
+}
+
 TEST(format_refuses_what_it_cannot_write)
 {
 	struct vmig_state *st = new_state();
@@ -643,6 +689,7 @@ int main(void)
 	RUN(validate_refuses_broken_invariants);
 	RUN(parsed_overlaps_are_refused_by_validate);
 	RUN(gi_numbering_is_kept_and_checked);
+	RUN(gi_owner_is_optional_and_kept);
 	RUN(format_refuses_what_it_cannot_write);
 	return harness_done();
 }
