@@ -109,6 +109,10 @@ enum cli_action {
 	/* vmig cdi (cdi.c) */
 	CLI_CDI_HELP,
 	CLI_CDI_GENERATE,
+	/* vmig slurm (slurm.c) */
+	CLI_SLURM_HELP,
+	CLI_SLURM_GRES_CONF,
+	CLI_SLURM_TASK_PROLOG,
 };
 
 /* The options of `vmig cdi generate` (cdi.c); NULL: not given. */
@@ -119,6 +123,16 @@ struct cli_cdi_opts {
 	const char *dev_root;	/* --dev-root DIR */
 	bool watch;		/* --watch */
 	unsigned interval_ms;	/* --interval MS (--watch's period; 500 when not given) */
+};
+
+/* The options of `vmig slurm` (slurm.c); NULL / false: not given. */
+struct cli_slurm_opts {
+	const char *output;	/* gres-conf --output FILE */
+	const char *node;	/* gres-conf --node NAME */
+	const char *gres_conf;	/* task-prolog --gres-conf FILE */
+	const char *mig_minors; /* --mig-minors FILE */
+	const char *dev_root;	/* --dev-root DIR */
+	bool autodetect;	/* gres-conf --autodetect */
 };
 
 /* The options of `vmig config` (config.c); NULL / false: not given (the MIG_PARTED_* variables
@@ -174,6 +188,7 @@ struct cli_cmd {
 
 	struct cli_config_opts config; /* vmig config */
 	struct cli_cdi_opts cdi;       /* vmig cdi */
+	struct cli_slurm_opts slurm;   /* vmig slurm */
 
 	const char *device; /* run -d */
 	unsigned share;	    /* mig -rg, 1-100 */

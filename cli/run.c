@@ -330,32 +330,12 @@ static int set(const char *name, const char *value)
 	return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "cannot set %s: %s", name, strerror(errno));
 }
 
-/*
- * LD_PRELOAD with the interposer first, keeping what was preloaded already.
- * A sanitizer runtime must stay the first object loaded, so one already at
- * the head of the list keeps its place and the interposer comes second.
- */
+/* LD_PRELOAD with the interposer first (vmig_preload_join). */
 static int set_preload(const char *lib)
 {
-	const char *old = getenv(VMIG_ENV_PRELOAD);
-	if (!old || !*old)
-		return set(VMIG_ENV_PRELOAD, lib);
-	if (strstr(old, lib))
-		return 0;
-	size_t head = strcspn(old, ": ");
-	const char *base = old;
-	for (const char *p = old; p < old + head; p++)
-		if (*p == '/')
-			base = p + 1;
-	bool san = strncmp(base, "libasan", 7) == 0 || strncmp(base, "libclang_rt.asan", 16) == 0;
-	size_t len = strlen(lib) + strlen(old) + 2;
-	char *v = malloc(len);
-	if (!v)
+	char *v = NULL;
+	if (vmig_preload_join(lib, getenv(VMIG_ENV_PRELOAD), &v) < 0)
 		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
-	if (san)
-		snprintf(v, len, "%.*s:%s%s", (int)head, old, lib, old + head);
-	else
-		snprintf(v, len, "%s:%s", lib, old);
 	int r = set(VMIG_ENV_PRELOAD, v);
 	free(v);
 	return r;

@@ -56,4 +56,13 @@ int vmig__store_release(struct vmig_store *s, bool commit, struct vmig_err *err)
 struct vmig_state *vmig__store_work(struct vmig_store *s);
 void vmig__store_work_done(struct vmig_store *s, struct vmig_state *st);
 
+/*
+ * The driver's mig-minors table (lib/cdi.c, docs/containers.md): the file's
+ * text (malloc'ed), and the minors of GPU gpu_minor's GI gi (ret[0]) and its
+ * CI ci (ret[1]) in it; NOT_FOUND naming the missing line.
+ */
+int vmig__minors_load(const char *path, char **ret_text, struct vmig_err *err);
+int vmig__mig_cap_minors(const char *text, const char *path, unsigned gpu_minor, unsigned gi,
+			 unsigned ci, unsigned ret[2], struct vmig_err *err);
+
 #endif
