@@ -23,8 +23,16 @@
 
 #include "cli.h"
 
-enum slurm_opt { SO_HELP, SO_BACKEND, SO_OUTPUT, SO_NODE, SO_AUTODETECT, SO_GRES, SO_MINORS,
-		 SO_DEVROOT };
+enum slurm_opt {
+	SO_HELP,
+	SO_BACKEND,
+	SO_OUTPUT,
+	SO_NODE,
+	SO_AUTODETECT,
+	SO_GRES,
+	SO_MINORS,
+	SO_DEVROOT
+};
 
 static const struct cli_opt slurm_opts[] = {
     {"-h", "--help", CLI_ARG_NONE, SO_HELP},
@@ -74,8 +82,7 @@ static int slurm_option(struct cli_parser *p, struct cli_cmd *cmd, int id, const
 	if (!*v)
 		return cli_fail(p, "option %s: empty value", p->opt_name);
 	if (id == SO_NODE && !node_name_ok(v))
-		return cli_fail(p, "invalid node name '%.64s' (letters, digits, '-', '_', '.')",
-				v);
+		return cli_fail(p, "invalid node name '%.64s' (letters, digits, '-', '_', '.')", v);
 	*slot = v;
 	return 0;
 }
@@ -97,7 +104,8 @@ int cli_parse_slurm(struct cli_parser *p, struct cli_cmd *cmd)
 				cmd->action = CLI_SLURM_TASK_PROLOG;
 			else
 				return cli_fail(
-				    p, "slurm: unknown command '%.64s' (gres-conf, task-prolog)", v);
+				    p, "slurm: unknown command '%.64s' (gres-conf, task-prolog)",
+				    v);
 			continue;
 		}
 		if (o->id == SO_HELP) {
@@ -106,7 +114,8 @@ int cli_parse_slurm(struct cli_parser *p, struct cli_cmd *cmd)
 		}
 		if (cmd->action == CLI_NONE)
 			return cli_fail(
-			    p, "slurm: the command (gres-conf, task-prolog) comes before its options");
+			    p,
+			    "slurm: the command (gres-conf, task-prolog) comes before its options");
 		if (slurm_option(p, cmd, o->id, v) < 0)
 			return -1;
 	}

@@ -64,17 +64,15 @@ static void node_numbers(const char *path, unsigned *maj, unsigned *min)
 }
 
 static int fill(struct vmig_slurm_dev *d, const struct vmig_gpu_state *g, const char *dev_root,
-		const char **minors, const char *minors_path, bool autodetect,
-		struct vmig_err *err)
+		const char **minors, const char *minors_path, bool autodetect, struct vmig_err *err)
 {
 	const struct vmig_gi_state *gi = vmig_gpu_find_gi((struct vmig_gpu_state *)g, d->gi);
-	const struct vmig_gi_profile *gp = g->model && gi
-					       ? vmig_gi_profile_by_id(g->model, gi->profile_id)
-					       : NULL;
+	const struct vmig_gi_profile *gp =
+	    g->model && gi ? vmig_gi_profile_by_id(g->model, gi->profile_id) : NULL;
 	const struct vmig_ci_state *ci =
 	    gi ? vmig_gi_find_ci((struct vmig_gi_state *)gi, d->ci) : NULL;
-	const struct vmig_ci_profile *cp = gp && ci ? vmig_ci_profile_by_id(gp, ci->profile_id)
-						    : NULL;
+	const struct vmig_ci_profile *cp =
+	    gp && ci ? vmig_ci_profile_by_id(gp, ci->profile_id) : NULL;
 	if (!cp || vmig_ci_profile_name(gp, cp, d->type, sizeof(d->type)) < 0)
 		return vmig_err_set(err, VMIG_E_CORRUPT,
 				    "GPU %u: GPU instance %u, compute instance %u: unknown profile",
@@ -86,10 +84,11 @@ static int fill(struct vmig_slurm_dev *d, const struct vmig_gpu_state *g, const 
 	snprintf(d->file[d->nfiles++], sizeof(d->file[0]), "%s/nvidia%u", dev_root, g->minor);
 	if (d->soft) {
 		if (g->minor >= VMIG_SLURM_MAX_GPU_MINOR)
-			return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
-					    "GPU %u: minor number %u is too large for a placeholder "
-					    "node (at most %u)",
-					    d->gpu, g->minor, VMIG_SLURM_MAX_GPU_MINOR - 1);
+			return vmig_err_set(
+			    err, VMIG_E_NOT_SUPPORTED,
+			    "GPU %u: minor number %u is too large for a placeholder "
+			    "node (at most %u)",
+			    d->gpu, g->minor, VMIG_SLURM_MAX_GPU_MINOR - 1);
 		d->major = VMIG_SLURM_PLACEHOLDER_MAJOR;
 		d->minor = g->minor * 128 + d->gi * 8 + d->ci;
 		snprintf(d->file[d->nfiles++], sizeof(d->file[0]), "%s/%s/nvidia%u-gi%u-ci%u",
@@ -350,8 +349,8 @@ static int by_cgroup(const struct vmig_slurm_dev *d, size_t n, const char *list,
 		char type;
 		if (sscanf(p, "%c %u:%u", &type, &maj, &min) == 3 && type == 'c')
 			for (size_t i = 0; i < n; i++)
-				if (d[i].major == maj && d[i].minor == min && (d[i].major || d[i].minor) &&
-				    !sel[i]) {
+				if (d[i].major == maj && d[i].minor == min &&
+				    (d[i].major || d[i].minor) && !sel[i]) {
 					sel[i] = true;
 					count++;
 				}
@@ -421,9 +420,9 @@ static int by_index(const struct vmig_slurm_dev *d, size_t n, const char *list,
 					    "gres index '%.32s' is not a number", item);
 		const char *line = gres_line(t->gres_conf, idx, &lineno);
 		if (!line)
-			return vmig_err_set(err, VMIG_E_NOT_FOUND,
-					    "gres index %u matches no instance: %s has no line for it",
-					    idx, path);
+			return vmig_err_set(
+			    err, VMIG_E_NOT_FOUND,
+			    "gres index %u matches no instance: %s has no line for it", idx, path);
 		size_t i = n;
 		if (line_last_file(line, file, sizeof(file)))
 			for (i = 0; i < n && strcmp(d[i].file[d[i].nfiles - 1], file) != 0; i++)
@@ -453,8 +452,8 @@ int vmig_slurm_task_devices(const struct vmig_slurm_dev *d, size_t n,
 	if (!idx)
 		return 0;
 	if (!all_digits(idx))
-		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
-				    "the task's GPUs '%.64s' are neither MIG UUIDs nor gres indexes",
-				    idx);
+		return vmig_err_set(
+		    err, VMIG_E_INVALID_ARGUMENT,
+		    "the task's GPUs '%.64s' are neither MIG UUIDs nor gres indexes", idx);
 	return by_index(d, n, idx, t, sel, err);
 }
