@@ -400,25 +400,60 @@ static bool line_last_file(const char *line, char *buf, size_t size)
 	return false;
 }
 
-/* Gres indexes (SLURM_STEP_GPUS, or the indexes of CUDA_VISIBLE_DEVICES) through gres.conf. */
+/* Does gres.conf turn autodetection on (an AutoDetect= line of another value than off)? */
+static bool autodetects(const char *conf)
+{
+	for (const char *p = conf; *p;) {
+		const char *eol = p + strcspn(p, "\n");
+		const char *q = p + strspn(p, " \t");
+		if (strncasecmp(q, "AutoDetect=", 11) == 0 && strncasecmp(q + 11, "off", 3) != 0)
+			return true;
+		p = *eol ? eol + 1 : eol;
+	}
+	return false;
+}
+
+/*
+ * Gres indexes (SLURM_STEP_GPUS, or the indexes of CUDA_VISIBLE_DEVICES)
+ * through gres.conf.  With a static gres.conf, index i is its i-th Name=gpu
+ * line.  Under AutoDetect the detected devices come first and the
+ * config-only lines follow in an order slurmd chooses (it sorts them with
+ * the detected ones), so an index names a line only when there is one
+ * config-only line; with more, the device cgroup must tell them apart.
+ */
 static int by_index(const struct vmig_slurm_dev *d, size_t n, const char *list,
 		    const struct vmig_slurm_task *t, bool *sel, struct vmig_err *err)
 {
 	char item[32], file[4096];
 	int count = 0;
+	unsigned lineno_unused;
 	const char *path = t->gres_conf_path ? t->gres_conf_path : "gres.conf";
 	if (!t->gres_conf)
 		return vmig_err_set(err, VMIG_E_NOT_FOUND,
 				    "the task's gres indexes (%s) need gres.conf, which was not "
 				    "found (--gres-conf FILE)",
 				    list);
+	bool autodetect = autodetects(t->gres_conf);
+	unsigned nlines = 0, first = ~0u;
+	for (const char *q = t->gres_conf; autodetect && gres_line(q, nlines, &lineno_unused);)
+		nlines++;
 	while (next_item(&list, item, sizeof(item))) {
 		unsigned idx, lineno;
 		const char *q = item;
 		if (!vmig__read_dec(&q, 1u << 20, &idx) || *q)
 			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 					    "gres index '%.32s' is not a number", item);
-		const char *line = gres_line(t->gres_conf, idx, &lineno);
+		if (autodetect && (nlines != 1 || (first != ~0u && first != idx)))
+			return vmig_err_set(
+			    err, VMIG_E_NOT_SUPPORTED,
+			    "gres index %u: %s has AutoDetect and %u config-only GPU "
+			    "lines, which slurmd numbers in an order of its own; "
+			    "tell them apart with ConstrainDevices=yes (the device "
+			    "cgroup)",
+			    idx, path, nlines);
+		if (autodetect)
+			first = idx;
+		const char *line = gres_line(t->gres_conf, autodetect ? 0 : idx, &lineno);
 		if (!line)
 			return vmig_err_set(
 			    err, VMIG_E_NOT_FOUND,

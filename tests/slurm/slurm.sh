@@ -99,29 +99,20 @@ for m in $(awk '/^gpu0\/gi[12]\// { print $2 }' "$VMIG_MIG_MINORS"); do
 	mknod -m 444 "$DEV/nvidia-caps/nvidia-cap$m" c "$CAPS_MAJOR" "$m"
 done
 
-# ---- gres.conf and the node line -------------------------------------------
-ETC=$T/etc
-mkdir -p "$ETC" "$T/state-slurm" "$T/spool" "$T/run" "$T/log" "$T/munge"
+mkdir -p "$T/state-slurm" "$T/spool" "$T/run" "$T/log" "$T/munge"
 chmod 700 "$T/munge"
-NODELINE=$("$VMIG" slurm gres-conf --node localhost --output "$ETC/gres.conf" 2>&1)
-if [ "$NODELINE" = "NodeName=localhost Gres=gpu:3g.40gb:2,gpu:1g.6gb:1" ] &&
-	[ "$(grep -c '^Name=gpu' "$ETC/gres.conf")" = 3 ] &&
-	[ -c "$DEV/vmig/nvidia1-gi3-ci0" ]; then
-	ok gres-conf
-else
-	fail gres-conf "node line '$NODELINE', gres.conf: $(cat "$ETC/gres.conf" 2>&1)"
-fi
-# A GPU that is not vmig's: a line of the admin's own.
-echo "Name=gpu Type=plain File=$DEV/other0" >>"$ETC/gres.conf"
 
-cat >"$T/taskprolog.sh" <<EOF
-#!/bin/sh
-exec $VMIG slurm task-prolog --gres-conf $ETC/gres.conf
-EOF
-chmod 755 "$T/taskprolog.sh"
-
-# Ports of the test's own, in a namespace where nothing else listens.
-cat >"$ETC/slurm.conf" <<EOF
+# write_conf DIR NODELINE DEVROOT [SETTING...]: DIR/slurm.conf for the node,
+# ports of the test's own in a namespace where nothing else listens, and the
+# TaskProlog DIR/taskprolog.sh (vmig slurm task-prolog with DIR/gres.conf and
+# the device nodes under DEVROOT).
+write_conf() {
+	local dir=$1 node=$2 devroot=$3
+	shift 3
+	printf '#!/bin/sh\nexec %s slurm task-prolog --gres-conf %s/gres.conf --dev-root %s\n' \
+		"$VMIG" "$dir" "$devroot" >"$dir/taskprolog.sh"
+	chmod 755 "$dir/taskprolog.sh"
+	cat >"$dir/slurm.conf" <<EOF
 ClusterName=vmigtest
 SlurmctldHost=localhost
 SlurmctldPort=16817
@@ -137,8 +128,8 @@ StateSaveLocation=$T/state-slurm
 SlurmdSpoolDir=$T/spool
 SlurmctldPidFile=$T/run/slurmctld.pid
 SlurmdPidFile=$T/run/slurmd.pid
-SlurmctldLogFile=$T/log/slurmctld.log
-SlurmdLogFile=$T/log/slurmd.log
+SlurmctldLogFile=$dir/slurmctld.log
+SlurmdLogFile=$dir/slurmd.log
 SlurmdDebug=debug2
 DebugFlags=Gres
 ProctrackType=proctrack/linuxproc
@@ -150,18 +141,42 @@ SelectTypeParameters=CR_Core
 MpiDefault=none
 ReturnToService=2
 GresTypes=gpu
-TaskProlog=$T/taskprolog.sh
-$NODELINE,gpu:plain:1 NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 State=UNKNOWN
+TaskProlog=$dir/taskprolog.sh
+$(printf '%s\n' "$@")
+$node NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
-export SLURM_CONF=$ETC/slurm.conf
+}
 
-# ---- the daemons -------------------------------------------------------------
+# ---- the namespaces and munge --------------------------------------------------
 dd if=/dev/urandom of="$T/munge/key" bs=128 count=1 2>/dev/null && chmod 600 "$T/munge/key"
 munged -F -f --socket="$T/munge/sock" --key-file="$T/munge/key" --pid-file="$T/munge/pid" \
 	--seed-file="$T/munge/seed" --log-file="$T/munge/log" >"$T/munge/out" 2>&1 &
 PIDS+=($!)
-unshare --net --fork sh -c 'ip link set lo up && ip addr add 127.0.0.2/8 dev lo && exec sleep 120' &
+# glibc counts no IPv4 address and slurmctld fails), and mounts of their
+# own, where /proc/driver holds the mig-minors table and /dev copies the
+# host's nodes plus the GPUs' and capabilities' stand-ins, at the fixed
+# paths Slurm's NVML plugin reports.
+cat >"$T/ns.sh" <<EOF
+set -e
+ip link set lo up
+ip addr add 127.0.0.2/8 dev lo
+mount -t tmpfs -o size=1m,mode=755 vmig-test /proc/driver
+mkdir -p /proc/driver/nvidia-caps
+cp "$VMIG_MIG_MINORS" /proc/driver/nvidia-caps/mig-minors
+mkdir -p "$T/hostdev" "$T/newdev"
+mount --rbind /dev "$T/hostdev"
+mount -t tmpfs -o mode=755 vmig-test "$T/newdev"
+for f in "$T"/hostdev/*; do
+	case "\${f##*/}" in pts | shm) mkdir "$T/newdev/\${f##*/}" ;; *) cp -a "\$f" "$T/newdev/" ;; esac
+done
+cp -a "$DEV"/nvidia0 "$DEV"/nvidia1 "$DEV"/nvidiactl "$DEV"/nvidia-caps "$T/newdev/"
+mount --bind "$T/newdev" /dev
+mount --rbind "$T/hostdev/pts" /dev/pts
+mount --rbind "$T/hostdev/shm" /dev/shm
+exec sleep 120
+EOF
+unshare --net --mount --propagation private --fork sh "$T/ns.sh" >"$T/ns.log" 2>&1 &
 NSWRAP=$!
 PIDS+=($NSWRAP)
 NSPID=
@@ -170,11 +185,11 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 [ -n "$NSPID" ] || {
-	fail netns "no network namespace: $(ps -o pid,args --ppid "$NSWRAP")"
+	fail namespaces "not made: $(cat "$T/ns.log")"
 	exit 1
 }
 PIDS=("$NSPID" "${PIDS[@]}")
-IN=(nsenter -t "$NSPID" -n --)
+IN=(nsenter -t "$NSPID" -n -m --)
 
 # until SECONDS CMD...: run CMD every 0.1 s until it succeeds; false after SECONDS.
 until_ok() {
@@ -188,20 +203,40 @@ until_ok() {
 ctld_up() { "${IN[@]}" scontrol ping | grep -q 'is UP'; }
 node_idle() { "${IN[@]}" sinfo -h -N -o %T | grep -q '^idle'; }
 
-start=$SECONDS
-"${IN[@]}" slurmctld -D -c -f "$SLURM_CONF" >"$T/log/slurmctld.out" 2>&1 &
-PIDS=($! "${PIDS[@]}")
-until_ok 20 ctld_up || {
-	fail slurmctld "not up after 20 s: $(tail -5 "$T/log/slurmctld.log" "$T/log/slurmctld.out" 2>&1)"
-	exit 1
+# start_daemons NAME [VAR=VALUE...]: slurmctld (cold start) and slurmd with
+# $SLURM_CONF, slurmd's environment extended; false (and a FAIL) unless the
+# node is idle within 20 s.  stop_daemons: both, by PID.
+DAEMONS=()
+start_daemons() {
+	local name=$1 dir
+	dir=$(dirname "$SLURM_CONF")
+	shift
+	local start=$SECONDS
+	"${IN[@]}" slurmctld -D -c -f "$SLURM_CONF" >"$dir/slurmctld.out" 2>&1 &
+	DAEMONS=($!)
+	PIDS=($! "${PIDS[@]}")
+	until_ok 20 ctld_up || {
+		fail "$name/slurmctld" "not up after 20 s: $(tail -5 "$dir/slurmctld.log" "$dir/slurmctld.out" 2>&1)"
+		return 1
+	}
+	"${IN[@]}" env "$@" slurmd -D -N localhost -f "$SLURM_CONF" >"$dir/slurmd.out" 2>&1 &
+	DAEMONS+=($!)
+	PIDS=($! "${PIDS[@]}")
+	until_ok 20 node_idle || {
+		fail "$name/slurmd" "the node is not idle after 20 s: $(grep -E 'error|fatal' "$dir/slurmd.log" | tail -5; tail -3 "$dir/slurmd.out")"
+		return 1
+	}
+	ok "$name/daemons (up in $((SECONDS - start)) s)"
 }
-"${IN[@]}" slurmd -D -N localhost -f "$SLURM_CONF" >"$T/log/slurmd.out" 2>&1 &
-PIDS=($! "${PIDS[@]}")
-until_ok 20 node_idle || {
-	fail slurmd "the node is not idle after 20 s: $(tail -8 "$T/log/slurmd.log" "$T/log/slurmd.out" 2>&1)"
-	exit 1
+stop_daemons() {
+	local p
+	for p in "${DAEMONS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${DAEMONS[@]}"; do
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null
+	done
+	DAEMONS=()
 }
-ok "daemons up in $((SECONDS - start)) s"
 
 # srun ARGS...: a job step, at most 30 s; stdout in $OUT, stderr in $ERR.
 srun_() {
@@ -211,59 +246,109 @@ srun_() {
 	return $rc
 }
 
-# ---- a 3g.40gb job gets a 3g instance ------------------------------------------
-if srun_ --gres=gpu:3g.40gb:1 printenv CUDA_VISIBLE_DEVICES; then
-	if grep -qxF "$OUT" <<<"$MIG3"; then
-		ok mig-job
-	else
-		fail mig-job "CUDA_VISIBLE_DEVICES=$OUT, not one of the 3g instances: $MIG3"
-	fi
-else
-	fail mig-job "srun failed: $ERR"
-fi
-
-# ---- two jobs at once get two different instances ------------------------------
-for k in 1 2; do
-	timeout -s KILL 30 "${IN[@]}" srun --gres=gpu:3g.40gb:1 sh -c 'echo $CUDA_VISIBLE_DEVICES; sleep 2' \
-		>"$T/job$k.out" 2>"$T/job$k.err" &
-	eval "JOB$k=\$!"
-done
-wait "$JOB1"
-rc1=$?
-wait "$JOB2"
-rc2=$?
-A=$(cat "$T/job1.out") C=$(cat "$T/job2.out")
-if [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ "$A" != "$C" ] && grep -qxF "$A" <<<"$MIG3" &&
-	grep -qxF "$C" <<<"$MIG3"; then
-	ok two-jobs
-else
-	fail two-jobs "got '$A' ($rc1) and '$C' ($rc2): $(cat "$T/job1.err" "$T/job2.err")"
-fi
-
-# ---- a job on the software partition: the interposer, the quota ----------------
+# jobs NAME TYPE3G TYPESOFT: what a user of the node sees through srun.
 SAN=$(ldd "$PROBE" 2>/dev/null | awk '/libasan/ { print $3; exit }')
-if srun_ --gres=gpu:1g.6gb:1 env ${SAN:+LD_PRELOAD=$SAN} \
-	LD_LIBRARY_PATH="$ROOT/$B:$ROOT/$B/tests/interpose/stub" ASAN_OPTIONS=detect_leaks=0 \
-	sh -c 'echo "env $LD_PRELOAD $VMIG_MEM_LIMIT $VMIG_PARTITION"; exec "$0" instance 6016' "$PROBE"; then
-	if grep -q "^env .*$ROOT/$B/interpose/libvmig-cuda.so 6308233216 GPU-.*/gi3$" <<<"$OUT" &&
+jobs() {
+	local name=$1 t3=$2 tsoft=$3
+	# A job asking for a 3g instance gets one.
+	if ! srun_ --gres=gpu:$t3:1 printenv CUDA_VISIBLE_DEVICES; then
+		fail "$name/mig-job" "srun failed: $ERR"
+	elif grep -qxF "$OUT" <<<"$MIG3"; then
+		ok "$name/mig-job"
+	else
+		fail "$name/mig-job" "CUDA_VISIBLE_DEVICES=$OUT, not one of the 3g instances: $MIG3"
+	fi
+	# Two jobs at once get two different instances.
+	local k rc1 rc2 a c
+	for k in 1 2; do
+		timeout -s KILL 30 "${IN[@]}" srun --gres=gpu:$t3:1 sh -c 'echo $CUDA_VISIBLE_DEVICES; sleep 2' \
+			>"$T/job$k.out" 2>"$T/job$k.err" &
+		eval "JOB$k=\$!"
+	done
+	wait "$JOB1"
+	rc1=$?
+	wait "$JOB2"
+	rc2=$?
+	a=$(cat "$T/job1.out") c=$(cat "$T/job2.out")
+	if [ $rc1 = 0 ] && [ $rc2 = 0 ] && [ "$a" != "$c" ] && grep -qxF "$a" <<<"$MIG3" &&
+		grep -qxF "$c" <<<"$MIG3"; then
+		ok "$name/two-jobs"
+	else
+		fail "$name/two-jobs" "got '$a' ($rc1) and '$c' ($rc2): $(cat "$T/job1.err" "$T/job2.err")"
+	fi
+	# A job on the software partition: the interposer and the quota, to the byte.
+	if ! srun_ --gres=gpu:$tsoft:1 env ${SAN:+LD_PRELOAD=$SAN} \
+		LD_LIBRARY_PATH="$ROOT/$B:$ROOT/$B/tests/interpose/stub" ASAN_OPTIONS=detect_leaks=0 \
+		sh -c 'echo "env $LD_PRELOAD $VMIG_MEM_LIMIT $VMIG_PARTITION"; exec "$0" instance 6016' "$PROBE"; then
+		fail "$name/soft-quota" "srun failed: $ERR $(head -c 600 <<<"$OUT")"
+	elif grep -q "^env .*$ROOT/$B/interpose/libvmig-cuda.so 6308233216 GPU-.*/gi3$" <<<"$OUT" &&
 		grep -q '^total 6016 MiB, free 6016 MiB' <<<"$OUT" &&
 		grep -q 'exact, shared with a child' <<<"$OUT"; then
-		ok soft-quota
+		ok "$name/soft-quota"
 	else
-		fail soft-quota "$(head -c 600 <<<"$OUT")"
+		fail "$name/soft-quota" "$(head -c 600 <<<"$OUT")"
 	fi
-else
-	fail soft-quota "srun failed: $ERR $(head -c 600 <<<"$OUT")"
-fi
+}
 
-# ---- a GPU that is not vmig's: the TaskProlog refuses ------------------------
-if srun_ --gres=gpu:plain:1 printenv CUDA_VISIBLE_DEVICES; then
-	fail refuse-foreign "the job ran: $OUT"
-elif grep -q "^vmig: slurm task-prolog: gres index 3 ($ETC/gres.conf line [0-9]*) matches no GPU instance of vmig on this node\$" <<<"$OUT" &&
-	grep -q 'TaskProlog failed status=6' <<<"$ERR"; then
-	ok refuse-foreign
+# ---- static gres.conf ------------------------------------------------------------
+ETC=$T/etc
+mkdir -p "$ETC"
+NODELINE=$("$VMIG" slurm gres-conf --node localhost --output "$ETC/gres.conf" 2>&1)
+if [ "$NODELINE" = "NodeName=localhost Gres=gpu:3g.40gb:2,gpu:1g.6gb:1" ] &&
+	[ "$(grep -c '^Name=gpu' "$ETC/gres.conf")" = 3 ] &&
+	[ -c "$DEV/vmig/nvidia1-gi3-ci0" ]; then
+	ok static/gres-conf
 else
-	fail refuse-foreign "stdout: $OUT stderr: $ERR; slurmd: $(grep -i prolog "$T/log/slurmd.log" | tail -3)"
+	fail static/gres-conf "node line '$NODELINE', gres.conf: $(cat "$ETC/gres.conf" 2>&1)"
+fi
+# A GPU that is not vmig's: a line of the admin's own.
+echo "Name=gpu Type=plain File=$DEV/other0" >>"$ETC/gres.conf"
+write_conf "$ETC" "$NODELINE,gpu:plain:1" "$DEV"
+export SLURM_CONF=$ETC/slurm.conf
+if start_daemons static; then
+	jobs static 3g.40gb 1g.6gb
+	# The TaskProlog refuses a GPU that is not vmig's, and the job does not run.
+	if srun_ --gres=gpu:plain:1 printenv CUDA_VISIBLE_DEVICES; then
+		fail static/refuse-foreign "the job ran: $OUT"
+	elif grep -q "^vmig: slurm task-prolog: gres index 3 ($ETC/gres.conf line [0-9]*) matches no GPU instance of vmig on this node\$" <<<"$OUT" &&
+		grep -q 'TaskProlog failed status=6' <<<"$ERR"; then
+		ok static/refuse-foreign
+	else
+		fail static/refuse-foreign "stdout: $OUT stderr: $ERR"
+	fi
+fi
+stop_daemons
+
+# ---- AutoDetect=nvml over the simulated NVML ----------------------------------------
+# Slurm's gpu/nvml plugin, unpacked by .ci/deps from Debian's contrib
+# (slurm-wlm-nvml-plugin, which cannot be installed beside main's Slurm).
+PLUGINS=${VMIG_CLIENTS_ROOT:-/opt/vmig-nvml-clients}/usr/lib/x86_64-linux-gnu/slurm-wlm
+ETC=$T/etc-nvml
+mkdir -p "$ETC"
+if [ ! -e "$PLUGINS/gpu_nvml.so" ]; then
+	echo "skip - slurm/autodetect: Slurm's gpu/nvml plugin is not in $PLUGINS (.ci/deps unpacks slurm-wlm-nvml-plugin there)"
+else
+	# Inside the namespaces: the nodes at /dev, the table at /proc/driver.
+	NODELINE=$("${IN[@]}" env -u VMIG_DEV_ROOT -u VMIG_MIG_MINORS "$VMIG" slurm gres-conf --autodetect \
+		--node localhost --output "$ETC/gres.conf" 2>&1)
+	if [ "$NODELINE" = "NodeName=localhost Gres=gpu:3g.40gb:2,gpu:1g.6gb:1" ] &&
+		grep -qx 'AutoDetect=nvml' "$ETC/gres.conf" && [ "$(grep -c '^Name=gpu' "$ETC/gres.conf")" = 1 ]; then
+		ok autodetect/gres-conf
+	else
+		fail autodetect/gres-conf "node line '$NODELINE', gres.conf: $(cat "$ETC/gres.conf" 2>&1)"
+	fi
+	write_conf "$ETC" "$NODELINE" /dev "PluginDir=/usr/lib/x86_64-linux-gnu/slurm-wlm:$PLUGINS"
+	export SLURM_CONF=$ETC/slurm.conf
+	if start_daemons autodetect LD_LIBRARY_PATH="$ROOT/$B" VMIG_DEV_ROOT=/dev \
+		VMIG_MIG_MINORS=/proc/driver/nvidia-caps/mig-minors; then
+		if grep -q 'gpu/nvml: _get_system_gpu_list_nvml: 2 GPU system device(s) detected' "$ETC/slurmd.log"; then
+			ok autodetect/detected
+		else
+			fail autodetect/detected "$(grep -iE 'nvml|gres' "$ETC/slurmd.log" | tail -8)"
+		fi
+		jobs autodetect 3g.40gb 1g.6gb
+	fi
+	stop_daemons
 fi
 
 stop_all
