@@ -301,6 +301,19 @@ if [ "$NODELINE" = "NodeName=localhost Gres=gpu:3g.40gb:2,gpu:1g.6gb:1" ] &&
 else
 	fail static/gres-conf "node line '$NODELINE', gres.conf: $(cat "$ETC/gres.conf" 2>&1)"
 fi
+# The TaskProlog by hand: a gres index, a task without GPUs, an index of no line.
+prolog() { env -u CUDA_VISIBLE_DEVICES -u SLURM_STEP_GPUS "$@" "$VMIG" slurm task-prolog --gres-conf "$ETC/gres.conf"; }
+OUT=$(prolog SLURM_STEP_GPUS=1 2>&1) && [ "$OUT" = "export CUDA_VISIBLE_DEVICES=$(grep -o '^# MIG-[0-9a-f-]*' "$ETC/gres.conf" | sed -n '2s/^# //p')" ] &&
+	ok static/prolog-index || fail static/prolog-index "$OUT"
+OUT=$(prolog 2>&1) && [ -z "$OUT" ] && ok static/prolog-no-gpu || fail static/prolog-no-gpu "$OUT"
+OUT=$(prolog SLURM_STEP_GPUS=9 2>"$T/err")
+rc=$?
+if [ $rc = 6 ] && [ "$(cat "$T/err")" = "vmig: slurm task-prolog: gres index 9 matches no instance: $ETC/gres.conf has no line for it" ] &&
+	[ "$OUT" = "print vmig: slurm task-prolog: gres index 9 matches no instance: $ETC/gres.conf has no line for it" ]; then
+	ok static/prolog-bad-index
+else
+	fail static/prolog-bad-index "status $rc, stdout '$OUT', stderr '$(cat "$T/err")'"
+fi
 # A GPU that is not vmig's: a line of the admin's own.
 echo "Name=gpu Type=plain File=$DEV/other0" >>"$ETC/gres.conf"
 write_conf "$ETC" "$NODELINE,gpu:plain:1" "$DEV"
