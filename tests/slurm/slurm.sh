@@ -354,7 +354,8 @@ else
 	export SLURM_CONF=$ETC/slurm.conf
 	if start_daemons autodetect LD_LIBRARY_PATH="$ROOT/$B" VMIG_DEV_ROOT=/dev \
 		VMIG_MIG_MINORS=/proc/driver/nvidia-caps/mig-minors; then
-		if grep -q 'gpu/nvml: _get_system_gpu_list_nvml: 2 GPU system device(s) detected' "$ETC/slurmd.log"; then
+		if grep -q 'gpu/nvml: _get_system_gpu_list_nvml: 2 GPU system device(s) detected' "$ETC/slurmd.log" &&
+			[ "$(grep -o 'UniqueID: MIG-[0-9a-f-]*' "$ETC/slurmd.log" | sed 's/^UniqueID: //' | sort -u)" = "$MIG3" ]; then
 			ok autodetect/detected
 		else
 			fail autodetect/detected "$(grep -iE 'nvml|gres' "$ETC/slurmd.log" | tail -8)"
