@@ -328,6 +328,9 @@ int cli_match_gpu(const char *s, const struct vmig_state *st);
 int cli_select(const struct cli_cmd *cmd, const struct vmig_state *st, bool sel[VMIG_MAX_GPUS],
 	       int *ret_status);
 
+/* mkdir -p of the directory that holds path (run.c); -1 with errno. */
+int cli_make_parent(const char *path);
+
 /* "00000000:07:00.0" */
 void cli_bus_id(const struct vmig_gpu_state *g, char out[32]);
 /* GIs of a GPU in nvidia-smi's listing order: by profile in -lgip order, then ID. */

@@ -303,8 +303,7 @@ static int find_interposer(char *buf, size_t size)
 			  VMIG_INTERPOSER_NAME, VMIG_ENV_INTERPOSER);
 }
 
-/* mkdir -p of the directory that holds path. */
-static int make_parent(const char *path)
+int cli_make_parent(const char *path)
 {
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -437,7 +436,7 @@ static int soft_env(const struct run_target *t)
 		return r;
 	if (vmig_soft_limits(&t->gpu, t->gi, &l, &err) < 0)
 		return cli_report(&err);
-	if (make_parent(l.acct_path) < 0)
+	if (cli_make_parent(l.acct_path) < 0)
 		return cli_errorf(cli_status(VMIG_E_IO), "cannot create the directory of %s: %s",
 				  l.acct_path, strerror(errno));
 	/*

@@ -301,22 +301,6 @@ static int refuse(const struct vmig_err *err)
 	return refusef(cli_status(err->code), "%s", err->msg);
 }
 
-/* mkdir -p of the directory that holds path. */
-static int make_parent(const char *path)
-{
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return 0;
-}
-
 /* A software partition: the environment of vmig run, as export lines. */
 static int soft_exports(const struct vmig_state *st, const struct vmig_slurm_dev *d)
 {
@@ -332,7 +316,7 @@ static int soft_exports(const struct vmig_state *st, const struct vmig_slurm_dev
 		r = vmig_soft_env(&st->gpu[d->gpu], d->gi, preload, env, &err);
 	for (unsigned i = 0; r >= 0 && i < env->n; i++)
 		if (strcmp(env->var[i].name, VMIG_ENV_ACCOUNTING) == 0 &&
-		    make_parent(env->var[i].value) < 0)
+		    cli_make_parent(env->var[i].value) < 0)
 			r = vmig_err_set(&err, VMIG_E_IO, "cannot create the directory of %s: %s",
 					 env->var[i].value, strerror(errno));
 	for (unsigned i = 0; r >= 0 && i < env->n; i++)

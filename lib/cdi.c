@@ -294,8 +294,7 @@ static int add_cap_nodes(struct build *b, struct edits *e, const struct vmig_gpu
 	return 0;
 }
 
-/* mkdir -p */
-static int make_dirs(struct build *b, const char *dir)
+int vmig__mkdirs(const char *dir, struct vmig_err *err)
 {
 	char p[PATH_MAX];
 	snprintf(p, sizeof(p), "%s", dir);
@@ -305,7 +304,7 @@ static int make_dirs(struct build *b, const char *dir)
 		char c = *s;
 		*s = '\0';
 		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return vmig_err_set(b->err, VMIG_E_IO, "cannot create %s: %s", p,
+			return vmig_err_set(err, VMIG_E_IO, "cannot create %s: %s", p,
 					    strerror(errno));
 		if (!(*s = c))
 			return 0;
@@ -368,7 +367,7 @@ static int add_soft(struct build *b, struct edits *e, const struct vmig_gpu_stat
 		if (strcmp(env->var[i].name, VMIG_ENV_ACCOUNTING) == 0)
 			snprintf(dir, sizeof(dir), "%s", env->var[i].value);
 	if (r >= 0)
-		r = make_dirs(b, dirname(dir));
+		r = vmig__mkdirs(dirname(dir), b->err);
 	json_t *lib =
 	    r < 0 ? NULL
 		  : json_pack("{s:s,s:s,s:[ssss]}", "hostPath", b->interposer, "containerPath",

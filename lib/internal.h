@@ -65,4 +65,7 @@ int vmig__minors_load(const char *path, char **ret_text, struct vmig_err *err);
 int vmig__mig_cap_minors(const char *text, const char *path, unsigned gpu_minor, unsigned gi,
 			 unsigned ci, unsigned ret[2], struct vmig_err *err);
 
+/* mkdir -p (mode 0755 less the umask); IO naming the part that cannot be made. */
+int vmig__mkdirs(const char *dir, struct vmig_err *err);
+
 #endif

@@ -239,24 +239,6 @@ int vmig_slurm_node_line(const struct vmig_slurm_dev *d, size_t n, const char *n
 
 /* ---- placeholder nodes ---- */
 
-/* mkdir -p */
-static int make_dirs(const char *dir, struct vmig_err *err)
-{
-	char p[4096];
-	snprintf(p, sizeof(p), "%s", dir);
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return vmig_err_set(err, VMIG_E_IO, "cannot create %s: %s", p,
-					    strerror(errno));
-		if (!(*s = c))
-			return 0;
-	}
-}
-
 int vmig_slurm_make_placeholders(const struct vmig_slurm_dev *d, size_t n, struct vmig_err *err)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -280,7 +262,7 @@ int vmig_slurm_make_placeholders(const struct vmig_slurm_dev *d, size_t n, struc
 		char dir[4096];
 		snprintf(dir, sizeof(dir), "%s", path);
 		*strrchr(dir, '/') = '\0';
-		int r = make_dirs(dir, err);
+		int r = vmig__mkdirs(dir, err);
 		if (r < 0)
 			return r;
 		if (mknod(path, S_IFCHR | 0666, want) < 0)

@@ -300,7 +300,7 @@ TEST(task_devices)
 	t.devices_list = list;
 	CHECK_EQ_I(vmig_slurm_task_devices(d, n, &t, sel, &err), 1);
 	CHECK_STR(bits(sel, n), "001"); /* the cgroup wins over the index */
-	t.devices_list = "a *:* rwm\n";	/* not constrained: the index */
+	t.devices_list = "a *:* rwm\n"; /* not constrained: the index */
 	CHECK_EQ_I(vmig_slurm_task_devices(d, n, &t, sel, &err), 1);
 	CHECK_STR(bits(sel, n), "100");
 	t.devices_list = "c 1:3 rwm\n"; /* none of ours: the index */
