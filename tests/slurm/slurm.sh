@@ -277,7 +277,9 @@ jobs() {
 		fail "$name/two-jobs" "got '$a' ($rc1) and '$c' ($rc2): $(cat "$T/job1.err" "$T/job2.err")"
 	fi
 	# A job on the software partition: the interposer and the quota, to the byte.
-	if ! srun_ --gres=gpu:$tsoft:1 env ${SAN:+LD_PRELOAD=$SAN} \
+	# Under the sanitizers the probe needs the ASan runtime first: in the task's
+	# environment before the TaskProlog runs, which keeps it at the head.
+	if ! srun_ --gres=gpu:$tsoft:1 ${SAN:+--export=ALL,LD_PRELOAD=$SAN} env \
 		LD_LIBRARY_PATH="$ROOT/$B:$ROOT/$B/tests/interpose/stub" ASAN_OPTIONS=detect_leaks=0 \
 		sh -c 'echo "env $LD_PRELOAD $VMIG_MEM_LIMIT $VMIG_PARTITION"; exec "$0" instance 6016' "$PROBE"; then
 		fail "$name/soft-quota" "srun failed: $ERR $(head -c 600 <<<"$OUT")"
