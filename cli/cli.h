@@ -112,6 +112,10 @@ enum cli_action {
 	CLI_CDI_ENABLE,
 	CLI_CDI_DISABLE,
 	CLI_CDI_STATUS,
+	/* vmig slurm (slurm.c) */
+	CLI_SLURM_HELP,
+	CLI_SLURM_GRES_CONF,
+	CLI_SLURM_TASK_PROLOG,
 };
 
 /* The options of `vmig cdi` (cdi.c); NULL: not given. */
@@ -124,6 +128,16 @@ struct cli_cdi_opts {
 	unsigned interval_ms;	/* --interval MS (--watch's period; 500 when not given) */
 	bool remove;		/* disable --remove */
 	unsigned given;		/* the options given, a bit per option of cdi.c */
+};
+
+/* The options of `vmig slurm` (slurm.c); NULL / false: not given. */
+struct cli_slurm_opts {
+	const char *output;	/* gres-conf --output FILE */
+	const char *node;	/* gres-conf --node NAME */
+	const char *gres_conf;	/* task-prolog --gres-conf FILE */
+	const char *mig_minors; /* --mig-minors FILE */
+	const char *dev_root;	/* --dev-root DIR */
+	bool autodetect;	/* gres-conf --autodetect */
 };
 
 /* The options of `vmig config` (config.c); NULL / false: not given (the MIG_PARTED_* variables
@@ -181,6 +195,7 @@ struct cli_cmd {
 
 	struct cli_config_opts config; /* vmig config */
 	struct cli_cdi_opts cdi;       /* vmig cdi */
+	struct cli_slurm_opts slurm;   /* vmig slurm */
 
 	const char *device; /* run -d */
 	unsigned share;	    /* mig -rg, 1-100 */
@@ -319,6 +334,14 @@ int cli_match_gpu(const char *s, const struct vmig_state *st);
 /* Resolve -i against a state; an unmatched selector is an error (printed). */
 int cli_select(const struct cli_cmd *cmd, const struct vmig_state *st, bool sel[VMIG_MAX_GPUS],
 	       int *ret_status);
+
+/*
+ * May this process attach to software partition GI gi of GPU gpu, whose
+ * limits l are?  The checks the interposer makes (run.c; docs/tenancy.md).
+ */
+struct vmig_soft_limits;
+int cli_soft_check(unsigned gpu, unsigned gi, const struct vmig_soft_limits *l,
+		   struct vmig_err *err);
 
 /* "00000000:07:00.0" */
 void cli_bus_id(const struct vmig_gpu_state *g, char out[32]);

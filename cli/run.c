@@ -246,32 +246,12 @@ static int set(const char *name, const char *value)
 	return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "cannot set %s: %s", name, strerror(errno));
 }
 
-/*
- * LD_PRELOAD with the interposer first, keeping what was preloaded already.
- * A sanitizer runtime must stay the first object loaded, so one already at
- * the head of the list keeps its place and the interposer comes second.
- */
+/* LD_PRELOAD with the interposer first (vmig_preload_join). */
 static int set_preload(const char *lib)
 {
-	const char *old = getenv(VMIG_ENV_PRELOAD);
-	if (!old || !*old)
-		return set(VMIG_ENV_PRELOAD, lib);
-	if (strstr(old, lib))
-		return 0;
-	size_t head = strcspn(old, ": ");
-	const char *base = old;
-	for (const char *p = old; p < old + head; p++)
-		if (*p == '/')
-			base = p + 1;
-	bool san = strncmp(base, "libasan", 7) == 0 || strncmp(base, "libclang_rt.asan", 16) == 0;
-	size_t len = strlen(lib) + strlen(old) + 2;
-	char *v = malloc(len);
-	if (!v)
+	char *v = NULL;
+	if (vmig_preload_join(lib, getenv(VMIG_ENV_PRELOAD), &v) < 0)
 		return cli_errorf(cli_status(VMIG_E_NO_MEMORY), "out of memory");
-	if (san)
-		snprintf(v, len, "%.*s:%s%s", (int)head, old, lib, old + head);
-	else
-		snprintf(v, len, "%s:%s", lib, old);
 	int r = set(VMIG_ENV_PRELOAD, v);
 	free(v);
 	return r;
@@ -346,7 +326,8 @@ static int compute_env(unsigned pct)
  * vmig wrote, the instance's group admits this user, and the accounting file
  * is the instance's and can be opened for reading and writing.
  */
-static int check_instance(const struct run_target *t, const struct vmig_soft_limits *l)
+int cli_soft_check(unsigned gpu, unsigned gi, const struct vmig_soft_limits *l,
+		   struct vmig_err *err)
 {
 	char path[VMIG_ACCT_PATH_LEN + sizeof(VMIG_LIMITS_SUFFIX)];
 	struct vmig__limits lim;
@@ -355,22 +336,22 @@ static int check_instance(const struct run_target *t, const struct vmig_soft_lim
 	errno = 0;
 	const char *bad = vmig__limits_read(path, &lim, &lst);
 	if (bad && errno == ENOENT)
-		return cli_errorf(cli_status(VMIG_E_NOT_FOUND),
-				  "GPU instance %u on GPU %u has no limits file %s (made by an "
-				  "older vmig: give it one with vmig mig --soft -i %u -gi %u -rg "
-				  "PERCENT)",
-				  t->gi, t->gpu_index, path, t->gpu_index, t->gi);
+		return vmig_err_set(err, VMIG_E_NOT_FOUND,
+				    "GPU instance %u on GPU %u has no limits file %s (made by an "
+				    "older vmig: give it one with vmig mig --soft -i %u -gi %u -rg "
+				    "PERCENT)",
+				    gi, gpu, path, gpu, gi);
 	if (!bad && strcmp(lim.partition, l->partition) != 0)
 		bad = "it is another instance's";
 	if (bad)
-		return cli_errorf(cli_status(VMIG_E_CORRUPT),
-				  "cannot use the limits file %s of GPU instance %u: %s", path,
-				  t->gi, bad);
+		return vmig_err_set(err, VMIG_E_CORRUPT,
+				    "cannot use the limits file %s of GPU instance %u: %s", path, gi,
+				    bad);
 	if (!vmig__limits_admits(&lim, &lst))
-		return cli_errorf(cli_status(VMIG_E_NO_PERMISSION),
-				  "GPU instance %u on GPU %u admits only group %u, and user %u is "
-				  "not in it",
-				  t->gi, t->gpu_index, (unsigned)lim.gid, (unsigned)geteuid());
+		return vmig_err_set(err, VMIG_E_NO_PERMISSION,
+				    "GPU instance %u on GPU %u admits only group %u, and user %u is "
+				    "not in it",
+				    gi, gpu, (unsigned)lim.gid, (unsigned)geteuid());
 	int fd = open(l->acct_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	int e = errno;
 	bad = fd < 0 ? (e == ELOOP ? "a symbolic link" : strerror(e))
@@ -379,11 +360,11 @@ static int check_instance(const struct run_target *t, const struct vmig_soft_lim
 		close(fd);
 	if (!bad)
 		return 0;
-	return cli_errorf(
-	    cli_status(fd < 0 && (e == EACCES || e == EPERM) ? VMIG_E_NO_PERMISSION : VMIG_E_IO),
-	    "cannot use the instance's accounting file %s: %s (the program would "
-	    "get no GPU at all: the interposer fails closed)",
-	    l->acct_path, bad);
+	return vmig_err_set(err,
+			    fd < 0 && (e == EACCES || e == EPERM) ? VMIG_E_NO_PERMISSION : VMIG_E_IO,
+			    "cannot use the instance's accounting file %s: %s (the program would "
+			    "get no GPU at all: the interposer fails closed)",
+			    l->acct_path, bad);
 }
 
 static int soft_env(const struct run_target *t)
@@ -396,8 +377,8 @@ static int soft_env(const struct run_target *t)
 		return r;
 	if (vmig_soft_limits(&t->gpu, t->gi, &l, &err) < 0)
 		return cli_report(&err);
-	if ((r = check_instance(t, &l)) != 0)
-		return r;
+	if (cli_soft_check(t->gpu_index, t->gi, &l, &err) < 0)
+		return cli_report(&err);
 	if ((r = set_preload(lib)) || (r = set(VMIG_ENV_PARTITION, l.partition)))
 		return r;
 	snprintf(num, sizeof(num), "%" PRIu64, l.mem_bytes);

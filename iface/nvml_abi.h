@@ -557,6 +557,11 @@ NVML_FN(nvmlReturn_t, nvmlDeviceGetMaxClockInfo,
 NVML_FN(nvmlReturn_t, nvmlDeviceGetClock,
 	(nvmlDevice_t device, nvmlClockType_t clockType, nvmlClockId_t clockId,
 	 unsigned int *clockMHz));
+NVML_FN(nvmlReturn_t, nvmlDeviceGetSupportedMemoryClocks,
+	(nvmlDevice_t device, unsigned int *count, unsigned int *clocksMHz));
+NVML_FN(nvmlReturn_t, nvmlDeviceGetSupportedGraphicsClocks,
+	(nvmlDevice_t device, unsigned int memoryClockMHz, unsigned int *count,
+	 unsigned int *clocksMHz));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetApplicationsClock,
 	(nvmlDevice_t device, nvmlClockType_t clockType, unsigned int *clockMHz));
 NVML_FN(nvmlReturn_t, nvmlDeviceGetDefaultApplicationsClock,

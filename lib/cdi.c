@@ -90,11 +90,7 @@ static bool device_name_ok(const char *s)
 
 /* ---- the mig-minors table ---- */
 
-struct minors {
-	char *text; /* the file, lines "<name> <minor>" */
-};
-
-static int minors_load(struct minors *m, const char *path, struct vmig_err *err)
+int vmig__minors_load(const char *path, char **ret_text, struct vmig_err *err)
 {
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -127,7 +123,7 @@ static int minors_load(struct minors *m, const char *path, struct vmig_err *err)
 				    bad ? "" : ": the file is empty");
 	}
 	buf[n] = '\0';
-	m->text = buf;
+	*ret_text = buf;
 	return 0;
 }
 
@@ -136,11 +132,11 @@ static int minors_load(struct minors *m, const char *path, struct vmig_err *err)
  * consumers read the table: whitespace-separated name and number per line,
  * lines of another shape skipped.
  */
-static int minors_find(const struct minors *m, const char *path, const char *name, unsigned *ret,
+static int minors_find(const char *text, const char *path, const char *name, unsigned *ret,
 		       struct vmig_err *err)
 {
 	size_t n = strlen(name);
-	for (const char *p = m->text; *p;) {
+	for (const char *p = text; *p;) {
 		const char *eol = p + strcspn(p, "\n");
 		const char *q = p + n;
 		unsigned v;
@@ -159,13 +155,23 @@ static int minors_find(const struct minors *m, const char *path, const char *nam
 	return vmig_err_set(err, VMIG_E_NOT_FOUND, "%s has no line for %s", path, name);
 }
 
+int vmig__mig_cap_minors(const char *text, const char *path, unsigned gpu_minor, unsigned gi,
+			 unsigned ci, unsigned ret[2], struct vmig_err *err)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "gpu%u/gi%u/access", gpu_minor, gi);
+	int r = minors_find(text, path, name, &ret[0], err);
+	snprintf(name, sizeof(name), "gpu%u/gi%u/ci%u/access", gpu_minor, gi, ci);
+	return r < 0 ? r : minors_find(text, path, name, &ret[1], err);
+}
+
 /* ---- building ---- */
 
 struct build {
 	const struct vmig_state *st;
 	const char *dev_root;
 	const char *minors_path;
-	struct minors minors; /* loaded on first use */
+	char *minors; /* the mig-minors table, loaded on first use */
 	char interposer[PATH_MAX];
 	const char *interposer_opt;
 	bool host_paths;   /* some node has a hostPath */
@@ -273,27 +279,23 @@ static int add_gpu_node(struct build *b, struct edits *e, const struct vmig_gpu_
 static int add_cap_nodes(struct build *b, struct edits *e, const struct vmig_gpu_state *g,
 			 unsigned gi, unsigned ci)
 {
-	char name[64], rel[64];
-	unsigned minor = 0;
+	char rel[64];
+	unsigned minor[2];
 	int r = 0;
-	if (!b->minors.text && (r = minors_load(&b->minors, b->minors_path, b->err)) < 0)
+	if (!b->minors && (r = vmig__minors_load(b->minors_path, &b->minors, b->err)) < 0)
 		return r;
-	for (int k = 0; k < 2 && r >= 0; k++) {
-		if (k == 0)
-			snprintf(name, sizeof(name), "gpu%u/gi%u/access", g->minor, gi);
-		else
-			snprintf(name, sizeof(name), "gpu%u/gi%u/ci%u/access", g->minor, gi, ci);
-		if ((r = minors_find(&b->minors, b->minors_path, name, &minor, b->err)) < 0)
-			break;
-		snprintf(rel, sizeof(rel), "nvidia-caps/nvidia-cap%u", minor);
+	if ((r = vmig__mig_cap_minors(b->minors, b->minors_path, g->minor, gi, ci, minor, b->err)) <
+	    0)
+		return r;
+	for (int k = 0; k < 2; k++) {
+		snprintf(rel, sizeof(rel), "nvidia-caps/nvidia-cap%u", minor[k]);
 		if (json_array_append_new(e->nodes, node(b, rel)) < 0)
-			r = oom(b);
+			return oom(b);
 	}
-	return r;
+	return 0;
 }
 
-/* mkdir -p */
-static int make_dirs(struct build *b, const char *dir)
+int vmig__mkdirs(const char *dir, struct vmig_err *err)
 {
 	char p[PATH_MAX];
 	snprintf(p, sizeof(p), "%s", dir);
@@ -303,60 +305,96 @@ static int make_dirs(struct build *b, const char *dir)
 		char c = *s;
 		*s = '\0';
 		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return vmig_err_set(b->err, VMIG_E_IO, "cannot create %s: %s", p,
+			return vmig_err_set(err, VMIG_E_IO, "cannot create %s: %s", p,
 					    strerror(errno));
 		if (!(*s = c))
 			return 0;
 	}
 }
 
+int vmig_soft_env(const struct vmig_gpu_state *g, unsigned gi_id, const char *preload,
+		  struct vmig_soft_env *ret, struct vmig_err *err)
+{
+	struct vmig_soft_limits l;
+	int r = vmig_soft_limits(g, gi_id, &l, err);
+	if (r < 0)
+		return r;
+	struct vmig_soft_env e = {0};
+#define SOFT_VAR(nm, ...)                                                                          \
+	(e.var[e.n].name = (nm), snprintf(e.var[e.n++].value, VMIG_ACCT_PATH_LEN, __VA_ARGS__))
+	SOFT_VAR(VMIG_ENV_PRELOAD, "%s", preload);
+	SOFT_VAR(VMIG_ENV_PARTITION, "%s", l.partition);
+	SOFT_VAR(VMIG_ENV_MEM_LIMIT, "%" PRIu64, l.mem_bytes);
+	SOFT_VAR(VMIG_ENV_COMPUTE_PCT, "%u", l.compute_pct);
+	SOFT_VAR(VMIG_ENV_ACCOUNTING, "%s", l.acct_path);
+	SOFT_VAR(VMIG_ENV_COMPUTE_MODE, "%s", VMIG_COMPUTE_MODE_TIMESLICE);
+	SOFT_VAR(VMIG_ENV_VISIBLE_DEVICES, "%s", g->uuid);
+#undef SOFT_VAR
+	*ret = e;
+	return 0;
+}
+
+int vmig_preload_join(const char *lib, const char *old, char **ret)
+{
+	size_t head = old ? strcspn(old, ": ") : 0;
+	const char *base = old;
+	if (!old || !*old || strstr(old, lib))
+		return (*ret = strdup(old && *old ? old : lib)) ? 0 : -VMIG_E_NO_MEMORY;
+	for (const char *p = old; p < old + head; p++)
+		if (*p == '/')
+			base = p + 1;
+	bool san = strncmp(base, "libasan", 7) == 0 || strncmp(base, "libclang_rt.asan", 16) == 0;
+	int n = san ? asprintf(ret, "%.*s:%s%s", (int)head, old, lib, old + head)
+		    : asprintf(ret, "%s:%s", lib, old);
+	return n < 0 ? -VMIG_E_NO_MEMORY : 0;
+}
+
 /* A software partition: what `vmig run` sets, with the files it names mounted. */
 static int add_soft(struct build *b, struct edits *e, const struct vmig_gpu_state *g, unsigned gi)
 {
-	struct vmig_soft_limits l;
-	char num[32], dir[VMIG_ACCT_PATH_LEN];
-	int r = vmig_soft_limits(g, gi, &l, b->err);
-	if (r < 0)
-		return r;
-	if (!b->interposer[0]) {
+	struct vmig_soft_env *env = malloc(sizeof(*env));
+	char dir[VMIG_ACCT_PATH_LEN], limits[VMIG_ACCT_PATH_LEN + sizeof(VMIG_LIMITS_SUFFIX)];
+	if (!env)
+		return oom(b);
+	int r = vmig_soft_env(g, gi, VMIG_CDI_INTERPOSER_PATH, env, b->err);
+	if (r >= 0 && !b->interposer[0]) {
 		if (b->interposer_opt)
 			snprintf(b->interposer, sizeof(b->interposer), "%s", b->interposer_opt);
-		else if ((r = vmig_interposer_find(b->interposer, sizeof(b->interposer), b->err)) <
-			 0)
-			return r;
+		else
+			r = vmig_interposer_find(b->interposer, sizeof(b->interposer), b->err);
 	}
-	snprintf(dir, sizeof(dir), "%s", l.acct_path);
-	dirname(dir);
-	if ((r = make_dirs(b, dir)) < 0)
-		return r;
+	/* The accounting file's directory: VMIG_ACCOUNTING's value. */
+	for (unsigned i = 0; r >= 0 && i < env->n; i++)
+		if (strcmp(env->var[i].name, VMIG_ENV_ACCOUNTING) == 0) {
+			snprintf(dir, sizeof(dir), "%s", env->var[i].value);
+			snprintf(limits, sizeof(limits), "%s%s", env->var[i].value,
+				 VMIG_LIMITS_SUFFIX);
+		}
+	if (r >= 0)
+		r = vmig__mkdirs(dirname(dir), b->err);
 	json_t *lib =
-	    json_pack("{s:s,s:s,s:[ssss]}", "hostPath", b->interposer, "containerPath",
-		      VMIG_CDI_INTERPOSER_PATH, "options", "ro", "nosuid", "nodev", "bind");
-	json_t *acct = json_pack("{s:s,s:s,s:[sss]}", "hostPath", dir, "containerPath", dir,
-				 "options", "nosuid", "nodev", "rbind");
+	    r < 0 ? NULL
+		  : json_pack("{s:s,s:s,s:[ssss]}", "hostPath", b->interposer, "containerPath",
+			      VMIG_CDI_INTERPOSER_PATH, "options", "ro", "nosuid", "nodev", "bind");
+	json_t *acct = r < 0 ? NULL
+			     : json_pack("{s:s,s:s,s:[sss]}", "hostPath", dir, "containerPath", dir,
+					 "options", "nosuid", "nodev", "rbind");
 	/*
 	 * The limits file, read-only over its place in the directory mounted
 	 * above (mounts are made in order), so that not even root in the
 	 * container can raise the instance's limits (docs/tenancy.md).
 	 */
-	char limits[VMIG_ACCT_PATH_LEN + sizeof(VMIG_LIMITS_SUFFIX)];
-	snprintf(limits, sizeof(limits), "%s%s", l.acct_path, VMIG_LIMITS_SUFFIX);
-	json_t *lim = json_pack("{s:s,s:s,s:[ssss]}", "hostPath", limits, "containerPath", limits,
-				"options", "ro", "nosuid", "nodev", "bind");
-	if (json_array_append_new(e->mounts, lib) < 0 ||
-	    json_array_append_new(e->mounts, acct) < 0 || json_array_append_new(e->mounts, lim) < 0)
-		return oom(b);
-	snprintf(num, sizeof(num), "%" PRIu64, l.mem_bytes);
-	if ((r = add_env(b, e, VMIG_ENV_PRELOAD, VMIG_CDI_INTERPOSER_PATH)) < 0 ||
-	    (r = add_env(b, e, VMIG_ENV_PARTITION, l.partition)) < 0 ||
-	    (r = add_env(b, e, VMIG_ENV_MEM_LIMIT, num)) < 0)
-		return r;
-	snprintf(num, sizeof(num), "%u", l.compute_pct);
-	if ((r = add_env(b, e, VMIG_ENV_COMPUTE_PCT, num)) < 0 ||
-	    (r = add_env(b, e, VMIG_ENV_ACCOUNTING, l.acct_path)) < 0 ||
-	    (r = add_env(b, e, VMIG_ENV_COMPUTE_MODE, VMIG_COMPUTE_MODE_TIMESLICE)) < 0)
-		return r;
-	return add_env(b, e, VMIG_ENV_VISIBLE_DEVICES, g->uuid);
+	json_t *lim = r < 0 ? NULL
+			    : json_pack("{s:s,s:s,s:[ssss]}", "hostPath", limits, "containerPath",
+					limits, "options", "ro", "nosuid", "nodev", "bind");
+	if (r >= 0 && (json_array_append_new(e->mounts, lib) < 0 ||
+		       json_array_append_new(e->mounts, acct) < 0 ||
+		       json_array_append_new(e->mounts, lim) < 0))
+		r = oom(b);
+	for (unsigned i = 0; r >= 0 && i < env->n; i++)
+		r = add_env(b, e, env->var[i].name, env->var[i].value);
+	free(env);
+	return r;
 }
 
 /* One MIG device (a CI of a GI) under its three names. */
@@ -480,7 +518,7 @@ int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, ch
 	json_decref(spec);
 	json_decref(devices);
 	json_decref(b.all_nodes);
-	free(b.minors.text);
+	free(b.minors);
 	if (r < 0) {
 		free(text);
 		return r;

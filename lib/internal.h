@@ -75,4 +75,16 @@ int vmig__lock_timeout(double *ret, struct vmig_err *err);
 extern void (*vmig__on_change)(const char *dir);
 void vmig__changed(const char *dir);
 
+/*
+ * The driver's mig-minors table (lib/cdi.c, docs/containers.md): the file's
+ * text (malloc'ed), and the minors of GPU gpu_minor's GI gi (ret[0]) and its
+ * CI ci (ret[1]) in it; NOT_FOUND naming the missing line.
+ */
+int vmig__minors_load(const char *path, char **ret_text, struct vmig_err *err);
+int vmig__mig_cap_minors(const char *text, const char *path, unsigned gpu_minor, unsigned gi,
+			 unsigned ci, unsigned ret[2], struct vmig_err *err);
+
+/* mkdir -p (mode 0755 less the umask); IO naming the part that cannot be made. */
+int vmig__mkdirs(const char *dir, struct vmig_err *err);
+
 #endif

@@ -9,6 +9,7 @@
  * passively cooled boards, utilisation on a MIG-enabled GPU, and any of
  * these readings on a MIG device handle.
  */
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -224,6 +225,72 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetClock(nvmlDevice_t device, nvmlClockType_t
 	if (clockId > NVML_CLOCK_ID_CUSTOMER_BOOST_MAX)
 		return vmig__nv_refuse(NVML_ERROR_INVALID_ARGUMENT);
 	return clock_query(device, clockType, clockId != NVML_CLOCK_ID_CURRENT, clockMHz);
+}
+
+/*
+ * The clocks a GPU supports, as NVIDIA's data-centre boards list them: the
+ * memory clocks the board runs at (its maximum, and the idle one where it
+ * differs: one clock on HBM boards), and for each of them every graphics
+ * clock from the maximum down to the idle one in 15 MHz steps.  A count too
+ * small is INSUFFICIENT_SIZE with the count needed.
+ */
+#define CLOCK_STEP_MHZ 15
+
+static nvmlReturn_t clock_list(const unsigned *v, unsigned n, unsigned int *count,
+			       unsigned int *clocks)
+{
+	if (*count < n) {
+		*count = n;
+		return NVML_ERROR_INSUFFICIENT_SIZE;
+	}
+	if (!clocks)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	memcpy(clocks, v, n * sizeof(*v));
+	*count = n;
+	return NVML_SUCCESS;
+}
+
+static unsigned mem_clocks(const struct vmig_board *b, unsigned v[2])
+{
+	v[0] = b->mem_max;
+	if (b->mem_idle == b->mem_max)
+		return 1;
+	v[1] = b->mem_idle;
+	return 2;
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetSupportedMemoryClocks(nvmlDevice_t device,
+							    unsigned int *count,
+							    unsigned int *clocksMHz)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, count, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	unsigned v[2], n = mem_clocks(board_of(ref.m), v);
+	return vmig__nv_leave(clock_list(v, n, count, clocksMHz));
+}
+
+NVML_EXPORT nvmlReturn_t nvmlDeviceGetSupportedGraphicsClocks(nvmlDevice_t device,
+							      unsigned int memoryClockMHz,
+							      unsigned int *count,
+							      unsigned int *clocksMHz)
+{
+	struct nv_ref ref;
+	nvmlReturn_t r = enter_gpu(device, count, &ref);
+	if (r != NVML_SUCCESS)
+		return r;
+	const struct vmig_board *b = board_of(ref.m);
+	unsigned mem[2], nmem = mem_clocks(b, mem), v[512], n = 0;
+	bool known = false;
+	for (unsigned i = 0; i < nmem; i++)
+		known = known || mem[i] == memoryClockMHz;
+	if (!known)
+		return vmig__nv_leave(NVML_ERROR_NOT_FOUND);
+	for (unsigned c = b->gfx_max; c > b->gfx_idle && n < 511; c -= CLOCK_STEP_MHZ)
+		v[n++] = c;
+	v[n++] = b->gfx_idle;
+	return vmig__nv_leave(clock_list(v, n, count, clocksMHz));
 }
 
 /* Utilisation is not attributed on a MIG-enabled GPU; an idle one reads zero. */

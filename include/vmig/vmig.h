@@ -967,6 +967,30 @@ VMIG_API int vmig_cdi_spec_path(const char *dir, const char *kind, char *buf, si
 /* Write text to path atomically (temp file in the same directory, fsync, rename). */
 VMIG_API int vmig_cdi_write(const char *path, const char *text, struct vmig_err *err);
 /*
+ * The environment of a program in software GI gi_id of g, in this order:
+ * LD_PRELOAD (preload, the interposer's path as the program sees it),
+ * VMIG_PARTITION, VMIG_MEM_LIMIT, VMIG_COMPUTE_PCT, VMIG_ACCOUNTING,
+ * VMIG_COMPUTE_MODE (timeslice) and CUDA_VISIBLE_DEVICES (the GPU's UUID):
+ * what `vmig run` sets from vmig_soft_limits, for CDI specs and Slurm's
+ * TaskProlog.  NOT_FOUND if g has no such GI.
+ */
+#define VMIG_SOFT_ENV_MAX 7
+struct vmig_soft_env {
+	unsigned n;
+	struct {
+		const char *name;
+		char value[VMIG_ACCT_PATH_LEN];
+	} var[VMIG_SOFT_ENV_MAX];
+};
+VMIG_API int vmig_soft_env(const struct vmig_gpu_state *g, unsigned gi_id, const char *preload,
+			   struct vmig_soft_env *ret, struct vmig_err *err);
+/*
+ * LD_PRELOAD with lib first, keeping what old (NULL: none) preloads already;
+ * a sanitizer runtime at old's head keeps its place (it must be loaded
+ * first) and lib comes second.  *ret malloc'ed; -VMIG_E_NO_MEMORY.
+ */
+VMIG_API int vmig_preload_join(const char *lib, const char *old, char **ret);
+/*
  * The interposer (VMIG_INTERPOSER_NAME): $VMIG_INTERPOSER, else beside the
  * running program, in interpose/ beside it (the build tree), or in
  * ../lib/vmig/ (an installed <prefix>/bin).
@@ -1038,6 +1062,72 @@ VMIG_API int vmig_cdi_keep_check(const struct vmig_cdi_keep *k, enum vmig_cdi_fr
  */
 typedef void vmig_cdi_report_fn(const char *msg, void *arg);
 VMIG_API void vmig_cdi_keep_install(vmig_cdi_report_fn *report, void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* Slurm: the instances as generic resources (lib/slurm.c, docs/slurm.md)     */
+/* ------------------------------------------------------------------------ */
+
+/* Placeholder nodes of software partitions: a local/experimental char major (LANANA). */
+#define VMIG_SLURM_PLACEHOLDER_MAJOR 120
+/* Their folder, under the device root. */
+#define VMIG_SLURM_PLACEHOLDER_DIR "vmig"
+/* Placeholder minor = GPU minor * 128 + GI * 8 + CI, below 2^20. */
+#define VMIG_SLURM_MAX_GPU_MINOR 8192
+
+/* One MIG device (a CI of a GI) as one gres.conf line. */
+struct vmig_slurm_dev {
+	unsigned gpu, gi, ci;	  /* snapshot index, GI ID, CI ID */
+	bool soft;		  /* a software partition */
+	char type[48];		  /* gres Type: the CI's profile name ("3g.40gb", "1c.3g.40gb") */
+	char uuid[VMIG_UUID_LEN]; /* its MIG UUID */
+	unsigned nfiles;	  /* 3 (parent, GI cap, CI cap), or 2 (parent, placeholder) */
+	char file[3][256];
+	/* The numbers of the last file, the instance's own (0:0: a cap node that is missing). */
+	unsigned major, minor;
+};
+
+struct vmig_slurm_opts {
+	const char *mig_minors; /* NULL: $VMIG_MIG_MINORS, else VMIG_CDI_MIG_MINORS_DEFAULT */
+	const char *dev_root;	/* NULL: $VMIG_DEV_ROOT, else "/dev" */
+	/* AutoDetect=nvml: MIG devices typed as Slurm 22.05 names what it detects ("3g.39gb"). */
+	bool autodetect;
+};
+
+/*
+ * Every MIG device of st (GPUs in snapshot order, GIs and CIs in ID order),
+ * *ret malloc'ed; NOT_FOUND when there is none, errors of the mig-minors
+ * table as vmig_cdi_spec's.
+ */
+VMIG_API int vmig_slurm_devices(const struct vmig_state *st, const struct vmig_slurm_opts *o,
+				struct vmig_slurm_dev **ret, size_t *ret_n, struct vmig_err *err);
+/* gres.conf (malloc'ed): one line per device, or AutoDetect=nvml and the soft ones. */
+VMIG_API int vmig_slurm_gres_conf(const struct vmig_slurm_dev *d, size_t n, bool autodetect,
+				  char **ret, struct vmig_err *err);
+/* slurm.conf's "NodeName=<node> Gres=gpu:<type>:<count>,..." (malloc'ed, no newline). */
+VMIG_API int vmig_slurm_node_line(const struct vmig_slurm_dev *d, size_t n, const char *node,
+				  char **ret, struct vmig_err *err);
+/* Create (or correct) the placeholder node of every software partition. */
+VMIG_API int vmig_slurm_make_placeholders(const struct vmig_slurm_dev *d, size_t n,
+					  struct vmig_err *err);
+
+/* What a TaskProlog knows of its task; NULL: absent. */
+struct vmig_slurm_task {
+	const char *visible;	    /* CUDA_VISIBLE_DEVICES */
+	const char *step_gpus;	    /* SLURM_STEP_GPUS: gres indexes */
+	const char *devices_list;   /* the task's devices.list (cgroup v1) */
+	const char *gres_conf;	    /* the text of gres.conf */
+	const char *gres_conf_path; /* its name, for messages */
+};
+/*
+ * The task's instances: sel[i] for d[i].  From MIG UUIDs in
+ * CUDA_VISIBLE_DEVICES, else the instances whose own node the device cgroup
+ * allows, else the gres indexes through the lines of gres.conf.  Returns
+ * how many (0: the task has no GPU); NOT_FOUND for a GPU that is not one of
+ * d, INVALID_ARGUMENT for a list of another shape.
+ */
+VMIG_API int vmig_slurm_task_devices(const struct vmig_slurm_dev *d, size_t n,
+				     const struct vmig_slurm_task *t, bool *sel,
+				     struct vmig_err *err);
 
 #ifdef __cplusplus
 }

@@ -268,6 +268,26 @@ TEST(telemetry)
 	CHECK_EQ_I(NV(nvmlDeviceGetClockInfo)(d, NVML_CLOCK_SM, &lo), NVML_SUCCESS);
 	CHECK_EQ_I(NV(nvmlDeviceGetMaxClockInfo)(d, NVML_CLOCK_SM, &hi), NVML_SUCCESS);
 	CHECK(lo <= hi);
+	/* Supported clocks: H100's one memory clock, graphics from the max down in 15 MHz steps. */
+	unsigned clk[200], n = 0, mem = 0;
+	CHECK_EQ_I(NV(nvmlDeviceGetSupportedMemoryClocks)(d, &n, NULL),
+		   NVML_ERROR_INSUFFICIENT_SIZE);
+	CHECK_EQ_U(n, 1);
+	CHECK_EQ_I(NV(nvmlDeviceGetSupportedMemoryClocks)(d, &n, &mem), NVML_SUCCESS);
+	CHECK_EQ_I(NV(nvmlDeviceGetMaxClockInfo)(d, NVML_CLOCK_MEM, &v), NVML_SUCCESS);
+	CHECK_EQ_U(mem, v);
+	n = 3;
+	CHECK_EQ_I(NV(nvmlDeviceGetSupportedGraphicsClocks)(d, mem, &n, clk),
+		   NVML_ERROR_INSUFFICIENT_SIZE);
+	CHECK_EQ_U(n, (hi - lo) / 15 + 1);
+	n = 200;
+	CHECK_EQ_I(NV(nvmlDeviceGetSupportedGraphicsClocks)(d, mem, &n, clk), NVML_SUCCESS);
+	CHECK_EQ_U(n, (hi - lo) / 15 + 1);
+	CHECK(clk[0] == hi && clk[1] == hi - 15 && clk[n - 1] == lo);
+	CHECK_EQ_I(NV(nvmlDeviceGetSupportedGraphicsClocks)(d, mem + 1, &n, clk),
+		   NVML_ERROR_NOT_FOUND);
+	CHECK_EQ_I(NV(nvmlDeviceGetSupportedMemoryClocks)(d, NULL, clk),
+		   NVML_ERROR_INVALID_ARGUMENT);
 	v = 1234;
 	CHECK_EQ_I(NV(nvmlDeviceGetFanSpeed)(d, &v), NVML_ERROR_NOT_SUPPORTED);
 	CHECK_EQ_U(v, 1234);
