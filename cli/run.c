@@ -345,13 +345,14 @@ int cli_soft_check(unsigned gpu, unsigned gi, const struct vmig_soft_limits *l,
 		bad = "it is another instance's";
 	if (bad)
 		return vmig_err_set(err, VMIG_E_CORRUPT,
-				    "cannot use the limits file %s of GPU instance %u: %s", path, gi,
-				    bad);
+				    "cannot use the limits file %s of GPU instance %u: %s", path,
+				    gi, bad);
 	if (!vmig__limits_admits(&lim, &lst))
-		return vmig_err_set(err, VMIG_E_NO_PERMISSION,
-				    "GPU instance %u on GPU %u admits only group %u, and user %u is "
-				    "not in it",
-				    gi, gpu, (unsigned)lim.gid, (unsigned)geteuid());
+		return vmig_err_set(
+		    err, VMIG_E_NO_PERMISSION,
+		    "GPU instance %u on GPU %u admits only group %u, and user %u is "
+		    "not in it",
+		    gi, gpu, (unsigned)lim.gid, (unsigned)geteuid());
 	int fd = open(l->acct_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	int e = errno;
 	bad = fd < 0 ? (e == ELOOP ? "a symbolic link" : strerror(e))
@@ -360,11 +361,11 @@ int cli_soft_check(unsigned gpu, unsigned gi, const struct vmig_soft_limits *l,
 		close(fd);
 	if (!bad)
 		return 0;
-	return vmig_err_set(err,
-			    fd < 0 && (e == EACCES || e == EPERM) ? VMIG_E_NO_PERMISSION : VMIG_E_IO,
-			    "cannot use the instance's accounting file %s: %s (the program would "
-			    "get no GPU at all: the interposer fails closed)",
-			    l->acct_path, bad);
+	return vmig_err_set(
+	    err, fd < 0 && (e == EACCES || e == EPERM) ? VMIG_E_NO_PERMISSION : VMIG_E_IO,
+	    "cannot use the instance's accounting file %s: %s (the program would "
+	    "get no GPU at all: the interposer fails closed)",
+	    l->acct_path, bad);
 }
 
 static int soft_env(const struct run_target *t)
