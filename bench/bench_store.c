@@ -5,10 +5,12 @@
  * threads reading in tight loops, then with the readers pausing 1 ms between
  * reads (a monitor far busier than any real one).  The three are made twice:
  * with every process free to run on any CPU, and pinned, writers on CPU 0 and
- * readers on CPU 1, beside a control (the writers with a busy loop that
- * touches no file on CPU 1).  On a machine of two cores, unpinned readers in
+ * readers on CPU 1, each beside a control: the writers with busy loops that
+ * touch no file, 8 of them on any CPU (as many as the readers' processes and
+ * threads), one on CPU 1.  On a machine of two cores, unpinned readers in
  * tight loops take CPU time the writers would have had, as any program would;
- * pinned, the ratio shows what readers cost a writer through the store.
+ * the readers against the control of their placement show what they cost a
+ * writer through the store itself.
  *
  * Each run lasts SECONDS (default 3); all runs are repeated in 3 interleaved
  * rounds, and throughput is the median of the rounds, its ratio the median of
@@ -101,8 +103,9 @@ static int read_64(const char *dir, double *ret_same, double *ret_changed)
 struct cfg {
 	const char *label;
 	struct load_spec sp;
-	int base;  /* index of the writers-alone configuration to compare with; -1 for none */
-	bool burn; /* a loop that touches no file runs on CPU 1 meanwhile */
+	int base;      /* index of the writers-alone configuration to compare with; -1 for none */
+	unsigned burn; /* loops that touch no file run meanwhile, */
+	unsigned burn_cpu; /* on CPU burn_cpu - 1 (0: on any CPU) */
 	double w[ROUNDS];
 };
 
@@ -123,17 +126,20 @@ static double median3(const double *v)
 /* Run c once; with last, print its percentiles.  Commits per second, or -1. */
 static double run_cfg(const struct cfg *c, struct load_shared *sh, bool last)
 {
-	pid_t burn = -1;
-	if (c->burn && (burn = fork()) == 0) {
-		load_pin(2);
+	pid_t burn[8];
+	unsigned nburn = 0;
+	while (nburn < c->burn && nburn < 8 && (burn[nburn] = fork()) >= 0) {
+		if (burn[nburn++] > 0)
+			continue;
+		load_pin(c->burn_cpu);
 		for (volatile unsigned long n = 0;; n++)
 			;
 	}
 	setenv("VMIG_STATE_DIR", c->sp.dir, 1);
-	int rc = load_run(&c->sp, sh);
-	if (burn > 0) {
-		kill(burn, SIGKILL);
-		waitpid(burn, NULL, 0);
+	int rc = nburn == c->burn ? load_run(&c->sp, sh) : -1;
+	for (unsigned i = 0; i < nburn; i++) {
+		kill(burn[i], SIGKILL);
+		waitpid(burn[i], NULL, 0);
 	}
 	for (unsigned i = 0; i < 4; i++)
 		if (sh->r[i].error[0] || sh->t[i].error[0] || (i < 2 && sh->w[i].a.error[0])) {
@@ -178,60 +184,72 @@ int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 3.0;
 	const char *b = getenv("B") ? getenv("B") : "build";
-	char base[512], dirs[8][600], lib[PATH_MAX + 32];
+	char base[512], dirs[9][600], lib[PATH_MAX + 32];
 	if (secs <= 0 || secs > 600 || !test_mkdtemp(base, sizeof(base), "bench-store") ||
 	    !realpath(b, lib)) {
 		fprintf(stderr, "bench_store: SECONDS must be 0-600, and B a build directory\n");
 		return 2;
 	}
 	strncat(lib, "/libnvidia-ml.so.1", sizeof(lib) - strlen(lib) - 1);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 9; i++)
 		snprintf(dirs[i], sizeof(dirs[i]), "%s/run%d", base, i);
 	struct load_shared *sh = load_shared_new();
 	if (!sh)
 		return 1;
 	const uint64_t seed = 0x5107e000u;
 	struct cfg cfgs[] = {
-	    {"writers alone", {dirs[0], lib, secs, 2, 0, 0, seed, 0, 0, 0}, -1, false, {0}},
+	    {"writers alone", {dirs[0], lib, secs, 2, 0, 0, seed, 0, 0, 0}, -1, 0, 0, {0}},
+	    {"control: 8 busy loops that touch no file (all share the CPUs)",
+	     {dirs[8], lib, secs, 2, 0, 0, seed, 0, 0, 0},
+	     0,
+	     8,
+	     0,
+	     {0}},
 	    {"4 readers and 4 NVML threads in tight loops (all share the CPUs)",
 	     {dirs[1], lib, secs, 2, 4, 4, seed, 0, 0, 0},
 	     0,
-	     false,
+	     0,
+	     0,
 	     {0}},
 	    {"the same readers pausing 1 ms after each read",
 	     {dirs[2], lib, secs, 2, 4, 4, seed, 1000, 0, 0},
 	     0,
-	     false,
+	     0,
+	     0,
 	     {0}},
 	    /* The same, writers on CPU 0 and readers on CPU 1, and the control. */
 	    {"pinned: writers alone on CPU 0",
 	     {dirs[3], lib, secs, 2, 0, 0, seed, 0, 1, 2},
 	     -1,
-	     false,
+	     0,
+	     0,
 	     {0}},
 	    {"pinned: a busy loop that touches no file on CPU 1",
 	     {dirs[4], lib, secs, 2, 0, 0, seed, 0, 1, 2},
-	     3,
-	     true,
+	     4,
+	     1,
+	     2,
 	     {0}},
 	    {"pinned: readers in tight loops on CPU 1",
 	     {dirs[5], lib, secs, 2, 4, 4, seed, 0, 1, 2},
-	     3,
-	     false,
+	     4,
+	     0,
+	     0,
 	     {0}},
 	    {"pinned: readers pausing 1 ms on CPU 1",
 	     {dirs[6], lib, secs, 2, 4, 4, seed, 1000, 1, 2},
-	     3,
-	     false,
+	     4,
+	     0,
+	     0,
 	     {0}},
 	};
-	unsigned ncfg = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 7 : 3;
+	unsigned ncfg = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 8 : 4;
 	for (unsigned c = 0; c < ncfg; c++)
 		if (seed_dir(cfgs[c].sp.dir))
 			return 1;
 	printf("store under load: 8 partitioned H100s, 2 writers making random GI/CI changes; "
 	       "%d rounds of every run, %.0f s each, interleaved%s\n",
-	       ROUNDS, secs, ncfg < 7 ? " (pinned runs skipped: one CPU online)" : "");
+	       ROUNDS, secs, ncfg < 8 ? " (pinned runs skipped: one CPU online)" : "");
 	for (int r = 0; r < ROUNDS; r++)
 		for (unsigned c = 0; c < ncfg; c++)
 			if ((cfgs[c].w[r] = run_cfg(&cfgs[c], sh, r == ROUNDS - 1)) < 0)
@@ -253,6 +271,23 @@ int main(int argc, char **argv)
 				printf(" (what any busy neighbour costs)");
 		}
 		printf("\n");
+	}
+	/*
+	 * The readers against the busy loops of the same placement: what the
+	 * store itself costs a writer, beyond the CPU time any neighbour takes.
+	 */
+	static const struct {
+		unsigned readers, control;
+	} pairs[] = {{2, 1}, {3, 1}, {6, 5}, {7, 5}};
+	printf("== the readers against the busy-loop control of the same round and placement "
+	       "(the store's own cost)\n");
+	for (unsigned i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		if (pairs[i].readers >= ncfg)
+			continue;
+		double ratio[ROUNDS];
+		for (int r = 0; r < ROUNDS; r++)
+			ratio[r] = cfgs[pairs[i].readers].w[r] / cfgs[pairs[i].control].w[r];
+		printf("%-66s %.2fx\n", cfgs[pairs[i].readers].label, median3(ratio));
 	}
 	double same = 0, changed = 0;
 	int r64 = read_64(dirs[7], &same, &changed);
