@@ -76,6 +76,12 @@ check rg-refused 4 "Insufficient Permissions" -- mig --soft -i 0 -gi 3 -rg 10
 # GI 3 is root's (group 0): nobody cannot attach, one line, status 4, the program not run.
 check run-outside-group 4 "admits only group 0, and user 65534 is not in it" -- \
 	run -d 0:3 -- "$PROBE" quota
+# Slurm's TaskProlog makes the same check for a job of nobody's on GI 3: refused, no exports.
+u3=$("$VMIG" --soft -L | grep -o 'MIG-[0-9a-f-]*' | head -n 1)
+PRE+=("CUDA_VISIBLE_DEVICES=$u3")
+check prolog-outside-group 4 "^vmig: slurm task-prolog: GPU instance 3 on GPU 0 admits only group 0" \
+	-- slurm task-prolog
+unset 'PRE[${#PRE[@]}-1]'
 # The other GI is nobody's: nobody runs in it with its quota, a forged limit changes nothing.
 gi=$("$VMIG" mig --soft -i 0 -lgi --owners | awk '/nobody/ { print $6 }')
 q=$(awk '/^mem_limit/ { print $2 }' "$A"/*-gi"$gi".limits)
