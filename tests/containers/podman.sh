@@ -299,7 +299,9 @@ CMOUNTS=(-v "$LIBDIR:$LIBDIR:ro" -v "$LOADER:/lib64/ld-linux-x86-64.so.2:ro"
 	-v "$ALLOC:/opt/vmig/containers/cuda_alloc:ro"
 	-v "$ROOT/$B/tests/interpose/stub:/opt/vmig/interpose/stub:ro" -v "$TMP/cout:/out")
 # Under the sanitizers the ASan runtime must be loaded first, before the interposer.
+# Its path resolved: the container has the host's library directory, not /lib's link to it.
 SAN=$(ldd "$ALLOC" 2>/dev/null | awk '/libasan/ { print $3; exit }')
+[ -n "$SAN" ] && SAN=$(readlink -f "$SAN")
 PRE=
 [ -n "$SAN" ] && PRE="LD_PRELOAD=$SAN:\$LD_PRELOAD"
 HOSTRUN=(env -u VMIG_BACKEND ASAN_OPTIONS=detect_leaks=0)

@@ -105,7 +105,7 @@ rc=$?
 	fail run-legacy-gi "status $rc: $out"
 "$VMIG" mig --soft -i 0 -gi 3 -rg 25 >/dev/null
 [ "$(stat -c %a:%g "$a3")" = 660:0 ] && grep -q "^compute_pct 25$" "$a3.limits" &&
-	"$VMIG" run -d 0:3 -- true && ok rg-gives-files || fail rg-gives-files "$(ls -l "$A")"
+	env "${PRE[@]}" "$VMIG" run -d 0:3 -- true && ok rg-gives-files || fail rg-gives-files "$(ls -l "$A")"
 # -lgi keeps nvidia-smi's layout; --owners adds the column.
 out=$("$VMIG" mig --soft -i 0 -lgi)
 grep -q Owner <<<"$out" && fail lgi-layout "an Owner column without --owners" || ok lgi-layout
