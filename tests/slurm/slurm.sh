@@ -354,8 +354,10 @@ else
 	fi
 	write_conf "$ETC" "$NODELINE" /dev "PluginDir=/usr/lib/x86_64-linux-gnu/slurm-wlm:$PLUGINS"
 	export SLURM_CONF=$ETC/slurm.conf
+	# Under the sanitizers slurmd loads the instrumented library: the ASan runtime goes first.
 	if start_daemons autodetect LD_LIBRARY_PATH="$ROOT/$B" VMIG_DEV_ROOT=/dev \
-		VMIG_MIG_MINORS=/proc/driver/nvidia-caps/mig-minors; then
+		VMIG_MIG_MINORS=/proc/driver/nvidia-caps/mig-minors \
+		${SAN:+LD_PRELOAD=$SAN ASAN_OPTIONS=detect_leaks=0}; then
 		if grep -q 'gpu/nvml: _get_system_gpu_list_nvml: 2 GPU system device(s) detected' "$ETC/slurmd.log" &&
 			[ "$(grep -o 'UniqueID: MIG-[0-9a-f-]*' "$ETC/slurmd.log" | sed 's/^UniqueID: //' | sort -u)" = "$MIG3" ]; then
 			ok autodetect/detected
