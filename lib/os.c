@@ -338,6 +338,13 @@ static void waiter_free(struct flock_waiter *w)
 	free(w);
 }
 
+static unsigned live_waiters; /* threads of waiter_main (atomic) */
+
+unsigned vmig__os_flock_waiters(void)
+{
+	return __atomic_load_n(&live_waiters, __ATOMIC_ACQUIRE);
+}
+
 static void *waiter_main(void *arg)
 {
 	struct flock_waiter *w = arg;
@@ -358,6 +365,7 @@ static void *waiter_main(void *arg)
 			flock(w->fd, LOCK_UN);
 		waiter_free(w);
 	}
+	__atomic_sub_fetch(&live_waiters, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -384,9 +392,11 @@ int vmig__os_flock_wait(int fd, int op, double timeout)
 	pthread_condattr_destroy(&ca);
 	pthread_attr_init(&ta);
 	pthread_attr_setstacksize(&ta, 64 * 1024);
+	__atomic_add_fetch(&live_waiters, 1, __ATOMIC_RELAXED);
 	int started = pthread_create(&t, &ta, waiter_main, w);
 	pthread_attr_destroy(&ta);
 	if (started != 0) {
+		__atomic_sub_fetch(&live_waiters, 1, __ATOMIC_RELAXED);
 		waiter_free(w);
 		return flock_poll(fd, op, deadline);
 	}

@@ -86,6 +86,12 @@ int vmig__os_getrandom(void *buf, size_t len);
  */
 int vmig__os_flock_wait(int fd, int op, double timeout);
 /*
+ * Waiting threads of vmig__os_flock_wait still alive, abandoned ones
+ * included (each lets go of its lock and exits when it gets it): for tests,
+ * which wait for them to end before the process does.
+ */
+unsigned vmig__os_flock_waiters(void);
+/*
  * Who holds a flock on the file open on fd: the PID /proc/locks lists for
  * it (the process that took it; *exclusive tells the kind), or 0 when it
  * cannot tell.
