@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -567,10 +568,16 @@ static int read_all(struct vmig_store *s, int fd, const struct stat *st, const c
 }
 
 /*
- * Read, parse and validate the state file.  The text is parsed into the
- * store's scratch record and copied out only when it is valid, so *ret is
- * written once, and only on success.
+ * A state record to a caller: its header and the GPUs it has, not the room
+ * for VMIG_MAX_GPUS (an 8-GPU record is an eighth of the whole; readers that
+ * poll copy it at every read).  Entries past ngpu are left as they were.
  */
+static void copy_state(struct vmig_state *dst, const struct vmig_state *src)
+{
+	size_t n = src->ngpu <= VMIG_MAX_GPUS ? src->ngpu : VMIG_MAX_GPUS;
+	memcpy(dst, src, offsetof(struct vmig_state, gpu) + n * sizeof(src->gpu[0]));
+}
+
 /*
  * Whether the file just opened is the one scratch holds, so that a read can
  * copy scratch instead of reading and parsing it again.  The counter must
@@ -593,6 +600,11 @@ static bool cache_fresh(const struct vmig_store *s, uint64_t before, const struc
 	       st->st_mtim.tv_nsec == s->cached_mtim.tv_nsec;
 }
 
+/*
+ * Read, parse and validate the state file.  The text is parsed into the
+ * store's scratch record and copied out only when it is valid, so *ret is
+ * written once, and only on success.
+ */
 static int load(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *err)
 {
 	uint64_t before = vmig_store_generation(s);
@@ -618,7 +630,7 @@ static int load(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *e
 	}
 	if (cache_fresh(s, before, &fst)) {
 		vmig__os_close(fd);
-		memcpy(ret, s->scratch, sizeof(*ret));
+		copy_state(ret, s->scratch);
 		return 0;
 	}
 	rc = read_all(s, fd, &fst, path, &len, err);
@@ -635,7 +647,7 @@ static int load(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *e
 		vmig_err_wrap(err, "state file %s", path);
 		return rc;
 	}
-	memcpy(ret, s->scratch, sizeof(*ret));
+	copy_state(ret, s->scratch);
 	s->cached = true;
 	s->cached_dev = fst.st_dev;
 	s->cached_ino = fst.st_ino;
@@ -714,7 +726,7 @@ int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_er
 	if (!s || !ret)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "reading state: no store");
 	if (s->held) {
-		memcpy(ret, s->held, sizeof(*ret));
+		copy_state(ret, s->held);
 		return 0;
 	}
 	if (s->in_txn)
@@ -731,7 +743,7 @@ int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_er
 	path_in(s, STATE_NAME, path);
 	if (s->cached && before && vmig__os_lstat(path, &fst) == 0 &&
 	    cache_fresh(s, before, &fst)) {
-		memcpy(ret, s->scratch, sizeof(*ret));
+		copy_state(ret, s->scratch);
 		return 0;
 	}
 	int rc = trust_dir(s, err);

@@ -439,7 +439,12 @@ struct vmig_store;
 VMIG_API int vmig_store_open(const char *dir, struct vmig_store **ret, struct vmig_err *err);
 VMIG_API void vmig_store_close(struct vmig_store *s);
 VMIG_API const char *vmig_store_dir(const struct vmig_store *s);
-/* A consistent snapshot (shared lock).  A directory never written gives the default state. */
+/*
+ * A consistent snapshot, without a lock (docs/state.md).  A directory never
+ * written gives the default state.  Only the GPUs below ret->ngpu are
+ * written: the entries past them keep what they held (a read copies no more
+ * than the GPUs there are).
+ */
 VMIG_API int vmig_store_read(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *err);
 /* Take the exclusive lock and read; follow with commit or abort. */
 VMIG_API int vmig_store_begin(struct vmig_store *s, struct vmig_state *ret, struct vmig_err *err);

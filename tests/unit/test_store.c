@@ -931,10 +931,14 @@ TEST(unchanged_file_is_not_read_again)
 	CHECK_EQ_I(vmig_store_read(r, st, &e), 0);
 	CHECK(same_state(st, a));
 	vmig__os_fault_set(VMIG_OS_READ, 1, EIO, true);
-	memset(st, 0, sizeof(*st));
+	memset(st, 0xa5, sizeof(*st));
 	CHECK_EQ_I(vmig_store_read(r, st, &e), 0);
 	CHECK(same_state(st, a));
 	vmig__os_fault_reset();
+	/* The copy is of the GPUs there are: the room past them is not written. */
+	CHECK(st->ngpu < VMIG_MAX_GPUS);
+	CHECK(((const unsigned char *)&st->gpu[st->ngpu])[0] == 0xa5);
+	CHECK(((const unsigned char *)(st + 1))[-1] == 0xa5);
 
 	/* A commit: the next read reads (and here meets the fault). */
 	CHECK_EQ_I(vmig_store_begin(w, st, &e), 0);
