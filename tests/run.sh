@@ -8,6 +8,10 @@
 # VMIG_VALGRIND=1 runs compiled suites under valgrind (leaks are errors);
 # scripts see it too and wrap the programs they start with the same command
 # line (VMIG_VALGRIND_CMD of tests/lib/lib.sh).
+#
+# VMIG_TEST_JOBS suites run at once (default: the CPUs online, at most 4).
+# Every suite keeps to a directory of its own, so they may overlap; a suite's
+# lines are printed whole when it ends, in the order suites end.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 export B="${B:-build}"
@@ -24,22 +28,37 @@ elapsed() {
 	local d=$(((b - a) / 100000))
 	echo "$((d / 10)).$((d % 10))"
 }
-failed_names=()
-for t in "$@"; do
-	log=$(mktemp)
-	start=$EPOCHREALTIME
+jobs=${VMIG_TEST_JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
+case "$jobs" in
+'' | *[!0-9]*) echo "run.sh: VMIG_TEST_JOBS='$jobs' is not a number" >&2 && exit 2 ;;
+esac
+[ "$jobs" -ge 1 ] || jobs=1
+[ "$jobs" -le 4 ] || jobs=4
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# run_one N SUITE: the suite, its output in $work/N.log, its status and time in $work/N.end.
+run_one() {
+	local n=$1 t=$2 start=$EPOCHREALTIME rc
 	case "$t" in
-	*.sh) bash "$t" >"$log" 2>&1 ;;
+	*.sh) bash "$t" >"$work/$n.log" 2>&1 ;;
 	*)
 		if [ "${VMIG_VALGRIND:-0}" = 1 ]; then
-			"${VMIG_VALGRIND_CMD[@]}" --trace-children=no "$t" >"$log" 2>&1
+			"${VMIG_VALGRIND_CMD[@]}" --trace-children=no "$t" >"$work/$n.log" 2>&1
 		else
-			"$t" >"$log" 2>&1
+			"$t" >"$work/$n.log" 2>&1
 		fi
 		;;
 	esac
 	rc=$?
-	took=$(elapsed "$start")
+	echo "$rc $(elapsed "$start")" >"$work/$n.tmp" && mv "$work/$n.tmp" "$work/$n.end"
+}
+
+# report N SUITE: add up a finished suite's lines and print them.
+failed_names=()
+report() {
+	local n=$1 t=$2 log=$work/$1.log rc took p f s
+	read -r rc took <"$work/$n.end"
 	p=$(grep -c '^ok - ' "$log")
 	f=$(grep -c '^FAIL - ' "$log")
 	s=$(grep -c '^skip - ' "$log")
@@ -56,7 +75,29 @@ for t in "$@"; do
 		echo "=== $t: $p passed, $s skipped ($took s)"
 		grep '^skip - ' "$log" || true
 	fi
-	rm -f "$log"
+}
+
+suites=("$@")
+declare -A running=() # suite number -> PID
+next=0
+while [ "$next" -lt "${#suites[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
+	while [ "$next" -lt "${#suites[@]}" ] && [ "${#running[@]}" -lt "$jobs" ]; do
+		run_one "$next" "${suites[$next]}" &
+		running[$next]=$!
+		next=$((next + 1))
+	done
+	wait -n 2>/dev/null || :
+	for n in "${!running[@]}"; do
+		if [ -e "$work/$n.end" ]; then
+			wait "${running[$n]}" 2>/dev/null
+			unset "running[$n]"
+			report "$n" "${suites[$n]}"
+		elif ! kill -0 "${running[$n]}" 2>/dev/null; then
+			[ -e "$work/$n.end" ] || echo "1 0.0" >"$work/$n.end" # the runner died
+			unset "running[$n]"
+			report "$n" "${suites[$n]}"
+		fi
+	done
 done
 if [ "${#failed_names[@]}" -ne 0 ]; then
 	echo "failed suites: ${failed_names[*]}"
