@@ -178,16 +178,15 @@ static bool update(struct dp_resource *r, const struct vmig_k8s_dev *d, size_t n
 		if (strcmp(d[i].resource, r->name) != 0)
 			continue;
 		snprintf(v[k].id, sizeof(v[k].id), "%s", d[i].uuid);
-		v[k].healthy = d[i].healthy;
-		if (!d[i].healthy)
-			dp_log("%s: device %s is unhealthy: %s", r->name, d[i].uuid, d[i].why);
-		k++;
+		v[k++].healthy = d[i].healthy;
 	}
-	bool same = k == r->ndev && memcmp(v, r->dev, k * sizeof(*v)) == 0;
-	if (same) {
+	if (k == r->ndev && memcmp(v, r->dev, k * sizeof(*v)) == 0) {
 		free(v);
 		return false;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!d[i].healthy && strcmp(d[i].resource, r->name) == 0)
+			dp_log("%s: device %s is unhealthy: %s", r->name, d[i].uuid, d[i].why);
 	free(r->dev);
 	r->dev = v;
 	r->ndev = k;
