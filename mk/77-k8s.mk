@@ -31,3 +31,9 @@ $(K8S_BIN): $(K8S_OBJS) $(B)/libvmig.a
 
 ALL_TARGETS += $(K8S_BIN)
 INSTALL_BIN += $(K8S_BIN)
+
+# tests/k8s/k8s.sh: the plugin against a stand-in kubelet (tests/k8s/kubelet.py,
+# Debian's python3-grpcio, stubs from the same .proto files), containers
+# started by podman from the CDI names Allocate gives; skipped, saying why,
+# where root, podman, python3-grpcio or protoc's gRPC plugin are missing.
+TESTS += tests/k8s/k8s.sh
