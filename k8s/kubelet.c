@@ -94,8 +94,8 @@ static void register_start(struct dp_plugin *p, struct dp_resource *r, dev_t dev
 	reg->ch = grpc_channel_create(target, creds, NULL);
 	grpc_channel_credentials_release(creds);
 	reg->call = grpc_channel_create_call(reg->ch, NULL, GRPC_PROPAGATE_DEFAULTS, p->cq,
-					     grpc_slice_from_static_string(DP_REGISTER_PATH),
-					     NULL, dp_deadline(DP_REGISTER_TIMEOUT), NULL);
+					     grpc_slice_from_static_string(DP_REGISTER_PATH), NULL,
+					     dp_deadline(DP_REGISTER_TIMEOUT), NULL);
 	grpc_op ops[6];
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -171,8 +171,9 @@ void dp_watch_kubelet(struct dp_plugin *p)
 	ino_t ino = 0;
 	bool up = dp_kubelet_socket(p, &dev, &ino);
 	if (up != p->kubelet_up)
-		dp_log(up ? "the kubelet's socket %s is there" : "the kubelet's socket %s is gone: "
-								 "waiting for the kubelet",
+		dp_log(up ? "the kubelet's socket %s is there"
+			  : "the kubelet's socket %s is gone: "
+			    "waiting for the kubelet",
 		       p->kubelet);
 	p->kubelet_up = up;
 	for (struct dp_resource *r = p->res; r; r = r->next) {

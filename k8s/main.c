@@ -95,11 +95,16 @@ static int bad(const char *fmt, ...)
 static int parse(int argc, char **argv, struct dp_opts *o)
 {
 	static const struct option longs[] = {
-	    {"kubelet-dir", required_argument, NULL, 'k'}, {"domain", required_argument, NULL, 'd'},
-	    {"cdi-kind", required_argument, NULL, 'c'},	   {"backend", required_argument, NULL, 'b'},
-	    {"mig-minors", required_argument, NULL, 'm'},  {"dev-root", required_argument, NULL, 'r'},
-	    {"interval", required_argument, NULL, 'i'},	   {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},	   {NULL, 0, NULL, 0},
+	    {"kubelet-dir", required_argument, NULL, 'k'},
+	    {"domain", required_argument, NULL, 'd'},
+	    {"cdi-kind", required_argument, NULL, 'c'},
+	    {"backend", required_argument, NULL, 'b'},
+	    {"mig-minors", required_argument, NULL, 'm'},
+	    {"dev-root", required_argument, NULL, 'r'},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct vmig_err err = {0};
 	char *end;
@@ -107,24 +112,36 @@ static int parse(int argc, char **argv, struct dp_opts *o)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
 		const char *v = optarg;
+		const char **slot = c == 'k'   ? &o->dir
+				    : c == 'd' ? &o->domain
+				    : c == 'c' ? &o->kind
+				    : c == 'b' ? &o->backend
+				    : c == 'm' ? &o->mig_minors
+				    : c == 'r' ? &o->dev_root
+					       : NULL;
+		if (slot) {
+			*slot = v;
+			continue;
+		}
 		switch (c) {
-		case 'k': o->dir = v; break;
-		case 'd': o->domain = v; break;
-		case 'c': o->kind = v; break;
-		case 'b': o->backend = v; break;
-		case 'm': o->mig_minors = v; break;
-		case 'r': o->dev_root = v; break;
 		case 'i': {
 			unsigned long ms = strtoul(v, &end, 10);
 			if (!*v || *end || ms < 10 || ms > 10000)
-				return bad("invalid --interval '%.32s' (milliseconds, 10 to 10000)", v);
+				return bad("invalid --interval '%.32s' (milliseconds, 10 to 10000)",
+					   v);
 			o->interval_ms = (unsigned)ms;
 			break;
 		}
-		case 'h': usage(stdout); return -1;
-		case 'V': puts(DP_NAME " " VMIG_VERSION); return -1;
-		case ':': return bad("option %s needs a value", argv[optind - 1]);
-		default: return bad("unknown option '%.64s' (see --help)", argv[optind - 1]);
+		case 'h':
+			usage(stdout);
+			return -1;
+		case 'V':
+			puts(DP_NAME " " VMIG_VERSION);
+			return -1;
+		case ':':
+			return bad("option %s needs a value", argv[optind - 1]);
+		default:
+			return bad("unknown option '%.64s' (see --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -199,8 +216,7 @@ static void log_list(const struct dp_resource *r)
 	size_t healthy = 0;
 	for (size_t i = 0; i < r->ndev; i++)
 		healthy += r->dev[i].healthy;
-	dp_log("%s: %zu device%s, %zu healthy", r->name, r->ndev, r->ndev == 1 ? "" : "s",
-	       healthy);
+	dp_log("%s: %zu device%s, %zu healthy", r->name, r->ndev, r->ndev == 1 ? "" : "s", healthy);
 }
 
 /* Every device unhealthy: the node cannot be read. */
@@ -231,9 +247,10 @@ static void tick(struct dp_plugin *p)
 	free(st);
 	if (r < 0) {
 		if (strcmp(err.msg, p->last_err) != 0)
-			dp_log("cannot read the node's GPU instances: %s (every device is unhealthy "
-			       "until it can)",
-			       err.msg);
+			dp_log(
+			    "cannot read the node's GPU instances: %s (every device is unhealthy "
+			    "until it can)",
+			    err.msg);
 		snprintf(p->last_err, sizeof(p->last_err), "%s", err.msg);
 		all_unhealthy(p);
 		return;
@@ -298,7 +315,8 @@ static void finish(struct dp_plugin *p)
 			dp_event(p, ev.tag, ev.success != 0);
 	}
 	grpc_completion_queue_shutdown(p->cq);
-	while (grpc_completion_queue_next(p->cq, dp_deadline(100), NULL).type != GRPC_QUEUE_SHUTDOWN)
+	while (grpc_completion_queue_next(p->cq, dp_deadline(100), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(p->cq);
 	while (p->res) {

@@ -157,7 +157,8 @@ static void pre_start(const uint8_t *in, size_t len, struct dp_reply *ret)
 	    v1beta1__pre_start_container_request__unpack(NULL, len, in);
 	V1beta1__PreStartContainerResponse msg = V1BETA1__PRE_START_CONTAINER_RESPONSE__INIT;
 	if (!req) {
-		fail(ret, GRPC_STATUS_INVALID_ARGUMENT, "cannot decode the PreStartContainerRequest");
+		fail(ret, GRPC_STATUS_INVALID_ARGUMENT,
+		     "cannot decode the PreStartContainerRequest");
 		return;
 	}
 	v1beta1__pre_start_container_request__free_unpacked(req, NULL);
@@ -331,8 +332,8 @@ static void allocate(struct dp_plugin *p, struct dp_resource *r, const uint8_t *
 		fail(ret, GRPC_STATUS_INVALID_ARGUMENT, "%s: cannot decode the AllocateRequest",
 		     r->name);
 	else if (req->n_container_requests == 0)
-		fail(ret, GRPC_STATUS_INVALID_ARGUMENT, "%s: the AllocateRequest names no container",
-		     r->name);
+		fail(ret, GRPC_STATUS_INVALID_ARGUMENT,
+		     "%s: the AllocateRequest names no container", r->name);
 	else if (fresh_node(p, &st, &d, &n, ret))
 		allocate_reply(p, r, req, st, d, n, ret);
 	if (ret->code != GRPC_STATUS_OK)
@@ -400,7 +401,8 @@ static void preferred(struct dp_plugin *p, struct dp_resource *r, const uint8_t 
 		size_t k = req->n_container_requests;
 		msg.container_responses = arena_alloc(&a, k * sizeof(*msg.container_responses));
 		for (size_t i = 0; i < k && msg.container_responses; i++) {
-			V1beta1__ContainerPreferredAllocationResponse *c = arena_alloc(&a, sizeof(*c));
+			V1beta1__ContainerPreferredAllocationResponse *c =
+			    arena_alloc(&a, sizeof(*c));
 			if (!c)
 				break;
 			prefer(req->container_requests[i], d, n, &a, c);

@@ -53,7 +53,7 @@ struct dp_call {
 	struct dp_call *next;
 };
 
-#define CALL_OF(tag, member) ((struct dp_call *)((char *)(tag) - offsetof(struct dp_call, member)))
+#define CALL_OF(tag, member) ((struct dp_call *)((char *)(tag)-offsetof(struct dp_call, member)))
 
 static void call_free(struct dp_call *c)
 {
@@ -346,7 +346,8 @@ void dp_event(struct dp_plugin *p, struct dp_tag *tag, bool ok)
 		}
 		return;
 	case DP_TAG_SHUTDOWN:
-		r = (struct dp_resource *)((char *)tag - offsetof(struct dp_resource, shutdown_tag));
+		r = (struct dp_resource *)((char *)tag -
+					   offsetof(struct dp_resource, shutdown_tag));
 		r->shutdown_done = true;
 		maybe_destroyed(p, r);
 		return;

@@ -170,8 +170,8 @@ int vmig_k8s_devices(const struct vmig_state *st, const struct vmig_k8s_opts *o,
 	const char *domain = o->domain ? o->domain : VMIG_K8S_DOMAIN_DEFAULT;
 	struct scan s = {
 	    .dev_root = vmig__env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev"),
-	    .minors_path = vmig__env_or(o->mig_minors, VMIG_ENV_MIG_MINORS,
-					VMIG_CDI_MIG_MINORS_DEFAULT),
+	    .minors_path =
+		vmig__env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT),
 	};
 	size_t n = 0;
 	for (unsigned x = 0; x < st->ngpu; x++)
@@ -251,8 +251,8 @@ static int groups(const struct vmig_state *st, struct group **ret, size_t *ret_n
 			for (unsigned c = 0; c < g->gi[k].nci; c++) {
 				struct group e = {.g = g, .count = 1};
 				if (!ci_profiles(g, &g->gi[k], &g->gi[k].ci[c], &e.gp, &e.cp) ||
-				    vmig_ci_profile_name(e.gp, e.cp, e.profile,
-							 sizeof(e.profile)) < 0)
+				    vmig_ci_profile_name(e.gp, e.cp, e.profile, sizeof(e.profile)) <
+					0)
 					continue;
 				size_t j = 0;
 				while (j < n && strcmp(v[j].profile, e.profile) != 0)
@@ -265,9 +265,10 @@ static int groups(const struct vmig_state *st, struct group **ret, size_t *ret_n
 	}
 	if (n == 0) {
 		free(v);
-		return vmig_err_set(err, VMIG_E_NOT_FOUND,
-				    "this node has no GPU instances to label (create some: vmig mig "
-				    "-cgi PROFILES -C, or vmig mig --soft ...)");
+		return vmig_err_set(
+		    err, VMIG_E_NOT_FOUND,
+		    "this node has no GPU instances to label (create some: vmig mig "
+		    "-cgi PROFILES -C, or vmig mig --soft ...)");
 	}
 	/* The node's product: its first GPU with instances, before the sort. */
 	label_value(v[0].g->model->name, product, size);

@@ -58,7 +58,9 @@ alloc_mounts() {
 	CMOUNTS=(-v "$LIBDIR:$LIBDIR:ro" -v "$LOADER:/lib64/ld-linux-x86-64.so.2:ro"
 		-v "$ALLOC:/opt/vmig/containers/cuda_alloc:ro"
 		-v "$ROOT/$B/tests/interpose/stub:/opt/vmig/interpose/stub:ro" -v "$TMP/cout:/out")
+	# Its real path, under the library folder that is mounted (/lib may be a link on the host).
 	SAN=$(ldd "$ALLOC" 2>/dev/null | awk '/libasan/ { print $3; exit }')
+	[ -n "$SAN" ] && SAN=$(readlink -f "$SAN")
 	PRE=
 	[ -n "$SAN" ] && PRE="LD_PRELOAD=$SAN:\$LD_PRELOAD"
 }

@@ -290,14 +290,6 @@ saw() {
 		ok "$name"
 	fi
 }
-wait_for() { # FILE PATTERN SECONDS
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
 [ -n "$L" ] && [ "$L" -gt 0 ] || fail soft-quota-setup "no VMIG_MEM_LIMIT for $SOFT"
 
 calloc --rm -- $((L + 1)) "$L" 1
@@ -307,7 +299,7 @@ saw quota-in-container "free $L" "alloc $((L + 1)) oom" "alloc $L ok" "alloc 1 o
 # A host process of the instance holds X: the container gets exactly the rest.
 "${HOSTRUN[@]}" "$ALLOC" hold "$X" >"$TMP/host-hold" 2>&1 &
 HOST=$!
-if ! wait_for "$TMP/host-hold" '^holding' 20; then
+if ! vmig_wait_for "$TMP/host-hold" '^holding' 20; then
 	fail quota-shared-with-host "the host process did not start: $(head -c 300 "$TMP/host-hold")"
 else
 	calloc --rm -- $((L - X + 1)) $((L - X)) 1
@@ -323,7 +315,7 @@ wait "$HOST" 2>/dev/null
 calloc -d -- hold "$Y"
 rc=$?
 HOLDER=$NAME-$n
-if [ $rc -ne 0 ] || ! wait_for "$TMP/cout/$HOLDER" '^holding' 30; then
+if [ $rc -ne 0 ] || ! vmig_wait_for "$TMP/cout/$HOLDER" '^holding' 30; then
 	fail container-holds "podman exited $rc: $(tail -2 "$TMP/err") $(cat "$TMP/cout/$HOLDER" 2>/dev/null)"
 else
 	ok container-holds

@@ -61,12 +61,7 @@ NAME=vmig-k8s-test-$$
 . tests/containers/podman-lib.sh
 PIDS=()
 stop_all() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null
-	done
+	vmig_stop "${PIDS[@]}"
 	PIDS=()
 }
 trap 'stop_all; podman_cleanup' EXIT
@@ -100,20 +95,12 @@ start_kubelet() {
 	"${KUBELET[@]}" serve "$KD" "$@" >"$log" 2>"$log.err" &
 	KPID=$!
 	PIDS+=($KPID)
-	wait_for "$log" '^serving' 10 || { fail kubelet "not serving after 10 s: $(tail -3 "$log.err")"; exit 1; }
+	vmig_wait_for "$log" '^serving' 10 || { fail kubelet "not serving after 10 s: $(tail -3 "$log.err")"; exit 1; }
 }
 start_plugin() {
 	"$PLUGIN" --kubelet-dir "$KD" "$@" >"$TMP/plugin.log" 2>&1 &
 	PPID_=$!
 	PIDS+=($PPID_)
-}
-wait_for() { # FILE PATTERN SECONDS
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
 }
 # The last list the stand-in got for a resource: "N ID:HEALTH ...".
 last_list() { grep "^list $2 " "$1" | tail -1 | cut -d' ' -f3-; }
