@@ -23,6 +23,7 @@
 
 #include <grpc/grpc.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -128,7 +129,7 @@ struct dp_plugin {
 	struct dp_resource *res;
 	char kubelet[PATH_MAX]; /* the kubelet's socket */
 	bool kubelet_up;
-	volatile int stop; /* a signal asked to stop */
+	volatile sig_atomic_t stop; /* a signal asked to stop */
 	int status;	   /* exit status (1 after a refusal) */
 	char last_err[sizeof(((struct vmig_err *)0)->msg)];
 };

@@ -338,7 +338,7 @@ void dp_event(struct dp_plugin *p, struct dp_tag *tag, bool ok)
 	case DP_TAG_CLOSED:
 		c = CALL_OF(tag, closed);
 		c->is_closed = c->close_seen = true;
-		dp_log("%s: ListAndWatch closed by the kubelet", c->r->name);
+		dp_log("%s: a ListAndWatch stream ended", c->r->name);
 		if (!c->sending) {
 			r = c->r;
 			stream_done(c);
