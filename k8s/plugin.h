@@ -130,7 +130,7 @@ struct dp_plugin {
 	char kubelet[PATH_MAX]; /* the kubelet's socket */
 	bool kubelet_up;
 	volatile sig_atomic_t stop; /* a signal asked to stop */
-	int status;	   /* exit status (1 after a refusal) */
+	int status;		    /* exit status (1 after a refusal) */
 	char last_err[sizeof(((struct vmig_err *)0)->msg)];
 };
 
