@@ -26,13 +26,19 @@
 
 #include "plugin.h"
 
+static void vlog(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+static void vlog(const char *fmt, va_list ap)
+{
+	fputs(DP_NAME ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void dp_log(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs(DP_NAME ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vlog(fmt, ap);
 	va_end(ap);
 }
 
@@ -84,9 +90,7 @@ static int bad(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs(DP_NAME ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vlog(fmt, ap);
 	va_end(ap);
 	return 2;
 }

@@ -15,7 +15,7 @@
 #                            true once FILE has a line matching PATTERN
 #                            (grep -E), false after SECONDS
 #   vmig_stop PID...         SIGTERM to each, then SIGKILL to those still
-#                            alive after 5 s (daemons a test started)
+#                            alive after 10 s (daemons a test started)
 
 # Leaks of every kind that can be ours are errors; valgrind's own exit status
 # 99 tells them apart from the program's.
@@ -51,7 +51,7 @@ vmig_stop() {
 	local p
 	for p in "$@"; do kill "$p" 2>/dev/null; done
 	for p in "$@"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	done
 }
