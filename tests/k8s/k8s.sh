@@ -161,9 +161,26 @@ else
 		ok health-flip || fail health-flip "not healthy again: $(last_list "$LOG" $R3)"
 fi
 
-# ---- Allocate: two devices, their CDI names, a container that sees them ----
+# ---- the kubelet's calls, in one run of the stand-in (one line of answer each) ----
 read -r A1 A2 <<<"$(ids "$LOG" $R1 | tr '\n' ' ')"
-"${KUBELET[@]}" allocate "$KD" "$(sock $R1)" "$A1,$A2" >"$TMP/alloc" 2>&1
+G=MIG-00000000-0000-5000-8000-000000000000
+S1=$(sock $R1)
+"${KUBELET[@]}" batch "$KD" >"$TMP/calls" 2>&1 <<EOF
+allocate $S1 $A1,$A2
+allocate $(sock $RS) $SOFT
+allocate $S1 $G
+allocate $S1 $(ids "$LOG" $R3)
+allocate $S1 ""
+raw $S1 /v1beta1.DevicePlugin/Allocate 0aff
+raw $S1 /v1beta1.DevicePlugin/Nope 00
+preferred $S1 1 $A2,$A1
+prestart $S1 $A1
+EOF
+answer() { sed -n "$1p" "$TMP/calls"; }
+answer 1 >"$TMP/alloc"
+answer 2 >"$TMP/alloc-soft"
+
+# ---- Allocate: two devices, their CDI names, a container that sees them ----
 # field FILE EXPR: a value of the answer's first container (python expression on c).
 field() { $PY -c 'import json,sys; c=json.load(open(sys.argv[1]))["containers"][0]; print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
 if [ "$(field "$TMP/alloc" '" ".join(c["cdi"])')" != "$KIND=$A1 $KIND=$A2" ] ||
@@ -207,7 +224,6 @@ else
 fi
 
 # ---- a software partition: its quota in the container ----
-"${KUBELET[@]}" allocate "$KD" "$(sock $RS)" "$SOFT" >"$TMP/alloc-soft" 2>&1
 L=$(field "$TMP/alloc-soft" 'c["envs"]["VMIG_MEM_LIMIT"]')
 if [ "$(field "$TMP/alloc-soft" '" ".join(c["cdi"])')" != "$KIND=$SOFT" ] || [ -z "$L" ] ||
 	[ "$(field "$TMP/alloc-soft" 'c["envs"]["LD_PRELOAD"]')" != /usr/lib/vmig/libvmig-cuda.so ]; then
@@ -229,29 +245,15 @@ else
 fi
 
 # ---- bad requests: gRPC errors, and the plugin lives on ----
-# expect NAME PATTERN COMMAND...: the stand-in's call fails with a line matching PATTERN.
-expect() {
-	local name=$1 pat=$2 out
-	shift 2
-	out=$("$@" 2>&1)
-	local rc=$?
-	[ $rc = 3 ] && grep -qE -- "$pat" <<<"$out" && ok "$name" || fail "$name" "status $rc: $out"
-}
-G=MIG-00000000-0000-5000-8000-000000000000
-expect allocate-unknown-id "^error NOT_FOUND $R1: unknown device ID '$G'" \
-	"${KUBELET[@]}" allocate "$KD" "$(sock $R1)" "$G"
-expect allocate-other-resource "^error INVALID_ARGUMENT device $(ids "$LOG" $R3) is a $R3, not a $R1" \
-	"${KUBELET[@]}" allocate "$KD" "$(sock $R1)" "$(ids "$LOG" $R3)"
-expect allocate-no-device "^error INVALID_ARGUMENT $R1: container request 0 names no device" \
-	"${KUBELET[@]}" allocate "$KD" "$(sock $R1)" ""
-expect allocate-undecodable "^error INVALID_ARGUMENT $R1: cannot decode the AllocateRequest" \
-	"${KUBELET[@]}" raw "$KD" "$(sock $R1)" /v1beta1.DevicePlugin/Allocate 0aff
-expect unknown-method "^error UNIMPLEMENTED" \
-	"${KUBELET[@]}" raw "$KD" "$(sock $R1)" /v1beta1.DevicePlugin/Nope 00
-pref=$("${KUBELET[@]}" preferred "$KD" "$(sock $R1)" 1 "$A2,$A1" 2>&1)
-[ "$pref" = "$A1" ] && ok preferred-allocation || fail preferred-allocation "$pref"
-out=$("${KUBELET[@]}" prestart "$KD" "$(sock $R1)" "$A1" 2>&1)
-[ "$out" = ok ] && ok prestart || fail prestart "$out"
+# expect NAME LINE PATTERN: the answer on that line matches PATTERN (grep -E).
+expect() { answer "$2" | grep -qE -- "$3" && ok "$1" || fail "$1" "$(answer "$2")"; }
+expect allocate-unknown-id 3 "^error NOT_FOUND $R1: unknown device ID '$G'"
+expect allocate-other-resource 4 "^error INVALID_ARGUMENT device $(ids "$LOG" $R3) is a $R3, not a $R1"
+expect allocate-no-device 5 "^error INVALID_ARGUMENT $R1: container request 0 names no device"
+expect allocate-undecodable 6 "^error INVALID_ARGUMENT $R1: cannot decode the AllocateRequest"
+expect unknown-method 7 "^error UNIMPLEMENTED"
+expect preferred-allocation 8 "^$A1\$"
+expect prestart 9 '^ok$'
 kill -0 $PPID_ 2>/dev/null && ok plugin-alive-after-bad-requests || fail plugin-alive-after-bad-requests "$(tail -3 "$TMP/plugin.log")"
 
 # ---- vmig config apply: a new profile is a new resource; the others follow ----

@@ -18,18 +18,22 @@ k8s/deviceplugin_services.proto into a folder on PYTHONPATH.
       one (an error status).
   kubelet.py allocate DIR ENDPOINT IDS [IDS ...]
       Allocate, one container per IDS (a comma list); prints the answer as
-      JSON ({"containers": [{"cdi": [...], "envs": {...}}]}), or
-      "error CODE DETAILS" and exits 3.
+      one line of JSON ({"containers": [{"cdi": [...], "envs": {...}}]}).
   kubelet.py preferred DIR ENDPOINT SIZE AVAILABLE [MUST]
-      GetPreferredAllocation of one container; prints the IDs, one a line.
+      GetPreferredAllocation of one container; prints the IDs on one line.
   kubelet.py prestart DIR ENDPOINT IDS
   kubelet.py raw DIR ENDPOINT METHOD HEX
       Calls METHOD (a full path) with the bytes HEX as the request, as a
       kubelet with another idea of the messages would.
+  kubelet.py batch DIR
+      Each line of stdin is one of the calls above without DIR ("allocate
+      ENDPOINT IDS", an empty IDS written as ""); prints one line per call.
+  A call that fails prints "error CODE DETAILS" (and exits 3 alone).
 """
 
 import json
 import os
+import shlex
 import stat
 import sys
 import threading
@@ -43,8 +47,14 @@ import deviceplugin_services_pb2_grpc as svc
 TIMEOUT = 10
 
 
+LOCK = threading.Lock()
+
+
 def say(*words):
-    print(*words, flush=True)
+    """One whole line, never mixed with another thread's."""
+    with LOCK:
+        sys.stdout.write(" ".join(str(w) for w in words) + "\n")
+        sys.stdout.flush()
 
 
 def channel(directory, endpoint):
@@ -105,20 +115,24 @@ def serve(directory, refuse):
     server.wait_for_termination()
 
 
-def failed(e):
-    say("error", e.code().name, e.details())
-    sys.exit(3)
+class Failed(Exception):
+    pass
 
 
-def allocate(directory, endpoint, lists):
+def rpc(fn, *args, **kw):
+    try:
+        return fn(*args, timeout=TIMEOUT, **kw)
+    except grpc.RpcError as e:
+        say("error", e.code().name, e.details())
+        raise Failed() from e
+
+
+def allocate(directory, endpoint, *lists):
     stub = svc.DevicePluginStub(channel(directory, endpoint))
     req = pb.AllocateRequest(container_requests=[
         pb.ContainerAllocateRequest(devices_ids=[i for i in ids.split(",") if i])
         for ids in lists])
-    try:
-        resp = stub.Allocate(req, timeout=TIMEOUT)
-    except grpc.RpcError as e:
-        failed(e)
+    resp = rpc(stub.Allocate, req)
     say(json.dumps({"containers": [
         {"cdi": [d.name for d in c.cdi_devices], "envs": dict(c.envs),
          "mounts": len(c.mounts), "devices": len(c.devices)}
@@ -132,33 +146,33 @@ def preferred(directory, endpoint, size, available, must=""):
             available_deviceIDs=[i for i in available.split(",") if i],
             must_include_deviceIDs=[i for i in must.split(",") if i],
             allocation_size=int(size))])
-    try:
-        resp = stub.GetPreferredAllocation(req, timeout=TIMEOUT)
-    except grpc.RpcError as e:
-        failed(e)
-    for c in resp.container_responses:
-        for i in c.deviceIDs:
-            say(i)
+    resp = rpc(stub.GetPreferredAllocation, req)
+    say(*[i for c in resp.container_responses for i in c.deviceIDs])
 
 
 def prestart(directory, endpoint, ids):
     stub = svc.DevicePluginStub(channel(directory, endpoint))
-    try:
-        stub.PreStartContainer(pb.PreStartContainerRequest(devices_ids=ids.split(",")),
-                               timeout=TIMEOUT)
-    except grpc.RpcError as e:
-        failed(e)
+    rpc(stub.PreStartContainer, pb.PreStartContainerRequest(devices_ids=ids.split(",")))
     say("ok")
 
 
 def raw(directory, endpoint, method, data):
     call = channel(directory, endpoint).unary_unary(
         method, request_serializer=None, response_deserializer=None)
-    try:
-        call(bytes.fromhex(data), timeout=TIMEOUT)
-    except grpc.RpcError as e:
-        failed(e)
+    rpc(call, bytes.fromhex(data))
     say("ok")
+
+
+CALLS = {"allocate": allocate, "preferred": preferred, "prestart": prestart, "raw": raw}
+
+
+def batch(directory):
+    for line in sys.stdin:
+        words = shlex.split(line)
+        try:
+            CALLS[words[0]](directory, *words[1:])
+        except Failed:
+            pass
 
 
 def main(argv):
@@ -170,14 +184,13 @@ def main(argv):
             refuse.add(args[k + 1])
             del args[k:k + 2]
         serve(args[0], refuse)
-    elif cmd == "allocate":
-        allocate(args[0], args[1], args[2:])
-    elif cmd == "preferred":
-        preferred(*args)
-    elif cmd == "prestart":
-        prestart(*args)
-    elif cmd == "raw":
-        raw(*args)
+    elif cmd == "batch":
+        batch(args[0])
+    elif cmd in CALLS:
+        try:
+            CALLS[cmd](*args)
+        except Failed:
+            sys.exit(3)
     else:
         sys.exit("kubelet.py: unknown command " + cmd)
 
