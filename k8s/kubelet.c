@@ -177,6 +177,9 @@ void dp_watch_kubelet(struct dp_plugin *p)
 		       p->kubelet);
 	p->kubelet_up = up;
 	for (struct dp_resource *r = p->res; r; r = r->next) {
+		/* A server that could not start is tried again, once a retry interval. */
+		if (!r->server && !r->unservable && dp_now() >= r->retry_at && dp_serve(p, r) < 0)
+			r->retry_at = dp_now() + DP_RETRY_MS / 1000.0;
 		if (!r->server || r->stopping)
 			continue;
 		if (!socket_ours(r)) {

@@ -178,13 +178,15 @@ static struct dp_resource *resource(struct dp_plugin *p, const char *name)
 	int n = snprintf(r->path, sizeof(r->path), "%s/%s", p->o.dir, r->endpoint);
 	if (e < 0 || (size_t)e >= sizeof(r->endpoint) || n < 0 ||
 	    (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		dp_log("%s: the socket path %s is too long for a unix socket", name, r->path);
-		free(r);
-		return NULL;
+		/* Kept, never served: the line is said once. */
+		dp_log("%s: the socket path %s is too long for a unix socket: not announced", name,
+		       r->path);
+		r->unservable = true;
 	}
 	r->version = 1;
 	*pp = r;
-	dp_serve(p, r);
+	if (!r->unservable && dp_serve(p, r) < 0)
+		r->retry_at = dp_now() + DP_RETRY_MS / 1000.0;
 	return r;
 }
 

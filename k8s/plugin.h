@@ -99,6 +99,7 @@ struct dp_resource {
 	char endpoint[NAME_MAX + 1];	  /* its socket's file name in the plugin directory */
 	char path[PATH_MAX];		  /* and its path */
 
+	bool unservable;     /* its socket's path is too long: never served */
 	grpc_server *server; /* NULL: not serving */
 	void *method[DP_M__COUNT];
 	dev_t sock_dev; /* the socket as made, to notice another in its place */
