@@ -93,6 +93,45 @@ int cli_next(struct cli_parser *p, const struct cli_opt *table, const struct cli
 	return 1;
 }
 
+int cli_parse_commands(struct cli_parser *p, struct cli_cmd *cmd, const struct cli_commands *c)
+{
+	const struct cli_opt *o;
+	const char *v;
+	const struct cli_command *sel = NULL;
+	int r;
+	if (cmd->has_gpus)
+		return cli_fail(p, "option -i is not used with the command '%s'", c->verb);
+	while ((r = cli_next(p, c->opts, &o, &v)) > 0) {
+		if (!o) {
+			if (sel)
+				return cli_fail(p, "%s: unexpected argument '%.64s'", c->verb, v);
+			for (size_t i = 0; i < c->n && !sel; i++)
+				if (strcmp(v, c->cmd[i].name) == 0)
+					sel = &c->cmd[i];
+			if (!sel)
+				return cli_fail(p, "%s: unknown command '%.64s' (%s)", c->verb, v,
+						c->list);
+			cmd->action = sel->action;
+			continue;
+		}
+		if (o->id == c->help_id) {
+			cmd->action = c->help;
+			return 0;
+		}
+		if (!sel)
+			return cli_fail(p, "%s: the command (%s) comes before its options", c->verb,
+					c->list);
+		if (!(sel->opts & (1u << o->id)))
+			return cli_fail(p, "%s %s: option %s is not used here", c->verb, sel->name,
+					p->opt_name);
+		if (c->option(p, cmd, o->id, v) < 0)
+			return -1;
+	}
+	if (r < 0)
+		return -1;
+	return sel ? 0 : cli_fail(p, "%s: no command given (%s)", c->verb, c->list);
+}
+
 int cli_set_action(struct cli_parser *p, struct cli_cmd *cmd, enum cli_action a, const char *opt)
 {
 	if (cmd->action != CLI_NONE && cmd->action != a)

@@ -69,11 +69,7 @@ static int cdi_option(struct cli_parser *p, struct cli_cmd *cmd, int id, const c
 
 #define COMMANDS "generate, enable, disable or status"
 
-static const struct {
-	const char *name;
-	enum cli_action action;
-	unsigned opts; /* the options it takes, a bit per enum cdi_opt */
-} commands[] = {
+static const struct cli_command commands[] = {
     {"generate", CLI_CDI_GENERATE,
      1u << DO_BACKEND | 1u << DO_OUTPUT | 1u << DO_KIND | 1u << DO_MINORS | 1u << DO_DEVROOT |
 	 1u << DO_WATCH | 1u << DO_INTERVAL},
@@ -83,49 +79,22 @@ static const struct {
     {"status", CLI_CDI_STATUS, 0},
 };
 
-/* The command word: its index in commands, or -1. */
-static int command_of(const char *v)
-{
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(v, commands[i].name) == 0)
-			return (int)i;
-	return -1;
-}
-
 int cli_parse_cdi(struct cli_parser *p, struct cli_cmd *cmd)
 {
-	const struct cli_opt *o;
-	const char *v;
-	int r, c = -1;
-	if (cmd->has_gpus)
-		return cli_fail(p, "option -i is not used with the command 'cdi'");
-	while ((r = cli_next(p, cdi_opts, &o, &v)) > 0) {
-		if (!o) {
-			if (c >= 0)
-				return cli_fail(p, "cdi: unexpected argument '%.64s'", v);
-			if ((c = command_of(v)) < 0)
-				return cli_fail(p, "cdi: unknown command '%.64s' (" COMMANDS ")",
-						v);
-			cmd->action = commands[c].action;
-			continue;
-		}
-		if (o->id == DO_HELP) {
-			cmd->action = CLI_CDI_HELP;
-			return 0;
-		}
-		if (c < 0)
-			return cli_fail(p,
-					"cdi: the command (" COMMANDS ") comes before its options");
-		if (!(commands[c].opts & (1u << o->id)))
-			return cli_fail(p, "cdi %s: option %s is not used here", commands[c].name,
-					p->opt_name);
-		if (cdi_option(p, cmd, o->id, v) < 0)
-			return -1;
-	}
-	if (r < 0)
+	static const struct cli_commands verb = {
+	    .verb = "cdi",
+	    .list = COMMANDS,
+	    .cmd = commands,
+	    .n = sizeof(commands) / sizeof(commands[0]),
+	    .opts = cdi_opts,
+	    .help_id = DO_HELP,
+	    .help = CLI_CDI_HELP,
+	    .option = cdi_option,
+	};
+	if (cli_parse_commands(p, cmd, &verb) < 0)
 		return -1;
-	if (c < 0)
-		return cli_fail(p, "cdi: no command given (" COMMANDS ")");
+	if (cmd->action == CLI_CDI_HELP)
+		return 0;
 	if (cmd->action == CLI_CDI_ENABLE &&
 	    (!cmd->cdi.output || strcmp(cmd->cdi.output, "-") == 0))
 		return cli_fail(p, "cdi enable: keeps a spec directory current (--output DIR)");

@@ -116,6 +116,9 @@ enum cli_action {
 	CLI_SLURM_HELP,
 	CLI_SLURM_GRES_CONF,
 	CLI_SLURM_TASK_PROLOG,
+	/* vmig k8s (k8s.c) */
+	CLI_K8S_HELP,
+	CLI_K8S_LABELS,
 };
 
 /* The options of `vmig cdi` (cdi.c); NULL: not given. */
@@ -138,6 +141,12 @@ struct cli_slurm_opts {
 	const char *mig_minors; /* --mig-minors FILE */
 	const char *dev_root;	/* --dev-root DIR */
 	bool autodetect;	/* gres-conf --autodetect */
+};
+
+/* The options of `vmig k8s` (k8s.c); NULL: not given. */
+struct cli_k8s_opts {
+	const char *output; /* labels --output FILE, or "-" (stdout) */
+	const char *domain; /* labels --domain DOMAIN */
 };
 
 /* The options of `vmig config` (config.c); NULL / false: not given (the MIG_PARTED_* variables
@@ -196,6 +205,7 @@ struct cli_cmd {
 	struct cli_config_opts config; /* vmig config */
 	struct cli_cdi_opts cdi;       /* vmig cdi */
 	struct cli_slurm_opts slurm;   /* vmig slurm */
+	struct cli_k8s_opts k8s;       /* vmig k8s */
 
 	const char *device; /* run -d */
 	unsigned share;	    /* mig -rg, 1-100 */
@@ -236,6 +246,32 @@ struct cli_parser {
 int cli_next(struct cli_parser *p, const struct cli_opt *table, const struct cli_opt **ret_opt,
 	     const char **ret_val);
 int cli_fail(struct cli_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Verbs whose first word is a command ("vmig cdi generate ..."): the
+ * commands, each with the options it takes (a bit per option id;
+ * CLI_EVERY_OPTION: all of the verb's, which its option function then
+ * checks), and the
+ * verb's option table and function.  cli_parse_commands reads the command,
+ * then every option through option(), and answers each mistake with one
+ * line naming the verb and its commands (list, "generate, enable or status").
+ */
+#define CLI_EVERY_OPTION 0xffffffffu
+struct cli_command {
+	const char *name;
+	enum cli_action action;
+	unsigned opts;
+};
+struct cli_commands {
+	const char *verb; /* "cdi" */
+	const char *list; /* the command names for messages */
+	const struct cli_command *cmd;
+	size_t n;
+	const struct cli_opt *opts;
+	int help_id;	      /* the option that asks for the help */
+	enum cli_action help; /* and the action it selects */
+	int (*option)(struct cli_parser *p, struct cli_cmd *cmd, int id, const char *v);
+};
+int cli_parse_commands(struct cli_parser *p, struct cli_cmd *cmd, const struct cli_commands *c);
 /* Choose the action; a second, different one is a conflict. */
 int cli_set_action(struct cli_parser *p, struct cli_cmd *cmd, enum cli_action a, const char *opt);
 

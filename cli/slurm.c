@@ -87,43 +87,24 @@ static int slurm_option(struct cli_parser *p, struct cli_cmd *cmd, int id, const
 	return 0;
 }
 
+static const struct cli_command commands[] = {
+    {"gres-conf", CLI_SLURM_GRES_CONF, CLI_EVERY_OPTION},
+    {"task-prolog", CLI_SLURM_TASK_PROLOG, CLI_EVERY_OPTION},
+};
+
 int cli_parse_slurm(struct cli_parser *p, struct cli_cmd *cmd)
 {
-	const struct cli_opt *o;
-	const char *v;
-	int r;
-	if (cmd->has_gpus)
-		return cli_fail(p, "option -i is not used with the command 'slurm'");
-	while ((r = cli_next(p, slurm_opts, &o, &v)) > 0) {
-		if (!o) {
-			if (cmd->action != CLI_NONE)
-				return cli_fail(p, "slurm: unexpected argument '%.64s'", v);
-			if (strcmp(v, "gres-conf") == 0)
-				cmd->action = CLI_SLURM_GRES_CONF;
-			else if (strcmp(v, "task-prolog") == 0)
-				cmd->action = CLI_SLURM_TASK_PROLOG;
-			else
-				return cli_fail(
-				    p, "slurm: unknown command '%.64s' (gres-conf, task-prolog)",
-				    v);
-			continue;
-		}
-		if (o->id == SO_HELP) {
-			cmd->action = CLI_SLURM_HELP;
-			return 0;
-		}
-		if (cmd->action == CLI_NONE)
-			return cli_fail(
-			    p,
-			    "slurm: the command (gres-conf, task-prolog) comes before its options");
-		if (slurm_option(p, cmd, o->id, v) < 0)
-			return -1;
-	}
-	if (r < 0)
-		return -1;
-	if (cmd->action == CLI_NONE)
-		return cli_fail(p, "slurm: no command given (gres-conf, task-prolog)");
-	return 0;
+	static const struct cli_commands verb = {
+	    .verb = "slurm",
+	    .list = "gres-conf, task-prolog",
+	    .cmd = commands,
+	    .n = sizeof(commands) / sizeof(commands[0]),
+	    .opts = slurm_opts,
+	    .help_id = SO_HELP,
+	    .help = CLI_SLURM_HELP,
+	    .option = slurm_option,
+	};
+	return cli_parse_commands(p, cmd, &verb);
 }
 
 static void slurm_help(FILE *f)

@@ -475,15 +475,9 @@ static int all_device(struct build *b, json_t *devices)
 	return d && json_array_append_new(devices, d) == 0 ? 0 : oom(b);
 }
 
-static const char *env_or(const char *opt, const char *name, const char *dflt)
-{
-	const char *v = getenv(name);
-	return opt ? opt : v && *v ? v : dflt;
-}
-
 const char *vmig_cdi_kind(const char *kind)
 {
-	return env_or(kind, VMIG_ENV_CDI_KIND, VMIG_CDI_KIND_DEFAULT);
+	return vmig__env_or(kind, VMIG_ENV_CDI_KIND, VMIG_CDI_KIND_DEFAULT);
 }
 
 int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, char **ret,
@@ -493,8 +487,9 @@ int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, ch
 	o = o ? o : &none;
 	const char *kind = vmig_cdi_kind(o->kind);
 	struct build b = {.st = st, .err = err, .interposer_opt = o->interposer};
-	b.dev_root = env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev");
-	b.minors_path = env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT);
+	b.dev_root = vmig__env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev");
+	b.minors_path =
+	    vmig__env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT);
 	int r = vmig_cdi_kind_check(kind, err);
 	if (r < 0)
 		return r;
@@ -568,7 +563,7 @@ int vmig_cdi_write(const char *path, const char *text, struct vmig_err *err)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "spec path too long");
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return vmig_err_set(err, VMIG_E_IO, "cannot write a spec in %s: %s", d,
+		return vmig_err_set(err, VMIG_E_IO, "cannot write a file in %s: %s", d,
 				    strerror(errno));
 	int ok = fchmod(fd, 0644) == 0 && write_all(fd, text, strlen(text)) == 0 &&
 		 write_all(fd, "\n", 1) == 0 && fsync(fd) == 0;

@@ -6,6 +6,7 @@
 #define VMIG_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "vmig/vmig.h"
 
@@ -83,6 +84,22 @@ void vmig__changed(const char *dir);
 int vmig__minors_load(const char *path, char **ret_text, struct vmig_err *err);
 int vmig__mig_cap_minors(const char *text, const char *path, unsigned gpu_minor, unsigned gi,
 			 unsigned ci, unsigned ret[2], struct vmig_err *err);
+
+/* opt when not NULL, else $name when set and not empty, else dflt. */
+const char *vmig__env_or(const char *opt, const char *name, const char *dflt);
+
+/*
+ * Text that grows as it is written (lib/util.c): vmig__put appends like
+ * printf; a failure (no memory) is remembered, and vmig__text_done hands the
+ * text out (*ret malloc'ed) or frees it and answers NO_MEMORY.  Start from {0}.
+ */
+struct vmig__text {
+	char *s;
+	size_t n, cap;
+	int failed;
+};
+void vmig__put(struct vmig__text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int vmig__text_done(struct vmig__text *t, char **ret, struct vmig_err *err);
 
 /* mkdir -p (mode 0755 less the umask); IO naming the part that cannot be made. */
 int vmig__mkdirs(const char *dir, struct vmig_err *err);

@@ -13,7 +13,6 @@
  * a task's instances (vmig_slurm_task_devices) are all read off that list.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +22,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-static const char *env_or(const char *opt, const char *name, const char *dflt)
-{
-	const char *v = getenv(name);
-	return opt ? opt : v && *v ? v : dflt;
-}
 
 /* Slurm 22.05's name of an autodetected MIG device: "<slices>g.<GiB rounded>gb". */
 static void autodetect_type(const struct vmig_gi_profile *gp, char *buf, size_t size)
@@ -117,9 +110,9 @@ int vmig_slurm_devices(const struct vmig_state *st, const struct vmig_slurm_opts
 {
 	static const struct vmig_slurm_opts none;
 	o = o ? o : &none;
-	const char *dev_root = env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev");
+	const char *dev_root = vmig__env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev");
 	const char *minors_path =
-	    env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT);
+	    vmig__env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT);
 	const char *minors = NULL;
 	struct vmig_slurm_dev *v = NULL;
 	size_t n = 0, cap = 0;
@@ -152,76 +145,31 @@ int vmig_slurm_devices(const struct vmig_state *st, const struct vmig_slurm_opts
 	return 0;
 }
 
-/* ---- text ---- */
-
-struct text {
-	char *s;
-	size_t n, cap;
-	int failed;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	for (;;) {
-		va_start(ap, fmt);
-		int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
-		va_end(ap);
-		if (k < 0) {
-			t->failed = 1;
-			return;
-		}
-		if (t->s && t->n + (size_t)k < t->cap) {
-			t->n += (size_t)k;
-			return;
-		}
-		size_t c = (t->cap + (size_t)k + 1) * 2;
-		char *p = realloc(t->s, c);
-		if (!p) {
-			t->failed = 1;
-			return;
-		}
-		t->s = p;
-		t->cap = c;
-	}
-}
-
-static int text_done(struct text *t, char **ret, struct vmig_err *err)
-{
-	if (t->failed || !t->s) {
-		free(t->s);
-		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
-	}
-	*ret = t->s;
-	return 0;
-}
-
 int vmig_slurm_gres_conf(const struct vmig_slurm_dev *d, size_t n, bool autodetect, char **ret,
 			 struct vmig_err *err)
 {
-	struct text t = {0};
-	put(&t, "# gres.conf: this node's GPU instances, written by vmig slurm gres-conf\n");
+	struct vmig__text t = {0};
+	vmig__put(&t, "# gres.conf: this node's GPU instances, written by vmig slurm gres-conf\n");
 	if (autodetect)
-		put(&t, "# MIG devices: found by slurmd through NVML\nAutoDetect=nvml\n");
+		vmig__put(&t, "# MIG devices: found by slurmd through NVML\nAutoDetect=nvml\n");
 	for (size_t i = 0; i < n; i++) {
 		if (autodetect && !d[i].soft)
 			continue;
-		put(&t, "# %s: GPU %u, GPU instance %u, compute instance %u%s\n", d[i].uuid,
-		    d[i].gpu, d[i].gi, d[i].ci, d[i].soft ? " (software partition)" : "");
-		put(&t, "Name=gpu Type=%s MultipleFiles=", d[i].type);
+		vmig__put(&t, "# %s: GPU %u, GPU instance %u, compute instance %u%s\n", d[i].uuid,
+			  d[i].gpu, d[i].gi, d[i].ci, d[i].soft ? " (software partition)" : "");
+		vmig__put(&t, "Name=gpu Type=%s MultipleFiles=", d[i].type);
 		for (unsigned f = 0; f < d[i].nfiles; f++)
-			put(&t, "%s%s", f ? "," : "", d[i].file[f]);
-		put(&t, "\n");
+			vmig__put(&t, "%s%s", f ? "," : "", d[i].file[f]);
+		vmig__put(&t, "\n");
 	}
-	return text_done(&t, ret, err);
+	return vmig__text_done(&t, ret, err);
 }
 
 int vmig_slurm_node_line(const struct vmig_slurm_dev *d, size_t n, const char *node, char **ret,
 			 struct vmig_err *err)
 {
-	struct text t = {0};
-	put(&t, "NodeName=%s Gres=", node);
+	struct vmig__text t = {0};
+	vmig__put(&t, "NodeName=%s Gres=", node);
 	bool first = true;
 	for (size_t i = 0; i < n; i++) {
 		size_t count = 0, j;
@@ -231,10 +179,10 @@ int vmig_slurm_node_line(const struct vmig_slurm_dev *d, size_t n, const char *n
 			continue; /* counted with its first instance */
 		for (j = i; j < n; j++)
 			count += strcmp(d[j].type, d[i].type) == 0;
-		put(&t, "%sgpu:%s:%zu", first ? "" : ",", d[i].type, count);
+		vmig__put(&t, "%sgpu:%s:%zu", first ? "" : ",", d[i].type, count);
 		first = false;
 	}
-	return text_done(&t, ret, err);
+	return vmig__text_done(&t, ret, err);
 }
 
 /* ---- placeholder nodes ---- */

@@ -2,6 +2,8 @@
  * util.c — small helpers shared by libvmig's files: cleanup functions and
  * the lookups over state records that every module needs.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -58,4 +60,46 @@ bool vmig__read_dec(const char **p, unsigned max, unsigned *ret)
 	*ret = (unsigned)v;
 	*p = s;
 	return true;
+}
+
+void vmig__put(struct vmig__text *t, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
+		va_end(ap);
+		if (k < 0) {
+			t->failed = 1;
+			return;
+		}
+		if (t->s && t->n + (size_t)k < t->cap) {
+			t->n += (size_t)k;
+			return;
+		}
+		size_t c = (t->cap + (size_t)k + 1) * 2;
+		char *p = realloc(t->s, c);
+		if (!p) {
+			t->failed = 1;
+			return;
+		}
+		t->s = p;
+		t->cap = c;
+	}
+}
+
+int vmig__text_done(struct vmig__text *t, char **ret, struct vmig_err *err)
+{
+	if (t->failed || !t->s) {
+		free(t->s);
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	}
+	*ret = t->s;
+	return 0;
+}
+
+const char *vmig__env_or(const char *opt, const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+	return opt ? opt : v && *v ? v : dflt;
 }

@@ -22,7 +22,7 @@ if ! make -s B="$B" SAN="${SAN:-0}" install DESTDIR="$T/root" PREFIX=/usr >"$T/l
 	exit 1
 fi
 P=$T/root/usr
-for f in bin/vmig bin/vmig-container-runtime lib/vmig/libnvidia-ml.so.1 lib/vmig/libnvidia-ml.so lib/vmig/libvmig-cuda.so; do
+for f in bin/vmig bin/vmig-container-runtime bin/vmig-device-plugin lib/vmig/libnvidia-ml.so.1 lib/vmig/libnvidia-ml.so lib/vmig/libvmig-cuda.so; do
 	[ -e "$P/$f" ] && ok "has-$f" || fail "has-$f" "$P/$f missing"
 done
 extra=$(cd "$T/root" && find . -name 'libvmig.*' -o -name '*.h' -o -name '*.pc' | head -3)

@@ -1134,6 +1134,66 @@ VMIG_API int vmig_slurm_task_devices(const struct vmig_slurm_dev *d, size_t n,
 				     const struct vmig_slurm_task *t, bool *sel,
 				     struct vmig_err *err);
 
+/* ------------------------------------------------------------------------ */
+/* Kubernetes: the instances as extended resources and node labels           */
+/* (lib/k8s.c, docs/kubernetes.md)                                           */
+/* ------------------------------------------------------------------------ */
+
+/* vmig's own resource domain: never nvidia.com, whose resources NVIDIA's plugin announces. */
+#define VMIG_K8S_DOMAIN_DEFAULT "vmig.dev"
+/* The labels' domain: GPU Feature Discovery's names. */
+#define VMIG_K8S_LABEL_DOMAIN_DEFAULT "nvidia.com"
+/* "<domain>/<name>": a DNS subdomain of at most 253 characters, a name of at most 63. */
+#define VMIG_K8S_RESOURCE_LEN 320
+
+/* One MIG device (a CI of a GI) as the kubelet sees it. */
+struct vmig_k8s_dev {
+	unsigned gpu, gi, ci;		      /* snapshot index, GI ID, CI ID */
+	bool soft;			      /* a software partition */
+	bool healthy;			      /* every device node its CDI edits name is there */
+	char profile[48];		      /* its CI profile's name: "3g.40gb", "1c.3g.40gb" */
+	char resource[VMIG_K8S_RESOURCE_LEN]; /* "vmig.dev/mig-3g.40gb" */
+	char uuid[VMIG_UUID_LEN];	      /* its MIG UUID, the device ID */
+	char why[512];			      /* not healthy: why, one line */
+};
+
+struct vmig_k8s_opts {
+	const char *domain;	/* NULL: VMIG_K8S_DOMAIN_DEFAULT */
+	const char *mig_minors; /* NULL: $VMIG_MIG_MINORS, else VMIG_CDI_MIG_MINORS_DEFAULT */
+	const char *dev_root;	/* NULL: $VMIG_DEV_ROOT, else "/dev" */
+};
+
+/*
+ * Is domain a resource or label domain Kubernetes takes for an extended
+ * resource (a DNS subdomain outside kubernetes.io)?  INVALID_ARGUMENT naming
+ * the rule broken.
+ */
+VMIG_API int vmig_k8s_domain_check(const char *domain, struct vmig_err *err);
+/*
+ * "mig-<profile>" with '+' written as '.' ("1g.10gb+me": "mig-1g.10gb.me"),
+ * the name part of a resource and the stem of the per-profile labels.
+ */
+VMIG_API int vmig_k8s_profile_name(const char *profile, char *buf, size_t size,
+				   struct vmig_err *err);
+/*
+ * Every MIG device of st (GPUs in snapshot order, GIs and CIs in ID order)
+ * with its resource name and health; *ret malloc'ed (NULL when *ret_n is
+ * 0, which is no error).  A device node that is missing, or a mig-minors
+ * table that cannot be read, makes a device unhealthy, never an error.
+ */
+VMIG_API int vmig_k8s_devices(const struct vmig_state *st, const struct vmig_k8s_opts *o,
+			      struct vmig_k8s_dev **ret, size_t *ret_n, struct vmig_err *err);
+/*
+ * Node Feature Discovery's local feature file for the instances of st
+ * (malloc'ed): GPU Feature Discovery's labels under domain (NULL:
+ * VMIG_K8S_LABEL_DOMAIN_DEFAULT), mig.capable, mig.strategy=mixed,
+ * gpu.product and per profile count, product, memory, multiprocessors,
+ * slices.gi, slices.ci, engines.*, replicas and sharing-strategy.
+ * NOT_FOUND when st has no instance.
+ */
+VMIG_API int vmig_k8s_labels(const struct vmig_state *st, const char *domain, char **ret,
+			     struct vmig_err *err);
+
 #ifdef __cplusplus
 }
 #endif

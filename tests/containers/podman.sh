@@ -36,28 +36,9 @@ for p in podman runc; do command -v $p >/dev/null || skip "$p is not installed";
 [ -x /bin/busybox ] || skip "busybox-static is not installed"
 . tests/containers/setup.sh
 
-R=$TMP/rootfs
-mkdir -p "$R/bin" "$R/dev" "$R/proc" "$R/sys" "$R/etc" "$R/tmp" "$R/run" "$R/opt"
-cp /bin/busybox "$R/bin/" && chroot "$R" /bin/busybox --install -s /bin || skip "cannot make the rootfs"
-echo 'root:x:0:0:root:/:/bin/sh' >"$R/etc/passwd"
-echo 'root:x:0:' >"$R/etc/group"
 NAME=vmig-cdi-test-$$
+. tests/containers/podman-lib.sh
 n=0
-PODMAN=(podman --cgroup-manager=cgroupfs)
-RUNOPTS=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
-SPECDIR=/var/run/cdi
-made_specdir=0
-[ -d $SPECDIR ] || { mkdir -p $SPECDIR && made_specdir=1; }
-SPEC=$SPECDIR/${KIND%/*}-${KIND#*/}.json
-cleanup() {
-	local ids
-	ids=$(podman ps -a --format '{{.Names}}' 2>/dev/null | grep "^$NAME-" || true)
-	[ -n "$ids" ] && podman rm -f $ids >/dev/null 2>&1
-	rm -f "$SPEC"
-	[ $made_specdir = 1 ] && rmdir $SPECDIR 2>/dev/null
-	rm -rf "${VMIG_TMPDIRS[@]}"
-}
-trap cleanup EXIT
 
 # prun [runtime options] -- [run options]: a container that prints what it sees.
 SEE='find /dev -name "nvidia*" ! -type d | sort; echo "CVD=$CUDA_VISIBLE_DEVICES"; grep -E "^c (195|'$CAPS_MAJOR'):" /sys/fs/cgroup/devices/devices.list 2>/dev/null | sort'
@@ -72,9 +53,7 @@ prun() {
 	"${PODMAN[@]}" "${rt[@]}" run --rm --name "$NAME-$n" "${RUNOPTS[@]}" "$@" --rootfs "$R" /bin/sh -c "$SEE" \
 		>"$TMP/out" 2>"$TMP/err"
 }
-out=$(
-	"${PODMAN[@]}" --runtime runc run --rm --name "$NAME-probe" "${RUNOPTS[@]}" --rootfs "$R" /bin/true 2>&1
-) || skip "podman cannot start a container here: $(tail -1 <<<"$out")"
+podman_probe
 
 "${VMIG[@]}" cdi generate --output $SPECDIR >/dev/null && make_nodes "$SPEC" ||
 	{ fail generate "cannot write $SPEC or make its nodes"; exit 1; }
@@ -288,44 +267,16 @@ check_soft soft-runtime
 # shared libraries are bind-mounted read-only, with the program and the stand-in driver.
 # The container has a PID namespace of its own; the instance's processes are told apart by
 # the locks on their slots of the accounting file, not by PIDs (docs/interpose.md).
-ALLOC=$ROOT/$B/tests/containers/cuda_alloc
-LOADER=$(readlink -f /lib64/ld-linux-x86-64.so.2)
-LIBDIR=$(dirname "$LOADER")
 L=$(sed -n 's/^VMIG_MEM_LIMIT=//p' "$TMP/want-soft")
 X=$((L / 4 + 12345)) # odd sizes: the sharing is exact to the byte
 Y=$((L / 2 + 777))
-mkdir -p "$TMP/cout"
-CMOUNTS=(-v "$LIBDIR:$LIBDIR:ro" -v "$LOADER:/lib64/ld-linux-x86-64.so.2:ro"
-	-v "$ALLOC:/opt/vmig/containers/cuda_alloc:ro"
-	-v "$ROOT/$B/tests/interpose/stub:/opt/vmig/interpose/stub:ro" -v "$TMP/cout:/out")
-# Under the sanitizers the ASan runtime must be loaded first, before the interposer.
-# Its path resolved: the container has the host's library directory, not /lib's link to it.
-SAN=$(ldd "$ALLOC" 2>/dev/null | awk '/libasan/ { print $3; exit }')
-[ -n "$SAN" ] && SAN=$(readlink -f "$SAN")
-PRE=
-[ -n "$SAN" ] && PRE="LD_PRELOAD=$SAN:\$LD_PRELOAD"
+alloc_mounts
 HOSTRUN=(env -u VMIG_BACKEND ASAN_OPTIONS=detect_leaks=0)
 [ -n "$SAN" ] && HOSTRUN+=("LD_PRELOAD=$SAN")
 HOSTRUN+=("${VMIG[@]}" run -d "$SOFT" --)
 # calloc [podman run options] -- ARGS: cuda_alloc ARGS in a container given the partition,
 # its output in $TMP/cout/$NAME-$n (and $TMP/out for a container run to its end).
-calloc() {
-	local opts=()
-	while [ "$1" != -- ]; do
-		opts+=("$1")
-		shift
-	done
-	shift
-	n=$((n + 1))
-	"${PODMAN[@]}" --runtime runc run "${opts[@]}" --name "$NAME-$n" "${RUNOPTS[@]}" \
-		--device "$KIND=$SOFT" "${CMOUNTS[@]}" -e ASAN_OPTIONS=detect_leaks=0 \
-		-e "LD_LIBRARY_PATH=$LIBDIR" --rootfs "$R" \
-		/bin/sh -c "$PRE exec /opt/vmig/containers/cuda_alloc $* >/out/$NAME-$n 2>&1" \
-		>"$TMP/podman.out" 2>"$TMP/err"
-	local st=$?
-	cp "$TMP/cout/$NAME-$n" "$TMP/out" 2>/dev/null || : >"$TMP/out"
-	return $st
-}
+calloc() { alloc_run --device "$KIND=$SOFT" "$@"; }
 # saw NAME EXPECTED...: the container ran and printed exactly these lines.
 saw() {
 	local name=$1
@@ -339,14 +290,6 @@ saw() {
 		ok "$name"
 	fi
 }
-wait_for() { # FILE PATTERN SECONDS
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
 [ -n "$L" ] && [ "$L" -gt 0 ] || fail soft-quota-setup "no VMIG_MEM_LIMIT for $SOFT"
 
 calloc --rm -- $((L + 1)) "$L" 1
@@ -356,7 +299,7 @@ saw quota-in-container "free $L" "alloc $((L + 1)) oom" "alloc $L ok" "alloc 1 o
 # A host process of the instance holds X: the container gets exactly the rest.
 "${HOSTRUN[@]}" "$ALLOC" hold "$X" >"$TMP/host-hold" 2>&1 &
 HOST=$!
-if ! wait_for "$TMP/host-hold" '^holding' 20; then
+if ! vmig_wait_for "$TMP/host-hold" '^holding' 20; then
 	fail quota-shared-with-host "the host process did not start: $(head -c 300 "$TMP/host-hold")"
 else
 	calloc --rm -- $((L - X + 1)) $((L - X)) 1
@@ -372,7 +315,7 @@ wait "$HOST" 2>/dev/null
 calloc -d -- hold "$Y"
 rc=$?
 HOLDER=$NAME-$n
-if [ $rc -ne 0 ] || ! wait_for "$TMP/cout/$HOLDER" '^holding' 30; then
+if [ $rc -ne 0 ] || ! vmig_wait_for "$TMP/cout/$HOLDER" '^holding' 30; then
 	fail container-holds "podman exited $rc: $(tail -2 "$TMP/err") $(cat "$TMP/cout/$HOLDER" 2>/dev/null)"
 else
 	ok container-holds

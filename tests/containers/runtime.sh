@@ -182,7 +182,7 @@ fi
 
 # vmig cdi generate: errors, and a spec never read half-written.
 "${VMIG[@]}" cdi generate --output "$TMP/no/dir" >"$TMP/out" 2>"$TMP/err"
-[ $? -ne 0 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "cannot write a spec in $TMP/no/dir" "$TMP/err" &&
+[ $? -ne 0 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q "cannot write a file in $TMP/no/dir" "$TMP/err" &&
 	ok generate-no-dir || fail generate-no-dir "$(cat "$TMP/err")"
 "${VMIG[@]}" cdi generate --kind nvidia.com/gpu >/dev/null 2>"$TMP/err"
 [ $? -ne 0 ] && grep -q "belongs to NVIDIA's toolkit" "$TMP/err" && ok generate-nvidia-kind ||

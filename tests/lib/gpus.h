@@ -9,6 +9,7 @@
 #define VMIG_TESTS_GPUS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "vmig/vmig.h"
@@ -44,6 +45,42 @@ static inline int test_seed_gpus(const char *dir, const char *const *models, uns
 	if (tmp != st)
 		free(tmp);
 	return rc < 0 ? -1 : rc;
+}
+
+/*
+ * A GI of profile gp at the driver's placement, with its default CI, in g
+ * (MIG mode on); *ret_gi its ID.  0, or -1 with err filled in.
+ */
+static inline int test_gi_with_ci(struct vmig_gpu_state *g, const struct vmig_gi_profile *gp,
+				  unsigned *ret_gi, struct vmig_err *err)
+{
+	unsigned ci;
+	g->mig_current = g->mig_pending = 1;
+	if (vmig_gpu_create_gi(g, gp, NULL, ret_gi, err) < 0 ||
+	    vmig_gpu_create_ci(g, *ret_gi, vmig_ci_profile_default(gp), NULL, &ci, err) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The driver's mig-minors table at path for GPU minors 0 to ngpu - 1, every
+ * GI 0-14 and CI 0-7, numbered as the driver hands them out
+ * (docs/containers.md, "Capability minors"); 0, or -1.
+ */
+static inline int test_write_minors(const char *path, unsigned ngpu)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "config 1\nmonitor 2\n");
+	for (unsigned gm = 0; gm < ngpu; gm++)
+		for (unsigned i = 0; i < 15; i++) {
+			unsigned b = 3 + 135 * gm + 9 * i;
+			fprintf(f, "gpu%u/gi%u/access %u\n", gm, i, b);
+			for (unsigned c = 0; c < 8; c++)
+				fprintf(f, "gpu%u/gi%u/ci%u/access %u\n", gm, i, c, b + 1 + c);
+		}
+	return fclose(f) == 0 ? 0 : -1;
 }
 
 #endif

@@ -11,6 +11,11 @@
 #   vmig_san_preload LIB     prints the ASan runtime when LIB was built with
 #                            the sanitizers (an uninstrumented program such
 #                            as python3 must preload it first), else nothing
+#   vmig_wait_for FILE PATTERN SECONDS
+#                            true once FILE has a line matching PATTERN
+#                            (grep -E), false after SECONDS
+#   vmig_stop PID...         SIGTERM to each, then SIGKILL to those still
+#                            alive after 10 s (daemons a test started)
 
 # Leaks of every kind that can be ours are errors; valgrind's own exit status
 # 99 tells them apart from the program's.
@@ -31,4 +36,22 @@ vmig_san_preload() {
 	if readelf -d "$1" 2>/dev/null | grep -q 'libasan'; then
 		${CC:-cc} -print-file-name=libasan.so
 	fi
+}
+
+vmig_wait_for() {
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+vmig_stop() {
+	local p
+	for p in "$@"; do kill "$p" 2>/dev/null; done
+	for p in "$@"; do
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null
+	done
 }

@@ -50,12 +50,7 @@ vmig_tmpdir T
 chmod 755 "$T"
 PIDS=()
 stop_all() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null
-	done
+	vmig_stop "${PIDS[@]}"
 	PIDS=()
 }
 trap 'stop_all; rm -rf "${VMIG_TMPDIRS[@]}"' EXIT
@@ -229,12 +224,7 @@ start_daemons() {
 	ok "$name/daemons (up in $((SECONDS - start)) s)"
 }
 stop_daemons() {
-	local p
-	for p in "${DAEMONS[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${DAEMONS[@]}"; do
-		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null
-	done
+	vmig_stop "${DAEMONS[@]}"
 	DAEMONS=()
 }
 

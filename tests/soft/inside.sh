@@ -15,6 +15,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 ROOT=$PWD
+. tests/lib/lib.sh
 failed=0
 ok() { echo "ok - inside/$1"; }
 fail() {
@@ -88,16 +89,6 @@ has() {
 	return 1
 }
 
-# wait_for FILE PATTERN SECONDS: until a line of FILE matches.
-wait_for() {
-	local i
-	for ((i = 0; i < $3 * 20; i++)); do
-		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # new_gi GPU PROFILE: create a GI with its default CI; prints its ID.
 new_gi() {
 	"${VMIG[@]}" mig --soft -i "$1" -cgi "$2" -C 2>&1 |
@@ -141,7 +132,7 @@ fi
 "${RUN[@]}" "1:$GI" -- "$PROBE" hold 1048576 >"$TMP/hold" 2>&1 &
 HOLD=$!
 BG+=("$HOLD")
-if ! wait_for "$TMP/hold" '^holding' 10; then
+if ! vmig_wait_for "$TMP/hold" '^holding' 10; then
 	fail dgi-in-use "the holder did not start: $(head -c 400 "$TMP/hold")"
 else
 	vm dci 0 mig --soft -i 1 -gi "$GI" -dci
@@ -167,7 +158,7 @@ follow() {
 	env "$@" "${RUN[@]}" "1:$GI" -- "$PROBE" rg-follow >"$TMP/$name" 2>&1 &
 	local pid=$!
 	BG+=("$pid")
-	if ! wait_for "$TMP/$name" '^window 0 ' 15; then
+	if ! vmig_wait_for "$TMP/$name" '^window 0 ' 15; then
 		fail "$name" "no first window: $(head -c 400 "$TMP/$name")"
 		return 1
 	fi
@@ -194,7 +185,7 @@ mkdir -p "$TMP/mps"
 "$FAKE_MPS" "$TMP/mps" >"$TMP/mps.out" 2>&1 &
 MPS=$!
 BG+=("$MPS")
-if wait_for "$TMP/mps.out" '^ready' 10; then
+if vmig_wait_for "$TMP/mps.out" '^ready' 10; then
 	CUDA_MPS_PIPE_DIRECTORY=$TMP/mps vr mps-chosen 0 "1:$GI" env &&
 		has mps-chosen '^VMIG_COMPUTE_MODE=mps$' &&
 		has mps-chosen '^CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=30$' && ok mps-chosen

@@ -334,7 +334,7 @@ TEST(write_atomic)
 	CHECK_EQ_I(torn, 0);
 	snprintf(bad, sizeof(bad), "%s/nodir/x.json", dir);
 	CHECK_EQ_I(vmig_cdi_write(bad, a, &err), -VMIG_E_IO);
-	CHECK(strstr(err.msg, "cannot write a spec in") != NULL);
+	CHECK(strstr(err.msg, "cannot write a file in") != NULL);
 	/* nothing but the spec is left in the directory */
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "test $(ls -A %s | grep -v mig-minors | wc -l) = 1", dir);

@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "gpus.h"
 #include "harness.h"
 #include "tmpdir.h"
 #include "vmig/vmig.h"
@@ -31,7 +32,6 @@ static void setup(void)
 {
 	const struct vmig_model *m = vmig_model_find("h100-80gb");
 	struct vmig_err err = {0};
-	unsigned ci;
 	if (!dir[0] && !test_mkdtemp(dir, sizeof(dir), "slurm"))
 		abort();
 	memset(&st, 0, sizeof(st));
@@ -43,29 +43,12 @@ static void setup(void)
 	const struct vmig_gi_profile *p3 = vmig_gi_profile_by_id(m, 9),
 				     *p1 = vmig_gi_profile_by_id(m, 19),
 				     *p2 = vmig_gi_profile_by_id(m, 14);
-	st.gpu[0].mig_current = st.gpu[0].mig_pending = 1;
-	st.gpu[1].mig_current = st.gpu[1].mig_pending = 1;
 	st.gpu[1].flags |= VMIG_GPU_SOFT;
-	if (vmig_gpu_create_gi(&st.gpu[0], p3, NULL, &gi_a, &err) < 0 ||
-	    vmig_gpu_create_gi(&st.gpu[0], p1, NULL, &gi_b, &err) < 0 ||
-	    vmig_gpu_create_ci(&st.gpu[0], gi_a, vmig_ci_profile_default(p3), NULL, &ci, &err) <
-		0 ||
-	    vmig_gpu_create_ci(&st.gpu[0], gi_b, vmig_ci_profile_default(p1), NULL, &ci, &err) <
-		0 ||
-	    vmig_gpu_create_gi(&st.gpu[1], p2, NULL, &gi_s, &err) < 0 ||
-	    vmig_gpu_create_ci(&st.gpu[1], gi_s, vmig_ci_profile_default(p2), NULL, &ci, &err) < 0)
-		abort();
 	snprintf(minors, sizeof(minors), "%s/mig-minors", dir);
-	FILE *f = fopen(minors, "w");
-	fprintf(f, "config 1\nmonitor 2\n");
-	for (unsigned gm = 0; gm < 2; gm++)
-		for (unsigned i = 0; i < 15; i++) {
-			unsigned b = 3 + 135 * gm + 9 * i;
-			fprintf(f, "gpu%u/gi%u/access %u\n", gm, i, b);
-			for (unsigned c = 0; c < 8; c++)
-				fprintf(f, "gpu%u/gi%u/ci%u/access %u\n", gm, i, c, b + 1 + c);
-		}
-	fclose(f);
+	if (test_gi_with_ci(&st.gpu[0], p3, &gi_a, &err) < 0 ||
+	    test_gi_with_ci(&st.gpu[0], p1, &gi_b, &err) < 0 ||
+	    test_gi_with_ci(&st.gpu[1], p2, &gi_s, &err) < 0 || test_write_minors(minors, 2) < 0)
+		abort();
 	snprintf(dev, sizeof(dev), "%s/dev", dir);
 }
 
