@@ -11,7 +11,9 @@
 #
 # VMIG_TEST_JOBS suites run at once (default: the CPUs online, at most 4).
 # Every suite keeps to a directory of its own, so they may overlap; a suite's
-# lines are printed whole when it ends, in the order suites end.
+# lines are printed whole when it ends, in the order suites end.  A script
+# with the line "# run.sh: alone" (one that measures in wall-clock time)
+# runs with no other suite beside it.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 export B="${B:-build}"
@@ -77,11 +79,18 @@ report() {
 	fi
 }
 
+# alone SUITE: true for a script that must not share the machine with another suite.
+alone() { [[ $1 == *.sh ]] && grep -qx '# run.sh: alone' "$1"; }
+
 suites=("$@")
 declare -A running=() # suite number -> PID
-next=0
+next=0 solo=0
 while [ "$next" -lt "${#suites[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
-	while [ "$next" -lt "${#suites[@]}" ] && [ "${#running[@]}" -lt "$jobs" ]; do
+	while [ "$next" -lt "${#suites[@]}" ] && [ "${#running[@]}" -lt "$jobs" ] && [ "$solo" = 0 ]; do
+		if alone "${suites[$next]}"; then
+			[ "${#running[@]}" -eq 0 ] || break # it starts once the others end
+			solo=1
+		fi
 		run_one "$next" "${suites[$next]}" &
 		running[$next]=$!
 		next=$((next + 1))
@@ -92,10 +101,12 @@ while [ "$next" -lt "${#suites[@]}" ] || [ "${#running[@]}" -gt 0 ]; do
 			wait "${running[$n]}" 2>/dev/null
 			unset "running[$n]"
 			report "$n" "${suites[$n]}"
+			[ "${#running[@]}" -gt 0 ] || solo=0
 		elif ! kill -0 "${running[$n]}" 2>/dev/null; then
 			[ -e "$work/$n.end" ] || echo "1 0.0" >"$work/$n.end" # the runner died
 			unset "running[$n]"
 			report "$n" "${suites[$n]}"
+			[ "${#running[@]}" -gt 0 ] || solo=0
 		fi
 	done
 done

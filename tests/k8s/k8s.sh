@@ -25,6 +25,8 @@
 # test's own, every wait is bounded, and they are stopped by PID.
 # Skipped, saying why, where root, podman, Debian's python3-grpcio or
 # protoc and its gRPC plugin are missing.
+# It checks times on the wall clock: no other suite runs beside it.
+# run.sh: alone
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD

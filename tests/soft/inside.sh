@@ -11,6 +11,8 @@
 # process runs in the GI and allowed once it is dead, -rg changing the
 # share of a running program, MPS chosen when a control daemon answers, and
 # an instance of a derived-geometry GPU.  Every wait is bounded.
+# It checks times on the wall clock: no other suite runs beside it.
+# run.sh: alone
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
