@@ -12,7 +12,8 @@
 # VMIG_TEST_JOBS suites run at once (default: the CPUs online, at most 4).
 # Every suite keeps to a directory of its own, so they may overlap; a suite's
 # lines are printed whole when it ends, in the order suites end.  A script
-# with the line "# run.sh: alone" (one that measures in wall-clock time)
+# with the line "# run.sh: alone" (one that checks times on the wall clock,
+# or runs daemons and jobs of its own)
 # runs with no other suite beside it.
 set -u
 cd "$(dirname "$0")/.." || exit 2

@@ -18,6 +18,8 @@
 # the probe of tests/interpose), and a job given a GPU that is not vmig's
 # is refused by the TaskProlog.  Skipped, saying why, where the daemons or
 # root are missing.
+# Its daemons and jobs are many processes: no other suite runs beside it.
+# run.sh: alone
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
@@ -228,9 +230,10 @@ stop_daemons() {
 	DAEMONS=()
 }
 
-# srun ARGS...: a job step, at most 30 s; stdout in $OUT, stderr in $ERR.
+# srun ARGS...: a job step, at most 90 s (a bound on a hang: under the sanitizers on a
+# loaded machine a step can take tens of seconds to start); stdout in $OUT, stderr in $ERR.
 srun_() {
-	OUT=$(timeout -s KILL 30 "${IN[@]}" srun "$@" 2>"$T/srun.err")
+	OUT=$(timeout -s KILL 90 "${IN[@]}" srun "$@" 2>"$T/srun.err")
 	local rc=$?
 	ERR=$(cat "$T/srun.err")
 	return $rc
@@ -251,7 +254,7 @@ jobs() {
 	# Two jobs at once get two different instances.
 	local k rc1 rc2 a c
 	for k in 1 2; do
-		timeout -s KILL 30 "${IN[@]}" srun --gres=gpu:$t3:1 sh -c 'echo $CUDA_VISIBLE_DEVICES; sleep 2' \
+		timeout -s KILL 90 "${IN[@]}" srun --gres=gpu:$t3:1 sh -c 'echo $CUDA_VISIBLE_DEVICES; sleep 2' \
 			>"$T/job$k.out" 2>"$T/job$k.err" &
 		eval "JOB$k=\$!"
 	done
