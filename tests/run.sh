@@ -13,8 +13,7 @@
 # Every suite keeps to a directory of its own, so they may overlap; a suite's
 # lines are printed whole when it ends, in the order suites end.  A script
 # with the line "# run.sh: alone" (one that checks times on the wall clock,
-# or runs daemons and jobs of its own)
-# runs with no other suite beside it.
+# or runs daemons and jobs of its own) runs with no other suite beside it.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 export B="${B:-build}"
