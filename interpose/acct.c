@@ -64,7 +64,8 @@ static struct vmig__region *open_file(const struct vmig__config *c, char *why, s
 	} else {
 		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 			;
-		r = vmig__region_map_fd(fd, c->partition, creator_limit(c), c->compute_pct, &err);
+		r = vmig__region_map_fd(fd, c->partition, creator_limit(c), c->compute_pct,
+					c->limits.compute_policy, &err);
 		flock(fd, LOCK_UN);
 		if (!r) {
 			close(fd);

@@ -104,6 +104,7 @@ int vmig_soft_limits(const struct vmig_gpu_state *g, unsigned gi_id, struct vmig
 	snprintf(l.partition, sizeof(l.partition), "%s/gi%u", g->uuid, gi_id);
 	l.mem_bytes = gp->mem_mib << 20;
 	l.compute_pct = gi->share_pct ? gi->share_pct : vmig_profile_share_pct(g->model, gp);
+	l.compute_policy = gi->share_policy;
 	*ret = l;
 	return 0;
 }
@@ -412,8 +413,8 @@ static const char *fill_region(int fd, const void *arg)
 {
 	const struct vmig_soft_limits *l = ((const struct acct_fill *)arg)->l;
 	const char *why = NULL;
-	struct vmig__region *reg =
-	    vmig__region_map_fd(fd, l->partition, l->mem_bytes, l->compute_pct, &why);
+	struct vmig__region *reg = vmig__region_map_fd(fd, l->partition, l->mem_bytes,
+						       l->compute_pct, l->compute_policy, &why);
 	if (!reg)
 		return why ? why : "mapping it";
 	munmap(reg, sizeof(*reg));
@@ -430,8 +431,11 @@ static const char *fill_text(int fd, const void *arg)
 static int write_limits(const struct vmig_soft_limits *l, unsigned uid, unsigned gid,
 			struct vmig_err *err)
 {
-	struct vmig__limits lim = {
-	    .mem_limit = l->mem_bytes, .compute_pct = l->compute_pct, .uid = uid, .gid = gid};
+	struct vmig__limits lim = {.mem_limit = l->mem_bytes,
+				   .compute_pct = l->compute_pct,
+				   .compute_policy = l->compute_policy,
+				   .uid = uid,
+				   .gid = gid};
 	char path[VMIG_ACCT_PATH_LEN + sizeof(VMIG_LIMITS_SUFFIX)], text[VMIG_LIMITS_MAX];
 	snprintf(lim.partition, sizeof(lim.partition), "%s", l->partition);
 	snprintf(path, sizeof(path), "%s%s", l->acct_path, VMIG_LIMITS_SUFFIX);
@@ -487,9 +491,10 @@ static int push_share(const struct vmig_gpu_state *rec, unsigned gi_id, struct v
 	if (fd < 0) /* a GI of a vmig from before its files: made now */
 		return instance_files(rec, gi_id, err);
 	const char *why = NULL;
-	struct vmig__region *reg =
-	    vmig__region_map_fd(fd, l.partition, l.mem_bytes, l.compute_pct, &why);
+	struct vmig__region *reg = vmig__region_map_fd(fd, l.partition, l.mem_bytes, l.compute_pct,
+						       l.compute_policy, &why);
 	if (reg) {
+		atomic_store(&reg->busy.policy, l.compute_policy);
 		atomic_store(&reg->compute_pct, l.compute_pct);
 		munmap(reg, sizeof(*reg));
 	}

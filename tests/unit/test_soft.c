@@ -204,7 +204,7 @@ static void make_acct(const char *path, const char *partition, uint64_t magic, u
 		abort();
 	if (magic) {
 		const char *why = NULL;
-		struct vmig__region *r = vmig__region_map_fd(fd, partition, 1 << 20, pct, &why);
+		struct vmig__region *r = vmig__region_map_fd(fd, partition, 1 << 20, pct, 0, &why);
 		if (!r)
 			abort();
 		munmap(r, sizeof(*r));
