@@ -52,10 +52,10 @@ $(IP_TESTDIR)/test_acct: $(B)/obj/tests/interpose/test_acct.o $(B)/obj/interpose
 	@mkdir -p $(@D)
 	$(CC) $(VMIG_LDFLAGS) -o $@ $^ -lpthread
 
-$(B)/bench/bench_interpose: $(B)/obj/bench/bench_interpose.o $(IP_STUB)
+$(B)/bench/bench_interpose: $(B)/obj/bench/bench_interpose.o $(B)/obj/iface/limits_file.o $(IP_STUB)
 	@mkdir -p $(@D)
-	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(IP_STUB) -Wl,-rpath,'$$ORIGIN/../tests/interpose/stub' \
-		-ldl -lpthread
+	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/obj/iface/limits_file.o $(IP_STUB) \
+		-Wl,-rpath,'$$ORIGIN/../tests/interpose/stub' -ldl -lpthread
 
 ALL_TARGETS += $(IP_LIB)
 INSTALL_LIB += $(IP_LIB)
