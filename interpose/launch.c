@@ -36,6 +36,8 @@
  * A poller thread does all of this every PERIOD_NS; the launch path only
  * marks streams and reads the bucket.
  */
+#include <errno.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,7 +554,12 @@ static bool stop_asked(void)
 
 static void *poller(void *arg)
 {
-	(void)arg;
+	/*
+	 * Seen by the clock before the launch that started us goes on: a
+	 * simulated clock counts only the threads it knows of.
+	 */
+	clk.now();
+	sem_post(arg);
 	while (!stop_asked()) {
 		clk.sleep(PERIOD_NS);
 		if (!stop_asked())
@@ -581,10 +588,16 @@ static void start_poller(void)
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	pthread_t th;
-	if (pthread_create(&th, &a, poller, NULL) != 0)
+	sem_t started;
+	sem_init(&started, 0, 0);
+	if (pthread_create(&th, &a, poller, &started) != 0) {
 		VMIG_LOG("cannot start the compute poller: GPU time goes unmeasured");
-	else
+	} else {
 		atexit(stop_poller);
+		while (sem_wait(&started) < 0 && errno == EINTR)
+			;
+	}
+	sem_destroy(&started);
 	pthread_attr_destroy(&a);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
