@@ -583,7 +583,7 @@ static int parse_policy(struct parser *p, struct span v, bool *seen, struct vmig
 	name[v.n] = '\0';
 	if (vmig_share_policy_parse(name, &policy) < 0)
 		return corrupt(p, "gi: unknown share policy '%.*s'", SHOW(v));
-	gi->share_policy = (unsigned)policy;
+	gi->share_policy = (uint8_t)policy;
 	return 0;
 }
 

@@ -301,17 +301,17 @@ struct vmig_ci_state {
 };
 
 struct vmig_gi_state {
-	unsigned id;	       /* GI ID (heap numbering, lib/placement.c) */
-	unsigned profile_id;   /* GI profile ID */
-	unsigned start, size;  /* placement in placement units */
-	unsigned share_pct;    /* software partitions: compute share, 0 = by profile */
-	unsigned share_policy; /* software partitions: enum vmig_share_policy */
+	unsigned id;	      /* GI ID (heap numbering, lib/placement.c) */
+	unsigned profile_id;  /* GI profile ID */
+	unsigned start, size; /* placement in placement units */
+	unsigned share_pct;   /* software partitions: compute share, 0 = by profile */
 	/*
 	 * The owner (docs/tenancy.md): a user and a group, numeric.  Unowned
 	 * (owned false: a GI recorded by a vmig from before owners) counts as
 	 * owned by the state directory's owner (vmig_gi_owner).
 	 */
 	bool owned;
+	uint8_t share_policy; /* software partitions: enum vmig_share_policy (in owned's padding) */
 	unsigned owner_uid, owner_gid;
 	unsigned nci; /* CIs, sorted by id */
 	struct vmig_ci_state ci[VMIG_MAX_CIS];

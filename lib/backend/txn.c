@@ -112,7 +112,7 @@ static int set_share(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_
 	if (op->share)
 		gi->share_pct = op->share;
 	if (op->policy != VMIG_SHARE_POLICY_KEEP)
-		gi->share_policy = (unsigned)op->policy;
+		gi->share_policy = (uint8_t)op->policy;
 	return 0;
 }
 
