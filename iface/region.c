@@ -117,14 +117,20 @@ uint64_t vmig__busy_add(struct vmig__busy *b, uint64_t s, uint64_t e, uint64_t h
 	uint32_t n = b->niv < VMIG_BUSY_IVS ? b->niv : VMIG_BUSY_IVS, k = 0;
 	while (k < n && b->iv[k].e < horizon)
 		k++;
-	if (k == 0 && n == VMIG_BUSY_IVS)
-		k = 1; /* full: the oldest goes, a late neighbour of it would count twice */
-	memmove(b->iv, b->iv + k, (n - k) * sizeof(b->iv[0]));
-	n -= k;
 	/* Intervals [first, last) touch [s, e); they are disjoint and in order. */
-	uint32_t first = 0, last;
+	uint32_t first = k, last;
 	while (first < n && b->iv[first].e < s)
 		first++;
+	bool touches = first < n && b->iv[first].s <= e;
+	if (k == 0 && n == VMIG_BUSY_IVS && !touches) {
+		/* Full: the oldest goes (a late neighbour of it would count twice)... */
+		if (first == 0)
+			return e - s; /* ...unless that is this one: counted, not kept */
+		k = 1;
+	}
+	memmove(b->iv, b->iv + k, (n - k) * sizeof(b->iv[0]));
+	n -= k;
+	first -= k;
 	uint64_t added = e - s, ns = s, ne = e;
 	for (last = first; last < n && b->iv[last].s <= e; last++) {
 		uint64_t lo = b->iv[last].s > s ? b->iv[last].s : s;
