@@ -62,6 +62,6 @@ INSTALL_LIB += $(IP_LIB)
 TEST_PROGRAMS += $(IP_STUB) $(IP_STUB_NVML) $(IP_TESTDIR)/probe $(IP_TESTDIR)/test_interpose \
 	$(IP_TESTDIR)/test_acct $(IP_MAP)
 TESTS += $(IP_TESTDIR)/test_acct $(IP_TESTDIR)/test_interpose tests/interpose/exports.sh \
-	tests/gpu/gpu.sh
+	tests/gpu/gpu.sh tests/gpu/share.sh
 BENCHES += $(B)/bench/bench_interpose $(IP_TESTDIR)/probe $(IP_STUB_NVML)
 BENCH_RUNS += $(B)/bench/bench_interpose
