@@ -10,26 +10,27 @@
  * compare: no lock, no system call.
  *
  * Below 100 %, the instance owns a bucket of GPU time in the region: it
- * fills at the instance's rate (ns of GPU time per ns, up to a 100 ms
- * window of it) and empties by the GPU time the instance's kernels really
- * took; a launch passes while the bucket holds time, otherwise it waits for
- * the refill.  What the rate is, is the policy (docs/soft.md):
+ * fills at the instance's rate (ns of GPU time per ns, up to a 50 ms window
+ * of it); each launch takes out what one launch of its stream is expected
+ * to cost, and once its kernels have run the difference to what they really
+ * took is settled.  A launch passes while the bucket holds time, otherwise
+ * it waits for the refill.  What the rate is, is the policy (docs/soft.md):
  *
  *  - cap: the share, always;
  *  - share: the share, plus whatever the GPU's other tenants leave unused.
- *    Every CTRL_NS one process of the instance looks at the others' busy
- *    time o (from NVML) and sets the rate to max(share, 100 % - o - margin);
- *    an instance alone gets the whole GPU, one that competes with a busy
- *    neighbour settles at its share, and the margin is what lets a
- *    neighbour below its share grow back.  Without NVML the other tenants
- *    cannot be seen, and the share is a cap.
+ *    Every CTRL_NS one process of the instance looks at its own busy time
+ *    and the others' (from NVML) and either takes what the others leave,
+ *    less a margin, or, above its share on a saturated GPU, gives up half
+ *    of what it holds beyond the share (share_rate()).  An instance alone
+ *    gets the whole GPU, saturated ones settle at their shares.  Without
+ *    NVML the other tenants cannot be seen, and the share is a cap.
  *
  * GPU time is measured by measure.c (events around this process's batches
  * of work, placed on the controller's clock), merged with the other
  * processes of the instance in the region's busy intervals, so time during
- * which two streams or two processes of the instance ran counts once, and
- * corrected by NVML's per-process utilisation where NVML reports this
- * process: a batch spans the time its stream waited for other tenants'
+ * which two streams or two processes of the instance ran counts once.
+ * Where NVML's per-process samples list this process they settle its time
+ * instead: a batch spans the time its stream waited for other tenants'
  * kernels too, which NVML does not charge.  docs/interpose.md, "Compute
  * share", says which signal is used when.
  *
