@@ -43,6 +43,7 @@
 
 #include "cuda_api.h"
 #include "limits_file.h"
+#include "workout.h"
 
 #ifndef VMIG_SAN_PRELOAD
 #define VMIG_SAN_PRELOAD ""
@@ -272,14 +273,9 @@ static void slurp(int fd, struct out *o)
 		close(fd);
 }
 
-/* A figure of a probe's "work" line (share, ofbusy, idle or rate); -1 when absent. */
 static double figure(const struct out *o, const char *key)
 {
-	const char *w = strstr(o->text, "work ");
-	char k[32];
-	snprintf(k, sizeof(k), " %s ", key);
-	const char *s = w ? strstr(w, k) : NULL;
-	return s ? atof(s + strlen(k)) : -1;
+	return workout_figure(o->text, key);
 }
 
 /* One probe of a scenario: "work KIND 1 3" in an instance (NULL: none). */
@@ -318,21 +314,6 @@ static void scenario(const struct probe *p, int n, const char *stub, const char 
 		slurp(fds[i], &o[i]);
 		waitpid(pids[i], NULL, 0);
 	}
-}
-
-/* When every 100 ms window after the change stayed within 3 points of want (s); -1: never. */
-static double settled(const struct out *o, double want)
-{
-	double last_bad = 0, t = 0, v = 0;
-	int n = 0;
-	for (const char *p = strstr(o->text, "window "); p; p = strstr(p + 1, "window ")) {
-		if (sscanf(p, "window %lf %lf", &t, &v) != 2)
-			break;
-		n++;
-		if (v < want - 3 || v > want + 3)
-			last_bad = t;
-	}
-	return n >= 5 && last_bad < t ? last_bad : -1;
 }
 
 static void contended(const char *what, const char *kind, const char *stub, const char *sms)
@@ -379,12 +360,12 @@ static void bench_shares(void)
 	struct probe live[2] = {{"kernel", "live", "PROBE_SET_PCT=30@1", 70, 0},
 				{"kernel", "near", NULL, 70, 0}};
 	scenario(live, 2, NULL, "VMIGSTUB_SMS=1", o);
-	double s1 = settled(&o[0], 30);
+	double s1 = workout_settled(o[0].text, 30);
 	struct probe livecap = {"kernel", "livecap", "PROBE_SET_PCT=30@1", 70, VMIG_POLICY_CAP};
 	scenario(&livecap, 1, NULL, "VMIGSTUB_SMS=1", o);
 	printf("  live share change 70%% -> 30%%: settled after %.2f s (share, next to a busy "
 	       "70%%), %.2f s (cap, alone)\n",
-	       s1, settled(&o[0], 30));
+	       s1, workout_settled(o[0].text, 30));
 }
 
 /* ---- Start-up and registration ------------------------------------------------- */

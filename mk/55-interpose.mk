@@ -52,6 +52,9 @@ $(IP_TESTDIR)/test_acct: $(B)/obj/tests/interpose/test_acct.o $(B)/obj/interpose
 	@mkdir -p $(@D)
 	$(CC) $(VMIG_LDFLAGS) -o $@ $^ -lpthread
 
+# The benchmark reads the probe's output with the tests' helpers (tests/lib/workout.h).
+$(B)/obj/bench/bench_interpose.o: VMIG_CPPFLAGS += -Itests/lib
+
 $(B)/bench/bench_interpose: $(B)/obj/bench/bench_interpose.o $(B)/obj/iface/limits_file.o $(IP_STUB)
 	@mkdir -p $(@D)
 	$(CC) $(VMIG_LDFLAGS) -o $@ $< $(B)/obj/iface/limits_file.o $(IP_STUB) \

@@ -7,14 +7,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 . tests/gpu/lib.sh
-gpu_or_skip "gpu quota"
-find_nvcc
-[ -n "$NVCC" ] || {
-	echo "skip - gpu quota: no nvcc on this machine"
-	exit 0
-}
-TMP=$(mktemp -d)
-trap 'soft_end; rm -rf "$TMP"' EXIT
+gpu_begin "gpu quota"
 fail=0
 verdict() { # name status
 	if [ "$2" -eq 0 ]; then echo "ok - $1"; else

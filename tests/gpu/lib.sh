@@ -2,7 +2,21 @@
 # is there, the CUDA compiler, and software partitions of GPU 0 made by vmig itself, in a
 # state directory of the check's own.  Soft partitions never touch the GPU's settings (no
 # MIG mode change, no instance of the driver, no reset: docs/soft.md), so neither does
-# anything here.  Expects B (the build directory) and TMP (a directory of the check's own).
+# anything here.  Expects B (the build directory); gpu_begin makes TMP.
+
+# gpu_begin NAME: the start of every check: exit 0 with a skip line unless an NVIDIA GPU
+# answers and nvcc is there; then TMP, a directory of the check's own, removed at exit
+# with the software partitions made in it.
+gpu_begin() {
+	gpu_or_skip "$1"
+	find_nvcc
+	if [ -z "$NVCC" ]; then
+		echo "skip - $1: no nvcc on this machine"
+		exit 0
+	fi
+	TMP=$(mktemp -d)
+	trap 'soft_end; rm -rf "$TMP"' EXIT
+}
 
 # gpu_or_skip NAME: exit 0 with a skip line unless an NVIDIA GPU answers.
 gpu_or_skip() {

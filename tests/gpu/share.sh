@@ -20,14 +20,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 . tests/gpu/lib.sh
-gpu_or_skip "gpu share"
-find_nvcc
-[ -n "$NVCC" ] || {
-	echo "skip - gpu share: no nvcc on this machine"
-	exit 0
-}
-TMP=$(mktemp -d)
-trap 'soft_end; rm -rf "$TMP"' EXIT
+gpu_begin "gpu share"
 WARM=${SHARE_WARMUP:-5}
 SECS=${SHARE_SECONDS:-20}
 fail=0

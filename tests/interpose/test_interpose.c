@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "limits_file.h"
 #include "region.h"
+#include "workout.h"
 
 #ifndef VMIG_SAN_PRELOAD
 #define VMIG_SAN_PRELOAD ""
@@ -582,11 +583,7 @@ static double share_of(const struct run *r)
 /* A figure of the probe's "work" line: share, ofbusy, idle or rate. */
 static double work_of(const struct run *r, const char *key)
 {
-	const char *w = strstr(r->stdout_buf, "work ");
-	char k[32];
-	snprintf(k, sizeof(k), " %s ", key);
-	const char *s = w ? strstr(w, k) : NULL;
-	return s ? atof(s + strlen(k)) : -1;
+	return workout_figure(r->stdout_buf, key);
 }
 
 static void check_share(double got, double want)
@@ -667,24 +664,6 @@ TEST(cap_holds_the_share_alone)
 	check_near("cap 30%, alone", work_of(&r, "share"), 30, 3);
 }
 
-/*
- * How long after a live change (as -rg stores it) every 100 ms window stays
- * within 3 points of the new share; -1 if one never did.
- */
-static double settled_after(const struct run *r, double want)
-{
-	double last_bad = 0, t = 0, v = 0;
-	int n = 0;
-	for (const char *p = strstr(r->stdout_buf, "window "); p; p = strstr(p + 1, "window ")) {
-		if (sscanf(p, "window %lf %lf", &t, &v) != 2)
-			break;
-		n++;
-		if (v < want - 3 || v > want + 3)
-			last_bad = t;
-	}
-	return n >= 5 && last_bad < t ? last_bad : -1;
-}
-
 /* A live -rg change settles within a second of simulated time, in both modes. */
 TEST(live_share_change_settles_within_a_second)
 {
@@ -697,7 +676,7 @@ TEST(live_share_change_settles_within_a_second)
 	      ENV("VMIG_PARTITION=MIG-n", tl, "PROBE_BARRIER=2", inst("nb", "MIG-n", GiB, 70)));
 	CHECK_EQ_I(finish(&a), 0);
 	CHECK_EQ_I(finish(&b), 0);
-	double s = settled_after(&a, 30);
+	double s = workout_settled(a.stdout_buf, 30);
 	fprintf(stderr, "  share mode, 70%% -> 30%% next to a busy 70%%: settled after %.2f s\n",
 		s);
 	CHECK(s >= 0 && s <= 1.0);
@@ -705,7 +684,7 @@ TEST(live_share_change_settles_within_a_second)
 			     ENV("VMIG_PARTITION=MIG-k", timeline(), "PROBE_SET_PCT=30@1",
 				 inst_cap("livecap", "MIG-k", GiB, 70))),
 		   0);
-	s = settled_after(&c, 30);
+	s = workout_settled(c.stdout_buf, 30);
 	fprintf(stderr, "  cap mode, 70%% -> 30%% alone: settled after %.2f s\n", s);
 	CHECK(s >= 0 && s <= 1.0);
 }
