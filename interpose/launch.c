@@ -135,14 +135,6 @@ static unsigned rate_pm(void)
 	return p > 1000 ? 1000 : p ? p : 1;
 }
 
-void vmig__launch_atfork_child(void)
-{
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-	stop_mu = fresh;
-	vmig__meas_atfork_child();
-	atomic_store(&poller_state, 0);
-}
-
 /* ---- The bucket ---------------------------------------------------------- */
 
 static void refill(void)
@@ -460,6 +452,19 @@ static void control(uint64_t now)
 		while (cur > 0 && !atomic_compare_exchange_weak(&R->budget_ns, &cur, 0))
 			;
 	}
+}
+
+/* After fork, in the child: no poller, and nothing measured yet (its events are the parent's). */
+void vmig__launch_atfork_child(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	stop_mu = fresh;
+	vmig__meas_atfork_child();
+	memset(&me, 0, sizeof(me));
+	me.procs_usable = me.gpu_usable = true;
+	atomic_store(&nv_mode, false);
+	atomic_store(&nv_cost, 0);
+	atomic_store(&poller_state, 0);
 }
 
 /* ---- The poller thread ------------------------------------------------------------------ */
