@@ -344,13 +344,18 @@ static void bench_shares(void)
 	contended("  30% with 4 streams vs 70%", "streams4", NULL, "VMIGSTUB_SMS=4");
 	contended("  30% with 1 stream vs 70% (same GPU)", "kernel", NULL, "VMIGSTUB_SMS=4");
 	struct out o[2];
-	struct probe plain = {"sync", NULL, NULL, 0, 0}, sync = {"sync", "sync", NULL, 30, 0};
-	scenario(&plain, 1, NULL, "VMIGSTUB_SMS=1", &o[0]);
-	scenario(&sync, 1, NULL, "VMIGSTUB_SMS=1", &o[1]);
-	double base_rate = figure(&o[0], "rate"), rate = figure(&o[1], "rate");
-	printf("  host-synchronising loop alone at 30%%, share: %.0f iterations/s, %.0f without "
-	       "the interposer (%.2fx)\n",
-	       rate, base_rate, base_rate > 0 ? rate / base_rate : 0);
+	static const char *const loops[][2] = {{"sync", "host-synchronising"},
+					       {"sparse", "sparse"}};
+	for (int i = 0; i < 2; i++) {
+		struct probe plain = {loops[i][0], NULL, NULL, 0, 0},
+			     inst = {loops[i][0], loops[i][0], NULL, 30, 0};
+		scenario(&plain, 1, NULL, "VMIGSTUB_SMS=1", &o[0]);
+		scenario(&inst, 1, NULL, "VMIGSTUB_SMS=1", &o[1]);
+		double base_rate = figure(&o[0], "rate"), rate = figure(&o[1], "rate");
+		printf("  %s loop alone at 30%%, share: %.0f iterations/s, %.0f without the "
+		       "interposer (%.2fx)\n",
+		       loops[i][1], rate, base_rate, base_rate > 0 ? rate / base_rate : 0);
+	}
 	struct probe cap = {"kernel", "cap", NULL, 30, VMIG_POLICY_CAP};
 	scenario(&cap, 1, NULL, "VMIGSTUB_SMS=1", &o[0]);
 	printf("  cap 30%% alone on an idle GPU: %.1f%% (error %.1f points)\n",
