@@ -1,13 +1,20 @@
 /*
- * bench_interpose.c — what libvmig-cuda.so adds, measured in one run
- * against the stand-in driver (tests/interpose/stub_cuda.c):
+ * bench_interpose.c — what libvmig-cuda.so adds, and how well it keeps a
+ * compute share, measured in one run against the stand-in driver
+ * (tests/interpose/stub_cuda.c) and its NVML:
  *
- *  - per call, in ns: the wrapper reached through the normal symbol
- *    lookup against the stand-in's own entry point, for a launch without a
- *    cap, a launch at 100 % in a shared region (the gate armed for a live
- *    `vmig mig -rg`, but uncapped), a launch with a cap (zero-length kernels, so the gate never has
- * to wait and only its bookkeeping is timed), an alloc/free pair under a quota, and cuMemGetInfo
- * under a quota;
+ *  - per call, in ns: the wrapper reached through the normal symbol lookup
+ *    against the stand-in's own entry point, for a launch outside any
+ *    instance, a launch at 100 % in an instance (the gate armed for a live
+ *    `vmig mig -rg`, but uncapped), a launch at 50 % in cap and in share
+ *    mode (zero-length kernels, so the gate never waits and only its
+ *    bookkeeping is timed), an alloc/free pair under a quota, cuMemGetInfo
+ *    under a quota;
+ *  - the compute share, on one stand-in GPU shared by the probes of each
+ *    scenario, in its simulated time: 30/70 competing (share error, GPU
+ *    idle), the same with events alone (no NVML), 4 streams against 1, a
+ *    host-synchronising loop alone at 30 % (speed against no interposer),
+ *    cap mode alone, and how long a live share change takes to settle;
  *  - start-up per process: a small CUDA program (probe startup: cuInit,
  *    one allocation, one free) started 1 and 64 at a time, with and without
  *    the interposer, wall time per batch;
@@ -18,20 +25,25 @@
  *    worst, and the last eight against the first eight (flat = 1.0).
  *
  * Goals (docs/interpose.md): < 100 ns added per launch without a cap,
- * < 1 us with one.  The parent re-runs itself with each configuration.
+ * < 500 ns with one; shares within 3 points; start-up flat and under 1 ms
+ * added per process.  The parent re-runs itself with each configuration.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cuda_api.h"
+#include "limits_file.h"
+#include "workout.h"
 
 #ifndef VMIG_SAN_PRELOAD
 #define VMIG_SAN_PRELOAD ""
@@ -39,7 +51,7 @@
 
 void *vmigstub_addr(const char *name);
 
-static char base[PATH_MAX - 64], self[PATH_MAX];
+static char base[PATH_MAX - 64], self[PATH_MAX], dir[64];
 
 static double now_ns(void)
 {
@@ -47,6 +59,8 @@ static double now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
+
+/* ---- Per call ------------------------------------------------------------ */
 
 #define ITERS 200000
 
@@ -97,7 +111,7 @@ static void compare(const char *what, const char *sym, bench_fn *fn, double goal
 		w = x < w ? x : w;
 		d = y < d ? y : d;
 	}
-	printf("%-26s wrapped %8.1f ns  direct %8.1f ns  added %7.1f ns  ratio %5.2f", what, w, d,
+	printf("%-28s wrapped %8.1f ns  direct %8.1f ns  added %7.1f ns  ratio %5.2f", what, w, d,
 	       w - d, w / d);
 	if (goal > 0)
 		printf("  (goal < %.0f ns: %s)", goal, w - d < goal ? "met" : "MISSED");
@@ -106,12 +120,16 @@ static void compare(const char *what, const char *sym, bench_fn *fn, double goal
 
 static int child(const char *mode)
 {
-	if (strcmp(mode, "nocap") == 0)
-		compare("launch, no cap", "cuLaunchKernel", time_launch, 100);
+	/* The first call initialises the interposer: not part of what is timed. */
+	cuInit(0);
+	if (strcmp(mode, "none") == 0)
+		compare("launch, no instance", "cuLaunchKernel", time_launch, 100);
 	else if (strcmp(mode, "armed") == 0)
 		compare("launch, 100% (live -rg)", "cuLaunchKernel", time_launch, 100);
 	else if (strcmp(mode, "cap") == 0)
-		compare("launch, 50% cap", "cuLaunchKernel", time_launch, 1000);
+		compare("launch, 50% cap", "cuLaunchKernel", time_launch, 500);
+	else if (strcmp(mode, "share") == 0)
+		compare("launch, 50% share", "cuLaunchKernel", time_launch, 500);
 	else if (strcmp(mode, "mem") == 0) {
 		compare("alloc+free, quota", "cuMemAlloc_v2", time_alloc_free, 0);
 		compare("cuMemGetInfo, quota", "cuMemGetInfo_v2", time_meminfo, 0);
@@ -119,50 +137,256 @@ static int child(const char *mode)
 	return 0;
 }
 
+/* ---- Instances and programs ------------------------------------------------ */
+
 /*
- * Start argv with the environment env; *pid is the child.  execve takes
- * char *const[] for historical reasons only: it writes to neither array.
+ * An instance's files as vmig makes them (docs/tenancy.md) in the private
+ * directory: its limits file and an empty accounting file of our group.
+ * Returns the VMIG_ACCOUNTING=... setting (static: 8 live at a time).
  */
-static void spawn(const char *const argv[], const char *const env[], pid_t *pid)
+static const char *instance(const char *name, unsigned pct, unsigned policy)
 {
+	static char set[8][128];
+	static int next;
+	char *acct = set[next++ % 8], path[160], text[VMIG_LIMITS_MAX];
+	snprintf(acct, 128, "VMIG_ACCOUNTING=%s/%s", dir, name);
+	struct vmig__limits l = {.mem_limit = 64ull << 30,
+				 .compute_pct = pct,
+				 .compute_policy = policy,
+				 .gid = (uint32_t)getegid()};
+	snprintf(l.partition, sizeof(l.partition), "bench-%s", name);
+	snprintf(path, sizeof(path), "%s/%s%s", dir, name, VMIG_LIMITS_SUFFIX);
+	int n = vmig__limits_format(&l, text, sizeof(text));
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (n < 0 || fd < 0 || write(fd, text, (size_t)n) != n)
+		fprintf(stderr, "bench: cannot write %s\n", path);
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	unlink(path);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
+	if (fd < 0 || fchmod(fd, 0660) < 0)
+		fprintf(stderr, "bench: cannot make %s\n", path);
+	if (fd >= 0)
+		close(fd);
+	return acct;
+}
+
+/*
+ * The environment of a program: the stand-in driver (stub: its directory,
+ * or another one), the interposer when preload, then extra settings
+ * ("NAME=value", NULL-ended).  bufs holds the strings.
+ */
+struct env {
+	const char *v[24];
+	char bufs[3][2 * PATH_MAX];
+};
+
+static void env_make(struct env *e, const char *stub, bool preload, const char *const extra[])
+{
+	int n = 0;
+	snprintf(e->bufs[0], sizeof(e->bufs[0]), "LD_LIBRARY_PATH=%s", stub ? stub : "");
+	if (!stub)
+		snprintf(e->bufs[0], sizeof(e->bufs[0]), "LD_LIBRARY_PATH=%s/tests/interpose/stub",
+			 base);
+	e->v[n++] = e->bufs[0];
+	if (preload) {
+		snprintf(e->bufs[1], sizeof(e->bufs[1]),
+			 "LD_PRELOAD=%s%s%s/interpose/libvmig-cuda.so", VMIG_SAN_PRELOAD,
+			 VMIG_SAN_PRELOAD[0] ? " " : "", base);
+		e->v[n++] = e->bufs[1];
+	}
+	e->v[n++] = "ASAN_OPTIONS=detect_leaks=0";
+	for (int i = 0; extra && extra[i] && n < 23; i++)
+		e->v[n++] = extra[i];
+	e->v[n] = NULL;
+}
+
+/*
+ * Start argv with the environment env; *pid is the child, *out (when not
+ * NULL) a pipe from its stdout.  execve takes char *const[] for historical
+ * reasons only: it writes to neither array.
+ */
+static void spawn(const char *const argv[], const char *const env[], pid_t *pid, int *out)
+{
+	int p[2] = {-1, -1};
+	if (out && pipe(p) < 0)
+		p[0] = p[1] = -1;
 	*pid = fork();
 	if (*pid == 0) {
+		if (p[1] >= 0) {
+			dup2(p[1], 1);
+			close(p[0]);
+			close(p[1]);
+		}
 		execve(argv[0], (char *const *)argv, (char *const *)env);
 		_exit(127);
 	}
+	if (out) {
+		close(p[1]);
+		*out = p[0];
+	}
 }
 
-static void child_env(const char **env, const char *acct, bool preload, char *bufs, size_t len)
+static void run_mode(const char *mode, bool preload, const char *const extra[])
 {
-	int n = 0;
-	char *b = bufs;
-	snprintf(b, len, "LD_LIBRARY_PATH=%s/tests/interpose/stub", base);
-	env[n++] = b;
-	b += strlen(b) + 1;
-	if (preload) {
-		snprintf(b, len - (size_t)(b - bufs), "LD_PRELOAD=%s%s%s/interpose/libvmig-cuda.so",
-			 VMIG_SAN_PRELOAD, VMIG_SAN_PRELOAD[0] ? " " : "", base);
-		env[n++] = b;
-		b += strlen(b) + 1;
-		snprintf(b, len - (size_t)(b - bufs), "VMIG_ACCOUNTING=%s", acct);
-		env[n++] = b;
-		env[n++] = "VMIG_PARTITION=bench";
-		env[n++] = "VMIG_MEM_LIMIT=68719476736";
-		env[n++] = "VMIG_COMPUTE_PCT=50";
-	}
-	env[n] = NULL;
+	const char *argv[] = {self, "child", mode, NULL};
+	struct env e;
+	env_make(&e, NULL, preload, extra);
+	pid_t pid;
+	spawn(argv, e.v, &pid, NULL);
+	waitpid(pid, NULL, 0);
 }
+
+static void bench_calls(void)
+{
+	run_mode("none", true, NULL);
+	run_mode(
+	    "armed", true,
+	    (const char *const[]){"VMIG_PARTITION=bench-armed", instance("armed", 100, 0), NULL});
+	run_mode("cap", true,
+		 (const char *const[]){"VMIG_PARTITION=bench-cap",
+				       instance("cap", 50, VMIG_POLICY_CAP), NULL});
+	run_mode(
+	    "share", true,
+	    (const char *const[]){"VMIG_PARTITION=bench-share", instance("share", 50, 0), NULL});
+	run_mode("mem", true,
+		 (const char *const[]){"VMIG_PARTITION=bench-mem", instance("mem", 100, 0), NULL});
+}
+
+/* ---- The compute share on one shared stand-in GPU ------------------------------ */
+
+/* What one probe printed, read to the end (its stdout is small). */
+struct out {
+	char text[8192];
+};
+
+static void slurp(int fd, struct out *o)
+{
+	size_t n = 0;
+	ssize_t k;
+	while (fd >= 0 && n + 1 < sizeof(o->text) &&
+	       (k = read(fd, o->text + n, sizeof(o->text) - 1 - n)) > 0)
+		n += (size_t)k;
+	o->text[n] = '\0';
+	if (fd >= 0)
+		close(fd);
+}
+
+static double figure(const struct out *o, const char *key)
+{
+	return workout_figure(o->text, key);
+}
+
+/* One probe of a scenario: "work KIND 1 3" in an instance (NULL: none). */
+struct probe {
+	const char *kind, *name, *extra;
+	unsigned pct, policy;
+};
+
+/* Run n probes together on one stand-in GPU; stub: the driver's directory (NULL: with NVML). */
+static void scenario(const struct probe *p, int n, const char *stub, const char *sms, struct out *o)
+{
+	static int seq;
+	char tl[128], bar[32], probe[PATH_MAX];
+	snprintf(tl, sizeof(tl), "VMIGSTUB_TIMELINE=%s/timeline-%d", dir, seq++);
+	snprintf(bar, sizeof(bar), "PROBE_BARRIER=%d", n);
+	snprintf(probe, sizeof(probe), "%s/tests/interpose/probe", base);
+	pid_t pids[4];
+	int fds[4];
+	for (int i = 0; i < n; i++) {
+		char part[64];
+		snprintf(part, sizeof(part), "VMIG_PARTITION=bench-%s", p[i].name ? p[i].name : "");
+		const char *extra[] = {tl,
+				       bar,
+				       sms,
+				       p[i].extra ? p[i].extra : "PROBE_X=0",
+				       p[i].name ? part : "PROBE_Y=0",
+				       p[i].name ? instance(p[i].name, p[i].pct, p[i].policy)
+						 : "PROBE_Z=0",
+				       NULL};
+		const char *argv[] = {probe, "work", p[i].kind, "1", "3", NULL};
+		struct env e;
+		env_make(&e, stub, p[i].name != NULL, extra);
+		spawn(argv, e.v, &pids[i], &fds[i]);
+	}
+	for (int i = 0; i < n; i++) {
+		slurp(fds[i], &o[i]);
+		waitpid(pids[i], NULL, 0);
+	}
+}
+
+static void contended(const char *what, const char *kind, const char *stub, const char *sms)
+{
+	struct probe p[2] = {{kind, "a30", NULL, 30, VMIG_POLICY_SHARE},
+			     {"kernel", "b70", NULL, 70, VMIG_POLICY_SHARE}};
+	struct out o[2];
+	scenario(p, 2, stub, sms, o);
+	double a = figure(&o[0], "ofbusy"), b = figure(&o[1], "ofbusy");
+	printf("%-44s 30%% got %5.1f  70%% got %5.1f  error %4.1f points  GPU idle %4.1f%%\n", what,
+	       a, b, (a > 30 ? a - 30 : 30 - a), figure(&o[0], "idle"));
+}
+
+static void bench_shares(void)
+{
+	char nonvml[128];
+	/* A directory with the driver alone: the interposer finds no NVML. */
+	snprintf(nonvml, sizeof(nonvml), "%s/driver-only", dir);
+	mkdir(nonvml, 0700);
+	char link[PATH_MAX + 64], target[PATH_MAX];
+	snprintf(link, sizeof(link), "%s/libcuda.so.1", nonvml);
+	snprintf(target, sizeof(target), "%s/tests/interpose/stub/libcuda.so.1", base);
+	if (symlink(target, link) < 0)
+		fprintf(stderr, "bench: cannot link %s\n", link);
+	printf("compute share on one stand-in GPU (simulated time, shares of its busy time):\n");
+	contended("  30/70 competing, share mode", "kernel", NULL, "VMIGSTUB_SMS=1");
+	contended("  30/70 competing, events alone (no NVML)", "kernel", nonvml, "VMIGSTUB_SMS=1");
+	contended("  30% with 4 streams vs 70%", "streams4", NULL, "VMIGSTUB_SMS=4");
+	contended("  30% with 1 stream vs 70% (same GPU)", "kernel", NULL, "VMIGSTUB_SMS=4");
+	struct out o[2];
+	static const char *const loops[][2] = {{"sync", "host-synchronising"},
+					       {"sparse", "sparse"}};
+	for (int i = 0; i < 2; i++) {
+		struct probe plain = {loops[i][0], NULL, NULL, 0, 0},
+			     inst = {loops[i][0], loops[i][0], NULL, 30, 0};
+		scenario(&plain, 1, NULL, "VMIGSTUB_SMS=1", &o[0]);
+		scenario(&inst, 1, NULL, "VMIGSTUB_SMS=1", &o[1]);
+		double base_rate = figure(&o[0], "rate"), rate = figure(&o[1], "rate");
+		printf("  %s loop alone at 30%%, share: %.0f iterations/s, %.0f without the "
+		       "interposer (%.2fx)\n",
+		       loops[i][1], rate, base_rate, base_rate > 0 ? rate / base_rate : 0);
+	}
+	struct probe cap = {"kernel", "cap", NULL, 30, VMIG_POLICY_CAP};
+	scenario(&cap, 1, NULL, "VMIGSTUB_SMS=1", &o[0]);
+	printf("  cap 30%% alone on an idle GPU: %.1f%% (error %.1f points)\n",
+	       figure(&o[0], "share"),
+	       figure(&o[0], "share") > 30 ? figure(&o[0], "share") - 30
+					   : 30 - figure(&o[0], "share"));
+	struct probe live[2] = {{"kernel", "live", "PROBE_SET_PCT=30@1", 70, 0},
+				{"kernel", "near", NULL, 70, 0}};
+	scenario(live, 2, NULL, "VMIGSTUB_SMS=1", o);
+	double s1 = workout_settled(o[0].text, 30);
+	struct probe livecap = {"kernel", "livecap", "PROBE_SET_PCT=30@1", 70, VMIG_POLICY_CAP};
+	scenario(&livecap, 1, NULL, "VMIGSTUB_SMS=1", o);
+	printf("  live share change 70%% -> 30%%: settled after %.2f s (share, next to a busy "
+	       "70%%), %.2f s (cap, alone)\n",
+	       s1, workout_settled(o[0].text, 30));
+}
+
+/* ---- Start-up and registration ------------------------------------------------- */
 
 static double startup(int n, bool preload, const char *acct)
 {
-	char probe[PATH_MAX], bufs[3 * PATH_MAX];
+	char probe[PATH_MAX];
 	snprintf(probe, sizeof(probe), "%s/tests/interpose/probe", base);
-	const char *argv[] = {probe, "startup", NULL}, *env[12];
-	child_env(env, acct, preload, bufs, sizeof(bufs));
+	const char *argv[] = {probe, "startup", NULL};
+	struct env e;
+	env_make(&e, NULL, preload,
+		 (const char *const[]){"VMIG_PARTITION=bench-start", acct, NULL});
 	pid_t pids[64];
 	double t0 = now_ns();
 	for (int i = 0; i < n; i++)
-		spawn(argv, env, &pids[i]);
+		spawn(argv, e.v, &pids[i], NULL);
 	int bad = 0;
 	for (int i = 0; i < n; i++) {
 		int st = 0;
@@ -176,8 +400,7 @@ static double startup(int n, bool preload, const char *acct)
 
 static void bench_startup(void)
 {
-	char acct[64];
-	snprintf(acct, sizeof(acct), "/tmp/vmig-bench-acct-%d", (int)getpid());
+	const char *acct = instance("start", 100, 0);
 	for (int n = 1; n <= 64; n *= 64) {
 		double plain = 1e30, inter = 1e30;
 		for (int r = 0; r < 3; r++) {
@@ -186,12 +409,10 @@ static void bench_startup(void)
 			inter = y < inter ? y : inter;
 		}
 		printf("start-up, %2d process%s     plain %8.2f ms  interposed %8.2f ms  added "
-		       "%6.3f ms "
-		       "per process  ratio %5.2f\n",
+		       "%6.3f ms per process  ratio %5.2f\n",
 		       n, n == 1 ? "  " : "es", plain / 1e6, inter / 1e6, (inter - plain) / 1e6 / n,
 		       inter / plain);
 	}
-	unlink(acct);
 }
 
 #define LIVE 64
@@ -209,32 +430,22 @@ static int cmp_double(const void *a, const void *b)
  */
 static int live_starts(bool preload, const char *acct, double us[LIVE])
 {
-	char probe[PATH_MAX], bufs[3 * PATH_MAX];
+	char probe[PATH_MAX];
 	snprintf(probe, sizeof(probe), "%s/tests/interpose/probe", base);
-	const char *argv[] = {probe, "hold", "1048576", NULL}, *env[12];
-	child_env(env, acct, preload, bufs, sizeof(bufs));
+	const char *argv[] = {probe, "hold", "1048576", NULL};
+	struct env e;
+	env_make(&e, NULL, preload, (const char *const[]){"VMIG_PARTITION=bench-live", acct, NULL});
 	pid_t pids[LIVE];
 	int n = 0, rc = 0;
 	for (; n < LIVE; n++) {
-		int p[2];
-		if (pipe(p) < 0) {
-			rc = -1;
-			break;
-		}
+		int fd = -1;
 		double t0 = now_ns();
-		pids[n] = fork();
-		if (pids[n] == 0) {
-			dup2(p[1], 1);
-			close(p[0]);
-			close(p[1]);
-			execve(argv[0], (char *const *)argv, (char *const *)env);
-			_exit(127);
-		}
-		close(p[1]);
+		spawn(argv, e.v, &pids[n], &fd);
 		char line[16] = {0};
-		ssize_t k = pids[n] > 0 ? read(p[0], line, sizeof(line) - 1) : -1;
+		ssize_t k = pids[n] > 0 && fd >= 0 ? read(fd, line, sizeof(line) - 1) : -1;
 		us[n] = (now_ns() - t0) / 1e3;
-		close(p[0]);
+		if (fd >= 0)
+			close(fd);
 		if (pids[n] < 0 || k < 7 || strncmp(line, "holding", 7) != 0) {
 			fprintf(stderr, "bench: long-lived probe %d did not come up\n", n);
 			rc = -1;
@@ -251,14 +462,10 @@ static int live_starts(bool preload, const char *acct, double us[LIVE])
 
 static void bench_live(void)
 {
-	char acct[64];
 	double plain[LIVE], inter[LIVE];
-	snprintf(acct, sizeof(acct), "/tmp/vmig-bench-live-%d", (int)getpid());
-	if (live_starts(false, acct, plain) < 0 || live_starts(true, acct, inter) < 0) {
-		unlink(acct);
+	const char *acct = instance("live", 100, 0);
+	if (live_starts(false, acct, plain) < 0 || live_starts(true, acct, inter) < 0)
 		return;
-	}
-	unlink(acct);
 	printf("registration among long-lived processes: %d started one at a time, each left "
 	       "alive (us from start to ready)\n",
 	       LIVE);
@@ -284,26 +491,13 @@ static void bench_live(void)
 	       (mi - mp) / 1e3, mi / mp);
 }
 
-static void run_mode(const char *mode, const char *const env_extra[])
+/* Remove the private directory and what the scenarios left in it. */
+static void cleanup(void)
 {
-	char bufs[3 * PATH_MAX], acct[64];
-	const char *env[16], *argv[] = {self, "child", mode, NULL};
-	snprintf(acct, sizeof(acct), "/tmp/vmig-bench-acct-%d", (int)getpid());
-	child_env(env, acct, false, bufs, sizeof(bufs));
-	/* Preload, but with this mode's own settings. */
-	char pre[2 * PATH_MAX];
-	snprintf(pre, sizeof(pre), "LD_PRELOAD=%s%s%s/interpose/libvmig-cuda.so", VMIG_SAN_PRELOAD,
-		 VMIG_SAN_PRELOAD[0] ? " " : "", base);
-	int n = 1;
-	env[n++] = pre;
-	for (int i = 0; env_extra[i]; i++)
-		env[n++] = env_extra[i];
-	env[n] = NULL;
-	pid_t pid;
-	spawn(argv, env, &pid);
-	int st = 0;
-	waitpid(pid, &st, 0);
-	unlink(acct);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (dir[0] && system(cmd) != 0)
+		fprintf(stderr, "bench: could not remove %s\n", dir);
 }
 
 int main(int argc, char **argv)
@@ -324,17 +518,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: %s is not built (make all)\n", so);
 		return 2;
 	}
+	/* The limits file's directory may be writable by its owner alone (docs/tenancy.md). */
+	snprintf(dir, sizeof(dir), "/tmp/vmig-bench-XXXXXX");
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "bench: no private directory under /tmp\n");
+		return 2;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	run_mode("nocap", (const char *const[]){"VMIG_PARTITION=bench", NULL});
-	/* A shared region at 100 %: the gate is armed for a later -rg, but uncapped. */
-	char armed[96];
-	snprintf(armed, sizeof(armed), "VMIG_ACCOUNTING=/tmp/vmig-bench-armed-%d", (int)getpid());
-	run_mode("armed", (const char *const[]){"VMIG_PARTITION=bench", armed, NULL});
-	unlink(armed + strlen("VMIG_ACCOUNTING="));
-	run_mode("cap", (const char *const[]){"VMIG_PARTITION=bench", "VMIG_COMPUTE_PCT=50", NULL});
-	run_mode("mem",
-		 (const char *const[]){"VMIG_PARTITION=bench", "VMIG_MEM_LIMIT=68719476736", NULL});
+	bench_calls();
+	bench_shares();
 	bench_startup();
 	bench_live();
+	cleanup();
 	return 0;
 }

@@ -163,6 +163,7 @@ enum top_opt {
 	TOP_SUMMARY,
 	TOP_GI,
 	TOP_RG,
+	TOP_POLICY,
 };
 
 static const struct cli_opt top_opts[] = {
@@ -176,6 +177,7 @@ static const struct cli_opt top_opts[] = {
     {NULL, "--mig", CLI_ARG_REQ, TOP_MIG},
     {"-gi", "--gpu-instance-id", CLI_ARG_REQ, TOP_GI},
     {"-rg", "--compute-share", CLI_ARG_REQ, TOP_RG},
+    {NULL, "--share-policy", CLI_ARG_REQ, TOP_POLICY},
     {"-r", "--gpu-reset", CLI_ARG_NONE, TOP_RESET},
     {NULL, "--query-gpu", CLI_ARG_REQ, TOP_QUERY},
     {NULL, "--format", CLI_ARG_REQ, TOP_FORMAT},
@@ -339,6 +341,8 @@ static int top_option(struct cli_parser *p, struct cli_cmd *cmd, const struct cl
 		if (cli_set_action(p, cmd, CLI_RG, word) < 0)
 			return -1;
 		return cli_parse_share(p, cmd, v);
+	case TOP_POLICY:
+		return cli_parse_policy(p, cmd, v);
 	}
 	return cli_fail(p, "internal error: option %d", o->id);
 }
@@ -380,6 +384,13 @@ static int parse_verb(struct cli_parser *p, struct cli_cmd *cmd, const char *w)
 /* Options of the main command line that only make sense together. */
 static int check_top(struct cli_parser *p, struct cli_cmd *cmd, bool format_seen)
 {
+	if (cmd->action == CLI_NONE &&
+	    cmd->has_policy) { /* the policy alone: -rg keeping the share */
+		cmd->action = CLI_RG;
+		cmd->action_opt = "--share-policy";
+	}
+	if (cmd->has_policy && cmd->action != CLI_RG)
+		return cli_fail(p, "option --share-policy is only used with -rg");
 	if (cmd->action == CLI_NONE)
 		cmd->action = CLI_TABLE;
 	if (cmd->action == CLI_QUERY && !format_seen)

@@ -44,6 +44,17 @@ int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
 	return 0;
 }
 
+/* --share-policy: share or cap (it implies -rg, which may then leave the share out). */
+int cli_parse_policy(struct cli_parser *p, struct cli_cmd *cmd, const char *v)
+{
+	if (cmd->has_policy)
+		return cli_fail(p, "option --share-policy given twice");
+	if (vmig_share_policy_parse(v, &cmd->share_policy) < 0)
+		return cli_fail(p, "invalid share policy '%.32s' (share or cap)", v);
+	cmd->has_policy = true;
+	return 0;
+}
+
 /* Options that select no operation: they set what an operation works on. */
 static int mig_selector(struct cli_parser *p, struct cli_cmd *cmd, int id, const char *v)
 {
@@ -79,6 +90,8 @@ static int mig_selector(struct cli_parser *p, struct cli_cmd *cmd, int id, const
 	case CLI_MO_OWNERS:
 		cmd->show_owners = true;
 		return 0;
+	case CLI_MO_POLICY:
+		return cli_parse_policy(p, cmd, v);
 	}
 	return cli_fail(p, "internal error: option %d", id);
 }
@@ -109,6 +122,11 @@ static int no_operation(struct cli_parser *p)
 /* Which selectors the operation takes (mig_opts.def, as nvidia-smi documents them). */
 static int mig_check(struct cli_parser *p, struct cli_cmd *cmd)
 {
+	if (cmd->action == CLI_NONE &&
+	    cmd->has_policy) { /* the policy alone: -rg keeping the share */
+		cmd->action = CLI_RG;
+		cmd->action_opt = "--share-policy";
+	}
 	const struct cli_mig_opt *op = mig_operation(cmd->action);
 	if (!op)
 		return no_operation(p);
@@ -118,6 +136,8 @@ static int mig_check(struct cli_parser *p, struct cli_cmd *cmd)
 		return cli_fail(p, "option --owner is only used with -cgi");
 	if (cmd->show_owners && cmd->action != CLI_LGI)
 		return cli_fail(p, "option --owners is only used with -lgi");
+	if (cmd->has_policy && cmd->action != CLI_RG)
+		return cli_fail(p, "option --share-policy is only used with -rg");
 	if (cmd->has_gi && op->gi == CLI_MIG_USE_NO)
 		return cli_fail(p, "option -gi cannot be used with %s", cmd->action_opt);
 	if (cmd->has_ci && op->ci == CLI_MIG_USE_NO)

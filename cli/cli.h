@@ -208,7 +208,9 @@ struct cli_cmd {
 	struct cli_k8s_opts k8s;       /* vmig k8s */
 
 	const char *device; /* run -d */
-	unsigned share;	    /* mig -rg, 1-100 */
+	unsigned share;	    /* mig -rg, 1-100; 0 with --share-policy alone */
+	bool has_policy;    /* mig -rg --share-policy */
+	int share_policy;   /* enum vmig_share_policy */
 
 	/* Arguments after "--", for verbs that start programs. */
 	int rest_argc;
@@ -303,6 +305,7 @@ extern const struct cli_mig_opt cli_mig_opts[CLI_MO__COUNT];
 int cli_parse_backend(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
 /* -rg PERCENT: a compute share, 1 to 100 (mig -rg, and -rg at the top level). */
 int cli_parse_share(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
+int cli_parse_policy(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
 /* -i / --id: a comma list of GPU selectors. */
 int cli_parse_gpu_ids(struct cli_parser *p, struct cli_cmd *cmd, const char *v);
 

@@ -263,7 +263,8 @@ static int op_rg(const struct cli_cmd *cmd, struct cli_view *v, const bool tgt[]
 		unsigned n = tgt[x] ? cli_mig_gis(cmd, &v->st->gpu[x], gis) : 0;
 		for (unsigned k = 0; k < n; k++) {
 			struct vmig_err err = {0};
-			int r = vmig_set_share(v->ctx, x, gis[k]->id, cmd->share, &err);
+			int policy = cmd->has_policy ? cmd->share_policy : VMIG_SHARE_POLICY_KEEP;
+			int r = vmig_set_compute(v->ctx, x, gis[k]->id, cmd->share, policy, &err);
 			if (r < 0) {
 				printf(
 				    "Unable to set the compute share of GPU instance ID %2u on GPU "
@@ -274,10 +275,21 @@ static int op_rg(const struct cli_cmd *cmd, struct cli_view *v, const bool tgt[]
 					fprintf(stderr, "vmig: %s\n", err.msg);
 				return cli_status(r);
 			}
-			printf(
-			    "Successfully set the compute share of GPU instance ID %2u on GPU %2u "
-			    "to %u%%\n",
-			    gis[k]->id, x, cmd->share);
+			if (!cmd->share)
+				printf(
+				    "Successfully set the share policy of GPU instance ID %2u on "
+				    "GPU %2u to %s\n",
+				    gis[k]->id, x, vmig_share_policy_name(policy));
+			else if (cmd->has_policy)
+				printf(
+				    "Successfully set the compute share of GPU instance ID %2u on "
+				    "GPU %2u to %u%% (%s)\n",
+				    gis[k]->id, x, cmd->share, vmig_share_policy_name(policy));
+			else
+				printf(
+				    "Successfully set the compute share of GPU instance ID %2u on "
+				    "GPU %2u to %u%%\n",
+				    gis[k]->id, x, cmd->share);
 		}
 	}
 	return 0;

@@ -51,8 +51,9 @@ typedef struct CUgraphExec_st *CUgraphExec;
 typedef struct CUlaunchAttribute_st CUlaunchAttribute; /* only pointed to */
 
 /* Special stream handles usable with every stream-taking function. */
-#define CU_STREAM_LEGACY     ((CUstream)0x1)
-#define CU_STREAM_PER_THREAD ((CUstream)0x2)
+#define CU_STREAM_LEGACY       ((CUstream)0x1)
+#define CU_STREAM_PER_THREAD   ((CUstream)0x2)
+#define CU_STREAM_NON_BLOCKING 0x1 /* cuStreamCreate: no implicit wait on the legacy stream */
 
 /* cuGetProcAddress flags and symbolStatus values. */
 #define CU_GET_PROC_ADDRESS_DEFAULT		      0
@@ -290,6 +291,7 @@ CUresult cuEventRecord_ptsz(CUevent hEvent, CUstream hStream);
 CUresult cuEventQuery(CUevent hEvent);
 CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
 CUresult cuEventDestroy_v2(CUevent hEvent);
+CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags);
 CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus);
 CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus);
 /* Unhooked (address space only, no memory); declared for programs that use the VMM idiom. */

@@ -19,14 +19,32 @@ int vmig__limits_format(const struct vmig__limits *l, char *buf, size_t size)
 {
 	size_t plen = strnlen(l->partition, sizeof(l->partition));
 	if (plen == 0 || plen >= sizeof(l->partition) || l->mem_limit == 0 ||
-	    l->mem_limit > VMIG_LIMITS_MEM_MAX || l->compute_pct < 1 || l->compute_pct > 100)
+	    l->mem_limit > VMIG_LIMITS_MEM_MAX || l->compute_pct < 1 || l->compute_pct > 100 ||
+	    l->compute_policy > VMIG_POLICY_CAP)
 		return -1;
 	int n = snprintf(buf, size,
 			 "vmig-limits %d\npartition %s\nmem_limit %" PRIu64
-			 "\ncompute_pct %u\nowner %" PRIu32 ":%" PRIu32 "\n",
-			 VMIG_LIMITS_VERSION, l->partition, l->mem_limit, l->compute_pct, l->uid,
-			 l->gid);
+			 "\ncompute_pct %u\ncompute_policy %s\nowner %" PRIu32 ":%" PRIu32 "\n",
+			 VMIG_LIMITS_VERSION, l->partition, l->mem_limit, l->compute_pct,
+			 vmig__policy_name(l->compute_policy), l->uid, l->gid);
 	return n < 0 || (size_t)n >= size ? -1 : n;
+}
+
+const char *vmig__policy_name(unsigned policy)
+{
+	return policy == VMIG_POLICY_CAP ? "cap" : policy == VMIG_POLICY_SHARE ? "share" : NULL;
+}
+
+int vmig__policy_parse(const char *s, size_t n, unsigned *ret)
+{
+	for (unsigned p = VMIG_POLICY_SHARE; p <= VMIG_POLICY_CAP; p++) {
+		const char *name = vmig__policy_name(p);
+		if (n == strlen(name) && memcmp(s, name, n) == 0) {
+			*ret = p;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* A decimal without sign or leading zeros, at most max, ending at *end. */
@@ -72,8 +90,9 @@ const char *vmig__limits_parse(const char *buf, size_t len, struct vmig__limits 
 		return "longer than any limits file";
 	if (!line(&p, end, "vmig-limits", &v, &ve) || !number(v, ve, UINT32_MAX, &x))
 		return "not a limits file";
-	if (x != VMIG_LIMITS_VERSION)
+	if (x != VMIG_LIMITS_VERSION && x != 1)
 		return "a limits file of another version";
+	bool has_policy = x >= 2; /* version 1 had no policy line: the default, share */
 	if (!line(&p, end, "partition", &v, &ve) || (size_t)(ve - v) >= sizeof(l->partition))
 		return "bad partition line";
 	memcpy(l->partition, v, (size_t)(ve - v));
@@ -84,6 +103,9 @@ const char *vmig__limits_parse(const char *buf, size_t len, struct vmig__limits 
 	if (!line(&p, end, "compute_pct", &v, &ve) || !number(v, ve, 100, &x) || x == 0)
 		return "bad compute_pct line";
 	l->compute_pct = (unsigned)x;
+	if (has_policy && (!line(&p, end, "compute_policy", &v, &ve) ||
+			   vmig__policy_parse(v, (size_t)(ve - v), &l->compute_policy) < 0))
+		return "bad compute_policy line";
 	if (!line(&p, end, "owner", &v, &ve) || !(colon = memchr(v, ':', (size_t)(ve - v))) ||
 	    !number(v, colon, UINT32_MAX - 1, &u) || !number(colon + 1, ve, UINT32_MAX - 1, &g))
 		return "bad owner line";

@@ -14,8 +14,10 @@
  *   partition GPU-.../gi3
  *   mem_limit 6308233216
  *   compute_pct 25
+ *   compute_policy share
  *   owner 1000:1000
  *
+ * (Version 1 had no compute_policy line; it is still read, as "share".)
  * Readers refuse anything else (another version, a missing, extra or
  * repeated line, a number out of range, a byte outside printable ASCII).
  * The helpers live in iface/limits_file.c, compiled into libvmig and the
@@ -29,10 +31,11 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "region.h"
 #include "run_env.h"
 
 #define VMIG_LIMITS_SUFFIX  ".limits"
-#define VMIG_LIMITS_VERSION 1
+#define VMIG_LIMITS_VERSION 2
 #define VMIG_LIMITS_MAX	    1024 /* bytes: a longer file is refused */
 /* The largest quota a limits file may hold: sums of many slots must not overflow. */
 #define VMIG_LIMITS_MEM_MAX (1ULL << 56)
@@ -41,9 +44,16 @@ struct vmig__limits {
 	char partition[VMIG_PARTITION_LEN]; /* VMIG_PARTITION of the instance */
 	uint64_t mem_limit;		    /* bytes, 1 .. VMIG_LIMITS_MEM_MAX */
 	unsigned compute_pct;		    /* 1-100, at creation or the last -rg */
+	unsigned compute_policy;	    /* enum vmig__policy (region.h) */
 	uint32_t uid, gid;		    /* the instance's owner: user (shown) and group */
 };
 
+/*
+ * The names of the compute policies ("share", "cap"; NULL for another
+ * number), and back: 0, or -1 for another word.
+ */
+const char *vmig__policy_name(unsigned policy);
+int vmig__policy_parse(const char *s, size_t n, unsigned *ret);
 /* The text of l into buf: its length, or -1 when it does not fit or l is invalid. */
 int vmig__limits_format(const struct vmig__limits *l, char *buf, size_t size);
 /* Parse a whole file's bytes: NULL, or why not. */

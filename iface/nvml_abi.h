@@ -271,6 +271,20 @@ typedef struct nvmlUtilization_st {
 } nvmlUtilization_t;
 
 /*
+ * One process's utilisation over the driver's last sample period
+ * (nvmlDeviceGetProcessUtilization): percentages of that period, and the
+ * CPU time in microseconds the sample was taken at.
+ */
+typedef struct nvmlProcessUtilizationSample_st {
+	unsigned int pid;
+	unsigned long long timeStamp;
+	unsigned int smUtil;
+	unsigned int memUtil;
+	unsigned int encUtil;
+	unsigned int decUtil;
+} nvmlProcessUtilizationSample_t;
+
+/*
  * Running-process entries: the legacy (unsuffixed) queries write v1 (pid,
  * memory), the _v2 and _v3 queries this layout, which adds the GI and CI
  * (0xFFFFFFFF outside MIG).
@@ -436,6 +450,10 @@ NVML_ABI_AT(nvmlMemory_v2_t, free, 24);
 NVML_ABI_AT(nvmlMemory_v2_t, used, 32);
 NVML_ABI_PIN(nvmlBAR1Memory_t, 24);
 NVML_ABI_PIN(nvmlUtilization_t, 8);
+NVML_ABI_PIN(nvmlProcessUtilizationSample_t, 32);
+NVML_ABI_AT(nvmlProcessUtilizationSample_t, timeStamp, 8);
+NVML_ABI_AT(nvmlProcessUtilizationSample_t, smUtil, 16);
+NVML_ABI_AT(nvmlProcessUtilizationSample_t, decUtil, 28);
 NVML_ABI_PIN(nvmlProcessInfo_t, 24);
 NVML_ABI_PIN(nvmlProcessInfo_v1_t, 16);
 NVML_ABI_PIN(nvmlDeviceAttributes_t, 40);
@@ -798,6 +816,16 @@ NVML_FN(nvmlReturn_t, nvmlEventSetWait,
 	(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms));
 NVML_FN(nvmlReturn_t, nvmlEventSetWait_v2,
 	(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeoutms));
+
+/*
+ * A type only, no prototype: vmig's own NVML library leaves this one
+ * unimplemented (a stub of nvml/symbols.def), and the interposer finds the
+ * real driver's with dlsym (interpose/nvsignal.c).
+ */
+typedef nvmlReturn_t nvml_process_utilization_fn(nvmlDevice_t device,
+						 nvmlProcessUtilizationSample_t *utilization,
+						 unsigned int *processSamplesCount,
+						 unsigned long long lastSeenTimeStamp);
 
 #ifdef __cplusplus
 }

@@ -31,8 +31,14 @@ unsigned vmig__region_pct(struct vmig__region *r)
 	return p >= 1 && p <= 100 ? p : 100;
 }
 
+unsigned vmig__region_policy(struct vmig__region *r)
+{
+	uint32_t p = atomic_load_explicit(&r->busy.policy, memory_order_relaxed);
+	return p == VMIG_POLICY_CAP ? VMIG_POLICY_CAP : VMIG_POLICY_SHARE;
+}
+
 void vmig__region_init(struct vmig__region *r, const char *partition, uint64_t mem_limit,
-		       unsigned compute_pct)
+		       unsigned compute_pct, unsigned policy)
 {
 	memset(r, 0, sizeof(*r));
 	r->version = VMIG_ACCT_VERSION;
@@ -47,7 +53,10 @@ void vmig__region_init(struct vmig__region *r, const char *partition, uint64_t m
 	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&r->lock.m, &a);
 	pthread_mutexattr_destroy(&a);
-	atomic_store(&r->refill_ns, vmig__now_ns());
+	atomic_store(&r->busy.policy,
+		     policy == VMIG_POLICY_CAP ? VMIG_POLICY_CAP : VMIG_POLICY_SHARE);
+	atomic_store(&r->busy.allowed_pm, compute_pct * 10);
+	/* refill_ns stays 0: the first process's controller starts the bucket on its own clock. */
 	__atomic_store_n(&r->magic, VMIG_ACCT_MAGIC, __ATOMIC_RELEASE);
 }
 
@@ -69,7 +78,7 @@ const char *vmig__region_check(const struct vmig__region *r, const char *partiti
  * caller holds flock(LOCK_EX) on fd.  NULL with *err set on failure.
  */
 struct vmig__region *vmig__region_map_fd(int fd, const char *partition, uint64_t mem_limit,
-					 unsigned compute_pct, const char **err)
+					 unsigned compute_pct, unsigned policy, const char **err)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -93,12 +102,54 @@ struct vmig__region *vmig__region_map_fd(int fd, const char *partition, uint64_t
 	}
 	struct vmig__region *r = p;
 	if (fresh)
-		vmig__region_init(r, partition, mem_limit, compute_pct);
+		vmig__region_init(r, partition, mem_limit, compute_pct, policy);
 	else if ((*err = vmig__region_check(r, partition)) != NULL) {
 		munmap(p, sizeof(*r));
 		return NULL;
 	}
 	return r;
+}
+
+uint64_t vmig__busy_add(struct vmig__busy *b, uint64_t s, uint64_t e, uint64_t horizon)
+{
+	if (e <= s)
+		return 0;
+	uint32_t n = b->niv < VMIG_BUSY_IVS ? b->niv : VMIG_BUSY_IVS, k = 0;
+	while (k < n && b->iv[k].e < horizon)
+		k++;
+	/* Intervals [first, last) touch [s, e); they are disjoint and in order. */
+	uint32_t first = k, last;
+	while (first < n && b->iv[first].e < s)
+		first++;
+	bool touches = first < n && b->iv[first].s <= e;
+	if (k == 0 && n == VMIG_BUSY_IVS && !touches) {
+		/* Full: the oldest goes (a late neighbour of it would count twice)... */
+		if (first == 0)
+			return e - s; /* ...unless that is this one: counted, not kept */
+		k = 1;
+	}
+	memmove(b->iv, b->iv + k, (n - k) * sizeof(b->iv[0]));
+	n -= k;
+	first -= k;
+	uint64_t added = e - s, ns = s, ne = e;
+	for (last = first; last < n && b->iv[last].s <= e; last++) {
+		uint64_t lo = b->iv[last].s > s ? b->iv[last].s : s;
+		uint64_t hi = b->iv[last].e < e ? b->iv[last].e : e;
+		added -= hi > lo ? hi - lo : 0;
+		ns = b->iv[last].s < ns ? b->iv[last].s : ns;
+		ne = b->iv[last].e > ne ? b->iv[last].e : ne;
+	}
+	if (last == first) { /* nothing touched: make room at first */
+		memmove(b->iv + first + 1, b->iv + first, (n - first) * sizeof(b->iv[0]));
+		n++;
+	} else if (last > first + 1) {
+		memmove(b->iv + first + 1, b->iv + last, (n - last) * sizeof(b->iv[0]));
+		n -= last - first - 1;
+	}
+	b->iv[first].s = ns;
+	b->iv[first].e = ne;
+	b->niv = n;
+	return added;
 }
 
 /*

@@ -26,8 +26,9 @@
 
 #include "run_env.h"
 
-#define VMIG_ACCT_MAGIC	  0x3154434341474d56ULL /* "VMGACCT1" little-endian */
-#define VMIG_ACCT_VERSION 2u /* 2: liveness by open-file-description locks on the slots */
+#define VMIG_ACCT_MAGIC 0x3154434341474d56ULL /* "VMGACCT1" little-endian */
+/* 2: liveness by open-file-description locks on the slots; 3: the compute policy and busy time */
+#define VMIG_ACCT_VERSION 3u
 #define VMIG_ACCT_SLOTS	  1024
 
 /*
@@ -41,6 +42,37 @@ struct vmig__slot {
 	_Atomic int32_t pid; /* 0 = free; else the PID in the registrant's own namespace */
 	uint32_t reserved;
 	uint64_t start_time; /* /proc/<pid>/stat field 22, informational */
+};
+
+/* How a compute share is enforced (the region's policy; docs/soft.md, "What percent means"). */
+enum vmig__policy {
+	VMIG_POLICY_SHARE = 0, /* work-conserving: at least the share under contention */
+	VMIG_POLICY_CAP = 1,   /* never more than the share */
+};
+
+#define VMIG_BUSY_IVS 64 /* recent busy intervals of the instance, merged */
+
+/*
+ * What the processes of an instance measure and decide together (layout 3,
+ * after the slots): the instance's recent GPU busy time as a union of
+ * intervals on the controller's clock (every process adds its own, under
+ * the lock; overlaps count once), and the share mode's control state.
+ */
+struct vmig__busy {
+	_Atomic uint32_t policy;     /* enum vmig__policy, live like compute_pct */
+	_Atomic uint32_t allowed_pm; /* share mode: per mille of the GPU the instance may use now */
+	_Atomic uint64_t ctrl_ns;    /* controller clock of the last control step */
+	_Atomic uint64_t ctrl_busy;  /* busy_ns at that step */
+	_Atomic uint32_t signal;     /* what the last step measured with (launch.c) */
+	_Atomic uint32_t free_hint;  /* a slot that is probably free: registration starts there */
+	_Atomic uint32_t reclaim_at; /* where the next incremental reclaim looks */
+	uint32_t niv;		     /* entries of iv in use, oldest first */
+	struct {
+		uint64_t s, e;
+	} iv[VMIG_BUSY_IVS];
+	_Atomic uint32_t others_pm; /* the other tenants' busy time at the last step (per mille) */
+	uint32_t reserved0;
+	uint64_t reserved[15];
 };
 
 struct vmig__region {
@@ -65,15 +97,16 @@ struct vmig__region {
 	uint32_t reserved0;
 	/* Compute share: a bucket of GPU time, in ns, shared by the instance. */
 	_Atomic int64_t budget_ns;
-	_Atomic uint64_t refill_ns;    /* CLOCK_MONOTONIC of the last refill */
+	_Atomic uint64_t refill_ns;    /* controller clock of the last refill (0: none yet) */
 	_Atomic uint64_t busy_ns;      /* measured GPU time of the instance, total */
 	_Atomic uint64_t throttled_ns; /* time launches spent waiting, total */
 	uint64_t reserved1[8];
 	struct vmig__slot slots[VMIG_ACCT_SLOTS];
 	_Atomic uint64_t bytes[VMIG_ACCT_SLOTS]; /* device bytes charged per slot */
+	struct vmig__busy busy;			 /* layout 3 */
 };
 
-/* Layout version 1, pinned (x86-64 and aarch64 glibc: a 40- or 48-byte mutex). */
+/* Layouts 1-3, pinned (x86-64 and aarch64 glibc: a 40- or 48-byte mutex). */
 _Static_assert(sizeof(pthread_mutex_t) <= 64, "the mutex must fit its 64-byte cell");
 _Static_assert(sizeof(_Atomic uint32_t) == 4 && sizeof(_Atomic uint64_t) == 8,
 	       "atomics must not change field sizes");
@@ -93,7 +126,11 @@ _Static_assert(offsetof(struct vmig__region, throttled_ns) == 256, "layout v1");
 _Static_assert(offsetof(struct vmig__region, slots) == 328, "layout v1");
 _Static_assert(sizeof(struct vmig__slot) == 16, "layout v1");
 _Static_assert(offsetof(struct vmig__region, bytes) == 328 + 16 * VMIG_ACCT_SLOTS, "layout v1");
-_Static_assert(sizeof(struct vmig__region) == 328 + 24 * VMIG_ACCT_SLOTS, "layout v1");
+_Static_assert(offsetof(struct vmig__region, busy) == 328 + 24 * VMIG_ACCT_SLOTS, "layout v3");
+_Static_assert(sizeof(struct vmig__busy) == 40 + 16 * VMIG_BUSY_IVS + 128, "layout v3");
+_Static_assert(sizeof(struct vmig__region) ==
+		   328 + 24 * VMIG_ACCT_SLOTS + 40 + 16 * VMIG_BUSY_IVS + 128,
+	       "layout v3");
 /* The field holds any id VMIG_PARTITION may carry (run_env.h), and no more. */
 _Static_assert(sizeof(((struct vmig__region *)0)->partition) == VMIG_PARTITION_LEN,
 	       "the region's partition field is VMIG_PARTITION_LEN bytes");
@@ -101,8 +138,16 @@ _Static_assert(sizeof(((struct vmig__region *)0)->partition) == VMIG_PARTITION_L
 uint64_t vmig__now_ns(void);
 /* A share as the time-slicer uses it: anything outside 1-100 means no cap. */
 unsigned vmig__region_pct(struct vmig__region *r);
+/* The region's policy (enum vmig__policy); anything unknown is the default, share. */
+unsigned vmig__region_policy(struct vmig__region *r);
 void vmig__region_init(struct vmig__region *r, const char *partition, uint64_t mem_limit,
-		       unsigned compute_pct);
+		       unsigned compute_pct, unsigned policy);
+/*
+ * Add [s, e) to the instance's busy intervals (caller holds the lock):
+ * returns the time it adds that no interval covered yet.  Intervals ending
+ * before `horizon` are forgotten.
+ */
+uint64_t vmig__busy_add(struct vmig__busy *b, uint64_t s, uint64_t e, uint64_t horizon);
 /* NULL if r is a region of this layout for partition, else why not. */
 const char *vmig__region_check(const struct vmig__region *r, const char *partition);
 /*
@@ -110,7 +155,7 @@ const char *vmig__region_check(const struct vmig__region *r, const char *partiti
  * caller holds flock(LOCK_EX) on fd.  NULL with *err set on failure.
  */
 struct vmig__region *vmig__region_map_fd(int fd, const char *partition, uint64_t mem_limit,
-					 unsigned compute_pct, const char **err);
+					 unsigned compute_pct, unsigned policy, const char **err);
 /*
  * Read /proc/<pid>/stat: 1 = the process is gone or a zombie, 0 = alive
  * (start time in *st), -1 = cannot tell (no /proc).

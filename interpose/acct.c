@@ -64,7 +64,8 @@ static struct vmig__region *open_file(const struct vmig__config *c, char *why, s
 	} else {
 		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 			;
-		r = vmig__region_map_fd(fd, c->partition, creator_limit(c), c->compute_pct, &err);
+		r = vmig__region_map_fd(fd, c->partition, creator_limit(c), c->compute_pct,
+					c->limits.compute_policy, &err);
 		flock(fd, LOCK_UN);
 		if (!r) {
 			close(fd);
@@ -118,24 +119,61 @@ bool vmig__acct_shared(void)
 	return region_shared;
 }
 
-/* Free dead processes' slots.  Caller holds the lock. */
+/* Slots an incremental reclaim tests at most (each test is one fcntl). */
+#define RECLAIM_STEP 8
+
+/*
+ * Free slot i if its process is dead (caller holds the lock); 1 if it did.
+ * A free slot's counter is cleared too (late adds of an exiting process).
+ */
+static int reclaim_slot(struct vmig__region *r, uint32_t i)
+{
+	if (atomic_load(&r->slots[i].pid) == 0) {
+		atomic_store(&r->bytes[i], 0);
+		return 0;
+	}
+	/* Our own lock is invisible to us (region.h): our slot is alive. */
+	if ((int)i == atomic_load(&my_slot) || vmig__slot_live(r, region_fd, i))
+		return 0;
+	atomic_store(&r->bytes[i], 0);
+	atomic_store(&r->slots[i].pid, 0);
+	atomic_store(&r->busy.free_hint, i);
+	return 1;
+}
+
+/* Free every dead process's slot.  Caller holds the lock. */
 static int reclaim_locked(struct vmig__region *r)
 {
 	int freed = 0;
 	uint32_t hi = atomic_load(&r->slot_hi);
-	for (uint32_t i = 0; i < hi && i < VMIG_ACCT_SLOTS; i++) {
-		int32_t pid = atomic_load(&r->slots[i].pid);
-		if (pid == 0) {
-			atomic_store(&r->bytes[i], 0); /* late adds of an exiting process */
+	for (uint32_t i = 0; i < hi && i < VMIG_ACCT_SLOTS; i++)
+		freed += reclaim_slot(r, i);
+	return freed;
+}
+
+/*
+ * Free dead slots a few at a time (caller holds the lock): the next
+ * RECLAIM_STEP used slots from where the last call stopped, or with
+ * memory_only, of those that hold memory (which a reader of free memory
+ * wants back; looking at the counters costs no system call).  The work of
+ * one call is bounded, whatever the number of processes.
+ */
+static int reclaim_some(struct vmig__region *r, bool memory_only)
+{
+	uint32_t hi = atomic_load(&r->slot_hi), from = atomic_load(&r->busy.reclaim_at), next = 0;
+	hi = hi < VMIG_ACCT_SLOTS ? hi : VMIG_ACCT_SLOTS;
+	int freed = 0;
+	unsigned tested = 0;
+	for (uint32_t k = 0; k < hi && tested < RECLAIM_STEP; k++) {
+		uint32_t i = (from + k) % hi;
+		next = i + 1;
+		if (atomic_load(&r->slots[i].pid) == 0 ||
+		    (memory_only && atomic_load(&r->bytes[i]) == 0))
 			continue;
-		}
-		/* Our own lock is invisible to us (region.h): our slot is alive. */
-		if ((int)i == atomic_load(&my_slot) || vmig__slot_live(r, region_fd, i))
-			continue;
-		atomic_store(&r->bytes[i], 0);
-		atomic_store(&r->slots[i].pid, 0);
-		freed++;
+		tested++;
+		freed += reclaim_slot(r, i);
 	}
+	atomic_store(&r->busy.reclaim_at, hi ? next % hi : 0);
 	return freed;
 }
 
@@ -160,41 +198,58 @@ int vmig__acct_reclaim(void)
 	if (!r)
 		return 0;
 	vmig__acct_lock(r);
-	int n = reclaim_locked(r);
+	int n = reclaim_some(r, true);
 	vmig__acct_unlock(r);
 	return n;
 }
 
+/* Take slot i for this process if it is free and its lock can be had (caller holds the lock). */
+static int take_slot(struct vmig__region *r, uint32_t i, int32_t pid, uint64_t st)
+{
+	if (atomic_load(&r->slots[i].pid) != 0)
+		return 0;
+	if (region_fd >= 0) {
+		int rc = vmig__slot_lock(region_fd, i);
+		if (rc == -EAGAIN || rc == -EACCES)
+			return 0; /* a process that has not written its pid yet */
+		if (rc < 0 && rc != -EINVAL)
+			return -1; /* EINVAL: no OFD locks here, PIDs decide */
+	}
+	if (i >= atomic_load(&r->slot_hi))
+		atomic_store(&r->slot_hi, i + 1);
+	atomic_store(&r->bytes[i], 0);
+	r->slots[i].start_time = st;
+	atomic_store(&r->slots[i].pid, pid);
+	atomic_store(&r->busy.free_hint, i + 1);
+	return 1;
+}
+
 /*
- * A slot for this process: the first one that is free or whose process is
- * dead and whose lock we can take.  A slot of a private region (no file)
- * needs no lock.
+ * A slot for this process, in constant time: the slot the region's hint
+ * names (the one the last process that left gave back, or the one after
+ * the last taken), else the first never used, after a bounded reclaim of
+ * dead ones.  Only a table whose every slot has been used is searched.
+ * A slot of a private region (no file) needs no lock.
  */
 static int register_locked(struct vmig__region *r)
 {
 	int32_t pid = (int32_t)getpid();
 	uint64_t st = vmig__proc_start_time(pid);
-	reclaim_locked(r);
-	for (int i = 0; i < VMIG_ACCT_SLOTS; i++) {
-		if (atomic_load(&r->slots[i].pid) != 0)
-			continue;
-		if (region_shared && region_fd < 0)
-			return -1; /* the file could not be reopened after fork: no slot, no memory
-				    */
-		if (region_fd >= 0) {
-			int rc = vmig__slot_lock(region_fd, (unsigned)i);
-			if (rc == -EAGAIN || rc == -EACCES)
-				continue; /* a process that has not written its pid yet */
-			if (rc < 0 && rc != -EINVAL)
-				return -1; /* EINVAL: no OFD locks here, PIDs decide */
-		}
-		uint32_t hi = atomic_load(&r->slot_hi);
-		if ((uint32_t)i >= hi)
-			atomic_store(&r->slot_hi, (uint32_t)i + 1);
-		atomic_store(&r->bytes[i], 0);
-		r->slots[i].start_time = st;
-		atomic_store(&r->slots[i].pid, pid);
-		return i;
+	if (region_shared && region_fd < 0)
+		return -1; /* the file could not be reopened after fork: no slot, no memory */
+	reclaim_some(r, false);
+	uint32_t hint = atomic_load(&r->busy.free_hint), hi = atomic_load(&r->slot_hi);
+	uint32_t first[2] = {hint, hi};
+	for (int k = 0; k < 2; k++) {
+		int rc = first[k] < VMIG_ACCT_SLOTS ? take_slot(r, first[k], pid, st) : 0;
+		if (rc)
+			return rc < 0 ? -1 : (int)first[k];
+	}
+	for (uint32_t k = 0; k < VMIG_ACCT_SLOTS; k++) {
+		uint32_t i = (hint + k) % VMIG_ACCT_SLOTS;
+		int rc = take_slot(r, i, pid, st);
+		if (rc)
+			return rc < 0 ? -1 : (int)i;
 	}
 	return -1;
 }
@@ -305,5 +360,6 @@ __attribute__((destructor)) static void acct_exit(void)
 		return;
 	atomic_store(&region->bytes[s], 0);
 	atomic_store(&region->slots[s].pid, 0);
+	atomic_store(&region->busy.free_hint, (uint32_t)s); /* the next process takes it */
 	/* The lock goes when the file is closed: at exit, with the process. */
 }

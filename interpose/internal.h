@@ -10,7 +10,9 @@
  *   acct.c     the accounting region shared by the instance's processes
  *   mem.c      memory hooks: quota, per-allocation table, capacity reports
  *   vmm.c      the VMM API's allocations, charged until their last reference
- *   launch.c   launch hooks: the compute-share gate and its poller thread
+ *   launch.c   launch hooks: the compute-share gate, its controller and poller
+ *   measure.c  when this process's kernels ran, from events on its streams
+ *   nvsignal.c what NVML says about the GPU's tenants (read-only)
  */
 #ifndef VMIG_INTERPOSE_INTERNAL_H
 #define VMIG_INTERPOSE_INTERNAL_H
@@ -145,5 +147,59 @@ bool vmig__mem_charge(uint64_t n);
 void vmig__vmm_atfork_child(void);
 void vmig__launch_init(const struct vmig__config *c);
 void vmig__launch_atfork_child(void);
+/* The compute share's clock (the host's, or the stand-in driver's simulated one). */
+uint64_t vmig__clock_now(void);
+
+/* ---- measure.c ----------------------------------------------------------- */
+
+/* A piece of GPU busy time [s, e) on the compute share's clock. */
+struct vmig__iv {
+	uint64_t s, e;
+};
+
+/* Resolve the event functions; false when the driver lacks them. */
+bool vmig__meas_init(void);
+void vmig__meas_atfork_child(void);
+/*
+ * Around a launch onto stream s (ptsz: a per-thread-default-stream entry
+ * point): before it, *tok (NULL: not measured) and *est, what the launch is
+ * expected to cost; after it, with what was charged for it.
+ */
+void vmig__meas_before(CUstream s, bool ptsz, void **tok, double *est, uint64_t now);
+void vmig__meas_after(void *tok, double est, uint64_t now);
+
+/* A completed piece of one stream's work; s == e == 0 when it could not be placed. */
+struct vmig__piece {
+	uint64_t s, e, len;
+	uint32_t launches; /* launches it covers */
+	double est;	   /* charged for them when they were launched */
+	uintptr_t key;	   /* the stream, for vmig__meas_learn */
+	void *trk;
+};
+
+/* The pieces completed since the last call (at most max), in no order. */
+size_t vmig__meas_collect(struct vmig__piece *out, size_t max, uint64_t now);
+/* What one launch of the piece's stream cost, for the estimates of its next launches. */
+void vmig__meas_learn(const struct vmig__piece *p, double per_launch);
+
+/* ---- nvsignal.c ---------------------------------------------------------- */
+
+/* One look at NVML: per mille of the GPU. */
+struct vmig__nv_view {
+	bool gpu_ok;	    /* gpu_pm: the device's utilisation over its last period */
+	bool procs_ok;	    /* per-process samples can be read */
+	bool fresh;	    /* new per-process samples since the last look */
+	bool have_self;	    /* this process is among them */
+	unsigned gpu_pm;    /* time a kernel ran, of the last period */
+	unsigned self_pm;   /* this process's kernels */
+	unsigned mine_pm;   /* the instance's other processes' */
+	unsigned others_pm; /* processes outside the instance, summed */
+	unsigned long long ts_us, len_us; /* the samples' end (NVML's CPU time) and period */
+};
+
+/* Load NVML and find the instance's GPU (once); false without it. */
+bool vmig__nv_open(const char *partition);
+/* Read it; mine: the PIDs of the instance, self: this process. */
+void vmig__nv_read(int32_t self, const int32_t *mine, unsigned nmine, struct vmig__nv_view *v);
 
 #endif

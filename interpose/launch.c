@@ -1,80 +1,94 @@
 /*
- * launch.c — the compute share, by time-slicing.
+ * launch.c — the compute share: the launch gate, the instance's GPU time,
+ * and the controller that turns a share into a rate.
  *
- * The share lives in the instance's accounting region (compute_pct), where
- * `vmig mig -rg` may change it while programs run; every decision here
- * reads it with a relaxed load, so a new share takes effect at the next
- * launch and the next refill.  The gate is armed whenever the region can
- * change (a shared file) or the share starts below 100 %.  Armed but
- * uncapped, a launch costs one flag test, one relaxed load and a compare:
- * no lock, no system call.
+ * The share (compute_pct) and its policy live in the instance's accounting
+ * region, where `vmig mig -rg` changes them while programs run; every
+ * decision reads them with a relaxed load.  The gate is armed whenever the
+ * region can change (a shared file) or the share starts below 100 %.
+ * Armed but at 100 %, a launch costs one flag test, one relaxed load and a
+ * compare: no lock, no system call.
  *
- * With a cap of p %, the instance owns a bucket of GPU time in the shared
- * region: it fills at p ns per ns of wall time (up to p % of a 100 ms
- * window, so short bursts run at full speed) and empties by the GPU time
- * the instance's work really took.  A launch passes while the bucket holds
- * time; otherwise it waits for the refill.  So, averaged over the window,
- * the instance's GPU busy time converges to p % of wall time, whatever the
- * kernels' sizes.  Under MPS the server already holds the process to m %
- * of the GPU's threads (m = the share when it started); a share p < m is
- * reached by also time-slicing to p/m of wall time.
+ * Below 100 %, the instance owns a bucket of GPU time in the region: it
+ * fills at the instance's rate (ns of GPU time per ns, up to a 50 ms window
+ * of it); each launch takes out what one launch of its stream is expected
+ * to cost, and once its kernels have run the difference to what they really
+ * took is settled.  A launch passes while the bucket holds time, otherwise
+ * it waits for the refill.  What the rate is, is the policy (docs/soft.md):
  *
- * GPU time is measured with events on each stream the process launches on
- * (a tracker per stream): a "start" mark when work arrives on an idle
- * stream and a sample mark at most every 1 ms of launching, so the launch
- * path records an event about once per millisecond, not per launch.  A
- * poller thread, every 10 ms, pairs completed marks (elapsed time between a
- * mark and the next one that is not a start) and takes the sum out of the
- * bucket.  The capped launch path holds a process-local mutex for a few
- * loads and stores; the shared region is only read there.
+ *  - cap: the share, always;
+ *  - share: the share, plus whatever the GPU's other tenants leave unused.
+ *    Every CTRL_NS one process of the instance looks at its own busy time
+ *    and the others' (from NVML) and either takes what the others leave,
+ *    less a margin, or, above its share on a saturated GPU, gives up half
+ *    of what it holds beyond the share (share_rate()).  An instance alone
+ *    gets the whole GPU, saturated ones settle at their shares.  Without
+ *    NVML the other tenants cannot be seen, and the share is a cap.
+ *
+ * GPU time is measured by measure.c (events around this process's batches
+ * of work, placed on the controller's clock), merged with the other
+ * processes of the instance in the region's busy intervals, so time during
+ * which two streams or two processes of the instance ran counts once.
+ * Where NVML's per-process samples list this process they settle its time
+ * instead: a batch spans the time its stream waited for other tenants'
+ * kernels too, which NVML does not charge.  docs/interpose.md, "Compute
+ * share", says which signal is used when.
+ *
+ * A poller thread does all of this every PERIOD_NS; the launch path only
+ * marks streams and reads the bucket.
  */
+#include <errno.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
-#define NTRACK	      64
-#define RING	      128
-#define SAMPLE_NS     1000000ull   /* a sample mark at most every 1 ms per stream */
-#define PERIOD_NS     10000000ull  /* the poller's control period */
-#define WINDOW_NS     100000000ull /* the bucket holds at most p % of this */
-#define IDLE_EVICT_NS 2000000000ull
-#define QUIET_NS      2000000ull /* no launch for this long: the poller closes the batch */
+#define PERIOD_NS  10000000ull	 /* the poller's period */
+#define WINDOW_NS  50000000ull	 /* the bucket holds at most the rate's share of this */
+#define CTRL_NS	   50000000ull	 /* the controller's step */
+#define HORIZON_NS 2000000000ull /* busy intervals remembered */
+#define MARGIN_PM  20		 /* share mode: left for a neighbour below its share */
+#define NV_NS	   25000000ull	 /* how often NVML is asked */
+#define HIST	   256
+#define MAX_IVS	   512
 
-struct mark {
-	CUevent ev;
-	bool start; /* opens a batch: never paired with the mark before it */
-};
-
-struct tracker {
-	bool used;
-	uintptr_t key;
-	CUstream stream; /* where marks are recorded */
-	uint32_t head, tail;
-	unsigned launches_since; /* launches since the last mark */
-	bool per_thread;	 /* a thread's default stream: only that thread may mark it */
-	uint64_t last_mark_ns, last_use_ns;
-	struct mark ring[RING];
-};
+enum { SIGNAL_NONE = 0, SIGNAL_PROCS = 1, SIGNAL_GPU = 2 };
 
 static bool cap_on;		/* the gate is armed: the share may be (or become) < 100 % */
 static unsigned full_pct = 100; /* no time cap at or above this share (MPS: its percentage) */
 static struct vmig__region *R;
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static struct tracker trackers[NTRACK];
+static const char *partition;
 static _Atomic int poller_state; /* 0 none, 1 starting/running */
+static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool stopping;
-static _Thread_local char thread_tag;
+
+/* ---- The control loop's clock ------------------------------------------------ */
+
+/*
+ * The host's monotonic clock, unless the driver brings its own: the
+ * stand-in driver of the tests simulates its GPU's time and exports it
+ * (vmigstub_now_ns, vmigstub_sleep_ns), and a control loop on the host's
+ * clock would then measure a GPU that runs at another speed.
+ */
+static void host_sleep(uint64_t ns)
+{
+	struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+	nanosleep(&ts, NULL);
+}
 
 static struct {
-	__typeof__(cuEventCreate) *create;
-	__typeof__(cuEventRecord) *record;
-	__typeof__(cuEventQuery) *query;
-	__typeof__(cuEventElapsedTime) *elapsed;
-	__typeof__(cuStreamIsCapturing) *capturing;
-} drv;
+	uint64_t (*now)(void);
+	void (*sleep)(uint64_t ns);
+} clk = {vmig__now_ns, host_sleep};
+
+uint64_t vmig__clock_now(void)
+{
+	return clk.now();
+}
 
 void vmig__launch_init(const struct vmig__config *c)
 {
@@ -82,19 +96,22 @@ void vmig__launch_init(const struct vmig__config *c)
 	if (!c->active || !vmig__acct() ||
 	    (!vmig__acct_shared() && c->compute_mode != VMIG_COMPUTE_TIMESLICE))
 		return;
-	drv.create = (__typeof__(drv.create))vmig__real_sym("cuEventCreate");
-	drv.record = (__typeof__(drv.record))vmig__real_sym("cuEventRecord");
-	drv.query = (__typeof__(drv.query))vmig__real_sym("cuEventQuery");
-	drv.elapsed = (__typeof__(drv.elapsed))vmig__real_sym("cuEventElapsedTime");
-	drv.capturing = (__typeof__(drv.capturing))vmig__real_sym("cuStreamIsCapturing");
-	if (!drv.create || !drv.record || !drv.query || !drv.elapsed) {
+	if (!vmig__meas_init()) {
 		VMIG_LOG("driver lacks event functions: no compute cap");
 		return;
 	}
+	uint64_t (*now)(void) = (uint64_t(*)(void))vmig__real_sym("vmigstub_now_ns");
+	void (*sleep)(uint64_t) = (void (*)(uint64_t))vmig__real_sym("vmigstub_sleep_ns");
+	if (now && sleep) {
+		clk.now = now;
+		clk.sleep = sleep;
+	}
 	R = vmig__acct();
+	partition = c->partition;
 	full_pct = c->compute_mode == VMIG_COMPUTE_MPS ? c->mps_pct : 100;
 	cap_on = true;
-	VMIG_LOG("compute gate armed: share %u%% now%s, %s", vmig__region_pct(R),
+	VMIG_LOG("compute gate armed: share %u%% (%s) now%s, %s", vmig__region_pct(R),
+		 vmig__region_policy(R) == VMIG_POLICY_CAP ? "cap" : "share",
 		 vmig__acct_shared() ? " (follows vmig mig -rg)" : "",
 		 full_pct < 100 ? "time-slicing below the MPS percentage" : "time-slicing");
 }
@@ -105,180 +122,464 @@ static inline bool capped(void)
 	return vmig__region_pct(R) < full_pct;
 }
 
-/* The fraction of wall time the instance's work may take, in percent (1-100). */
-static unsigned time_pct(void)
+/* The rate the bucket fills at, in per mille of the controller's clock. */
+static unsigned rate_pm(void)
 {
-	unsigned p = vmig__region_pct(R);
-	if (p >= full_pct)
-		return 100;
-	p = p * 100 / full_pct;
-	return p ? p : 1;
-}
-
-void vmig__launch_atfork_child(void)
-{
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-	mu = fresh;
-	memset(trackers, 0, sizeof(trackers)); /* the parent's events mean nothing here */
-	atomic_store(&poller_state, 0);
+	unsigned p = vmig__region_pct(R) * 10;
+	if (vmig__region_policy(R) == VMIG_POLICY_SHARE) {
+		unsigned a = atomic_load_explicit(&R->busy.allowed_pm, memory_order_relaxed);
+		p = a > p ? (a > 1000 ? 1000 : a) : p;
+	}
+	if (full_pct < 100)
+		p = p * 100 / full_pct; /* MPS holds us to full_pct of the threads already */
+	return p > 1000 ? 1000 : p ? p : 1;
 }
 
 /* ---- The bucket ---------------------------------------------------------- */
 
 static void refill(void)
 {
-	uint64_t now = vmig__now_ns(), last = atomic_load(&R->refill_ns);
-	if (now <= last || !atomic_compare_exchange_strong(&R->refill_ns, &last, now))
+	uint64_t now = clk.now(), last = atomic_load(&R->refill_ns);
+	if (last == 0 || now < last) {
+		/* A new region, or one stamped by another clock: start from ours. */
+		atomic_compare_exchange_strong(&R->refill_ns, &last, now);
 		return;
-	unsigned pct = time_pct();
+	}
+	if (now == last || !atomic_compare_exchange_strong(&R->refill_ns, &last, now))
+		return;
+	unsigned pm = rate_pm();
 	uint64_t dt = now - last < WINDOW_NS ? now - last : WINDOW_NS;
-	int64_t add = (int64_t)(dt * pct / 100), cap = (int64_t)(WINDOW_NS * pct / 100);
+	int64_t add = (int64_t)(dt * pm / 1000), cap = (int64_t)(WINDOW_NS * pm / 1000);
 	int64_t cur = atomic_load(&R->budget_ns), nv;
-	/* Clamped to the window, also when a lower share just shrank it. */
+	/*
+	 * Filled up to the window; time given back by a settlement may stand
+	 * above it until used (a lower share clears it, control()).  A debt is
+	 * kept to two windows: what lies further back no longer limits now.
+	 */
 	do {
-		nv = cur + add > cap ? cap : cur + add;
+		nv = cur >= cap ? cur : cur + add > cap ? cap : cur + add;
+		nv = nv < -2 * cap ? -2 * cap : nv;
 	} while (!atomic_compare_exchange_weak(&R->budget_ns, &cur, nv));
 }
 
-/* ---- Trackers (caller holds mu) -------------------------------------------- */
+/* ---- This process's measurement, corrected ---------------------------------------- */
 
-static struct tracker *tracker_get(uintptr_t key, CUstream stream, uint64_t now)
+/* Pieces that completed, by when: which of NVML's sample periods their launches fall in. */
+struct done {
+	uint64_t end;
+	uint32_t launches;
+	double est; /* charged for them at launch */
+};
+
+/* The poller's own state: only the poller thread touches it. */
+static struct {
+	struct vmig__iv hist[HIST]; /* this process's recent busy time, merged, in order */
+	unsigned nhist;
+	struct done done[HIST]; /* completed pieces not yet settled against NVML */
+	unsigned ndone;
+	unsigned misses;	   /* fresh NVML samples in a row that did not list us while busy */
+	bool seen_self;		   /* NVML's per-process samples have listed this process */
+	bool procs_usable;	   /* they see this process (no other PID namespace) */
+	bool gpu_usable;	   /* NVML's device utilisation may describe our GPU */
+	bool gpu_valid;		   /* it has been seen to cover our own work */
+	unsigned gpu_low;	   /* steps in a row it read below our own work */
+	uint64_t next_nv;	   /* when to look at NVML again */
+	struct vmig__nv_view last; /* the last fresh per-process view */
+	uint64_t last_at;	   /* when it was read */
+	unsigned seq, used_seq;	   /* views read, and the last one a step used */
+	struct {
+		bool ok;
+		uint64_t s, e, truth; /* NVML's sample, waiting for our pieces of it */
+	} pending;
+	double cost_time, cost_launches; /* what launches cost, in NVML's samples */
+} me = {.procs_usable = true, .gpu_usable = true};
+
+/* NVML's per-process samples settle this process's GPU time (nvml mode)? */
+static _Atomic bool nv_mode;
+/* In nvml mode, what one launch of this process costs (ns of GPU time), learned. */
+static _Atomic uint64_t nv_cost;
+
+static void hist_add(const struct vmig__iv *iv)
 {
-	struct tracker *victim = NULL;
-	for (int i = 0; i < NTRACK; i++) {
-		struct tracker *t = &trackers[i];
-		if (t->used && t->key == key) {
-			t->last_use_ns = now;
-			return t;
-		}
-		if (!t->used && !victim)
-			victim = t;
+	if (me.nhist == HIST) {
+		memmove(me.hist, me.hist + 1, (HIST - 1) * sizeof(me.hist[0]));
+		me.nhist--;
 	}
-	if (!victim)
-		return NULL; /* more live streams than trackers: this one goes unmeasured */
-	struct mark keep[RING];
-	memcpy(keep, victim->ring, sizeof(keep)); /* events are reusable */
-	memset(victim, 0, sizeof(*victim));
-	for (int i = 0; i < RING; i++)
-		victim->ring[i].ev = keep[i].ev;
-	victim->used = true;
-	victim->key = key;
-	victim->stream = stream;
-	victim->per_thread = key == (uintptr_t)&thread_tag;
-	victim->last_use_ns = now;
-	return victim;
+	me.hist[me.nhist++] = *iv;
 }
 
-static bool capturing(CUstream s)
+/* This process's busy time within [s, e), as events measured it. */
+static uint64_t hist_busy(uint64_t s, uint64_t e)
 {
-	CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
-	return drv.capturing && drv.capturing(s, &st) == CUDA_SUCCESS &&
-	       st != CU_STREAM_CAPTURE_STATUS_NONE;
+	uint64_t b = 0;
+	for (unsigned i = 0; i < me.nhist; i++) {
+		uint64_t lo = me.hist[i].s > s ? me.hist[i].s : s;
+		uint64_t hi = me.hist[i].e < e ? me.hist[i].e : e;
+		b += hi > lo ? hi - lo : 0;
+	}
+	return b;
 }
 
-static void mark(struct tracker *t, bool start, uint64_t now)
+static void done_add(uint64_t end, uint32_t launches, double est)
 {
-	if (t->head - t->tail >= RING)
-		return; /* the poller is behind: the batch simply grows */
-	if (capturing(t->stream))
-		return; /* work being captured into a graph does not run now */
-	struct mark *m = &t->ring[t->head % RING];
-	if (!m->ev && drv.create(&m->ev, 0) != CUDA_SUCCESS) {
-		m->ev = NULL;
+	if (me.ndone == HIST) {
+		/* NVML is not keeping up: the oldest stays charged as launched. */
+		memmove(me.done, me.done + 1, (HIST - 1) * sizeof(me.done[0]));
+		me.ndone--;
+	}
+	me.done[me.ndone++] = (struct done){end, launches, est};
+}
+
+/*
+ * The instance's GPU time grows by busy, and its bucket empties by
+ * budget (negative: gives back what launches were charged too much).
+ */
+static void charge(double busy, double budget)
+{
+	if ((int64_t)budget)
+		atomic_fetch_sub(&R->budget_ns, (int64_t)budget);
+	if (busy >= 1)
+		atomic_fetch_add(&R->busy_ns, (uint64_t)busy);
+}
+
+/* Where NVML's sample [ts - len, ts] lies on our clock (its stamps are CPU time). */
+static void nv_window(const struct vmig__nv_view *v, uint64_t now, uint64_t *s, uint64_t *e)
+{
+	const uint64_t near = 10000000000ull;
+	uint64_t t = v->ts_us * 1000, len = v->len_us * 1000;
+	struct timespec rt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	uint64_t real = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
+	if (t + near >= now && t <= now + near)
+		*e = t; /* our own clock */
+	else if (t + near >= real && t <= real + near && now + t >= real)
+		*e = now + t - real; /* wall-clock stamps */
+	else
+		*e = now; /* unknown: assume the sample just ended */
+	*s = *e > len ? *e - len : 0;
+}
+
+/*
+ * Settle NVML's last sample: the launches whose pieces ended in it were
+ * charged their estimate; the sample says what they (and whatever ran of
+ * earlier ones) really used.  It is settled one sample late, when every
+ * piece that ended in it has been collected (work queued ahead of the GPU
+ * completes after the sample is taken).  What one launch costs follows from
+ * the same sample: a property of the program's kernels, not of the
+ * contention, so the estimates of the next launches are close.
+ */
+static void settle(void)
+{
+	if (!me.pending.ok)
+		return;
+	me.pending.ok = false;
+	uint32_t launches = 0;
+	double est = 0;
+	unsigned k = 0;
+	for (; k < me.ndone && me.done[k].end <= me.pending.e; k++) {
+		launches += me.done[k].launches;
+		est += me.done[k].est;
+	}
+	memmove(me.done, me.done + k, (me.ndone - k) * sizeof(me.done[0]));
+	me.ndone -= k;
+	double truth = (double)me.pending.truth;
+	charge(truth, truth - est);
+	/* Sums that decay over a few samples: a ratio of sums, not a mean of ratios. */
+	me.cost_time = me.cost_time * 0.5 + truth;
+	me.cost_launches = me.cost_launches * 0.5 + launches;
+	if (me.cost_launches >= 1)
+		atomic_store(&nv_cost, (uint64_t)(me.cost_time / me.cost_launches));
+}
+
+/* A fresh sample: does it see us, and what did we use in it? */
+static void correct(const struct vmig__nv_view *v, uint64_t now)
+{
+	uint64_t s, e;
+	nv_window(v, now, &s, &e);
+	uint64_t len = e - s;
+	if (!v->have_self && hist_busy(s, e) > len / 5) {
+		/* Busy but not listed: NVML's PIDs are not ours (another PID namespace). */
+		if (++me.misses >= 3 && me.procs_usable) {
+			me.procs_usable = false;
+			atomic_store(&nv_mode, false);
+			VMIG_LOG(
+			    "NVML lists other PIDs than ours: GPU time measured by events alone");
+		}
 		return;
 	}
-	if (drv.record(m->ev, t->stream) != CUDA_SUCCESS)
+	if (v->have_self) {
+		me.misses = 0;
+		me.seen_self = true;
+	}
+	if (!me.procs_usable || !me.seen_self)
 		return;
-	m->start = start;
-	t->head++;
-	t->launches_since = 0;
-	t->last_mark_ns = now;
-}
-
-/* Before a launch on t: close a long batch, open one on an idle stream. */
-static void before_launch(struct tracker *t, uint64_t now)
-{
-	if (t->launches_since > 0 && now - t->last_mark_ns >= SAMPLE_NS)
-		mark(t, false, now);
-	if (t->launches_since == 0) {
-		bool idle = t->head == t->tail ||
-			    drv.query(t->ring[(t->head - 1) % RING].ev) == CUDA_SUCCESS;
-		if (idle)
-			mark(t, true, now);
+	if (!atomic_load(&nv_mode)) {
+		/* From here on NVML's samples settle our time; events only pace launches. */
+		atomic_store(&nv_mode, true);
+		me.ndone = 0;
 	}
-	t->launches_since++;
+	settle();
+	me.pending.ok = true;
+	me.pending.s = s;
+	me.pending.e = e;
+	me.pending.truth = v->have_self ? v->self_pm * len / 1000 : 0;
 }
 
-/* Sum the GPU time of completed batches on t. */
-static uint64_t consume(struct tracker *t)
+/* The PIDs registered in the instance (region slots), for NVML's samples. */
+static unsigned instance_pids(int32_t *pids, unsigned max)
 {
-	uint64_t busy = 0;
-	while (t->head - t->tail >= 2) {
-		struct mark *a = &t->ring[t->tail % RING], *b = &t->ring[(t->tail + 1) % RING];
-		if (!b->start) {
-			CUresult q = drv.query(b->ev);
-			if (q == CUDA_ERROR_NOT_READY)
-				break;
-			float ms = 0;
-			if (q == CUDA_SUCCESS && drv.elapsed(&ms, a->ev, b->ev) == CUDA_SUCCESS &&
-			    ms > 0)
-				busy += (uint64_t)((double)ms * 1e6);
+	unsigned n = 0;
+	uint32_t hi = atomic_load(&R->slot_hi);
+	for (uint32_t i = 0; i < hi && i < VMIG_ACCT_SLOTS && n < max; i++) {
+		int32_t pid = atomic_load(&R->slots[i].pid);
+		if (pid > 0)
+			pids[n++] = pid;
+	}
+	return n;
+}
+
+static void look_at_nvml(uint64_t now)
+{
+	if (now < me.next_nv)
+		return;
+	me.next_nv = now + NV_NS;
+	if (!vmig__nv_open(partition))
+		return;
+	static int32_t pids[VMIG_ACCT_SLOTS];
+	unsigned n = instance_pids(pids, VMIG_ACCT_SLOTS);
+	struct vmig__nv_view v;
+	vmig__nv_read((int32_t)getpid(), pids, n, &v);
+	if (v.fresh) {
+		correct(&v, now);
+		me.last = v;
+		me.last_at = now;
+		me.seq++;
+	}
+	if (v.gpu_ok) {
+		me.last.gpu_ok = true;
+		me.last.gpu_pm = v.gpu_pm;
+	}
+}
+
+/* ---- The controller -------------------------------------------------------------------- */
+
+/* What one step sees, in per mille of the GPU's time: us, the others, and from which signal. */
+struct seen {
+	unsigned u, o, signal;
+};
+
+/*
+ * From NVML's per-process samples where they list us (u and o from the same
+ * sample), else from its device utilisation (o = the GPU's busy time - ours,
+ * b_pm, measured here over the last step); SIGNAL_NONE when nothing
+ * trustworthy tells the others' time.  A new view is used once.
+ */
+static bool see(unsigned b_pm, uint64_t now, struct seen *s)
+{
+	const struct vmig__nv_view *v = &me.last;
+	*s = (struct seen){b_pm, 0, SIGNAL_NONE};
+	if (me.procs_usable && me.seen_self && v->procs_ok && now - me.last_at <= 4 * CTRL_NS) {
+		if (me.used_seq == me.seq)
+			return false; /* nothing new since the last step */
+		me.used_seq = me.seq;
+		unsigned u = v->self_pm + v->mine_pm;
+		*s = (struct seen){u > 1000 ? 1000 : u, v->others_pm > 1000 ? 1000 : v->others_pm,
+				   SIGNAL_PROCS};
+		return true;
+	}
+	if (!me.gpu_usable || !v->gpu_ok)
+		return true;
+	if (b_pm > v->gpu_pm + 200) {
+		/* Twice busier than NVML says the whole GPU was: it is not our GPU. */
+		if (++me.gpu_low >= 2) {
+			me.gpu_usable = false;
+			VMIG_LOG("NVML's utilisation (%u per mille) is below ours (%u): not used",
+				 v->gpu_pm, b_pm);
 		}
-		t->tail++;
+		return true;
 	}
-	return busy;
+	me.gpu_low = 0;
+	/* Trusted once it has shown our own work (an idle instance proves nothing). */
+	me.gpu_valid = me.gpu_valid || b_pm >= 100;
+	if (me.gpu_valid)
+		*s = (struct seen){b_pm, v->gpu_pm > b_pm ? v->gpu_pm - b_pm : 0, SIGNAL_GPU};
+	return true;
 }
 
-/* ---- The poller thread ------------------------------------------------------ */
+/*
+ * The rate of share mode, from one step's view (per mille, p the share, m
+ * the margin): below the share, or with the GPU not saturated (at least
+ * m / 2 idle), take what the others leave, 1000 - o - m.  Above the share on
+ * a saturated GPU the others may want what we hold beyond it: give half of
+ * that up, u - (u - p) / 2.  If they did not want it, the GPU is idle at the
+ * next step and we take it again; if they did, they grew into it and we
+ * give up half of the rest, so an instance competing with a busy neighbour
+ * converges to its share within a few steps.
+ */
+static unsigned share_rate(const struct seen *s, unsigned p)
+{
+	unsigned m = s->o > 5 ? MARGIN_PM : 0;
+	unsigned take = s->o + m < 1000 ? 1000 - s->o - m : 0;
+	bool saturated = s->o > 5 && s->u + s->o + m / 2 >= 1000;
+	unsigned r = s->u <= p || !saturated ? take : s->u - (s->u - p) / 2;
+	return r > p ? r : p;
+}
+
+/* One step of the instance's controller, taken by whichever process comes first. */
+static void control(uint64_t now)
+{
+	uint64_t last = atomic_load(&R->busy.ctrl_ns);
+	if (last && now < last + CTRL_NS)
+		return;
+	if (!atomic_compare_exchange_strong(&R->busy.ctrl_ns, &last, now))
+		return;
+	uint64_t busy = atomic_load(&R->busy_ns), was = atomic_exchange(&R->busy.ctrl_busy, busy);
+	unsigned b = 0;
+	if (last && now > last && busy >= was)
+		b = (unsigned)((busy - was) * 1000 / (now - last));
+	unsigned p = vmig__region_pct(R) * 10, allowed = p;
+	struct seen s;
+	if (!see(b > 1000 ? 1000 : b, now, &s))
+		return;
+	if (vmig__region_policy(R) == VMIG_POLICY_SHARE && s.signal != SIGNAL_NONE)
+		allowed = share_rate(&s, p);
+	unsigned before = atomic_exchange(&R->busy.allowed_pm, allowed);
+	atomic_store(&R->busy.signal, s.signal);
+	atomic_store(&R->busy.others_pm, s.o);
+	if (allowed < before) {
+		/* A lower rate binds now, not once the credit saved at the old one is spent. */
+		int64_t cur = atomic_load(&R->budget_ns);
+		while (cur > 0 && !atomic_compare_exchange_weak(&R->budget_ns, &cur, 0))
+			;
+	}
+}
+
+/* After fork, in the child: no poller, and nothing measured yet (its events are the parent's). */
+void vmig__launch_atfork_child(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	stop_mu = fresh;
+	vmig__meas_atfork_child();
+	memset(&me, 0, sizeof(me));
+	me.procs_usable = me.gpu_usable = true;
+	atomic_store(&nv_mode, false);
+	atomic_store(&nv_cost, 0);
+	atomic_store(&poller_state, 0);
+}
+
+/* ---- The poller thread ------------------------------------------------------------------ */
+
+static int iv_cmp(const void *a, const void *b)
+{
+	const struct vmig__iv *x = a, *y = b;
+	return x->s < y->s ? -1 : x->s > y->s;
+}
+
+/* The placed pieces as intervals, sorted and merged: concurrent streams count once. */
+static size_t merged(const struct vmig__piece *pc, size_t n, struct vmig__iv *iv)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pc[i].e > pc[i].s)
+			iv[k++] = (struct vmig__iv){pc[i].s, pc[i].e};
+	if (k == 0)
+		return 0;
+	qsort(iv, k, sizeof(iv[0]), iv_cmp);
+	size_t m = 0;
+	for (size_t i = 1; i < k; i++) {
+		if (iv[i].s <= iv[m].e) {
+			if (iv[i].e > iv[m].e)
+				iv[m].e = iv[i].e;
+		} else {
+			iv[++m] = iv[i];
+		}
+	}
+	return m + 1;
+}
+
+/*
+ * The pieces that completed.  Their busy time, merged across this process's
+ * streams and with the instance's other processes (what the instance had
+ * covered already counts once), is the instance's GPU time as events see
+ * it.  In nvml mode NVML's samples settle the time (settle()); the pieces
+ * only say when their launches ran.  Otherwise the events' time is charged,
+ * less what the launches were charged already, and each stream learns what
+ * its launches cost.
+ */
+static void account(const struct vmig__piece *pc, size_t n, uint64_t now)
+{
+	static struct vmig__iv iv[MAX_IVS];
+	size_t m = merged(pc, n, iv);
+	uint64_t added = 0, placed = 0;
+	if (m) {
+		uint64_t horizon = now > HORIZON_NS ? now - HORIZON_NS : 0;
+		vmig__acct_lock(R);
+		for (size_t i = 0; i < m; i++)
+			added += vmig__busy_add(&R->busy, iv[i].s, iv[i].e, horizon);
+		vmig__acct_unlock(R);
+	}
+	for (size_t i = 0; i < m; i++)
+		hist_add(&iv[i]);
+	if (atomic_load(&nv_mode)) {
+		for (size_t i = 0; i < n; i++)
+			done_add(pc[i].e > pc[i].s ? pc[i].e : now, pc[i].launches, pc[i].est);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		placed += pc[i].e > pc[i].s ? pc[i].len : 0;
+	double f = placed ? (double)added / (double)placed : 1, busy = 0, budget = 0;
+	for (size_t i = 0; i < n; i++) {
+		double cost = (double)pc[i].len * (pc[i].e > pc[i].s ? f : 1);
+		busy += cost;
+		budget += cost - pc[i].est;
+		if (pc[i].launches)
+			vmig__meas_learn(&pc[i], cost / pc[i].launches);
+	}
+	charge(busy, budget);
+}
 
 static void poll_once(void)
 {
-	uint64_t busy = 0, now = vmig__now_ns();
-	pthread_mutex_lock(&mu);
-	for (int i = 0; i < NTRACK && !stopping; i++) {
-		struct tracker *t = &trackers[i];
-		if (!t->used)
-			continue;
-		/*
-		 * A batch left open after its last launch would later be paired
-		 * across the idle time; close it once the stream has been quiet.
-		 */
-		if (t->launches_since > 0 && !t->per_thread && now - t->last_use_ns >= QUIET_NS)
-			mark(t, false, now);
-		busy += consume(t);
-		if (t->head - t->tail <= 1 && t->launches_since == 0 &&
-		    now - t->last_use_ns > IDLE_EVICT_NS)
-			t->used = false;
-	}
-	pthread_mutex_unlock(&mu);
-	if (busy) {
-		atomic_fetch_sub(&R->budget_ns, (int64_t)busy);
-		atomic_fetch_add(&R->busy_ns, busy);
-	}
+	static struct vmig__piece pc[MAX_IVS];
+	uint64_t now = clk.now();
+	size_t n = vmig__meas_collect(pc, MAX_IVS, now);
+	if (n)
+		account(pc, n, now);
+	look_at_nvml(now);
+	control(now);
 	refill();
+}
+
+static bool stop_asked(void)
+{
+	pthread_mutex_lock(&stop_mu);
+	bool stop = stopping;
+	pthread_mutex_unlock(&stop_mu);
+	return stop;
 }
 
 static void *poller(void *arg)
 {
-	(void)arg;
-	struct timespec ts = {0, (long)PERIOD_NS};
-	for (;;) {
-		nanosleep(&ts, NULL);
-		pthread_mutex_lock(&mu);
-		bool stop = stopping;
-		pthread_mutex_unlock(&mu);
-		if (stop)
-			return NULL;
-		poll_once();
+	/*
+	 * Seen by the clock before the launch that started us goes on: a
+	 * simulated clock counts only the threads it knows of.
+	 */
+	clk.now();
+	sem_post(arg);
+	while (!stop_asked()) {
+		clk.sleep(PERIOD_NS);
+		if (!stop_asked())
+			poll_once();
 	}
+	return NULL;
 }
 
 /* At exit, before the driver tears down, keep the poller out of it. */
 static void stop_poller(void)
 {
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&stop_mu);
 	stopping = true;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&stop_mu);
 }
 
 static void start_poller(void)
@@ -293,10 +594,16 @@ static void start_poller(void)
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	pthread_t th;
-	if (pthread_create(&th, &a, poller, NULL) != 0)
-		VMIG_LOG("cannot start the compute poller: compute cap measured at launch only");
-	else
+	sem_t started;
+	sem_init(&started, 0, 0);
+	if (pthread_create(&th, &a, poller, &started) != 0) {
+		VMIG_LOG("cannot start the compute poller: GPU time goes unmeasured");
+	} else {
 		atexit(stop_poller);
+		while (sem_wait(&started) < 0 && errno == EINTR)
+			;
+	}
+	sem_destroy(&started);
 	pthread_attr_destroy(&a);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -308,84 +615,61 @@ static void wait_for_budget(void)
 	refill();
 	if (atomic_load(&R->budget_ns) > 0)
 		return;
-	uint64_t t0 = vmig__now_ns();
+	uint64_t t0 = clk.now();
 	/* A share raised to "no cap" while we wait lets the launch go at once. */
 	while (atomic_load(&R->budget_ns) <= 0 && capped()) {
 		int64_t deficit = -atomic_load(&R->budget_ns);
-		uint64_t ns = (uint64_t)deficit * 100 / time_pct();
+		uint64_t ns = (uint64_t)deficit * 1000 / rate_pm();
 		ns = ns < 100000 ? 100000 : ns > 5000000 ? 5000000 : ns;
-		struct timespec ts = {0, (long)ns};
-		nanosleep(&ts, NULL);
+		clk.sleep(ns);
 		refill();
 	}
-	atomic_fetch_add(&R->throttled_ns, vmig__now_ns() - t0);
-}
-
-/* Before a wait: close every open batch this thread may mark. */
-static void close_batches(void)
-{
-	uint64_t now = vmig__now_ns();
-	pthread_mutex_lock(&mu);
-	for (int i = 0; i < NTRACK; i++) {
-		struct tracker *t = &trackers[i];
-		if (t->used && t->launches_since > 0 &&
-		    (!t->per_thread || t->key == (uintptr_t)&thread_tag))
-			mark(t, false, now);
-	}
-	pthread_mutex_unlock(&mu);
+	atomic_fetch_add(&R->throttled_ns, clk.now() - t0);
 }
 
 /*
- * Called before every launch while the share is capped.  ptsz: the launch
- * came through a per-thread-default-stream variant, so stream 0 is this
- * thread's stream.
+ * Called before every launch while the share is capped: wait for the
+ * bucket, mark the stream.  Returns what the mark after the launch needs.
  */
-__attribute__((noinline)) static void gate_capped(CUstream s, bool ptsz)
+__attribute__((noinline)) static void *gate_capped(CUstream s, bool ptsz, uint64_t *now,
+						   double *est)
 {
 	if (VMIG_UNLIKELY(atomic_load_explicit(&poller_state, memory_order_relaxed) == 0))
 		start_poller();
-	uintptr_t key = (uintptr_t)s;
-	CUstream rec = s;
-	if (s == CU_STREAM_PER_THREAD || (ptsz && s == NULL)) {
-		key = (uintptr_t)&thread_tag; /* one per thread */
-		rec = CU_STREAM_PER_THREAD;
-	} else if (s == NULL) {
-		key = (uintptr_t)CU_STREAM_LEGACY;
-	}
-	if (atomic_load_explicit(&R->budget_ns, memory_order_relaxed) <= 0) {
-		/* Close the open batch first, so the wait is not counted as busy. */
-		close_batches();
+	if (atomic_load_explicit(&R->budget_ns, memory_order_relaxed) <= 0)
 		wait_for_budget();
-	}
-	uint64_t now = vmig__now_ns();
-	pthread_mutex_lock(&mu);
-	struct tracker *t = tracker_get(key, rec, now);
-	if (t)
-		before_launch(t, now);
-	pthread_mutex_unlock(&mu);
-}
-
-/* Armed but uncapped (the share at 100 %), a launch costs this test alone. */
-static inline void gate(CUstream s, bool ptsz)
-{
-	if (VMIG_UNLIKELY(capped()))
-		gate_capped(s, ptsz);
+	void *tok;
+	*now = clk.now();
+	vmig__meas_before(s, ptsz, &tok, est, *now);
+	uint64_t learned = atomic_load_explicit(&nv_cost, memory_order_relaxed);
+	if (tok && learned && atomic_load_explicit(&nv_mode, memory_order_relaxed))
+		*est = (double)learned;
+	/* Charged now, so the bucket sees work queued ahead of the GPU; settled when it ran. */
+	if (tok && *est > 0)
+		atomic_fetch_sub_explicit(&R->budget_ns, (int64_t)*est, memory_order_relaxed);
+	return tok;
 }
 
 /* ---- The launch hooks ------------------------------------------------------ */
 
 /*
- * Every launch hook is the same two steps: the gate (only when armed) for
- * the stream the work goes to, then the forwarded call.  ptsz: the entry
- * point is a per-thread-default-stream variant, where stream 0 means this
- * thread's stream.
+ * Every launch hook is the same three steps: the gate (only when armed and
+ * capped) for the stream the work goes to, the forwarded call, and the mark
+ * after it.  ptsz: the entry point is a per-thread-default-stream variant,
+ * where stream 0 means this thread's stream.
  */
 #define LAUNCH_HOOK(handler, fn, SIG, stream, ptsz)                                                \
 	CUresult vmig__hook_##handler(__typeof__(fn) *real, SIG##_P)                               \
 	{                                                                                          \
-		if (VMIG_UNLIKELY(cap_on))                                                         \
-			gate(stream, ptsz);                                                        \
-		return real(SIG##_A);                                                              \
+		if (VMIG_LIKELY(!cap_on) || VMIG_LIKELY(!capped()))                                \
+			return real(SIG##_A);                                                      \
+		uint64_t now;                                                                      \
+		double est;                                                                        \
+		void *tok = gate_capped(stream, ptsz, &now, &est);                                 \
+		CUresult rc = real(SIG##_A);                                                       \
+		if (tok)                                                                           \
+			vmig__meas_after(tok, est, now);                                           \
+		return rc;                                                                         \
 	}
 
 LAUNCH_HOOK(kernel, cuLaunchKernel, SIG_KERNEL, hStream, false)

@@ -30,7 +30,7 @@ enum vmig__op_kind {
 	VMIG_OP_DESTROY_GI,  /* gi_id */
 	VMIG_OP_CREATE_CI,   /* gi_id, profile_id (a CI profile), start; out_id */
 	VMIG_OP_DESTROY_CI,  /* gi_id, ci_id */
-	VMIG_OP_SHARE,	     /* gi_id, share (1-100) */
+	VMIG_OP_SHARE,	     /* gi_id, share (1-100; 0 keeps it), policy (-1 keeps it) */
 	VMIG_OP_PERSISTENCE, /* persistence mode to op->mode (0 or 1) */
 };
 
@@ -39,6 +39,7 @@ struct vmig__op {
 	enum vmig__op_kind kind;
 	unsigned gpu; /* index in the backend's snapshot order */
 	unsigned mode, profile_id, gi_id, ci_id, share;
+	int policy; /* SHARE: enum vmig_share_policy, or VMIG_SHARE_POLICY_KEEP */
 	const unsigned *start;
 	unsigned out_id; /* the new GI or CI ID */
 	/* CREATE_GI: the new GI's owner (vmig_set_owner; lib/ctx.c fills it in) */

@@ -234,10 +234,14 @@ static int apply(struct vmig_ctx *ctx, struct vmig__op *op, struct vmig_err *err
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 				    "persistence mode must be 0 or 1");
 	if (op->kind == VMIG_OP_SHARE) {
-		if (op->share < 1 || op->share > 100)
+		bool keep = op->policy == VMIG_SHARE_POLICY_KEEP;
+		if ((op->share < 1 && keep) || op->share > 100)
 			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
 					    "compute share must be 1-100 percent, not %u",
 					    op->share);
+		if (!keep && !vmig_share_policy_name(op->policy))
+			return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "unknown share policy %d",
+					    op->policy);
 		if (!(ctx->ops->caps & VMIG__CAP_SHARE))
 			return vmig_err_set(err, VMIG_E_NOT_SUPPORTED,
 					    "the %s backend has no compute shares; they belong "
@@ -341,6 +345,13 @@ int vmig_destroy_ci(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned
 int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned pct,
 		   struct vmig_err *err)
 {
-	struct vmig__op op = {.kind = VMIG_OP_SHARE, .gpu = gpu, .gi_id = gi_id, .share = pct};
+	return vmig_set_compute(ctx, gpu, gi_id, pct, VMIG_SHARE_POLICY_KEEP, err);
+}
+
+int vmig_set_compute(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned pct, int policy,
+		     struct vmig_err *err)
+{
+	struct vmig__op op = {
+	    .kind = VMIG_OP_SHARE, .gpu = gpu, .gi_id = gi_id, .share = pct, .policy = policy};
 	return apply(ctx, &op, err);
 }

@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "limits_file.h"
 
 #define SOFT_PREFIX	   "soft-"
 #define SOFT_SLICES	   4
@@ -316,4 +317,23 @@ unsigned vmig_profile_share_pct(const struct vmig_model *m, const struct vmig_gi
 		return 100;
 	unsigned pct = (unsigned)((gp->sm * 200ull + m->sm) / (2ull * m->sm));
 	return pct < 1 ? 1 : pct;
+}
+
+/* The share policies: one list, the limits file's (iface/limits_file.c). */
+_Static_assert((int)VMIG_SHARE_POLICY_SHARE == (int)VMIG_POLICY_SHARE &&
+		   (int)VMIG_SHARE_POLICY_CAP == (int)VMIG_POLICY_CAP,
+	       "the public policy numbers are the region's");
+
+const char *vmig_share_policy_name(int policy)
+{
+	return policy < 0 ? NULL : vmig__policy_name((unsigned)policy);
+}
+
+int vmig_share_policy_parse(const char *name, int *ret)
+{
+	unsigned p;
+	if (!name || vmig__policy_parse(name, strlen(name), &p) < 0)
+		return -1;
+	*ret = (int)p;
+	return 0;
 }

@@ -257,6 +257,10 @@ static bool format_gpu(struct out *o, const struct vmig_gpu_state *g, unsigned i
 		/* The owner only when recorded, so files of before stay canonical. */
 		if (ok && gi->owned)
 			ok = out_printf(o, " owner=%u:%u", gi->owner_uid, gi->owner_gid);
+		/* The policy only when not the default, for the same reason. */
+		if (ok && gi->share_policy != VMIG_SHARE_POLICY_SHARE)
+			ok = out_printf(o, " policy=%s",
+					vmig_share_policy_name((int)gi->share_policy));
 		ok = ok && out_printf(o, "\n");
 		for (unsigned k = 0; ok && k < gi->nci; k++) {
 			const struct vmig_ci_state *ci = &gi->ci[k];
@@ -565,18 +569,44 @@ static int parse_gpu(struct parser *p, const struct span *tok, unsigned ntok)
 	return 0;
 }
 
-/*
- * The optional owner=UID:GID field of a gi line (absent: unowned, as in
- * files written before owners existed), taken out of the fields so that the
- * required keys are matched as before.
- */
-static int take_owner(struct parser *p, const struct span *tok, unsigned ntok, struct span *rest,
-		      unsigned *nrest, struct vmig_gi_state *gi)
+/* policy=NAME of a gi line (absent: the default, share). */
+static int parse_policy(struct parser *p, struct span v, bool *seen, struct vmig_gi_state *gi)
 {
-	static const char key[] = "owner=";
-	const size_t klen = sizeof(key) - 1;
+	char name[16];
+	int policy;
+	if (*seen)
+		return corrupt(p, "gi: duplicate key 'policy'");
+	*seen = true;
+	if (v.n >= sizeof(name))
+		return corrupt(p, "gi: unknown share policy '%.*s'", SHOW(v));
+	memcpy(name, v.p, v.n);
+	name[v.n] = '\0';
+	if (vmig_share_policy_parse(name, &policy) < 0)
+		return corrupt(p, "gi: unknown share policy '%.*s'", SHOW(v));
+	gi->share_policy = (uint8_t)policy;
+	return 0;
+}
+
+/*
+ * The optional fields of a gi line, owner=UID:GID (absent: unowned, as in
+ * files written before owners existed) and policy=NAME, taken out of the
+ * fields so that the required keys are matched as before.
+ */
+static int take_optional(struct parser *p, const struct span *tok, unsigned ntok, struct span *rest,
+			 unsigned *nrest, struct vmig_gi_state *gi)
+{
+	static const char key[] = "owner=", pkey[] = "policy=";
+	const size_t klen = sizeof(key) - 1, plen = sizeof(pkey) - 1;
+	bool policy_seen = false;
 	*nrest = 0;
 	for (unsigned t = 0; t < ntok; t++) {
+		if (tok[t].n >= plen && memcmp(tok[t].p, pkey, plen) == 0) {
+			int rc = parse_policy(p, (struct span){tok[t].p + plen, tok[t].n - plen},
+					      &policy_seen, gi);
+			if (rc)
+				return rc;
+			continue;
+		}
 		if (tok[t].n < klen || memcmp(tok[t].p, key, klen) != 0) {
 			rest[(*nrest)++] = tok[t];
 			continue;
@@ -605,7 +635,7 @@ static int parse_gi(struct parser *p, const struct span *tok, unsigned ntok)
 	struct span rest[MAX_TOKENS];
 	struct vmig_gi_state gi = {0};
 	unsigned gpu, nrest;
-	int rc = take_owner(p, tok, ntok, rest, &nrest, &gi);
+	int rc = take_optional(p, tok, ntok, rest, &nrest, &gi);
 	if (rc)
 		return rc;
 	tok = rest;
@@ -878,6 +908,8 @@ static int validate_gis(const struct vmig_gpu_state *g, unsigned gpu, struct vmi
 			bad = "more instances of its profile than the GPU allows";
 		else if (gi->share_pct > 100)
 			bad = "compute share above 100%";
+		else if (!vmig_share_policy_name((int)gi->share_policy))
+			bad = "unknown share policy";
 		if (bad)
 			return vmig_err_set(
 			    err, VMIG_E_CORRUPT,

@@ -311,6 +311,7 @@ struct vmig_gi_state {
 	 * owned by the state directory's owner (vmig_gi_owner).
 	 */
 	bool owned;
+	uint8_t share_policy; /* software partitions: enum vmig_share_policy (in owned's padding) */
 	unsigned owner_uid, owner_gid;
 	unsigned nci; /* CIs, sorted by id */
 	struct vmig_ci_state ci[VMIG_MAX_CIS];
@@ -650,6 +651,27 @@ VMIG_API void vmig_user_release(struct vmig_user *u);
 VMIG_API int vmig_set_share(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned pct,
 			    struct vmig_err *err);
 
+/*
+ * How a software partition's share is kept (docs/soft.md, "What percent
+ * means"); the numbers are those of the state file and of the region.
+ */
+enum vmig_share_policy {
+	VMIG_SHARE_POLICY_SHARE = 0, /* at least the share under contention, idle time lent */
+	VMIG_SHARE_POLICY_CAP = 1,   /* never more than the share */
+};
+#define VMIG_SHARE_POLICY_KEEP (-1) /* vmig_set_compute: leave the policy as it is */
+
+/* The policy's name ("share", "cap"), or NULL; and back: 0, or -1 for an unknown name. */
+VMIG_API const char *vmig_share_policy_name(int policy);
+VMIG_API int vmig_share_policy_parse(const char *name, int *ret);
+
+/*
+ * vmig_set_share, with the policy: pct 0 keeps the share, policy
+ * VMIG_SHARE_POLICY_KEEP keeps the policy (not both).
+ */
+VMIG_API int vmig_set_compute(struct vmig_ctx *ctx, unsigned gpu, unsigned gi_id, unsigned pct,
+			      int policy, struct vmig_err *err);
+
 /* ------------------------------------------------------------------------ */
 /* Layouts: what GPUs should hold, and the planner that gets them there      */
 /* (lib/planner.c, lib/layout.c, lib/split.c, docs/planner.md)               */
@@ -855,6 +877,7 @@ struct vmig_soft_limits {
 	char partition[VMIG_PARTITION_LEN]; /* VMIG_ENV_PARTITION: "<GPU UUID>/gi<N>" */
 	uint64_t mem_bytes;		    /* VMIG_ENV_MEM_LIMIT: the GI profile's memory */
 	unsigned compute_pct;		    /* VMIG_ENV_COMPUTE_PCT: share_pct, else by SMs */
+	unsigned compute_policy;	    /* enum vmig_share_policy of the GI */
 	char acct_path[VMIG_ACCT_PATH_LEN]; /* VMIG_ENV_ACCOUNTING: <soft dir>/acct/<uuid>-gi<N> */
 };
 

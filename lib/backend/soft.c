@@ -104,6 +104,7 @@ int vmig_soft_limits(const struct vmig_gpu_state *g, unsigned gi_id, struct vmig
 	snprintf(l.partition, sizeof(l.partition), "%s/gi%u", g->uuid, gi_id);
 	l.mem_bytes = gp->mem_mib << 20;
 	l.compute_pct = gi->share_pct ? gi->share_pct : vmig_profile_share_pct(g->model, gp);
+	l.compute_policy = gi->share_policy;
 	*ret = l;
 	return 0;
 }
@@ -412,8 +413,8 @@ static const char *fill_region(int fd, const void *arg)
 {
 	const struct vmig_soft_limits *l = ((const struct acct_fill *)arg)->l;
 	const char *why = NULL;
-	struct vmig__region *reg =
-	    vmig__region_map_fd(fd, l->partition, l->mem_bytes, l->compute_pct, &why);
+	struct vmig__region *reg = vmig__region_map_fd(fd, l->partition, l->mem_bytes,
+						       l->compute_pct, l->compute_policy, &why);
 	if (!reg)
 		return why ? why : "mapping it";
 	munmap(reg, sizeof(*reg));
@@ -430,8 +431,11 @@ static const char *fill_text(int fd, const void *arg)
 static int write_limits(const struct vmig_soft_limits *l, unsigned uid, unsigned gid,
 			struct vmig_err *err)
 {
-	struct vmig__limits lim = {
-	    .mem_limit = l->mem_bytes, .compute_pct = l->compute_pct, .uid = uid, .gid = gid};
+	struct vmig__limits lim = {.mem_limit = l->mem_bytes,
+				   .compute_pct = l->compute_pct,
+				   .compute_policy = l->compute_policy,
+				   .uid = uid,
+				   .gid = gid};
 	char path[VMIG_ACCT_PATH_LEN + sizeof(VMIG_LIMITS_SUFFIX)], text[VMIG_LIMITS_MAX];
 	snprintf(lim.partition, sizeof(lim.partition), "%s", l->partition);
 	snprintf(path, sizeof(path), "%s%s", l->acct_path, VMIG_LIMITS_SUFFIX);
@@ -466,13 +470,27 @@ static int instance_files(const struct vmig_gpu_state *rec, unsigned gi_id, stru
 }
 
 /*
+ * Does a process hold a slot's lock in the region file open on fd?  The
+ * slots' place has not moved since layout 1, so this reads a file of any
+ * layout (in layout 1 liveness was a PID, and no lock is seen).
+ */
+static bool any_slot_held(int fd)
+{
+	for (unsigned i = 0; i < VMIG_ACCT_SLOTS; i++)
+		if (vmig__slot_held(fd, i) != 0)
+			return true; /* held, or cannot tell: left alone */
+	return false;
+}
+
+/*
  * Hand a GI's share to the programs already running in it: they follow the
  * compute_pct field of their region, stored here with one atomic store
  * through a MAP_SHARED mapping.  A program started but not yet inside CUDA
  * has no region yet, so when `vmig run` made the accounting directory the
  * region is created here (under the same flock protocol as the interposer's)
- * and the program finds the new share in it.  A file of another layout or
- * instance is left alone.
+ * and the program finds the new share in it.  A file it cannot use (of
+ * another layout: a vmig before an upgrade) is replaced when no process
+ * holds a slot of it, and left alone otherwise.
  */
 static int push_share(const struct vmig_gpu_state *rec, unsigned gi_id, struct vmig_err *err)
 {
@@ -487,11 +505,20 @@ static int push_share(const struct vmig_gpu_state *rec, unsigned gi_id, struct v
 	if (fd < 0) /* a GI of a vmig from before its files: made now */
 		return instance_files(rec, gi_id, err);
 	const char *why = NULL;
-	struct vmig__region *reg =
-	    vmig__region_map_fd(fd, l.partition, l.mem_bytes, l.compute_pct, &why);
+	struct vmig__region *reg = vmig__region_map_fd(fd, l.partition, l.mem_bytes, l.compute_pct,
+						       l.compute_policy, &why);
 	if (reg) {
+		atomic_store(&reg->busy.policy, l.compute_policy);
 		atomic_store(&reg->compute_pct, l.compute_pct);
 		munmap(reg, sizeof(*reg));
+	} else if (!any_slot_held(fd)) {
+		/*
+		 * A region this build cannot use (an older layout: a vmig before an
+		 * upgrade) that no process holds a slot of: replaced by one of this
+		 * layout, so that programs started from now on can use the GI again.
+		 */
+		close(fd);
+		return instance_files(rec, gi_id, err);
 	}
 	close(fd);
 	/* Programs started from now on read the share from the limits file. */

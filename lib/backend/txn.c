@@ -94,7 +94,10 @@ static int create_ci(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_
 	return vmig_gpu_create_ci(g, op->gi_id, cp, op->start, &op->out_id, err);
 }
 
-/* A GI's compute share: 1-100 percent of the GPU, or 0 for its profile's SM fraction. */
+/*
+ * A GI's compute share: 1-100 percent of the GPU, or 0 for its profile's SM
+ * fraction (an op's 0 keeps it); and how it is kept (the policy).
+ */
 static int set_share(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_err *err)
 {
 	struct vmig_gi_state *gi = vmig_gpu_find_gi(g, op->gi_id);
@@ -103,7 +106,13 @@ static int set_share(struct vmig_gpu_state *g, struct vmig__op *op, struct vmig_
 	if (op->share > 100)
 		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "compute share %u%% is not 1-100",
 				    op->share);
-	gi->share_pct = op->share;
+	if (op->policy != VMIG_SHARE_POLICY_KEEP && !vmig_share_policy_name(op->policy))
+		return vmig_err_set(err, VMIG_E_INVALID_ARGUMENT, "unknown share policy %d",
+				    op->policy);
+	if (op->share)
+		gi->share_pct = op->share;
+	if (op->policy != VMIG_SHARE_POLICY_KEEP)
+		gi->share_policy = (uint8_t)op->policy;
 	return 0;
 }
 

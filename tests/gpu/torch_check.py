@@ -2,7 +2,8 @@
 
   torch_check.py memory <limit-bytes>   the instance's size as PyTorch sees it,
                                         allocation up to it and failure beyond
-  torch_check.py mm <seconds>           matrix multiplies; prints "iters N"
+  torch_check.py mm [<warmup>] <seconds> matrix multiplies for warmup + seconds; prints
+                                        "iters N rate R" for the last seconds
 """
 import sys
 import time
@@ -37,20 +38,26 @@ def memory(limit):
     return 0 if ok else 1
 
 
-def mm(seconds):
+def mm(warmup, seconds):
     a = torch.randn(4096, 4096, device="cuda")
     b = torch.randn(4096, 4096, device="cuda")
-    iters, t0 = 0, time.monotonic()
-    while time.monotonic() - t0 < seconds:
+    iters, counted, t0 = 0, 0, time.monotonic()
+    tw = t0 + warmup
+    measuring = warmup <= 0
+    while time.monotonic() - t0 < warmup + seconds:
         for _ in range(4):
             a @ b
         iters += 4
         torch.cuda.synchronize()
-    print(f"iters {iters}")
+        if not measuring and time.monotonic() >= tw:
+            measuring, counted, tw = True, iters, time.monotonic()
+    span = time.monotonic() - tw
+    print(f"iters {iters - counted} rate {(iters - counted) / span:.2f}")
     return 0
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "memory":
         sys.exit(memory(int(sys.argv[2])))
-    sys.exit(mm(float(sys.argv[2])))
+    args = [float(x) for x in sys.argv[2:4]]
+    sys.exit(mm(*args) if len(args) == 2 else mm(0, args[0]))

@@ -6,8 +6,8 @@
  * exits 1.  The quota it expects is VMIG_MEM_LIMIT (plain bytes).
  *
  *   passthrough | clamp | quota | paths | dlsym | gpa | race N | hold BYTES |
- *   fill | share API SECONDS | startup | instance MIB | child BYTES |
- *   rg-follow
+ *   fill | share API SECONDS [WARMUP] | work KIND WARMUP SECONDS | startup |
+ *   instance MIB | child BYTES | rg-follow
  *
  * instance, child and rg-follow are what tests/soft/inside.sh runs under
  * `vmig run`: they check what the instance looks like from inside.
@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +33,13 @@
 unsigned long vmigstub_calls(const char *name);
 void *vmigstub_addr(const char *name);
 uint64_t vmigstub_busy_ns(void);
+uint64_t vmigstub_gpu_busy_ns(void);
+uint64_t vmigstub_group_busy_ns(const char *group);
+uint64_t vmigstub_now_ns(void);
+void vmigstub_sleep_ns(uint64_t ns);
+int vmigstub_barrier(unsigned n);
 CUresult cuCtxSynchronize(void);
-CUresult cuStreamCreate(CUstream *ps, unsigned int flags);
+CUresult cuStreamSynchronize(CUstream s);
 
 static int failures;
 #define EXPECT(cond, ...)                                                                          \
@@ -574,19 +580,154 @@ static CUresult launch_one(const char *api, CUstream s, unsigned i)
 	return CUDA_ERROR_INVALID_VALUE;
 }
 
-static void sc_share(const char *api, double seconds)
+/* The stand-in GPU's clock, in seconds: what every measurement here counts. */
+static double sim_s(void)
+{
+	return (double)vmigstub_now_ns() / 1e9;
+}
+
+/*
+ * Launches through one API for SECONDS of the GPU's time; prints this
+ * process's GPU time as a percentage of the time after the first WARMUP
+ * seconds.  PROBE_BARRIER=N starts N probes together.
+ */
+static void sc_share(const char *api, double seconds, double warmup)
 {
 	CUstream s = NULL;
 	EXPECT(cuStreamCreate(&s, 0) == CUDA_SUCCESS, "stream");
-	double t0 = test_now();
-	for (unsigned i = 0; test_now() - t0 < seconds; i++)
+	const char *bar = getenv("PROBE_BARRIER");
+	if (bar)
+		EXPECT(vmigstub_barrier((unsigned)atoi(bar)) == 0, "barrier");
+	double t0 = sim_s(), tw = t0, b0 = 0;
+	bool measuring = warmup <= 0;
+	if (measuring)
+		b0 = (double)vmigstub_busy_ns();
+	for (unsigned i = 0; sim_s() - t0 < seconds; i++) {
 		if (launch_one(api, s, i) != CUDA_SUCCESS) {
 			EXPECT(0, "launch through %s", api);
 			return;
 		}
+		if (!measuring && sim_s() - t0 >= warmup) {
+			measuring = true;
+			tw = sim_s();
+			b0 = (double)vmigstub_busy_ns();
+		}
+	}
+	double span = sim_s() - tw;
+	printf("share %.1f\n", ((double)vmigstub_busy_ns() - b0) / 1e9 / span * 100.0);
 	cuCtxSynchronize();
-	double wall = test_now() - t0;
-	printf("share %.1f\n", (double)vmigstub_busy_ns() / 1e9 / wall * 100.0);
+}
+
+/*
+ * Work of one kind for WARMUP + SECONDS of the stand-in GPU's time, measured
+ * over the last SECONDS (every figure in simulated time):
+ *
+ *   kernel    continuous 1 ms kernels (1000 blocks of 1 us) on one stream
+ *   streams4  continuous 1 ms one-block kernels on four streams (with
+ *             VMIGSTUB_SMS=4 they run side by side)
+ *   sync      a host-synchronising loop: one 1 ms kernel, wait for it, 1 ms
+ *             of host work
+ *   sparse    one 1 ms kernel every 10 ms, waited for
+ *
+ * Prints "work share S ofbusy B idle I rate R": the group's GPU time
+ * (VMIGSTUB_GROUP, else the instance) as a percentage of the time, of the
+ * GPU's busy time, the GPU's idle percentage, and iterations per second.
+ * PROBE_BARRIER=N starts N probes together; PROBE_SET_PCT=P@T stores the
+ * share P into the region at T seconds (what `vmig mig -rg` does), and then
+ * every 100 ms window after it is printed as "window T S".
+ */
+struct work_snap {
+	double t, group, gpu;
+	unsigned long iters;
+};
+
+static void work_snap(struct work_snap *w, const char *group, unsigned long iters)
+{
+	w->t = sim_s();
+	w->group = (double)vmigstub_group_busy_ns(group) / 1e9;
+	w->gpu = (double)vmigstub_gpu_busy_ns() / 1e9;
+	w->iters = iters;
+}
+
+static CUresult work_step(const char *kind, CUstream *s, unsigned long i)
+{
+	CUfunction us = (CUfunction)(uintptr_t)1000, ms = (CUfunction)(uintptr_t)1000000;
+	if (strcmp(kind, "kernel") == 0)
+		return cuLaunchKernel(us, 1000, 1, 1, 128, 1, 1, 0, s[0], NULL, NULL);
+	if (strcmp(kind, "streams4") == 0)
+		return cuLaunchKernel(ms, 1, 1, 1, 128, 1, 1, 0, s[i % 4], NULL, NULL);
+	bool sync = strcmp(kind, "sync") == 0;
+	if (!sync && strcmp(kind, "sparse") != 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	CUresult rc = cuLaunchKernel(us, 1000, 1, 1, 128, 1, 1, 0, s[0], NULL, NULL);
+	if (rc == CUDA_SUCCESS)
+		rc = cuStreamSynchronize(s[0]);
+	vmigstub_sleep_ns(sync ? 1000000 : 9000000);
+	return rc;
+}
+
+/* The region, writable: the probe plays `vmig mig -rg`. */
+static void set_region_pct(unsigned pct)
+{
+	const char *path = getenv("VMIG_ACCOUNTING");
+	int fd = path ? open(path, O_RDWR) : -1;
+	struct vmig__region *r =
+	    fd < 0 ? MAP_FAILED : mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	EXPECT(r != MAP_FAILED, "map the region to change its share");
+	if (r != MAP_FAILED) {
+		atomic_store(&r->compute_pct, pct);
+		munmap(r, sizeof(*r));
+	}
+}
+
+static void sc_work(const char *kind, double warmup, double seconds)
+{
+	CUstream s[4];
+	for (int i = 0; i < 4; i++)
+		EXPECT(cuStreamCreate(&s[i], 0) == CUDA_SUCCESS, "stream");
+	const char *group =
+	    getenv("VMIGSTUB_GROUP") ? getenv("VMIGSTUB_GROUP") : getenv("VMIG_PARTITION");
+	const char *bar = getenv("PROBE_BARRIER"), *set = getenv("PROBE_SET_PCT");
+	if (bar)
+		EXPECT(vmigstub_barrier((unsigned)atoi(bar)) == 0, "barrier");
+	unsigned set_pct = 0;
+	double set_at = 0, t0 = sim_s(), next = 0;
+	if (set && sscanf(set, "%u@%lf", &set_pct, &set_at) != 2)
+		set_pct = 0;
+	struct work_snap a = {0}, b, w, w0 = {0};
+	bool measuring = false;
+	unsigned long i = 0;
+	for (; sim_s() - t0 < warmup + seconds; i++) {
+		if (work_step(kind, s, i) != CUDA_SUCCESS) {
+			EXPECT(0, "launch (%s)", kind);
+			return;
+		}
+		double now = sim_s() - t0;
+		if (!measuring && now >= warmup) {
+			work_snap(&a, group, i);
+			measuring = true;
+		}
+		if (set_pct && now >= set_at) {
+			set_region_pct(set_pct);
+			set_pct = 0;
+			work_snap(&w0, group, i);
+			next = now + 0.1;
+		}
+		if (next > 0 && now >= next) {
+			work_snap(&w, group, i);
+			printf("window %.2f %.1f\n", now - set_at,
+			       (w.group - w0.group) / (w.t - w0.t) * 100);
+			w0 = w;
+			next = now + 0.1;
+		}
+	}
+	work_snap(&b, group, i);
+	double dt = b.t - a.t, dg = b.gpu - a.gpu, db = b.group - a.group;
+	printf("work share %.1f ofbusy %.1f idle %.1f rate %.1f\n", db / dt * 100,
+	       dg > 0 ? db / dg * 100 : 0, (1 - dg / dt) * 100, (double)(b.iters - a.iters) / dt);
+	cuCtxSynchronize();
 }
 
 /* ---- Inside an instance started by `vmig run` ---------------------------------- */
@@ -700,18 +841,18 @@ static void sc_rg_follow(void)
 	CUstream s = NULL;
 	EXPECT(cuStreamCreate(&s, 0) == CUDA_SUCCESS, "stream");
 	unsigned first = region_pct(), left = 0;
-	double t0 = test_now(), w0 = t0, b0 = (double)vmigstub_busy_ns(), last[2] = {0, 0};
+	double t0 = sim_s(), w0 = t0, b0 = (double)vmigstub_busy_ns(), last[2] = {0, 0};
 	printf("share of the region at start %u\n", first);
 	fflush(stdout);
-	for (unsigned i = 0, n = 0; test_now() - t0 < 20; i++) {
+	for (unsigned i = 0, n = 0; sim_s() - t0 < 20; i++) {
 		if (launch_one("kernel", s, i) != CUDA_SUCCESS) {
 			EXPECT(0, "launch");
 			return;
 		}
-		if (test_now() - w0 < 1.0)
+		if (sim_s() - w0 < 1.0)
 			continue;
 		cuCtxSynchronize();
-		double t = test_now(), b = (double)vmigstub_busy_ns(),
+		double t = sim_s(), b = (double)vmigstub_busy_ns(),
 		       share = (b - b0) / 1e9 / (t - w0) * 100;
 		unsigned pct = region_pct();
 		printf("window %u share %.1f region %u\n", n++, share, pct);
@@ -760,7 +901,9 @@ int main(int argc, char **argv)
 	else if (strcmp(sc, "fill") == 0)
 		sc_fill();
 	else if (strcmp(sc, "share") == 0 && argc > 3)
-		sc_share(argv[2], atof(argv[3]));
+		sc_share(argv[2], atof(argv[3]), argc > 4 ? atof(argv[4]) : 0);
+	else if (strcmp(sc, "work") == 0 && argc > 4)
+		sc_work(argv[2], atof(argv[3]), atof(argv[4]));
 	else if (strcmp(sc, "startup") == 0)
 		sc_startup();
 	else if (strcmp(sc, "vmm") == 0)

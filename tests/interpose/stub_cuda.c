@@ -6,21 +6,32 @@
  *  - device memory is a per-process counter against VMIGSTUB_TOTAL_MEM
  *    (bytes, default 80 GiB); addresses and handles come from counters;
  *    pitched allocations round rows up to VMIGSTUB_PITCH_ALIGN (default 512);
- *  - a kernel is time on a per-stream timeline: it starts when the stream's
- *    previous work ends and lasts (blocks x (uintptr_t)f) ns, i.e. the
- *    CUfunction handle's value is the cost of one block in ns; a graph
- *    launch lasts (uintptr_t)hGraphExec ns.  A launch returns at once but
- *    blocks while its stream is more than 20 ms ahead (a bounded queue);
- *  - events complete when their stream's timeline reaches them; streams,
- *    legacy and per-thread default streams behave as in the driver;
+ *  - the GPU is one simulated GPU shared by every process of a test
+ *    (sim.h: VMIGSTUB_TIMELINE names its file; without it the process and
+ *    its forked children have one of their own), with VMIGSTUB_SMS SMs
+ *    (default 1) and a simulated clock.  A kernel of B blocks needs
+ *    min(B, SMs) SMs for ceil(B / that) x (uintptr_t)f ns, i.e. the
+ *    CUfunction handle's value is the length of one block; a graph launch
+ *    is one block of (uintptr_t)hGraphExec ns.  Kernels start in launch
+ *    order once their stream is free and their SMs are.  A launch returns at
+ *    once but waits while its stream is more than 20 ms ahead (a bounded
+ *    queue);
+ *  - events complete when the work before them has run; streams, legacy and
+ *    per-thread default streams behave as in the driver;
  *  - cuGetProcAddress(_v2) picks the newest variant introduced at or before
  *    the requested version, honours the per-thread / legacy stream flags and
  *    reports symbolStatus, from its own table of versioned names.
  *
  * Test-only exports (names not starting with "cu"): vmigstub_calls(name),
  * the number of calls that reached the named symbol here; vmigstub_addr(name),
- * the stand-in's own address of a symbol; vmigstub_busy_ns(), kernel time
- * enqueued by this process.
+ * the stand-in's own address of a symbol; vmigstub_busy_ns(),
+ * vmigstub_gpu_busy_ns() and vmigstub_group_busy_ns(group), GPU time used up
+ * to now by this process, by the whole GPU and by a group of processes
+ * (VMIGSTUB_GROUP, else VMIG_PARTITION); vmigstub_now_ns() and
+ * vmigstub_sleep_ns(ns), the simulated clock (the interposer's control loop
+ * runs on it, docs/interpose.md), vmigstub_barrier(n), to start n processes
+ * together, and vmigstub_sample(pid, ...) / vmigstub_sample_pids(), the
+ * utilisation samples the stand-in NVML (stub_nvml.c) reports.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -28,12 +39,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "cuda_api.h"
+#include "sim.h"
 
 #define EXP		       __attribute__((visibility("default")))
-#define QUEUE_AHEAD_NS	       20000000ull
 #define DRIVER_VERSION_DEFAULT 12080
 
 /* The stand-in's own table of exported names: (symbol, base, since, ptsz). */
@@ -115,6 +126,13 @@ CUresult cuCtxSynchronize(void);
 EXP unsigned long vmigstub_calls(const char *name);
 EXP void *vmigstub_addr(const char *name);
 EXP uint64_t vmigstub_busy_ns(void);
+EXP uint64_t vmigstub_gpu_busy_ns(void);
+EXP uint64_t vmigstub_group_busy_ns(const char *group);
+EXP uint64_t vmigstub_now_ns(void);
+EXP void vmigstub_sleep_ns(uint64_t ns);
+EXP int vmigstub_barrier(unsigned n);
+EXP int vmigstub_sample(int pid, unsigned *pct, unsigned long long *ts_us);
+EXP unsigned vmigstub_sample_pids(int *pids, unsigned max);
 
 enum {
 #define X(sym, base, since, ptsz) STUB_##sym,
@@ -124,7 +142,9 @@ enum {
 };
 
 static _Atomic unsigned long calls[STUB_N];
-#define CALLED(sym) atomic_fetch_add_explicit(&calls[STUB_##sym], 1, memory_order_relaxed)
+/* Count the call; the calling thread takes part in the GPU's clock (sim.h). */
+#define CALLED(sym)                                                                                \
+	(atomic_fetch_add_explicit(&calls[STUB_##sym], 1, memory_order_relaxed), sim_touch())
 
 /*
  * Entry points whose body is one expression, each counting its own calls.
@@ -143,63 +163,30 @@ static _Atomic unsigned long calls[STUB_N];
 #define STUB_TWINS(sym, params, expr)                                                              \
 	STUB_FN(sym, params, false, expr) STUB_FN(sym##_ptsz, params, true, expr)
 
-/* ---- Time and streams --------------------------------------------------- */
+/* ---- Streams ------------------------------------------------------------- */
 
-struct stream {
-	pthread_mutex_t mu;
-	uint64_t busy_until;
-};
+/* The GPU and its clock are the timeline's (sim.h); streams belong to their process. */
+static struct sim_stream legacy;
 
+/* An event: done once the clock reaches t (the end of the work before it). */
 struct event {
 	bool recorded;
 	uint64_t t;
 };
+static _Thread_local struct sim_stream per_thread;
 
-static struct stream legacy = {PTHREAD_MUTEX_INITIALIZER, 0};
-static _Thread_local struct stream per_thread = {PTHREAD_MUTEX_INITIALIZER, 0};
-static _Atomic uint64_t all_busy_until, busy_total;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_until(uint64_t t)
-{
-	uint64_t now = now_ns();
-	if (t <= now)
-		return;
-	struct timespec ts = {(time_t)((t - now) / 1000000000ull),
-			      (long)((t - now) % 1000000000ull)};
-	nanosleep(&ts, NULL);
-}
-
-static struct stream *stream_of(CUstream s, bool ptsz)
+static struct sim_stream *stream_of(CUstream s, bool ptsz)
 {
 	if (s == CU_STREAM_PER_THREAD || (ptsz && s == NULL))
 		return &per_thread;
 	if (s == NULL || s == CU_STREAM_LEGACY)
 		return &legacy;
-	return (struct stream *)s;
+	return (struct sim_stream *)s;
 }
 
-static CUresult enqueue(CUstream s, bool ptsz, uint64_t ns)
+static CUresult enqueue(CUstream s, bool ptsz, uint64_t blocks, uint64_t block_ns)
 {
-	struct stream *st = stream_of(s, ptsz);
-	uint64_t now = now_ns();
-	pthread_mutex_lock(&st->mu);
-	uint64_t start = st->busy_until > now ? st->busy_until : now;
-	st->busy_until = start + ns;
-	uint64_t end = st->busy_until;
-	pthread_mutex_unlock(&st->mu);
-	atomic_fetch_add(&busy_total, ns);
-	uint64_t cur = atomic_load(&all_busy_until);
-	while (cur < end && !atomic_compare_exchange_weak(&all_busy_until, &cur, end))
-		;
-	if (end > now + QUEUE_AHEAD_NS)
-		sleep_until(end - QUEUE_AHEAD_NS);
+	sim_kernel(stream_of(s, ptsz), blocks, block_ns);
 	return CUDA_SUCCESS;
 }
 
@@ -668,10 +655,10 @@ EXP CUresult cuGraphAddMemAllocNode(SIG_MEMNODE_P)
 
 /* ---- Launches ------------------------------------------------------------ */
 
-/* A grid launch: blocks x the cost of one block, the CUfunction's value in ns. */
+/* A grid launch: the blocks, each as long as the CUfunction's value in ns. */
 static CUresult launch_grid(CUstream s, bool ptsz, CUfunction f, unsigned x, unsigned y, unsigned z)
 {
-	return enqueue(s, ptsz, blocks(x, y, z) * (uintptr_t)f);
+	return enqueue(s, ptsz, blocks(x, y, z), (uintptr_t)f);
 }
 
 static CUresult launch_ex(const CUlaunchConfig *c, CUfunction f, bool ptsz)
@@ -686,12 +673,12 @@ STUB_TWINS(cuLaunchKernel, (SIG_KERNEL_P),
 STUB_TWINS(cuLaunchKernelEx, (SIG_KERNELEX_P), launch_ex(config, f, ptsz))
 STUB_TWINS(cuLaunchCooperativeKernel, (SIG_COOP_P),
 	   launch_grid(hStream, ptsz, f, gridDimX, gridDimY, gridDimZ))
-STUB_TWINS(cuGraphLaunch, (SIG_GRAPHLAUNCH_P), enqueue(hStream, ptsz, (uintptr_t)hGraphExec))
+STUB_TWINS(cuGraphLaunch, (SIG_GRAPHLAUNCH_P), enqueue(hStream, ptsz, 1, (uintptr_t)hGraphExec))
 
 EXP CUresult cuLaunch(CUfunction f)
 {
 	CALLED(cuLaunch);
-	return enqueue(NULL, false, (uintptr_t)f);
+	return enqueue(NULL, false, 1, (uintptr_t)f);
 }
 
 EXP CUresult cuLaunchGrid(CUfunction f, int w, int h)
@@ -699,7 +686,7 @@ EXP CUresult cuLaunchGrid(CUfunction f, int w, int h)
 	CALLED(cuLaunchGrid);
 	if (w <= 0 || h <= 0)
 		return CUDA_ERROR_INVALID_VALUE;
-	return enqueue(NULL, false, blocks((unsigned)w, (unsigned)h, 1) * (uintptr_t)f);
+	return enqueue(NULL, false, blocks((unsigned)w, (unsigned)h, 1), (uintptr_t)f);
 }
 
 EXP CUresult cuLaunchGridAsync(CUfunction f, int w, int h, CUstream hStream)
@@ -707,7 +694,7 @@ EXP CUresult cuLaunchGridAsync(CUfunction f, int w, int h, CUstream hStream)
 	CALLED(cuLaunchGridAsync);
 	if (w <= 0 || h <= 0)
 		return CUDA_ERROR_INVALID_VALUE;
-	return enqueue(hStream, false, blocks((unsigned)w, (unsigned)h, 1) * (uintptr_t)f);
+	return enqueue(hStream, false, blocks((unsigned)w, (unsigned)h, 1), (uintptr_t)f);
 }
 
 /* ---- Events and streams ------------------------------------------------------ */
@@ -736,12 +723,8 @@ static CUresult record(CUevent hEvent, CUstream s, bool ptsz)
 	struct event *e = (struct event *)hEvent;
 	if (!e)
 		return CUDA_ERROR_INVALID_HANDLE;
-	struct stream *st = stream_of(s, ptsz);
-	uint64_t now = now_ns();
-	pthread_mutex_lock(&st->mu);
-	e->t = st->busy_until > now ? st->busy_until : now;
+	e->t = sim_mark(stream_of(s, ptsz));
 	e->recorded = true;
-	pthread_mutex_unlock(&st->mu);
 	return CUDA_SUCCESS;
 }
 
@@ -753,7 +736,7 @@ EXP CUresult cuEventQuery(CUevent hEvent)
 	struct event *e = (struct event *)hEvent;
 	if (!e)
 		return CUDA_ERROR_INVALID_HANDLE;
-	return !e->recorded || now_ns() >= e->t ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
+	return !e->recorded || sim_now() >= e->t ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
 
 EXP CUresult cuEventSynchronize(CUevent hEvent)
@@ -763,7 +746,7 @@ EXP CUresult cuEventSynchronize(CUevent hEvent)
 	if (!e)
 		return CUDA_ERROR_INVALID_HANDLE;
 	if (e->recorded)
-		sleep_until(e->t);
+		sim_wait_until(e->t);
 	return CUDA_SUCCESS;
 }
 
@@ -773,7 +756,7 @@ EXP CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b)
 	struct event *x = (struct event *)a, *y = (struct event *)b;
 	if (!ms || !x || !y)
 		return CUDA_ERROR_INVALID_HANDLE;
-	uint64_t now = now_ns();
+	uint64_t now = sim_now();
 	if (!x->recorded || !y->recorded || now < x->t || now < y->t)
 		return CUDA_ERROR_NOT_READY;
 	*ms = (float)(((double)y->t - (double)x->t) / 1e6);
@@ -783,12 +766,11 @@ EXP CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b)
 EXP CUresult cuStreamCreate(CUstream *ps, unsigned int flags)
 {
 	CALLED(cuStreamCreate);
-	struct stream *s = calloc(1, sizeof(*s));
+	struct sim_stream *s = calloc(1, sizeof(*s));
 	if (!ps || !s) {
 		free(s);
 		return CUDA_ERROR_INVALID_VALUE;
 	}
-	pthread_mutex_init(&s->mu, NULL);
 	*ps = (CUstream)s;
 	return CUDA_SUCCESS;
 }
@@ -796,21 +778,16 @@ EXP CUresult cuStreamCreate(CUstream *ps, unsigned int flags)
 EXP CUresult cuStreamDestroy_v2(CUstream s)
 {
 	CALLED(cuStreamDestroy_v2);
-	struct stream *st = stream_of(s, false);
+	struct sim_stream *st = stream_of(s, false);
 	if (st == &legacy || st == &per_thread)
 		return CUDA_ERROR_INVALID_HANDLE;
-	pthread_mutex_destroy(&st->mu);
 	free(st);
 	return CUDA_SUCCESS;
 }
 
 static CUresult stream_sync(CUstream s, bool ptsz)
 {
-	struct stream *st = stream_of(s, ptsz);
-	pthread_mutex_lock(&st->mu);
-	uint64_t t = st->busy_until;
-	pthread_mutex_unlock(&st->mu);
-	sleep_until(t);
+	sim_wait_until(sim_mark(stream_of(s, ptsz)));
 	return CUDA_SUCCESS;
 }
 
@@ -830,7 +807,7 @@ STUB_TWINS(cuStreamIsCapturing, (CUstream s, CUstreamCaptureStatus *st), not_cap
 EXP CUresult cuCtxSynchronize(void)
 {
 	CALLED(cuCtxSynchronize);
-	sleep_until(atomic_load(&all_busy_until));
+	sim_wait_until(sim_proc_ready());
 	return CUDA_SUCCESS;
 }
 
@@ -909,5 +886,44 @@ EXP void *vmigstub_addr(const char *name)
 
 EXP uint64_t vmigstub_busy_ns(void)
 {
-	return atomic_load(&busy_total);
+	return sim_busy_pid((int32_t)getpid());
+}
+
+EXP uint64_t vmigstub_gpu_busy_ns(void)
+{
+	return sim_busy_pid(0);
+}
+
+EXP uint64_t vmigstub_group_busy_ns(const char *group)
+{
+	return sim_busy_group(group);
+}
+
+EXP uint64_t vmigstub_now_ns(void)
+{
+	return sim_now();
+}
+
+EXP void vmigstub_sleep_ns(uint64_t ns)
+{
+	sim_wait_until(sim_now() + ns);
+}
+
+EXP int vmigstub_barrier(unsigned n)
+{
+	return sim_barrier(n, 60) ? 0 : -1;
+}
+
+EXP int vmigstub_sample(int pid, unsigned *pct, unsigned long long *ts_us)
+{
+	uint64_t ts = 0;
+	if (!sim_sample((int32_t)pid, pct, &ts))
+		return -1;
+	*ts_us = ts;
+	return 0;
+}
+
+EXP unsigned vmigstub_sample_pids(int *pids, unsigned max)
+{
+	return sim_sample_pids((int32_t *)pids, max);
 }

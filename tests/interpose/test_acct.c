@@ -310,6 +310,140 @@ TEST(pid_reuse_told_apart)
 	CHECK(vmig__proc_gone(pid, 0));
 }
 
+/* The limits file: version 2 carries the policy, version 1 (without it) reads as share. */
+TEST(limits_file_versions_and_policy)
+{
+	struct vmig__limits l;
+	static const char v2[] = "vmig-limits 2\npartition GPU-1/gi3\nmem_limit 4096\n"
+				 "compute_pct 25\ncompute_policy cap\nowner 1000:1000\n";
+	static const char v1[] = "vmig-limits 1\npartition GPU-1/gi3\nmem_limit 4096\n"
+				 "compute_pct 25\nowner 1000:1000\n";
+	CHECK(vmig__limits_parse(v2, strlen(v2), &l) == NULL);
+	CHECK_EQ_U(l.compute_policy, VMIG_POLICY_CAP);
+	CHECK_EQ_U(l.compute_pct, 25);
+	CHECK(vmig__limits_parse(v1, strlen(v1), &l) == NULL);
+	CHECK_EQ_U(l.compute_policy, VMIG_POLICY_SHARE);
+	char text[VMIG_LIMITS_MAX];
+	l.compute_policy = VMIG_POLICY_CAP;
+	int n = vmig__limits_format(&l, text, sizeof(text));
+	CHECK(n > 0 && strstr(text, "vmig-limits 2\n") == text);
+	CHECK(strstr(text, "\ncompute_policy cap\nowner ") != NULL);
+	static const char *const bad[] = {
+	    "vmig-limits 2\npartition p\nmem_limit 1\ncompute_pct 1\nowner 0:0\n",
+	    "vmig-limits 2\npartition p\nmem_limit 1\ncompute_pct 1\ncompute_policy fair\n"
+	    "owner 0:0\n",
+	    "vmig-limits 3\npartition p\nmem_limit 1\ncompute_pct 1\ncompute_policy cap\n"
+	    "owner 0:0\n",
+	    "vmig-limits 1\npartition p\nmem_limit 1\ncompute_pct 1\ncompute_policy cap\n"
+	    "owner 0:0\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(vmig__limits_parse(bad[i], strlen(bad[i]), &l) != NULL);
+	l.compute_policy = 2;
+	CHECK(vmig__limits_format(&l, text, sizeof(text)) < 0);
+}
+
+/*
+ * The instance's busy intervals: what an interval adds is the time no
+ * interval covered yet (two processes' overlapping work counts once);
+ * intervals older than the horizon are forgotten, and a full table drops
+ * its oldest.
+ */
+TEST(busy_intervals_count_overlaps_once)
+{
+	struct vmig__busy b;
+	memset(&b, 0, sizeof(b));
+	CHECK_EQ_U(vmig__busy_add(&b, 0, 10, 0), 10);
+	CHECK_EQ_U(vmig__busy_add(&b, 5, 15, 0), 5);
+	CHECK_EQ_U(vmig__busy_add(&b, 20, 30, 0), 10);
+	CHECK_EQ_U(vmig__busy_add(&b, 2, 8, 0), 0);
+	CHECK_EQ_U(vmig__busy_add(&b, 0, 40, 0), 15); /* fills 15-20 and 30-40 */
+	CHECK_EQ_U(b.niv, 1);
+	CHECK_EQ_U(vmig__busy_add(&b, 40, 40, 0), 0);
+	CHECK_EQ_U(vmig__busy_add(&b, 100, 110, 50), 10);
+	CHECK_EQ_U(b.niv, 1); /* [0, 40) ended before the horizon */
+	CHECK_EQ_U(vmig__busy_add(&b, 0, 10, 0), 10);
+	memset(&b, 0, sizeof(b));
+	for (uint64_t i = 0; i < VMIG_BUSY_IVS; i++)
+		CHECK_EQ_U(vmig__busy_add(&b, 10 * i, 10 * i + 5, 0), 5);
+	CHECK_EQ_U(b.niv, VMIG_BUSY_IVS);
+	CHECK_EQ_U(vmig__busy_add(&b, 1000, 1005, 0), 5);
+	CHECK_EQ_U(b.niv, VMIG_BUSY_IVS);
+	CHECK_EQ_U(b.iv[0].s, 10); /* the oldest went */
+	CHECK_EQ_U(vmig__busy_add(&b, 12, 18, 0), 3);
+	CHECK_EQ_U(b.niv, VMIG_BUSY_IVS);
+	CHECK_EQ_U(vmig__busy_add(&b, 0, 5, 0), 5); /* older than all kept: counted only */
+	CHECK_EQ_U(b.niv, VMIG_BUSY_IVS);
+	CHECK_EQ_U(b.iv[0].s, 10);
+}
+
+/* A child that registers, says so, and exits normally (its slot goes back at once) or waits. */
+static pid_t registrant(bool stay, int fd)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	vmig__acct_forget();
+	int slot = vmig__acct_slot();
+	if (write(fd, &slot, sizeof(slot)) != sizeof(slot))
+		_exit(4);
+	if (!stay)
+		exit(0); /* the destructor gives the slot back */
+	for (;;)
+		pause();
+}
+
+static int registered(bool stay, pid_t *pid)
+{
+	int p[2], slot = -1;
+	CHECK(pipe(p) == 0);
+	*pid = registrant(stay, p[1]);
+	CHECK(read(p[0], &slot, sizeof(slot)) == sizeof(slot));
+	close(p[0]);
+	close(p[1]);
+	return slot;
+}
+
+/*
+ * Registration looks at the hint and at the first never-used slot, not at
+ * the table: a process that left gives its slot to the next one, and dead
+ * slots are reclaimed a few per registration.
+ */
+TEST(registration_takes_the_hint)
+{
+	fresh_path();
+	struct vmig__region *r = open_region("MIG-k", 1000000);
+	CHECK(r != NULL);
+	if (!r)
+		return;
+	pid_t pid, killed[20];
+	CHECK_EQ_I(registered(false, &pid), 1);
+	test_wait(pid);
+	CHECK_EQ_I(registered(false, &pid), 1); /* the slot it gave back */
+	test_wait(pid);
+	CHECK_EQ_U(atomic_load(&r->slot_hi), 2);
+	/* Twenty at once, then killed: their slots stay used until reclaimed. */
+	for (int i = 0; i < 20; i++)
+		CHECK_EQ_I(registered(true, &killed[i]), i + 1);
+	for (int i = 0; i < 20; i++) {
+		kill(killed[i], SIGKILL);
+		test_wait(killed[i]);
+	}
+	CHECK_EQ_U(atomic_load(&r->slot_hi), 21);
+	CHECK_EQ_U(live(r), 1);
+	/* Each registration reclaims at most 8 of them, so the table does not grow for good. */
+	int slot = registered(false, &pid);
+	test_wait(pid);
+	CHECK(slot >= 1 && slot <= 20);
+	vmig__acct_lock(r);
+	unsigned used = 0;
+	for (unsigned i = 0; i < 21; i++)
+		used += atomic_load(&r->slots[i].pid) != 0;
+	vmig__acct_unlock(r);
+	CHECK(used >= 21 - 8 - 1 && used <= 21 - 8 + 1);
+	unlink(path);
+}
+
 int main(void)
 {
 	RUN(config_passthrough_without_partition);
@@ -320,5 +454,8 @@ int main(void)
 	RUN(dead_process_bytes_reclaimed);
 	RUN(processes_registered_when_they_open);
 	RUN(pid_reuse_told_apart);
+	RUN(limits_file_versions_and_policy);
+	RUN(busy_intervals_count_overlaps_once);
+	RUN(registration_takes_the_hint);
 	return harness_done();
 }

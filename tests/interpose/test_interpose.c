@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "limits_file.h"
 #include "region.h"
+#include "workout.h"
 
 #ifndef VMIG_SAN_PRELOAD
 #define VMIG_SAN_PRELOAD ""
@@ -167,6 +168,7 @@ static const char *acct_file(const char *name)
 
 static double share_of(const struct run *r);
 static void check_share(double got, double want);
+static const char *timeline(void);
 
 /*
  * An instance's files as vmig makes them (docs/tenancy.md): the limits file
@@ -174,13 +176,14 @@ static void check_share(double got, double want);
  * group gid, mode 0660, which the first process initialises.  Returns the
  * VMIG_ACCOUNTING=... entry that names them.
  */
-static const char *inst_as(const char *name, const char *partition, uint64_t mem, unsigned pct,
-			   unsigned gid)
+static const char *inst_policy(const char *name, const char *partition, uint64_t mem, unsigned pct,
+			       unsigned policy, unsigned gid)
 {
 	const char *acct = acct_file(name);
 	const char *path = acct + strlen("VMIG_ACCOUNTING=");
 	char lpath[PATH_MAX + 64], text[VMIG_LIMITS_MAX];
-	struct vmig__limits l = {.mem_limit = mem, .compute_pct = pct, .uid = 0, .gid = gid};
+	struct vmig__limits l = {
+	    .mem_limit = mem, .compute_pct = pct, .compute_policy = policy, .uid = 0, .gid = gid};
 	snprintf(l.partition, sizeof(l.partition), "%s", partition);
 	snprintf(lpath, sizeof(lpath), "%s%s", path, VMIG_LIMITS_SUFFIX);
 	int n = vmig__limits_format(&l, text, sizeof(text));
@@ -196,9 +199,21 @@ static const char *inst_as(const char *name, const char *partition, uint64_t mem
 	return acct;
 }
 
+static const char *inst_as(const char *name, const char *partition, uint64_t mem, unsigned pct,
+			   unsigned gid)
+{
+	return inst_policy(name, partition, mem, pct, VMIG_POLICY_SHARE, gid);
+}
+
 static const char *inst(const char *name, const char *partition, uint64_t mem, unsigned pct)
 {
 	return inst_as(name, partition, mem, pct, (unsigned)getegid());
+}
+
+/* An instance whose share is a cap (vmig mig -rg PCT --share-policy cap). */
+static const char *inst_cap(const char *name, const char *partition, uint64_t mem, unsigned pct)
+{
+	return inst_policy(name, partition, mem, pct, VMIG_POLICY_CAP, (unsigned)getegid());
 }
 
 /* ---- Passthrough and configuration ---------------------------------------------- */
@@ -320,10 +335,10 @@ TEST(forged_mem_limit_changes_nothing)
 	CHECK_EQ_I(run_probe(&r, ARGV("quota"),
 			     ENV("VMIG_PARTITION=MIG-f1", "VMIG_MEM_LIMIT=4000000", acct)),
 		   0);
-	/* A forged share is nothing either: the file's 30 % holds against 100. */
-	CHECK_EQ_I(run_probe(&r, ARGV("share", "kernel", "1.5"),
+	/* A forged share is nothing either: the file's 30 % cap holds against 100. */
+	CHECK_EQ_I(run_probe(&r, ARGV("share", "kernel", "2", "0.5"),
 			     ENV("VMIG_PARTITION=MIG-f2", "VMIG_COMPUTE_PCT=100",
-				 inst("forged-share", "MIG-f2", GiB, 30))),
+				 inst_cap("forged-share", "MIG-f2", GiB, 30))),
 		   0);
 	check_share(share_of(&r), 30);
 }
@@ -542,10 +557,33 @@ TEST(instance_shared_across_pid_namespaces)
 
 /* ---- Compute share ---------------------------------------------------------------------- */
 
+/*
+ * Every probe of a test shares one stand-in GPU (a timeline file), and every
+ * figure is in its simulated time: a loaded machine makes a test slower,
+ * never its shares different.  The stand-in's NVML reports per-process
+ * utilisation, so the interposer uses NVML's signal (docs/interpose.md).
+ */
+static const char *timeline(void)
+{
+	static char buf[4][PATH_MAX + 32];
+	static int next;
+	char *b = buf[next % 4];
+	/* Each test runs in a child of its own: the PID keeps their GPUs apart. */
+	snprintf(b, sizeof(buf[0]), "VMIGSTUB_TIMELINE=%s/timeline-%d-%d", tmpdir, (int)getpid(),
+		 next++);
+	return b;
+}
+
 static double share_of(const struct run *r)
 {
 	const char *s = strstr(r->stdout_buf, "share ");
 	return s ? atof(s + 6) : -1;
+}
+
+/* A figure of the probe's "work" line: share, ofbusy, idle or rate. */
+static double work_of(const struct run *r, const char *key)
+{
+	return workout_figure(r->stdout_buf, key);
 }
 
 static void check_share(double got, double want)
@@ -554,25 +592,109 @@ static void check_share(double got, double want)
 	CHECK(got >= want - 5 && got <= want + 5);
 }
 
+static void check_near(const char *what, double got, double want, double tol)
+{
+	fprintf(stderr, "  %s %.1f (want %.0f +- %.0f)\n", what, got, want, tol);
+	CHECK(got >= want - tol && got <= want + tol);
+}
+
+/* Two instances at 30 % and 70 % (share mode, the default), both saturating the GPU. */
+static void contend(const char *kind_a, const char *sms, struct run *a, struct run *b)
+{
+	const char *tl = timeline();
+	start(
+	    a, ARGV("work", kind_a, "1", "3"),
+	    ENV("VMIG_PARTITION=MIG-a", tl, sms, "PROBE_BARRIER=2", inst("c30", "MIG-a", GiB, 30)));
+	start(
+	    b, ARGV("work", "kernel", "1", "3"),
+	    ENV("VMIG_PARTITION=MIG-b", tl, sms, "PROBE_BARRIER=2", inst("c70", "MIG-b", GiB, 70)));
+	CHECK_EQ_I(finish(a), 0);
+	CHECK_EQ_I(finish(b), 0);
+}
+
+/* 30/70 under contention: 30 +- 3 and 70 +- 3 of the GPU's busy time, the GPU idle < 5 %. */
 TEST(compute_shares_30_70)
 {
 	struct run a, b;
-	start(&a, ARGV("share", "kernel", "2.5"),
-	      ENV("VMIG_PARTITION=MIG-a", "VMIG_COMPUTE_PCT=30", inst("c30", "MIG-a", GiB, 30)));
-	start(&b, ARGV("share", "kernel", "2.5"),
-	      ENV("VMIG_PARTITION=MIG-b", "VMIG_COMPUTE_PCT=70", inst("c70", "MIG-b", GiB, 70)));
+	contend("kernel", "VMIGSTUB_SMS=1", &a, &b);
+	check_near("30% instance, of the busy time", work_of(&a, "ofbusy"), 30, 3);
+	check_near("70% instance, of the busy time", work_of(&b, "ofbusy"), 70, 3);
+	fprintf(stderr, "  GPU idle %.1f%%\n", work_of(&a, "idle"));
+	CHECK(work_of(&a, "idle") < 5);
+}
+
+/* Four concurrent streams in one instance get the same share as one stream. */
+TEST(four_streams_get_the_share_of_one)
+{
+	struct run a, b, a1, b1;
+	contend("streams4", "VMIGSTUB_SMS=4", &a, &b);
+	contend("kernel", "VMIGSTUB_SMS=4", &a1, &b1);
+	check_near("4 streams, of the busy time", work_of(&a, "ofbusy"), 30, 3);
+	check_near("1 stream, of the busy time", work_of(&a1, "ofbusy"), 30, 3);
+	CHECK(work_of(&a, "idle") < 5);
+}
+
+/*
+ * A host-synchronising loop (1 ms kernel, wait, 1 ms of host work) alone on
+ * the GPU in a 30 % instance, share mode: the GPU is otherwise idle, so it
+ * runs at least 90 % of its speed without the interposer.
+ */
+TEST(sync_loop_alone_runs_at_full_speed)
+{
+	struct run r, plain;
+	CHECK_EQ_I(
+	    run_probe(&plain, ARGV("work", "sync", "1", "3"), ENV("LD_PRELOAD=", timeline())), 0);
+	CHECK_EQ_I(
+	    run_probe(&r, ARGV("work", "sync", "1", "3"),
+		      ENV("VMIG_PARTITION=MIG-s", timeline(), inst("sync", "MIG-s", GiB, 30))),
+	    0);
+	double base = work_of(&plain, "rate"), got = work_of(&r, "rate");
+	fprintf(stderr, "  %.1f iterations/s, %.1f without the interposer\n", got, base);
+	CHECK(base > 0 && got >= 0.9 * base);
+}
+
+/* Cap mode holds the share on an idle GPU. */
+TEST(cap_holds_the_share_alone)
+{
+	struct run r;
+	CHECK_EQ_I(
+	    run_probe(&r, ARGV("work", "kernel", "1", "3"),
+		      ENV("VMIG_PARTITION=MIG-c", timeline(), inst_cap("cap", "MIG-c", GiB, 30))),
+	    0);
+	check_near("cap 30%, alone", work_of(&r, "share"), 30, 3);
+}
+
+/* A live -rg change settles within a second of simulated time, in both modes. */
+TEST(live_share_change_settles_within_a_second)
+{
+	struct run a, b, c;
+	const char *tl = timeline();
+	start(&a, ARGV("work", "kernel", "1", "2.5"),
+	      ENV("VMIG_PARTITION=MIG-l", tl, "PROBE_BARRIER=2", "PROBE_SET_PCT=30@1",
+		  inst("live", "MIG-l", GiB, 70)));
+	start(&b, ARGV("work", "kernel", "1", "2.5"),
+	      ENV("VMIG_PARTITION=MIG-n", tl, "PROBE_BARRIER=2", inst("nb", "MIG-n", GiB, 70)));
 	CHECK_EQ_I(finish(&a), 0);
 	CHECK_EQ_I(finish(&b), 0);
-	check_share(share_of(&a), 30);
-	check_share(share_of(&b), 70);
+	double s = workout_settled(a.stdout_buf, 30);
+	fprintf(stderr, "  share mode, 70%% -> 30%% next to a busy 70%%: settled after %.2f s\n",
+		s);
+	CHECK(s >= 0 && s <= 1.0);
+	CHECK_EQ_I(run_probe(&c, ARGV("work", "kernel", "1", "2.5"),
+			     ENV("VMIG_PARTITION=MIG-k", timeline(), "PROBE_SET_PCT=30@1",
+				 inst_cap("livecap", "MIG-k", GiB, 70))),
+		   0);
+	s = workout_settled(c.stdout_buf, 30);
+	fprintf(stderr, "  cap mode, 70%% -> 30%% alone: settled after %.2f s\n", s);
+	CHECK(s >= 0 && s <= 1.0);
 }
 
 TEST(compute_share_through_every_launch_api)
 {
 	struct run r;
-	CHECK_EQ_I(run_probe(&r, ARGV("share", "mixed", "1.5"),
-			     ENV("VMIG_PARTITION=MIG-m", "VMIG_COMPUTE_PCT=40",
-				 inst("mix", "MIG-m", GiB, 40))),
+	CHECK_EQ_I(run_probe(&r, ARGV("share", "mixed", "2", "0.5"),
+			     ENV("VMIG_PARTITION=MIG-m", "VMIG_COMPUTE_PCT=40", timeline(),
+				 inst_cap("mix", "MIG-m", GiB, 40))),
 		   0);
 	check_share(share_of(&r), 40);
 }
@@ -580,11 +702,11 @@ TEST(compute_share_through_every_launch_api)
 TEST(compute_share_is_per_instance_not_per_process)
 {
 	struct run a, b;
-	const char *acct = inst("two", "MIG-2", GiB, 50);
-	start(&a, ARGV("share", "kernel", "2"),
-	      ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", acct));
-	start(&b, ARGV("share", "kernel", "2"),
-	      ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", acct));
+	const char *acct = inst_cap("two", "MIG-2", GiB, 50), *tl = timeline();
+	start(&a, ARGV("share", "kernel", "2.5", "0.5"),
+	      ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", tl, "PROBE_BARRIER=2", acct));
+	start(&b, ARGV("share", "kernel", "2.5", "0.5"),
+	      ENV("VMIG_PARTITION=MIG-2", "VMIG_COMPUTE_PCT=50", tl, "PROBE_BARRIER=2", acct));
 	CHECK_EQ_I(finish(&a), 0);
 	CHECK_EQ_I(finish(&b), 0);
 	check_share(share_of(&a) + share_of(&b), 50);
@@ -593,9 +715,10 @@ TEST(compute_share_is_per_instance_not_per_process)
 TEST(no_cap_means_no_throttle)
 {
 	struct run r;
-	CHECK_EQ_I(run_probe(&r, ARGV("share", "kernel", "1"),
-			     ENV("VMIG_PARTITION=MIG-f", inst("free", "MIG-f", GiB, 100))),
-		   0);
+	CHECK_EQ_I(
+	    run_probe(&r, ARGV("share", "kernel", "1"),
+		      ENV("VMIG_PARTITION=MIG-f", timeline(), inst("free", "MIG-f", GiB, 100))),
+	    0);
 	fprintf(stderr, "  share %.1f%%\n", share_of(&r));
 	CHECK(share_of(&r) >= 90);
 }
@@ -605,7 +728,8 @@ TEST(armed_at_full_share_does_not_throttle)
 {
 	struct run r;
 	CHECK_EQ_I(run_probe(&r, ARGV("share", "kernel", "1"),
-			     ENV("VMIG_PARTITION=MIG-armed", inst("armed", "MIG-armed", GiB, 100))),
+			     ENV("VMIG_PARTITION=MIG-armed", timeline(),
+				 inst("armed", "MIG-armed", GiB, 100))),
 		   0);
 	fprintf(stderr, "  share %.1f%%\n", share_of(&r));
 	CHECK(share_of(&r) >= 90);
@@ -631,6 +755,10 @@ int main(void)
 	RUN(killed_process_memory_comes_back);
 	RUN(instance_shared_across_pid_namespaces);
 	RUN(compute_shares_30_70);
+	RUN(four_streams_get_the_share_of_one);
+	RUN(sync_loop_alone_runs_at_full_speed);
+	RUN(cap_holds_the_share_alone);
+	RUN(live_share_change_settles_within_a_second);
 	RUN(compute_share_through_every_launch_api);
 	RUN(compute_share_is_per_instance_not_per_process);
 	RUN(no_cap_means_no_throttle);

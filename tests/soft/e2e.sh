@@ -105,9 +105,40 @@ scenario() {
 	check rg-needs-gi 2 mig --soft -i 1 -rg 50 :: 'needs -gi' || return
 	check rg-unknown-gi 6 mig --soft -i 1 -gi 12 -rg 50 || return
 	check soft-vs-backend 2 --soft --backend sim -L || return
+	# The share policy (docs/soft.md): with -rg, alone (keeping the share), refused otherwise.
+	check rg-policy 0 mig --soft -i 1 -gi "$big" -rg 70 --share-policy share :: \
+		"Successfully set the compute share of GPU instance ID +$big on GPU +1 to 70% \\(share\\)" ||
+		return
+	check policy-alone 0 mig --soft -i 1 -gi "$big" --share-policy cap :: \
+		"Successfully set the share policy of GPU instance ID +$big on GPU +1 to cap" || return
+	check policy-top 0 -i 1 -gi "$big" --share-policy cap :: \
+		"Successfully set the share policy of GPU instance ID +$big on GPU +1 to cap" || return
+	check policy-bad 2 mig --soft -i 1 -gi "$big" --share-policy fair :: \
+		"invalid share policy 'fair' \\(share or cap\\)" || return
+	check policy-needs-rg 2 mig --soft -i 1 -lgi --share-policy cap :: \
+		'option --share-policy is only used with -rg' || return
+	check policy-twice 2 mig --soft -i 1 -gi "$big" --share-policy cap --share-policy share :: \
+		'given twice' || return
 
 	local uuid
 	uuid=$("${VMIG[@]}" --soft -L | sed -n 's/^GPU 1: .*(UUID: \(GPU-[^)]*\)).*/\1/p')
+	# Kept with the GI (the state's policy=), in its limits file and in its region (layout 3:
+	# busy.policy at byte 24904, 1 = cap), where running programs read it.
+	local region_policy
+	region_policy=$(od -An -tu4 -j 24904 -N4 "$SOFT/acct/$uuid-gi$big" 2>/dev/null | tr -d ' ')
+	if grep -q "^compute_policy cap\$" "$SOFT/acct/$uuid-gi$big.limits" &&
+		grep -Eq "^gi .* id=$big .*policy=cap" "$SOFT/state" && [ "$region_policy" = 1 ]; then
+		ok policy-stored
+	else
+		fail policy-stored "cap is not in the limits file, the state and the region ($region_policy)"
+	fi
+	check policy-back 0 mig --soft -i 1 -gi "$big" --share-policy share || return
+	if grep -q "^compute_policy share\$" "$SOFT/acct/$uuid-gi$big.limits" &&
+		! grep -Eq "^gi .* id=$big .*policy=" "$SOFT/state"; then
+		ok policy-default-not-written
+	else
+		fail policy-default-not-written "share should be the limits file's and not in the state"
+	fi
 	check run-env 0 run -d "1:$big" -- env :: \
 		"^VMIG_PARTITION=$uuid/gi$big\$" '^VMIG_MEM_LIMIT=74625056768$' \
 		'^VMIG_COMPUTE_PCT=70$' "^VMIG_ACCOUNTING=$SOFT/acct/$uuid-gi$big\$" \

@@ -157,7 +157,7 @@ GI=$(new_gi 1 3g.71gb)
 follow() {
 	local name=$1
 	shift
-	env "$@" "${RUN[@]}" "1:$GI" -- "$PROBE" rg-follow >"$TMP/$name" 2>&1 &
+	env VMIGSTUB_REALTIME=1 "$@" "${RUN[@]}" "1:$GI" -- "$PROBE" rg-follow >"$TMP/$name" 2>&1 &
 	local pid=$!
 	BG+=("$pid")
 	if ! vmig_wait_for "$TMP/$name" '^window 0 ' 15; then

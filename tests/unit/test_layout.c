@@ -337,7 +337,7 @@ static void region_of(const struct vmig_gpu_state *g, unsigned gi_id, bool me, c
 	mkdir(acct, 0755);
 	int fd = open(l.acct_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
 	struct vmig__region *r =
-	    fd < 0 ? NULL : vmig__region_map_fd(fd, l.partition, 1 << 20, 50, &why);
+	    fd < 0 ? NULL : vmig__region_map_fd(fd, l.partition, 1 << 20, 50, 0, &why);
 	if (!r)
 		abort();
 	if (me) {

@@ -48,7 +48,7 @@ static void make_acct(const char *path, const char *partition)
 	int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
 	const char *why = NULL;
 	struct vmig__region *r =
-	    fd < 0 ? NULL : vmig__region_map_fd(fd, partition, 1 << 30, 50, &why);
+	    fd < 0 ? NULL : vmig__region_map_fd(fd, partition, 1 << 30, 50, 0, &why);
 	if (!r)
 		abort();
 	munmap(r, sizeof(*r));

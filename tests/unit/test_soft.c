@@ -204,7 +204,7 @@ static void make_acct(const char *path, const char *partition, uint64_t magic, u
 		abort();
 	if (magic) {
 		const char *why = NULL;
-		struct vmig__region *r = vmig__region_map_fd(fd, partition, 1 << 20, pct, &why);
+		struct vmig__region *r = vmig__region_map_fd(fd, partition, 1 << 20, pct, 0, &why);
 		if (!r)
 			abort();
 		munmap(r, sizeof(*r));
@@ -251,6 +251,20 @@ static uint32_t acct_pct(const char *path)
 	return pct;
 }
 
+/* The policy in a region file of this layout (0xdead when it is none). */
+static uint32_t acct_policy(const char *path)
+{
+	uint32_t policy = 0;
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size != (off_t)sizeof(struct vmig__region) ||
+	    pread(fd, &policy, 4, (off_t)offsetof(struct vmig__region, busy.policy)) != 4)
+		policy = 0xdead;
+	if (fd >= 0)
+		close(fd);
+	return policy;
+}
+
 TEST(compute_share_is_stored_and_handed_to_running_programs)
 {
 	setup(H200_4090, 2);
@@ -264,11 +278,22 @@ TEST(compute_share_is_stored_and_handed_to_running_programs)
 	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi, &l, NULL), 0);
 	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi2, &l2, NULL), 0);
 	make_acct(l.acct_path, l.partition, VMIG_ACCT_MAGIC, 45);
-	make_acct(l2.acct_path, l2.partition, 0, 12); /* another layout: left alone */
+	/* Another layout (an older vmig's), and a process of it running: left alone. */
+	make_acct(l2.acct_path, l2.partition, 0, 12);
+	add_process(l2.acct_path, (int32_t)getpid(), true);
 	CHECK_EQ_I(vmig_set_share(ctx, 0, gi, 70, &err), 0);
 	CHECK_EQ_I(vmig_set_share(ctx, 0, gi2, 30, &err), 0);
 	CHECK_EQ_U(acct_pct(l.acct_path), 70);
 	CHECK_EQ_U(acct_pct(l2.acct_path), 12);
+	/* The same with no process of it left: replaced by a region of this layout. */
+	unsigned gi3;
+	struct vmig_soft_limits l3;
+	CHECK_EQ_I(vmig_create_gi(ctx, 0, 19, NULL, &gi3, NULL), 0);
+	CHECK_EQ_I(vmig_soft_limits(&snap(ctx)->gpu[0], gi3, &l3, NULL), 0);
+	make_acct(l3.acct_path, l3.partition, 0, 12);
+	CHECK_EQ_I(vmig_set_compute(ctx, 0, gi3, 30, VMIG_SHARE_POLICY_CAP, &err), 0);
+	CHECK_EQ_U(acct_pct(l3.acct_path), 30);
+	CHECK_EQ_U(acct_policy(l3.acct_path), VMIG_SHARE_POLICY_CAP);
 	struct vmig_state *st = snap(ctx);
 	CHECK_EQ_I(vmig_soft_limits(&st->gpu[0], gi, &l, NULL), 0);
 	CHECK_EQ_U(l.compute_pct, 70);

@@ -354,6 +354,12 @@ static const struct {
      "line 4: gi: duplicate key 'owner'"},
     {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 owner=01:1 size=4 share=0\nend\n",
      "line 4: owner: bad number '01'"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=0 policy=fair\nend\n",
+     "line 4: gi: unknown share policy 'fair'"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=0 policy=cap policy=cap\nend\n",
+     "line 4: gi: duplicate key 'policy'"},
+    {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=0 policy=\nend\n",
+     "line 4: gi: unknown share policy ''"},
     {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=4 share=101\nend\n",
      "line 4: share=101 out of range"},
     {HEAD GPU0 "gi gpu=0 id=1 profile=9 start=4 size=99999999999999999999999 share=0\nend\n",
@@ -659,6 +665,39 @@ TEST(gi_owner_is_optional_and_kept)
 	free(back);
 }
 
+/*
+ * A GI's share policy: absent (the default, share) it is not written, so
+ * files of before stay canonical; cap is written last on the gi line, after
+ * the owner, and read back anywhere on it.
+ */
+TEST(gi_share_policy_is_optional_and_kept)
+{
+	struct vmig_state *st = new_state(), *back = new_state();
+	struct vmig_err e = {0};
+	sample_state(st);
+	char *text = text_of(st, NULL);
+	CHECK(strstr(text, "policy") == NULL);
+	free(text);
+	st->gpu[0].gi[0].share_policy = VMIG_SHARE_POLICY_CAP;
+	st->gpu[0].gi[0].owned = true;
+	text = text_of(st, NULL);
+	CHECK(strstr(text, "share=0 owner=0:0 policy=cap\nci gpu=0 gi=2") != NULL);
+	CHECK_EQ_I(vmig_state_parse(text, strlen(text), back, &e), 0);
+	CHECK(same_state(st, back));
+	CHECK_EQ_U(back->gpu[0].gi[0].share_policy, VMIG_SHARE_POLICY_CAP);
+	CHECK_EQ_U(back->gpu[0].gi[1].share_policy, VMIG_SHARE_POLICY_SHARE);
+	free(text);
+	const char *first =
+	    HEAD GPU0 "gi policy=share gpu=0 id=1 profile=9 start=4 size=4 share=0\nend\n";
+	CHECK_EQ_I(vmig_state_parse(first, strlen(first), back, &e), 0);
+	CHECK_EQ_U(back->gpu[0].gi[0].share_policy, VMIG_SHARE_POLICY_SHARE);
+	back->gpu[0].gi[0].share_policy = 7;
+	CHECK(vmig_state_validate(back, &e) < 0);
+	CHECK(strstr(e.msg, "unknown share policy") != NULL);
+	free(st);
+	free(back);
+}
+
 TEST(format_refuses_what_it_cannot_write)
 {
 	struct vmig_state *st = new_state();
@@ -690,6 +729,7 @@ int main(void)
 	RUN(parsed_overlaps_are_refused_by_validate);
 	RUN(gi_numbering_is_kept_and_checked);
 	RUN(gi_owner_is_optional_and_kept);
+	RUN(gi_share_policy_is_optional_and_kept);
 	RUN(format_refuses_what_it_cannot_write);
 	return harness_done();
 }
