@@ -74,6 +74,32 @@ const char *vmig__region_check(const struct vmig__region *r, const char *partiti
 }
 
 /*
+ * Map the region file open on fd if it is already a whole region of this
+ * layout for partition, taking no lock: its creator wrote the magic last
+ * (release), so a region whose magic reads right (acquire) is complete.
+ * NULL when it is not (empty, being created, or wrong): the caller then
+ * takes flock and calls vmig__region_map_fd, which says why.
+ */
+struct vmig__region *vmig__region_map_ready(int fd, const char *partition)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size != (off_t)sizeof(struct vmig__region))
+		return NULL;
+	void *p =
+	    mmap(NULL, sizeof(struct vmig__region), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	struct vmig__region *r = p;
+	if (__atomic_load_n(&r->magic, __ATOMIC_ACQUIRE) != VMIG_ACCT_MAGIC ||
+	    vmig__region_check(r, partition) != NULL) {
+		munmap(p, sizeof(*r));
+		return NULL;
+	}
+	return r;
+}
+
+/*
  * Map the region file open on fd, creating it when the file is empty; the
  * caller holds flock(LOCK_EX) on fd.  NULL with *err set on failure.
  */

@@ -41,7 +41,7 @@
 struct vmig__slot {
 	_Atomic int32_t pid; /* 0 = free; else the PID in the registrant's own namespace */
 	uint32_t reserved;
-	uint64_t start_time; /* /proc/<pid>/stat field 22, informational */
+	uint64_t start_time; /* /proc/<pid>/stat field 22 where no slot lock is held, else 0 */
 };
 
 /* How a compute share is enforced (the region's policy; docs/soft.md, "What percent means"). */
@@ -150,6 +150,12 @@ void vmig__region_init(struct vmig__region *r, const char *partition, uint64_t m
 uint64_t vmig__busy_add(struct vmig__busy *b, uint64_t s, uint64_t e, uint64_t horizon);
 /* NULL if r is a region of this layout for partition, else why not. */
 const char *vmig__region_check(const struct vmig__region *r, const char *partition);
+/*
+ * Map the region file open on fd when it already is a whole region of this
+ * layout for partition (its creator writes the magic last), with no lock;
+ * NULL otherwise, and the caller takes flock for vmig__region_map_fd.
+ */
+struct vmig__region *vmig__region_map_ready(int fd, const char *partition);
 /*
  * Map the region file open on fd, creating it when the file is empty; the
  * caller holds flock(LOCK_EX) on fd.  NULL with *err set on failure.

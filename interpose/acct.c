@@ -61,7 +61,8 @@ static struct vmig__region *open_file(const struct vmig__config *c, char *why, s
 	} else if ((err = vmig__limits_check_acct(fd, &c->limits_st, &c->limits))) {
 		close(fd);
 		fd = -1;
-	} else {
+	} else if (!(r = vmig__region_map_ready(fd, c->partition))) {
+		/* Not made yet (or wrong): create or check it under the file's lock. */
 		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
 			;
 		r = vmig__region_map_fd(fd, c->partition, creator_limit(c), c->compute_pct,
@@ -78,7 +79,10 @@ static struct vmig__region *open_file(const struct vmig__config *c, char *why, s
 			 "CUDA_ERROR_NOT_INITIALIZED)",
 			 c->acct_path, err);
 	region_fd = fd;
-	snprintf(region_path, sizeof(region_path), "%s", c->acct_path);
+	/* Both VMIG_ACCT_PATH_LEN long, the source NUL-terminated (no printf on the start path). */
+	size_t n = strnlen(c->acct_path, sizeof(region_path) - 1);
+	memcpy(region_path, c->acct_path, n);
+	region_path[n] = '\0';
 	return r;
 }
 
@@ -204,21 +208,28 @@ int vmig__acct_reclaim(void)
 }
 
 /* Take slot i for this process if it is free and its lock can be had (caller holds the lock). */
-static int take_slot(struct vmig__region *r, uint32_t i, int32_t pid, uint64_t st)
+static int take_slot(struct vmig__region *r, uint32_t i, int32_t pid)
 {
 	if (atomic_load(&r->slots[i].pid) != 0)
 		return 0;
+	bool locked = false;
 	if (region_fd >= 0) {
 		int rc = vmig__slot_lock(region_fd, i);
 		if (rc == -EAGAIN || rc == -EACCES)
 			return 0; /* a process that has not written its pid yet */
 		if (rc < 0 && rc != -EINVAL)
 			return -1; /* EINVAL: no OFD locks here, PIDs decide */
+		locked = rc == 0;
 	}
 	if (i >= atomic_load(&r->slot_hi))
 		atomic_store(&r->slot_hi, i + 1);
 	atomic_store(&r->bytes[i], 0);
-	r->slots[i].start_time = st;
+	/*
+	 * The start time tells a reused PID from its first owner, which only
+	 * matters where no lock says whether the slot lives: a held slot saves
+	 * the read of /proc on every start.
+	 */
+	r->slots[i].start_time = locked ? 0 : vmig__proc_start_time(pid);
 	atomic_store(&r->slots[i].pid, pid);
 	atomic_store(&r->busy.free_hint, i + 1);
 	return 1;
@@ -234,20 +245,19 @@ static int take_slot(struct vmig__region *r, uint32_t i, int32_t pid, uint64_t s
 static int register_locked(struct vmig__region *r)
 {
 	int32_t pid = (int32_t)getpid();
-	uint64_t st = vmig__proc_start_time(pid);
 	if (region_shared && region_fd < 0)
 		return -1; /* the file could not be reopened after fork: no slot, no memory */
 	reclaim_some(r, false);
 	uint32_t hint = atomic_load(&r->busy.free_hint), hi = atomic_load(&r->slot_hi);
 	uint32_t first[2] = {hint, hi};
 	for (int k = 0; k < 2; k++) {
-		int rc = first[k] < VMIG_ACCT_SLOTS ? take_slot(r, first[k], pid, st) : 0;
+		int rc = first[k] < VMIG_ACCT_SLOTS ? take_slot(r, first[k], pid) : 0;
 		if (rc)
 			return rc < 0 ? -1 : (int)first[k];
 	}
 	for (uint32_t k = 0; k < VMIG_ACCT_SLOTS; k++) {
 		uint32_t i = (hint + k) % VMIG_ACCT_SLOTS;
-		int rc = take_slot(r, i, pid, st);
+		int rc = take_slot(r, i, pid);
 		if (rc)
 			return rc < 0 ? -1 : (int)i;
 	}

@@ -208,8 +208,11 @@ void vmig__config_limits(struct vmig__config *c, vmig__getenv_fn get)
 		close_with(c, "no " VMIG_ENV_ACCOUNTING ": the instance's limits are unknown");
 		return;
 	}
+	/* acct_path is NUL-terminated within VMIG_ACCT_PATH_LEN (no printf on the start path). */
 	char path[VMIG_ACCT_PATH_LEN + sizeof(VMIG_LIMITS_SUFFIX)];
-	snprintf(path, sizeof(path), "%s%s", c->acct_path, VMIG_LIMITS_SUFFIX);
+	size_t n = strnlen(c->acct_path, VMIG_ACCT_PATH_LEN - 1);
+	memcpy(path, c->acct_path, n);
+	memcpy(path + n, VMIG_LIMITS_SUFFIX, sizeof(VMIG_LIMITS_SUFFIX));
 	const char *bad = vmig__limits_read(path, &c->limits, &c->limits_st);
 	if (bad) {
 		close_with(c, "limits file %s: %s", path, bad);

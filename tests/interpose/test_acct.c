@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -444,6 +446,64 @@ TEST(registration_takes_the_hint)
 	unlink(path);
 }
 
+/*
+ * A whole region is mapped without the file's lock (a process starting
+ * beside another that holds it does not wait), and its slot, held by an
+ * OFD lock, needs no start time from /proc.  A region of the right size
+ * whose creator has not written the magic yet is not taken as whole.
+ */
+TEST(ready_region_opens_without_the_file_lock)
+{
+	fresh_path();
+	pid_t maker = fork();
+	if (maker == 0)
+		_exit(open_region("MIG-k", 1000000) ? 0 : 1);
+	CHECK_EQ_I(test_wait(maker), 0);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	int p[2];
+	CHECK(pipe(p) == 0);
+	pid_t holder = fork();
+	if (holder == 0) {
+		int hfd = open(path, O_RDWR | O_CLOEXEC);
+		if (hfd < 0 || flock(hfd, LOCK_EX) < 0 || write(p[1], "x", 1) != 1)
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	char c;
+	CHECK(read(p[0], &c, 1) == 1);
+	struct vmig__region *r = vmig__region_map_ready(fd, "MIG-k");
+	CHECK(r != NULL);
+	CHECK(vmig__region_map_ready(fd, "MIG-other") == NULL);	   /* the locked path says why */
+	struct vmig__region *mine = open_region("MIG-k", 1000000); /* flock held elsewhere */
+	CHECK(mine != NULL);
+	kill(holder, SIGKILL);
+	test_wait(holder);
+	if (mine) {
+		int s = vmig__acct_slot();
+		CHECK(s >= 0);
+		if (s >= 0) {
+			CHECK_EQ_I(atomic_load(&mine->slots[s].pid), getpid());
+			CHECK_EQ_U(mine->slots[s].start_time, 0);
+		}
+	}
+	if (r) {
+		/* Half made: right size, no magic yet. */
+		uint64_t magic = r->magic;
+		__atomic_store_n(&r->magic, 0, __ATOMIC_RELEASE);
+		CHECK(vmig__region_map_ready(fd, "MIG-k") == NULL);
+		__atomic_store_n(&r->magic, magic, __ATOMIC_RELEASE);
+		munmap(r, sizeof(*r));
+	}
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	unlink(path);
+}
+
 int main(void)
 {
 	RUN(config_passthrough_without_partition);
@@ -457,5 +517,6 @@ int main(void)
 	RUN(limits_file_versions_and_policy);
 	RUN(busy_intervals_count_overlaps_once);
 	RUN(registration_takes_the_hint);
+	RUN(ready_region_opens_without_the_file_lock);
 	return harness_done();
 }
