@@ -273,21 +273,25 @@ int main(int argc, char **argv)
 		printf("\n");
 	}
 	/*
-	 * The readers against the busy loops of the same placement: what the
-	 * store itself costs a writer, beyond the CPU time any neighbour takes.
+	 * The tight-loop readers against the busy loops of the same placement,
+	 * which take as much CPU time: what the store itself costs a writer,
+	 * beyond the CPU time any neighbour takes.  (Paced readers take almost
+	 * none, so against a busy loop they would only look good.)
 	 */
 	static const struct {
 		unsigned readers, control;
-	} pairs[] = {{2, 1}, {3, 1}, {6, 5}, {7, 5}};
-	printf("== the readers against the busy-loop control of the same round and placement "
-	       "(the store's own cost)\n");
+	} pairs[] = {{2, 1}, {6, 5}};
+	printf("== the tight-loop readers against the busy-loop control of the same round and "
+	       "placement (the store's own cost; goal: under 20%%)\n");
 	for (unsigned i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		if (pairs[i].readers >= ncfg)
 			continue;
 		double ratio[ROUNDS];
 		for (int r = 0; r < ROUNDS; r++)
 			ratio[r] = cfgs[pairs[i].readers].w[r] / cfgs[pairs[i].control].w[r];
-		printf("%-66s %.2fx\n", cfgs[pairs[i].readers].label, median3(ratio));
+		double m = median3(ratio);
+		printf("%-66s %.2fx (goal %s)\n", cfgs[pairs[i].readers].label, m,
+		       m >= 0.8 ? "met" : "MISSED");
 	}
 	double same = 0, changed = 0;
 	int r64 = read_64(dirs[7], &same, &changed);
