@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vmig/vmig.h"
 
@@ -81,6 +82,42 @@ static inline int test_write_minors(const char *path, unsigned ngpu)
 				fprintf(f, "gpu%u/gi%u/ci%u/access %u\n", gm, i, c, b + 1 + c);
 		}
 	return fclose(f) == 0 ? 0 : -1;
+}
+
+/*
+ * The node the Kubernetes and Slurm views are tested on, made in st (the
+ * files in dir): ngpu H100s with minors 0 to ngpu - 1; GPU 0 in MIG mode
+ * with a 3g.40gb GI (*gi_a) and a GI of profile b_profile (*gi_b), each
+ * with its whole CI; GPU 1 in soft MIG mode with a 2g.20gb GI (*gi_s) of
+ * one CI; any other GPU with MIG off.  minors gets the path of the driver's
+ * mig-minors table for GPUs 0 and 1 (written), dev that of a device
+ * directory (not made).  0, or -1 with err filled in.
+ */
+struct test_node {
+	char minors[300], dev[300];
+	unsigned gi_a, gi_b, gi_s;
+};
+
+static inline int test_make_node(struct vmig_state *st, const char *dir, unsigned ngpu,
+				 unsigned b_profile, struct test_node *n, struct vmig_err *err)
+{
+	const struct vmig_model *m = vmig_model_find("h100-80gb");
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < ngpu; i++) {
+		if (vmig_state_add_gpu(st, m, err) < 0)
+			return -1;
+		st->gpu[i].minor = i;
+	}
+	st->gpu[1].flags |= VMIG_GPU_SOFT;
+	snprintf(n->minors, sizeof(n->minors), "%s/mig-minors", dir);
+	snprintf(n->dev, sizeof(n->dev), "%s/dev", dir);
+	if (test_gi_with_ci(&st->gpu[0], vmig_gi_profile_by_id(m, 9), &n->gi_a, err) < 0 ||
+	    test_gi_with_ci(&st->gpu[0], vmig_gi_profile_by_id(m, b_profile), &n->gi_b, err) < 0 ||
+	    test_gi_with_ci(&st->gpu[1], vmig_gi_profile_by_id(m, 14), &n->gi_s, err) < 0)
+		return -1;
+	if (test_write_minors(n->minors, 2) < 0)
+		return vmig_err_set(err, VMIG_E_IO, "cannot write %s", n->minors);
+	return 0;
 }
 
 #endif

@@ -19,37 +19,26 @@
 #include "vmig/vmig.h"
 
 static struct vmig_state st;
-static char dir[256], minors[300], dev[300];
+static char dir[256];
+static struct test_node node_;
+static const char *const minors = node_.minors, *const dev = node_.dev;
+static unsigned gi_a, gi_b, gi_s;
 
 /*
  * GPU 0 (minor 0): H100 in MIG mode, GI a 3g.40gb with its whole CI and a
  * 1g.10gb GI b with its whole CI.  GPU 1 (minor 1): an H100 in soft MIG mode
  * with a 2g.20gb GI of one CI.  GPU 2: MIG off.
  */
-static unsigned gi_a, gi_b, gi_s;
-
 static void setup(void)
 {
-	const struct vmig_model *m = vmig_model_find("h100-80gb");
 	struct vmig_err err = {0};
 	if (!dir[0] && !test_mkdtemp(dir, sizeof(dir), "slurm"))
 		abort();
-	memset(&st, 0, sizeof(st));
-	for (int i = 0; i < 3; i++)
-		if (vmig_state_add_gpu(&st, m, &err) < 0)
-			abort();
-	for (unsigned i = 0; i < 3; i++)
-		st.gpu[i].minor = i;
-	const struct vmig_gi_profile *p3 = vmig_gi_profile_by_id(m, 9),
-				     *p1 = vmig_gi_profile_by_id(m, 19),
-				     *p2 = vmig_gi_profile_by_id(m, 14);
-	st.gpu[1].flags |= VMIG_GPU_SOFT;
-	snprintf(minors, sizeof(minors), "%s/mig-minors", dir);
-	if (test_gi_with_ci(&st.gpu[0], p3, &gi_a, &err) < 0 ||
-	    test_gi_with_ci(&st.gpu[0], p1, &gi_b, &err) < 0 ||
-	    test_gi_with_ci(&st.gpu[1], p2, &gi_s, &err) < 0 || test_write_minors(minors, 2) < 0)
+	if (test_make_node(&st, dir, 3, 19, &node_, &err) < 0)
 		abort();
-	snprintf(dev, sizeof(dev), "%s/dev", dir);
+	gi_a = node_.gi_a;
+	gi_b = node_.gi_b;
+	gi_s = node_.gi_s;
 }
 
 static struct vmig_slurm_dev *devs(size_t *n, bool autodetect)
