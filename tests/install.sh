@@ -10,12 +10,8 @@ cd "$(dirname "$0")/.." || exit 2
 B=${B:-build}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-failed=0
-ok() { echo "ok - install/$1"; }
-fail() {
-	echo "FAIL - install/$1: $2"
-	failed=1
-}
+. tests/lib/lib.sh
+vmig_suite install
 
 if ! make -s B="$B" SAN="${SAN:-0}" install DESTDIR="$T/root" PREFIX=/usr >"$T/log" 2>&1; then
 	fail make "$(tail -3 "$T/log")"

@@ -17,12 +17,7 @@ cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 ROOT=${VMIG_CLIENTS_ROOT:-/opt/vmig-nvml-clients}
 . tests/lib/lib.sh
-failed=0
-ok() { echo "ok - clients/$1"; }
-fail() {
-	echo "FAIL - clients/$1: $2"
-	failed=1
-}
+vmig_suite clients
 skip() { echo "skip - clients/$1: $2"; }
 
 vmig_tmpdir dir

@@ -17,12 +17,7 @@ ROOT=$PWD
 B=${B:-build}
 . tests/lib/lib.sh
 . tests/containers/setup.sh
-failed=0
-ok() { echo "ok - containers/keep/$1"; }
-fail() {
-	echo "FAIL - containers/keep/$1: $2"
-	failed=1
-}
+vmig_suite containers/keep
 READER=$ROOT/$B/tests/containers/spec_reader
 [ -x "$READER" ] || { fail setup "$READER not built"; exit 1; }
 SPECDIR=$TMP/cdi

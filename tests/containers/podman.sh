@@ -21,11 +21,7 @@ cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 B=${B:-build}
 . tests/lib/lib.sh
-ok() { echo "ok - containers/podman/$1"; }
-fail() {
-	echo "FAIL - containers/podman/$1: $2"
-	failed=1
-}
+vmig_suite containers/podman
 skip() {
 	echo "skip - containers/podman: $1"
 	exit 0

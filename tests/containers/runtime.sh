@@ -15,12 +15,7 @@ ROOT=$PWD
 B=${B:-build}
 . tests/lib/lib.sh
 . tests/containers/setup.sh
-failed=0
-ok() { echo "ok - containers/runtime/$1"; }
-fail() {
-	echo "FAIL - containers/runtime/$1: $2"
-	failed=1
-}
+vmig_suite containers/runtime
 if [ "$(id -u)" != 0 ]; then
 	echo "skip - containers/runtime: mknod of stand-in device nodes needs root"
 	exit 0

@@ -32,12 +32,7 @@ cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 B=${B:-build}
 . tests/lib/lib.sh
-failed=0
-ok() { echo "ok - k8s/$1"; }
-fail() {
-	echo "FAIL - k8s/$1: $2"
-	failed=1
-}
+vmig_suite k8s
 skip() {
 	echo "skip - k8s: $1"
 	exit 0
@@ -50,13 +45,8 @@ done
 [ -x /bin/busybox ] || skip "busybox-static is not installed"
 $PY -c 'import grpc' 2>/dev/null || skip "Debian's python3-grpcio is not installed (.ci/deps)"
 PLUGIN=$ROOT/$B/vmig-device-plugin
-for f in "$PLUGIN" "$B/vmig" "$B/tests/containers/cuda_alloc" "$B/interpose/libvmig-cuda.so" \
-	"$B/libnvidia-ml.so.1"; do
-	[ -e "$f" ] || {
-		fail build "$f is not built"
-		exit 1
-	}
-done
+vmig_need_built "$PLUGIN" "$B/vmig" "$B/tests/containers/cuda_alloc" "$B/interpose/libvmig-cuda.so" \
+	"$B/libnvidia-ml.so.1"
 
 NAME=vmig-k8s-test-$$
 . tests/containers/setup.sh

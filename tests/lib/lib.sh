@@ -16,6 +16,12 @@
 #                            (grep -E), false after SECONDS
 #   vmig_stop PID...         SIGTERM to each, then SIGKILL to those still
 #                            alive after 10 s (daemons a test started)
+#   vmig_suite NAME          the suite's lines: `ok CHECK` prints
+#                            "ok - NAME/CHECK", `fail CHECK WHY` prints
+#                            "FAIL - NAME/CHECK: WHY" and sets failed=1
+#                            (set to 0 here); VMIG_SUITE may change later
+#   vmig_need_built FILE...  a FAIL line and exit 1 for the first FILE that
+#                            does not exist (the suite needs make's output)
 
 # Leaks of every kind that can be ours are errors; valgrind's own exit status
 # 99 tells them apart from the program's.
@@ -55,5 +61,25 @@ vmig_stop() {
 	for p in "$@"; do
 		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
+	done
+}
+
+vmig_suite() {
+	VMIG_SUITE=$1
+	failed=0
+}
+ok() { echo "ok - $VMIG_SUITE/$1"; }
+fail() {
+	echo "FAIL - $VMIG_SUITE/$1: $2"
+	failed=1
+}
+
+vmig_need_built() {
+	local f
+	for f in "$@"; do
+		[ -e "$f" ] || {
+			fail build "$f is not built"
+			exit 1
+		}
 	done
 }

@@ -25,12 +25,7 @@ cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 ROOT=$PWD
 . tests/lib/lib.sh
-failed=0
-ok() { echo "ok - slurm/$1"; }
-fail() {
-	echo "FAIL - slurm/$1: $2"
-	failed=1
-}
+vmig_suite slurm
 skip() {
 	echo "skip - slurm: $1"
 	exit 0
@@ -41,12 +36,7 @@ for p in slurmctld slurmd srun scontrol sinfo munged unshare nsenter ip; do
 	command -v "$p" >/dev/null || skip "$p is not installed (.ci/deps)"
 done
 PROBE=$ROOT/$B/tests/interpose/probe
-for f in "$B/vmig" "$B/libnvidia-ml.so.1" "$PROBE" "$B/interpose/libvmig-cuda.so"; do
-	[ -e "$f" ] || {
-		fail build "$f is not built"
-		exit 1
-	}
-done
+vmig_need_built "$B/vmig" "$B/libnvidia-ml.so.1" "$PROBE" "$B/interpose/libvmig-cuda.so"
 
 vmig_tmpdir T
 chmod 755 "$T"

@@ -13,13 +13,9 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 ROOT=$PWD
-failed=0
 
-ok() { echo "ok - soft/$MODE/$1"; }
-fail() {
-	echo "FAIL - soft/$MODE/$1: $2"
-	failed=1
-}
+. tests/lib/lib.sh
+vmig_suite soft/none
 skip() { echo "skip - soft/$MODE/$1: $2"; }
 
 # run NAME WANT_STATUS ARGS...: runs vmig, keeps stdout/stderr in $OUT/$ERR.
@@ -248,6 +244,7 @@ scenario() {
 }
 
 MODE=nvml
+VMIG_SUITE=soft/$MODE
 if [ -e "$B/libnvidia-ml.so.1" ] && [ -x "$B/vmig" ]; then
 	VMIG=(env "LD_LIBRARY_PATH=$ROOT/$B" "$ROOT/$B/vmig")
 	scenario

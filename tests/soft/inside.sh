@@ -18,21 +18,11 @@ cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 ROOT=$PWD
 . tests/lib/lib.sh
-failed=0
-ok() { echo "ok - inside/$1"; }
-fail() {
-	echo "FAIL - inside/$1: $2"
-	failed=1
-}
+vmig_suite inside
 
 PROBE=$ROOT/$B/tests/interpose/probe
 FAKE_MPS=$ROOT/$B/tests/soft/fake_mps
-for f in "$B/vmig" "$B/libnvidia-ml.so.1" "$PROBE" "$B/interpose/libvmig-cuda.so" "$FAKE_MPS"; do
-	[ -e "$f" ] || {
-		fail build "$f is not built"
-		exit 1
-	}
-done
+vmig_need_built "$B/vmig" "$B/libnvidia-ml.so.1" "$PROBE" "$B/interpose/libvmig-cuda.so" "$FAKE_MPS"
 
 # A short path: the stand-in MPS socket lives under it.
 TMP=$(mktemp -d /tmp/vmig-in-XXXXXX)

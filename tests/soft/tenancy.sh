@@ -8,23 +8,14 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 B=${B:-build}
 ROOT=$PWD
-failed=0
-ok() { echo "ok - tenancy/$1"; }
-fail() {
-	echo "FAIL - tenancy/$1: $2"
-	failed=1
-}
+. tests/lib/lib.sh
+vmig_suite tenancy
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
 	echo "skip - tenancy: needs root and setpriv(1) to run commands as another user"
 	exit 0
 fi
 PROBE=$ROOT/$B/tests/interpose/probe
-for f in "$B/vmig" "$B/libnvidia-ml.so.1" "$PROBE" "$B/interpose/libvmig-cuda.so"; do
-	[ -e "$f" ] || {
-		fail build "$f is not built"
-		exit 1
-	}
-done
+vmig_need_built "$B/vmig" "$B/libnvidia-ml.so.1" "$PROBE" "$B/interpose/libvmig-cuda.so"
 TMP=$(mktemp -d /tmp/vmig-ten-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 chmod 755 "$TMP"
