@@ -229,9 +229,46 @@ static void add_env(struct arena *a, V1beta1__ContainerAllocateResponse *c, cons
 }
 
 /*
- * One container's answer: its CDI names, and the environment vmig's CDI
- * edits give the same devices (CUDA_VISIBLE_DEVICES of every MIG device;
- * for a software partition the variables of vmig run).
+ * The device nodes of several MIG devices, as the spec's edits give them,
+ * in place of their CDI names: CDI replaces a variable instead of merging
+ * it, so the names would leave the container the CUDA_VISIBLE_DEVICES of
+ * the last device alone, not the list of them all.
+ */
+static int device_specs(struct dp_plugin *p, const struct vmig_state *st,
+			const struct vmig_k8s_dev **sel, size_t n, struct arena *a,
+			V1beta1__ContainerAllocateResponse *c, struct vmig_err *err)
+{
+	const struct vmig_cdi_opts o = {.mig_minors = p->o.mig_minors, .dev_root = p->o.dev_root};
+	const char **uuids = arena_alloc(a, n * sizeof(*uuids));
+	struct vmig_cdi_node *nodes = NULL;
+	size_t nn = 0;
+	if (!uuids)
+		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	for (size_t i = 0; i < n; i++)
+		uuids[i] = sel[i]->uuid;
+	int r = vmig_cdi_nodes(st, &o, uuids, n, &nodes, &nn, err);
+	if (r < 0)
+		return r;
+	c->devices = arena_alloc(a, nn * sizeof(*c->devices));
+	for (size_t i = 0; c->devices && i < nn; i++) {
+		V1beta1__DeviceSpec *d = arena_alloc(a, sizeof(*d));
+		if (!d)
+			break;
+		v1beta1__device_spec__init(d);
+		d->container_path = arena_str(a, nodes[i].path);
+		d->host_path = arena_str(a, nodes[i].host);
+		d->permissions = arena_str(a, "rw");
+		c->devices[c->n_devices++] = d;
+	}
+	free(nodes);
+	return a->failed || !c->devices ? vmig_err_set(err, VMIG_E_NO_MEMORY, NULL) : 0;
+}
+
+/*
+ * One container's answer: its CDI names (or, for several MIG devices, their
+ * device nodes), and the environment vmig's CDI edits give the same devices
+ * (CUDA_VISIBLE_DEVICES of every MIG device; for a software partition the
+ * variables of vmig run).
  */
 static int container(struct dp_plugin *p, const struct vmig_state *st,
 		     const struct vmig_k8s_dev **sel, size_t n, struct arena *a,
@@ -245,7 +282,11 @@ static int container(struct dp_plugin *p, const struct vmig_state *st,
 	char *cvd = arena_alloc(a, n * VMIG_UUID_LEN + 1);
 	if (!c->cdi_devices || !c->envs || !cvd)
 		return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
+	bool by_nodes = n > 1 && !sel[0]->soft;
 	for (size_t i = 0; i < n; i++) {
+		strcat(strcat(cvd, i ? "," : ""), sel[i]->uuid);
+		if (by_nodes)
+			continue;
 		V1beta1__CDIDevice *d = arena_alloc(a, sizeof(*d));
 		if (!d)
 			return vmig_err_set(err, VMIG_E_NO_MEMORY, NULL);
@@ -253,9 +294,11 @@ static int container(struct dp_plugin *p, const struct vmig_state *st,
 		snprintf(name, sizeof(name), "%s=%s", kind, sel[i]->uuid);
 		d->name = arena_str(a, name);
 		c->cdi_devices[c->n_cdi_devices++] = d;
-		strcat(strcat(cvd, i ? "," : ""), sel[i]->uuid);
 	}
 	if (!sel[0]->soft) {
+		int r = by_nodes ? device_specs(p, st, sel, n, a, c, err) : 0;
+		if (r < 0)
+			return r;
 		add_env(a, c, VMIG_ENV_VISIBLE_DEVICES, cvd);
 		return a->failed ? vmig_err_set(err, VMIG_E_NO_MEMORY, NULL) : 0;
 	}
@@ -291,8 +334,12 @@ static void allocate_reply(struct dp_plugin *p, struct dp_resource *r,
 		}
 		msg.container_responses[msg.n_container_responses++] = c;
 		for (size_t j = 0; j < cr->n_devices_ids; j++)
-			dp_log("%s: Allocate: container %zu gets %s=%s", r->name, i,
-			       vmig_cdi_kind(p->o.kind), sel[j]->uuid);
+			if (c->n_cdi_devices)
+				dp_log("%s: Allocate: container %zu gets %s=%s", r->name, i,
+				       vmig_cdi_kind(p->o.kind), sel[j]->uuid);
+			else
+				dp_log("%s: Allocate: container %zu gets %s (%zu device nodes)",
+				       r->name, i, sel[j]->uuid, c->n_devices);
 	}
 	if (a.failed && ret->code == GRPC_STATUS_OK)
 		fail(ret, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");

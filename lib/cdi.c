@@ -441,8 +441,8 @@ static int add_gpu(struct build *b, json_t *devices, unsigned gx)
 	return r;
 }
 
-/* The edits of every device: the control nodes present on the host. */
-static json_t *common_edits(struct build *b)
+/* The control nodes every device needs: nvidiactl, and the UVM ones present on the host. */
+static json_t *control_nodes(struct build *b)
 {
 	static const char *const optional[] = {"nvidia-uvm", "nvidia-uvm-tools"};
 	json_t *nodes = json_array();
@@ -450,8 +450,15 @@ static json_t *common_edits(struct build *b)
 	for (size_t i = 0; i < VMIG_ARRAY_SIZE(optional); i++)
 		if (host_node_exists(b, optional[i]))
 			json_array_append_new(nodes, node(b, optional[i]));
+	return nodes;
+}
+
+/* The edits of every device: the control nodes. */
+static json_t *common_edits(struct build *b)
+{
 	/* As NVIDIA's specs do: the legacy runtime hook, if any, then adds nothing. */
-	return json_pack("{s:o,s:[s]}", "deviceNodes", nodes, "env", "NVIDIA_VISIBLE_DEVICES=void");
+	return json_pack("{s:o,s:[s]}", "deviceNodes", control_nodes(b), "env",
+			 "NVIDIA_VISIBLE_DEVICES=void");
 }
 
 /* The lowest version that has every feature used (docs/containers.md, "Versions"). */
@@ -519,6 +526,87 @@ int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, ch
 		return r;
 	}
 	*ret = text;
+	return 0;
+}
+
+/* The snapshot index, GI slot and CI slot of the MIG device uuid; false if none has it. */
+static bool find_mig(const struct vmig_state *st, const char *uuid, unsigned *gx, unsigned *k,
+		     unsigned *c)
+{
+	char u[VMIG_UUID_LEN];
+	for (*gx = 0; *gx < st->ngpu; (*gx)++) {
+		const struct vmig_gpu_state *g = &st->gpu[*gx];
+		for (*k = 0; g->mig_current && *k < g->ngi; (*k)++)
+			for (*c = 0; *c < g->gi[*k].nci; (*c)++) {
+				vmig_mig_uuid(g->uuid, g->gi[*k].id, g->gi[*k].ci[*c].id, u);
+				if (strcmp(u, uuid) == 0)
+					return true;
+			}
+	}
+	return false;
+}
+
+int vmig_cdi_nodes(const struct vmig_state *st, const struct vmig_cdi_opts *o,
+		   const char *const *uuids, size_t n, struct vmig_cdi_node **ret, size_t *ret_n,
+		   struct vmig_err *err)
+{
+	static const struct vmig_cdi_opts none;
+	o = o ? o : &none;
+	struct build b = {.st = st, .err = err};
+	b.dev_root = vmig__env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev");
+	b.minors_path =
+	    vmig__env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT);
+	*ret = NULL;
+	*ret_n = 0;
+	struct edits e = {0};
+	int r = (b.all_nodes = json_object()) ? edits_new(&b, &e) : oom(&b);
+	json_t *control = r >= 0 ? control_nodes(&b) : NULL;
+	if (r >= 0 && !control)
+		r = oom(&b);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		unsigned gx, k, c;
+		if (!find_mig(st, uuids[i], &gx, &k, &c)) {
+			r = vmig_err_set(err, VMIG_E_NOT_FOUND, "no MIG device has the UUID %.64s",
+					 uuids[i]);
+			break;
+		}
+		const struct vmig_gpu_state *g = &st->gpu[gx];
+		if (g->flags & VMIG_GPU_SOFT) {
+			r = vmig_err_set(err, VMIG_E_INVALID_ARGUMENT,
+					 "%.64s is a software partition: its device is more than "
+					 "nodes (use its CDI edits)",
+					 uuids[i]);
+			break;
+		}
+		if ((r = add_gpu_node(&b, &e, g)) >= 0)
+			r = add_cap_nodes(&b, &e, g, g->gi[k].id, g->gi[k].ci[c].id);
+	}
+	/* Every node once (all_nodes holds them by container path), in the order made. */
+	size_t total = r >= 0 ? json_object_size(b.all_nodes) : 0;
+	struct vmig_cdi_node *out = total ? calloc(total, sizeof(*out)) : NULL;
+	if (r >= 0 && !out)
+		r = oom(&b);
+	const char *path;
+	json_t *nd;
+	size_t m = 0;
+	if (r >= 0)
+		json_object_foreach(b.all_nodes, path, nd)
+		{
+			const char *host = json_string_value(json_object_get(nd, "hostPath"));
+			snprintf(out[m].path, sizeof(out[m].path), "%s", path);
+			snprintf(out[m].host, sizeof(out[m].host), "%s", host ? host : path);
+			m++;
+		}
+	json_decref(control);
+	edits_free(&e);
+	json_decref(b.all_nodes);
+	free(b.minors);
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	*ret = out;
+	*ret_n = m;
 	return 0;
 }
 

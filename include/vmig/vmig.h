@@ -989,6 +989,24 @@ VMIG_API const char *vmig_cdi_kind(const char *kind);
  */
 VMIG_API int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, char **ret,
 			   struct vmig_err *err);
+/* One device node as a container gets it: its path there, and the host's node. */
+struct vmig_cdi_node {
+	char path[64];	 /* "/dev/nvidia-caps/nvidia-cap30" */
+	char host[4096]; /* the same under the device root ($VMIG_DEV_ROOT) */
+};
+/*
+ * The device nodes the spec's edits give a container that gets the n MIG
+ * devices uuids of st (hardware or simulated, not software partitions):
+ * the common control nodes, each parent GPU's node and each device's GI
+ * and CI capability nodes, every one once (*ret malloc'ed, *ret_n of
+ * them).  For an answer that cannot name CDI devices: the spec's edits
+ * would give the container the CUDA_VISIBLE_DEVICES of one device alone.
+ * NOT_FOUND for a UUID no MIG device has, INVALID_ARGUMENT for a software
+ * partition.
+ */
+VMIG_API int vmig_cdi_nodes(const struct vmig_state *st, const struct vmig_cdi_opts *o,
+			    const char *const *uuids, size_t n, struct vmig_cdi_node **ret,
+			    size_t *ret_n, struct vmig_err *err);
 /* "<dir>/<vendor>-<class>.json", the spec's conventional file name. */
 VMIG_API int vmig_cdi_spec_path(const char *dir, const char *kind, char *buf, size_t size,
 				struct vmig_err *err);

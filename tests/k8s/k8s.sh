@@ -167,26 +167,44 @@ raw $S1 /v1beta1.DevicePlugin/Allocate 0aff
 raw $S1 /v1beta1.DevicePlugin/Nope 00
 preferred $S1 1 $A2,$A1
 prestart $S1 $A1
+allocate $S1 $A1
 EOF
 answer() { sed -n "$1p" "$TMP/calls"; }
 answer 1 >"$TMP/alloc"
 answer 2 >"$TMP/alloc-soft"
+answer 10 >"$TMP/alloc-one"
 
-# ---- Allocate: two devices, their CDI names, a container that sees them ----
+# ---- Allocate: one device by its CDI name; two by their nodes, a container that sees them ----
 # field FILE EXPR: a value of the answer's first container (python expression on c).
 field() { $PY -c 'import json,sys; c=json.load(open(sys.argv[1]))["containers"][0]; print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
-if [ "$(field "$TMP/alloc" '" ".join(c["cdi"])')" != "$KIND=$A1 $KIND=$A2" ] ||
-	[ "$(field "$TMP/alloc" 'c["envs"]')" != "{'CUDA_VISIBLE_DEVICES': '$A1,$A2'}" ]; then
+if [ "$(field "$TMP/alloc-one" '" ".join(c["cdi"])')" != "$KIND=$A1" ] ||
+	[ "$(field "$TMP/alloc-one" 'c["envs"]')" != "{'CUDA_VISIBLE_DEVICES': '$A1'}" ] ||
+	[ "$(field "$TMP/alloc-one" 'len(c["devices"])')" != 0 ]; then
+	fail allocate-one "$(cat "$TMP/alloc-one")"
+else
+	ok allocate-one
+fi
+# Two: CDI would leave CUDA_VISIBLE_DEVICES to the last device's edits, so the nodes come as
+# DeviceSpecs (read-write) with the list of both in the environment.
+if [ "$(field "$TMP/alloc" '" ".join(c["cdi"])')" != "" ] ||
+	[ "$(field "$TMP/alloc" 'c["envs"]')" != "{'CUDA_VISIBLE_DEVICES': '$A1,$A2'}" ] ||
+	[ "$(field "$TMP/alloc" 'sorted({d[2] for d in c["devices"]})')" != "['rw']" ] ||
+	[ "$(field "$TMP/alloc" 'len(c["devices"]) >= 6')" != True ]; then
 	fail allocate-two "$(cat "$TMP/alloc")"
 else
 	ok allocate-two
 fi
-# podman, as a CDI-enabled runtime: the names as --device, the environment as -e.
+grep -q "Allocate: container 0 gets $A2 ([0-9]* device nodes)" "$TMP/plugin.log" &&
+	ok allocate-two-logged || fail allocate-two-logged "$(grep Allocate "$TMP/plugin.log" | tail -3)"
+# podman, as a CDI-enabled CRI runtime: the names and the nodes as --device, the environment
+# as -e.
 run_args() { # ANSWER-FILE: podman run options of the answer's first container
 	$PY -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["containers"][0]
-print("\n".join(["--device\n" + d for d in c["cdi"]] + ["-e\n%s=%s" % kv for kv in c["envs"].items()]))' "$1"
+print("\n".join(["--device\n" + d for d in c["cdi"]] +
+                ["--device\n%s:%s:%s" % (h, p, m) for p, h, m in c["devices"]] +
+                ["-e\n%s=%s" % kv for kv in c["envs"].items()]))' "$1"
 }
 mapfile -t OPTS < <(run_args "$TMP/alloc")
 # What the two devices' CDI edits give: their nodes and the spec's common ones.
@@ -209,7 +227,7 @@ if [ $rc -ne 0 ]; then
 	fail container-sees-both "podman exited $rc: $(tail -2 "$TMP/err")"
 elif ! diff "$TMP/want" <(grep -v '^CVD=' "$TMP/out") >"$TMP/diff" || [ "$(wc -l <"$TMP/want")" -lt 6 ]; then
 	fail container-sees-both "$(tr '\n' ' ' <"$TMP/diff")"
-elif [ "$cvd" != "$A1" ] && [ "$cvd" != "$A2" ] && [ "$cvd" != "$A1,$A2" ]; then
+elif [ "$cvd" != "$A1,$A2" ]; then
 	fail container-sees-both "CUDA_VISIBLE_DEVICES=$cvd"
 else
 	ok "container-sees-both ($(grep -c nvidia-cap "$TMP/want") capability nodes, CUDA_VISIBLE_DEVICES=${cvd:0:12}...)"

@@ -18,7 +18,8 @@ k8s/deviceplugin_services.proto into a folder on PYTHONPATH.
       one (an error status).
   kubelet.py allocate DIR ENDPOINT IDS [IDS ...]
       Allocate, one container per IDS (a comma list); prints the answer as
-      one line of JSON ({"containers": [{"cdi": [...], "envs": {...}}]}).
+      one line of JSON ({"containers": [{"cdi": [...], "envs": {...},
+      "mounts": N, "devices": [[CONTAINER, HOST, PERMISSIONS], ...]}]}).
   kubelet.py preferred DIR ENDPOINT SIZE AVAILABLE [MUST]
       GetPreferredAllocation of one container; prints the IDs on one line.
   kubelet.py prestart DIR ENDPOINT IDS
@@ -135,7 +136,8 @@ def allocate(directory, endpoint, *lists):
     resp = rpc(stub.Allocate, req)
     say(json.dumps({"containers": [
         {"cdi": [d.name for d in c.cdi_devices], "envs": dict(c.envs),
-         "mounts": len(c.mounts), "devices": len(c.devices)}
+         "mounts": len(c.mounts),
+         "devices": [[d.container_path, d.host_path, d.permissions] for d in c.devices]}
         for c in resp.container_responses]}))
 
 

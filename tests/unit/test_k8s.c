@@ -194,10 +194,56 @@ TEST(labels)
 	CHECK_EQ_I(vmig_k8s_labels(&st, "a..b", &text, &err), -VMIG_E_INVALID_ARGUMENT);
 }
 
+/*
+ * The nodes of several MIG devices, for an Allocate answer without CDI
+ * names: the control node, the shared parent once, each device's GI and CI
+ * capability nodes, taken from the device root; refusals by name.
+ */
+TEST(nodes_of_several_devices)
+{
+	setup();
+	char ua[VMIG_UUID_LEN], ub[VMIG_UUID_LEN], us[VMIG_UUID_LEN], want[400];
+	vmig_mig_uuid(st.gpu[0].uuid, gi_a, 0, ua);
+	vmig_mig_uuid(st.gpu[0].uuid, gi_b, 0, ub);
+	vmig_mig_uuid(st.gpu[1].uuid, gi_s, 0, us);
+	const struct vmig_cdi_opts o = {.mig_minors = minors, .dev_root = dev};
+	const char *two[] = {ua, ub};
+	struct vmig_cdi_node *nd = NULL;
+	size_t n = 0;
+	struct vmig_err err = {0};
+	CHECK_EQ_I(vmig_cdi_nodes(&st, &o, two, 2, &nd, &n, &err), 0);
+	CHECK_EQ_U(n, 6);
+	if (n == 6) {
+		CHECK_STR(nd[0].path, "/dev/nvidiactl");
+		CHECK_STR(nd[1].path, "/dev/nvidia0");
+		snprintf(want, sizeof(want), "%s/nvidia0", dev);
+		CHECK_STR(nd[1].host, want);
+		unsigned caps[] = {3 + 9 * gi_a, 4 + 9 * gi_a, 3 + 9 * gi_b, 4 + 9 * gi_b};
+		for (int i = 0; i < 4; i++) {
+			snprintf(want, sizeof(want), "/dev/nvidia-caps/nvidia-cap%u", caps[i]);
+			CHECK_STR(nd[2 + i].path, want);
+		}
+	}
+	free(nd);
+	const char *unknown[] = {ua, "MIG-00000000-0000-5000-8000-000000000000"};
+	CHECK_EQ_I(vmig_cdi_nodes(&st, &o, unknown, 2, &nd, &n, &err), -VMIG_E_NOT_FOUND);
+	CHECK(strstr(err.msg, "no MIG device has the UUID MIG-00000000") != NULL);
+	CHECK(nd == NULL && n == 0);
+	const char *soft[] = {us};
+	CHECK_EQ_I(vmig_cdi_nodes(&st, &o, soft, 1, &nd, &n, &err), -VMIG_E_INVALID_ARGUMENT);
+	CHECK(strstr(err.msg, "software partition") != NULL);
+	/* Without the capability table the nodes cannot be named. */
+	const struct vmig_cdi_opts nominors = {.mig_minors = "/nonexistent/mig-minors",
+					       .dev_root = dev};
+	CHECK(vmig_cdi_nodes(&st, &nominors, two, 1, &nd, &n, &err) < 0);
+	CHECK(strstr(err.msg, "/nonexistent/mig-minors") != NULL);
+}
+
 int main(void)
 {
 	RUN(names);
 	RUN(devices_and_health);
+	RUN(nodes_of_several_devices);
 	RUN(no_devices);
 	RUN(labels);
 	int r = harness_done();
