@@ -185,6 +185,26 @@ static int oom(struct build *b)
 	return vmig_err_set(b->err, VMIG_E_NO_MEMORY, NULL);
 }
 
+/* A build of st with the options o (NULL: all defaults); 0, or NO_MEMORY. */
+static int build_init(struct build *b, const struct vmig_state *st, const struct vmig_cdi_opts *o,
+		      struct vmig_err *err)
+{
+	static const struct vmig_cdi_opts none;
+	o = o ? o : &none;
+	*b = (struct build){.st = st, .err = err, .interposer_opt = o->interposer};
+	b->dev_root = vmig__env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev");
+	b->minors_path =
+	    vmig__env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT);
+	b->all_nodes = json_object();
+	return b->all_nodes ? 0 : oom(b);
+}
+
+static void build_free(struct build *b)
+{
+	json_decref(b->all_nodes);
+	free(b->minors);
+}
+
 /* A node /dev/<rel>, taken from <dev root>/<rel> on the host. */
 static json_t *node(struct build *b, const char *rel)
 {
@@ -490,21 +510,16 @@ const char *vmig_cdi_kind(const char *kind)
 int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, char **ret,
 		  struct vmig_err *err)
 {
-	static const struct vmig_cdi_opts none;
-	o = o ? o : &none;
-	const char *kind = vmig_cdi_kind(o->kind);
-	struct build b = {.st = st, .err = err, .interposer_opt = o->interposer};
-	b.dev_root = vmig__env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev");
-	b.minors_path =
-	    vmig__env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT);
+	const char *kind = vmig_cdi_kind(o ? o->kind : NULL);
 	int r = vmig_cdi_kind_check(kind, err);
 	if (r < 0)
 		return r;
 	if (st->ngpu == 0)
 		return vmig_err_set(err, VMIG_E_NOT_FOUND, "no GPU to describe");
+	struct build b;
 	json_t *devices = json_array();
-	b.all_nodes = json_object();
-	if (!devices || !b.all_nodes)
+	r = build_init(&b, st, o, err);
+	if (r >= 0 && !devices)
 		r = oom(&b);
 	for (unsigned g = 0; r >= 0 && g < st->ngpu; g++)
 		r = add_gpu(&b, devices, g);
@@ -519,8 +534,7 @@ int vmig_cdi_spec(const struct vmig_state *st, const struct vmig_cdi_opts *o, ch
 		r = oom(&b);
 	json_decref(spec);
 	json_decref(devices);
-	json_decref(b.all_nodes);
-	free(b.minors);
+	build_free(&b);
 	if (r < 0) {
 		free(text);
 		return r;
@@ -550,16 +564,13 @@ int vmig_cdi_nodes(const struct vmig_state *st, const struct vmig_cdi_opts *o,
 		   const char *const *uuids, size_t n, struct vmig_cdi_node **ret, size_t *ret_n,
 		   struct vmig_err *err)
 {
-	static const struct vmig_cdi_opts none;
-	o = o ? o : &none;
-	struct build b = {.st = st, .err = err};
-	b.dev_root = vmig__env_or(o->dev_root, VMIG_ENV_DEV_ROOT, "/dev");
-	b.minors_path =
-	    vmig__env_or(o->mig_minors, VMIG_ENV_MIG_MINORS, VMIG_CDI_MIG_MINORS_DEFAULT);
 	*ret = NULL;
 	*ret_n = 0;
+	struct build b;
 	struct edits e = {0};
-	int r = (b.all_nodes = json_object()) ? edits_new(&b, &e) : oom(&b);
+	int r = build_init(&b, st, o, err);
+	if (r >= 0)
+		r = edits_new(&b, &e);
 	json_t *control = r >= 0 ? control_nodes(&b) : NULL;
 	if (r >= 0 && !control)
 		r = oom(&b);
@@ -599,8 +610,7 @@ int vmig_cdi_nodes(const struct vmig_state *st, const struct vmig_cdi_opts *o,
 		}
 	json_decref(control);
 	edits_free(&e);
-	json_decref(b.all_nodes);
-	free(b.minors);
+	build_free(&b);
 	if (r < 0) {
 		free(out);
 		return r;
