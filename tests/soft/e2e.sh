@@ -15,7 +15,6 @@ B=${B:-build}
 ROOT=$PWD
 
 . tests/lib/lib.sh
-vmig_suite soft/none
 skip() { echo "skip - soft/$MODE/$1: $2"; }
 
 # run NAME WANT_STATUS ARGS...: runs vmig, keeps stdout/stderr in $OUT/$ERR.
@@ -244,7 +243,7 @@ scenario() {
 }
 
 MODE=nvml
-VMIG_SUITE=soft/$MODE
+vmig_suite "soft/$MODE"
 if [ -e "$B/libnvidia-ml.so.1" ] && [ -x "$B/vmig" ]; then
 	VMIG=(env "LD_LIBRARY_PATH=$ROOT/$B" "$ROOT/$B/vmig")
 	scenario
